@@ -1,0 +1,44 @@
+//! Authentication: HS256 bearer tokens ([`jwt`]), argon2id passwords ([`password`])
+//! and the [`AuthUser`] extractor that turns a request into a user id.
+
+mod jwt;
+pub mod password;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+pub use jwt::{Keys, UserId};
+
+use crate::error::AppError;
+
+/// The caller, proven by a valid bearer token.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser(pub UserId);
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Keys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(AppError::Unauthorized("missing bearer token"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or(AppError::Unauthorized(
+                "authorization header is not a bearer token",
+            ))?;
+        let keys = Keys::from_ref(state);
+        Ok(Self(keys.verify(token)?))
+    }
+}

@@ -1,0 +1,85 @@
+//! The command line: `serve` (the default), `config` and `token`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, FlagOverrides};
+use crate::{auth, server, startup, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "depot", version, about = "Self-hosted file and dataset storage")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags every subcommand shares, so `token` reads the same deployment as `serve`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Configuration file (default: ./depot.toml when present; env DEPOT_CONFIG).
+    #[arg(long, global = true, env = "DEPOT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT (env DEPOT_ADDR).
+    #[arg(long, global = true)]
+    pub addr: Option<String>,
+    /// Data directory (env DEPOT_DATA_DIR).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default when no subcommand is given).
+    Serve,
+    /// Print the effective configuration, secrets redacted.
+    Config,
+    /// Mint a token for a user id with the configured secret (for external auth setups).
+    Token {
+        /// The user id the token speaks for (its `sub`).
+        #[arg(long)]
+        user: i64,
+        /// Lifetime, e.g. `15m`, `1h`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let flags = FlagOverrides {
+        addr: cli.config.addr,
+        data_dir: cli.config.data_dir,
+    };
+    let config = Config::load(cli.config.config.as_deref(), &flags)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            print!("{}", config.to_redacted_toml()?);
+            Ok(())
+        }
+        Command::Token { user, ttl } => {
+            let secret = startup::prepare_data_dir_and_secret(&config)?;
+            let keys = auth::Keys::new(&secret, config.token_ttl_seconds);
+            println!("{}", keys.issue(user, ttl)?);
+            Ok(())
+        }
+        Command::Serve => {
+            telemetry::init(&config.log);
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(serve(config))
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let state = startup::build_state(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "depot is serving");
+    server::run(listener, state, server::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! Typed, layered configuration: defaults → `depot.toml` → environment → flags.
+//!
+//! Every field has a default, so `depot` runs with nothing configured. Environment
+//! variables are `DEPOT_<FIELD>` (for example `DEPOT_MAX_UPLOAD_BYTES`), plus the
+//! conventional `DATABASE_URL` and `SECRET_KEY`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Where the configuration file is looked for when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "depot.toml";
+
+/// The effective configuration of one depot process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Address the HTTP server listens on (`DEPOT_ADDR`, `--addr`).
+    pub addr: String,
+    /// Directory for the SQLite database, the blobs and the generated secret
+    /// (`DEPOT_DATA_DIR`, `--data-dir`).
+    pub data_dir: PathBuf,
+    /// Metadata database (`DATABASE_URL`); unset means SQLite at `<data_dir>/depot.db`.
+    pub database_url: Option<DatabaseUrl>,
+    /// HS256 signing key for tokens, at least 32 bytes (`SECRET_KEY`). Unset on the
+    /// embedded default means: generate one and keep it in `<data_dir>/secret.key`.
+    pub secret_key: Option<Secret>,
+    /// Largest accepted upload in bytes (`DEPOT_MAX_UPLOAD_BYTES`); default 10 GiB.
+    pub max_upload_bytes: u64,
+    /// File extensions accepted for upload, e.g. `csv` or `csv,tsv`
+    /// (`DEPOT_ALLOWED_EXTENSIONS`); empty accepts every type.
+    pub allowed_extensions: ExtensionAllowList,
+    /// Lifetime of tokens issued by `/api/v1/auth/*`, in seconds (`DEPOT_TOKEN_TTL_SECONDS`).
+    pub token_ttl_seconds: u64,
+    /// Log filter in `tracing` syntax, e.g. `info` or `depot=debug` (`DEPOT_LOG`).
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8002".to_owned(),
+            data_dir: PathBuf::from("./depot-data"),
+            database_url: None,
+            secret_key: None,
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            allowed_extensions: ExtensionAllowList::default(),
+            token_ttl_seconds: 3600,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the layers in order. An explicit `config_file` must exist; the default
+    /// `depot.toml` is read only when present.
+    pub fn load(config_file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match config_file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        figment
+            .merge(Env::prefixed("DEPOT_").ignore(&["CONFIG"]))
+            .merge(Env::raw().only(&["DATABASE_URL", "SECRET_KEY"]))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .context("invalid configuration")
+    }
+
+    /// The configuration as TOML, with secrets redacted, for `depot config`.
+    pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &self.database_url {
+            Some(url) if url.is_postgres() => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
+/// The metadata database a configuration selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A secret value: never printed, logged or serialized in clear.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The environment layer turns digit-only values into numbers; a secret is text.
+        Ok(Self(scalar_to_string(deserializer)?))
+    }
+}
+
+/// A database URL whose password is redacted wherever it is shown.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            Ok(url) => url.to_string(),
+            Err(_) => "[unparseable, redacted]".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(String::deserialize(deserializer)?))
+    }
+}
+
+/// Lower-case extensions without dots; empty means every extension is accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtensionAllowList(Vec<String>);
+
+impl ExtensionAllowList {
+    pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(extensions: I) -> Self {
+        Self(
+            extensions
+                .into_iter()
+                .map(|ext| ext.as_ref().trim().trim_start_matches('.').to_ascii_lowercase())
+                .filter(|ext| !ext.is_empty())
+                .collect(),
+        )
+    }
+
+    pub fn allows_everything(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether a file named `name` may be stored: its last extension must be listed.
+    pub fn allows(&self, name: &str) -> bool {
+        if self.allows_everything() {
+            return true;
+        }
+        extension_of(name).is_some_and(|ext| self.0.contains(&ext))
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// The lower-cased text after the last dot of `name`, if any.
+pub fn extension_of(name: &str) -> Option<String> {
+    Path::new(name)
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .map(str::to_ascii_lowercase)
+}
+
+impl Serialize for ExtensionAllowList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExtensionAllowList {
+    /// Accepts a list (`["csv", "tsv"]` in TOML) or a comma-separated string
+    /// (`DEPOT_ALLOWED_EXTENSIONS=csv,tsv`).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            List(Vec<String>),
+            Text(String),
+        }
+        Ok(match Raw::deserialize(deserializer)? {
+            Raw::List(list) => Self::new(list),
+            Raw::Text(text) => Self::new(text.split(',')),
+        })
+    }
+}
+
+fn scalar_to_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Unsigned(u64),
+        Signed(i64),
+    }
+    Ok(match Scalar::deserialize(deserializer)? {
+        Scalar::Text(text) => text,
+        Scalar::Unsigned(n) => n.to_string(),
+        Scalar::Signed(n) => n.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_password_is_redacted() {
+        let url = DatabaseUrl::new("postgres://depot:hunter2@db:5432/depot");
+        assert_eq!(url.redacted(), "postgres://depot:***@db:5432/depot");
+        assert!(!format!("{url:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug_and_toml() {
+        let config = Config {
+            secret_key: Some(Secret::new("super-secret-value-that-is-long-enough")),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("super-secret"));
+        let toml = config.to_redacted_toml().unwrap();
+        assert!(!toml.contains("super-secret"));
+        assert!(toml.contains("[redacted]"));
+    }
+
+    #[test]
+    fn allow_list_matches_last_extension_case_insensitively() {
+        let list = ExtensionAllowList::new(["csv", ".TSV"]);
+        assert!(list.allows("sales.CSV"));
+        assert!(list.allows("a.b.tsv"));
+        assert!(!list.allows("sales.csv.exe"));
+        assert!(!list.allows("sales"));
+        assert!(ExtensionAllowList::default().allows("anything"));
+    }
+}

@@ -1,0 +1,9 @@
+//! Types that parse untrusted input once, at the edge.
+
+pub mod byte_range;
+pub mod content_type;
+pub mod file_name;
+pub mod timestamp;
+
+pub use byte_range::ByteRange;
+pub use file_name::FileName;

@@ -1,0 +1,145 @@
+//! The one error type of the HTTP surface. Every variant has a stable machine-readable
+//! `code`; internal details are logged here, once, and never sent to the client.
+
+use axum::Json;
+use axum::http::header::{CONTENT_RANGE, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("a file named {0:?} already exists")]
+    FileExists(String),
+    #[error("username {0:?} is taken")]
+    UsernameTaken(String),
+    #[error("the upload exceeds the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("{0}")]
+    InvalidFileName(String),
+    #[error("extension not allowed; accepted: {allowed}")]
+    ExtensionNotAllowed { allowed: String },
+    #[error("{0}")]
+    MissingField(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the upload was interrupted before it completed")]
+    Interrupted,
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("storage is full")]
+    StorageFull,
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::FileExists(_) | Self::UsernameTaken(_) => StatusCode::CONFLICT,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidFileName(_)
+            | Self::ExtensionNotAllowed { .. }
+            | Self::MissingField(_)
+            | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) | Self::Interrupted => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code clients match on; changing one is a breaking change.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::NotFound(_) => "not_found",
+            Self::FileExists(_) => "file_exists",
+            Self::UsernameTaken(_) => "username_taken",
+            Self::TooLarge { .. } => "payload_too_large",
+            Self::InvalidFileName(_) => "invalid_file_name",
+            Self::ExtensionNotAllowed { .. } => "extension_not_allowed",
+            Self::MissingField(_) => "missing_field",
+            Self::Validation(_) => "validation_failed",
+            Self::BadRequest(_) => "bad_request",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Interrupted => "upload_interrupted",
+            Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            Self::StorageFull => "storage_full",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Internal(err) = &self {
+            tracing::error!(error = format!("{err:#}"), "request failed");
+        }
+        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthorized(_) | Self::InvalidCredentials => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RangeNotSatisfiable { size } => {
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    headers.insert(CONTENT_RANGE, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StorageError> for AppError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::NotFound => Self::NotFound("blob"),
+            StorageError::Full => Self::StorageFull,
+            StorageError::Io(err) => Self::Internal(err.into()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    /// Pool exhaustion and lost connections mean the database is down for this
+    /// request (503); anything else is a bug or corruption (500).
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::Unavailable("database")
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+/// Whether a database error is a unique-constraint violation (duplicate name).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some_and(|db| db.is_unique_violation())
+}

@@ -1,0 +1,94 @@
+//! `POST /api/v1/auth/register` and `/login`: built-in accounts that get a token.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{UserId, password};
+use crate::db::users;
+use crate::error::{AppError, is_unique_violation};
+use crate::state::AppState;
+
+const MAX_USERNAME_CHARS: usize = 64;
+const MIN_PASSWORD_CHARS: usize = 8;
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    user_id: UserId,
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    body: Result<Json<Credentials>, JsonRejection>,
+) -> Result<(StatusCode, Json<TokenResponse>), AppError> {
+    let Json(credentials) = body.map_err(json_error)?;
+    let username = credentials.username.trim();
+    if username.is_empty()
+        || username.chars().count() > MAX_USERNAME_CHARS
+        || username.chars().any(char::is_control)
+    {
+        return Err(AppError::Validation(format!(
+            "username must be 1 to {MAX_USERNAME_CHARS} printable characters"
+        )));
+    }
+    if credentials.password.chars().count() < MIN_PASSWORD_CHARS
+        || credentials.password.len() > MAX_PASSWORD_BYTES
+    {
+        return Err(AppError::Validation(format!(
+            "password must be at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    let hash = password::hash(credentials.password).await?;
+    let user_id = users::create(state.db.pool(), username, &hash)
+        .await
+        .map_err(|err| {
+            if is_unique_violation(&err) {
+                AppError::UsernameTaken(username.to_owned())
+            } else {
+                err.into()
+            }
+        })?;
+    tracing::info!(user = user_id, "user registered");
+    Ok((StatusCode::CREATED, Json(token_for(&state, user_id)?)))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    body: Result<Json<Credentials>, JsonRejection>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let Json(credentials) = body.map_err(json_error)?;
+    let (user_id, stored) = users::find_credentials(state.db.pool(), credentials.username.trim())
+        .await?
+        .ok_or(AppError::InvalidCredentials)?;
+    if !password::verify(credentials.password, stored).await? {
+        return Err(AppError::InvalidCredentials);
+    }
+    Ok(Json(token_for(&state, user_id)?))
+}
+
+fn token_for(state: &AppState, user_id: UserId) -> Result<TokenResponse, AppError> {
+    Ok(TokenResponse {
+        access_token: state.keys.issue_default(user_id)?,
+        token_type: "bearer",
+        user_id,
+    })
+}
+
+fn json_error(rejection: JsonRejection) -> AppError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge { limit: 64 * 1024 },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(rejection.body_text()),
+        _ => AppError::Validation(rejection.body_text()),
+    }
+}

@@ -1,0 +1,72 @@
+//! The JSON shape of a file (seed 2's field names) and the per-file endpoints.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+
+use crate::auth::AuthUser;
+use crate::db::files::{self, FileRecord};
+use crate::domain::{FileName, timestamp};
+use crate::error::AppError;
+use crate::pipeline;
+use crate::state::AppState;
+
+/// A file as the API shows it. `user_id` and internal ids stay private.
+#[derive(Debug, Serialize)]
+pub struct FileView {
+    pub file_name: String,
+    pub storage_uri: String,
+    pub description: String,
+    pub summary: String,
+    pub size: i64,
+    pub content_type: String,
+    pub sha256: String,
+    pub created_at: String,
+}
+
+impl From<FileRecord> for FileView {
+    fn from(record: FileRecord) -> Self {
+        Self {
+            file_name: record.file_name,
+            storage_uri: record.storage_uri,
+            description: record.description,
+            summary: record.summary,
+            size: record.size,
+            content_type: record.content_type,
+            sha256: record.sha256,
+            created_at: timestamp::to_rfc3339(record.created_at),
+        }
+    }
+}
+
+/// Parses a `{file_name}` path segment (already percent-decoded by the router).
+pub fn parse_name(raw: &str) -> Result<FileName, AppError> {
+    FileName::parse(raw).map_err(|err| AppError::InvalidFileName(err.to_string()))
+}
+
+/// The caller's file by name; another user's file is as missing as a missing one.
+pub async fn find_owned(state: &AppState, user: AuthUser, raw_name: &str) -> Result<FileRecord, AppError> {
+    let name = parse_name(raw_name)?;
+    files::find(state.db.pool(), user.0, name.as_str())
+        .await?
+        .ok_or(AppError::NotFound("file"))
+}
+
+/// `GET /api/v1/files/{file_name}`
+pub async fn metadata(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(file_name): Path<String>,
+) -> Result<Json<FileView>, AppError> {
+    Ok(Json(find_owned(&state, user, &file_name).await?.into()))
+}
+
+/// `DELETE /api/v1/files/{file_name}`: 200 with the deleted file's metadata.
+pub async fn delete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(file_name): Path<String>,
+) -> Result<Json<FileView>, AppError> {
+    let name = parse_name(&file_name)?;
+    Ok(Json(pipeline::delete::delete(&state, user, &name).await?.into()))
+}

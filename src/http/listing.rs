@@ -1,0 +1,170 @@
+//! `GET /api/v1/files/`: the caller's files, newest first, filtered and paginated.
+//!
+//! The body is a JSON array of files (seed 2's contract). Pagination travels in
+//! headers: `Link: <…>; rel="next"` and `X-Next-Cursor` for cursor pages,
+//! `X-Total-Count` for numbered pages.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::{HeaderMap, HeaderValue};
+use serde::Deserialize;
+
+use crate::auth::AuthUser;
+use crate::db::files::{self, FileFilter, Page};
+use crate::domain::timestamp;
+use crate::error::AppError;
+use crate::http::files::FileView;
+use crate::state::AppState;
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 1000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    limit: Option<i64>,
+    cursor: Option<String>,
+    page: Option<i64>,
+    page_size: Option<i64>,
+    /// Case-insensitive substring of the file name.
+    name: Option<String>,
+    content_type: Option<String>,
+    min_size: Option<i64>,
+    max_size: Option<i64>,
+    /// RFC 3339, inclusive.
+    created_after: Option<String>,
+    /// RFC 3339, inclusive.
+    created_before: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    OriginalUri(uri): OriginalUri,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<(HeaderMap, Json<Vec<FileView>>), AppError> {
+    let Query(params) = params.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let filter = filter_of(&params)?;
+    let page = page_of(&params)?;
+
+    // One row more than asked tells whether a next cursor page exists.
+    let probe = match page {
+        Page::Cursor { after, limit } => Page::Cursor {
+            after,
+            limit: limit + 1,
+        },
+        numbered => numbered,
+    };
+    let (mut rows, total) = files::list(state.db.pool(), user, &filter, probe).await?;
+
+    let mut headers = HeaderMap::new();
+    if let Page::Cursor { limit, .. } = page
+        && rows.len() > usize::try_from(limit).unwrap_or(usize::MAX)
+    {
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        if let Some(last) = rows.last() {
+            let cursor = last.id.to_string();
+            let next = next_page_link(uri.path(), uri.query().unwrap_or_default(), &cursor);
+            insert(&mut headers, "x-next-cursor", &cursor);
+            insert(&mut headers, "link", &format!("<{next}>; rel=\"next\""));
+        }
+    }
+    if let Some(total) = total {
+        insert(&mut headers, "x-total-count", &total.to_string());
+    }
+    Ok((headers, Json(rows.into_iter().map(FileView::from).collect())))
+}
+
+fn filter_of(params: &ListParams) -> Result<FileFilter, AppError> {
+    let time = |name: &str, value: &Option<String>| -> Result<Option<i64>, AppError> {
+        value
+            .as_deref()
+            .map(|text| {
+                timestamp::parse_rfc3339(text)
+                    .ok_or_else(|| AppError::BadRequest(format!("`{name}` must be an RFC 3339 timestamp")))
+            })
+            .transpose()
+    };
+    Ok(FileFilter {
+        name_contains: params.name.clone().filter(|name| !name.is_empty()),
+        content_type: params.content_type.clone().filter(|ct| !ct.is_empty()),
+        min_size: params.min_size,
+        max_size: params.max_size,
+        created_after: time("created_after", &params.created_after)?,
+        created_before: time("created_before", &params.created_before)?,
+    })
+}
+
+fn page_of(params: &ListParams) -> Result<Page, AppError> {
+    let bounded = |name: &str, value: i64| {
+        if (1..=MAX_LIMIT).contains(&value) {
+            Ok(value)
+        } else {
+            Err(AppError::BadRequest(format!(
+                "`{name}` must be between 1 and {MAX_LIMIT}"
+            )))
+        }
+    };
+    let cursor_mode = params.cursor.is_some() || params.limit.is_some();
+    let page_mode = params.page.is_some() || params.page_size.is_some();
+    if cursor_mode && page_mode {
+        return Err(AppError::BadRequest(
+            "use either `limit`/`cursor` or `page`/`page_size`, not both".into(),
+        ));
+    }
+    if page_mode {
+        let page = params.page.unwrap_or(1);
+        if page < 1 {
+            return Err(AppError::BadRequest("`page` starts at 1".into()));
+        }
+        return Ok(Page::Numbered {
+            page,
+            page_size: bounded("page_size", params.page_size.unwrap_or(DEFAULT_LIMIT))?,
+        });
+    }
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|cursor| {
+            cursor
+                .parse::<i64>()
+                .map_err(|_| AppError::BadRequest("`cursor` is not a cursor this server issued".into()))
+        })
+        .transpose()?;
+    Ok(Page::Cursor {
+        after,
+        limit: bounded("limit", params.limit.unwrap_or(DEFAULT_LIMIT))?,
+    })
+}
+
+/// The same request with `cursor` replaced: filters and limit carry over.
+fn next_page_link(path: &str, query: &str, cursor: &str) -> String {
+    let mut next = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if key != "cursor" {
+            next.append_pair(&key, &value);
+        }
+    }
+    next.append_pair("cursor", cursor);
+    format!("{path}?{}", next.finish())
+}
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_keeps_filters_and_replaces_the_cursor() {
+        assert_eq!(
+            next_page_link("/api/v1/files/", "name=q%201&cursor=9&limit=2", "5"),
+            "/api/v1/files/?name=q+1&limit=2&cursor=5"
+        );
+    }
+}

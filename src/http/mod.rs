@@ -1,0 +1,75 @@
+//! The HTTP surface: routes, middleware and handlers. Status codes, headers and
+//! JSON shapes are decided here and nowhere else.
+
+mod auth;
+mod download;
+mod files;
+mod listing;
+mod ops;
+mod upload;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::routing::{get, post, put};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// JSON bodies (credentials) are small; uploads stream and enforce their own limit.
+const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let uploads = Router::new()
+        .route("/api/v1/files/", post(upload::multipart).get(listing::list))
+        .route("/api/v1/files", post(upload::multipart).get(listing::list))
+        .route(
+            "/api/v1/files/{file_name}/content",
+            put(upload::raw).get(download::content),
+        )
+        .layer(DefaultBodyLimit::disable());
+
+    let api = Router::new()
+        .route(
+            "/api/v1/files/{file_name}",
+            get(files::metadata).delete(files::delete),
+        )
+        .route("/api/v1/auth/register", post(auth::register))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+
+    uploads
+        .merge(api)
+        .fallback(|| async { AppError::NotFound("route") })
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    // Method, path and request id only: queries, headers (tokens) and
+                    // bodies never reach the logs.
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request<_>| {
+                            let request_id = request
+                                .extensions()
+                                .get::<RequestId>()
+                                .and_then(|id| id.header_value().to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!(
+                                "request",
+                                method = %request.method(),
+                                path = %request.uri().path(),
+                                request_id,
+                            )
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+}

@@ -1,0 +1,26 @@
+//! Liveness and readiness for orchestrators and load balancers.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The process is up and serving HTTP.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The database answers and the blob store accepts writes.
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    if let Err(err) = state.db.ping().await {
+        tracing::warn!(error = %err, "readiness: database down");
+        return Err(AppError::Unavailable("database"));
+    }
+    if let Err(err) = state.blobs.check().await {
+        tracing::warn!(error = %err, "readiness: blob store down");
+        return Err(AppError::Unavailable("blob store"));
+    }
+    Ok(Json(json!({ "status": "ready" })))
+}

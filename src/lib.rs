@@ -1,0 +1,33 @@
+//! depot — a self-hosted file and dataset storage service.
+//!
+//! # Layout
+//!
+//! One folder per layer; an upload travels down them in this order:
+//!
+//! - [`http`] — the axum router, extractors and handlers: the HTTP contract
+//!   (status codes, headers, JSON shapes) lives here and nowhere else.
+//! - [`pipeline`] — what an upload or a deletion *does*: streams a body once into
+//!   the blob store while hashing it, then records it in one database transaction.
+//! - [`storage`] — content-addressed blob stores behind the [`storage::BlobStore`]
+//!   trait (local filesystem, in-memory).
+//! - [`db`] — the metadata store (SQLite or PostgreSQL through one sqlx code path)
+//!   and its migrations.
+//!
+//! Beside them: [`domain`] holds the parsed types that guard the edges
+//! (`FileName`, `ByteRange`, content types), [`auth`] the JWT and password
+//! handling, [`config`] the layered configuration, [`startup`] turns a
+//! configuration into a running [`state::AppState`], and [`server`] serves it.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod pipeline;
+pub mod server;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,28 @@
+//! Deleting a file: its row, one reference to its blob, and the blob itself when
+//! that was the last reference.
+
+use crate::auth::UserId;
+use crate::db::blobs;
+use crate::db::files::{self, FileRecord};
+use crate::domain::FileName;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::storage::BlobKey;
+
+pub async fn delete(state: &AppState, user: UserId, file_name: &FileName) -> Result<FileRecord, AppError> {
+    let mut tx = state.db.begin().await?;
+    let record = files::delete(&mut tx, user, file_name.as_str())
+        .await?
+        .ok_or(AppError::NotFound("file"))?;
+    let key = BlobKey::parse(&record.sha256).ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!("stored sha256 {:?} is malformed", record.sha256))
+    })?;
+    // The blob goes while the row lock is held, so an upload of the same content
+    // waiting on that lock re-creates both the row and the blob after us.
+    if blobs::release(&mut tx, &key).await? {
+        state.blobs.delete(&key).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(user, file = %record.file_name, sha256 = %key, "file deleted");
+    Ok(record)
+}

@@ -1,0 +1,113 @@
+//! From a configuration to a ready [`AppState`], failing fast with one clear line
+//! when the data dir is not writable, the secret is weak or the database is down.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail, ensure};
+
+use crate::auth::Keys;
+use crate::config::{Backend, Config, Secret};
+use crate::db::Db;
+use crate::state::{AppState, UploadPolicy};
+use crate::storage::LocalBlobStore;
+
+/// HS256 keys shorter than this are refused (RFC 7518 §3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The file, inside the data dir, that keeps the generated secret of the embedded default.
+pub const SECRET_FILE: &str = "secret.key";
+
+pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    let secret = prepare_data_dir_and_secret(config)?;
+    let db = Db::connect(config).await?;
+    let blobs = LocalBlobStore::open(&config.data_dir.join("blobs"))
+        .await
+        .with_context(|| format!("cannot open the blob store in {}", config.data_dir.display()))?;
+    Ok(AppState {
+        db,
+        blobs: Arc::new(blobs),
+        keys: Keys::new(&secret, config.token_ttl_seconds),
+        policy: Arc::new(UploadPolicy {
+            max_upload_bytes: config.max_upload_bytes,
+            allowed_extensions: config.allowed_extensions.clone(),
+        }),
+    })
+}
+
+/// Creates the data dir, proves it writable, and returns the signing secret.
+pub fn prepare_data_dir_and_secret(config: &Config) -> anyhow::Result<Secret> {
+    let dir = &config.data_dir;
+    ensure_writable(dir).with_context(|| format!("data dir {} is not writable", dir.display()))?;
+    match (&config.secret_key, config.backend()) {
+        (Some(secret), _) => {
+            check_length(secret, "SECRET_KEY")?;
+            Ok(secret.clone())
+        }
+        (None, Backend::Sqlite) => load_or_generate_secret(&dir.join(SECRET_FILE)),
+        (None, Backend::Postgres) => {
+            bail!("SECRET_KEY must be set with PostgreSQL, so every node signs tokens with the same key")
+        }
+    }
+}
+
+fn ensure_writable(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".write-probe-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&probe, b"ok")?;
+    std::fs::remove_file(&probe)?;
+    Ok(())
+}
+
+fn check_length(secret: &Secret, what: &str) -> anyhow::Result<()> {
+    let len = secret.expose().len();
+    ensure!(
+        len >= MIN_SECRET_BYTES,
+        "{what} must be at least {MIN_SECRET_BYTES} bytes (it has {len})"
+    );
+    Ok(())
+}
+
+/// Reads the kept secret, or creates one (mode 0600) on first run.
+fn load_or_generate_secret(path: &Path) -> anyhow::Result<Secret> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let secret = Secret::new(text.trim());
+            check_length(&secret, &path.display().to_string())?;
+            Ok(secret)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            argon2::password_hash::rand_core::RngCore::fill_bytes(
+                &mut argon2::password_hash::rand_core::OsRng,
+                &mut bytes,
+            );
+            let secret = hex::encode(bytes);
+            let mut file = open_private(path).with_context(|| format!("cannot create {}", path.display()))?;
+            file.write_all(secret.as_bytes())?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "generated a signing secret");
+            Ok(Secret::new(secret))
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}

@@ -1,0 +1,31 @@
+//! The one piece of shared state, cheap to clone, handed to every handler.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::auth::Keys;
+use crate::config::ExtensionAllowList;
+use crate::db::Db;
+use crate::storage::BlobStore;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub blobs: Arc<dyn BlobStore>,
+    pub keys: Keys,
+    pub policy: Arc<UploadPolicy>,
+}
+
+/// What an upload must satisfy.
+#[derive(Debug, Clone)]
+pub struct UploadPolicy {
+    pub max_upload_bytes: u64,
+    pub allowed_extensions: ExtensionAllowList,
+}
+
+impl FromRef<AppState> for Keys {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}

@@ -1,0 +1,190 @@
+//! Content-addressed blob stores. A blob's key is the SHA-256 of its bytes, so
+//! identical content is stored once; reference counts live in the metadata store.
+//!
+//! A write is staged first ([`BlobStore::stage`]) and becomes visible only on
+//! [`BlobWriter::commit`]; a writer dropped before that leaves nothing behind.
+
+mod local;
+mod memory;
+
+use std::fmt;
+use std::io;
+use std::ops::RangeInclusive;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+pub use local::LocalBlobStore;
+pub use memory::MemoryBlobStore;
+
+/// A stream of blob bytes, as served to clients.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// The SHA-256 of a blob's content, as 64 lower-case hex digits.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    pub fn from_digest(digest: &[u8; 32]) -> Self {
+        Self(hex::encode(digest))
+    }
+
+    /// Accepts only 64 lower-case hex digits, so a key is always a safe path segment.
+    pub fn parse(hex_digest: &str) -> Option<Self> {
+        let valid = hex_digest.len() == 64
+            && hex_digest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        valid.then(|| Self(hex_digest.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BlobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobKey({})", self.0)
+    }
+}
+
+impl fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("blob not found")]
+    NotFound,
+    #[error("storage is full")]
+    Full,
+    #[error(transparent)]
+    Io(io::Error),
+}
+
+impl From<io::Error> for StorageError {
+    fn from(err: io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::NotFound => Self::NotFound,
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Self::Full,
+            _ => Self::Io(err),
+        }
+    }
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
+    /// Starts a staged write that no reader can see until it is committed.
+    async fn stage(&self) -> Result<Box<dyn BlobWriter>, StorageError>;
+
+    /// Streams a blob, or the inclusive byte `range` of it.
+    async fn read(
+        &self,
+        key: &BlobKey,
+        range: Option<RangeInclusive<u64>>,
+    ) -> Result<ByteStream, StorageError>;
+
+    /// Removes a blob; removing a missing blob is not an error.
+    async fn delete(&self, key: &BlobKey) -> Result<(), StorageError>;
+
+    /// Whether the store is reachable and writable (for `/readyz`).
+    async fn check(&self) -> Result<(), StorageError>;
+
+    /// Where a blob lives, as reported in `storage_uri`.
+    fn uri(&self, key: &BlobKey) -> String;
+}
+
+#[async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError>;
+
+    /// Makes the staged bytes durable and visible under `key`. Committing content
+    /// that is already stored is allowed and leaves one copy.
+    async fn commit(self: Box<Self>, key: &BlobKey) -> Result<(), StorageError>;
+}
+
+#[cfg(test)]
+mod contract_tests {
+    //! The same behaviour asked of every backend.
+
+    use futures_util::TryStreamExt;
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    fn key_of(content: &[u8]) -> BlobKey {
+        BlobKey::from_digest(&Sha256::digest(content).into())
+    }
+
+    async fn read_all(store: &dyn BlobStore, key: &BlobKey, range: Option<RangeInclusive<u64>>) -> Vec<u8> {
+        let chunks: Vec<Bytes> = store.read(key, range).await.unwrap().try_collect().await.unwrap();
+        chunks.concat()
+    }
+
+    async fn committed_blob_reads_back_whole_and_in_ranges(store: &dyn BlobStore) {
+        let content = b"hello, depot".to_vec();
+        let key = key_of(&content);
+        let mut writer = store.stage().await.unwrap();
+        writer.write(&content[..5]).await.unwrap();
+        writer.write(&content[5..]).await.unwrap();
+        writer.commit(&key).await.unwrap();
+        assert_eq!(read_all(store, &key, None).await, content);
+        assert_eq!(read_all(store, &key, Some(7..=11)).await, b"depot");
+    }
+
+    async fn dropped_writer_leaves_nothing(store: &dyn BlobStore) {
+        let key = key_of(b"never committed");
+        let mut writer = store.stage().await.unwrap();
+        writer.write(b"never committed").await.unwrap();
+        drop(writer);
+        assert!(matches!(
+            store.read(&key, None).await,
+            Err(StorageError::NotFound)
+        ));
+    }
+
+    async fn deleting_removes_and_is_idempotent(store: &dyn BlobStore) {
+        let key = key_of(b"bye");
+        let mut writer = store.stage().await.unwrap();
+        writer.write(b"bye").await.unwrap();
+        writer.commit(&key).await.unwrap();
+        store.delete(&key).await.unwrap();
+        store.delete(&key).await.unwrap();
+        assert!(matches!(
+            store.read(&key, None).await,
+            Err(StorageError::NotFound)
+        ));
+    }
+
+    async fn run_all(store: &dyn BlobStore) {
+        committed_blob_reads_back_whole_and_in_ranges(store).await;
+        dropped_writer_leaves_nothing(store).await;
+        deleting_removes_and_is_idempotent(store).await;
+        store.check().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn memory_store_meets_the_contract() {
+        run_all(&MemoryBlobStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn local_store_meets_the_contract_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).await.unwrap();
+        run_all(&store).await;
+        assert_eq!(store.staged_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn blob_keys_are_only_lowercase_sha256_hex() {
+        assert!(BlobKey::parse(&"a".repeat(64)).is_some());
+        assert!(BlobKey::parse(&"A".repeat(64)).is_none());
+        assert!(BlobKey::parse("../etc/passwd").is_none());
+    }
+}

@@ -1,5 +1,7 @@
 //! Structured logs on stderr. `RUST_LOG`, when set, wins over the configured filter.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls (tests spawning many apps) are no-ops.
@@ -10,5 +12,6 @@ pub fn init(default_filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -33,7 +33,8 @@ struct Claims {
     #[serde(deserialize_with = "user_id_from_string_or_number")]
     sub: String,
     exp: u64,
-    iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
 }
 
 impl Keys {
@@ -41,7 +42,8 @@ impl Keys {
         // Only HS256 is accepted: `alg: none` and algorithm confusion fail validation.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECONDS;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // `sub` is checked by `Claims` itself: jsonwebtoken only accepts it as a string.
+        validation.set_required_spec_claims(&["exp"]);
         Self {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
@@ -63,7 +65,7 @@ impl Keys {
             .as_secs();
         let claims = Claims {
             sub: user.to_string(),
-            iat: now,
+            iat: Some(now),
             exp: now.saturating_add(ttl.as_secs()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)

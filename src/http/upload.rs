@@ -10,6 +10,7 @@ use axum::http::header::{CONTENT_LENGTH, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::auth::AuthUser;
 use crate::db::files::FileRecord;
@@ -17,6 +18,13 @@ use crate::error::AppError;
 use crate::http::files::{FileView, parse_name};
 use crate::pipeline::upload::{self, Ingest, UploadMeta};
 use crate::state::AppState;
+
+/// RFC 3986 unreserved characters stay as they are in a `Location` path segment.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Longest accepted text form field or `X-Description` header, in bytes.
 const MAX_TEXT_FIELD: usize = 64 * 1024;
@@ -123,7 +131,7 @@ fn meta(
 fn created(record: FileRecord) -> Result<Response, AppError> {
     let location = format!(
         "/api/v1/files/{}",
-        percent_encoding::utf8_percent_encode(&record.file_name, percent_encoding::NON_ALPHANUMERIC)
+        utf8_percent_encode(&record.file_name, PATH_SEGMENT)
     );
     let mut response = (StatusCode::CREATED, Json(FileView::from(record))).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {

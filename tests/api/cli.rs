@@ -1,0 +1,282 @@
+//! The `depot` binary: configuration layers, startup validation, `token`, and logs.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, sample_bytes};
+
+/// The binary with a clean environment: no ambient `DEPOT_*`, `DATABASE_URL` or `SECRET_KEY`.
+fn depot(cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_depot"));
+    command.current_dir(cwd);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("DEPOT_") || key == "DATABASE_URL" || key == "SECRET_KEY" || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A startup failure: non-zero exit and exactly one line on stderr.
+fn assert_fails_with_one_line(output: &Output, expected: &str) {
+    assert!(!output.status.success(), "depot started: {}", stderr_of(output));
+    let stderr = stderr_of(output);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+}
+
+#[test]
+fn depot_config_layers_file_then_env_then_flags_and_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("depot.toml"),
+        "addr = \"0.0.0.0:1111\"\nmax_upload_bytes = 5\nallowed_extensions = [\"csv\"]\ntoken_ttl_seconds = 60\n",
+    )
+    .unwrap();
+    let output = depot(dir.path())
+        .arg("config")
+        .env("DEPOT_MAX_UPLOAD_BYTES", "7")
+        .env("DEPOT_ADDR", "0.0.0.0:2222")
+        .env("DATABASE_URL", "postgres://depot:hunter2@db.internal:5432/depot")
+        .env("SECRET_KEY", "a-very-secret-key-that-nobody-may-see")
+        .args(["--addr", "127.0.0.1:3333"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("addr = \"127.0.0.1:3333\""),
+        "flag beats env: {stdout}"
+    );
+    assert!(
+        stdout.contains("max_upload_bytes = 7"),
+        "env beats file: {stdout}"
+    );
+    assert!(
+        stdout.contains("token_ttl_seconds = 60"),
+        "file beats default: {stdout}"
+    );
+    assert!(stdout.contains("\"csv\""), "{stdout}");
+    assert!(
+        !stdout.contains("hunter2") && !stdout.contains("nobody-may-see"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("postgres://depot:***@db.internal:5432/depot"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("secret_key = \"[redacted]\""), "{stdout}");
+}
+
+#[test]
+fn allowed_extensions_accepts_a_comma_separated_env_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = depot(dir.path())
+        .arg("config")
+        .env("DEPOT_ALLOWED_EXTENSIONS", "csv,.TSV")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("allowed_extensions = [\n    \"csv\",\n    \"tsv\",\n]"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn startup_fails_fast_when_the_data_dir_is_not_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"").unwrap();
+    let output = depot(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(blocker.join("data"))
+        .output()
+        .unwrap();
+    assert_fails_with_one_line(&output, "is not writable");
+}
+
+#[test]
+fn startup_fails_fast_when_the_secret_key_is_too_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = depot(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", "data"])
+        .env("SECRET_KEY", "too-short")
+        .output()
+        .unwrap();
+    assert_fails_with_one_line(&output, "SECRET_KEY must be at least 32 bytes");
+}
+
+#[test]
+fn startup_fails_fast_when_the_database_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = depot(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", "data"])
+        .env("DATABASE_URL", "postgres://depot:hunter2@127.0.0.1:1/depot")
+        .env("SECRET_KEY", "0123456789abcdef0123456789abcdef")
+        .output()
+        .unwrap();
+    assert_fails_with_one_line(&output, "is unreachable");
+    assert!(!stderr_of(&output).contains("hunter2"));
+}
+
+#[test]
+fn postgres_without_a_secret_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = depot(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", "data"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/depot")
+        .output()
+        .unwrap();
+    assert_fails_with_one_line(&output, "SECRET_KEY must be set with PostgreSQL");
+}
+
+#[test]
+fn the_generated_secret_is_private_and_kept_across_restarts() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = depot::config::Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    let first = depot::startup::prepare_data_dir_and_secret(&config).unwrap();
+    let second = depot::startup::prepare_data_dir_and_secret(&config).unwrap();
+    assert_eq!(first.expose(), second.expose());
+    assert!(first.expose().len() >= 32);
+    let mode = std::fs::metadata(config.data_dir.join("secret.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn depot_token_mints_a_token_the_server_accepts() {
+    let app = TestApp::spawn().await;
+    let mut command = depot(app.data_dir());
+    command
+        .args(["token", "--user", "77", "--ttl", "10m", "--data-dir"])
+        .arg(app.data_dir());
+    if let Some(url) = &app.config.database_url {
+        command.env("DATABASE_URL", url.expose());
+    }
+    if let Some(secret) = &app.config.secret_key {
+        command.env("SECRET_KEY", secret.expose());
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let response = app
+        .client
+        .get(app.url("/api/v1/files/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// A `depot serve` child process whose stderr (the logs) is collected.
+struct ServerProcess {
+    child: Child,
+    address: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    fn start(data_dir: &Path) -> Self {
+        let mut child = depot(data_dir)
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("DEPOT_LOG", "debug")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (sender, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let address = loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("depot did not start");
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break format!("http://{}", rest.split_whitespace().next().unwrap());
+            }
+        };
+        Self {
+            child,
+            address,
+            lines,
+        }
+    }
+
+    /// Stops the server and returns everything it logged.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::iter::from_fn(|| self.lines.recv_timeout(Duration::from_secs(2)).ok())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_request_ids_but_no_token_secret_or_file_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path());
+    let client = reqwest::Client::new();
+    let password = "log-leak-password-123";
+    let body: serde_json::Value = client
+        .post(format!("{}/api/v1/auth/register", server.address))
+        .json(&serde_json::json!({ "username": "logger", "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let marker = "FILE-CONTENT-MARKER-5f2a";
+    let mut content = marker.as_bytes().to_vec();
+    content.extend(sample_bytes(1000));
+    let response = client
+        .put(format!("{}/api/v1/files/secret.txt/content", server.address))
+        .bearer_auth(&token)
+        .header("x-request-id", "req-under-test")
+        .body(content)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let bad = client
+        .get(format!("{}/api/v1/files/", server.address))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+
+    let secret = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
+    let logs = server.stop();
+    assert!(
+        logs.contains("req-under-test"),
+        "request id missing from logs:\n{logs}"
+    );
+    assert!(logs.contains("file stored"), "{logs}");
+    for leak in [token.as_str(), secret.trim(), marker, password, "not-a-token"] {
+        assert!(!logs.contains(leak), "logs contain {leak:?}:\n{logs}");
+    }
+}

@@ -1,0 +1,263 @@
+//! `TestApp::spawn()` and typed client helpers.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use depot::config::{Config, DatabaseUrl, Secret};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+
+/// Set to a PostgreSQL URL to run the suite against PostgreSQL; each test gets its
+/// own database created there (the role needs CREATEDB).
+pub const POSTGRES_VAR: &str = "DEPOT_TEST_DATABASE_URL";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    _data_dir: tempfile::TempDir,
+    postgres: Option<PostgresDatabase>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// A database of its own for one test, dropped with the test.
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts depot with the test defaults, adjusted by `configure`.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            addr: "127.0.0.1:0".into(),
+            data_dir: data_dir.path().to_owned(),
+            log: "warn".into(),
+            ..Config::default()
+        };
+        let postgres = match std::env::var(POSTGRES_VAR) {
+            Ok(url) if !url.is_empty() => {
+                let database = PostgresDatabase::create(&url).await;
+                config.database_url = Some(DatabaseUrl::new(database.url()));
+                // Nodes over PostgreSQL share a configured secret.
+                config.secret_key = Some(Secret::new("test-secret-test-secret-test-secret!"));
+                Some(database)
+            }
+            _ => None,
+        };
+        configure(&mut config);
+        depot::telemetry::init(&config.log);
+
+        let state = depot::startup::build_state(&config)
+            .await
+            .expect("depot failed to start");
+        let listener = tokio::net::TcpListener::bind(&config.addr).await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(depot::server::run(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            config,
+            _data_dir: data_dir,
+            postgres,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// The signing secret the server uses (configured, or generated in the data dir).
+    pub fn secret(&self) -> String {
+        match &self.config.secret_key {
+            Some(secret) => secret.expose().to_owned(),
+            None => std::fs::read_to_string(self.data_dir().join("secret.key")).unwrap(),
+        }
+    }
+
+    /// Registers a fresh user and returns it with its token.
+    pub async fn user(&self, username: &str) -> TestUser {
+        let response = self
+            .client
+            .post(self.url("/api/v1/auth/register"))
+            .json(&serde_json::json!({ "username": username, "password": "correct horse battery" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        TestUser {
+            token: body["access_token"].as_str().unwrap().to_owned(),
+            id: body["user_id"].as_i64().unwrap(),
+        }
+    }
+
+    pub async fn put_file(&self, user: &TestUser, name: &str, bytes: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .put(self.url(&format!("/api/v1/files/{}/content", encode(name))))
+            .bearer_auth(&user.token)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Seed 2's upload form: `file_name`, `session_id`, `description`, `file`.
+    pub async fn post_form(&self, user: &TestUser, form: reqwest::multipart::Form) -> Response {
+        self.client
+            .post(self.url("/api/v1/files/"))
+            .bearer_auth(&user.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, user: &TestUser, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete_file(&self, user: &TestUser, name: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/api/v1/files/{}", encode(name))))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn download(&self, user: &TestUser, name: &str) -> Response {
+        self.get(user, &format!("/api/v1/files/{}/content", encode(name)))
+            .await
+    }
+
+    /// Every committed blob on disk.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        let root = self.data_dir().join("blobs").join("sha256");
+        let mut found = Vec::new();
+        for fan_out in std::fs::read_dir(root).unwrap() {
+            for blob in std::fs::read_dir(fan_out.unwrap().path()).unwrap() {
+                found.push(blob.unwrap().path());
+            }
+        }
+        found
+    }
+
+    /// Every staged (uncommitted) write on disk.
+    pub fn staged_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.data_dir().join("blobs").join("tmp"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect()
+    }
+
+    /// Waits up to five seconds for `condition`; false if it never held.
+    pub async fn eventually(&self, mut condition: impl FnMut() -> bool) -> bool {
+        for _ in 0..100 {
+            if condition() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        condition()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(database) = self.postgres.take() {
+            // Drop runs inside the test's runtime; a thread of its own may block.
+            let _ = std::thread::spawn(move || database.drop_blocking()).join();
+        }
+    }
+}
+
+impl PostgresDatabase {
+    async fn create(admin_url: &str) -> Self {
+        let name = format!("depot_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|err| panic!("cannot reach PostgreSQL at {POSTGRES_VAR}={admin_url}: {err}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+        }
+    }
+
+    fn url(&self) -> String {
+        let mut url = url::Url::parse(&self.admin_url).unwrap();
+        url.set_path(&self.name);
+        url.to_string()
+    }
+
+    fn drop_blocking(self) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                    .execute(&mut admin)
+                    .await;
+            }
+        });
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub token: String,
+    pub id: i64,
+}
+
+/// Percent-encodes a file name for a path segment.
+pub fn encode(name: &str) -> String {
+    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Reads an error body and returns its stable code.
+pub async fn error_code(response: Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["error"]["code"]
+        .as_str()
+        .expect("error body has a code")
+        .to_owned()
+}
+
+/// A multipart file part with the given file name.
+pub fn file_part(bytes: Vec<u8>, filename: &str) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned())
+}
+
+/// Deterministic bytes of a given length that no two offsets of share a pattern.
+pub fn sample_bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}

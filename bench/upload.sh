@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Upload/download throughput and server memory of a release build of depot.
+#
+#   bench/upload.sh [SIZE_MIB]        (default 1024, i.e. a 1 GiB file)
+#
+# Builds release, starts depot on a temp data dir, uploads one file with `PUT` and
+# with multipart, downloads it, and prints MB/s for each next to
+# `dd conv=fdatasync` writing the same bytes to the same disk, plus the server's
+# peak RSS. Set BENCH_DIR to choose the disk (default /var/tmp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE_MIB="${1:-1024}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
+WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
+SERVER_PID=""
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "building release…" >&2
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/depot"
+
+echo "generating a ${SIZE_MIB} MiB input…" >&2
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
+BYTES=$(stat -c %s "$WORK/input.bin")
+# Flush the input now, so its write-back does not slow down whatever is measured next.
+sync
+
+mbps() { python3 -c "import sys; print(f'{$BYTES / float(sys.argv[1]) / 1e6:.0f}')" "$1"; }
+seconds_of() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -n 1; }
+
+# Baseline: the same bytes written to the same disk, flushed before dd exits.
+DD_SECONDS=$(python3 - "$WORK" <<'PY'
+import subprocess, sys, time
+work = sys.argv[1]
+start = time.monotonic()
+subprocess.run(["dd", f"if={work}/input.bin", f"of={work}/dd.out", "bs=1M", "conv=fdatasync"],
+               check=True, stderr=subprocess.DEVNULL)
+print(f"{time.monotonic() - start:.3f}")
+PY
+)
+rm -f "$WORK/dd.out"
+sync
+
+DEPOT_LOG=info "$BIN" serve --addr 127.0.0.1:0 --data-dir "$WORK/data" 2> "$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 1 100); do grep -q "addr=" "$WORK/server.log" 2>/dev/null && break; sleep 0.1; done
+ADDR=$(grep -o 'addr=[^ ]*' "$WORK/server.log" | head -n 1 | cut -d= -f2)
+URL="http://$ADDR"
+
+TOKEN=$(curl -sS -X POST "$URL/api/v1/auth/register" -H 'content-type: application/json' \
+    -d '{"username":"bench","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+AUTH="Authorization: Bearer $TOKEN"
+
+time_curl() { curl -sS -o /dev/null -w '%{http_code} %{time_total}' "$@"; }
+check() { [ "${1%% *}" = "$2" ] || { echo "unexpected status: $1 (wanted $2)" >&2; exit 1; }; echo "${1#* }"; }
+
+PUT_SECONDS=$(check "$(time_curl -T "$WORK/input.bin" -H "$AUTH" "$URL/api/v1/files/put.bin/content")" 201)
+# Different bytes for the multipart upload, so it is not served by deduplication alone.
+printf 'x' | dd of="$WORK/input.bin" bs=1 seek=0 conv=notrunc status=none
+sync
+MULTIPART_SECONDS=$(check "$(time_curl -H "$AUTH" -F file_name=multipart.bin -F "file=@$WORK/input.bin" "$URL/api/v1/files/")" 201)
+GET_SECONDS=$(check "$(time_curl -H "$AUTH" "$URL/api/v1/files/put.bin/content")" 200)
+
+PEAK_RSS_KIB=$(grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}')
+
+printf '\n%s MiB file, %s\n\n' "$SIZE_MIB" "$(date -u +%Y-%m-%d)"
+printf '| operation | seconds | MB/s | vs dd |\n|---|---:|---:|---:|\n'
+DD_MBPS=$(mbps "$DD_SECONDS")
+for row in "dd conv=fdatasync:$DD_SECONDS" "PUT upload:$PUT_SECONDS" "multipart upload:$MULTIPART_SECONDS" "download:$GET_SECONDS"; do
+    name="${row%%:*}"; secs="${row#*:}"; rate=$(mbps "$secs")
+    printf '| %s | %s | %s | %s |\n' "$name" "$secs" "$rate" "$(python3 -c "print(f'{$rate / $DD_MBPS:.2f}')")"
+done
+printf '\nserver peak RSS: %s MiB\n' "$((PEAK_RSS_KIB / 1024))"

@@ -34,10 +34,9 @@ impl Db {
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = config.backend();
-        let (url, shown) = match (&config.database_url, backend) {
-            (Some(url), Backend::Postgres) => (url.expose().to_owned(), url.redacted()),
-            (Some(url), Backend::Sqlite) => (url.expose().to_owned(), url.redacted()),
-            (None, _) => {
+        let (url, shown) = match &config.database_url {
+            Some(url) => (url.expose().to_owned(), url.redacted()),
+            None => {
                 let path = std::path::absolute(config.data_dir.join("depot.db"))?;
                 let url = format!("sqlite://{}?mode=rwc", path.display());
                 (url.clone(), url)

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{UserId, password};
 use crate::db::users;
 use crate::error::{AppError, is_unique_violation};
+use crate::http::JSON_BODY_LIMIT;
 use crate::state::AppState;
 
 const MAX_USERNAME_CHARS: usize = 64;
@@ -87,7 +88,9 @@ fn token_for(state: &AppState, user_id: UserId) -> Result<TokenResponse, AppErro
 
 fn json_error(rejection: JsonRejection) -> AppError {
     match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge { limit: 64 * 1024 },
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge {
+            limit: JSON_BODY_LIMIT as u64,
+        },
         StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(rejection.body_text()),
         _ => AppError::Validation(rejection.body_text()),
     }

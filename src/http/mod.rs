@@ -21,7 +21,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// JSON bodies (credentials) are small; uploads stream and enforce their own limit.
-const JSON_BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let uploads = Router::new()

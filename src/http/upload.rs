@@ -51,6 +51,7 @@ pub async fn multipart(
     let mut file_name = None;
     let mut description = String::new();
     let mut staged: Option<(Ingest, Option<String>)> = None;
+    let mut prechecked = false;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name().unwrap_or_default() {
             "file_name" => file_name = Some(read_text(field).await?),
@@ -60,6 +61,7 @@ pub async fn multipart(
                 if let Some(name) = &file_name {
                     let meta = meta(user, name, original_name.clone(), String::new())?;
                     upload::precheck(&state, &meta).await?;
+                    prechecked = true;
                 }
                 staged = Some((ingest_field(&state, field).await?, original_name));
             }
@@ -73,7 +75,9 @@ pub async fn multipart(
     let (ingest, original_name) =
         staged.ok_or_else(|| AppError::MissingField("form field `file` is required".into()))?;
     let meta = meta(user, &file_name, original_name, description)?;
-    upload::precheck(&state, &meta).await?;
+    if !prechecked {
+        upload::precheck(&state, &meta).await?;
+    }
     created(upload::store(&state, meta, ingest).await?)
 }
 

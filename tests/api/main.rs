@@ -7,6 +7,7 @@
 mod auth;
 mod cli;
 mod download;
+mod durability;
 mod helpers;
 mod listing;
 mod ops;

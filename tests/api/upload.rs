@@ -365,3 +365,20 @@ pub fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[tokio::test]
+async fn concurrent_uploads_of_one_name_store_exactly_one_file() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let uploads = (0..6u8).map(|i| app.put_file(&ann, "race.bin", vec![i; 200_000]));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(uploads)
+        .await
+        .iter()
+        .map(|response| response.status())
+        .collect();
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let conflicts = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    assert_eq!((created, conflicts), (1, 5), "{statuses:?}");
+    assert_eq!(app.blob_files().len(), 1, "a losing upload left its blob");
+    assert!(app.eventually(|| app.staged_files().is_empty()).await);
+}

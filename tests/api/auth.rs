@@ -49,12 +49,11 @@ async fn register_then_login_returns_a_bearer_token_for_the_same_user() {
     let app = TestApp::spawn().await;
     let registered = app.user("carol").await;
     let response = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({ "username": "carol", "password": "correct horse battery" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({ "username": "carol", "password": "correct horse battery" }),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "bearer");
@@ -69,12 +68,11 @@ async fn login_with_a_wrong_password_or_unknown_user_returns_401() {
     app.user("dave").await;
     for (username, password) in [("dave", "wrong password"), ("nobody", "correct horse battery")] {
         let response = app
-            .client
-            .post(app.url("/api/v1/auth/login"))
-            .json(&json!({ "username": username, "password": password }))
-            .send()
-            .await
-            .unwrap();
+            .post_json(
+                "/api/v1/auth/login",
+                &json!({ "username": username, "password": password }),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(error_code(response).await, "invalid_credentials");
     }
@@ -85,12 +83,11 @@ async fn registering_a_taken_username_returns_409() {
     let app = TestApp::spawn().await;
     app.user("erin").await;
     let response = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&json!({ "username": "erin", "password": "another password" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({ "username": "erin", "password": "another password" }),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(response).await, "username_taken");
 }
@@ -99,21 +96,16 @@ async fn registering_a_taken_username_returns_409() {
 async fn registering_with_a_short_password_or_bad_json_returns_422() {
     let app = TestApp::spawn().await;
     let short = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&json!({ "username": "frank", "password": "short" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({ "username": "frank", "password": "short" }),
+        )
+        .await;
     assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(short).await, "validation_failed");
     let missing = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
-        .json(&json!({ "username": "frank" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/auth/register", &json!({ "username": "frank" }))
+        .await;
     assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 

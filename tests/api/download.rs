@@ -34,13 +34,8 @@ async fn a_range_request_returns_206_with_that_slice() {
         ("bytes=-10", 9990, 9999),
     ] {
         let response = app
-            .client
-            .get(app.url("/api/v1/files/data.bin/content"))
-            .bearer_auth(&ann.token)
-            .header("Range", header)
-            .send()
-            .await
-            .unwrap();
+            .get_with(&ann, "/api/v1/files/data.bin/content", &[("Range", header)])
+            .await;
         assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT, "{header}");
         assert_eq!(
             response.headers()["content-range"],
@@ -56,13 +51,12 @@ async fn an_unsatisfiable_range_returns_416_with_the_size() {
     let ann = app.user("ann").await;
     app.put_file(&ann, "small.bin", sample_bytes(10)).await;
     let response = app
-        .client
-        .get(app.url("/api/v1/files/small.bin/content"))
-        .bearer_auth(&ann.token)
-        .header("Range", "bytes=50-60")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            &ann,
+            "/api/v1/files/small.bin/content",
+            &[("Range", "bytes=50-60")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(response.headers()["content-range"], "bytes */10");
     assert_eq!(error_code(response).await, "range_not_satisfiable");
@@ -74,14 +68,12 @@ async fn if_range_with_a_stale_etag_gets_the_whole_file() {
     let ann = app.user("ann").await;
     app.put_file(&ann, "data.bin", sample_bytes(100)).await;
     let response = app
-        .client
-        .get(app.url("/api/v1/files/data.bin/content"))
-        .bearer_auth(&ann.token)
-        .header("Range", "bytes=0-9")
-        .header("If-Range", "\"stale\"")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            &ann,
+            "/api/v1/files/data.bin/content",
+            &[("Range", "bytes=0-9"), ("If-Range", "\"stale\"")],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.bytes().await.unwrap().len(), 100);
 }
@@ -91,26 +83,27 @@ async fn if_none_match_with_the_current_etag_returns_304() {
     let app = TestApp::spawn().await;
     let ann = app.user("ann").await;
     app.put_file(&ann, "data.csv", &b"a,b\n1,2\n"[..]).await;
-    let etag = app.download(&ann, "data.csv").await.headers()["etag"].clone();
+    let etag = app.download(&ann, "data.csv").await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let response = app
-        .client
-        .get(app.url("/api/v1/files/data.csv/content"))
-        .bearer_auth(&ann.token)
-        .header("If-None-Match", etag.clone())
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            &ann,
+            "/api/v1/files/data.csv/content",
+            &[("If-None-Match", &etag)],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(response.headers()["etag"], etag);
     assert!(response.bytes().await.unwrap().is_empty());
     let changed = app
-        .client
-        .get(app.url("/api/v1/files/data.csv/content"))
-        .bearer_auth(&ann.token)
-        .header("If-None-Match", "\"something-else\"")
-        .send()
-        .await
-        .unwrap();
+        .get_with(
+            &ann,
+            "/api/v1/files/data.csv/content",
+            &[("If-None-Match", "\"something-else\"")],
+        )
+        .await;
     assert_eq!(changed.status(), StatusCode::OK);
 }
 

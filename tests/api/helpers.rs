@@ -93,12 +93,11 @@ impl TestApp {
     /// Registers a fresh user and returns it with its token.
     pub async fn user(&self, username: &str) -> TestUser {
         let response = self
-            .client
-            .post(self.url("/api/v1/auth/register"))
-            .json(&serde_json::json!({ "username": username, "password": "correct horse battery" }))
-            .send()
-            .await
-            .unwrap();
+            .post_json(
+                "/api/v1/auth/register",
+                &serde_json::json!({ "username": username, "password": "correct horse battery" }),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.unwrap();
         TestUser {
@@ -129,12 +128,36 @@ impl TestApp {
     }
 
     pub async fn get(&self, user: &TestUser, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(&user.token)
-            .send()
-            .await
-            .unwrap()
+        self.get_with(user, path, &[]).await
+    }
+
+    /// A GET with extra request headers (`Range`, `If-None-Match`, …).
+    pub async fn get_with(&self, user: &TestUser, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut request = self.client.get(self.url(path)).bearer_auth(&user.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// An unauthenticated JSON POST (the auth endpoints).
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    /// A refused upload must leave nothing: no file row, no blob, no temp file.
+    pub async fn assert_nothing_stored(&self, user: &TestUser, name: &str) {
+        let meta = self.get(user, &format!("/api/v1/files/{}", encode(name))).await;
+        assert_eq!(
+            meta.status(),
+            StatusCode::NOT_FOUND,
+            "a file row for {name:?} exists"
+        );
+        assert!(self.blob_files().is_empty(), "a blob was left");
+        assert!(
+            self.eventually(|| self.staged_files().is_empty()).await,
+            "a temp file was left"
+        );
     }
 
     pub async fn delete_file(&self, user: &TestUser, name: &str) -> Response {

@@ -138,12 +138,7 @@ async fn a_streamed_body_over_the_limit_returns_413_and_leaves_nothing() {
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
     let response = app.put_file(&ann, "big.bin", body).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(
-        app.get(&ann, "/api/v1/files/big.bin").await.status(),
-        StatusCode::NOT_FOUND
-    );
-    assert!(app.blob_files().is_empty());
-    assert!(app.eventually(|| app.staged_files().is_empty()).await);
+    app.assert_nothing_stored(&ann, "big.bin").await;
 }
 
 #[tokio::test]
@@ -155,12 +150,7 @@ async fn a_multipart_file_over_the_limit_returns_413_and_leaves_nothing() {
         .part("file", file_part(sample_bytes(1001), "big.bin"));
     let response = app.post_form(&ann, form).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(
-        app.get(&ann, "/api/v1/files/big.bin").await.status(),
-        StatusCode::NOT_FOUND
-    );
-    assert!(app.blob_files().is_empty());
-    assert!(app.eventually(|| app.staged_files().is_empty()).await);
+    app.assert_nothing_stored(&ann, "big.bin").await;
 }
 
 #[tokio::test]

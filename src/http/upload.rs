@@ -54,7 +54,11 @@ pub async fn multipart(
     let mut prechecked = false;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name().unwrap_or_default() {
-            "file_name" => file_name = Some(read_text(field).await?),
+            "file_name" => {
+                file_name = Some(read_text(field).await?);
+                // A name given after the file has not been checked yet.
+                prechecked = false;
+            }
             "description" => description = read_text(field).await?,
             "file" => {
                 let original_name = field.file_name().map(str::to_owned);

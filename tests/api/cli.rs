@@ -26,6 +26,16 @@ fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Runs `depot serve` on `data_dir` with extra environment, until it exits.
+fn serve_until_exit(cwd: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = depot(cwd);
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir);
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
 /// A startup failure: non-zero exit and exactly one line on stderr.
 fn assert_fails_with_one_line(output: &Output, expected: &str) {
     assert!(!output.status.success(), "depot started: {}", stderr_of(output));
@@ -97,34 +107,28 @@ fn startup_fails_fast_when_the_data_dir_is_not_writable() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, b"").unwrap();
-    let output = depot(dir.path())
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(blocker.join("data"))
-        .output()
-        .unwrap();
+    let output = serve_until_exit(dir.path(), &blocker.join("data"), &[]);
     assert_fails_with_one_line(&output, "is not writable");
 }
 
 #[test]
 fn startup_fails_fast_when_the_secret_key_is_too_short() {
     let dir = tempfile::tempdir().unwrap();
-    let output = depot(dir.path())
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", "data"])
-        .env("SECRET_KEY", "too-short")
-        .output()
-        .unwrap();
+    let output = serve_until_exit(dir.path(), Path::new("data"), &[("SECRET_KEY", "too-short")]);
     assert_fails_with_one_line(&output, "SECRET_KEY must be at least 32 bytes");
 }
 
 #[test]
 fn startup_fails_fast_when_the_database_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();
-    let output = depot(dir.path())
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", "data"])
-        .env("DATABASE_URL", "postgres://depot:hunter2@127.0.0.1:1/depot")
-        .env("SECRET_KEY", "0123456789abcdef0123456789abcdef")
-        .output()
-        .unwrap();
+    let output = serve_until_exit(
+        dir.path(),
+        Path::new("data"),
+        &[
+            ("DATABASE_URL", "postgres://depot:hunter2@127.0.0.1:1/depot"),
+            ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+        ],
+    );
     assert_fails_with_one_line(&output, "is unreachable");
     assert!(!stderr_of(&output).contains("hunter2"));
 }
@@ -132,11 +136,11 @@ fn startup_fails_fast_when_the_database_is_unreachable() {
 #[test]
 fn postgres_without_a_secret_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let output = depot(dir.path())
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", "data"])
-        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/depot")
-        .output()
-        .unwrap();
+    let output = serve_until_exit(
+        dir.path(),
+        Path::new("data"),
+        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/depot")],
+    );
     assert_fails_with_one_line(&output, "SECRET_KEY must be set with PostgreSQL");
 }
 

@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `config` and `token`.
+//! The command line: `serve` (the default), `config`, `token` and `admin`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +7,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, FlagOverrides};
+use crate::db::Db;
+use crate::pipeline::session;
 use crate::{auth, server, startup, telemetry};
 
 #[derive(Debug, Parser)]
@@ -47,6 +49,18 @@ pub enum Command {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
     },
+    /// Maintenance of a deployment's data, run once and on demand.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Remove expired sessions now (the server also does this every
+    /// `session_sweep_interval`); their processing records stay.
+    ExpireSessions,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -68,10 +82,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => {
             telemetry::init(&config.log);
-            let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(serve(config))
+            runtime()?.block_on(serve(config))
+        }
+        Command::Admin { command } => runtime()?.block_on(admin(config, command)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    let db = Db::connect(&config).await?;
+    match command {
+        AdminCommand::ExpireSessions => {
+            let removed = session::expire(&db)
+                .await
+                .context("cannot remove expired sessions")?;
+            println!("removed {removed} expired session(s)");
         }
     }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -2,10 +2,11 @@
 //!
 //! Every field has a default, so `depot` runs with nothing configured. Environment
 //! variables are `DEPOT_<FIELD>` (for example `DEPOT_MAX_UPLOAD_BYTES`), plus the
-//! conventional `DATABASE_URL` and `SECRET_KEY`.
+//! conventional `DATABASE_URL`, `REDIS_URL` and `SECRET_KEY`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use figment::Figment;
@@ -24,7 +25,9 @@ pub struct Config {
     /// (`DEPOT_DATA_DIR`, `--data-dir`).
     pub data_dir: PathBuf,
     /// Metadata database (`DATABASE_URL`); unset means SQLite at `<data_dir>/depot.db`.
-    pub database_url: Option<DatabaseUrl>,
+    pub database_url: Option<ServiceUrl>,
+    /// Redis for the active-file cache (`REDIS_URL`); unset keeps that cache in process.
+    pub redis_url: Option<ServiceUrl>,
     /// HS256 signing key for tokens, at least 32 bytes (`SECRET_KEY`). Unset on the
     /// embedded default means: generate one and keep it in `<data_dir>/secret.key`.
     pub secret_key: Option<Secret>,
@@ -35,6 +38,16 @@ pub struct Config {
     pub allowed_extensions: ExtensionAllowList,
     /// Lifetime of tokens issued by `/api/v1/auth/*`, in seconds (`DEPOT_TOKEN_TTL_SECONDS`).
     pub token_ttl_seconds: u64,
+    /// How long a session lives after its last use, e.g. `30d` (`DEPOT_SESSION_TTL`).
+    pub session_ttl: HumanDuration,
+    /// How long a cached active file lives after its last read, e.g. `3600` or `1h`
+    /// (`DEPOT_ACTIVE_FILE_TTL`).
+    pub active_file_ttl: HumanDuration,
+    /// Longest wait for Redis before an answer comes from the database instead, e.g.
+    /// `50ms` (`DEPOT_CACHE_TIMEOUT`).
+    pub cache_timeout: HumanDuration,
+    /// How often expired sessions are removed (`DEPOT_SESSION_SWEEP_INTERVAL`).
+    pub session_sweep_interval: HumanDuration,
     /// Log filter in `tracing` syntax, e.g. `info` or `depot=debug` (`DEPOT_LOG`).
     pub log: String,
 }
@@ -45,10 +58,15 @@ impl Default for Config {
             addr: "127.0.0.1:8002".to_owned(),
             data_dir: PathBuf::from("./depot-data"),
             database_url: None,
+            redis_url: None,
             secret_key: None,
             max_upload_bytes: 10 * 1024 * 1024 * 1024,
             allowed_extensions: ExtensionAllowList::default(),
             token_ttl_seconds: 3600,
+            session_ttl: HumanDuration::from_secs(30 * 24 * 3600),
+            active_file_ttl: HumanDuration::from_secs(3600),
+            cache_timeout: HumanDuration(Duration::from_millis(50)),
+            session_sweep_interval: HumanDuration::from_secs(3600),
             log: "info".to_owned(),
         }
     }
@@ -80,7 +98,7 @@ impl Config {
         }
         figment
             .merge(Env::prefixed("DEPOT_").ignore(&["CONFIG"]))
-            .merge(Env::raw().only(&["DATABASE_URL", "SECRET_KEY"]))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL", "SECRET_KEY"]))
             .merge(Serialized::defaults(flags))
             .extract()
             .context("invalid configuration")
@@ -139,11 +157,11 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// A database URL whose password is redacted wherever it is shown.
+/// A service URL (database, Redis) whose password is redacted wherever it is shown.
 #[derive(Clone)]
-pub struct DatabaseUrl(String);
+pub struct ServiceUrl(String);
 
-impl DatabaseUrl {
+impl ServiceUrl {
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -169,21 +187,54 @@ impl DatabaseUrl {
     }
 }
 
-impl fmt::Debug for DatabaseUrl {
+impl fmt::Debug for ServiceUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
 }
 
-impl Serialize for DatabaseUrl {
+impl Serialize for ServiceUrl {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.redacted())
     }
 }
 
-impl<'de> Deserialize<'de> for DatabaseUrl {
+impl<'de> Deserialize<'de> for ServiceUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(Self(String::deserialize(deserializer)?))
+    }
+}
+
+/// A duration written as whole seconds (`3600`) or in humantime form (`1h`, `30d`,
+/// `50ms`); shown in humantime form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = scalar_to_string(deserializer)?;
+        let text = text.trim();
+        let duration = match text.parse::<u64>() {
+            Ok(secs) => Duration::from_secs(secs),
+            Err(_) => humantime::parse_duration(text).map_err(|err| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not a duration (seconds, or e.g. `50ms`, `1h`, `30d`): {err}"
+                ))
+            })?,
+        };
+        Ok(Self(duration))
     }
 }
 
@@ -271,7 +322,7 @@ mod tests {
 
     #[test]
     fn database_url_password_is_redacted() {
-        let url = DatabaseUrl::new("postgres://depot:hunter2@db:5432/depot");
+        let url = ServiceUrl::new("postgres://depot:hunter2@db:5432/depot");
         assert_eq!(url.redacted(), "postgres://depot:***@db:5432/depot");
         assert!(!format!("{url:?}").contains("hunter2"));
     }
@@ -286,6 +337,23 @@ mod tests {
         let toml = config.to_redacted_toml().unwrap();
         assert!(!toml.contains("super-secret"));
         assert!(toml.contains("[redacted]"));
+    }
+
+    #[test]
+    fn durations_read_seconds_or_humantime_and_show_humantime() {
+        let read = |text: &str| -> HumanDuration {
+            Figment::from(Serialized::default("d", text))
+                .extract_inner("d")
+                .unwrap()
+        };
+        assert_eq!(read("3600").0, Duration::from_secs(3600));
+        assert_eq!(read("50ms").0, Duration::from_millis(50));
+        assert_eq!(read("30d").0, Duration::from_secs(30 * 24 * 3600));
+        let toml = Config::default().to_redacted_toml().unwrap();
+        assert!(toml.contains("session_ttl = \"30days\""), "{toml}");
+        let bad: Result<HumanDuration, _> =
+            Figment::from(Serialized::default("d", "soon")).extract_inner("d");
+        assert!(bad.unwrap_err().to_string().contains("not a duration"));
     }
 
     #[test]

@@ -17,6 +17,10 @@ pub enum AppError {
     InvalidCredentials,
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("the session has expired; start a new one")]
+    SessionExpired,
+    #[error("{0}")]
+    InvalidSessionId(String),
     #[error("a file named {0:?} already exists")]
     FileExists(String),
     #[error("username {0:?} is taken")]
@@ -51,11 +55,12 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::SessionExpired => StatusCode::NOT_FOUND,
             Self::FileExists(_) | Self::UsernameTaken(_) => StatusCode::CONFLICT,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidFileName(_)
             | Self::ExtensionNotAllowed { .. }
+            | Self::InvalidSessionId(_)
             | Self::MissingField(_)
             | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) | Self::Interrupted => StatusCode::BAD_REQUEST,
@@ -73,6 +78,8 @@ impl AppError {
             Self::Unauthorized(_) => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
             Self::NotFound(_) => "not_found",
+            Self::SessionExpired => "session_expired",
+            Self::InvalidSessionId(_) => "invalid_session_id",
             Self::FileExists(_) => "file_exists",
             Self::UsernameTaken(_) => "username_taken",
             Self::TooLarge { .. } => "payload_too_large",

@@ -12,6 +12,8 @@
 //!   trait (local filesystem, in-memory).
 //! - [`db`] — the metadata store (SQLite or PostgreSQL through one sqlx code path)
 //!   and its migrations.
+//! - [`cache`] — the active-file cache (Redis or in-process); the database stays
+//!   the truth.
 //!
 //! Beside them: [`domain`] holds the parsed types that guard the edges
 //! (`FileName`, `ByteRange`, content types), [`auth`] the JWT and password
@@ -19,12 +21,14 @@
 //! configuration into a running [`state::AppState`], and [`server`] serves it.
 
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod pipeline;
 pub mod server;
 pub mod startup;

@@ -4,17 +4,25 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
-use crate::http;
 use crate::state::AppState;
+use crate::{http, jobs};
 
+/// Serves until `shutdown` resolves; the background jobs stop with the server.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let jobs_shutdown = CancellationToken::new();
+    jobs::spawn_all(&state, &jobs_shutdown);
+    let _stop_jobs = jobs_shutdown.clone().drop_guard();
     axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            jobs_shutdown.cancel();
+        })
         .await
 }
 

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail, ensure};
 
 use crate::auth::Keys;
+use crate::cache::{ActiveFileCache, CacheBackend, LocalCache, RedisCache};
 use crate::config::{Backend, Config, Secret};
 use crate::db::Db;
+use crate::pipeline::session::SessionPolicy;
 use crate::state::{AppState, UploadPolicy};
 use crate::storage::LocalBlobStore;
 
@@ -33,7 +35,29 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             max_upload_bytes: config.max_upload_bytes,
             allowed_extensions: config.allowed_extensions.clone(),
         }),
+        sessions: Arc::new(SessionPolicy {
+            ttl: config.session_ttl.0,
+            sweep_interval: config.session_sweep_interval.0,
+        }),
+        cache: active_file_cache(config)?,
     })
+}
+
+/// Redis when `REDIS_URL` is set (connected on first use, so depot starts while
+/// Redis is down), otherwise the in-process cache.
+fn active_file_cache(config: &Config) -> anyhow::Result<ActiveFileCache> {
+    let backend: Box<dyn CacheBackend> = match &config.redis_url {
+        Some(url) => Box::new(
+            RedisCache::new(url.expose(), config.cache_timeout.0)
+                .with_context(|| format!("invalid REDIS_URL {}", url.redacted()))?,
+        ),
+        None => Box::new(LocalCache::new()),
+    };
+    Ok(ActiveFileCache::new(
+        backend,
+        config.active_file_ttl.0,
+        config.cache_timeout.0,
+    ))
 }
 
 /// Creates the data dir, proves it writable, and returns the signing secret.

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 
 use crate::auth::Keys;
+use crate::cache::ActiveFileCache;
 use crate::config::ExtensionAllowList;
 use crate::db::Db;
+use crate::pipeline::session::SessionPolicy;
 use crate::storage::BlobStore;
 
 #[derive(Debug, Clone)]
@@ -15,6 +17,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub keys: Keys,
     pub policy: Arc<UploadPolicy>,
+    pub sessions: Arc<SessionPolicy>,
+    pub cache: ActiveFileCache,
 }
 
 /// What an upload must satisfy.

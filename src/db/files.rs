@@ -3,11 +3,12 @@
 use sqlx::{AnyConnection, AnyPool, FromRow};
 
 use crate::auth::UserId;
+use crate::db::conditions::{Conditions, contains_pattern};
 
 const COLUMNS: &str =
     "id, user_id, file_name, storage_uri, description, summary, size, content_type, sha256, created_at";
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct FileRecord {
     pub id: i64,
     pub user_id: i64,
@@ -84,6 +85,26 @@ pub async fn find(pool: &AnyPool, user: UserId, file_name: &str) -> Result<Optio
         .await
 }
 
+pub async fn find_by_id(pool: &AnyPool, id: i64) -> Result<Option<FileRecord>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM files WHERE id = $1");
+    sqlx::query_as(&sql).bind(id).fetch_optional(pool).await
+}
+
+/// Finds the user's file and locks its row until the transaction ends, so that
+/// making it active and deleting it happen one after the other.
+pub async fn lock_owned(
+    conn: &mut AnyConnection,
+    user: UserId,
+    file_name: &str,
+) -> Result<Option<FileRecord>, sqlx::Error> {
+    let sql = format!("UPDATE files SET id = id WHERE user_id = $1 AND file_name = $2 RETURNING {COLUMNS}");
+    sqlx::query_as(&sql)
+        .bind(user)
+        .bind(file_name)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn exists(pool: &AnyPool, user: UserId, file_name: &str) -> Result<bool, sqlx::Error> {
     let found: Option<i64> = sqlx::query_scalar("SELECT id FROM files WHERE user_id = $1 AND file_name = $2")
         .bind(user)
@@ -115,9 +136,9 @@ pub async fn list(
     filter: &FileFilter,
     page: Page,
 ) -> Result<(Vec<FileRecord>, Option<i64>), sqlx::Error> {
-    let mut conditions = Conditions::new(user);
+    let mut conditions = Conditions::new("user_id = {}", user);
     if let Some(name) = &filter.name_contains {
-        conditions.push_text("LOWER(file_name) LIKE {} ESCAPE '\\'", like_pattern(name));
+        conditions.push_text("LOWER(file_name) LIKE {} ESCAPE '\\'", contains_pattern(name));
     }
     if let Some(content_type) = &filter.content_type {
         conditions.push_text("content_type = {}", content_type.clone());
@@ -135,12 +156,13 @@ pub async fn list(
 
     let total = match page {
         Page::Numbered { .. } => {
-            let sql = format!("SELECT COUNT(*) FROM files WHERE {}", conditions.sql);
-            let mut query = sqlx::query_scalar::<_, i64>(&sql);
-            for arg in &conditions.args {
-                query = arg.bind_scalar(query);
-            }
-            Some(query.fetch_one(pool).await?)
+            let sql = format!("SELECT COUNT(*) FROM files WHERE {}", conditions.sql());
+            Some(
+                conditions
+                    .bind_scalar(sqlx::query_scalar::<_, i64>(&sql))
+                    .fetch_one(pool)
+                    .await?,
+            )
         }
         Page::Cursor { .. } => None,
     };
@@ -156,94 +178,11 @@ pub async fn list(
     };
     let sql = format!(
         "SELECT {COLUMNS} FROM files WHERE {} ORDER BY id DESC LIMIT {limit} OFFSET {offset}",
-        conditions.sql
+        conditions.sql()
     );
-    let mut query = sqlx::query_as::<_, FileRecord>(&sql);
-    for arg in &conditions.args {
-        query = arg.bind_row(query);
-    }
-    Ok((query.fetch_all(pool).await?, total))
-}
-
-/// A `LIKE` pattern matching `needle` anywhere, with its wildcards escaped.
-fn like_pattern(needle: &str) -> String {
-    let escaped = needle
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-/// A WHERE clause built with numbered placeholders, which both backends accept.
-struct Conditions {
-    sql: String,
-    args: Vec<Arg>,
-}
-
-enum Arg {
-    Int(i64),
-    Text(String),
-}
-
-type RowQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Any, FileRecord, sqlx::any::AnyArguments<'q>>;
-type ScalarQuery<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments<'q>>;
-
-impl Arg {
-    fn bind_row<'q>(&'q self, query: RowQuery<'q>) -> RowQuery<'q> {
-        match self {
-            Self::Int(value) => query.bind(*value),
-            Self::Text(value) => query.bind(value.as_str()),
-        }
-    }
-
-    fn bind_scalar<'q>(&'q self, query: ScalarQuery<'q>) -> ScalarQuery<'q> {
-        match self {
-            Self::Int(value) => query.bind(*value),
-            Self::Text(value) => query.bind(value.as_str()),
-        }
-    }
-}
-
-impl Conditions {
-    fn new(user: UserId) -> Self {
-        Self {
-            sql: "user_id = $1".to_owned(),
-            args: vec![Arg::Int(user)],
-        }
-    }
-
-    fn push(&mut self, template: &str, arg: Arg) {
-        self.args.push(arg);
-        let placeholder = format!("${}", self.args.len());
-        self.sql.push_str(" AND ");
-        self.sql.push_str(&template.replace("{}", &placeholder));
-    }
-
-    fn push_int(&mut self, template: &str, value: i64) {
-        self.push(template, Arg::Int(value));
-    }
-
-    fn push_text(&mut self, template: &str, value: String) {
-        self.push(template, Arg::Text(value));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_pattern_escapes_wildcards() {
-        assert_eq!(like_pattern("50%_Off\\"), "%50\\%\\_off\\\\%");
-    }
-
-    #[test]
-    fn conditions_number_their_placeholders() {
-        let mut conditions = Conditions::new(7);
-        conditions.push_text("a = {}", "x".to_owned());
-        conditions.push_int("b >= {}", 3);
-        assert_eq!(conditions.sql, "user_id = $1 AND a = $2 AND b >= $3");
-        assert_eq!(conditions.args.len(), 3);
-    }
+    let rows = conditions
+        .bind_rows(sqlx::query_as::<_, FileRecord>(&sql))
+        .fetch_all(pool)
+        .await?;
+    Ok((rows, total))
 }

@@ -3,7 +3,10 @@
 //! Each backend has its own migrations folder, applied at startup.
 
 pub mod blobs;
+pub mod conditions;
 pub mod files;
+pub mod history;
+pub mod sessions;
 pub mod users;
 
 use std::time::Duration;

@@ -3,7 +3,11 @@
 pub mod byte_range;
 pub mod content_type;
 pub mod file_name;
+pub mod processing;
+pub mod session_id;
+pub mod size;
 pub mod timestamp;
 
 pub use byte_range::ByteRange;
 pub use file_name::FileName;
+pub use session_id::SessionId;

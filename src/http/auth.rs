@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{UserId, password};
 use crate::db::users;
 use crate::error::{AppError, is_unique_violation};
-use crate::http::JSON_BODY_LIMIT;
+use crate::http::json_error;
 use crate::state::AppState;
 
 const MAX_USERNAME_CHARS: usize = 64;
@@ -84,14 +84,4 @@ fn token_for(state: &AppState, user_id: UserId) -> Result<TokenResponse, AppErro
         token_type: "bearer",
         user_id,
     })
-}
-
-fn json_error(rejection: JsonRejection) -> AppError {
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge {
-            limit: JSON_BODY_LIMIT as u64,
-        },
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(rejection.body_text()),
-        _ => AppError::Validation(rejection.body_text()),
-    }
 }

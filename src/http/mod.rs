@@ -1,16 +1,21 @@
 //! The HTTP surface: routes, middleware and handlers. Status codes, headers and
 //! JSON shapes are decided here and nowhere else.
 
+mod active;
 mod auth;
 mod download;
 mod files;
+mod history;
 mod listing;
 mod ops;
+pub mod session_hint;
+mod sessions;
 mod upload;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{Request, StatusCode};
 use axum::routing::{get, post, put};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -23,6 +28,17 @@ use crate::state::AppState;
 /// JSON bodies (credentials) are small; uploads stream and enforce their own limit.
 pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 
+/// A JSON body that could not be read: too large, not JSON, or the wrong shape.
+pub(crate) fn json_error(rejection: JsonRejection) -> AppError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge {
+            limit: JSON_BODY_LIMIT as u64,
+        },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(rejection.body_text()),
+        _ => AppError::Validation(rejection.body_text()),
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let uploads = Router::new()
         .route("/api/v1/files/", post(upload::multipart).get(listing::list))
@@ -31,6 +47,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/files/{file_name}/content",
             put(upload::raw).get(download::content),
         )
+        .route(
+            "/api/v1/files/active/content",
+            put(active::upload_file_named_active).get(active::download_file_named_active),
+        )
         .layer(DefaultBodyLimit::disable());
 
     let api = Router::new()
@@ -38,6 +58,13 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/files/{file_name}",
             get(files::metadata).delete(files::delete),
         )
+        .route(
+            "/api/v1/files/active/{session}",
+            get(active::get).post(active::set),
+        )
+        .route("/api/v1/sessions", post(sessions::create))
+        .route("/api/v1/sessions/{id}", get(sessions::read))
+        .route("/api/ingestion/history", get(history::history))
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/healthz", get(ops::healthz))

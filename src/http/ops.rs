@@ -12,7 +12,8 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database answers and the blob store accepts writes.
+/// The database answers and the blob store accepts writes. The cache is reported
+/// but never fails readiness: without it depot answers from the database.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     if let Err(err) = state.db.ping().await {
         tracing::warn!(error = %err, "readiness: database down");
@@ -22,5 +23,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppErr
         tracing::warn!(error = %err, "readiness: blob store down");
         return Err(AppError::Unavailable("blob store"));
     }
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(json!({
+        "status": "ready",
+        "database": "ok",
+        "blob_store": "ok",
+        "redis": state.cache.status().await.as_str(),
+    })))
 }

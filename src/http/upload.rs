@@ -1,5 +1,9 @@
 //! Uploads: `POST /api/v1/files/` (multipart, seed 2's form) and
 //! `PUT /api/v1/files/{file_name}/content` (raw streaming body).
+//!
+//! Each request is one attempt with a processing record in its session. The
+//! session is the form's `session_id`, else `X-Session-Id`, else the
+//! `depot_session` cookie, else a new one; the response names it.
 
 use axum::Json;
 use axum::body::Body;
@@ -12,10 +16,14 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, UserId};
 use crate::db::files::FileRecord;
+use crate::domain::{SessionId, content_type};
 use crate::error::AppError;
 use crate::http::files::{FileView, parse_name};
+use crate::http::session_hint::{SessionHint, announce, parse_session};
+use crate::pipeline::attempt::{Attempt, Intent};
+use crate::pipeline::session::{self, Session};
 use crate::pipeline::upload::{self, Ingest, UploadMeta};
 use crate::state::AppState;
 
@@ -37,64 +45,58 @@ const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 pub async fn multipart(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    hint: SessionHint,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Response, AppError> {
-    refuse_oversized(
-        &headers,
-        state.policy.max_upload_bytes.saturating_add(MULTIPART_OVERHEAD),
-        state.policy.max_upload_bytes,
-    )?;
-    let mut multipart =
-        multipart.map_err(|rejection| AppError::UnsupportedMediaType(rejection.body_text()))?;
-
-    let mut file_name = None;
-    let mut description = String::new();
-    let mut staged: Option<(Ingest, Option<String>)> = None;
-    let mut prechecked = false;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        match field.name().unwrap_or_default() {
-            "file_name" => {
-                file_name = Some(read_text(field).await?);
-                // A name given after the file has not been checked yet.
-                prechecked = false;
-            }
-            "description" => description = read_text(field).await?,
-            "file" => {
-                let original_name = field.file_name().map(str::to_owned);
-                if let Some(name) = &file_name {
-                    let meta = meta(user, name, original_name.clone(), String::new())?;
-                    upload::precheck(&state, &meta).await?;
-                    prechecked = true;
-                }
-                staged = Some((ingest_field(&state, field).await?, original_name));
-            }
-            // `session_id` and unknown fields are read past; sessions come with their own issue.
-            _ => drain(field).await?,
-        }
-    }
-
-    let file_name =
-        file_name.ok_or_else(|| AppError::MissingField("form field `file_name` is required".into()))?;
-    let (ingest, original_name) =
-        staged.ok_or_else(|| AppError::MissingField("form field `file` is required".into()))?;
-    let meta = meta(user, &file_name, original_name, description)?;
-    if !prechecked {
-        upload::precheck(&state, &meta).await?;
-    }
-    created(upload::store(&state, meta, ingest).await?)
+) -> Response {
+    let mut form = FormUpload {
+        state: &state,
+        user,
+        hint,
+        session_field: None,
+        begun: None,
+    };
+    let outcome = form.receive(&headers, multipart).await;
+    form.finish(outcome).await
 }
 
 /// `PUT /api/v1/files/{file_name}/content`; `X-Description` optionally sets the description.
 pub async fn raw(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    hint: SessionHint,
     Path(file_name): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, AppError> {
+) -> Response {
+    let begun = async {
+        let session = session::resolve(&state, user, hint.named(None)?).await?;
+        let intent = Intent {
+            filename: file_name.clone(),
+            file_name: file_name.clone(),
+            size: declared_length(&headers).unwrap_or(0),
+            content_type: content_type::detect(&[], &file_name),
+        };
+        let attempt = Attempt::begin(&state.db, user, session.id, intent).await?;
+        Ok::<_, AppError>((session, attempt))
+    };
+    let (session, attempt) = match begun.await {
+        Ok(begun) => begun,
+        Err(err) => return err.into_response(),
+    };
+    let outcome = receive_raw(&state, &attempt, &file_name, &headers, body).await;
+    respond(&state, &session, attempt.finish(outcome).await)
+}
+
+async fn receive_raw(
+    state: &AppState,
+    attempt: &Attempt,
+    file_name: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<FileRecord, AppError> {
     refuse_oversized(
-        &headers,
+        headers,
         state.policy.max_upload_bytes,
         state.policy.max_upload_bytes,
     )?;
@@ -109,20 +111,136 @@ pub async fn raw(
             .to_owned(),
         None => String::new(),
     };
-    let meta = meta(user, &file_name, None, description)?;
-    upload::precheck(&state, &meta).await?;
+    let meta = meta(attempt.user(), file_name, None, description)?;
+    upload::precheck(state, &meta).await?;
+    attempt.processing().await?;
 
-    let mut ingest = Ingest::start(&state).await?;
+    let mut ingest = Ingest::start(state).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|err| interrupted(&err))?;
         ingest.push(&chunk).await?;
     }
-    created(upload::store(&state, meta, ingest).await?)
+    upload::store(state, attempt, meta, ingest).await
+}
+
+/// One multipart request as its parts arrive.
+struct FormUpload<'a> {
+    state: &'a AppState,
+    user: UserId,
+    hint: SessionHint,
+    /// The form's `session_id`, once read.
+    session_field: Option<SessionId>,
+    /// The session and attempt, from the moment the upload's session is known.
+    begun: Option<(Session, Attempt)>,
+}
+
+impl FormUpload<'_> {
+    async fn receive(
+        &mut self,
+        headers: &HeaderMap,
+        multipart: Result<Multipart, MultipartRejection>,
+    ) -> Result<FileRecord, AppError> {
+        let limit = self.state.policy.max_upload_bytes;
+        refuse_oversized(headers, limit.saturating_add(MULTIPART_OVERHEAD), limit)?;
+        let mut multipart =
+            multipart.map_err(|rejection| AppError::UnsupportedMediaType(rejection.body_text()))?;
+
+        let mut file_name = None;
+        let mut description = String::new();
+        let mut staged: Option<(Ingest, Option<String>)> = None;
+        let mut prechecked = false;
+        while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+            match field.name().unwrap_or_default() {
+                "file_name" => {
+                    file_name = Some(read_text(field).await?);
+                    // A name given after the file has not been checked yet.
+                    prechecked = false;
+                }
+                "description" => description = read_text(field).await?,
+                "session_id" => self.session_field = Some(parse_session(&read_text(field).await?)?),
+                "file" => {
+                    let original_name = field.file_name().map(str::to_owned);
+                    self.begin(file_name.as_deref(), original_name.as_deref()).await?;
+                    if let Some(name) = &file_name {
+                        let meta = meta(self.user, name, original_name.clone(), String::new())?;
+                        upload::precheck(self.state, &meta).await?;
+                        prechecked = true;
+                    }
+                    self.attempt()?.processing().await?;
+                    staged = Some((ingest_field(self.state, field).await?, original_name));
+                }
+                _ => drain(field).await?,
+            }
+        }
+
+        let file_name =
+            file_name.ok_or_else(|| AppError::MissingField("form field `file_name` is required".into()))?;
+        let (ingest, original_name) =
+            staged.ok_or_else(|| AppError::MissingField("form field `file` is required".into()))?;
+        let meta = meta(self.user, &file_name, original_name, description)?;
+        if !prechecked {
+            upload::precheck(self.state, &meta).await?;
+        }
+        self.follow_late_session_field().await?;
+        upload::store(self.state, self.attempt()?, meta, ingest).await
+    }
+
+    /// Begins the attempt, once, in the session known so far.
+    async fn begin(&mut self, file_name: Option<&str>, original_name: Option<&str>) -> Result<(), AppError> {
+        if self.begun.is_none() {
+            let session =
+                session::resolve(self.state, self.user, self.hint.named(self.session_field)?).await?;
+            let filename = original_name.or(file_name).unwrap_or_default();
+            let intent = Intent {
+                filename: filename.to_owned(),
+                file_name: file_name.unwrap_or_default().to_owned(),
+                size: 0,
+                content_type: content_type::detect(&[], filename),
+            };
+            let attempt = Attempt::begin(&self.state.db, self.user, session.id, intent).await?;
+            self.begun = Some((session, attempt));
+        }
+        Ok(())
+    }
+
+    fn attempt(&self) -> Result<&Attempt, AppError> {
+        match &self.begun {
+            Some((_, attempt)) => Ok(attempt),
+            None => Err(AppError::Internal(anyhow::anyhow!("upload attempt not begun"))),
+        }
+    }
+
+    /// A `session_id` that came after the file part moves the attempt there.
+    async fn follow_late_session_field(&mut self) -> Result<(), AppError> {
+        let (Some(field), Some((session, attempt))) = (self.session_field, self.begun.as_mut()) else {
+            return Ok(());
+        };
+        if field != session.id {
+            *session = session::resolve(self.state, self.user, session::Named::Explicit(field)).await?;
+            attempt.move_to(field).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the outcome — beginning the attempt now if the request failed
+    /// before its file part — and answers.
+    async fn finish(mut self, outcome: Result<FileRecord, AppError>) -> Response {
+        if self.begun.is_none()
+            && let Err(err) = self.begin(None, None).await
+        {
+            // No session to record the attempt in (a bad or foreign session id).
+            return outcome.err().unwrap_or(err).into_response();
+        }
+        match self.begun {
+            Some((session, attempt)) => respond(self.state, &session, attempt.finish(outcome).await),
+            None => AppError::Internal(anyhow::anyhow!("upload attempt not begun")).into_response(),
+        }
+    }
 }
 
 fn meta(
-    user: i64,
+    user: UserId,
     file_name: &str,
     original_name: Option<String>,
     description: String,
@@ -135,8 +253,18 @@ fn meta(
     })
 }
 
-/// 201 with the file's metadata and where to fetch it.
-fn created(record: FileRecord) -> Result<Response, AppError> {
+/// 201 with the file's metadata and where to fetch it, or the error; either way
+/// naming the session.
+fn respond(state: &AppState, session: &Session, result: Result<FileRecord, AppError>) -> Response {
+    let mut response = match result {
+        Ok(record) => created(record),
+        Err(err) => err.into_response(),
+    };
+    announce(response.headers_mut(), session, state.sessions.ttl);
+    response
+}
+
+fn created(record: FileRecord) -> Response {
     let location = format!(
         "/api/v1/files/{}",
         utf8_percent_encode(&record.file_name, PATH_SEGMENT)
@@ -145,16 +273,19 @@ fn created(record: FileRecord) -> Result<Response, AppError> {
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(LOCATION, value);
     }
-    Ok(response)
+    response
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
 }
 
 /// A declared `Content-Length` over the limit is refused before any byte is read.
 fn refuse_oversized(headers: &HeaderMap, max_body: u64, limit: u64) -> Result<(), AppError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    match declared {
+    match declared_length(headers) {
         Some(length) if length > max_body => Err(AppError::TooLarge { limit }),
         _ => Ok(()),
     }

@@ -1,8 +1,14 @@
 //! What storing and deleting a file does, independent of how the bytes arrived.
 //!
-//! An upload is two steps: [`upload::Ingest`] reads the body once, chunk by chunk,
-//! into a staged blob while hashing it; [`upload::store`] then records the file and
-//! commits the blob in one database transaction. [`delete::delete`] undoes both.
+//! An upload is an [`attempt::Attempt`] (its processing record) in a
+//! [`session::Session`], and two steps: [`upload::Ingest`] reads the body once,
+//! chunk by chunk, into a staged blob while hashing it; [`upload::store`] then
+//! records the file, completes the record and makes the file the session's active
+//! file ([`active`]) in one database transaction, and commits the blob.
+//! [`delete::delete`] undoes it.
 
+pub mod active;
+pub mod attempt;
 pub mod delete;
+pub mod session;
 pub mod upload;

@@ -3,10 +3,13 @@
 use sha2::{Digest, Sha256};
 
 use crate::auth::UserId;
-use crate::db::blobs;
 use crate::db::files::{self, FileRecord, NewFile};
+use crate::db::history::Completion;
+use crate::db::{blobs, sessions};
 use crate::domain::{FileName, content_type, timestamp};
 use crate::error::{AppError, is_unique_violation};
+use crate::pipeline::active;
+use crate::pipeline::attempt::Attempt;
 use crate::state::AppState;
 use crate::storage::{BlobKey, BlobWriter};
 
@@ -80,10 +83,17 @@ impl Ingest {
     }
 }
 
-/// Records the file and commits its blob in one transaction: either both exist
-/// afterwards or neither does. The blob row lock (see [`blobs`]) orders this against
-/// a concurrent deletion of the same content.
-pub async fn store(state: &AppState, meta: UploadMeta, ingest: Ingest) -> Result<FileRecord, AppError> {
+/// Records the file, completes the attempt's processing record, makes the file its
+/// session's active file and commits the blob, all in one transaction: either all
+/// of it happened afterwards or none of it did. The blob row lock (see [`blobs`])
+/// orders this against a concurrent deletion of the same content. The cache hears
+/// of the new active file after the commit.
+pub async fn store(
+    state: &AppState,
+    attempt: &Attempt,
+    meta: UploadMeta,
+    ingest: Ingest,
+) -> Result<FileRecord, AppError> {
     let Ingest {
         writer,
         hasher,
@@ -117,8 +127,21 @@ pub async fn store(state: &AppState, meta: UploadMeta, ingest: Ingest) -> Result
         }
     })?;
     blobs::add_ref(&mut tx, &key, size).await?;
+    let done = Completion {
+        file_id: record.id,
+        file_name: &record.file_name,
+        size,
+        content_type: &record.content_type,
+        completed_at: timestamp::now_micros(),
+    };
+    attempt.complete(&mut tx, &done).await?;
+    let activated = sessions::set_active(&mut tx, attempt.session(), meta.user, record.id).await?;
     writer.commit(&key).await?;
     tx.commit().await?;
     tracing::info!(user = meta.user, file = %record.file_name, size, sha256 = %key, "file stored");
+    match activated {
+        Some(change) => active::publish(state, &change, Some(record.clone())).await,
+        None => tracing::warn!(session = %attempt.session(), "session gone before its upload completed"),
+    }
     Ok(record)
 }

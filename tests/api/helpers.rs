@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use depot::config::{Config, DatabaseUrl, Secret};
+use depot::config::{Config, Secret, ServiceUrl};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use sqlx::Connection;
@@ -45,7 +45,7 @@ impl TestApp {
         let postgres = match std::env::var(POSTGRES_VAR) {
             Ok(url) if !url.is_empty() => {
                 let database = PostgresDatabase::create(&url).await;
-                config.database_url = Some(DatabaseUrl::new(database.url()));
+                config.database_url = Some(ServiceUrl::new(database.url()));
                 // Nodes over PostgreSQL share a configured secret.
                 config.secret_key = Some(Secret::new("test-secret-test-secret-test-secret!"));
                 Some(database)

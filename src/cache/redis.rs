@@ -1,0 +1,155 @@
+//! Redis hashes over one multiplexed connection, opened lazily and reopened after
+//! a connection error, so depot starts and serves while Redis is down.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Script};
+
+use crate::cache::{CacheBackend, CacheError, Fields};
+
+/// Replaces the hash at KEYS[1] unless it holds a higher `version`, and sets its
+/// TTL. ARGV: ttl seconds, version, then field/value pairs.
+const PUT_IF_NOT_OLDER: &str = r"
+local cached = redis.call('HGET', KEYS[1], 'version')
+if cached and tonumber(cached) > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+";
+
+/// Keys dropped per round trip when repairing after an outage.
+const DELETE_BATCH: usize = 1000;
+
+pub struct RedisCache {
+    client: Client,
+    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    config: AsyncConnectionConfig,
+    put_script: Script,
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client's connection info may carry a password.
+        f.debug_struct("RedisCache").finish_non_exhaustive()
+    }
+}
+
+impl RedisCache {
+    pub const KIND: &'static str = "redis";
+
+    /// Checks the URL; connecting waits for the first use.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, CacheError> {
+        Ok(Self {
+            client: Client::open(url)?,
+            connection: tokio::sync::Mutex::new(None),
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout)),
+            put_script: Script::new(PUT_IF_NOT_OLDER),
+        })
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, CacheError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = &*slot {
+            return Ok(connection.clone());
+        }
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Passes `outcome` through, forgetting the connection when it broke.
+    async fn checked<T>(&self, outcome: redis::RedisResult<T>) -> Result<T, CacheError> {
+        if let Err(err) = &outcome
+            && (err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal())
+        {
+            *self.connection.lock().await = None;
+        }
+        Ok(outcome?)
+    }
+}
+
+#[async_trait]
+impl CacheBackend for RedisCache {
+    async fn get(&self, key: &str, ttl: Duration) -> Result<Option<Fields>, CacheError> {
+        let mut connection = self.connection().await?;
+        let outcome: redis::RedisResult<(Fields, i64)> = redis::pipe()
+            .atomic()
+            .hgetall(key)
+            .expire(key, seconds(ttl))
+            .query_async(&mut connection)
+            .await;
+        let (fields, _) = self.checked(outcome).await?;
+        Ok((!fields.is_empty()).then_some(fields))
+    }
+
+    async fn put(&self, key: &str, version: i64, fields: &Fields, ttl: Duration) -> Result<(), CacheError> {
+        let mut connection = self.connection().await?;
+        let mut invocation = self.put_script.key(key);
+        invocation.arg(seconds(ttl)).arg(version);
+        for (name, value) in fields {
+            invocation.arg(name).arg(value);
+        }
+        let outcome: redis::RedisResult<i64> = invocation.invoke_async(&mut connection).await;
+        self.checked(outcome).await.map(drop)
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<(), CacheError> {
+        let mut connection = self.connection().await?;
+        for batch in keys.chunks(DELETE_BATCH) {
+            let outcome: redis::RedisResult<i64> =
+                redis::cmd("UNLINK").arg(batch).query_async(&mut connection).await;
+            self.checked(outcome).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError> {
+        let mut connection = self.connection().await?;
+        let mut cursor = 0_u64;
+        loop {
+            let outcome: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}*"))
+                .arg("COUNT")
+                .arg(DELETE_BATCH)
+                .query_async(&mut connection)
+                .await;
+            let (next, keys) = self.checked(outcome).await?;
+            if !keys.is_empty() {
+                let outcome: redis::RedisResult<i64> =
+                    redis::cmd("UNLINK").arg(&keys).query_async(&mut connection).await;
+                self.checked(outcome).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        let mut connection = self.connection().await?;
+        let outcome: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut connection).await;
+        self.checked(outcome).await.map(drop)
+    }
+
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+}
+
+/// Redis TTLs are whole seconds; never zero, which would delete the key.
+fn seconds(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX)
+}

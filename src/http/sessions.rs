@@ -1,0 +1,70 @@
+//! `POST /api/v1/sessions` and `GET /api/v1/sessions/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::auth::AuthUser;
+use crate::db::files;
+use crate::db::sessions::SessionRow;
+use crate::domain::timestamp;
+use crate::error::AppError;
+use crate::http::session_hint::{announce, parse_session};
+use crate::pipeline::session;
+use crate::state::AppState;
+
+/// A session as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    /// The active file's name, if the session has one.
+    pub active_file: Option<String>,
+}
+
+impl SessionView {
+    async fn of(state: &AppState, row: SessionRow) -> Result<Self, AppError> {
+        let active_file = match row.active_file_id {
+            Some(id) => files::find_by_id(state.db.pool(), id)
+                .await?
+                .map(|file| file.file_name),
+            None => None,
+        };
+        Ok(Self {
+            id: row.id,
+            created_at: timestamp::to_rfc3339(row.created_at),
+            last_seen_at: timestamp::to_rfc3339(row.last_seen_at),
+            expires_at: timestamp::to_rfc3339(row.expires_at),
+            active_file,
+        })
+    }
+}
+
+/// Starts a new session for the caller: 201, its id in the body, `Location`,
+/// `X-Session-Id` and the `depot_session` cookie.
+pub async fn create(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Response, AppError> {
+    let session = session::start(&state, user).await?;
+    let mut headers = HeaderMap::new();
+    announce(&mut headers, &session, state.sessions.ttl);
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/sessions/{}", session.id)) {
+        headers.insert(LOCATION, location);
+    }
+    let view = SessionView::of(&state, session.row).await?;
+    Ok((StatusCode::CREATED, headers, Json(view)).into_response())
+}
+
+/// The caller's session; another user's, an unknown or an expired one is 404.
+pub async fn read(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<SessionView>, AppError> {
+    let id = parse_session(&id)?;
+    let row = session::find(&state, user, id).await?;
+    Ok(Json(SessionView::of(&state, row).await?))
+}

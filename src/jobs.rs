@@ -1,0 +1,50 @@
+//! Background work inside the server. Each job follows one small protocol: do the
+//! work, wait for the next round, and stop when the shutdown token is cancelled.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::session;
+use crate::state::AppState;
+
+/// Starts the server's periodic jobs; they stop when `shutdown` is cancelled.
+pub fn spawn_all(state: &AppState, shutdown: &CancellationToken) {
+    let db = state.db.clone();
+    spawn_periodic(
+        "expire-sessions",
+        state.sessions.sweep_interval,
+        shutdown.clone(),
+        move || {
+            let db = db.clone();
+            async move {
+                let removed = session::expire(&db).await?;
+                if removed > 0 {
+                    tracing::info!(removed, "expired sessions removed");
+                }
+                Ok(())
+            }
+        },
+    );
+}
+
+/// Runs `work` every `interval` (the first round after one interval) until
+/// `shutdown` is cancelled. A failed round is logged and the next one runs.
+pub fn spawn_periodic<F, Fut>(name: &'static str, interval: Duration, shutdown: CancellationToken, work: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(interval) => {}
+            }
+            if let Err(err) = work().await {
+                tracing::warn!(job = name, error = format!("{err:#}"), "job round failed");
+            }
+        }
+        tracing::debug!(job = name, "job stopped");
+    });
+}

@@ -1,0 +1,171 @@
+//! Which session a request works in: the one it names, a made-up id registered on
+//! first use (seed 2's external session service), or a new one for a browser.
+//! Sessions slide: each use pushes the expiry `session_ttl` ahead.
+
+use std::time::Duration;
+
+use crate::auth::UserId;
+use crate::db::sessions::{self, SessionRow};
+use crate::domain::SessionId;
+use crate::domain::timestamp::now_micros;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How long sessions live, and how often they are swept.
+#[derive(Debug, Clone)]
+pub struct SessionPolicy {
+    pub ttl: Duration,
+    pub sweep_interval: Duration,
+}
+
+impl SessionPolicy {
+    fn ttl_micros(&self) -> i64 {
+        i64::try_from(self.ttl.as_micros()).unwrap_or(i64::MAX)
+    }
+
+    /// A session is written back at most this often, however often it is used:
+    /// a hundredth of its lifetime, and at least once a minute.
+    fn slide_every_micros(&self) -> i64 {
+        (self.ttl_micros() / 100).min(60_000_000)
+    }
+
+    /// Whether a session last extended to `expires_at` is due to be extended again.
+    pub fn slide_due(&self, expires_at: i64, now: i64) -> bool {
+        expires_at.saturating_sub(now) < self.ttl_micros().saturating_sub(self.slide_every_micros())
+    }
+
+    pub fn expires_from(&self, now: i64) -> i64 {
+        now.saturating_add(self.ttl_micros())
+    }
+}
+
+/// How a request named its session.
+#[derive(Debug, Clone, Copy)]
+pub enum Named {
+    /// A path segment, form field or `X-Session-Id`: the client chose it, so an
+    /// unusable one is answered with 404.
+    Explicit(SessionId),
+    /// The `depot_session` cookie: depot chose it, so an unusable one is quietly
+    /// replaced by a new session.
+    Cookie(SessionId),
+    /// Nothing: a new session is started.
+    Nothing,
+}
+
+/// The session a request works in.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: SessionId,
+    pub row: SessionRow,
+    /// Whether the response should (re)set the `depot_session` cookie.
+    pub set_cookie: bool,
+}
+
+/// Resolves what the request named to a live session of `user`.
+pub async fn resolve(state: &AppState, user: UserId, named: Named) -> Result<Session, AppError> {
+    match named {
+        Named::Explicit(id) => Ok(Session {
+            id,
+            row: open(state, user, id).await?,
+            set_cookie: false,
+        }),
+        Named::Cookie(id) => match open(state, user, id).await {
+            Ok(row) => Ok(Session {
+                id,
+                row,
+                set_cookie: true,
+            }),
+            Err(AppError::NotFound(_) | AppError::SessionExpired) => start(state, user).await,
+            Err(err) => Err(err),
+        },
+        Named::Nothing => start(state, user).await,
+    }
+}
+
+/// A new session with a random id.
+pub async fn start(state: &AppState, user: UserId) -> Result<Session, AppError> {
+    let id = SessionId::new_random();
+    let row = open(state, user, id).await?;
+    tracing::debug!(user, session = %id, "session started");
+    Ok(Session {
+        id,
+        row,
+        set_cookie: true,
+    })
+}
+
+/// The user's live session `id`, registered for them if nobody holds it yet.
+/// Another user's session is as missing as an unknown one.
+pub async fn open(state: &AppState, user: UserId, id: SessionId) -> Result<SessionRow, AppError> {
+    let now = now_micros();
+    let row = match sessions::find(state.db.pool(), id).await? {
+        Some(row) => row,
+        None => {
+            let expires_at = state.sessions.expires_from(now);
+            sessions::insert_if_absent(state.db.pool(), id, user, now, expires_at).await?;
+            // Read back: a concurrent registration by someone else may have won.
+            sessions::find(state.db.pool(), id)
+                .await?
+                .ok_or(AppError::NotFound("session"))?
+        }
+    };
+    live(state, id, row, user, now).await
+}
+
+/// The user's live session `id`, which must exist already.
+pub async fn find(state: &AppState, user: UserId, id: SessionId) -> Result<SessionRow, AppError> {
+    let row = sessions::find(state.db.pool(), id)
+        .await?
+        .ok_or(AppError::NotFound("session"))?;
+    live(state, id, row, user, now_micros()).await
+}
+
+/// Checks owner and expiry, and extends the session when that is due.
+async fn live(
+    state: &AppState,
+    id: SessionId,
+    row: SessionRow,
+    user: UserId,
+    now: i64,
+) -> Result<SessionRow, AppError> {
+    let mut row = usable(row, user, now)?;
+    if state.sessions.slide_due(row.expires_at, now) {
+        row.last_seen_at = now;
+        row.expires_at = state.sessions.expires_from(now);
+        sessions::touch(state.db.pool(), id, now, row.expires_at).await?;
+    }
+    Ok(row)
+}
+
+fn usable(row: SessionRow, user: UserId, now: i64) -> Result<SessionRow, AppError> {
+    if row.user_id != user {
+        return Err(AppError::NotFound("session"));
+    }
+    if row.expires_at <= now {
+        return Err(AppError::SessionExpired);
+    }
+    Ok(row)
+}
+
+/// Removes expired sessions (their processing records stay); returns how many.
+pub async fn expire(db: &crate::db::Db) -> Result<u64, sqlx::Error> {
+    sessions::delete_expired(db.pool(), now_micros()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_is_extended_at_most_once_a_minute() {
+        let policy = SessionPolicy {
+            ttl: Duration::from_secs(30 * 24 * 3600),
+            sweep_interval: Duration::from_secs(3600),
+        };
+        let now = 1_000_000_000_000;
+        let fresh = policy.expires_from(now);
+        assert!(!policy.slide_due(fresh, now));
+        assert!(!policy.slide_due(fresh, now + 59_000_000));
+        assert!(policy.slide_due(fresh, now + 61_000_000));
+    }
+}

@@ -92,3 +92,43 @@ fn cached_version(fields: &Fields) -> i64 {
         .and_then(|version| version.parse().ok())
         .unwrap_or(i64::MIN)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(version: i64, file_name: &str) -> Fields {
+        Fields::from([
+            ("version".to_owned(), version.to_string()),
+            ("file_name".to_owned(), file_name.to_owned()),
+        ])
+    }
+
+    #[tokio::test]
+    async fn an_older_version_never_replaces_a_newer_one() {
+        let cache = LocalCache::new();
+        let ttl = Duration::from_secs(60);
+        cache.put("k", 2, &fields(2, "new"), ttl).await.unwrap();
+        cache.put("k", 1, &fields(1, "old"), ttl).await.unwrap();
+        assert_eq!(cache.get("k", ttl).await.unwrap(), Some(fields(2, "new")));
+        cache.put("k", 2, &fields(2, "same"), ttl).await.unwrap();
+        assert_eq!(cache.get("k", ttl).await.unwrap(), Some(fields(2, "same")));
+    }
+
+    #[tokio::test]
+    async fn entries_expire_unless_read() {
+        let cache = LocalCache::new();
+        cache
+            .put("k", 1, &fields(1, "a"), Duration::from_millis(30))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // A read refreshes the TTL…
+        assert!(cache.get("k", Duration::from_millis(30)).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(cache.get("k", Duration::from_millis(30)).await.unwrap().is_some());
+        // …and without reads the entry goes.
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert!(cache.get("k", Duration::from_millis(30)).await.unwrap().is_none());
+    }
+}

@@ -42,8 +42,8 @@ impl Attempt {
                 id: id.clone(),
                 session_id: session,
                 user_id: user,
-                filename: intent.filename,
-                file_name: intent.file_name,
+                filename: recordable(&intent.filename),
+                file_name: recordable(&intent.file_name),
                 size: i64::try_from(intent.size).unwrap_or(i64::MAX),
                 content_type: intent.content_type,
                 started_at: now_micros(),
@@ -110,6 +110,23 @@ impl Attempt {
         Ok(())
     }
 }
+
+/// Names as the client sent them, which may be refused for being unsafe: control
+/// characters (PostgreSQL refuses NUL in text) become U+FFFD, and length is capped.
+fn recordable(name: &str) -> String {
+    name.chars()
+        .take(MAX_RECORDED_NAME_CHARS)
+        .map(|c| {
+            if c.is_control() {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+const MAX_RECORDED_NAME_CHARS: usize = 1024;
 
 impl Drop for Attempt {
     fn drop(&mut self) {

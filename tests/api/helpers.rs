@@ -12,6 +12,11 @@ use tokio::sync::oneshot;
 /// Set to a PostgreSQL URL to run the suite against PostgreSQL; each test gets its
 /// own database created there (the role needs CREATEDB).
 pub const POSTGRES_VAR: &str = "DEPOT_TEST_DATABASE_URL";
+/// Where the Redis tests find Redis (default `redis://127.0.0.1:6379`).
+pub const REDIS_VAR: &str = "DEPOT_TEST_REDIS_URL";
+/// Set to `redis` to run the whole suite with that Redis as the active-file cache
+/// (otherwise the in-process cache, the embedded default).
+pub const CACHE_VAR: &str = "DEPOT_TEST_CACHE";
 
 pub struct TestApp {
     pub address: String,
@@ -52,6 +57,9 @@ impl TestApp {
             }
             _ => None,
         };
+        if std::env::var(CACHE_VAR).is_ok_and(|cache| cache == "redis") {
+            config.redis_url = Some(ServiceUrl::new(redis_url()));
+        }
         configure(&mut config);
         depot::telemetry::init(&config.log);
 
@@ -114,6 +122,64 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// A raw upload in the session named by `X-Session-Id`.
+    pub async fn put_file_in(
+        &self,
+        user: &TestUser,
+        session: &str,
+        name: &str,
+        bytes: impl Into<reqwest::Body>,
+    ) -> Response {
+        self.client
+            .put(self.url(&format!("/api/v1/files/{}/content", encode(name))))
+            .bearer_auth(&user.token)
+            .header("x-session-id", session)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Seed 2's `POST /api/v1/files/active/{session}`.
+    pub async fn set_active(&self, user: &TestUser, session: &str, file_name: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/api/v1/files/active/{session}")))
+            .bearer_auth(&user.token)
+            .json(&serde_json::json!({ "file_name": file_name }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The name of the session's active file, or the error code.
+    pub async fn active_name(&self, user: &TestUser, session: &str) -> Result<String, String> {
+        let response = self.get(user, &format!("/api/v1/files/active/{session}")).await;
+        if response.status() == StatusCode::OK {
+            let body: Value = response.json().await.unwrap();
+            Ok(body["file_name"].as_str().unwrap().to_owned())
+        } else {
+            Err(error_code(response).await)
+        }
+    }
+
+    /// `GET /api/ingestion/history?{query}` in `session`; the body of a 200.
+    pub async fn history(&self, user: &TestUser, session: &str, query: &str) -> Value {
+        let response = self
+            .get_with(
+                user,
+                &format!("/api/ingestion/history?{query}"),
+                &[("x-session-id", session)],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "history?{query}");
+        response.json().await.unwrap()
+    }
+
+    /// The metadata database, for tests that must look under the API.
+    pub async fn db(&self) -> depot::db::Db {
+        depot::db::Db::connect(&self.config).await.unwrap()
     }
 
     /// Seed 2's upload form: `file_name`, `session_id`, `description`, `file`.
@@ -278,6 +344,19 @@ pub async fn error_code(response: Response) -> String {
 /// A multipart file part with the given file name.
 pub fn file_part(bytes: Vec<u8>, filename: &str) -> reqwest::multipart::Part {
     reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned())
+}
+
+/// Redis for the tests: `DEPOT_TEST_REDIS_URL`, or the local default.
+pub fn redis_url() -> String {
+    std::env::var(REDIS_VAR)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A fresh session id, as a client of seed 2's session service would make up.
+pub fn new_session() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Deterministic bytes of a given length that no two offsets of share a pattern.

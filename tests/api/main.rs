@@ -1,14 +1,20 @@
 //! depot's API test suite: the real server on port 0, a fresh data dir and database
-//! per test, driven over HTTP. Runs on SQLite by default and on PostgreSQL when
-//! `DEPOT_TEST_DATABASE_URL` is set (CI runs both).
+//! per test, driven over HTTP. Runs on SQLite with the in-process cache by default,
+//! on PostgreSQL when `DEPOT_TEST_DATABASE_URL` is set and with Redis as the cache
+//! when `DEPOT_TEST_CACHE=redis` (CI runs both ways). The Redis tests always need
+//! a Redis (`DEPOT_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod active;
 mod auth;
+mod cache;
 mod cli;
 mod download;
 mod durability;
 mod helpers;
+mod history;
 mod listing;
 mod ops;
+mod sessions;
 mod upload;

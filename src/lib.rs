@@ -18,7 +18,8 @@
 //! Beside them: [`domain`] holds the parsed types that guard the edges
 //! (`FileName`, `ByteRange`, content types), [`auth`] the JWT and password
 //! handling, [`config`] the layered configuration, [`startup`] turns a
-//! configuration into a running [`state::AppState`], and [`server`] serves it.
+//! configuration into a running [`state::AppState`], [`server`] serves it, and
+//! [`jobs`] runs the periodic work beside it.
 
 pub mod auth;
 pub mod cache;

@@ -33,6 +33,9 @@ CREATE TABLE processing_records (
     file_id       BIGINT REFERENCES files (id) ON DELETE SET NULL
 );
 
-CREATE INDEX processing_by_session ON processing_records (session_id, started_at);
-CREATE INDEX processing_by_user ON processing_records (user_id, started_at);
+-- History pages read newest first and count their matches from these alone. The
+-- user stays in the session index: a swept session id may be registered again by
+-- someone else, and its old records must stay with their owner.
+CREATE INDEX processing_by_session ON processing_records (session_id, user_id, started_at, id, status);
+CREATE INDEX processing_by_user ON processing_records (user_id, started_at, id, status);
 CREATE INDEX processing_by_file ON processing_records (file_id);

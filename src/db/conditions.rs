@@ -20,12 +20,16 @@ enum Arg {
 impl Conditions {
     /// Starts with `template` (for example `user_id = {}`) bound to `value`.
     pub fn new(template: &str, value: i64) -> Self {
-        let mut conditions = Self {
-            sql: String::new(),
-            args: Vec::new(),
-        };
+        let mut conditions = Self::empty();
         conditions.push_int(template, value);
         conditions
+    }
+
+    fn empty() -> Self {
+        Self {
+            sql: String::new(),
+            args: Vec::new(),
+        }
     }
 
     /// The clause, without the `WHERE` keyword.

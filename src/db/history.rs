@@ -166,6 +166,7 @@ pub async fn page(
     page: i64,
     page_size: i64,
 ) -> Result<(Vec<RecordRow>, i64), sqlx::Error> {
+    // Always the user's: a swept session id may since belong to someone else.
     let mut conditions = Conditions::new("user_id = {}", user);
     if let Scope::Session(session) = scope {
         conditions.push_text("session_id = {}", session.to_string());

@@ -1,4 +1,5 @@
-//! The `depot` binary: configuration layers, startup validation, `token`, and logs.
+//! The `depot` binary: configuration layers, startup validation, `token`, `admin`,
+//! and logs.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -8,14 +9,16 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, sample_bytes};
+use crate::helpers::{TestApp, new_session, sample_bytes};
 
 /// The binary with a clean environment: no ambient `DEPOT_*`, `DATABASE_URL` or `SECRET_KEY`.
 fn depot(cwd: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_depot"));
     command.current_dir(cwd);
     for (key, _) in std::env::vars() {
-        if key.starts_with("DEPOT_") || key == "DATABASE_URL" || key == "SECRET_KEY" || key == "RUST_LOG" {
+        if key.starts_with("DEPOT_")
+            || ["DATABASE_URL", "REDIS_URL", "SECRET_KEY", "RUST_LOG"].contains(&key.as_str())
+        {
             command.env_remove(key);
         }
     }
@@ -166,17 +169,9 @@ fn the_generated_secret_is_private_and_kept_across_restarts() {
 #[tokio::test]
 async fn depot_token_mints_a_token_the_server_accepts() {
     let app = TestApp::spawn().await;
-    let mut command = depot(app.data_dir());
-    command
-        .args(["token", "--user", "77", "--ttl", "10m", "--data-dir"])
-        .arg(app.data_dir());
-    if let Some(url) = &app.config.database_url {
-        command.env("DATABASE_URL", url.expose());
-    }
-    if let Some(secret) = &app.config.secret_key {
-        command.env("SECRET_KEY", secret.expose());
-    }
-    let output = command.output().unwrap();
+    let output = depot_for(&app, &["token", "--user", "77", "--ttl", "10m"])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", stderr_of(&output));
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     let response = app
@@ -187,6 +182,48 @@ async fn depot_token_mints_a_token_the_server_accepts() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// `depot ARGS…` on the same deployment (data dir, database, secret) as `app`.
+fn depot_for(app: &TestApp, args: &[&str]) -> Command {
+    let mut command = depot(app.data_dir());
+    command.args(args).arg("--data-dir").arg(app.data_dir());
+    if let Some(url) = &app.config.database_url {
+        command.env("DATABASE_URL", url.expose());
+    }
+    if let Some(secret) = &app.config.secret_key {
+        command.env("SECRET_KEY", secret.expose());
+    }
+    command
+}
+
+#[tokio::test]
+async fn depot_admin_expire_sessions_removes_expired_sessions_and_keeps_history() {
+    let app = TestApp::spawn_with(|config| {
+        config.session_ttl = depot::config::HumanDuration::from_secs(1);
+    })
+    .await;
+    let ann = app.user("ann").await;
+    let (expired, live) = (new_session(), new_session());
+    app.put_file_in(&ann, &expired, "old.txt", &b"x"[..]).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.put_file_in(&ann, &live, "new.txt", &b"y"[..]).await;
+
+    let output = depot_for(&app, &["admin", "expire-sessions"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "removed 1 expired session(s)"
+    );
+
+    let gone = app.get(&ann, &format!("/api/v1/sessions/{expired}")).await;
+    assert_eq!(crate::helpers::error_code(gone).await, "not_found");
+    assert_eq!(
+        app.get(&ann, &format!("/api/v1/sessions/{live}")).await.status(),
+        StatusCode::OK
+    );
+    let history = app.history(&ann, &live, "scope=user").await;
+    assert_eq!(history["total"], 2, "the expired session's record stays");
 }
 
 /// A `depot serve` child process whose stderr (the logs) is collected.

@@ -257,3 +257,29 @@ async fn expired_sessions_are_swept_and_their_history_stays() {
     assert_eq!(all["records"][0]["session_id"], session.as_str());
     assert_eq!(all["records"][0]["status"], "completed");
 }
+
+#[tokio::test]
+async fn a_swept_session_id_taken_by_someone_else_does_not_show_them_the_old_history() {
+    let app = TestApp::spawn_with(|config| {
+        config.session_ttl = HumanDuration::from_secs(1);
+        config.session_sweep_interval = HumanDuration(Duration::from_millis(100));
+    })
+    .await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let session = new_session();
+    app.put_file_in(&ann, &session, "anns-secret.txt", &b"x"[..])
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    assert_eq!(
+        app.put_file_in(&bob, &session, "bobs.txt", &b"y"[..])
+            .await
+            .status(),
+        StatusCode::CREATED,
+        "the swept id is free again"
+    );
+    let page = app.history(&bob, &session, "").await;
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["records"][0]["file_name"], "bobs.txt");
+}

@@ -39,13 +39,13 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             ttl: config.session_ttl.0,
             sweep_interval: config.session_sweep_interval.0,
         }),
-        cache: active_file_cache(config)?,
+        cache: active_file_cache(config).await?,
     })
 }
 
-/// Redis when `REDIS_URL` is set (connected on first use, so depot starts while
-/// Redis is down), otherwise the in-process cache.
-fn active_file_cache(config: &Config) -> anyhow::Result<ActiveFileCache> {
+/// Redis when `REDIS_URL` is set (depot starts while Redis is down, and connects
+/// when it answers), otherwise the in-process cache.
+async fn active_file_cache(config: &Config) -> anyhow::Result<ActiveFileCache> {
     let backend: Box<dyn CacheBackend> = match &config.redis_url {
         Some(url) => Box::new(
             RedisCache::new(url.expose(), config.cache_timeout.0)
@@ -53,11 +53,9 @@ fn active_file_cache(config: &Config) -> anyhow::Result<ActiveFileCache> {
         ),
         None => Box::new(LocalCache::new()),
     };
-    Ok(ActiveFileCache::new(
-        backend,
-        config.active_file_ttl.0,
-        config.cache_timeout.0,
-    ))
+    let cache = ActiveFileCache::new(backend, config.active_file_ttl.0, config.cache_timeout.0);
+    cache.connect().await;
+    Ok(cache)
 }
 
 /// Creates the data dir, proves it writable, and returns the signing secret.

@@ -35,6 +35,8 @@ const WARN_EVERY: Duration = Duration::from_secs(30);
 const MAX_MISSED: usize = 100_000;
 /// Time allowed to drop the keys of missed writes once the cache answers again.
 const REPAIR_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long startup waits for the first connection.
+const STARTUP_CONNECT_WAIT: Duration = Duration::from_secs(2);
 
 pub type Fields = HashMap<String, String>;
 
@@ -42,6 +44,8 @@ pub type Fields = HashMap<String, String>;
 pub enum CacheError {
     #[error("timed out")]
     Timeout,
+    #[error("not connected")]
+    NotConnected,
     #[error(transparent)]
     Redis(#[from] ::redis::RedisError),
 }
@@ -49,6 +53,10 @@ pub enum CacheError {
 /// A store of field maps with a TTL: Redis hashes, or the in-process stand-in.
 #[async_trait]
 pub trait CacheBackend: Send + Sync + std::fmt::Debug {
+    /// Opens the connection, if the backend has one.
+    async fn connect(&self) -> Result<(), CacheError> {
+        Ok(())
+    }
     /// The fields at `key`, refreshing its TTL to `ttl` when it exists.
     async fn get(&self, key: &str, ttl: Duration) -> Result<Option<Fields>, CacheError>;
     /// Replaces `key` with `fields` unless it holds a higher `version` field.
@@ -159,14 +167,30 @@ impl ActiveFileCache {
         }
     }
 
-    /// Asks the cache itself, ignoring the breaker (for `/readyz`).
+    /// Connects at startup, waiting a little: a Redis that is down only logs a
+    /// warning, and depot serves from the database until it answers.
+    pub async fn connect(&self) {
+        match tokio::time::timeout(STARTUP_CONNECT_WAIT, self.inner.backend.connect()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => self.trip(&err),
+            Err(_) => self.trip(&CacheError::Timeout),
+        }
+    }
+
+    /// Asks the cache itself (for `/readyz`): `ok` only when it answers and no
+    /// repair after an outage is pending.
     pub async fn status(&self) -> CacheStatus {
         if self.inner.backend.kind() == LocalCache::KIND {
             return CacheStatus::InProcess;
         }
-        match tokio::time::timeout(self.inner.timeout, self.inner.backend.ping()).await {
-            Ok(Ok(())) if !self.inner.degraded.load(Ordering::Relaxed) => CacheStatus::Ok,
-            _ => CacheStatus::Degraded,
+        let answers = matches!(
+            tokio::time::timeout(self.inner.timeout, self.inner.backend.ping()).await,
+            Ok(Ok(()))
+        );
+        if answers && self.ready().await {
+            CacheStatus::Ok
+        } else {
+            CacheStatus::Degraded
         }
     }
 

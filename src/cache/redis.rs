@@ -1,6 +1,9 @@
-//! Redis hashes over one multiplexed connection, opened lazily and reopened after
-//! a connection error, so depot starts and serves while Redis is down.
+//! Redis hashes over one multiplexed connection. The connection is opened in the
+//! background — at startup, and again after it broke — so no request ever waits
+//! for a connect, and depot starts and serves while Redis is down.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,10 +27,13 @@ return 1
 
 /// Keys dropped per round trip when repairing after an outage.
 const DELETE_BATCH: usize = 1000;
+/// Time allowed to open a connection (in the background, never in a request).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct RedisCache {
     client: Client,
-    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    connection: Arc<Mutex<Option<MultiplexedConnection>>>,
+    connecting: Arc<AtomicBool>,
     config: AsyncConnectionConfig,
     put_script: Script,
 }
@@ -42,37 +48,50 @@ impl std::fmt::Debug for RedisCache {
 impl RedisCache {
     pub const KIND: &'static str = "redis";
 
-    /// Checks the URL; connecting waits for the first use.
+    /// Checks the URL; [`CacheBackend::connect`] opens the connection.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, CacheError> {
         Ok(Self {
             client: Client::open(url)?,
-            connection: tokio::sync::Mutex::new(None),
+            connection: Arc::default(),
+            connecting: Arc::default(),
             config: AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(timeout))
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(timeout)),
             put_script: Script::new(PUT_IF_NOT_OLDER),
         })
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, CacheError> {
-        let mut slot = self.connection.lock().await;
-        if let Some(connection) = &*slot {
+    /// The open connection; without one, a connect starts in the background and
+    /// this call fails at once.
+    fn connection(&self) -> Result<MultiplexedConnection, CacheError> {
+        if let Some(connection) = &*self.slot() {
             return Ok(connection.clone());
         }
-        let connection = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await?;
-        *slot = Some(connection.clone());
-        Ok(connection)
+        if !self.connecting.swap(true, Ordering::AcqRel) {
+            let (client, config) = (self.client.clone(), self.config.clone());
+            let (slot, connecting) = (self.connection.clone(), self.connecting.clone());
+            tokio::spawn(async move {
+                if let Ok(connection) = client.get_multiplexed_async_connection_with_config(&config).await {
+                    *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(connection);
+                }
+                connecting.store(false, Ordering::Release);
+            });
+        }
+        Err(CacheError::NotConnected)
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Passes `outcome` through, forgetting the connection when it broke.
-    async fn checked<T>(&self, outcome: redis::RedisResult<T>) -> Result<T, CacheError> {
+    fn checked<T>(&self, outcome: redis::RedisResult<T>) -> Result<T, CacheError> {
         if let Err(err) = &outcome
             && (err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal())
         {
-            *self.connection.lock().await = None;
+            *self.slot() = None;
         }
         Ok(outcome?)
     }
@@ -80,41 +99,50 @@ impl RedisCache {
 
 #[async_trait]
 impl CacheBackend for RedisCache {
+    async fn connect(&self) -> Result<(), CacheError> {
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        *self.slot() = Some(connection);
+        Ok(())
+    }
+
     async fn get(&self, key: &str, ttl: Duration) -> Result<Option<Fields>, CacheError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         let outcome: redis::RedisResult<(Fields, i64)> = redis::pipe()
             .atomic()
             .hgetall(key)
             .expire(key, seconds(ttl))
             .query_async(&mut connection)
             .await;
-        let (fields, _) = self.checked(outcome).await?;
+        let (fields, _) = self.checked(outcome)?;
         Ok((!fields.is_empty()).then_some(fields))
     }
 
     async fn put(&self, key: &str, version: i64, fields: &Fields, ttl: Duration) -> Result<(), CacheError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         let mut invocation = self.put_script.key(key);
         invocation.arg(seconds(ttl)).arg(version);
         for (name, value) in fields {
             invocation.arg(name).arg(value);
         }
         let outcome: redis::RedisResult<i64> = invocation.invoke_async(&mut connection).await;
-        self.checked(outcome).await.map(drop)
+        self.checked(outcome).map(drop)
     }
 
     async fn delete(&self, keys: &[String]) -> Result<(), CacheError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         for batch in keys.chunks(DELETE_BATCH) {
             let outcome: redis::RedisResult<i64> =
                 redis::cmd("UNLINK").arg(batch).query_async(&mut connection).await;
-            self.checked(outcome).await?;
+            self.checked(outcome)?;
         }
         Ok(())
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         let mut cursor = 0_u64;
         loop {
             let outcome: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
@@ -125,11 +153,11 @@ impl CacheBackend for RedisCache {
                 .arg(DELETE_BATCH)
                 .query_async(&mut connection)
                 .await;
-            let (next, keys) = self.checked(outcome).await?;
+            let (next, keys) = self.checked(outcome)?;
             if !keys.is_empty() {
                 let outcome: redis::RedisResult<i64> =
                     redis::cmd("UNLINK").arg(&keys).query_async(&mut connection).await;
-                self.checked(outcome).await?;
+                self.checked(outcome)?;
             }
             if next == 0 {
                 return Ok(());
@@ -139,9 +167,9 @@ impl CacheBackend for RedisCache {
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.connection()?;
         let outcome: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut connection).await;
-        self.checked(outcome).await.map(drop)
+        self.checked(outcome).map(drop)
     }
 
     fn kind(&self) -> &'static str {

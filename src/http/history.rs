@@ -94,7 +94,12 @@ pub async fn history(
         Some("user") => true,
         Some(_) => return Err(AppError::Validation("`scope` must be `session` or `user`".into())),
     };
-    let explicit = params.session_id.as_deref().map(parse_session).transpose()?;
+    let explicit = params
+        .session_id
+        .as_deref()
+        .filter(|id| !id.trim().is_empty())
+        .map(parse_session)
+        .transpose()?;
     let session = session::resolve(&state, user, hint.named(explicit)?).await?;
     let scope = if user_scope {
         Scope::User

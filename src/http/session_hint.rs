@@ -32,7 +32,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionHint {
         let header = parts
             .headers
             .get(SESSION_HEADER)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .filter(|value| !value.trim().is_empty());
         let cookie = parts
             .headers
             .get_all(COOKIE)

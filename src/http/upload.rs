@@ -158,7 +158,13 @@ impl FormUpload<'_> {
                     prechecked = false;
                 }
                 "description" => description = read_text(field).await?,
-                "session_id" => self.session_field = Some(parse_session(&read_text(field).await?)?),
+                "session_id" => {
+                    // A blank field (a form without a session) names none.
+                    let text = read_text(field).await?;
+                    if !text.trim().is_empty() {
+                        self.session_field = Some(parse_session(&text)?);
+                    }
+                }
                 "file" => {
                     let original_name = field.file_name().map(str::to_owned);
                     self.begin(file_name.as_deref(), original_name.as_deref()).await?;

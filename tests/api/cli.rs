@@ -60,6 +60,8 @@ fn depot_config_layers_file_then_env_then_flags_and_redacts_secrets() {
         .env("DEPOT_MAX_UPLOAD_BYTES", "7")
         .env("DEPOT_ADDR", "0.0.0.0:2222")
         .env("DATABASE_URL", "postgres://depot:hunter2@db.internal:5432/depot")
+        .env("REDIS_URL", "redis://:cache-pass-99@cache.internal:6379")
+        .env("DEPOT_SESSION_TTL", "7d")
         .env("SECRET_KEY", "a-very-secret-key-that-nobody-may-see")
         .args(["--addr", "127.0.0.1:3333"])
         .output()
@@ -80,7 +82,9 @@ fn depot_config_layers_file_then_env_then_flags_and_redacts_secrets() {
     );
     assert!(stdout.contains("\"csv\""), "{stdout}");
     assert!(
-        !stdout.contains("hunter2") && !stdout.contains("nobody-may-see"),
+        !stdout.contains("hunter2")
+            && !stdout.contains("nobody-may-see")
+            && !stdout.contains("cache-pass-99"),
         "{stdout}"
     );
     assert!(
@@ -88,6 +92,8 @@ fn depot_config_layers_file_then_env_then_flags_and_redacts_secrets() {
         "{stdout}"
     );
     assert!(stdout.contains("secret_key = \"[redacted]\""), "{stdout}");
+    assert!(stdout.contains("redis://:***@cache.internal:6379"), "{stdout}");
+    assert!(stdout.contains("session_ttl = \"7days\""), "{stdout}");
 }
 
 #[test]
@@ -230,15 +236,22 @@ async fn depot_admin_expire_sessions_removes_expired_sessions_and_keeps_history(
 struct ServerProcess {
     child: Child,
     address: String,
+    /// What it logged up to "depot is serving".
+    startup: Vec<String>,
     lines: mpsc::Receiver<String>,
 }
 
 impl ServerProcess {
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = depot(data_dir)
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("DEPOT_LOG", "debug")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -249,17 +262,24 @@ impl ServerProcess {
                 let _ = sender.send(line);
             }
         });
+        let mut startup = Vec::new();
         let address = loop {
             let line = lines
                 .recv_timeout(Duration::from_secs(30))
                 .expect("depot did not start");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break format!("http://{}", rest.split_whitespace().next().unwrap());
+            let address = line
+                .split("addr=")
+                .nth(1)
+                .map(|rest| format!("http://{}", rest.split_whitespace().next().unwrap()));
+            startup.push(line);
+            if let Some(address) = address {
+                break address;
             }
         };
         Self {
             child,
             address,
+            startup,
             lines,
         }
     }
@@ -268,7 +288,10 @@ impl ServerProcess {
     fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        std::iter::from_fn(|| self.lines.recv_timeout(Duration::from_secs(2)).ok())
+        let rest = std::iter::from_fn(|| self.lines.recv_timeout(Duration::from_secs(2)).ok());
+        self.startup
+            .into_iter()
+            .chain(rest)
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -320,4 +343,52 @@ async fn logs_carry_request_ids_but_no_token_secret_or_file_content() {
     for leak in [token.as_str(), secret.trim(), marker, password, "not-a-token"] {
         assert!(!logs.contains(leak), "logs contain {leak:?}:\n{logs}");
     }
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_logged_once_not_per_request_and_without_its_password() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://:redis-password-77@{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with(dir.path(), &[("REDIS_URL", &url)]);
+    let client = reqwest::Client::new();
+    let body: serde_json::Value = client
+        .post(format!("{}/api/v1/auth/register", server.address))
+        .json(&serde_json::json!({ "username": "ops", "password": "long enough password" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let session = new_session();
+    // Requests spread over more than two breaker periods of one second.
+    for i in 0..25 {
+        let stored = client
+            .put(format!("{}/api/v1/files/f{i}.txt/content", server.address))
+            .bearer_auth(&token)
+            .header("x-session-id", &session)
+            .body(format!("{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stored.status(), StatusCode::CREATED);
+        let active: serde_json::Value = client
+            .get(format!("{}/api/v1/files/active/{session}", server.address))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(active["file_name"], format!("f{i}.txt"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs = server.stop();
+    let warnings = logs.matches("active-file cache degraded").count();
+    assert_eq!(warnings, 1, "{logs}");
+    assert!(!logs.contains("redis-password-77"), "{logs}");
 }

@@ -283,3 +283,21 @@ async fn a_swept_session_id_taken_by_someone_else_does_not_show_them_the_old_his
     assert_eq!(page["total"], 1);
     assert_eq!(page["records"][0]["file_name"], "bobs.txt");
 }
+
+#[tokio::test]
+async fn a_blank_session_id_names_no_session() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let form = Form::new()
+        .text("file_name", "blank")
+        .text("session_id", "")
+        .part("file", file_part(b"a\n".to_vec(), "blank.csv"));
+    let response = app.post_form(&ann, form).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(
+        response.headers().get("set-cookie").is_some(),
+        "a new session was started"
+    );
+    let session = response.headers()["x-session-id"].to_str().unwrap().to_owned();
+    assert_eq!(app.active_name(&ann, &session).await, Ok("blank".into()));
+}

@@ -28,8 +28,8 @@ pub fn spawn_all(state: &AppState, shutdown: &CancellationToken) {
     );
 }
 
-/// Runs `work` every `interval` (the first round after one interval) until
-/// `shutdown` is cancelled. A failed round is logged and the next one runs.
+/// Runs `work` at once and then every `interval` until `shutdown` is cancelled.
+/// A failed round is logged and the next one runs.
 pub fn spawn_periodic<F, Fut>(name: &'static str, interval: Duration, shutdown: CancellationToken, work: F)
 where
     F: Fn() -> Fut + Send + 'static,
@@ -37,12 +37,12 @@ where
 {
     tokio::spawn(async move {
         loop {
+            if let Err(err) = work().await {
+                tracing::warn!(job = name, error = format!("{err:#}"), "job round failed");
+            }
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(interval) => {}
-            }
-            if let Err(err) = work().await {
-                tracing::warn!(job = name, error = format!("{err:#}"), "job round failed");
             }
         }
         tracing::debug!(job = name, "job stopped");

@@ -241,17 +241,10 @@ async fn expired_sessions_are_swept_and_their_history_stays() {
     );
     // Left alone (every use would extend it) until it has expired…
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let mut swept = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let read = app.get(&ann, &format!("/api/v1/sessions/{session}")).await;
-        // …then expired (`session_expired`), then gone (`not_found`).
-        if read.status() == StatusCode::NOT_FOUND && error_code(read).await == "not_found" {
-            swept = true;
-            break;
-        }
-    }
-    assert!(swept, "the expired session was never removed");
+    assert!(
+        swept(&app, &ann, &session).await,
+        "the expired session was never removed"
+    );
     let all = app.history(&ann, &new_session(), "scope=user").await;
     assert_eq!(all["total"], 1);
     assert_eq!(all["records"][0]["session_id"], session.as_str());
@@ -270,7 +263,11 @@ async fn a_swept_session_id_taken_by_someone_else_does_not_show_them_the_old_his
     let session = new_session();
     app.put_file_in(&ann, &session, "anns-secret.txt", &b"x"[..])
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        swept(&app, &ann, &session).await,
+        "the expired session was never removed"
+    );
 
     assert_eq!(
         app.put_file_in(&bob, &session, "bobs.txt", &b"y"[..])
@@ -300,4 +297,17 @@ async fn a_blank_session_id_names_no_session() {
     );
     let session = response.headers()["x-session-id"].to_str().unwrap().to_owned();
     assert_eq!(app.active_name(&ann, &session).await, Ok("blank".into()));
+}
+
+/// Waits up to five seconds for an expired session to be removed: it answers
+/// `session_expired` until the sweep, `not_found` after.
+async fn swept(app: &TestApp, user: &TestUser, session: &str) -> bool {
+    for _ in 0..50 {
+        let read = app.get(user, &format!("/api/v1/sessions/{session}")).await;
+        if read.status() == StatusCode::NOT_FOUND && error_code(read).await == "not_found" {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }

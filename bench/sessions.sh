@@ -7,8 +7,8 @@
 # 1. `GET /api/v1/files/active/{session}` served from Redis (REDIS_URL, default
 #    redis://127.0.0.1:6379), 32 connections.
 # 2. `GET /api/ingestion/history` pages of 50 out of 100,000 records in one
-#    session (seeded straight into the database): the first page, and a page deep
-#    in the middle, 32 connections.
+#    session (seeded straight into the database): the first page, a page deep in
+#    the middle, a status filter and a name filter; 1 and 32 connections.
 # Prints wrk's p50, p99 and requests/s for each. With BENCH_DATABASE_URL, a fresh
 # database is created there for the run and dropped afterwards.
 set -euo pipefail
@@ -71,15 +71,20 @@ SEED_SQL="INSERT INTO processing_records (id, session_id, user_id, filename, fil
 SELECT 'bench-' || n, '$HISTORY_SESSION', $USER_ID, 'file-' || n || '.csv', 'file-' || n || '.csv', n * 100, 'text/csv',
        CASE n % 4 WHEN 0 THEN 'completed' WHEN 1 THEN 'failed' WHEN 2 THEN 'completed' ELSE 'processing' END,
        1767225600000000 + CAST(n AS BIGINT) * 1000000, 1767225600000000 + CAST(n AS BIGINT) * 1000000 + 5000"
+# depot keeps per-status counts beside the records; rows seeded by hand need theirs.
+COUNT_SQL="INSERT INTO processing_counts (session_id, user_id, status, records)
+SELECT session_id, user_id, status, COUNT(*) FROM processing_records WHERE session_id = '$HISTORY_SESSION'
+GROUP BY session_id, user_id, status"
 if [ -n "$PG_DB" ]; then
-    psql "$PG_URL" -qc "$SEED_SQL FROM generate_series(1, 100000) AS n" >/dev/null
+    psql "$PG_URL" -qc "$SEED_SQL FROM generate_series(1, 100000) AS n" -c "$COUNT_SQL" >/dev/null
     # What autovacuum would do soon after such a load; index-only counts need it.
     psql "$PG_URL" -qc "VACUUM ANALYZE processing_records" >/dev/null
 else
-    python3 - "$WORK/data/depot.db" "$SEED_SQL" <<'PY'
+    python3 - "$WORK/data/depot.db" "$SEED_SQL" "$COUNT_SQL" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=30)
 db.execute(f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 100000) {sys.argv[2]} FROM s")
+db.execute(sys.argv[3])
 db.commit()
 db.execute("ANALYZE")
 PY
@@ -107,4 +112,6 @@ for connections in 1 32; do
         "$URL/api/ingestion/history?page_size=50&page=1000"
     run "history status=failed, page 1" "$connections" "${HISTORY[@]}" \
         "$URL/api/ingestion/history?page_size=50&status=failed"
+    run "history filename=file-99, page 1" "$connections" "${HISTORY[@]}" \
+        "$URL/api/ingestion/history?page_size=50&filename=file-99"
 done

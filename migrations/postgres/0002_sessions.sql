@@ -39,3 +39,15 @@ CREATE TABLE processing_records (
 CREATE INDEX processing_by_session ON processing_records (session_id, user_id, started_at, id, status);
 CREATE INDEX processing_by_user ON processing_records (user_id, started_at, id, status);
 CREATE INDEX processing_by_file ON processing_records (file_id);
+
+-- How many records each session has in each status, kept in step with the records
+-- in the same transactions, so a history page's total is a sum of a few rows.
+CREATE TABLE processing_counts (
+    session_id TEXT   NOT NULL,
+    user_id    BIGINT NOT NULL,
+    status     TEXT   NOT NULL,
+    records    BIGINT NOT NULL,
+    PRIMARY KEY (session_id, user_id, status)
+);
+
+CREATE INDEX processing_counts_by_user ON processing_counts (user_id);

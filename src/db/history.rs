@@ -65,6 +65,7 @@ pub enum Scope {
 }
 
 pub async fn insert(pool: &AnyPool, record: &NewRecord) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO processing_records \
          (id, session_id, user_id, filename, file_name, size, content_type, status, started_at) \
@@ -79,30 +80,48 @@ pub async fn insert(pool: &AnyPool, record: &NewRecord) -> Result<(), sqlx::Erro
     .bind(&record.content_type)
     .bind(Status::Pending.as_str())
     .bind(record.started_at)
-    .execute(pool)
-    .await
-    .map(drop)
+    .execute(&mut *tx)
+    .await?;
+    let session = record.session_id.to_string();
+    count(&mut tx, record.user_id, &session, Status::Pending, 1).await?;
+    tx.commit().await
 }
 
 /// Bytes are flowing: `pending` → `processing`.
 pub async fn mark_processing(pool: &AnyPool, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE processing_records SET status = $2 WHERE id = $1 AND status = $3")
-        .bind(id)
-        .bind(Status::Processing.as_str())
-        .bind(Status::Pending.as_str())
-        .execute(pool)
-        .await
-        .map(drop)
+    let mut tx = pool.begin().await?;
+    if let Some(place) = place(&mut tx, id).await?
+        && place.status == Status::Pending
+    {
+        let moved = sqlx::query("UPDATE processing_records SET status = $2 WHERE id = $1 AND status = $3")
+            .bind(id)
+            .bind(Status::Processing.as_str())
+            .bind(place.status.as_str())
+            .execute(&mut *tx)
+            .await?;
+        recount(&mut tx, &place, moved.rows_affected(), Status::Processing).await?;
+    }
+    tx.commit().await
 }
 
 /// The upload names (or is moved to) another session than the one it began in.
 pub async fn move_to_session(pool: &AnyPool, id: &str, session: SessionId) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE processing_records SET session_id = $2 WHERE id = $1")
-        .bind(id)
-        .bind(session.to_string())
-        .execute(pool)
-        .await
-        .map(drop)
+    let mut tx = pool.begin().await?;
+    if let Some(place) = place(&mut tx, id).await? {
+        let to = session.to_string();
+        let moved =
+            sqlx::query("UPDATE processing_records SET session_id = $2 WHERE id = $1 AND session_id = $3")
+                .bind(id)
+                .bind(&to)
+                .bind(&place.session_id)
+                .execute(&mut *tx)
+                .await?;
+        if moved.rows_affected() == 1 {
+            count(&mut tx, place.user_id, &place.session_id, place.status, -1).await?;
+            count(&mut tx, place.user_id, &to, place.status, 1).await?;
+        }
+    }
+    tx.commit().await
 }
 
 /// The outcome of a completed upload, written in the transaction that stores the file.
@@ -115,10 +134,14 @@ pub struct Completion<'a> {
     pub completed_at: i64,
 }
 
+/// Marks an unfinished attempt `completed`, inside the caller's transaction.
 pub async fn complete(conn: &mut AnyConnection, id: &str, done: &Completion<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let Some(place) = place(conn, id).await?.filter(Place::unfinished) else {
+        return Ok(());
+    };
+    let moved = sqlx::query(
         "UPDATE processing_records SET status = $2, file_id = $3, file_name = $4, size = $5, \
-         content_type = $6, completed_at = $7 WHERE id = $1",
+         content_type = $6, completed_at = $7 WHERE id = $1 AND status = $8",
     )
     .bind(id)
     .bind(Status::Completed.as_str())
@@ -127,26 +150,93 @@ pub async fn complete(conn: &mut AnyConnection, id: &str, done: &Completion<'_>)
     .bind(done.size)
     .bind(done.content_type)
     .bind(done.completed_at)
-    .execute(conn)
-    .await
-    .map(drop)
+    .bind(place.status.as_str())
+    .execute(&mut *conn)
+    .await?;
+    recount(conn, &place, moved.rows_affected(), Status::Completed).await
 }
 
 /// Marks an unfinished attempt `failed`; a record already completed or failed keeps
 /// its outcome.
 pub async fn fail(pool: &AnyPool, id: &str, code: &str, message: &str, now: i64) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    if let Some(place) = place(&mut tx, id).await?.filter(Place::unfinished) {
+        let moved = sqlx::query(
+            "UPDATE processing_records SET status = $2, error_code = $3, error_message = $4, \
+             completed_at = $5 WHERE id = $1 AND status = $6",
+        )
+        .bind(id)
+        .bind(Status::Failed.as_str())
+        .bind(code)
+        .bind(message)
+        .bind(now)
+        .bind(place.status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        recount(&mut tx, &place, moved.rows_affected(), Status::Failed).await?;
+    }
+    tx.commit().await
+}
+
+/// Where a record stands: whose, in which session, in which status.
+#[derive(Debug)]
+struct Place {
+    user_id: i64,
+    session_id: String,
+    status: Status,
+}
+
+impl Place {
+    fn unfinished(&self) -> bool {
+        matches!(self.status, Status::Pending | Status::Processing)
+    }
+}
+
+/// The record's place, or `None` when it is missing or its status is not one
+/// depot writes.
+async fn place(conn: &mut AnyConnection, id: &str) -> Result<Option<Place>, sqlx::Error> {
+    let row: Option<(i64, String, String)> =
+        sqlx::query_as("SELECT user_id, session_id, status FROM processing_records WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.and_then(|(user_id, session_id, status)| {
+        Some(Place {
+            user_id,
+            session_id,
+            status: status.parse().ok()?,
+        })
+    }))
+}
+
+/// After a status change of `moved` rows (0 or 1), moves the record's count too.
+async fn recount(conn: &mut AnyConnection, from: &Place, moved: u64, to: Status) -> Result<(), sqlx::Error> {
+    if moved == 1 {
+        count(conn, from.user_id, &from.session_id, from.status, -1).await?;
+        count(conn, from.user_id, &from.session_id, to, 1).await?;
+    }
+    Ok(())
+}
+
+/// Keeps `processing_counts` — records per (session, user, status) — in step with
+/// the records, so a page's total is a sum of a few rows rather than a count of
+/// every matching record.
+async fn count(
+    conn: &mut AnyConnection,
+    user: UserId,
+    session: &str,
+    status: Status,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE processing_records SET status = $2, error_code = $3, error_message = $4, completed_at = $5 \
-         WHERE id = $1 AND status IN ($6, $7)",
+        "INSERT INTO processing_counts (session_id, user_id, status, records) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (session_id, user_id, status) DO UPDATE SET records = processing_counts.records + $4",
     )
-    .bind(id)
-    .bind(Status::Failed.as_str())
-    .bind(code)
-    .bind(message)
-    .bind(now)
-    .bind(Status::Pending.as_str())
-    .bind(Status::Processing.as_str())
-    .execute(pool)
+    .bind(session)
+    .bind(user)
+    .bind(status.as_str())
+    .bind(delta)
+    .execute(conn)
     .await
     .map(drop)
 }
@@ -190,14 +280,19 @@ pub async fn page(
         );
     }
 
-    let count_sql = format!(
-        "SELECT COUNT(*) FROM processing_records WHERE {}",
-        conditions.sql()
-    );
-    let total = conditions
-        .bind_scalar(sqlx::query_scalar::<_, i64>(&count_sql))
-        .fetch_one(pool)
-        .await?;
+    let total = match total_from_counts(pool, user, scope, filter).await? {
+        Some(total) => total,
+        None => {
+            let sql = format!(
+                "SELECT COUNT(*) FROM processing_records WHERE {}",
+                conditions.sql()
+            );
+            conditions
+                .bind_scalar(sqlx::query_scalar::<_, i64>(&sql))
+                .fetch_one(pool)
+                .await?
+        }
+    };
     let offset = (page - 1).saturating_mul(page_size);
     let sql = format!(
         "SELECT {COLUMNS} FROM processing_records WHERE {} \
@@ -209,4 +304,37 @@ pub async fn page(
         .fetch_all(pool)
         .await?;
     Ok((rows, total))
+}
+
+/// The number of matching records from `processing_counts` when the filter is by
+/// status alone; `None` when the records themselves must be counted.
+async fn total_from_counts(
+    pool: &AnyPool,
+    user: UserId,
+    scope: Scope,
+    filter: &HistoryFilter,
+) -> Result<Option<i64>, sqlx::Error> {
+    if filter.from.is_some() || filter.to.is_some() || filter.filename.is_some() {
+        return Ok(None);
+    }
+    let mut conditions = Conditions::new("user_id = {}", user);
+    if let Scope::Session(session) = scope {
+        conditions.push_text("session_id = {}", session.to_string());
+    }
+    let statuses = if filter.statuses.is_empty() {
+        Status::ALL.to_vec()
+    } else {
+        filter.statuses.clone()
+    };
+    conditions.push_text_in("status", statuses.iter().map(|status| status.as_str().to_owned()));
+    // SUM of BIGINT is NUMERIC on PostgreSQL; the cast keeps one decoder for both.
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT) FROM processing_counts WHERE {}",
+        conditions.sql()
+    );
+    let total = conditions
+        .bind_scalar(sqlx::query_scalar::<_, i64>(&sql))
+        .fetch_one(pool)
+        .await?;
+    Ok(Some(total))
 }

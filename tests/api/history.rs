@@ -256,3 +256,51 @@ async fn the_history_of_an_unnamed_session_starts_a_new_one() {
         .unwrap();
     assert_eq!(error_code(unauthenticated).await, "unauthorized");
 }
+
+/// `total` comes from per-status counts when only `status` filters, and from
+/// counting the records otherwise (`from=1970-01-01` matches every record): the two
+/// must agree after every kind of attempt.
+#[tokio::test]
+async fn the_kept_counts_agree_with_the_records() {
+    let app = TestApp::spawn_with(|config| config.max_upload_bytes = 100).await;
+    let ann = app.user("ann").await;
+    let (first, second) = (new_session(), new_session());
+    app.put_file_in(&ann, &first, "a.txt", &b"a"[..]).await;
+    app.put_file_in(&ann, &first, "a.txt", &b"dup"[..]).await;
+    app.put_file_in(&ann, &first, "big.bin", vec![0u8; 200]).await;
+    // A session named after the file part moves the attempt there.
+    let late = Form::new()
+        .part("file", file_part(b"late".to_vec(), "late.txt"))
+        .text("file_name", "late.txt")
+        .text("session_id", second.clone());
+    let response = app
+        .client
+        .post(app.url("/api/v1/files/"))
+        .bearer_auth(&ann.token)
+        .header("x-session-id", &first)
+        .multipart(late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["x-session-id"], second.as_str());
+
+    for session in [&first, &second] {
+        for status in ["", "completed", "failed", "pending,processing"] {
+            for scope in ["session", "user"] {
+                let query = format!("scope={scope}&status={status}");
+                let kept = app.history(&ann, session, &query).await["total"].clone();
+                let counted = app
+                    .history(&ann, session, &format!("{query}&from=1970-01-01"))
+                    .await["total"]
+                    .clone();
+                assert_eq!(kept, counted, "{query} in {session}");
+            }
+        }
+    }
+    let in_second = app.history(&ann, &second, "").await;
+    assert_eq!(in_second["total"], 1);
+    assert_eq!(in_second["records"][0]["file_name"], "late.txt");
+    assert_eq!(app.history(&ann, &first, "").await["total"], 3);
+    assert_eq!(app.history(&ann, &first, "status=failed").await["total"], 2);
+}

@@ -87,39 +87,52 @@ pub async fn insert(pool: &AnyPool, record: &NewRecord) -> Result<(), sqlx::Erro
     tx.commit().await
 }
 
+// Every transaction below starts with its write: on SQLite a transaction that
+// reads first cannot always take the write lock later (SQLITE_BUSY), whatever the
+// busy timeout.
+
+/// Whose record was moved, and in which session.
+type Moved = Option<(i64, String)>;
+
 /// Bytes are flowing: `pending` → `processing`.
 pub async fn mark_processing(pool: &AnyPool, id: &str) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    if let Some(place) = place(&mut tx, id).await?
-        && place.status == Status::Pending
-    {
-        let moved = sqlx::query("UPDATE processing_records SET status = $2 WHERE id = $1 AND status = $3")
-            .bind(id)
-            .bind(Status::Processing.as_str())
-            .bind(place.status.as_str())
-            .execute(&mut *tx)
-            .await?;
-        recount(&mut tx, &place, moved.rows_affected(), Status::Processing).await?;
-    }
+    let moved: Moved = sqlx::query_as(
+        "UPDATE processing_records SET status = $2 WHERE id = $1 AND status = $3 \
+         RETURNING user_id, session_id",
+    )
+    .bind(id)
+    .bind(Status::Processing.as_str())
+    .bind(Status::Pending.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    recount(&mut tx, moved, Status::Pending, Status::Processing).await?;
     tx.commit().await
 }
 
-/// The upload names (or is moved to) another session than the one it began in.
-pub async fn move_to_session(pool: &AnyPool, id: &str, session: SessionId) -> Result<(), sqlx::Error> {
+/// The upload names another session than the one it began in.
+pub async fn move_to_session(
+    pool: &AnyPool,
+    id: &str,
+    from: SessionId,
+    to: SessionId,
+) -> Result<(), sqlx::Error> {
+    let (from, to) = (from.to_string(), to.to_string());
     let mut tx = pool.begin().await?;
-    if let Some(place) = place(&mut tx, id).await? {
-        let to = session.to_string();
-        let moved =
-            sqlx::query("UPDATE processing_records SET session_id = $2 WHERE id = $1 AND session_id = $3")
-                .bind(id)
-                .bind(&to)
-                .bind(&place.session_id)
-                .execute(&mut *tx)
-                .await?;
-        if moved.rows_affected() == 1 {
-            count(&mut tx, place.user_id, &place.session_id, place.status, -1).await?;
-            count(&mut tx, place.user_id, &to, place.status, 1).await?;
-        }
+    let moved: Option<(i64, String)> = sqlx::query_as(
+        "UPDATE processing_records SET session_id = $2 WHERE id = $1 AND session_id = $3 \
+         RETURNING user_id, status",
+    )
+    .bind(id)
+    .bind(&to)
+    .bind(&from)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((user, status)) = moved
+        && let Ok(status) = status.parse::<Status>()
+    {
+        count(&mut tx, user, &from, status, -1).await?;
+        count(&mut tx, user, &to, status, 1).await?;
     }
     tx.commit().await
 }
@@ -136,84 +149,64 @@ pub struct Completion<'a> {
 
 /// Marks an unfinished attempt `completed`, inside the caller's transaction.
 pub async fn complete(conn: &mut AnyConnection, id: &str, done: &Completion<'_>) -> Result<(), sqlx::Error> {
-    let Some(place) = place(conn, id).await?.filter(Place::unfinished) else {
-        return Ok(());
-    };
-    let moved = sqlx::query(
-        "UPDATE processing_records SET status = $2, file_id = $3, file_name = $4, size = $5, \
-         content_type = $6, completed_at = $7 WHERE id = $1 AND status = $8",
-    )
-    .bind(id)
-    .bind(Status::Completed.as_str())
-    .bind(done.file_id)
-    .bind(done.file_name)
-    .bind(done.size)
-    .bind(done.content_type)
-    .bind(done.completed_at)
-    .bind(place.status.as_str())
-    .execute(&mut *conn)
-    .await?;
-    recount(conn, &place, moved.rows_affected(), Status::Completed).await
+    for from in [Status::Processing, Status::Pending] {
+        let moved: Moved = sqlx::query_as(
+            "UPDATE processing_records SET status = $2, file_id = $3, file_name = $4, size = $5, \
+             content_type = $6, completed_at = $7 WHERE id = $1 AND status = $8 \
+             RETURNING user_id, session_id",
+        )
+        .bind(id)
+        .bind(Status::Completed.as_str())
+        .bind(done.file_id)
+        .bind(done.file_name)
+        .bind(done.size)
+        .bind(done.content_type)
+        .bind(done.completed_at)
+        .bind(from.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if moved.is_some() {
+            return recount(conn, moved, from, Status::Completed).await;
+        }
+    }
+    Ok(())
 }
 
 /// Marks an unfinished attempt `failed`; a record already completed or failed keeps
 /// its outcome.
 pub async fn fail(pool: &AnyPool, id: &str, code: &str, message: &str, now: i64) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    if let Some(place) = place(&mut tx, id).await?.filter(Place::unfinished) {
-        let moved = sqlx::query(
+    for from in [Status::Processing, Status::Pending] {
+        let moved: Moved = sqlx::query_as(
             "UPDATE processing_records SET status = $2, error_code = $3, error_message = $4, \
-             completed_at = $5 WHERE id = $1 AND status = $6",
+             completed_at = $5 WHERE id = $1 AND status = $6 RETURNING user_id, session_id",
         )
         .bind(id)
         .bind(Status::Failed.as_str())
         .bind(code)
         .bind(message)
         .bind(now)
-        .bind(place.status.as_str())
-        .execute(&mut *tx)
+        .bind(from.as_str())
+        .fetch_optional(&mut *tx)
         .await?;
-        recount(&mut tx, &place, moved.rows_affected(), Status::Failed).await?;
+        if moved.is_some() {
+            recount(&mut tx, moved, from, Status::Failed).await?;
+            break;
+        }
     }
     tx.commit().await
 }
 
-/// Where a record stands: whose, in which session, in which status.
-#[derive(Debug)]
-struct Place {
-    user_id: i64,
-    session_id: String,
-    status: Status,
-}
-
-impl Place {
-    fn unfinished(&self) -> bool {
-        matches!(self.status, Status::Pending | Status::Processing)
-    }
-}
-
-/// The record's place, or `None` when it is missing or its status is not one
-/// depot writes.
-async fn place(conn: &mut AnyConnection, id: &str) -> Result<Option<Place>, sqlx::Error> {
-    let row: Option<(i64, String, String)> =
-        sqlx::query_as("SELECT user_id, session_id, status FROM processing_records WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.and_then(|(user_id, session_id, status)| {
-        Some(Place {
-            user_id,
-            session_id,
-            status: status.parse().ok()?,
-        })
-    }))
-}
-
-/// After a status change of `moved` rows (0 or 1), moves the record's count too.
-async fn recount(conn: &mut AnyConnection, from: &Place, moved: u64, to: Status) -> Result<(), sqlx::Error> {
-    if moved == 1 {
-        count(conn, from.user_id, &from.session_id, from.status, -1).await?;
-        count(conn, from.user_id, &from.session_id, to, 1).await?;
+/// After a record `moved` from one status to another, moves its count too.
+async fn recount(
+    conn: &mut AnyConnection,
+    moved: Moved,
+    from: Status,
+    to: Status,
+) -> Result<(), sqlx::Error> {
+    if let Some((user, session)) = moved {
+        count(conn, user, &session, from, -1).await?;
+        count(conn, user, &session, to, 1).await?;
     }
     Ok(())
 }

@@ -80,7 +80,7 @@ impl Attempt {
     /// The upload named another session than the one it began in.
     pub async fn move_to(&mut self, session: SessionId) -> Result<(), AppError> {
         if session != self.session {
-            history::move_to_session(self.db.pool(), &self.id, session).await?;
+            history::move_to_session(self.db.pool(), &self.id, self.session, session).await?;
             self.session = session;
         }
         Ok(())

@@ -304,3 +304,31 @@ async fn the_kept_counts_agree_with_the_records() {
     assert_eq!(app.history(&ann, &first, "").await["total"], 3);
     assert_eq!(app.history(&ann, &first, "status=failed").await["total"], 2);
 }
+
+#[tokio::test]
+async fn concurrent_uploads_in_one_session_are_all_recorded() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let session = new_session();
+    // Twelve at once: eight distinct names, four repeats that must lose with 409.
+    let uploads = (0..12).map(|i| {
+        let name = format!("f{}.bin", i % 8);
+        let (app, ann, session) = (&app, &ann, &session);
+        async move {
+            app.put_file_in(ann, session, &name, vec![i as u8; 50_000])
+                .await
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(uploads).await;
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let conflicts = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    assert_eq!((created, conflicts), (8, 4), "{statuses:?}");
+
+    let page = app.history(&ann, &session, "page_size=100").await;
+    assert_eq!(page["total"], 12);
+    let counted = app.history(&ann, &session, "from=1970-01-01").await;
+    assert_eq!(counted["total"], 12);
+    assert_eq!(app.history(&ann, &session, "status=completed").await["total"], 8);
+    assert_eq!(app.history(&ann, &session, "status=failed").await["total"], 4);
+}

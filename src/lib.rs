@@ -31,6 +31,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod pipeline;
+pub mod profile;
 pub mod server;
 pub mod startup;
 pub mod state;

@@ -1,0 +1,215 @@
+//! The profiler against `tests/data/csv` (the shared test data, with pandas'
+//! answers in `expected.jsonl`) and against its own chunking.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn profile_chunked(bytes: &[u8], cuts: &[usize]) -> Result<Option<Profile>, DatasetError> {
+    let mut profiler = Profiler::new(Format::Csv);
+    let mut start = 0;
+    for &cut in cuts {
+        let cut = cut.clamp(start, bytes.len());
+        profiler.push(&bytes[start..cut])?;
+        start = cut;
+    }
+    profiler.push(&bytes[start..])?;
+    profiler.finish()
+}
+
+fn profile(bytes: &[u8]) -> Result<Option<Profile>, DatasetError> {
+    profile_chunked(bytes, &[])
+}
+
+fn data_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/csv")
+}
+
+#[test]
+fn every_shared_test_file_matches_pandas() {
+    let expected = std::fs::read_to_string(data_dir().join("expected.jsonl")).unwrap();
+    let mut checked = 0;
+    for line in expected.lines().filter(|line| !line.trim().is_empty()) {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let file = case["file"].as_str().unwrap();
+        let bytes = std::fs::read(data_dir().join(file)).unwrap();
+        let result = profile(&bytes);
+        if case.get("error").is_some() {
+            assert!(
+                result.is_err(),
+                "{file}: pandas refuses it, depot read {result:?}"
+            );
+            continue;
+        }
+        let profile = result.unwrap().unwrap();
+        assert_eq!(profile.rows, case["rows"].as_u64().unwrap(), "{file}: rows");
+        assert_eq!(
+            profile.columns.len() as u64,
+            case["columns"].as_u64().unwrap(),
+            "{file}"
+        );
+        let dtypes: Vec<(String, String)> = profile
+            .columns
+            .iter()
+            .map(|column| (column.name.clone(), column.dtype.as_str().to_owned()))
+            .collect();
+        let wanted: Vec<(String, String)> = serde_json::from_value(case["dtypes"].clone()).unwrap();
+        assert_eq!(dtypes, wanted, "{file}");
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} files checked");
+}
+
+/// Cases read by pandas 3.1 `read_csv` (its `str` is depot's `object`).
+#[test]
+fn dtypes_follow_pandas_inference() {
+    let cases: &[(&str, u64, &[&str])] = &[
+        ("a,b\n,1\n,2\n", 2, &["float64", "int64"]),
+        ("a\ntRuE\nfalse\n", 2, &["bool"]),
+        ("a\nyes\nno\n", 2, &["object"]),
+        ("a\nTrue\n\nFalse\n", 2, &["bool"]),
+        ("a,b\nTrue,1\n,2\n", 2, &["object", "int64"]),
+        ("a\n 1\n2 \n", 2, &["int64"]),
+        ("a\n.5\n5.\n1e3\n", 3, &["float64"]),
+        ("a\ninf\n-Inf\n1\n", 3, &["float64"]),
+        ("a\n18446744073709551615\n-1\n", 2, &["object"]),
+        ("a\n18446744073709551616\n1\n", 2, &["object"]),
+        ("a\n18446744073709551616\n1.5\n", 2, &["object"]),
+        ("a\n18446744073709551615\n1.5\n", 2, &["float64"]),
+        ("a\n18446744073709551615\n-1\n1.5\n", 3, &["float64"]),
+        ("a,b\n18446744073709551615,1\n,2\n", 2, &["object", "int64"]),
+        (
+            "big,small\n18446744073709551615,1\n1,2\n",
+            2,
+            &["uint64", "int64"],
+        ),
+        ("a\n1\n2.5\n", 2, &["float64"]),
+        ("a\n\"1\"\n\"2\"\n", 2, &["int64"]),
+        ("a,b,c\n1,2\n3,4,5\n", 2, &["int64", "int64", "float64"]),
+        ("a\nNULL\nnull\nNone\n<NA>\n1\n", 5, &["float64"]),
+        ("a,b\r\n1,2\r\n3,4\r\n", 2, &["int64", "int64"]),
+        ("\u{feff}a,b\n1,2\n", 1, &["int64", "int64"]),
+        ("a\n0x10\n1\n", 2, &["object"]),
+        ("a\nTrue\n1\n", 2, &["object"]),
+        ("a\n \n1\n", 1, &["int64"]),
+        ("a,b\n1,2,\n", 1, &["int64", "float64"]),
+        ("a,b\n1,2,3\n4,5\n", 2, &["int64", "float64"]),
+        ("a\n True\nFalse\n", 2, &["object"]),
+        ("a\n\"NA\"\n1\n", 2, &["float64"]),
+        ("a\n\"1,000\"\n2\n", 2, &["object"]),
+        ("\n\na,b\n1,2\n", 1, &["int64", "int64"]),
+        ("a\n NA\n1\n", 2, &["object"]),
+        ("a\nnAn\n1.5\n", 2, &["object"]),
+        ("a\n1d5\n", 1, &["object"]),
+        ("a,b\n1,True\n2,true\n3,TRUE\n", 3, &["int64", "bool"]),
+        ("a,b\nTrue,1\nFalse,\n", 2, &["bool", "float64"]),
+        ("a,b", 0, &["object", "object"]),
+    ];
+    for (text, rows, dtypes) in cases {
+        let profile = profile(text.as_bytes()).unwrap().unwrap();
+        let got: Vec<&str> = profile
+            .columns
+            .iter()
+            .map(|column| column.dtype.as_str())
+            .collect();
+        assert_eq!((profile.rows, got.as_slice()), (*rows, *dtypes), "{text:?}");
+    }
+}
+
+#[test]
+fn files_pandas_refuses_are_refused_with_their_line() {
+    for (text, line) in [
+        (&b"a,b\n1,2\n3,4,5\n"[..], 3),
+        (b"a,b\n1,2,3\n4,5,6,7\n", 3),
+        (b"a,b\n1,2\n\"x\ny\",\xff\n", 4),
+        (b"", 1),
+        (b"\n\n", 1),
+    ] {
+        let err = profile(text).unwrap_err();
+        assert_eq!(err.line, line, "{:?}: {err}", String::from_utf8_lossy(text));
+    }
+}
+
+#[test]
+fn statistics_describe_each_column() {
+    let csv = "n,x,when,name\n1,1.5,2024-01-02,a\n3,,2024-01-01T12:00:00,b\n2,4.5,,a\n";
+    let profile = profile(csv.as_bytes()).unwrap().unwrap();
+    let [n, x, when, name] = profile.columns.as_slice() else {
+        panic!("four columns")
+    };
+    assert_eq!((n.dtype, n.missing, n.distinct), (Dtype::Int64, 0, 3));
+    assert_eq!((n.min.clone(), n.max.clone()), (Some(1.into()), Some(3.into())));
+    assert_eq!(n.mean, Some(2.0));
+    assert_eq!(n.std, Some(1.0));
+    assert_eq!((x.dtype, x.missing), (Dtype::Float64, 1));
+    assert_eq!(x.max, Some(serde_json::json!(4.5)));
+    assert_eq!((when.dtype, when.missing), (Dtype::Datetime, 1));
+    assert_eq!(when.min, Some("2024-01-01T12:00:00".into()));
+    assert_eq!(when.max, Some("2024-01-02T00:00:00".into()));
+    assert_eq!(
+        (name.dtype, name.distinct, name.min.clone()),
+        (Dtype::Object, 2, None)
+    );
+}
+
+#[test]
+fn the_summary_is_seed_twos_markdown_then_a_table() {
+    let csv = "date,product,sales\n2024-01-01,widget,12.5\n2024-01-02,gadget,\n";
+    let summary = profile(csv.as_bytes()).unwrap().unwrap().summary();
+    assert!(
+        summary.starts_with(
+            "The dataset has **2 rows** and **3 columns**.\n\nIt contains the following features:\n\n\
+             - **date**: `datetime64[ns]`\n- **product**: `object`\n- **sales**: `float64`\n\n"
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| sales | float64 | 1 | 1 | 12.5 | 12.5 | 12.5000 |"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn other_formats_are_not_profiled() {
+    assert_eq!(
+        Format::detect("sales.csv", "application/octet-stream"),
+        Some(Format::Csv)
+    );
+    assert_eq!(
+        Format::detect("sales", "text/csv; charset=utf-8"),
+        Some(Format::Csv)
+    );
+    assert_eq!(Format::detect("data.TSV", ""), Some(Format::Tsv));
+    assert_eq!(Format::detect("photo.png", "image/png"), None);
+}
+
+fn shared_files() -> Vec<Vec<u8>> {
+    let mut files: Vec<Vec<u8>> = std::fs::read_dir(data_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "csv"))
+        .map(|path| std::fs::read(path).unwrap())
+        .collect();
+    files.push(
+        "\u{feff}a,\"b\r\nc\",c\r\n1,\"x,\"\"y\"\"\",2024-01-01\r\n"
+            .as_bytes()
+            .to_vec(),
+    );
+    files
+}
+
+proptest! {
+    #[test]
+    fn chunking_never_changes_the_profile(
+        file in 0usize..11,
+        mut cuts in proptest::collection::vec(0usize..200, 0..12),
+    ) {
+        let files = shared_files();
+        let bytes = &files[file % files.len()];
+        cuts.sort_unstable();
+        let whole = profile(bytes);
+        prop_assert_eq!(profile_chunked(bytes, &cuts), whole.clone());
+        let byte_by_byte: Vec<usize> = (1..bytes.len()).collect();
+        prop_assert_eq!(profile_chunked(bytes, &byte_by_byte), whole);
+    }
+}

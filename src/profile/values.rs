@@ -1,0 +1,295 @@
+//! How pandas' `read_csv` (C parser, default options) reads one field: missing,
+//! integer, float, boolean or text — plus depot's ISO 8601 date/time rule.
+
+use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+
+/// pandas' default NA strings (`pandas.io.parsers` `STR_NA_VALUES`), matched exactly.
+const NA_VALUES: [&[u8]; 19] = [
+    b"",
+    b"#N/A",
+    b"#N/A N/A",
+    b"#NA",
+    b"-1.#IND",
+    b"-1.#QNAN",
+    b"-NaN",
+    b"-nan",
+    b"1.#IND",
+    b"1.#QNAN",
+    b"<NA>",
+    b"N/A",
+    b"NA",
+    b"NULL",
+    b"NaN",
+    b"None",
+    b"n/a",
+    b"nan",
+    b"null",
+];
+
+pub fn is_na(field: &[u8]) -> bool {
+    field.len() <= 8 && NA_VALUES.contains(&field)
+}
+
+/// An integer token, by the range it fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int {
+    /// Fits `int64`.
+    Signed(i64),
+    /// Above `int64`, fits `uint64`.
+    Unsigned(u64),
+    /// Digits that fit neither: pandas leaves such a column as text.
+    TooBig,
+}
+
+/// The whitespace pandas' tokenizer skips around numbers.
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn trim(field: &[u8]) -> &[u8] {
+    let start = field.iter().position(|&b| !is_space(b)).unwrap_or(field.len());
+    let end = field.iter().rposition(|&b| !is_space(b)).map_or(start, |i| i + 1);
+    &field[start..end]
+}
+
+/// An optionally signed run of decimal digits, with surrounding whitespace.
+pub fn parse_int(field: &[u8]) -> Option<Int> {
+    let text = trim(field);
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut magnitude: u64 = 0;
+    for &digit in digits {
+        magnitude = match magnitude
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(u64::from(digit - b'0')))
+        {
+            Some(m) => m,
+            None => return Some(Int::TooBig),
+        };
+    }
+    Some(if negative {
+        match i64::try_from(magnitude) {
+            Ok(m) => Int::Signed(-m),
+            Err(_) if magnitude == 1 << 63 => Int::Signed(i64::MIN),
+            Err(_) => Int::TooBig,
+        }
+    } else {
+        match i64::try_from(magnitude) {
+            Ok(m) => Int::Signed(m),
+            Err(_) => Int::Unsigned(magnitude),
+        }
+    })
+}
+
+/// A decimal float (`1.5`, `.5`, `5.`, `1e-3`) or infinity, with surrounding
+/// whitespace; not an integer token (callers try [`parse_int`] first).
+pub fn parse_float(field: &[u8]) -> Option<f64> {
+    let text = trim(field);
+    let unsigned = match text.first() {
+        Some(b'-' | b'+') => &text[1..],
+        _ => text,
+    };
+    if unsigned.eq_ignore_ascii_case(b"inf") || unsigned.eq_ignore_ascii_case(b"infinity") {
+        return Some(if text[0] == b'-' {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
+    }
+    let plausible = text.iter().any(u8::is_ascii_digit)
+        && text
+            .iter()
+            .all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if !plausible {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse::<f64>().ok()
+}
+
+/// `True`/`False` in any case, exactly (no surrounding whitespace).
+pub fn parse_bool(field: &[u8]) -> Option<bool> {
+    if field.eq_ignore_ascii_case(b"true") {
+        Some(true)
+    } else if field.eq_ignore_ascii_case(b"false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether an ISO 8601 value carried a UTC offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Naive,
+    Offset,
+}
+
+/// An ISO 8601 date (`2024-03-01`) or date-time (`2024-03-01T10:00`,
+/// `2024-03-01 10:00:00.5`, `…Z`, `…+01:00`) within `datetime64[ns]`'s range
+/// (years 1677–2262), as microseconds since the epoch (naive values read as UTC).
+pub fn parse_datetime(field: &[u8]) -> Option<(i64, Zone)> {
+    let text = std::str::from_utf8(field).ok()?;
+    let date = text.get(..10)?;
+    let rest = &text[10..];
+    let bytes = date.as_bytes();
+    if bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let year: i32 = digits(&date[..4])?;
+    if !(1677..=2262).contains(&year) {
+        return None;
+    }
+    let month = Month::try_from(digits::<u8>(&date[5..7])?).ok()?;
+    let date = Date::from_calendar_date(year, month, digits(&date[8..10])?).ok()?;
+    let (time, zone_text) = match rest.as_bytes().first() {
+        None => (Time::MIDNIGHT, ""),
+        Some(b'T' | b't' | b' ') => parse_time(&rest[1..])?,
+        Some(_) => return None,
+    };
+    let (offset, zone) = match zone_text {
+        "" => (UtcOffset::UTC, Zone::Naive),
+        "Z" | "z" => (UtcOffset::UTC, Zone::Offset),
+        text => (parse_offset(text)?, Zone::Offset),
+    };
+    let instant = PrimitiveDateTime::new(date, time).assume_offset(offset);
+    let micros = i64::try_from(instant.unix_timestamp_nanos() / 1000).ok()?;
+    Some((micros, zone))
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f…` (up to nine digits), and what follows.
+fn parse_time(text: &str) -> Option<(Time, &str)> {
+    let hour: u8 = digits(text.get(..2)?)?;
+    if text.as_bytes().get(2) != Some(&b':') {
+        return None;
+    }
+    let minute: u8 = digits(text.get(3..5)?)?;
+    let mut rest = &text[5..];
+    let mut second = 0u8;
+    let mut nanos = 0u32;
+    if let Some(after) = rest.strip_prefix(':') {
+        second = digits(after.get(..2)?)?;
+        rest = &after[2..];
+        if let Some(after) = rest.strip_prefix('.') {
+            let count = after.bytes().take_while(u8::is_ascii_digit).count();
+            if count == 0 || count > 9 {
+                return None;
+            }
+            let fraction: u32 = digits(&after[..count])?;
+            nanos = fraction * 10u32.pow(9 - u32::try_from(count).ok()?);
+            rest = &after[count..];
+        }
+    }
+    Some((Time::from_hms_nano(hour, minute, second, nanos).ok()?, rest))
+}
+
+/// `+HH:MM`, `+HHMM` or `+HH` (or `-`).
+fn parse_offset(text: &str) -> Option<UtcOffset> {
+    let sign: i8 = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let body = &text[1..];
+    let (hours, minutes) = match body.len() {
+        2 => (body, "00"),
+        4 => (&body[..2], &body[2..]),
+        5 if body.as_bytes()[2] == b':' => (&body[..2], &body[3..]),
+        _ => return None,
+    };
+    UtcOffset::from_hms(sign * digits::<i8>(hours)?, sign * digits::<i8>(minutes)?, 0).ok()
+}
+
+fn digits<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_values_are_pandas_defaults_matched_exactly() {
+        for na in [
+            "", "NA", "N/A", "NULL", "null", "None", "<NA>", "nan", "NaN", "#N/A",
+        ] {
+            assert!(is_na(na.as_bytes()), "{na:?}");
+        }
+        for value in [" ", " NA", "na", "NONE", "0"] {
+            assert!(!is_na(value.as_bytes()), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn integers_are_sorted_by_range() {
+        assert_eq!(parse_int(b" 007 "), Some(Int::Signed(7)));
+        assert_eq!(parse_int(b"+1"), Some(Int::Signed(1)));
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(Int::Signed(i64::MIN)));
+        assert_eq!(parse_int(b"-9223372036854775809"), Some(Int::TooBig));
+        assert_eq!(parse_int(b"18446744073709551615"), Some(Int::Unsigned(u64::MAX)));
+        assert_eq!(parse_int(b"18446744073709551616"), Some(Int::TooBig));
+        for not_int in ["", "-", "1.0", "1e3", "0x10", "1 000", "1_000"] {
+            assert_eq!(parse_int(not_int.as_bytes()), None, "{not_int:?}");
+        }
+    }
+
+    #[test]
+    fn floats_take_pandas_spellings() {
+        assert_eq!(parse_float(b".5"), Some(0.5));
+        assert_eq!(parse_float(b"5."), Some(5.0));
+        assert_eq!(parse_float(b" 1E+05"), Some(100_000.0));
+        assert_eq!(parse_float(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_float(b"iNf"), Some(f64::INFINITY));
+        for not_float in ["nAn", "1d5", "1. 5", "e5", ".", "1,5", "0x1p3"] {
+            assert_eq!(parse_float(not_float.as_bytes()), None, "{not_float:?}");
+        }
+    }
+
+    #[test]
+    fn booleans_are_true_or_false_in_any_case_without_spaces() {
+        assert_eq!(parse_bool(b"tRuE"), Some(true));
+        assert_eq!(parse_bool(b"FALSE"), Some(false));
+        assert_eq!(parse_bool(b" True"), None);
+        assert_eq!(parse_bool(b"yes"), None);
+    }
+
+    #[test]
+    fn iso_dates_and_times_parse_with_their_zone() {
+        let day = parse_datetime(b"2024-03-01").unwrap();
+        assert_eq!(day, (1_709_251_200_000_000, Zone::Naive));
+        assert_eq!(
+            parse_datetime(b"2024-03-01T10:00:00").unwrap().0,
+            day.0 + 36_000_000_000
+        );
+        assert_eq!(
+            parse_datetime(b"2024-03-01 10:00").unwrap().0,
+            day.0 + 36_000_000_000
+        );
+        assert_eq!(parse_datetime(b"2024-03-01T10:00:00.5Z").unwrap().1, Zone::Offset);
+        assert_eq!(
+            parse_datetime(b"2024-03-01T11:00:00+01:00").unwrap(),
+            (day.0 + 36_000_000_000, Zone::Offset)
+        );
+        for not_date in [
+            "2024-02-30",
+            "2024-13-01",
+            "2024-3-01",
+            "20240301",
+            "2024-03-01T25:00",
+            "2024-03-01X",
+            "1500-01-01",
+            "2024-03-01T10:00+1",
+            " 2024-03-01",
+        ] {
+            assert_eq!(parse_datetime(not_date.as_bytes()), None, "{not_date:?}");
+        }
+    }
+}

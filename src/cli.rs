@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `config`, `token` and `admin`.
+//! The command line: `serve` (the default), `config`, `token`, `admin` and `profile`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Config, FlagOverrides};
 use crate::db::Db;
 use crate::pipeline::session;
-use crate::{auth, server, startup, telemetry};
+use crate::{auth, profile, server, startup, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "depot", version, about = "Self-hosted file and dataset storage")]
@@ -54,6 +54,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Profile local CSV/TSV files as an upload would: seed 2's summary (or the
+    /// profile as JSON), without a server.
+    Profile {
+        /// The files to profile.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the profile as JSON (one object per file) instead of markdown.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,7 +95,39 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(serve(config))
         }
         Command::Admin { command } => runtime()?.block_on(admin(config, command)),
+        Command::Profile { files, json } => {
+            for file in files {
+                profile_file(&file, json)?;
+            }
+            Ok(())
+        }
     }
+}
+
+fn profile_file(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    use std::io::Read;
+
+    let name = path.display().to_string();
+    let format = profile::Format::detect(&name, "")
+        .with_context(|| format!("{name}: not a CSV or TSV file (by its extension)"))?;
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
+    let mut profiler = profile::Profiler::new(format);
+    let mut buffer = vec![0; 1024 * 1024];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .with_context(|| format!("cannot read {name}"))?;
+        if read == 0 {
+            break;
+        }
+        profiler.push(&buffer[..read]).with_context(|| name.clone())?;
+    }
+    match profiler.finish().with_context(|| name.clone())? {
+        Some(profile) if json => println!("{}", serde_json::json!({ "file": name, "profile": profile })),
+        Some(profile) => println!("{}", profile.summary()),
+        None => anyhow::bail!("{name}: a record is too long to profile"),
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -41,6 +41,8 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("the upload was interrupted before it completed")]
     Interrupted,
+    #[error("not a dataset pandas would read: {0}")]
+    InvalidDataset(#[from] crate::profile::DatasetError),
     #[error("range not satisfiable")]
     RangeNotSatisfiable { size: u64 },
     #[error("storage is full")]
@@ -61,6 +63,7 @@ impl AppError {
             Self::InvalidFileName(_)
             | Self::ExtensionNotAllowed { .. }
             | Self::InvalidSessionId(_)
+            | Self::InvalidDataset(_)
             | Self::MissingField(_)
             | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) | Self::Interrupted => StatusCode::BAD_REQUEST,
@@ -90,6 +93,7 @@ impl AppError {
             Self::BadRequest(_) => "bad_request",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Interrupted => "upload_interrupted",
+            Self::InvalidDataset(_) => "invalid_dataset",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::StorageFull => "storage_full",
             Self::Unavailable(_) => "unavailable",

@@ -32,6 +32,7 @@ impl ActiveEntry {
             put("storage_type", storage_type(&file.storage_uri).to_owned());
             put("description", file.description.clone());
             put("summary", file.summary.clone());
+            put("profile", file.profile.clone());
             put("size", file.size.to_string());
             put("content_type", file.content_type.clone());
             put("sha256", file.sha256.clone());
@@ -53,6 +54,7 @@ impl ActiveEntry {
                 storage_uri: text("storage_uri")?,
                 description: text("description")?,
                 summary: text("summary")?,
+                profile: text("profile").unwrap_or_default(),
                 size: int("size")?,
                 content_type: text("content_type")?,
                 sha256: text("sha256")?,
@@ -84,6 +86,7 @@ mod tests {
             storage_uri: "local:///data/blobs/sha256/ab/abc".into(),
             description: "Q1".into(),
             summary: "The dataset has **2 rows**".into(),
+            profile: "{\"rows\":2}".into(),
             size: 42,
             content_type: "text/csv".into(),
             sha256: "ab".repeat(32),

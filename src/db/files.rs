@@ -5,8 +5,7 @@ use sqlx::{AnyConnection, AnyPool, FromRow};
 use crate::auth::UserId;
 use crate::db::conditions::{Conditions, contains_pattern};
 
-const COLUMNS: &str =
-    "id, user_id, file_name, storage_uri, description, summary, size, content_type, sha256, created_at";
+const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, created_at";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct FileRecord {
@@ -16,6 +15,8 @@ pub struct FileRecord {
     pub storage_uri: String,
     pub description: String,
     pub summary: String,
+    /// The dataset profile as JSON; empty for files that are not datasets.
+    pub profile: String,
     pub size: i64,
     pub content_type: String,
     pub sha256: String,
@@ -30,6 +31,8 @@ pub struct NewFile {
     pub storage_uri: String,
     pub description: String,
     pub summary: String,
+    /// The dataset profile as JSON; empty for files that are not datasets.
+    pub profile: String,
     pub size: i64,
     pub content_type: String,
     pub sha256: String,
@@ -59,8 +62,8 @@ pub enum Page {
 
 pub async fn insert(conn: &mut AnyConnection, file: &NewFile) -> Result<FileRecord, sqlx::Error> {
     let sql = format!(
-        "INSERT INTO files (user_id, file_name, storage_uri, description, summary, size, content_type, sha256, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+        "INSERT INTO files (user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
     );
     sqlx::query_as(&sql)
         .bind(file.user_id)
@@ -68,6 +71,7 @@ pub async fn insert(conn: &mut AnyConnection, file: &NewFile) -> Result<FileReco
         .bind(&file.storage_uri)
         .bind(&file.description)
         .bind(&file.summary)
+        .bind(&file.profile)
         .bind(file.size)
         .bind(&file.content_type)
         .bind(&file.sha256)

@@ -18,6 +18,8 @@ pub struct FileView {
     pub storage_uri: String,
     pub description: String,
     pub summary: String,
+    /// Rows, columns and per-column statistics of a dataset; null otherwise.
+    pub profile: Option<serde_json::Value>,
     pub size: i64,
     pub content_type: String,
     pub sha256: String,
@@ -31,6 +33,7 @@ impl From<FileRecord> for FileView {
             storage_uri: record.storage_uri,
             description: record.description,
             summary: record.summary,
+            profile: serde_json::from_str(&record.profile).ok(),
             size: record.size,
             content_type: record.content_type,
             sha256: record.sha256,

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{Multipart, Path, State};
-use axum::http::header::{CONTENT_LENGTH, LOCATION};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -25,6 +25,7 @@ use crate::http::session_hint::{SessionHint, announce, parse_session};
 use crate::pipeline::attempt::{Attempt, Intent};
 use crate::pipeline::session::{self, Session};
 use crate::pipeline::upload::{self, Ingest, UploadMeta};
+use crate::profile::Format;
 use crate::state::AppState;
 
 /// RFC 3986 unreserved characters stay as they are in a `Location` path segment.
@@ -115,7 +116,11 @@ async fn receive_raw(
     upload::precheck(state, &meta).await?;
     attempt.processing().await?;
 
-    let mut ingest = Ingest::start(state).await?;
+    let declared_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let mut ingest = Ingest::start(state, Format::detect(file_name, declared_type)).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|err| interrupted(&err))?;
@@ -174,7 +179,13 @@ impl FormUpload<'_> {
                         prechecked = true;
                     }
                     self.attempt()?.processing().await?;
-                    staged = Some((ingest_field(self.state, field).await?, original_name));
+                    // The part's own name, else the form's `file_name`, says what it is.
+                    let named = original_name
+                        .as_deref()
+                        .or(file_name.as_deref())
+                        .unwrap_or_default();
+                    let format = Format::detect(named, field.content_type().unwrap_or_default());
+                    staged = Some((ingest_field(self.state, field, format).await?, original_name));
                 }
                 _ => drain(field).await?,
             }
@@ -297,8 +308,12 @@ fn refuse_oversized(headers: &HeaderMap, max_body: u64, limit: u64) -> Result<()
     }
 }
 
-async fn ingest_field(state: &AppState, mut field: Field<'_>) -> Result<Ingest, AppError> {
-    let mut ingest = Ingest::start(state).await?;
+async fn ingest_field(
+    state: &AppState,
+    mut field: Field<'_>,
+    format: Option<Format>,
+) -> Result<Ingest, AppError> {
+    let mut ingest = Ingest::start(state, format).await?;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         ingest.push(&chunk).await?;
     }

@@ -10,6 +10,7 @@ use crate::domain::{FileName, content_type, timestamp};
 use crate::error::{AppError, is_unique_violation};
 use crate::pipeline::active;
 use crate::pipeline::attempt::Attempt;
+use crate::profile::{Format, Profile, Profiler};
 use crate::state::AppState;
 use crate::storage::{BlobKey, BlobWriter};
 
@@ -39,11 +40,13 @@ pub async fn precheck(state: &AppState, meta: &UploadMeta) -> Result<(), AppErro
     Ok(())
 }
 
-/// A body being read into a staged blob. Dropping it before [`store`] discards the
-/// staged bytes, which is how rejected and interrupted uploads leave nothing behind.
+/// A body being read into a staged blob — hashed and, for datasets, profiled on
+/// the way. Dropping it before [`store`] discards the staged bytes, which is how
+/// rejected and interrupted uploads leave nothing behind.
 pub struct Ingest {
     writer: Box<dyn BlobWriter>,
     hasher: Sha256,
+    profiler: Option<Profiler>,
     size: u64,
     limit: u64,
     head: Vec<u8>,
@@ -58,28 +61,69 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    pub async fn start(state: &AppState) -> Result<Self, AppError> {
+    /// Starts staging a body; `format` says whether (and how) to profile it.
+    pub async fn start(state: &AppState, format: Option<Format>) -> Result<Self, AppError> {
         Ok(Self {
             writer: state.blobs.stage().await?,
             hasher: Sha256::new(),
+            profiler: format.map(Profiler::new),
             size: 0,
             limit: state.policy.max_upload_bytes,
             head: Vec::with_capacity(content_type::SNIFF_LEN),
         })
     }
 
-    /// Takes the next chunk; refuses it (413) before writing if it would pass the limit.
+    /// Takes the next chunk; refuses it (413) before writing if it would pass the
+    /// limit, and (422) as soon as it shows the dataset is one pandas would refuse.
     pub async fn push(&mut self, chunk: &[u8]) -> Result<(), AppError> {
         let size = self.size.saturating_add(chunk.len() as u64);
         if size > self.limit {
             return Err(AppError::TooLarge { limit: self.limit });
         }
+        let room = content_type::SNIFF_LEN.saturating_sub(self.head.len());
+        let (into_head, after_head) = chunk.split_at(room.min(chunk.len()));
+        self.head.extend_from_slice(into_head);
+        if self.head.len() == content_type::SNIFF_LEN {
+            // The head decides whether this is a dataset at all; from then on
+            // the profiler takes the bytes as they come.
+            if !into_head.is_empty() {
+                self.start_profiling()?;
+            }
+            if let Some(profiler) = &mut self.profiler {
+                profiler.push(after_head)?;
+            }
+        }
         self.writer.write(chunk).await?;
         self.hasher.update(chunk);
-        let room = content_type::SNIFF_LEN.saturating_sub(self.head.len());
-        self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
         self.size = size;
         Ok(())
+    }
+
+    /// Feeds the head to the profiler — unless its magic bytes say it is an
+    /// image, an archive or another binary format, whatever its name: those
+    /// files get no summary rather than an `invalid_dataset` error.
+    fn start_profiling(&mut self) -> Result<(), AppError> {
+        let binary =
+            infer::get(&self.head).is_some_and(|kind| kind.matcher_type() != infer::MatcherType::Text);
+        if binary {
+            self.profiler = None;
+        }
+        if let Some(profiler) = &mut self.profiler {
+            profiler.push(&self.head)?;
+        }
+        Ok(())
+    }
+
+    /// The dataset profile, once every byte has arrived.
+    fn finish_profile(mut self) -> Result<(Self, Option<Profile>), AppError> {
+        if self.head.len() < content_type::SNIFF_LEN {
+            self.start_profiling()?;
+        }
+        let profile = match self.profiler.take() {
+            Some(profiler) => profiler.finish()?,
+            None => None,
+        };
+        Ok((self, profile))
     }
 }
 
@@ -94,6 +138,7 @@ pub async fn store(
     meta: UploadMeta,
     ingest: Ingest,
 ) -> Result<FileRecord, AppError> {
+    let (ingest, profile) = ingest.finish_profile()?;
     let Ingest {
         writer,
         hasher,
@@ -101,6 +146,13 @@ pub async fn store(
         head,
         ..
     } = ingest;
+    let (summary, profile) = match profile {
+        Some(profile) => (
+            profile.summary(),
+            serde_json::to_string(&profile).map_err(|err| AppError::Internal(err.into()))?,
+        ),
+        None => (String::new(), String::new()),
+    };
     let key = BlobKey::from_digest(&hasher.finalize().into());
     let named = meta.original_name.as_deref().unwrap_or(meta.file_name.as_str());
     let size = i64::try_from(size).map_err(|_| AppError::TooLarge {
@@ -111,7 +163,8 @@ pub async fn store(
         file_name: meta.file_name.to_string(),
         storage_uri: state.blobs.uri(&key),
         description: meta.description,
-        summary: String::new(),
+        summary,
+        profile,
         size,
         content_type: content_type::detect(&head, named),
         sha256: key.to_string(),

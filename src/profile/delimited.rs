@@ -20,8 +20,6 @@ pub struct Delimited {
     record_len: usize,
     ends: Vec<usize>,
     ends_len: usize,
-    /// Physical line numbers (1-based) consumed so far.
-    line: u64,
     columns: Option<Vec<Column>>,
     /// Leading fields that pandas takes as the index (a first data row wider
     /// than the header), then the width every row may have at most.
@@ -39,7 +37,6 @@ impl Delimited {
             record_len: 0,
             ends: vec![0; 64],
             ends_len: 0,
-            line: 1,
             columns: None,
             index_fields: None,
             rows: 0,
@@ -102,7 +99,6 @@ impl Delimited {
                 &mut self.record[self.record_len..],
                 &mut self.ends[self.ends_len..],
             );
-            self.line += input[..read].iter().filter(|&&b| b == b'\n').count() as u64;
             let last_byte = input[..read].last().copied();
             input = &input[read..];
             self.record_len += written;
@@ -117,11 +113,7 @@ impl Delimited {
                 }
                 ReadRecordResult::Record => {
                     // The line the record ended on: its newline is already counted.
-                    let line = if last_byte == Some(b'\n') {
-                        self.line - 1
-                    } else {
-                        self.line
-                    };
+                    let line = self.reader.line() - u64::from(last_byte == Some(b'\n'));
                     self.take_record(line)?;
                     self.record_len = 0;
                     self.ends_len = 0;
@@ -153,7 +145,10 @@ impl Delimited {
         if ends.len() <= 1 && field(0).iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        for i in 0..ends.len() {
+        // Fields are checked one by one: bytes that are only valid across a
+        // delimiter are still invalid.
+        let checked = if record.is_ascii() { 0 } else { ends.len() };
+        for i in 0..checked {
             if std::str::from_utf8(field(i)).is_err() {
                 return Err(DatasetError {
                     line,

@@ -1,8 +1,6 @@
 //! How pandas' `read_csv` (C parser, default options) reads one field: missing,
 //! integer, float, boolean or text — plus depot's ISO 8601 date/time rule.
 
-use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
-
 /// pandas' default NA strings (`pandas.io.parsers` `STR_NA_VALUES`), matched exactly.
 const NA_VALUES: [&[u8]; 19] = [
     b"",
@@ -27,7 +25,34 @@ const NA_VALUES: [&[u8]; 19] = [
 ];
 
 pub fn is_na(field: &[u8]) -> bool {
-    field.len() <= 8 && NA_VALUES.contains(&field)
+    match field.first() {
+        None => true,
+        // Every NA string starts with one of these; most values are ruled out here.
+        Some(b'#' | b'-' | b'1' | b'<' | b'N' | b'n') => field.len() <= 8 && NA_VALUES.contains(&field),
+        Some(_) => false,
+    }
+}
+
+/// A numeric token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    Int(Int),
+    Float(f64),
+}
+
+/// An integer or a float token, read in one pass: digits stay an integer, a
+/// `.`, exponent or infinity makes a float.
+pub fn parse_number(field: &[u8]) -> Option<Number> {
+    let text = trim(field);
+    let digits = match text.first() {
+        Some(b'-' | b'+') => &text[1..],
+        _ => text,
+    };
+    match digits.first() {
+        Some(b'0'..=b'9') if digits.iter().all(u8::is_ascii_digit) => parse_int(text).map(Number::Int),
+        Some(b'0'..=b'9' | b'.' | b'i' | b'I') => parse_float(text).map(Number::Float),
+        _ => None,
+    }
 }
 
 /// An integer token, by the range it fits.
@@ -141,37 +166,61 @@ pub fn parse_datetime(field: &[u8]) -> Option<(i64, Zone)> {
     if bytes[4] != b'-' || bytes[7] != b'-' {
         return None;
     }
-    let year: i32 = digits(&date[..4])?;
-    if !(1677..=2262).contains(&year) {
+    let year: i64 = digits(&date[..4])?;
+    let month: i64 = digits(&date[5..7])?;
+    let day: i64 = digits(&date[8..10])?;
+    if !(1677..=2262).contains(&year)
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+    {
         return None;
     }
-    let month = Month::try_from(digits::<u8>(&date[5..7])?).ok()?;
-    let date = Date::from_calendar_date(year, month, digits(&date[8..10])?).ok()?;
-    let (time, zone_text) = match rest.as_bytes().first() {
-        None => (Time::MIDNIGHT, ""),
+    let (seconds, nanos, zone_text) = match rest.as_bytes().first() {
+        None => (0, 0, ""),
         Some(b'T' | b't' | b' ') => parse_time(&rest[1..])?,
         Some(_) => return None,
     };
     let (offset, zone) = match zone_text {
-        "" => (UtcOffset::UTC, Zone::Naive),
-        "Z" | "z" => (UtcOffset::UTC, Zone::Offset),
+        "" => (0, Zone::Naive),
+        "Z" | "z" => (0, Zone::Offset),
         text => (parse_offset(text)?, Zone::Offset),
     };
-    let instant = PrimitiveDateTime::new(date, time).assume_offset(offset);
-    let micros = i64::try_from(instant.unix_timestamp_nanos() / 1000).ok()?;
-    Some((micros, zone))
+    let seconds = days_from_civil(year, month, day) * 86_400 + seconds - offset;
+    Some((seconds * 1_000_000 + nanos / 1000, zone))
 }
 
-/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f…` (up to nine digits), and what follows.
-fn parse_time(text: &str) -> Option<(Time, &str)> {
-    let hour: u8 = digits(text.get(..2)?)?;
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f…` (up to nine digits): seconds into the
+/// day, nanoseconds, and what follows.
+fn parse_time(text: &str) -> Option<(i64, i64, &str)> {
+    let hour: i64 = digits(text.get(..2)?)?;
     if text.as_bytes().get(2) != Some(&b':') {
         return None;
     }
-    let minute: u8 = digits(text.get(3..5)?)?;
+    let minute: i64 = digits(text.get(3..5)?)?;
     let mut rest = &text[5..];
-    let mut second = 0u8;
-    let mut nanos = 0u32;
+    let mut second = 0;
+    let mut nanos = 0;
     if let Some(after) = rest.strip_prefix(':') {
         second = digits(after.get(..2)?)?;
         rest = &after[2..];
@@ -180,17 +229,20 @@ fn parse_time(text: &str) -> Option<(Time, &str)> {
             if count == 0 || count > 9 {
                 return None;
             }
-            let fraction: u32 = digits(&after[..count])?;
-            nanos = fraction * 10u32.pow(9 - u32::try_from(count).ok()?);
+            let fraction: i64 = digits(&after[..count])?;
+            nanos = fraction * 10_i64.pow(9 - u32::try_from(count).ok()?);
             rest = &after[count..];
         }
     }
-    Some((Time::from_hms_nano(hour, minute, second, nanos).ok()?, rest))
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    Some((hour * 3600 + minute * 60 + second, nanos, rest))
 }
 
-/// `+HH:MM`, `+HHMM` or `+HH` (or `-`).
-fn parse_offset(text: &str) -> Option<UtcOffset> {
-    let sign: i8 = match text.as_bytes().first()? {
+/// `+HH:MM`, `+HHMM` or `+HH` (or `-`), in seconds east of UTC.
+fn parse_offset(text: &str) -> Option<i64> {
+    let sign = match text.as_bytes().first()? {
         b'+' => 1,
         b'-' => -1,
         _ => return None,
@@ -202,7 +254,8 @@ fn parse_offset(text: &str) -> Option<UtcOffset> {
         5 if body.as_bytes()[2] == b':' => (&body[..2], &body[3..]),
         _ => return None,
     };
-    UtcOffset::from_hms(sign * digits::<i8>(hours)?, sign * digits::<i8>(minutes)?, 0).ok()
+    let (hours, minutes): (i64, i64) = (digits(hours)?, digits(minutes)?);
+    (hours <= 23 && minutes <= 59).then_some(sign * (hours * 3600 + minutes * 60))
 }
 
 fn digits<T: std::str::FromStr>(text: &str) -> Option<T> {

@@ -16,5 +16,6 @@ mod helpers;
 mod history;
 mod listing;
 mod ops;
+mod profile;
 mod sessions;
 mod upload;

@@ -21,27 +21,40 @@ pub struct Column {
     name: String,
     missing: u64,
     present: u64,
-    seen: Seen,
+    route: IntRoute,
+    kinds: Kinds,
     numbers: Moments,
     /// Exact extremes of the integer tokens (floats lose digits past 2^53).
     integers: Option<(i128, i128)>,
-    /// Earliest and latest date/time (microseconds), while every text token is one.
+    /// Earliest and latest date/time (microseconds), while every token is one.
     datetimes: Option<(i64, i64)>,
     distinct: Sketch,
     recent: [u64; RECENT_SLOTS],
 }
 
-/// The kinds of non-missing token seen so far.
-#[derive(Debug, Default, Clone, Copy)]
-struct Seen {
-    int: bool,
-    negative: bool,
-    unsigned: bool,
-    too_big: bool,
-    float: bool,
-    boolean: bool,
-    text: bool,
-    /// Every text token so far was an ISO 8601 date/time…
+/// pandas first reads a column as `int64`, token by token, and what stops that
+/// read decides what it tries next — so the order of the tokens matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntRoute {
+    /// Every token so far is an `int64`; `negative` once one was below zero.
+    Int64 { negative: bool },
+    /// An integer overflowed `int64` before any non-integer: pandas rereads the
+    /// column as `uint64`, where a token starting with `-` only marks the column
+    /// signed, and it ends as `object` if signed or with missing values.
+    Uint64 { negative: bool },
+    /// A token that is no integer came first: pandas tries float64, then bool,
+    /// and leaves the column as text.
+    NotInteger,
+    /// An integer overflowed `uint64` as well: the column stays text.
+    Text,
+}
+
+/// What every non-missing token so far could be read as.
+#[derive(Debug, Clone, Copy)]
+struct Kinds {
+    all_float: bool,
+    all_bool: bool,
+    /// Every token is an ISO 8601 date/time…
     all_datetime: bool,
     /// …without, or with, a UTC offset.
     naive: bool,
@@ -103,9 +116,13 @@ impl Column {
             name,
             missing: 0,
             present: 0,
-            seen: Seen {
+            route: IntRoute::Int64 { negative: false },
+            kinds: Kinds {
+                all_float: true,
+                all_bool: true,
                 all_datetime: true,
-                ..Seen::default()
+                naive: false,
+                offset: false,
             },
             numbers: Moments {
                 count: 0,
@@ -137,47 +154,43 @@ impl Column {
             self.remember(HASHER.hash_one(field));
             return;
         }
-        match values::parse_number(field) {
-            Some(Number::Float(value)) => {
-                self.seen.float = true;
-                self.number(value);
-            }
-            Some(Number::Int(Int::Signed(value))) => {
-                self.seen.int = true;
-                self.seen.negative |= value < 0;
-                self.integer(i128::from(value));
-            }
-            Some(Number::Int(Int::Unsigned(value))) => {
-                self.seen.unsigned = true;
-                self.integer(i128::from(value));
-            }
-            Some(Number::Int(Int::TooBig)) => {
-                self.seen.too_big = true;
-                self.remember(HASHER.hash_one(field));
-            }
+        let number = values::parse_number(field);
+        self.route = self.route.next(field, number);
+        match number {
+            Some(Number::Int(Int::Signed(value))) => self.integer(i128::from(value)),
+            Some(Number::Int(Int::Unsigned(value))) => self.integer(i128::from(value)),
+            Some(Number::Int(Int::TooBig)) => match values::parse_float(field) {
+                Some(value) => self.number(value),
+                None => self.remember(HASHER.hash_one(field)),
+            },
+            Some(Number::Float(value)) => self.number(value),
             None => self.observe_non_number(field),
+        }
+        if number.is_some() {
+            self.kinds.all_bool = false;
+            self.kinds.all_datetime = false;
         }
     }
 
     fn observe_non_number(&mut self, field: &[u8]) {
-        if let Some(value) = values::parse_bool(field) {
-            self.seen.boolean = true;
-            self.remember(HASHER.hash_one([u8::from(value)]));
-        } else {
-            self.seen.text = true;
-            self.remember(HASHER.hash_one(field));
-            if self.seen.all_datetime {
-                match values::parse_datetime(field) {
-                    Some((micros, zone)) => {
-                        match zone {
-                            Zone::Naive => self.seen.naive = true,
-                            Zone::Offset => self.seen.offset = true,
-                        }
-                        let (min, max) = self.datetimes.unwrap_or((micros, micros));
-                        self.datetimes = Some((min.min(micros), max.max(micros)));
+        self.kinds.all_float = false;
+        let boolean = values::parse_bool(field);
+        self.kinds.all_bool &= boolean.is_some();
+        match boolean {
+            Some(value) => self.remember(HASHER.hash_one([u8::from(value)])),
+            None => self.remember(HASHER.hash_one(field)),
+        }
+        if self.kinds.all_datetime {
+            match values::parse_datetime(field) {
+                Some((micros, zone)) => {
+                    match zone {
+                        Zone::Naive => self.kinds.naive = true,
+                        Zone::Offset => self.kinds.offset = true,
                     }
-                    None => self.seen.all_datetime = false,
+                    let (min, max) = self.datetimes.unwrap_or((micros, micros));
+                    self.datetimes = Some((min.min(micros), max.max(micros)));
                 }
+                None => self.kinds.all_datetime = false,
             }
         }
     }
@@ -208,47 +221,33 @@ impl Column {
 
     /// Once a column can only end as `object`, its tokens need no more parsing.
     fn settled_as_text(&self) -> bool {
-        let seen = self.seen;
-        seen.too_big
-            || (seen.text && (!seen.all_datetime || seen.int || seen.unsigned || seen.float || seen.boolean))
-            || (seen.boolean && (seen.int || seen.unsigned || seen.float))
+        let kinds = self.kinds;
+        match self.route {
+            IntRoute::Text => true,
+            IntRoute::NotInteger => !kinds.all_float && !kinds.all_bool && !kinds.all_datetime,
+            IntRoute::Int64 { .. } | IntRoute::Uint64 { .. } => false,
+        }
     }
 
     /// The dtype pandas would give the column after `rows` rows.
     fn dtype(&self, rows: u64) -> Dtype {
-        let seen = self.seen;
-        let numeric = seen.int || seen.unsigned || seen.float;
+        let kinds = self.kinds;
         if rows == 0 {
-            Dtype::Object
-        } else if self.present == 0 {
-            Dtype::Float64
-        } else if seen.too_big {
-            Dtype::Object
-        } else if seen.text {
-            let one_kind_of_zone = !(seen.naive && seen.offset);
-            if seen.all_datetime && !numeric && !seen.boolean && one_kind_of_zone {
-                Dtype::Datetime
-            } else {
-                Dtype::Object
-            }
-        } else if seen.boolean {
-            if numeric || self.missing > 0 {
-                Dtype::Object
-            } else {
-                Dtype::Bool
-            }
-        } else if seen.float {
-            Dtype::Float64
-        } else if seen.unsigned {
-            if seen.negative || self.missing > 0 {
-                Dtype::Object
-            } else {
-                Dtype::Uint64
-            }
-        } else if self.missing > 0 {
-            Dtype::Float64
-        } else {
-            Dtype::Int64
+            return Dtype::Object;
+        }
+        if self.present == 0 {
+            return Dtype::Float64;
+        }
+        match self.route {
+            IntRoute::Int64 { .. } if self.missing > 0 => Dtype::Float64,
+            IntRoute::Int64 { .. } => Dtype::Int64,
+            IntRoute::Uint64 { negative } if negative || self.missing > 0 => Dtype::Object,
+            IntRoute::Uint64 { .. } => Dtype::Uint64,
+            IntRoute::Text => Dtype::Object,
+            IntRoute::NotInteger if kinds.all_float => Dtype::Float64,
+            IntRoute::NotInteger if kinds.all_bool && self.missing == 0 => Dtype::Bool,
+            IntRoute::NotInteger if kinds.all_datetime && !(kinds.naive && kinds.offset) => Dtype::Datetime,
+            IntRoute::NotInteger => Dtype::Object,
         }
     }
 
@@ -283,7 +282,7 @@ impl Column {
             }
             Dtype::Datetime => {
                 if let Some((min, max)) = self.datetimes {
-                    let zoned = !self.seen.naive;
+                    let zoned = !self.kinds.naive;
                     profile.min = Some(datetime(min, zoned).into());
                     profile.max = Some(datetime(max, zoned).into());
                 }
@@ -316,5 +315,27 @@ fn datetime(micros: i64, zoned: bool) -> String {
         text
     } else {
         text.trim_end_matches('Z').to_owned()
+    }
+}
+
+impl IntRoute {
+    /// Where pandas' integer read goes with one more token.
+    fn next(self, field: &[u8], number: Option<Number>) -> Self {
+        match (self, number) {
+            (Self::Int64 { negative }, Some(Number::Int(Int::Signed(value)))) => Self::Int64 {
+                negative: negative || value < 0,
+            },
+            // The reread as uint64 starts over: the int64 tokens before pass,
+            // the negative ones marking the column signed.
+            (Self::Int64 { negative }, Some(Number::Int(_))) => Self::Uint64 { negative }.next(field, number),
+            (Self::Int64 { .. }, _) => Self::NotInteger,
+            (Self::Uint64 { .. }, _) if values::starts_with_minus(field) => Self::Uint64 { negative: true },
+            (Self::Uint64 { negative }, Some(Number::Int(Int::Signed(_) | Int::Unsigned(_)))) => {
+                Self::Uint64 { negative }
+            }
+            (Self::Uint64 { .. }, Some(Number::Int(Int::TooBig))) => Self::Text,
+            (Self::Uint64 { .. }, _) => Self::NotInteger,
+            (settled, _) => settled,
+        }
     }
 }

@@ -141,8 +141,9 @@ impl Delimited {
         let record = &self.record[..self.record_len];
         let ends = &self.ends[..self.ends_len];
         let field = |i: usize| &record[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
-        // pandas skips blank lines, and lines of nothing but whitespace.
-        if ends.len() <= 1 && field(0).iter().all(u8::is_ascii_whitespace) {
+        // pandas skips blank lines (csv-core already has) and lines of nothing
+        // but whitespace; a lone `""` is a field.
+        if ends.len() == 1 && !field(0).is_empty() && field(0).iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
         // Fields are checked one by one: bytes that are only valid across a

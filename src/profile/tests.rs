@@ -104,6 +104,13 @@ fn dtypes_follow_pandas_inference() {
         ("a,b\n1,True\n2,true\n3,TRUE\n", 3, &["int64", "bool"]),
         ("a,b\nTrue,1\nFalse,\n", 2, &["bool", "float64"]),
         ("a,b", 0, &["object", "object"]),
+        // The order of the tokens matters: what stops pandas' int64 read first
+        // decides what it tries next (found by bench/pandas_compare.py).
+        ("a\n1.5\n18446744073709551616\n", 2, &["float64"]),
+        ("a\n-9223372036854775809\n1.0\n", 2, &["float64"]),
+        ("a\n9223372036854775808\n-Infinity\n", 2, &["object"]),
+        ("a\n-9223372036854775809\n1\n", 2, &["object"]),
+        ("\"\"\n True\n", 1, &["object"]),
     ];
     for (text, rows, dtypes) in cases {
         let profile = profile(text.as_bytes()).unwrap().unwrap();

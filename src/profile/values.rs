@@ -112,6 +112,11 @@ pub fn parse_int(field: &[u8]) -> Option<Int> {
     })
 }
 
+/// Whether the token, after leading whitespace, starts with `-`.
+pub fn starts_with_minus(field: &[u8]) -> bool {
+    trim(field).first() == Some(&b'-')
+}
+
 /// A decimal float (`1.5`, `.5`, `5.`, `1e-3`) or infinity, with surrounding
 /// whitespace; not an integer token (callers try [`parse_int`] first).
 pub fn parse_float(field: &[u8]) -> Option<f64> {

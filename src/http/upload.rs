@@ -124,7 +124,7 @@ async fn receive_raw(
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|err| interrupted(&err))?;
-        ingest.push(&chunk).await?;
+        ingest.push(chunk).await?;
     }
     upload::store(state, attempt, meta, ingest).await
 }
@@ -315,7 +315,7 @@ async fn ingest_field(
 ) -> Result<Ingest, AppError> {
     let mut ingest = Ingest::start(state, format).await?;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-        ingest.push(&chunk).await?;
+        ingest.push(chunk).await?;
     }
     Ok(ingest)
 }

@@ -2,7 +2,8 @@
 //!
 //! An upload is an [`attempt::Attempt`] (its processing record) in a
 //! [`session::Session`], and two steps: [`upload::Ingest`] reads the body once,
-//! chunk by chunk, into a staged blob while hashing it; [`upload::store`] then
+//! chunk by chunk, into a staged blob while hashing it (and profiling datasets on
+//! a thread of their own, [`profiling`]); [`upload::store`] then
 //! records the file, completes the record and makes the file the session's active
 //! file ([`active`]) in one database transaction, and commits the blob.
 //! [`delete::delete`] undoes it.
@@ -10,5 +11,6 @@
 pub mod active;
 pub mod attempt;
 pub mod delete;
+pub mod profiling;
 pub mod session;
 pub mod upload;

@@ -1,5 +1,6 @@
 //! The upload pipeline: stream → staged blob + SHA-256 → one transaction.
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::auth::UserId;
@@ -10,7 +11,8 @@ use crate::domain::{FileName, content_type, timestamp};
 use crate::error::{AppError, is_unique_violation};
 use crate::pipeline::active;
 use crate::pipeline::attempt::Attempt;
-use crate::profile::{Format, Profile, Profiler};
+use crate::pipeline::profiling::ProfilingTask;
+use crate::profile::{Format, Profile};
 use crate::state::AppState;
 use crate::storage::{BlobKey, BlobWriter};
 
@@ -46,7 +48,9 @@ pub async fn precheck(state: &AppState, meta: &UploadMeta) -> Result<(), AppErro
 pub struct Ingest {
     writer: Box<dyn BlobWriter>,
     hasher: Sha256,
-    profiler: Option<Profiler>,
+    /// How to profile the body, until the head shows whether to.
+    format: Option<Format>,
+    profiler: Option<ProfilingTask>,
     size: u64,
     limit: u64,
     head: Vec<u8>,
@@ -66,7 +70,8 @@ impl Ingest {
         Ok(Self {
             writer: state.blobs.stage().await?,
             hasher: Sha256::new(),
-            profiler: format.map(Profiler::new),
+            format,
+            profiler: None,
             size: 0,
             limit: state.policy.max_upload_bytes,
             head: Vec::with_capacity(content_type::SNIFF_LEN),
@@ -74,53 +79,57 @@ impl Ingest {
     }
 
     /// Takes the next chunk; refuses it (413) before writing if it would pass the
-    /// limit, and (422) as soon as it shows the dataset is one pandas would refuse.
-    pub async fn push(&mut self, chunk: &[u8]) -> Result<(), AppError> {
+    /// limit, and (422) as soon as the profiler finds the dataset is one pandas
+    /// would refuse.
+    pub async fn push(&mut self, chunk: Bytes) -> Result<(), AppError> {
         let size = self.size.saturating_add(chunk.len() as u64);
         if size > self.limit {
             return Err(AppError::TooLarge { limit: self.limit });
         }
         let room = content_type::SNIFF_LEN.saturating_sub(self.head.len());
-        let (into_head, after_head) = chunk.split_at(room.min(chunk.len()));
-        self.head.extend_from_slice(into_head);
+        let after_head = chunk.slice(room.min(chunk.len())..);
+        self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
         if self.head.len() == content_type::SNIFF_LEN {
             // The head decides whether this is a dataset at all; from then on
             // the profiler takes the bytes as they come.
-            if !into_head.is_empty() {
-                self.start_profiling()?;
+            if room > 0 {
+                self.start_profiling().await?;
             }
-            if let Some(profiler) = &mut self.profiler {
-                profiler.push(after_head)?;
+            if let Some(profiler) = &mut self.profiler
+                && !after_head.is_empty()
+            {
+                profiler.push(after_head).await?;
             }
         }
-        self.writer.write(chunk).await?;
-        self.hasher.update(chunk);
+        self.writer.write(&chunk).await?;
+        self.hasher.update(&chunk);
         self.size = size;
         Ok(())
     }
 
-    /// Feeds the head to the profiler — unless its magic bytes say it is an
+    /// Starts the profiler on the head — unless its magic bytes say it is an
     /// image, an archive or another binary format, whatever its name: those
     /// files get no summary rather than an `invalid_dataset` error.
-    fn start_profiling(&mut self) -> Result<(), AppError> {
-        let binary =
-            infer::get(&self.head).is_some_and(|kind| kind.matcher_type() != infer::MatcherType::Text);
-        if binary {
-            self.profiler = None;
+    async fn start_profiling(&mut self) -> Result<(), AppError> {
+        let Some(format) = self.format.take() else {
+            return Ok(());
+        };
+        if infer::get(&self.head).is_some_and(|kind| kind.matcher_type() != infer::MatcherType::Text) {
+            return Ok(());
         }
-        if let Some(profiler) = &mut self.profiler {
-            profiler.push(&self.head)?;
-        }
+        let mut profiler = ProfilingTask::start(format);
+        profiler.push(Bytes::copy_from_slice(&self.head)).await?;
+        self.profiler = Some(profiler);
         Ok(())
     }
 
     /// The dataset profile, once every byte has arrived.
-    fn finish_profile(mut self) -> Result<(Self, Option<Profile>), AppError> {
+    async fn finish_profile(mut self) -> Result<(Self, Option<Profile>), AppError> {
         if self.head.len() < content_type::SNIFF_LEN {
-            self.start_profiling()?;
+            self.start_profiling().await?;
         }
         let profile = match self.profiler.take() {
-            Some(profiler) => profiler.finish()?,
+            Some(profiler) => profiler.finish().await?,
             None => None,
         };
         Ok((self, profile))
@@ -138,7 +147,7 @@ pub async fn store(
     meta: UploadMeta,
     ingest: Ingest,
 ) -> Result<FileRecord, AppError> {
-    let (ingest, profile) = ingest.finish_profile()?;
+    let (ingest, profile) = ingest.finish_profile().await?;
     let Ingest {
         writer,
         hasher,

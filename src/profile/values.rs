@@ -132,6 +132,9 @@ pub fn parse_float(field: &[u8]) -> Option<f64> {
             f64::INFINITY
         });
     }
+    if let Some(value) = plain_decimal(text) {
+        return Some(value);
+    }
     let plausible = text.iter().any(u8::is_ascii_digit)
         && text
             .iter()
@@ -140,6 +143,45 @@ pub fn parse_float(field: &[u8]) -> Option<f64> {
         return None;
     }
     std::str::from_utf8(text).ok()?.parse::<f64>().ok()
+}
+
+/// Powers of ten that f64 holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The common case, `-123.45`, without the general parser: at most 15 digits
+/// make an exact integer, and dividing it by an exact power of ten rounds
+/// correctly (Clinger's fast path). `None` sends anything else to the general
+/// parser.
+fn plain_decimal(text: &[u8]) -> Option<f64> {
+    let (negative, body) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let mut mantissa: u64 = 0;
+    let mut digit_count = 0usize;
+    let mut fraction_digits = None;
+    for (i, &byte) in body.iter().enumerate() {
+        match byte {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(byte - b'0');
+                digit_count += 1;
+                if digit_count > 15 {
+                    return None;
+                }
+            }
+            b'.' if fraction_digits.is_none() => fraction_digits = Some(body.len() - i - 1),
+            _ => return None,
+        }
+    }
+    if digit_count == 0 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)] // below 10^15: exact
+    let value = mantissa as f64 / EXACT_POWERS_OF_TEN[fraction_digits.unwrap_or(0)];
+    Some(if negative { -value } else { value })
 }
 
 /// `True`/`False` in any case, exactly (no surrounding whitespace).
@@ -171,9 +213,9 @@ pub fn parse_datetime(field: &[u8]) -> Option<(i64, Zone)> {
     if bytes[4] != b'-' || bytes[7] != b'-' {
         return None;
     }
-    let year: i64 = digits(&date[..4])?;
-    let month: i64 = digits(&date[5..7])?;
-    let day: i64 = digits(&date[8..10])?;
+    let year = digits(&date[..4])?;
+    let month = digits(&date[5..7])?;
+    let day = digits(&date[8..10])?;
     if !(1677..=2262).contains(&year)
         || !(1..=12).contains(&month)
         || day < 1
@@ -218,11 +260,11 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f…` (up to nine digits): seconds into the
 /// day, nanoseconds, and what follows.
 fn parse_time(text: &str) -> Option<(i64, i64, &str)> {
-    let hour: i64 = digits(text.get(..2)?)?;
+    let hour = digits(text.get(..2)?)?;
     if text.as_bytes().get(2) != Some(&b':') {
         return None;
     }
-    let minute: i64 = digits(text.get(3..5)?)?;
+    let minute = digits(text.get(3..5)?)?;
     let mut rest = &text[5..];
     let mut second = 0;
     let mut nanos = 0;
@@ -234,7 +276,7 @@ fn parse_time(text: &str) -> Option<(i64, i64, &str)> {
             if count == 0 || count > 9 {
                 return None;
             }
-            let fraction: i64 = digits(&after[..count])?;
+            let fraction = digits(&after[..count])?;
             nanos = fraction * 10_i64.pow(9 - u32::try_from(count).ok()?);
             rest = &after[count..];
         }
@@ -259,15 +301,18 @@ fn parse_offset(text: &str) -> Option<i64> {
         5 if body.as_bytes()[2] == b':' => (&body[..2], &body[3..]),
         _ => return None,
     };
-    let (hours, minutes): (i64, i64) = (digits(hours)?, digits(minutes)?);
+    let (hours, minutes) = (digits(hours)?, digits(minutes)?);
     (hours <= 23 && minutes <= 59).then_some(sign * (hours * 3600 + minutes * 60))
 }
 
-fn digits<T: std::str::FromStr>(text: &str) -> Option<T> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+/// A short run of ASCII digits as a number.
+fn digits(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 9 {
         return None;
     }
-    text.parse().ok()
+    text.bytes().try_fold(0, |value, byte| {
+        byte.is_ascii_digit().then(|| value * 10 + i64::from(byte - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -306,6 +351,16 @@ mod tests {
         assert_eq!(parse_float(b" 1E+05"), Some(100_000.0));
         assert_eq!(parse_float(b"-Infinity"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_float(b"iNf"), Some(f64::INFINITY));
+        // The fast path and the general parser agree.
+        for text in [
+            "0.1",
+            "-123.45",
+            "999999999999999.",
+            "0.000000000000001",
+            "1.2345678901234567",
+        ] {
+            assert_eq!(parse_float(text.as_bytes()), text.parse().ok(), "{text}");
+        }
         for not_float in ["nAn", "1d5", "1. 5", "e5", ".", "1,5", "0x1p3"] {
             assert_eq!(parse_float(not_float.as_bytes()), None, "{not_float:?}");
         }

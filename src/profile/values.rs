@@ -44,15 +44,44 @@ pub enum Number {
 /// `.`, exponent or infinity makes a float.
 pub fn parse_number(field: &[u8]) -> Option<Number> {
     let text = trim(field);
-    let digits = match text.first() {
-        Some(b'-' | b'+') => &text[1..],
-        _ => text,
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
     };
     match digits.first() {
-        Some(b'0'..=b'9') if digits.iter().all(u8::is_ascii_digit) => parse_int(text).map(Number::Int),
-        Some(b'0'..=b'9' | b'.' | b'i' | b'I') => parse_float(text).map(Number::Float),
-        _ => None,
+        Some(b'0'..=b'9') => {}
+        Some(b'.' | b'i' | b'I') => return parse_float(text).map(Number::Float),
+        _ => return None,
     }
+    let mut magnitude: u64 = 0;
+    let mut overflow = false;
+    for &byte in digits {
+        if !byte.is_ascii_digit() {
+            return parse_float(text).map(Number::Float);
+        }
+        match magnitude
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(u64::from(byte - b'0')))
+        {
+            Some(m) => magnitude = m,
+            None => overflow = true,
+        }
+    }
+    Some(Number::Int(if overflow {
+        Int::TooBig
+    } else if negative {
+        match i64::try_from(magnitude) {
+            Ok(m) => Int::Signed(-m),
+            Err(_) if magnitude == 1 << 63 => Int::Signed(i64::MIN),
+            Err(_) => Int::TooBig,
+        }
+    } else {
+        match i64::try_from(magnitude) {
+            Ok(m) => Int::Signed(m),
+            Err(_) => Int::Unsigned(magnitude),
+        }
+    }))
 }
 
 /// An integer token, by the range it fits.
@@ -78,38 +107,12 @@ fn trim(field: &[u8]) -> &[u8] {
 }
 
 /// An optionally signed run of decimal digits, with surrounding whitespace.
-pub fn parse_int(field: &[u8]) -> Option<Int> {
-    let text = trim(field);
-    let (negative, digits) = match text.first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+#[cfg(test)]
+fn parse_int(field: &[u8]) -> Option<Int> {
+    match parse_number(field) {
+        Some(Number::Int(int)) => Some(int),
+        _ => None,
     }
-    let mut magnitude: u64 = 0;
-    for &digit in digits {
-        magnitude = match magnitude
-            .checked_mul(10)
-            .and_then(|m| m.checked_add(u64::from(digit - b'0')))
-        {
-            Some(m) => m,
-            None => return Some(Int::TooBig),
-        };
-    }
-    Some(if negative {
-        match i64::try_from(magnitude) {
-            Ok(m) => Int::Signed(-m),
-            Err(_) if magnitude == 1 << 63 => Int::Signed(i64::MIN),
-            Err(_) => Int::TooBig,
-        }
-    } else {
-        match i64::try_from(magnitude) {
-            Ok(m) => Int::Signed(m),
-            Err(_) => Int::Unsigned(magnitude),
-        }
-    })
 }
 
 /// Whether the token, after leading whitespace, starts with `-`.

@@ -3,9 +3,10 @@
 # costs an upload.
 #
 #   bench/profile.sh            (needs python3 with pandas: pip install pandas)
+#   ROWS=16000000 bench/profile.sh   (about 1.1 GB: memory stays flat)
 #
 # Generates the 1M-row × 8-column CSV of `cargo bench --bench profile` (about
-# 67 MB), then in one run:
+# 67 MB; ROWS changes the row count), then in one run:
 #   1. `depot profile FILE` (single-threaded, the upload's profiler) and
 #      `pandas.read_csv` + dtypes on the same file: seconds, MB/s, peak RSS;
 #   2. the same bytes uploaded with `PUT` as `data.csv` (profiled) and as
@@ -29,7 +30,7 @@ cargo build --release --quiet
 BIN="$CARGO_TARGET_DIR/release/depot"
 
 echo "generating the CSV…" >&2
-python3 - "$WORK/data.csv" <<'PY'
+python3 - "$WORK/data.csv" "${ROWS:-1000000}" <<'PY'
 import sys
 products = ["widget", "gadget", "gizmo", "doohickey", "sprocket"]
 regions = ["north", "south", "east", "west"]
@@ -42,7 +43,7 @@ def rand():
     return state
 with open(sys.argv[1], "w") as f:
     f.write("date,product,sales,region,quantity,customer_id,returned,comment\n")
-    for row in range(1_000_000):
+    for row in range(int(sys.argv[2])):
         day = row % 1461
         year, doy = 2020 + day // 365, day % 365
         month, dom = 1 + doy // 31 % 12, 1 + doy % 28
@@ -94,7 +95,7 @@ PLAIN_S=$(best_of_three plain bin)
 PROFILED_S=$(best_of_three profiled csv)
 PEAK_KB=$(grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}')
 
-printf '\n%s MB CSV (1M rows × 8 columns), %s\n\n' "$MB" "$(date -u +%Y-%m-%d)"
+printf '\n%s MB CSV (%s rows × 8 columns), %s\n\n' "$MB" "${ROWS:-1000000}" "$(date -u +%Y-%m-%d)"
 printf '| reader | seconds | MB/s | peak RSS |\n|---|---:|---:|---:|\n'
 printf '| depot profile (1 thread) | %s | %s | %s MiB |\n' "$DEPOT_S" "$(rate "$DEPOT_S")" "$((DEPOT_KB / 1024))"
 printf '| pandas.read_csv (import excluded) | %s | %s | %s MiB |\n' "$PANDAS_READ_S" "$(rate "$PANDAS_READ_S")" "$((PANDAS_KB / 1024))"

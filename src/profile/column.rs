@@ -144,11 +144,17 @@ impl Column {
         self.missing += 1;
     }
 
+    /// A CSV field: pandas' NA strings are missing values.
     pub fn observe(&mut self, field: &[u8]) {
         if values::is_na(field) {
             self.missing += 1;
             return;
         }
+        self.observe_present(field);
+    }
+
+    /// A value that is present whatever it spells (a JSON string or number).
+    pub fn observe_present(&mut self, field: &[u8]) {
         self.present += 1;
         if self.settled_as_text() {
             self.remember(HASHER.hash_one(field));

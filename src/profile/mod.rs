@@ -8,18 +8,24 @@
 
 mod column;
 mod delimited;
+mod json;
 mod names;
 mod values;
 
 use serde::Serialize;
 
 use delimited::Delimited;
+use json::{JsonRecords, Layout};
 
 /// The file formats depot profiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Csv,
     Tsv,
+    /// JSON Lines: one object per line (`.jsonl`, `.ndjson`).
+    JsonLines,
+    /// A JSON array of objects (`.json`); other JSON is not a dataset.
+    JsonArray,
 }
 
 impl Format {
@@ -30,9 +36,17 @@ impl Format {
         match crate::config::extension_of(name).as_deref() {
             Some("csv") => Some(Self::Csv),
             Some("tsv" | "tab") => Some(Self::Tsv),
-            _ if essence.eq_ignore_ascii_case("text/csv") => Some(Self::Csv),
-            _ if essence.eq_ignore_ascii_case("text/tab-separated-values") => Some(Self::Tsv),
-            _ => None,
+            Some("jsonl" | "ndjson") => Some(Self::JsonLines),
+            Some("json") => Some(Self::JsonArray),
+            _ => match essence.to_ascii_lowercase().as_str() {
+                "text/csv" => Some(Self::Csv),
+                "text/tab-separated-values" => Some(Self::Tsv),
+                "application/x-ndjson" | "application/jsonl" | "application/x-jsonlines" => {
+                    Some(Self::JsonLines)
+                }
+                "application/json" => Some(Self::JsonArray),
+                _ => None,
+            },
         }
     }
 }
@@ -47,7 +61,12 @@ pub struct DatasetError {
 
 /// Reads one dataset as it streams in.
 pub struct Profiler {
-    parser: Delimited,
+    parser: Parser,
+}
+
+enum Parser {
+    Delimited(Box<Delimited>),
+    Json(JsonRecords),
 }
 
 impl std::fmt::Debug for Profiler {
@@ -58,23 +77,30 @@ impl std::fmt::Debug for Profiler {
 
 impl Profiler {
     pub fn new(format: Format) -> Self {
-        let delimiter = match format {
-            Format::Csv => b',',
-            Format::Tsv => b'\t',
+        let parser = match format {
+            Format::Csv => Parser::Delimited(Box::new(Delimited::new(b','))),
+            Format::Tsv => Parser::Delimited(Box::new(Delimited::new(b'\t'))),
+            Format::JsonLines => Parser::Json(JsonRecords::new(Layout::Lines)),
+            Format::JsonArray => Parser::Json(JsonRecords::new(Layout::Array)),
         };
-        Self {
-            parser: Delimited::new(delimiter),
-        }
+        Self { parser }
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), DatasetError> {
-        self.parser.push(chunk)
+        match &mut self.parser {
+            Parser::Delimited(parser) => parser.push(chunk),
+            Parser::Json(parser) => parser.push(chunk),
+        }
     }
 
-    /// The profile, or `None` when the data was too unusual to profile (a record
-    /// over 16 MiB); an error when pandas would refuse the file.
+    /// The profile, or `None` when the data is not a dataset after all (a `.json`
+    /// file that is not an array of objects) or a record is over 16 MiB; an error
+    /// when pandas would refuse the file.
     pub fn finish(self) -> Result<Option<Profile>, DatasetError> {
-        self.parser.finish()
+        match self.parser {
+            Parser::Delimited(parser) => parser.finish(),
+            Parser::Json(parser) => parser.finish(),
+        }
     }
 }
 

@@ -6,7 +6,11 @@ use proptest::prelude::*;
 use super::*;
 
 fn profile_chunked(bytes: &[u8], cuts: &[usize]) -> Result<Option<Profile>, DatasetError> {
-    let mut profiler = Profiler::new(Format::Csv);
+    profile_format(Format::Csv, bytes, cuts)
+}
+
+fn profile_format(format: Format, bytes: &[u8], cuts: &[usize]) -> Result<Option<Profile>, DatasetError> {
+    let mut profiler = Profiler::new(format);
     let mut start = 0;
     for &cut in cuts {
         let cut = cut.clamp(start, bytes.len());
@@ -188,6 +192,84 @@ fn other_formats_are_not_profiled() {
     );
     assert_eq!(Format::detect("data.TSV", ""), Some(Format::Tsv));
     assert_eq!(Format::detect("photo.png", "image/png"), None);
+    assert_eq!(Format::detect("events.ndjson", ""), Some(Format::JsonLines));
+    assert_eq!(Format::detect("rows.json", ""), Some(Format::JsonArray));
+}
+
+const JSON_LINES: &str = "{\"a\":1,\"b\":1.5,\"c\":true,\"d\":\"x\",\"e\":\"2024-01-01\"}\n\
+                          {\"a\":2,\"b\":2,\"c\":false,\"d\":\"y\",\"e\":\"2024-01-02\",\"f\":\"7\"}\n";
+
+const JSON_ARRAY: &str = "[\n  {\"a\": 1, \"b\": 1.5, \"c\": true, \"d\": \"x\", \"e\": \"2024-01-01\"},\n  \
+                          {\"a\": 2, \"b\": 2, \"c\": false, \"d\": \"y\", \"e\": \"2024-01-02\", \"f\": \"7\"}\n]\n";
+
+fn dtypes_of(profile: &Profile) -> Vec<(String, &'static str)> {
+    profile
+        .columns
+        .iter()
+        .map(|column| (column.name.clone(), column.dtype.as_str()))
+        .collect()
+}
+
+#[test]
+fn json_lines_and_arrays_of_objects_are_profiled_alike() {
+    let expected = [
+        ("a", "int64"),
+        ("b", "float64"),
+        ("c", "bool"),
+        ("d", "object"),
+        ("e", "datetime64[ns]"),
+        // A key first seen in the second record was missing in the first.
+        ("f", "float64"),
+    ]
+    .map(|(name, dtype)| (name.to_owned(), dtype));
+    for (format, text) in [(Format::JsonLines, JSON_LINES), (Format::JsonArray, JSON_ARRAY)] {
+        let profile = profile_format(format, text.as_bytes(), &[]).unwrap().unwrap();
+        assert_eq!(profile.rows, 2, "{format:?}");
+        assert_eq!(dtypes_of(&profile), expected, "{format:?}");
+        assert_eq!(profile.columns[5].missing, 1);
+    }
+}
+
+#[test]
+fn json_values_are_typed_as_their_tokens() {
+    let text = "{\"n\":null,\"nested\":{\"x\":1},\"flag\":true,\"na\":\"NA\",\"big\":18446744073709551615}\n\
+                {\"n\":1,\"nested\":[1,2],\"flag\":null,\"na\":\"NA\",\"big\":1}\n";
+    let profile = profile_format(Format::JsonLines, text.as_bytes(), &[])
+        .unwrap()
+        .unwrap();
+    let got: Vec<&str> = profile
+        .columns
+        .iter()
+        .map(|column| column.dtype.as_str())
+        .collect();
+    // null is missing; a JSON string "NA" is a value, not a missing one.
+    assert_eq!(got, ["float64", "object", "object", "object", "uint64"]);
+    assert_eq!(profile.columns[3].missing, 0);
+}
+
+#[test]
+fn broken_json_lines_are_refused_and_other_json_is_no_dataset() {
+    let err = profile_format(Format::JsonLines, b"{\"a\":1}\n{\"a\":\n", &[]).unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    assert!(profile_format(Format::JsonLines, b"", &[]).is_err());
+    for not_a_dataset in [
+        "{\"config\": true}",
+        "[1, 2, 3]",
+        "[{\"a\": 1}",
+        "not json",
+        "[{\"a\": 1}] x",
+    ] {
+        assert_eq!(
+            profile_format(Format::JsonArray, not_a_dataset.as_bytes(), &[]).unwrap(),
+            None,
+            "{not_a_dataset}"
+        );
+    }
+    let braces_in_strings = "[{\"s\": \"}]\\\"{[\"}, {\"s\": \"ok\"}]";
+    let profile = profile_format(Format::JsonArray, braces_in_strings.as_bytes(), &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(profile.rows, 2);
 }
 
 fn shared_files() -> Vec<Vec<u8>> {
@@ -206,6 +288,15 @@ fn shared_files() -> Vec<Vec<u8>> {
 }
 
 proptest! {
+    #[test]
+    fn chunking_never_changes_a_json_profile(mut cuts in proptest::collection::vec(0usize..400, 0..12)) {
+        cuts.sort_unstable();
+        for (format, text) in [(Format::JsonLines, JSON_LINES), (Format::JsonArray, JSON_ARRAY)] {
+            let whole = profile_format(format, text.as_bytes(), &[]);
+            prop_assert_eq!(profile_format(format, text.as_bytes(), &cuts), whole);
+        }
+    }
+
     #[test]
     fn chunking_never_changes_the_profile(
         file in 0usize..11,

@@ -125,3 +125,35 @@ async fn other_files_get_an_empty_summary_and_no_profile() {
         (Some(""), &Value::Null)
     );
 }
+
+#[tokio::test]
+async fn json_lines_and_json_arrays_are_profiled_and_other_json_is_just_stored() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let lines = app
+        .put_file(
+            &ann,
+            "events.jsonl",
+            &b"{\"id\":1,\"at\":\"2024-01-01\"}\n{\"id\":2,\"at\":\"2024-01-02\"}\n"[..],
+        )
+        .await;
+    assert_eq!(lines.status(), StatusCode::CREATED);
+    let body: Value = lines.json().await.unwrap();
+    assert!(body["summary"].as_str().unwrap().starts_with(
+        "The dataset has **2 rows** and **2 columns**.\n\nIt contains the following features:\n\n\
+         - **id**: `int64`\n- **at**: `datetime64[ns]`"
+    ));
+    let array = app
+        .put_file(&ann, "rows.json", &b"[{\"x\": 1.5}, {\"x\": null}]"[..])
+        .await;
+    let body: Value = array.json().await.unwrap();
+    assert_eq!(body["profile"]["columns"][0]["dtype"], "float64");
+    let config = app.put_file(&ann, "config.json", &b"{\"debug\": true}"[..]).await;
+    assert_eq!(config.status(), StatusCode::CREATED);
+    let body: Value = config.json().await.unwrap();
+    assert_eq!(body["summary"], "");
+    let broken = app
+        .put_file(&ann, "broken.jsonl", &b"{\"id\":1}\n{\"id\":\n"[..])
+        .await;
+    assert_eq!(error_code(broken).await, "invalid_dataset");
+}

@@ -11,6 +11,8 @@ use crate::profile::{DatasetError, Profile};
 const BOM: &[u8] = b"\xef\xbb\xbf";
 /// A record longer than this stops the profile (the upload itself goes on).
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+/// So does a record with more fields than this (each column keeps a few KiB).
+pub const MAX_FIELDS: usize = 16 * 1024;
 
 pub struct Delimited {
     reader: Reader,
@@ -107,8 +109,15 @@ impl Delimited {
                 ReadRecordResult::InputEmpty if !at_end => return Ok(()),
                 ReadRecordResult::InputEmpty => {}
                 ReadRecordResult::OutputFull => self.grow_record(),
+                ReadRecordResult::OutputEndsFull if self.ends.len() >= MAX_FIELDS => {
+                    tracing::info!(
+                        limit = MAX_FIELDS,
+                        "a record has too many fields to profile; no summary"
+                    );
+                    self.gave_up = true;
+                }
                 ReadRecordResult::OutputEndsFull => {
-                    let len = self.ends.len() * 2;
+                    let len = (self.ends.len() * 2).min(MAX_FIELDS);
                     self.ends.resize(len, 0);
                 }
                 ReadRecordResult::Record => {

@@ -181,6 +181,14 @@ fn the_summary_is_seed_twos_markdown_then_a_table() {
 }
 
 #[test]
+fn records_too_long_or_too_wide_give_no_profile_rather_than_an_error() {
+    let wide = format!("{}\n", ",".repeat(delimited::MAX_FIELDS + 10));
+    assert_eq!(profile(wide.as_bytes()).unwrap(), None);
+    let long = format!("a\n\"{}\"\n", "x".repeat(delimited::MAX_RECORD_BYTES + 1));
+    assert_eq!(profile(long.as_bytes()).unwrap(), None);
+}
+
+#[test]
 fn other_formats_are_not_profiled() {
     assert_eq!(
         Format::detect("sales.csv", "application/octet-stream"),

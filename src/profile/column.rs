@@ -160,6 +160,11 @@ impl Column {
             self.remember(HASHER.hash_one(field));
             return;
         }
+        if self.route == IntRoute::NotInteger && !self.kinds.all_float {
+            // Numbers no longer matter: only a bool or date/time column is left.
+            self.observe_non_number(field);
+            return;
+        }
         let number = values::parse_number(field);
         self.route = self.route.next(field, number);
         match number {

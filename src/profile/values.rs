@@ -138,10 +138,14 @@ pub fn parse_float(field: &[u8]) -> Option<f64> {
     if let Some(value) = plain_decimal(text) {
         return Some(value);
     }
+    // Digits, a point, an exponent; a sign only first or right after the `e`
+    // (so dates like `2024-01-02` never reach the general parser).
     let plausible = text.iter().any(u8::is_ascii_digit)
-        && text
-            .iter()
-            .all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+        && text.iter().enumerate().all(|(i, &b)| match b {
+            b'0'..=b'9' | b'.' | b'e' | b'E' => true,
+            b'+' | b'-' => i == 0 || matches!(text[i - 1], b'e' | b'E'),
+            _ => false,
+        });
     if !plausible {
         return None;
     }

@@ -54,8 +54,8 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Profile local CSV/TSV files as an upload would: seed 2's summary (or the
-    /// profile as JSON), without a server.
+    /// Profile local CSV, TSV and JSON files as an upload would: seed 2's summary
+    /// (or the profile as JSON), without a server.
     Profile {
         /// The files to profile.
         #[arg(required = true)]
@@ -109,7 +109,7 @@ fn profile_file(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
 
     let name = path.display().to_string();
     let format = profile::Format::detect(&name, "")
-        .with_context(|| format!("{name}: not a CSV or TSV file (by its extension)"))?;
+        .with_context(|| format!("{name}: not a CSV, TSV, JSON Lines or JSON file (by its extension)"))?;
     let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
     let mut profiler = profile::Profiler::new(format);
     let mut buffer = vec![0; 1024 * 1024];
@@ -125,7 +125,7 @@ fn profile_file(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     match profiler.finish().with_context(|| name.clone())? {
         Some(profile) if json => println!("{}", serde_json::json!({ "file": name, "profile": profile })),
         Some(profile) => println!("{}", profile.summary()),
-        None => anyhow::bail!("{name}: a record is too long to profile"),
+        None => anyhow::bail!("{name}: not a dataset (or a record too long or too wide to profile)"),
     }
     Ok(())
 }

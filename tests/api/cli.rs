@@ -392,3 +392,31 @@ async fn a_redis_outage_is_logged_once_not_per_request_and_without_its_password(
     assert_eq!(warnings, 1, "{logs}");
     assert!(!logs.contains("redis-password-77"), "{logs}");
 }
+
+#[test]
+fn depot_profile_prints_the_summary_an_upload_would_get() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/csv");
+    let output = depot(&data)
+        .args(["profile", "sales_small.csv"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.starts_with("The dataset has **3 rows** and **5 columns**."),
+        "{stdout}"
+    );
+    let output = depot(&data)
+        .args(["profile", "--json", "uint64.csv"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["profile"]["columns"][0]["dtype"], "uint64");
+    let refused = depot(&data).args(["profile", "README.md"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        stderr_of(&refused).contains("not a CSV"),
+        "{}",
+        stderr_of(&refused)
+    );
+}

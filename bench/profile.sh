@@ -14,6 +14,7 @@
 #   3. the server's peak RSS after both uploads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/server.sh
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
 WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
@@ -66,18 +67,8 @@ frame = pd.read_csv(sys.argv[1]); dict(frame.dtypes); len(frame)" "$WORK/data.cs
 PANDAS_IMPORT_S=$(timed python3 -c "import pandas" | cut -d' ' -f1)
 PANDAS_READ_S=$(python3 -c "print(f'{float(\"$PANDAS_S\") - float(\"$PANDAS_IMPORT_S\"):.2f}')")
 
-DEPOT_LOG=warn "$BIN" serve --addr 127.0.0.1:0 --data-dir "$WORK/server" 2> "$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do grep -q "addr=" "$WORK/server.log" 2>/dev/null && break; sleep 0.1; done
-# The address line is logged at info; read it from the process's socket instead.
-ADDR=$(grep -o 'addr=[^ ]*' "$WORK/server.log" | head -n 1 | cut -d= -f2 || true)
-if [ -z "$ADDR" ]; then
-    ADDR=$(ss -ltnp 2>/dev/null | grep "pid=$SERVER_PID," | awk '{print $4}' | head -n 1)
-fi
-URL="http://$ADDR"
-TOKEN=$(curl -sS -X POST "$URL/api/v1/auth/register" -H 'content-type: application/json' \
-    -d '{"username":"bench","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-AUTH="Authorization: Bearer $TOKEN"
+start_server "$WORK/server"
+register
 put_seconds() {
     curl -sS -o "$WORK/response.json" -w '%{http_code} %{time_total}' -T "$WORK/data.csv" -H "$AUTH" "$URL/api/v1/files/$1/content"
 }

@@ -13,6 +13,7 @@
 # database is created there for the run and dropped afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/server.sh
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
 REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
@@ -34,7 +35,7 @@ echo "building release…" >&2
 cargo build --release --quiet
 BIN="$CARGO_TARGET_DIR/release/depot"
 
-ENV=(REDIS_URL="$REDIS" DEPOT_LOG=warn,depot=info)
+ENV=(REDIS_URL="$REDIS")
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
     PG_DB="depot_bench_$$"
     psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
@@ -45,17 +46,8 @@ else
     DB_NAME="SQLite"
 fi
 
-env "${ENV[@]}" "$BIN" serve --addr 127.0.0.1:0 --data-dir "$WORK/data" 2> "$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do grep -q "addr=" "$WORK/server.log" 2>/dev/null && break; sleep 0.1; done
-ADDR=$(grep -o 'addr=[^ ]*' "$WORK/server.log" | head -n 1 | cut -d= -f2)
-URL="http://$ADDR"
-
-REGISTERED=$(curl -sS -X POST "$URL/api/v1/auth/register" -H 'content-type: application/json' \
-    -d '{"username":"bench","password":"bench-password"}')
-TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_token"])' "$REGISTERED")
-USER_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["user_id"])' "$REGISTERED")
-AUTH="Authorization: Bearer $TOKEN"
+start_server "$WORK/data" "${ENV[@]}"
+register
 
 ACTIVE_SESSION=$(python3 -c 'import uuid; print(uuid.uuid4())')
 printf 'a,b\n1,2\n' | curl -sS -o /dev/null -f -T - -H "$AUTH" -H "X-Session-Id: $ACTIVE_SESSION" \

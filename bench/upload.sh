@@ -9,6 +9,7 @@
 # peak RSS. Set BENCH_DIR to choose the disk (default /var/tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/server.sh
 
 SIZE_MIB="${1:-1024}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
@@ -46,15 +47,8 @@ PY
 rm -f "$WORK/dd.out"
 sync
 
-DEPOT_LOG=info "$BIN" serve --addr 127.0.0.1:0 --data-dir "$WORK/data" 2> "$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do grep -q "addr=" "$WORK/server.log" 2>/dev/null && break; sleep 0.1; done
-ADDR=$(grep -o 'addr=[^ ]*' "$WORK/server.log" | head -n 1 | cut -d= -f2)
-URL="http://$ADDR"
-
-TOKEN=$(curl -sS -X POST "$URL/api/v1/auth/register" -H 'content-type: application/json' \
-    -d '{"username":"bench","password":"bench-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-AUTH="Authorization: Bearer $TOKEN"
+start_server "$WORK/data"
+register
 
 time_curl() { curl -sS -o /dev/null -w '%{http_code} %{time_total}' "$@"; }
 check() { [ "${1%% *}" = "$2" ] || { echo "unexpected status: $1 (wanted $2)" >&2; exit 1; }; echo "${1#* }"; }

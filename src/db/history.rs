@@ -249,11 +249,7 @@ pub async fn page(
     page: i64,
     page_size: i64,
 ) -> Result<(Vec<RecordRow>, i64), sqlx::Error> {
-    // Always the user's: a swept session id may since belong to someone else.
-    let mut conditions = Conditions::new("user_id = {}", user);
-    if let Scope::Session(session) = scope {
-        conditions.push_text("session_id = {}", session.to_string());
-    }
+    let mut conditions = scope_conditions(user, scope);
     if !filter.statuses.is_empty() {
         conditions.push_text_in(
             "status",
@@ -299,6 +295,16 @@ pub async fn page(
     Ok((rows, total))
 }
 
+/// The user's records in `scope` — always the user's: a swept session id may
+/// since belong to someone else.
+fn scope_conditions(user: UserId, scope: Scope) -> Conditions {
+    let mut conditions = Conditions::new("user_id = {}", user);
+    if let Scope::Session(session) = scope {
+        conditions.push_text("session_id = {}", session.to_string());
+    }
+    conditions
+}
+
 /// The number of matching records from `processing_counts` when the filter is by
 /// status alone; `None` when the records themselves must be counted.
 async fn total_from_counts(
@@ -310,10 +316,7 @@ async fn total_from_counts(
     if filter.from.is_some() || filter.to.is_some() || filter.filename.is_some() {
         return Ok(None);
     }
-    let mut conditions = Conditions::new("user_id = {}", user);
-    if let Scope::Session(session) = scope {
-        conditions.push_text("session_id = {}", session.to_string());
-    }
+    let mut conditions = scope_conditions(user, scope);
     let statuses = if filter.statuses.is_empty() {
         Status::ALL.to_vec()
     } else {

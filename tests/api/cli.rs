@@ -284,6 +284,20 @@ impl ServerProcess {
         }
     }
 
+    /// Registers a user and returns its token.
+    async fn register(&self, client: &reqwest::Client, username: &str, password: &str) -> String {
+        let body: serde_json::Value = client
+            .post(format!("{}/api/v1/auth/register", self.address))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// Stops the server and returns everything it logged.
     fn stop(mut self) -> String {
         let _ = self.child.kill();
@@ -303,16 +317,7 @@ async fn logs_carry_request_ids_but_no_token_secret_or_file_content() {
     let server = ServerProcess::start(dir.path());
     let client = reqwest::Client::new();
     let password = "log-leak-password-123";
-    let body: serde_json::Value = client
-        .post(format!("{}/api/v1/auth/register", server.address))
-        .json(&serde_json::json!({ "username": "logger", "password": password }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let token = server.register(&client, "logger", password).await;
     let marker = "FILE-CONTENT-MARKER-5f2a";
     let mut content = marker.as_bytes().to_vec();
     content.extend(sample_bytes(1000));
@@ -353,16 +358,7 @@ async fn a_redis_outage_is_logged_once_not_per_request_and_without_its_password(
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start_with(dir.path(), &[("REDIS_URL", &url)]);
     let client = reqwest::Client::new();
-    let body: serde_json::Value = client
-        .post(format!("{}/api/v1/auth/register", server.address))
-        .json(&serde_json::json!({ "username": "ops", "password": "long enough password" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let token = server.register(&client, "ops", "long enough password").await;
     let session = new_session();
     // Requests spread over more than two breaker periods of one second.
     for i in 0..25 {

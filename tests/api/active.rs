@@ -23,12 +23,7 @@ async fn the_seed_flow_upload_then_read_then_switch_the_active_file() {
             .part("file", file_part(format!("{name}\n1\n").into_bytes(), "data.csv"));
         assert_eq!(app.post_form(&ann, form).await.status(), StatusCode::CREATED);
     }
-    let active: Value = app
-        .get(&ann, &format!("/api/v1/files/active/{session}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let active: Value = app.active_file(&ann, &session).await.unwrap();
     assert_eq!(active["file_name"], "customers");
     assert_eq!(active["description"], "customers for Q1");
     assert!(active["storage_uri"].as_str().unwrap().starts_with("local://"));

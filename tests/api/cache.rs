@@ -77,12 +77,7 @@ async fn a_cache_hit_is_answered_from_redis() {
         .hset(key(&ann, &session), "description", "straight from redis")
         .await
         .unwrap();
-    let active: Value = app
-        .get(&ann, &format!("/api/v1/files/active/{session}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let active: Value = app.active_file(&ann, &session).await.unwrap();
     assert_eq!(active["description"], "straight from redis");
 }
 

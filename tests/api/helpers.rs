@@ -153,15 +153,20 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The name of the session's active file, or the error code.
-    pub async fn active_name(&self, user: &TestUser, session: &str) -> Result<String, String> {
+    /// Seed 2's `GET /api/v1/files/active/{session}`: the file, or the error code.
+    pub async fn active_file(&self, user: &TestUser, session: &str) -> Result<Value, String> {
         let response = self.get(user, &format!("/api/v1/files/active/{session}")).await;
         if response.status() == StatusCode::OK {
-            let body: Value = response.json().await.unwrap();
-            Ok(body["file_name"].as_str().unwrap().to_owned())
+            Ok(response.json().await.unwrap())
         } else {
             Err(error_code(response).await)
         }
+    }
+
+    /// The name of the session's active file, or the error code.
+    pub async fn active_name(&self, user: &TestUser, session: &str) -> Result<String, String> {
+        let file = self.active_file(user, session).await?;
+        Ok(file["file_name"].as_str().unwrap().to_owned())
     }
 
     /// `GET /api/ingestion/history?{query}` in `session`; the body of a 200.

@@ -47,12 +47,7 @@ async fn a_csv_upload_gets_seed_twos_summary_and_a_profile() {
     assert_eq!(meta["summary"], body["summary"]);
     assert_eq!(meta["profile"], body["profile"]);
     for _ in 0..2 {
-        let active: Value = app
-            .get(&ann, &format!("/api/v1/files/active/{session}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let active: Value = app.active_file(&ann, &session).await.unwrap();
         assert_eq!(active["profile"], body["profile"]);
     }
 }

@@ -18,7 +18,7 @@ fn main() {
     let mut rates = Vec::new();
     for _ in 0..RUNS {
         let start = Instant::now();
-        let mut profiler = Profiler::new(Format::Csv);
+        let mut profiler = Profiler::new(Format::Csv).expect("CSV streams");
         for chunk in csv.chunks(CHUNK) {
             profiler.push(chunk).expect("valid CSV");
         }

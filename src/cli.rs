@@ -54,7 +54,7 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Profile local CSV, TSV and JSON files as an upload would: seed 2's summary
+    /// Profile local dataset files (CSV, TSV, JSON; Parquet and Excel in builds with those features) as an upload would: seed 2's summary
     /// (or the profile as JSON), without a server.
     Profile {
         /// The files to profile.
@@ -108,21 +108,30 @@ fn profile_file(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     use std::io::Read;
 
     let name = path.display().to_string();
-    let format = profile::Format::detect(&name, "")
-        .with_context(|| format!("{name}: not a CSV, TSV, JSON Lines or JSON file (by its extension)"))?;
+    let format = profile::Format::detect(&name, "").with_context(|| {
+        format!(
+            "{name}: not a format depot profiles (by its extension): {}",
+            profile::Format::names()
+        )
+    })?;
     let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
-    let mut profiler = profile::Profiler::new(format);
-    let mut buffer = vec![0; 1024 * 1024];
-    loop {
-        let read = file
-            .read(&mut buffer)
-            .with_context(|| format!("cannot read {name}"))?;
-        if read == 0 {
-            break;
+    let profiled = match profile::Profiler::new(format) {
+        Some(mut profiler) => {
+            let mut buffer = vec![0; 1024 * 1024];
+            loop {
+                let read = file
+                    .read(&mut buffer)
+                    .with_context(|| format!("cannot read {name}"))?;
+                if read == 0 {
+                    break;
+                }
+                profiler.push(&buffer[..read]).with_context(|| name.clone())?;
+            }
+            profiler.finish()
         }
-        profiler.push(&buffer[..read]).with_context(|| name.clone())?;
-    }
-    match profiler.finish().with_context(|| name.clone())? {
+        None => profile::profile_seekable(format, file),
+    };
+    match profiled.with_context(|| name.clone())? {
         Some(profile) if json => println!("{}", serde_json::json!({ "file": name, "profile": profile })),
         Some(profile) => println!("{}", profile.summary()),
         None => anyhow::bail!("{name}: not a dataset (or a record too long or too wide to profile)"),

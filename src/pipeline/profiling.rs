@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::AppError;
-use crate::profile::{DatasetError, Format, Profile, Profiler};
+use crate::profile::{DatasetError, Profile, Profiler};
 
 /// Chunks queued for the profiler; when it falls behind, the upload waits.
 const QUEUE_CHUNKS: usize = 16;
@@ -24,12 +24,11 @@ pub struct ProfilingTask {
 }
 
 impl ProfilingTask {
-    pub fn start(format: Format) -> Self {
+    pub fn start(mut profiler: Profiler) -> Self {
         let (chunks, mut queue) = mpsc::channel::<Bytes>(QUEUE_CHUNKS);
         let abandoned = Arc::new(AtomicBool::new(false));
         let stop = abandoned.clone();
         let done = tokio::task::spawn_blocking(move || {
-            let mut profiler = Profiler::new(format);
             while let Some(chunk) = queue.blocking_recv() {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(None);

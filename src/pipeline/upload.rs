@@ -12,7 +12,7 @@ use crate::error::{AppError, is_unique_violation};
 use crate::pipeline::active;
 use crate::pipeline::attempt::Attempt;
 use crate::pipeline::profiling::ProfilingTask;
-use crate::profile::{Format, Profile};
+use crate::profile::{self, Format, Profile, Profiler};
 use crate::state::AppState;
 use crate::storage::{BlobKey, BlobWriter};
 
@@ -51,6 +51,8 @@ pub struct Ingest {
     /// How to profile the body, until the head shows whether to.
     format: Option<Format>,
     profiler: Option<ProfilingTask>,
+    /// A format profiled from the staged copy once the body is complete.
+    profile_staged: Option<Format>,
     size: u64,
     limit: u64,
     head: Vec<u8>,
@@ -72,6 +74,7 @@ impl Ingest {
             hasher: Sha256::new(),
             format,
             profiler: None,
+            profile_staged: None,
             size: 0,
             limit: state.policy.max_upload_bytes,
             head: Vec::with_capacity(content_type::SNIFF_LEN),
@@ -107,17 +110,24 @@ impl Ingest {
         Ok(())
     }
 
-    /// Starts the profiler on the head — unless its magic bytes say it is an
-    /// image, an archive or another binary format, whatever its name: those
-    /// files get no summary rather than an `invalid_dataset` error.
+    /// Starts the profiler on the head — unless the format is a text one and
+    /// the head's magic bytes say it is an image, an archive or another binary
+    /// format, whatever its name: those files get no summary rather than an
+    /// `invalid_dataset` error.
     async fn start_profiling(&mut self) -> Result<(), AppError> {
         let Some(format) = self.format.take() else {
             return Ok(());
         };
-        if infer::get(&self.head).is_some_and(|kind| kind.matcher_type() != infer::MatcherType::Text) {
+        if format.is_text()
+            && infer::get(&self.head).is_some_and(|kind| kind.matcher_type() != infer::MatcherType::Text)
+        {
             return Ok(());
         }
-        let mut profiler = ProfilingTask::start(format);
+        let Some(profiler) = Profiler::new(format) else {
+            self.profile_staged = Some(format);
+            return Ok(());
+        };
+        let mut profiler = ProfilingTask::start(profiler);
         profiler.push(Bytes::copy_from_slice(&self.head)).await?;
         self.profiler = Some(profiler);
         Ok(())
@@ -128,9 +138,17 @@ impl Ingest {
         if self.head.len() < content_type::SNIFF_LEN {
             self.start_profiling().await?;
         }
-        let profile = match self.profiler.take() {
-            Some(profiler) => profiler.finish().await?,
-            None => None,
+        let profile = match (self.profiler.take(), self.profile_staged) {
+            (Some(profiler), _) => profiler.finish().await?,
+            (None, Some(format)) => match self.writer.staged_reader().await? {
+                Some(reader) => {
+                    tokio::task::spawn_blocking(move || profile::profile_seekable(format, reader))
+                        .await
+                        .map_err(|err| AppError::Internal(anyhow::anyhow!("the profiler failed: {err}")))??
+                }
+                None => None,
+            },
+            (None, None) => None,
         };
         Ok((self, profile))
     }

@@ -144,6 +144,12 @@ impl Column {
         self.missing += 1;
     }
 
+    /// `rows` rows without this field (a column that first appears late).
+    #[cfg_attr(not(feature = "excel"), allow(dead_code))]
+    pub fn missing_rows(&mut self, rows: u64) {
+        self.missing += rows;
+    }
+
     /// A CSV field: pandas' NA strings are missing values.
     pub fn observe(&mut self, field: &[u8]) {
         if values::is_na(field) {
@@ -267,9 +273,9 @@ impl Column {
         let distinct = self.distinct.estimate() as u64;
         let mut profile = ColumnProfile {
             name: self.name,
-            dtype,
-            missing: self.missing,
-            distinct,
+            dtype: dtype.clone(),
+            missing: Some(self.missing),
+            distinct: Some(distinct),
             min: None,
             max: None,
             mean: None,
@@ -304,7 +310,7 @@ impl Column {
     }
 }
 
-fn integer(value: i128) -> serde_json::Value {
+pub(super) fn integer(value: i128) -> serde_json::Value {
     i64::try_from(value)
         .map(serde_json::Value::from)
         .or_else(|_| u64::try_from(value).map(serde_json::Value::from))
@@ -312,7 +318,7 @@ fn integer(value: i128) -> serde_json::Value {
 }
 
 /// JSON has no infinities: those extremes are shown as strings.
-fn float(value: f64) -> serde_json::Value {
+pub(super) fn float(value: f64) -> serde_json::Value {
     serde_json::Number::from_f64(value).map_or_else(
         || serde_json::Value::from(value.to_string()),
         serde_json::Value::Number,
@@ -320,7 +326,7 @@ fn float(value: f64) -> serde_json::Value {
 }
 
 /// RFC 3339 with `Z` for zoned values; naive ones without an offset.
-fn datetime(micros: i64, zoned: bool) -> String {
+pub(super) fn datetime(micros: i64, zoned: bool) -> String {
     let text = crate::domain::timestamp::to_rfc3339(micros);
     if zoned {
         text

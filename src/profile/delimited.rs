@@ -72,10 +72,9 @@ impl Delimited {
         if self.gave_up {
             return Ok(None);
         }
-        let columns = self.columns.ok_or_else(|| DatasetError {
-            line: 1,
-            message: "the file is empty: no header to read columns from".into(),
-        })?;
+        let columns = self
+            .columns
+            .ok_or_else(|| DatasetError::at(1, "the file is empty: no header to read columns from"))?;
         Ok(Some(Profile {
             rows: self.rows,
             columns: columns
@@ -160,10 +159,7 @@ impl Delimited {
         let checked = if record.is_ascii() { 0 } else { ends.len() };
         for i in 0..checked {
             if std::str::from_utf8(field(i)).is_err() {
-                return Err(DatasetError {
-                    line,
-                    message: "the text is not valid UTF-8".into(),
-                });
+                return Err(DatasetError::at(line, "the text is not valid UTF-8"));
             }
         }
         let Some(columns) = &mut self.columns else {
@@ -178,10 +174,10 @@ impl Delimited {
             .get_or_insert(ends.len().saturating_sub(columns.len()));
         let width = columns.len() + index_fields;
         if ends.len() > width {
-            return Err(DatasetError {
+            return Err(DatasetError::at(
                 line,
-                message: format!("expected {width} fields, saw {}", ends.len()),
-            });
+                format!("expected {width} fields, saw {}", ends.len()),
+            ));
         }
         for (i, column) in columns.iter_mut().enumerate() {
             match ends.get(index_fields + i) {

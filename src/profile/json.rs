@@ -89,10 +89,10 @@ impl JsonRecords {
             return Ok(None);
         }
         if self.layout == Layout::Lines && self.rows == 0 && self.columns.is_empty() {
-            return Err(DatasetError {
-                line: 1,
-                message: "the file is empty: no JSON object to read columns from".into(),
-            });
+            return Err(DatasetError::at(
+                1,
+                "the file is empty: no JSON object to read columns from",
+            ));
         }
         let rows = self.rows;
         Ok(Some(Profile {
@@ -126,10 +126,10 @@ impl JsonRecords {
                 self.add(&object);
                 Ok(())
             }
-            Err(err) => Err(DatasetError {
-                line: self.record_line,
-                message: format!("not a JSON object: {err}"),
-            }),
+            Err(err) => Err(DatasetError::at(
+                self.record_line,
+                format!("not a JSON object: {err}"),
+            )),
         }
     }
 

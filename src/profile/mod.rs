@@ -8,8 +8,12 @@
 
 mod column;
 mod delimited;
+#[cfg(feature = "excel")]
+mod excel;
 mod json;
 mod names;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod values;
 
 use serde::Serialize;
@@ -26,6 +30,12 @@ pub enum Format {
     JsonLines,
     /// A JSON array of objects (`.json`); other JSON is not a dataset.
     JsonArray,
+    /// Apache Parquet, profiled from its footer (the `parquet` feature).
+    #[cfg(feature = "parquet")]
+    Parquet,
+    /// An Excel workbook's first sheet (`.xlsx`, `.xlsm`; the `excel` feature).
+    #[cfg(feature = "excel")]
+    Excel,
 }
 
 impl Format {
@@ -38,6 +48,10 @@ impl Format {
             Some("tsv" | "tab") => Some(Self::Tsv),
             Some("jsonl" | "ndjson") => Some(Self::JsonLines),
             Some("json") => Some(Self::JsonArray),
+            #[cfg(feature = "parquet")]
+            Some("parquet" | "pq") => Some(Self::Parquet),
+            #[cfg(feature = "excel")]
+            Some("xlsx" | "xlsm") => Some(Self::Excel),
             _ => match essence.to_ascii_lowercase().as_str() {
                 "text/csv" => Some(Self::Csv),
                 "text/tab-separated-values" => Some(Self::Tsv),
@@ -45,18 +59,73 @@ impl Format {
                     Some(Self::JsonLines)
                 }
                 "application/json" => Some(Self::JsonArray),
+                #[cfg(feature = "parquet")]
+                "application/vnd.apache.parquet" | "application/x-parquet" => Some(Self::Parquet),
+                #[cfg(feature = "excel")]
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                | "application/vnd.ms-excel.sheet.macroenabled.12" => Some(Self::Excel),
                 _ => None,
             },
         }
     }
 }
 
+impl Format {
+    /// The formats this build profiles, for messages.
+    pub fn names() -> String {
+        let optional = [
+            ("Parquet", cfg!(feature = "parquet")),
+            ("Excel workbooks", cfg!(feature = "excel")),
+        ];
+        let built = optional.iter().filter(|(_, built)| *built).map(|(name, _)| *name);
+        let names: Vec<&str> = ["CSV", "TSV", "JSON Lines", "JSON arrays"]
+            .into_iter()
+            .chain(built)
+            .collect();
+        names.join(", ")
+    }
+
+    /// Text formats are profiled only when their first bytes are not an image,
+    /// an archive or another binary format, whatever their name says.
+    pub fn is_text(self) -> bool {
+        matches!(self, Self::Csv | Self::Tsv | Self::JsonLines | Self::JsonArray)
+    }
+
+    /// Whether the format is profiled from the whole, stored copy rather than
+    /// as it streams in: a workbook's ZIP directory is at its end.
+    pub fn needs_random_access(self) -> bool {
+        #[cfg(feature = "excel")]
+        if self == Self::Excel {
+            return true;
+        }
+        false
+    }
+}
+
 /// A dataset pandas would refuse to read: 422 `invalid_dataset`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("{}", match .line { Some(line) => format!("line {line}: {}", .message), None => .message.clone() })]
 pub struct DatasetError {
-    pub line: u64,
+    /// The line (CSV, JSON) or sheet row (Excel) at fault, when there is one.
+    pub line: Option<u64>,
     pub message: String,
+}
+
+impl DatasetError {
+    pub fn at(line: u64, message: impl Into<String>) -> Self {
+        Self {
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+
+    /// A fault of the whole file, not of one line (a Parquet file's footer).
+    pub fn whole(message: impl Into<String>) -> Self {
+        Self {
+            line: None,
+            message: message.into(),
+        }
+    }
 }
 
 /// Reads one dataset as it streams in.
@@ -67,6 +136,8 @@ pub struct Profiler {
 enum Parser {
     Delimited(Box<Delimited>),
     Json(JsonRecords),
+    #[cfg(feature = "parquet")]
+    Parquet(parquet::Footer),
 }
 
 impl std::fmt::Debug for Profiler {
@@ -76,20 +147,31 @@ impl std::fmt::Debug for Profiler {
 }
 
 impl Profiler {
-    pub fn new(format: Format) -> Self {
+    /// A profiler for a format that streams; `None` for one that
+    /// [needs random access](Format::needs_random_access) (see [`profile_seekable`]).
+    pub fn new(format: Format) -> Option<Self> {
         let parser = match format {
             Format::Csv => Parser::Delimited(Box::new(Delimited::new(b','))),
             Format::Tsv => Parser::Delimited(Box::new(Delimited::new(b'\t'))),
             Format::JsonLines => Parser::Json(JsonRecords::new(Layout::Lines)),
             Format::JsonArray => Parser::Json(JsonRecords::new(Layout::Array)),
+            #[cfg(feature = "parquet")]
+            Format::Parquet => Parser::Parquet(parquet::Footer::default()),
+            #[cfg(feature = "excel")]
+            Format::Excel => return None,
         };
-        Self { parser }
+        Some(Self { parser })
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), DatasetError> {
         match &mut self.parser {
             Parser::Delimited(parser) => parser.push(chunk),
             Parser::Json(parser) => parser.push(chunk),
+            #[cfg(feature = "parquet")]
+            Parser::Parquet(footer) => {
+                footer.push(chunk);
+                Ok(())
+            }
         }
     }
 
@@ -100,29 +182,44 @@ impl Profiler {
         match self.parser {
             Parser::Delimited(parser) => parser.finish(),
             Parser::Json(parser) => parser.finish(),
+            #[cfg(feature = "parquet")]
+            Parser::Parquet(footer) => footer.finish(),
         }
     }
 }
 
+/// Profiles a whole file of a format that [needs random access](Format::needs_random_access),
+/// reading only what it needs; `None` for formats that stream.
+#[cfg_attr(not(feature = "excel"), allow(unused_variables))]
+pub fn profile_seekable<R>(format: Format, reader: R) -> Result<Option<Profile>, DatasetError>
+where
+    R: std::io::Read + std::io::Seek,
+{
+    match format {
+        #[cfg(feature = "excel")]
+        Format::Excel => excel::profile(reader),
+        _ => Ok(None),
+    }
+}
+
 /// A column's dtype, named as pandas names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dtype {
-    #[serde(rename = "int64")]
     Int64,
-    #[serde(rename = "uint64")]
     Uint64,
-    #[serde(rename = "float64")]
     Float64,
-    #[serde(rename = "bool")]
     Bool,
-    #[serde(rename = "datetime64[ns]")]
+    /// `datetime64[ns]`: the profiling contract's name for text columns of ISO
+    /// 8601 date/times.
     Datetime,
-    #[serde(rename = "object")]
     Object,
+    /// Any other name pandas gives a column of a typed format: `int32`,
+    /// `float32`, `datetime64[us, UTC]`, `category`, …
+    Other(String),
 }
 
 impl Dtype {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Int64 => "int64",
             Self::Uint64 => "uint64",
@@ -130,7 +227,14 @@ impl Dtype {
             Self::Bool => "bool",
             Self::Datetime => "datetime64[ns]",
             Self::Object => "object",
+            Self::Other(name) => name,
         }
+    }
+}
+
+impl Serialize for Dtype {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -144,10 +248,14 @@ pub struct Profile {
 pub struct ColumnProfile {
     pub name: String,
     pub dtype: Dtype,
-    /// Missing values (pandas' NA strings and the fields short rows lack).
-    pub missing: u64,
-    /// Distinct non-missing values, estimated (HyperLogLog++; exact while small).
-    pub distinct: u64,
+    /// Missing values (pandas' NA strings and the fields short rows lack);
+    /// absent where the file does not tell (a Parquet column without statistics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<u64>,
+    /// Distinct non-missing values, estimated (HyperLogLog++; exact while
+    /// small); absent where the file does not tell (Parquet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<u64>,
     /// Numbers: the extremes; date/times: the earliest and latest (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min: Option<serde_json::Value>,
@@ -177,6 +285,7 @@ impl Profile {
         if !self.columns.is_empty() {
             text.push_str("\n\n| column | dtype | missing | distinct | min | max | mean |\n");
             text.push_str("|---|---|---:|---:|---:|---:|---:|\n");
+            let count = |value: Option<u64>| value.map(|value| value.to_string()).unwrap_or_default();
             for column in &self.columns {
                 let shown = |value: &Option<serde_json::Value>| match value {
                     Some(serde_json::Value::String(text)) => text.clone(),
@@ -187,8 +296,8 @@ impl Profile {
                     "| {} | {} | {} | {} | {} | {} | {} |\n",
                     column.name.replace('|', "\\|"),
                     column.dtype.as_str(),
-                    column.missing,
-                    column.distinct,
+                    count(column.missing),
+                    count(column.distinct),
                     shown(&column.min),
                     shown(&column.max),
                     column.mean.map(|mean| format!("{mean:.4}")).unwrap_or_default(),

@@ -10,7 +10,7 @@ fn profile_chunked(bytes: &[u8], cuts: &[usize]) -> Result<Option<Profile>, Data
 }
 
 fn profile_format(format: Format, bytes: &[u8], cuts: &[usize]) -> Result<Option<Profile>, DatasetError> {
-    let mut profiler = Profiler::new(format);
+    let mut profiler = Profiler::new(format).expect("a format that streams");
     let mut start = 0;
     for &cut in cuts {
         let cut = cut.clamp(start, bytes.len());
@@ -137,7 +137,7 @@ fn files_pandas_refuses_are_refused_with_their_line() {
         (b"\n\n", 1),
     ] {
         let err = profile(text).unwrap_err();
-        assert_eq!(err.line, line, "{:?}: {err}", String::from_utf8_lossy(text));
+        assert_eq!(err.line, Some(line), "{:?}: {err}", String::from_utf8_lossy(text));
     }
 }
 
@@ -148,18 +148,21 @@ fn statistics_describe_each_column() {
     let [n, x, when, name] = profile.columns.as_slice() else {
         panic!("four columns")
     };
-    assert_eq!((n.dtype, n.missing, n.distinct), (Dtype::Int64, 0, 3));
+    assert_eq!(
+        (&n.dtype, n.missing, n.distinct),
+        (&Dtype::Int64, Some(0), Some(3))
+    );
     assert_eq!((n.min.clone(), n.max.clone()), (Some(1.into()), Some(3.into())));
     assert_eq!(n.mean, Some(2.0));
     assert_eq!(n.std, Some(1.0));
-    assert_eq!((x.dtype, x.missing), (Dtype::Float64, 1));
+    assert_eq!((&x.dtype, x.missing), (&Dtype::Float64, Some(1)));
     assert_eq!(x.max, Some(serde_json::json!(4.5)));
-    assert_eq!((when.dtype, when.missing), (Dtype::Datetime, 1));
+    assert_eq!((&when.dtype, when.missing), (&Dtype::Datetime, Some(1)));
     assert_eq!(when.min, Some("2024-01-01T12:00:00".into()));
     assert_eq!(when.max, Some("2024-01-02T00:00:00".into()));
     assert_eq!(
-        (name.dtype, name.distinct, name.min.clone()),
-        (Dtype::Object, 2, None)
+        (&name.dtype, name.distinct, name.min.clone()),
+        (&Dtype::Object, Some(2), None)
     );
 }
 
@@ -210,7 +213,7 @@ const JSON_LINES: &str = "{\"a\":1,\"b\":1.5,\"c\":true,\"d\":\"x\",\"e\":\"2024
 const JSON_ARRAY: &str = "[\n  {\"a\": 1, \"b\": 1.5, \"c\": true, \"d\": \"x\", \"e\": \"2024-01-01\"},\n  \
                           {\"a\": 2, \"b\": 2, \"c\": false, \"d\": \"y\", \"e\": \"2024-01-02\", \"f\": \"7\"}\n]\n";
 
-fn dtypes_of(profile: &Profile) -> Vec<(String, &'static str)> {
+fn dtypes_of(profile: &Profile) -> Vec<(String, &str)> {
     profile
         .columns
         .iter()
@@ -234,7 +237,7 @@ fn json_lines_and_arrays_of_objects_are_profiled_alike() {
         let profile = profile_format(format, text.as_bytes(), &[]).unwrap().unwrap();
         assert_eq!(profile.rows, 2, "{format:?}");
         assert_eq!(dtypes_of(&profile), expected, "{format:?}");
-        assert_eq!(profile.columns[5].missing, 1);
+        assert_eq!(profile.columns[5].missing, Some(1));
     }
 }
 
@@ -252,13 +255,13 @@ fn json_values_are_typed_as_their_tokens() {
         .collect();
     // null is missing; a JSON string "NA" is a value, not a missing one.
     assert_eq!(got, ["float64", "object", "object", "object", "uint64"]);
-    assert_eq!(profile.columns[3].missing, 0);
+    assert_eq!(profile.columns[3].missing, Some(0));
 }
 
 #[test]
 fn broken_json_lines_are_refused_and_other_json_is_no_dataset() {
     let err = profile_format(Format::JsonLines, b"{\"a\":1}\n{\"a\":\n", &[]).unwrap_err();
-    assert_eq!(err.line, 2, "{err}");
+    assert_eq!(err.line, Some(2), "{err}");
     assert!(profile_format(Format::JsonLines, b"", &[]).is_err());
     for not_a_dataset in [
         "{\"config\": true}",
@@ -317,5 +320,135 @@ proptest! {
         prop_assert_eq!(profile_chunked(bytes, &cuts), whole.clone());
         let byte_by_byte: Vec<usize> = (1..bytes.len()).collect();
         prop_assert_eq!(profile_chunked(bytes, &byte_by_byte), whole);
+    }
+}
+
+/// `tests/data/typed`: Parquet and Excel files written by `make.py`, with
+/// `pandas.read_parquet` / `read_excel`'s answers in `expected.jsonl`.
+#[cfg(any(feature = "parquet", feature = "excel"))]
+mod typed {
+    use super::*;
+
+    fn typed_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/typed")
+    }
+
+    /// A column as pandas read it: name, dtype, missing values.
+    type Column = (String, String, u64);
+
+    /// Each expected case whose file has extension `ext`: (file, rows, columns).
+    fn cases(ext: &str) -> Vec<(String, u64, Vec<Column>)> {
+        let expected = std::fs::read_to_string(typed_dir().join("expected.jsonl")).unwrap();
+        let cases: Vec<_> = expected
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|case| case["file"].as_str().unwrap().ends_with(ext))
+            .map(|case| {
+                (
+                    case["file"].as_str().unwrap().to_owned(),
+                    case["rows"].as_u64().unwrap(),
+                    serde_json::from_value(case["columns"].clone()).unwrap(),
+                )
+            })
+            .collect();
+        assert!(cases.len() >= 4, "too few .{ext} cases");
+        cases
+    }
+
+    fn assert_matches(file: &str, rows: u64, columns: &[Column], profile: &Profile) {
+        assert_eq!(profile.rows, rows, "{file}: rows");
+        let got: Vec<Column> = profile
+            .columns
+            .iter()
+            .map(|column| {
+                let missing = column
+                    .missing
+                    .unwrap_or_else(|| panic!("{file}: {} has no missing count", column.name));
+                (column.name.clone(), column.dtype.as_str().to_owned(), missing)
+            })
+            .collect();
+        assert_eq!(got, columns, "{file}");
+    }
+
+    #[cfg(feature = "parquet")]
+    #[test]
+    fn parquet_files_match_pandas_however_they_are_chunked() {
+        for (file, rows, columns) in cases(".parquet") {
+            let bytes = std::fs::read(typed_dir().join(&file)).unwrap();
+            let whole = profile_format(Format::Parquet, &bytes, &[]).unwrap().unwrap();
+            assert_matches(&file, rows, &columns, &whole);
+            let cuts: Vec<usize> = (0..bytes.len()).step_by(97).collect();
+            assert_eq!(
+                profile_format(Format::Parquet, &bytes, &cuts).unwrap().unwrap(),
+                whole,
+                "{file}"
+            );
+        }
+    }
+
+    #[cfg(feature = "parquet")]
+    #[test]
+    fn parquet_statistics_give_extremes_across_row_groups() {
+        let bytes = std::fs::read(typed_dir().join("row_groups.parquet")).unwrap();
+        let profile = profile_format(Format::Parquet, &bytes, &[]).unwrap().unwrap();
+        let [id, score, name] = profile.columns.as_slice() else {
+            panic!("three columns")
+        };
+        assert_eq!(
+            (id.min.clone(), id.max.clone()),
+            (Some(0.into()), Some(9_999.into()))
+        );
+        assert_eq!(score.max, Some(serde_json::json!(9_999.0 / 4.0)));
+        assert_eq!(
+            (id.mean, name.min.clone()),
+            (None, None),
+            "a footer holds no means; text has no extremes"
+        );
+        let types = std::fs::read(typed_dir().join("types.parquet")).unwrap();
+        let profile = profile_format(Format::Parquet, &types, &[]).unwrap().unwrap();
+        let column = |name: &str| profile.columns.iter().find(|column| column.name == name).unwrap();
+        assert_eq!(
+            column("u64").max,
+            Some(u64::MAX.into()),
+            "unsigned statistics read unsigned"
+        );
+        assert_eq!(column("ts_us").max, Some("2020-09-13T12:26:40".into()));
+        assert_eq!(column("ts_utc").min, Some("1970-01-01T00:00:00.000001Z".into()));
+    }
+
+    #[cfg(feature = "parquet")]
+    #[test]
+    fn files_that_are_not_parquet_are_refused() {
+        for bytes in [&b"a,b\n1,2\n"[..], b"PAR1", b"PAR1 truncated before its footer"] {
+            let err = profile_format(Format::Parquet, bytes, &[]).unwrap_err();
+            assert_eq!(err.line, None, "{err}");
+        }
+    }
+
+    #[cfg(feature = "excel")]
+    #[test]
+    fn excel_workbooks_match_pandas() {
+        for (file, rows, columns) in cases(".xlsx") {
+            let bytes = std::fs::read(typed_dir().join(&file)).unwrap();
+            let profile = profile_seekable(Format::Excel, std::io::Cursor::new(bytes))
+                .unwrap()
+                .unwrap();
+            assert_matches(&file, rows, &columns, &profile);
+        }
+    }
+
+    #[cfg(feature = "excel")]
+    #[test]
+    fn excel_dates_and_numbers_have_their_extremes() {
+        let bytes = std::fs::read(typed_dir().join("types.xlsx")).unwrap();
+        let profile = profile_seekable(Format::Excel, std::io::Cursor::new(bytes))
+            .unwrap()
+            .unwrap();
+        let column = |name: &str| profile.columns.iter().find(|column| column.name == name).unwrap();
+        assert_eq!(column("moment").min, Some("2020-01-01T12:30:00".into()));
+        assert_eq!(column("int.1").min, Some((-9).into()));
+        assert_eq!(column("float").mean, Some(6.5 / 3.0));
+        assert!(Format::Excel.needs_random_access());
+        assert!(profile_seekable(Format::Excel, std::io::Cursor::new(b"not a zip".to_vec())).is_err());
     }
 }

@@ -12,7 +12,7 @@ use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
-use super::{BlobKey, BlobStore, BlobWriter, ByteStream, StorageError};
+use super::{BlobKey, BlobStore, BlobWriter, ByteStream, StagedReader, StorageError};
 
 /// Writes are gathered into blocks of this size before they reach the disk.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -128,6 +128,14 @@ impl BlobWriter for LocalWriter {
         let file = self.file.as_mut().ok_or_else(closed_writer)?;
         file.write_all(chunk).await?;
         Ok(())
+    }
+
+    async fn staged_reader(&mut self) -> Result<Option<Box<dyn StagedReader>>, StorageError> {
+        let file = self.file.as_mut().ok_or_else(closed_writer)?;
+        file.flush().await?;
+        let path = self.temp.path().ok_or_else(closed_writer)?;
+        let reader = fs::File::open(path).await?.into_std().await;
+        Ok(Some(Box::new(reader)))
     }
 
     async fn commit(mut self: Box<Self>, key: &BlobKey) -> Result<(), StorageError> {

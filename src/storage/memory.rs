@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{BlobKey, BlobStore, BlobWriter, ByteStream, StorageError};
+use super::{BlobKey, BlobStore, BlobWriter, ByteStream, StagedReader, StorageError};
 
 #[derive(Debug, Default, Clone)]
 pub struct MemoryBlobStore {
@@ -78,6 +78,10 @@ impl BlobWriter for MemoryWriter {
     async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
         self.buffer.extend_from_slice(chunk);
         Ok(())
+    }
+
+    async fn staged_reader(&mut self) -> Result<Option<Box<dyn StagedReader>>, StorageError> {
+        Ok(Some(Box::new(std::io::Cursor::new(self.buffer.clone()))))
     }
 
     async fn commit(self: Box<Self>, key: &BlobKey) -> Result<(), StorageError> {

@@ -99,9 +99,21 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     fn uri(&self, key: &BlobKey) -> String;
 }
 
+/// A staged blob read back from its start.
+pub trait StagedReader: io::Read + io::Seek + Send {}
+
+impl<T: io::Read + io::Seek + Send> StagedReader for T {}
+
 #[async_trait]
 pub trait BlobWriter: Send {
     async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError>;
+
+    /// Everything written so far, to read with random access (an Excel
+    /// workbook's ZIP directory is at its end); `None` where the store cannot
+    /// read a staged write back.
+    async fn staged_reader(&mut self) -> Result<Option<Box<dyn StagedReader>>, StorageError> {
+        Ok(None)
+    }
 
     /// Makes the staged bytes durable and visible under `key`. Committing content
     /// that is already stored is allowed and leaves one copy.
@@ -132,6 +144,11 @@ mod contract_tests {
         let mut writer = store.stage().await.unwrap();
         writer.write(&content[..5]).await.unwrap();
         writer.write(&content[5..]).await.unwrap();
+        if let Some(mut staged) = writer.staged_reader().await.unwrap() {
+            let mut back = Vec::new();
+            std::io::Read::read_to_end(&mut staged, &mut back).unwrap();
+            assert_eq!(back, content, "a staged write reads back whole");
+        }
         writer.commit(&key).await.unwrap();
         assert_eq!(read_all(store, &key, None).await, content);
         assert_eq!(read_all(store, &key, Some(7..=11)).await, b"depot");

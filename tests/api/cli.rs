@@ -411,7 +411,7 @@ fn depot_profile_prints_the_summary_an_upload_would_get() {
     let refused = depot(&data).args(["profile", "README.md"]).output().unwrap();
     assert!(!refused.status.success());
     assert!(
-        stderr_of(&refused).contains("not a CSV"),
+        stderr_of(&refused).contains("not a format depot profiles"),
         "{}",
         stderr_of(&refused)
     );

@@ -152,3 +152,52 @@ async fn json_lines_and_json_arrays_are_profiled_and_other_json_is_just_stored()
         .await;
     assert_eq!(error_code(broken).await, "invalid_dataset");
 }
+
+/// A workbook is profiled from the staged copy (its ZIP directory is at its
+/// end), before the upload's transaction: the summary arrives with the 201.
+#[cfg(feature = "excel")]
+#[tokio::test]
+async fn an_excel_upload_is_profiled_from_its_first_sheet() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let broken = app
+        .put_file(&ann, "broken.xlsx", &b"PK\x03\x04 not really a workbook"[..])
+        .await;
+    assert_eq!(error_code(broken).await, "invalid_dataset");
+    app.assert_nothing_stored(&ann, "broken.xlsx").await;
+
+    let workbook = include_bytes!("../data/typed/two_sheets.xlsx").to_vec();
+    let form = Form::new()
+        .text("file_name", "book")
+        .part("file", file_part(workbook, "book.xlsx"));
+    let response = app.post_form(&ann, form).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("The dataset has **1 rows** and **1 columns**.\n\nIt contains the following features:\n\n- **first**: `int64`"),
+        "{body}"
+    );
+}
+
+#[cfg(feature = "parquet")]
+#[tokio::test]
+async fn a_parquet_upload_is_profiled_from_its_footer() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let parquet = include_bytes!("../data/typed/pandas_index.parquet");
+    let cut = app
+        .put_file(&ann, "cut.parquet", &parquet[..parquet.len() / 2])
+        .await;
+    assert_eq!(error_code(cut).await, "invalid_dataset");
+    app.assert_nothing_stored(&ann, "cut.parquet").await;
+
+    let response = app.put_file(&ann, "cities.parquet", &parquet[..]).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["profile"]["rows"], 2);
+    assert_eq!(body["profile"]["columns"][1]["dtype"], "int64");
+    assert_eq!(body["profile"]["columns"][1]["max"], 10_000_000);
+}

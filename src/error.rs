@@ -53,6 +53,12 @@ pub enum AppError {
     Internal(#[source] anyhow::Error),
 }
 
+impl From<std::convert::Infallible> for AppError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {

@@ -29,6 +29,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod ipfs;
 pub mod jobs;
 pub mod pipeline;
 pub mod profile;

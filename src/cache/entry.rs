@@ -36,6 +36,7 @@ impl ActiveEntry {
             put("size", file.size.to_string());
             put("content_type", file.content_type.clone());
             put("sha256", file.sha256.clone());
+            put("cid", file.cid.clone());
             put("created_at", file.created_at.to_string());
         }
         fields
@@ -58,6 +59,7 @@ impl ActiveEntry {
                 size: int("size")?,
                 content_type: text("content_type")?,
                 sha256: text("sha256")?,
+                cid: text("cid").unwrap_or_default(),
                 created_at: int("created_at")?,
             }),
         };
@@ -90,6 +92,7 @@ mod tests {
             size: 42,
             content_type: "text/csv".into(),
             sha256: "ab".repeat(32),
+            cid: "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am".into(),
             created_at: 1_767_225_600_000_000,
         }
     }

@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, AnyPool, FromRow};
 use crate::auth::UserId;
 use crate::db::conditions::{Conditions, contains_pattern};
 
-const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, created_at";
+const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, created_at";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct FileRecord {
@@ -20,6 +20,8 @@ pub struct FileRecord {
     pub size: i64,
     pub content_type: String,
     pub sha256: String,
+    /// The IPFS CID (CIDv1, kubo's defaults); empty for files stored before CIDs.
+    pub cid: String,
     pub created_at: i64,
 }
 
@@ -36,6 +38,8 @@ pub struct NewFile {
     pub size: i64,
     pub content_type: String,
     pub sha256: String,
+    /// The IPFS CID (CIDv1, kubo's defaults); empty for files stored before CIDs.
+    pub cid: String,
     pub created_at: i64,
 }
 
@@ -62,8 +66,8 @@ pub enum Page {
 
 pub async fn insert(conn: &mut AnyConnection, file: &NewFile) -> Result<FileRecord, sqlx::Error> {
     let sql = format!(
-        "INSERT INTO files (user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+        "INSERT INTO files (user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     );
     sqlx::query_as(&sql)
         .bind(file.user_id)
@@ -75,6 +79,7 @@ pub async fn insert(conn: &mut AnyConnection, file: &NewFile) -> Result<FileReco
         .bind(file.size)
         .bind(&file.content_type)
         .bind(&file.sha256)
+        .bind(&file.cid)
         .bind(file.created_at)
         .fetch_one(conn)
         .await

@@ -23,6 +23,9 @@ pub struct FileView {
     pub size: i64,
     pub content_type: String,
     pub sha256: String,
+    /// The IPFS CID `ipfs add --cid-version=1` gives the content; null for
+    /// files stored before depot computed CIDs.
+    pub cid: Option<String>,
     pub created_at: String,
 }
 
@@ -37,6 +40,7 @@ impl From<FileRecord> for FileView {
             size: record.size,
             content_type: record.content_type,
             sha256: record.sha256,
+            cid: Some(record.cid).filter(|cid| !cid.is_empty()),
             created_at: timestamp::to_rfc3339(record.created_at),
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! An upload is an [`attempt::Attempt`] (its processing record) in a
 //! [`session::Session`], and two steps: [`upload::Ingest`] reads the body once,
-//! chunk by chunk, into a staged blob while hashing it (and profiling datasets on
-//! a thread of their own, [`profiling`]); [`upload::store`] then
+//! chunk by chunk, into a staged blob while hashing it, building its CID and
+//! profiling datasets (the last two on threads of their own, [`side_thread`]);
+//! [`upload::store`] then
 //! records the file, completes the record and makes the file the session's active
 //! file ([`active`]) in one database transaction, and commits the blob.
 //! [`delete::delete`] undoes it.
@@ -11,6 +12,6 @@
 pub mod active;
 pub mod attempt;
 pub mod delete;
-pub mod profiling;
 pub mod session;
+pub mod side_thread;
 pub mod upload;

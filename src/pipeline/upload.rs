@@ -9,9 +9,10 @@ use crate::db::history::Completion;
 use crate::db::{blobs, sessions};
 use crate::domain::{FileName, content_type, timestamp};
 use crate::error::{AppError, is_unique_violation};
+use crate::ipfs::CidBuilder;
 use crate::pipeline::active;
 use crate::pipeline::attempt::Attempt;
-use crate::pipeline::profiling::ProfilingTask;
+use crate::pipeline::side_thread::SideThread;
 use crate::profile::{self, Format, Profile, Profiler};
 use crate::state::AppState;
 use crate::storage::{BlobKey, BlobWriter};
@@ -42,15 +43,16 @@ pub async fn precheck(state: &AppState, meta: &UploadMeta) -> Result<(), AppErro
     Ok(())
 }
 
-/// A body being read into a staged blob — hashed and, for datasets, profiled on
-/// the way. Dropping it before [`store`] discards the staged bytes, which is how
+/// A body being read into a staged blob — hashed, addressed by CID and, for
+/// datasets, profiled on the way. Dropping it before [`store`] discards the staged bytes, which is how
 /// rejected and interrupted uploads leave nothing behind.
 pub struct Ingest {
     writer: Box<dyn BlobWriter>,
     hasher: Sha256,
+    cid: SideThread<CidBuilder>,
     /// How to profile the body, until the head shows whether to.
     format: Option<Format>,
-    profiler: Option<ProfilingTask>,
+    profiler: Option<SideThread<Profiler>>,
     /// A format profiled from the staged copy once the body is complete.
     profile_staged: Option<Format>,
     size: u64,
@@ -72,6 +74,7 @@ impl Ingest {
         Ok(Self {
             writer: state.blobs.stage().await?,
             hasher: Sha256::new(),
+            cid: SideThread::start(CidBuilder::default()),
             format,
             profiler: None,
             profile_staged: None,
@@ -104,6 +107,7 @@ impl Ingest {
                 profiler.push(after_head).await?;
             }
         }
+        self.cid.push(chunk.clone()).await?;
         self.writer.write(&chunk).await?;
         self.hasher.update(&chunk);
         self.size = size;
@@ -127,7 +131,7 @@ impl Ingest {
             self.profile_staged = Some(format);
             return Ok(());
         };
-        let mut profiler = ProfilingTask::start(profiler);
+        let mut profiler = SideThread::start(profiler);
         profiler.push(Bytes::copy_from_slice(&self.head)).await?;
         self.profiler = Some(profiler);
         Ok(())
@@ -169,10 +173,12 @@ pub async fn store(
     let Ingest {
         writer,
         hasher,
+        cid,
         size,
         head,
         ..
     } = ingest;
+    let dag = cid.finish().await?;
     let (summary, profile) = match profile {
         Some(profile) => (
             profile.summary(),
@@ -195,6 +201,7 @@ pub async fn store(
         size,
         content_type: content_type::detect(&head, named),
         sha256: key.to_string(),
+        cid: dag.root.to_string(),
         created_at: timestamp::now_micros(),
     };
 

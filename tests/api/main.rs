@@ -9,6 +9,7 @@
 mod active;
 mod auth;
 mod cache;
+mod cids;
 mod cli;
 mod download;
 mod durability;

@@ -1,0 +1,62 @@
+//! The CIDs of `tests/data/cid` (kubo's answers for files whose byte i is
+//! `i % 251`) and of their chunkings.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn pattern(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i % 251) as u8).collect()
+}
+
+fn cid_of(bytes: &[u8], cuts: &[usize]) -> Dag {
+    let mut builder = CidBuilder::default();
+    let mut start = 0;
+    for &cut in cuts {
+        let cut = cut.clamp(start, bytes.len());
+        builder.push(&bytes[start..cut]);
+        start = cut;
+    }
+    builder.push(&bytes[start..]);
+    builder.finish()
+}
+
+#[test]
+fn every_shared_test_size_has_kubos_cid() {
+    let expected = include_str!("../../tests/data/cid/expected.txt");
+    let mut checked = 0;
+    for line in expected.lines().filter(|line| !line.trim().is_empty()) {
+        let (size, cid) = line.split_once(' ').unwrap();
+        let size: usize = size.parse().unwrap();
+        let dag = cid_of(&pattern(size), &[]);
+        assert_eq!(dag.root.to_string(), cid, "{size} bytes");
+        checked += 1;
+    }
+    assert!(checked >= 9);
+    assert_eq!(
+        cid_of(b"hello\n", &[]).root.to_string(),
+        "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"
+    );
+}
+
+#[test]
+fn small_files_are_one_raw_leaf_and_larger_ones_keep_their_inner_nodes() {
+    assert!(cid_of(&pattern(CHUNK_BYTES), &[]).inner_nodes.is_empty());
+    let two_levels = cid_of(&pattern(CHUNK_BYTES * (MAX_LINKS + 1)), &[]);
+    // 175 leaves: a full node of 174, a node of 1, and the root above them.
+    assert_eq!(two_levels.inner_nodes.len(), 3);
+    assert_eq!(two_levels.inner_nodes.last().unwrap().cid, two_levels.root);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn chunking_never_changes_the_cid(
+        size in 0usize..(3 * CHUNK_BYTES + 10),
+        mut cuts in proptest::collection::vec(0usize..(3 * CHUNK_BYTES + 10), 0..16),
+    ) {
+        cuts.sort_unstable();
+        let bytes = pattern(size);
+        prop_assert_eq!(cid_of(&bytes, &cuts), cid_of(&bytes, &[]));
+    }
+}

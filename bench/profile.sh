@@ -11,7 +11,9 @@
 #      `pandas.read_csv` + dtypes on the same file: seconds, MB/s, peak RSS;
 #   2. the same bytes uploaded with `PUT` as `data.csv` (profiled) and as
 #      `data.bin` (not profiled) to a release server: seconds and the ratio;
-#   3. the server's peak RSS after both uploads.
+#   3. the same two uploads paced at 1 Gbit/s (curl --limit-rate 125M), the
+#      rate of a fast network link rather than of the loopback;
+#   4. the server's peak RSS after all uploads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/server.sh
@@ -70,7 +72,8 @@ PANDAS_READ_S=$(python3 -c "print(f'{float(\"$PANDAS_S\") - float(\"$PANDAS_IMPO
 start_server "$WORK/server"
 register
 put_seconds() {
-    curl -sS -o "$WORK/response.json" -w '%{http_code} %{time_total}' -T "$WORK/data.csv" -H "$AUTH" "$URL/api/v1/files/$1/content"
+    curl -sS -o "$WORK/response.json" -w '%{http_code} %{time_total}' ${PACE:+--limit-rate "$PACE"} \
+        -T "$WORK/data.csv" -H "$AUTH" "$URL/api/v1/files/$1/content"
 }
 best_of_three() {
     local name="$1" best=""
@@ -84,6 +87,8 @@ best_of_three() {
 }
 PLAIN_S=$(best_of_three plain bin)
 PROFILED_S=$(best_of_three profiled csv)
+PACED_PLAIN_S=$(PACE=125M best_of_three paced-plain bin)
+PACED_PROFILED_S=$(PACE=125M best_of_three paced-profiled csv)
 PEAK_KB=$(grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}')
 
 printf '\n%s MB CSV (%s rows × 8 columns), %s\n\n' "$MB" "${ROWS:-1000000}" "$(date -u +%Y-%m-%d)"
@@ -94,5 +99,8 @@ printf '\ndepot is %s× faster than pandas.read_csv\n' "$(python3 -c "print(f'{f
 printf '\n| upload (PUT, best of 3) | seconds | MB/s |\n|---|---:|---:|\n'
 printf '| data.bin (not profiled) | %s | %s |\n' "$PLAIN_S" "$(rate "$PLAIN_S")"
 printf '| data.csv (profiled) | %s | %s |\n' "$PROFILED_S" "$(rate "$PROFILED_S")"
-printf '\nprofiled / plain: %s; server peak RSS: %s MiB\n' \
-    "$(python3 -c "print(f'{float(\"$PROFILED_S\") / float(\"$PLAIN_S\"):.2f}')")" "$((PEAK_KB / 1024))"
+printf '| data.bin at 1 Gbit/s (not profiled) | %s | %s |\n' "$PACED_PLAIN_S" "$(rate "$PACED_PLAIN_S")"
+printf '| data.csv at 1 Gbit/s (profiled) | %s | %s |\n' "$PACED_PROFILED_S" "$(rate "$PACED_PROFILED_S")"
+ratio() { python3 -c "print(f'{float(\"$1\") / float(\"$2\"):.2f}')"; }
+printf '\nprofiled / plain: %s on the loopback, %s at 1 Gbit/s; server peak RSS: %s MiB\n' \
+    "$(ratio "$PROFILED_S" "$PLAIN_S")" "$(ratio "$PACED_PROFILED_S" "$PACED_PLAIN_S")" "$((PEAK_KB / 1024))"

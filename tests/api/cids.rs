@@ -30,7 +30,9 @@ async fn uploads_get_kubos_cid_by_put_and_by_form_and_show_it_everywhere() {
 
     // Two chunks and a byte: a dag-pb root over raw leaves.
     let size = 262_145;
-    let response = app.put_file_in(&ann, &session, "pattern.bin", pattern(size)).await;
+    let response = app
+        .put_file_in(&ann, &session, "pattern.bin", pattern(size))
+        .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["cid"], expected_cid(size));
@@ -41,10 +43,22 @@ async fn uploads_get_kubos_cid_by_put_and_by_form_and_show_it_everywhere() {
     let response = app.post_form(&ann, form).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["cid"], "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am");
+    assert_eq!(
+        body["cid"],
+        "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"
+    );
 
-    let meta: Value = app.get(&ann, "/api/v1/files/pattern.bin").await.json().await.unwrap();
+    let meta: Value = app
+        .get(&ann, "/api/v1/files/pattern.bin")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(meta["cid"], expected_cid(size));
     let active = app.active_file(&ann, &session).await.unwrap();
-    assert_eq!(active["cid"], expected_cid(size), "the active file (cache) carries it too");
+    assert_eq!(
+        active["cid"],
+        expected_cid(size),
+        "the active file (cache) carries it too"
+    );
 }

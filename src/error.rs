@@ -37,6 +37,8 @@ pub enum AppError {
     Validation(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("not a CID: {0}")]
+    InvalidCid(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the upload was interrupted before it completed")]
@@ -72,7 +74,7 @@ impl AppError {
             | Self::InvalidDataset(_)
             | Self::MissingField(_)
             | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::BadRequest(_) | Self::Interrupted => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Interrupted | Self::InvalidCid(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
@@ -100,6 +102,7 @@ impl AppError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Interrupted => "upload_interrupted",
             Self::InvalidDataset(_) => "invalid_dataset",
+            Self::InvalidCid(_) => "invalid_cid",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::StorageFull => "storage_full",
             Self::Unavailable(_) => "unavailable",

@@ -37,6 +37,9 @@ impl ActiveEntry {
             put("content_type", file.content_type.clone());
             put("sha256", file.sha256.clone());
             put("cid", file.cid.clone());
+            if let Some(corrupt_at) = file.corrupt_at {
+                put("corrupt_at", corrupt_at.to_string());
+            }
             put("created_at", file.created_at.to_string());
         }
         fields
@@ -60,6 +63,7 @@ impl ActiveEntry {
                 content_type: text("content_type")?,
                 sha256: text("sha256")?,
                 cid: text("cid").unwrap_or_default(),
+                corrupt_at: int("corrupt_at"),
                 created_at: int("created_at")?,
             }),
         };
@@ -93,6 +97,7 @@ mod tests {
             content_type: "text/csv".into(),
             sha256: "ab".repeat(32),
             cid: "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am".into(),
+            corrupt_at: None,
             created_at: 1_767_225_600_000_000,
         }
     }

@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, AnyPool, FromRow};
 use crate::auth::UserId;
 use crate::db::conditions::{Conditions, contains_pattern};
 
-const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, created_at";
+const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, corrupt_at, created_at";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct FileRecord {
@@ -22,6 +22,8 @@ pub struct FileRecord {
     pub sha256: String,
     /// The IPFS CID (CIDv1, kubo's defaults); empty for files stored before CIDs.
     pub cid: String,
+    /// When the stored bytes were found not to match the CID.
+    pub corrupt_at: Option<i64>,
     pub created_at: i64,
 }
 
@@ -92,6 +94,22 @@ pub async fn find(pool: &AnyPool, user: UserId, file_name: &str) -> Result<Optio
         .bind(file_name)
         .fetch_optional(pool)
         .await
+}
+
+/// Flags every file with content `sha256` as corrupt (once).
+pub async fn mark_corrupt(pool: &AnyPool, sha256: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query("UPDATE files SET corrupt_at = $1 WHERE sha256 = $2 AND corrupt_at IS NULL")
+        .bind(crate::domain::timestamp::now_micros())
+        .bind(sha256)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+}
+
+/// The user's files with content `cid`, oldest first.
+pub async fn find_by_cid(pool: &AnyPool, user: UserId, cid: &str) -> Result<Vec<FileRecord>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM files WHERE user_id = $1 AND cid = $2 ORDER BY created_at, id");
+    sqlx::query_as(&sql).bind(user).bind(cid).fetch_all(pool).await
 }
 
 pub async fn find_by_id(pool: &AnyPool, id: i64) -> Result<Option<FileRecord>, sqlx::Error> {

@@ -4,6 +4,7 @@
 
 pub mod blobs;
 pub mod conditions;
+pub mod dag;
 pub mod files;
 pub mod history;
 pub mod sessions;

@@ -1,6 +1,8 @@
 //! `GET /api/v1/files/{file_name}/content`: the bytes, with Range (206/416), a strong
 //! ETag (the SHA-256), `If-None-Match` (304) and `If-Range`, and headers that keep a
-//! browser from running what it downloads.
+//! browser from running what it downloads. A whole-file read is checked chunk by
+//! chunk against the file's CID as it streams ([`crate::ipfs::verify`]); a
+//! mismatch cuts the body short and flags the file `corrupt`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -11,13 +13,19 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
+use futures_util::StreamExt;
+use ipld_core::cid::Cid;
+
 use crate::auth::AuthUser;
+use crate::db::dag;
+use crate::db::files::{self, FileRecord};
 use crate::domain::byte_range::RangeRequest;
 use crate::domain::content_type;
 use crate::error::AppError;
 use crate::http::files::find_owned;
+use crate::ipfs::verify;
 use crate::state::AppState;
-use crate::storage::BlobKey;
+use crate::storage::{BlobKey, ByteStream};
 
 pub async fn content(
     State(state): State<AppState>,
@@ -26,16 +34,37 @@ pub async fn content(
     request: HeaderMap,
 ) -> Result<Response, AppError> {
     let record = find_owned(&state, user, &file_name).await?;
-    let etag = format!("\"{}\"", record.sha256);
+    let caching = Caching {
+        etag: format!("\"{}\"", record.sha256),
+        cache_control: "private, no-cache",
+    };
+    serve(&state, record, &request, caching).await
+}
+
+/// How a response names its content for caches.
+#[derive(Debug)]
+pub struct Caching {
+    pub etag: String,
+    pub cache_control: &'static str,
+}
+
+/// A file's bytes, whole or in the requested range, with validators.
+pub async fn serve(
+    state: &AppState,
+    record: FileRecord,
+    request: &HeaderMap,
+    caching: Caching,
+) -> Result<Response, AppError> {
+    let Caching { etag, cache_control } = caching;
     let size = u64::try_from(record.size).unwrap_or_default();
 
     let mut builder = Response::builder()
         .header(ETAG, &etag)
         .header(ACCEPT_RANGES, "bytes")
-        .header(CACHE_CONTROL, "private, no-cache")
+        .header(CACHE_CONTROL, cache_control)
         .header(X_CONTENT_TYPE_OPTIONS, "nosniff");
 
-    if header_text(&request, IF_NONE_MATCH).is_some_and(|value| etag_matches(value, &etag)) {
+    if header_text(request, IF_NONE_MATCH).is_some_and(|value| etag_matches(value, &etag)) {
         return builder
             .status(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
@@ -43,9 +72,9 @@ pub async fn content(
     }
 
     // A Range is honoured only if the client's copy is still this content.
-    let range_header = match header_text(&request, IF_RANGE) {
+    let range_header = match header_text(request, IF_RANGE) {
         Some(validator) if validator != etag => None,
-        _ => header_text(&request, RANGE),
+        _ => header_text(request, RANGE),
     };
     let range = match RangeRequest::from_header(range_header, size) {
         RangeRequest::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size }),
@@ -76,16 +105,58 @@ pub async fn content(
                 "attachment",
             ),
         );
-    builder = match &range {
-        Some(range) => builder
-            .status(StatusCode::PARTIAL_CONTENT)
-            .header(CONTENT_RANGE, range.content_range(size))
-            .header(CONTENT_LENGTH, range.byte_count()),
-        None => builder.status(StatusCode::OK).header(CONTENT_LENGTH, size),
+    let body = match &range {
+        Some(range) => {
+            builder = builder
+                .status(StatusCode::PARTIAL_CONTENT)
+                .header(CONTENT_RANGE, range.content_range(size))
+                .header(CONTENT_LENGTH, range.byte_count());
+            Body::from_stream(stream)
+        }
+        None => {
+            builder = builder.status(StatusCode::OK).header(CONTENT_LENGTH, size);
+            verified_body(state, &key, stream).await?
+        }
     };
-    builder
-        .body(Body::from_stream(stream))
-        .map_err(|err| AppError::Internal(err.into()))
+    builder.body(body).map_err(|err| AppError::Internal(err.into()))
+}
+
+/// The whole blob, checked chunk by chunk against its DAG's leaves; content
+/// stored before depot kept DAGs streams unchecked.
+async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> Result<Body, AppError> {
+    let leaves = dag::leaves(state.db.pool(), key).await?;
+    if leaves.is_empty() {
+        return Ok(Body::from_stream(stream));
+    }
+    let leaves = leaves
+        .iter()
+        .map(|text| Cid::try_from(text.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| {
+            AppError::Internal(anyhow::anyhow!("a stored leaf CID of {key} is malformed: {err}"))
+        })?;
+    let state = state.clone();
+    let key = key.clone();
+    let checked = verify::verified_chunks(stream, leaves).map(move |chunk| {
+        chunk.map(|(_, bytes)| bytes).inspect_err(|err| {
+            if let Some(mismatch) = verify::mismatch_of(err) {
+                flag_corrupt(&state, &key, mismatch);
+            }
+        })
+    });
+    Ok(Body::from_stream(checked))
+}
+
+/// Flags the files of a blob whose bytes no longer match their CID.
+pub fn flag_corrupt(state: &AppState, key: &BlobKey, mismatch: verify::Mismatch) {
+    tracing::error!(sha256 = %key, chunk = mismatch.index, "stored content does not match its CID");
+    let pool = state.db.pool().clone();
+    let sha256 = key.to_string();
+    tokio::spawn(async move {
+        if let Err(err) = files::mark_corrupt(&pool, &sha256).await {
+            tracing::error!(sha256, error = %err, "could not flag corrupt files");
+        }
+    });
 }
 
 fn header_text(headers: &HeaderMap, name: axum::http::HeaderName) -> Option<&str> {

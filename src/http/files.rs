@@ -26,6 +26,8 @@ pub struct FileView {
     /// The IPFS CID `ipfs add --cid-version=1` gives the content; null for
     /// files stored before depot computed CIDs.
     pub cid: Option<String>,
+    /// True once a download found the stored bytes not matching the CID.
+    pub corrupt: bool,
     pub created_at: String,
 }
 
@@ -41,6 +43,7 @@ impl From<FileRecord> for FileView {
             content_type: record.content_type,
             sha256: record.sha256,
             cid: Some(record.cid).filter(|cid| !cid.is_empty()),
+            corrupt: record.corrupt_at.is_some(),
             created_at: timestamp::to_rfc3339(record.created_at),
         }
     }

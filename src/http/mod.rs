@@ -6,6 +6,7 @@ mod auth;
 mod download;
 mod files;
 mod history;
+mod ipfs;
 mod listing;
 mod ops;
 pub mod session_hint;
@@ -62,6 +63,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/files/active/{session}",
             get(active::get).post(active::set),
         )
+        .route("/ipfs/{cid}", get(ipfs::gateway))
+        .route("/api/v1/cids/{cid}", get(ipfs::info).delete(ipfs::delete))
         .route("/api/v1/sessions", post(sessions::create))
         .route("/api/v1/sessions/{id}", get(sessions::read))
         .route("/api/ingestion/history", get(history::history))

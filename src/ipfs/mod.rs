@@ -4,8 +4,11 @@
 //! CIDv1, SHA-256 — computed as the bytes stream in.
 //!
 //! `rust-unixfs` builds the DAG. Memory is one partial chunk plus the DAG's
-//! frontier; the inner nodes it finishes (a few dozen bytes per chunk) are kept
-//! so they can be stored beside the blob.
+//! frontier, and what is kept to be stored beside the blob: each leaf's CID and
+//! the inner nodes (together about 100 bytes per 256 KiB chunk, 400 KiB per GiB).
+
+pub mod car;
+pub mod verify;
 
 use ipld_core::cid::Cid;
 use rust_unixfs::file::adder::{BalancedCollector, Chunker, FileAdder};
@@ -15,12 +18,13 @@ pub const CHUNK_BYTES: usize = 256 * 1024;
 /// kubo's default fan-out of the balanced layout.
 pub const MAX_LINKS: usize = 174;
 /// The multicodec of a raw block (a leaf: the chunk's bytes themselves).
-const RAW: u64 = 0x55;
+pub const RAW: u64 = 0x55;
 
 /// The CID of a stream of bytes, built as they arrive.
 pub struct CidBuilder {
     adder: FileAdder,
     inner_nodes: Vec<Block>,
+    leaves: Vec<Cid>,
     /// The last block made: the root, once the input ends.
     last: Option<Cid>,
 }
@@ -32,13 +36,15 @@ pub struct Block {
     pub data: Vec<u8>,
 }
 
-/// A file's DAG once all its bytes are in: the root CID and the inner (dag-pb)
-/// nodes, children before parents, the root last. A file of one chunk or less
-/// has none: its root is its only leaf.
+/// A file's DAG once all its bytes are in: the root CID, the inner (dag-pb)
+/// nodes, children before parents and the root last, and the CID of each leaf
+/// (chunk `i` is bytes `i * CHUNK_BYTES ..`). A file of one chunk or less has no
+/// inner node: its root is its only leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dag {
     pub root: Cid,
     pub inner_nodes: Vec<Block>,
+    pub leaves: Vec<Cid>,
 }
 
 impl std::fmt::Debug for CidBuilder {
@@ -59,6 +65,7 @@ impl Default for CidBuilder {
                 .with_raw_leaves(true)
                 .build(),
             inner_nodes: Vec::new(),
+            leaves: Vec::new(),
             last: None,
         }
     }
@@ -85,13 +92,16 @@ impl CidBuilder {
             // `finish` (an empty file is an empty raw leaf).
             root: self.last.unwrap_or_default(),
             inner_nodes: self.inner_nodes,
+            leaves: self.leaves,
         }
     }
 
     /// Leaves are the file's own bytes, already in the blob: only their CIDs matter.
     fn keep(&mut self, cid: Cid, data: Vec<u8>) {
         self.last = Some(cid);
-        if cid.codec() != RAW {
+        if cid.codec() == RAW {
+            self.leaves.push(cid);
+        } else {
             self.inner_nodes.push(Block { cid, data });
         }
     }

@@ -41,11 +41,18 @@ fn every_shared_test_size_has_kubos_cid() {
 
 #[test]
 fn small_files_are_one_raw_leaf_and_larger_ones_keep_their_inner_nodes() {
-    assert!(cid_of(&pattern(CHUNK_BYTES), &[]).inner_nodes.is_empty());
+    let one_chunk = cid_of(&pattern(CHUNK_BYTES), &[]);
+    assert!(one_chunk.inner_nodes.is_empty());
+    assert_eq!(one_chunk.leaves, [one_chunk.root]);
     let two_levels = cid_of(&pattern(CHUNK_BYTES * (MAX_LINKS + 1)), &[]);
     // 175 leaves: a full node of 174, a node of 1, and the root above them.
     assert_eq!(two_levels.inner_nodes.len(), 3);
     assert_eq!(two_levels.inner_nodes.last().unwrap().cid, two_levels.root);
+    assert_eq!(two_levels.leaves.len(), MAX_LINKS + 1);
+    // Every chunk's leaf is the raw CID of its bytes; the pattern repeats, but
+    // 262144 is not a multiple of 251, so the first two chunks differ.
+    assert_ne!(two_levels.leaves[0], two_levels.leaves[1]);
+    assert_eq!(two_levels.leaves[0], one_chunk.root);
 }
 
 proptest! {

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::UserId;
 use crate::db::files::{self, FileRecord, NewFile};
 use crate::db::history::Completion;
-use crate::db::{blobs, sessions};
+use crate::db::{blobs, dag, sessions};
 use crate::domain::{FileName, content_type, timestamp};
 use crate::error::{AppError, is_unique_violation};
 use crate::ipfs::CidBuilder;
@@ -178,7 +178,7 @@ pub async fn store(
         head,
         ..
     } = ingest;
-    let dag = cid.finish().await?;
+    let tree = cid.finish().await?;
     let (summary, profile) = match profile {
         Some(profile) => (
             profile.summary(),
@@ -201,7 +201,7 @@ pub async fn store(
         size,
         content_type: content_type::detect(&head, named),
         sha256: key.to_string(),
-        cid: dag.root.to_string(),
+        cid: tree.root.to_string(),
         created_at: timestamp::now_micros(),
     };
 
@@ -214,6 +214,9 @@ pub async fn store(
         }
     })?;
     blobs::add_ref(&mut tx, &key, size).await?;
+    if !dag::stored(&mut tx, &key).await? {
+        dag::insert(&mut tx, &key, &tree).await?;
+    }
     let done = Completion {
         file_id: record.id,
         file_name: &record.file_name,

@@ -62,3 +62,183 @@ async fn uploads_get_kubos_cid_by_put_and_by_form_and_show_it_everywhere() {
         "the active file (cache) carries it too"
     );
 }
+
+/// Three chunks and a byte: a dag-pb root over four raw leaves.
+const MULTI: usize = 3 * 262_144 + 1;
+
+async fn cid_of_upload(app: &TestApp, user: &crate::helpers::TestUser, name: &str, bytes: Vec<u8>) -> String {
+    let response = app.put_file(user, name, bytes).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    body["cid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn content_is_read_by_cid_with_ranges_and_only_by_its_owner() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let bytes = pattern(MULTI);
+    let cid = cid_of_upload(&app, &ann, "pattern.bin", bytes.clone()).await;
+
+    let response = app.get(&ann, &format!("/ipfs/{cid}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["etag"], format!("\"{cid}\"").as_str());
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(response.bytes().await.unwrap(), bytes);
+
+    let range = app
+        .get_with(&ann, &format!("/ipfs/{cid}"), &[("range", "bytes=262140-262149")])
+        .await;
+    assert_eq!(range.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(range.bytes().await.unwrap(), bytes[262_140..262_150]);
+
+    // Someone else's content, unknown content and a malformed CID.
+    assert_eq!(
+        app.get(&bob, &format!("/ipfs/{cid}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&bob, &format!("/api/v1/cids/{cid}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let unknown = "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am";
+    assert_eq!(
+        app.get(&ann, &format!("/ipfs/{unknown}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let malformed = app.get(&ann, "/ipfs/not-a-cid").await;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(crate::helpers::error_code(malformed).await, "invalid_cid");
+}
+
+#[tokio::test]
+async fn raw_blocks_and_car_exports_hold_the_whole_dag_checked_by_hash() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let bytes = pattern(MULTI);
+    let cid = cid_of_upload(&app, &ann, "pattern.bin", bytes.clone()).await;
+
+    let car = app.get(&ann, &format!("/ipfs/{cid}?format=car")).await;
+    assert_eq!(car.status(), StatusCode::OK);
+    assert!(
+        car.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/vnd.ipld.car")
+    );
+    let car = car.bytes().await.unwrap();
+    let mut reader = iroh_car::CarReader::new(&car[..]).await.unwrap();
+    assert_eq!(reader.header().roots(), [cid.parse().unwrap()]);
+    let mut blocks = Vec::new();
+    while let Some((block_cid, data)) = reader.next_block().await.unwrap() {
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&data);
+        assert_eq!(
+            block_cid.hash().digest(),
+            digest.as_slice(),
+            "block {block_cid} matches its hash"
+        );
+        blocks.push((block_cid, data));
+    }
+    // The root, then its four leaves in file order.
+    assert_eq!(blocks.len(), 5);
+    assert_eq!(blocks[0].0.to_string(), cid);
+    let leaves: Vec<u8> = blocks[1..].iter().flat_map(|(_, data)| data.clone()).collect();
+    assert_eq!(leaves, bytes);
+
+    // The same by Accept header; any single block by ?format=raw.
+    let by_accept = app
+        .get_with(
+            &ann,
+            &format!("/ipfs/{cid}"),
+            &[("accept", "application/vnd.ipld.car")],
+        )
+        .await;
+    assert_eq!(by_accept.bytes().await.unwrap(), car);
+    for (block_cid, data) in &blocks {
+        let raw = app.get(&ann, &format!("/ipfs/{block_cid}?format=raw")).await;
+        assert_eq!(raw.status(), StatusCode::OK, "{block_cid}");
+        assert_eq!(raw.headers()["content-type"], "application/vnd.ipld.raw");
+        assert_eq!(&raw.bytes().await.unwrap()[..], &data[..], "{block_cid}");
+    }
+}
+
+#[tokio::test]
+async fn info_and_delete_by_cid_cover_every_name_of_the_content() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let first = cid_of_upload(&app, &ann, "a.txt", b"same bytes".to_vec()).await;
+    let second = cid_of_upload(&app, &ann, "b.txt", b"same bytes".to_vec()).await;
+    assert_eq!(first, second);
+    assert_eq!(app.blob_files().len(), 1, "identical content is stored once");
+
+    let info: Value = app
+        .get(&ann, &format!("/api/v1/cids/{first}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["file_names"], serde_json::json!(["a.txt", "b.txt"]));
+    assert_eq!(info["size"], 10);
+
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/cids/{first}")))
+        .bearer_auth(&ann.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["deleted"].as_array().unwrap().len(), 2);
+    assert!(app.blob_files().is_empty());
+    assert_eq!(
+        app.get(&ann, &format!("/ipfs/{first}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_corrupted_chunk_cuts_the_download_short_and_flags_the_file() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let bytes = pattern(MULTI);
+    let cid = cid_of_upload(&app, &ann, "pattern.bin", bytes.clone()).await;
+    let [blob] = app.blob_files().try_into().unwrap();
+    let mut stored = std::fs::read(&blob).unwrap();
+    stored[2 * 262_144 + 10] ^= 0xff;
+    std::fs::write(&blob, stored).unwrap();
+
+    let response = app.get(&ann, "/api/v1/files/pattern.bin/content").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.bytes().await;
+    // The body ends early with an error: never all the bytes, never the flipped one.
+    if let Ok(body) = body {
+        assert!(body.len() <= 2 * 262_144, "{} bytes came through", body.len());
+    }
+    let corrupt = app
+        .eventually_async(|| async {
+            let meta: Value = app
+                .get(&ann, "/api/v1/files/pattern.bin")
+                .await
+                .json()
+                .await
+                .unwrap();
+            meta["corrupt"] == true
+        })
+        .await;
+    assert!(corrupt, "the file is flagged corrupt");
+    let car = app
+        .get(&ann, &format!("/ipfs/{cid}?format=car"))
+        .await
+        .bytes()
+        .await;
+    if let Ok(car) = car {
+        assert!(car.len() < bytes.len(), "the CAR stops before the bad chunk");
+    }
+}

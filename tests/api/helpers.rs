@@ -275,6 +275,20 @@ impl TestApp {
         }
         condition()
     }
+
+    /// [`Self::eventually`] for a condition that needs requests.
+    pub async fn eventually_async<F: std::future::Future<Output = bool>>(
+        &self,
+        mut condition: impl FnMut() -> F,
+    ) -> bool {
+        for _ in 0..100 {
+            if condition().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        condition().await
+    }
 }
 
 impl Drop for TestApp {

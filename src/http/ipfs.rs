@@ -1,0 +1,307 @@
+//! Content addressing over HTTP, in the IPFS gateway's conventions, for content
+//! the caller owns (anything else is 404):
+//!
+//! - `GET /ipfs/{cid}`: the file's bytes (Range, ETag `"{cid}"`, immutable);
+//! - `?format=raw` or `Accept: application/vnd.ipld.raw`: the one block `cid`
+//!   names, a leaf or an inner node;
+//! - `?format=car` or `Accept: application/vnd.ipld.car`: a CARv1 stream with
+//!   the root `cid` and every block of its DAG, depth first, each leaf checked
+//!   against its CID on the way out;
+//! - `GET /api/v1/cids/{cid}`: what the caller stores under that content;
+//!   `DELETE` deletes those files.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{
+    ACCEPT, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, X_CONTENT_TYPE_OPTIONS,
+};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use futures_util::StreamExt;
+use ipld_core::cid::Cid;
+use iroh_car::{CarHeader, CarWriter};
+use serde::{Deserialize, Serialize};
+use tokio_util::io::ReaderStream;
+
+use crate::auth::AuthUser;
+use crate::db::dag::{self, BlockSource};
+use crate::db::files::{self, FileRecord};
+use crate::domain::{FileName, timestamp};
+use crate::error::AppError;
+use crate::http::download::{self, Caching};
+use crate::http::files::FileView;
+use crate::ipfs::car::{self, Step};
+use crate::ipfs::{CHUNK_BYTES, verify};
+use crate::pipeline;
+use crate::state::AppState;
+use crate::storage::BlobKey;
+
+/// Content that never changes under its name may be kept by the client forever.
+const IMMUTABLE: &str = "private, max-age=29030400, immutable";
+const CAR_TYPE: &str = "application/vnd.ipld.car";
+const RAW_TYPE: &str = "application/vnd.ipld.raw";
+/// Bytes buffered between the CAR writer and the response.
+const CAR_PIPE_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Deserialize)]
+pub struct GatewayParams {
+    format: Option<String>,
+}
+
+/// What `GET /ipfs/{cid}` answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Bytes,
+    Raw,
+    Car,
+}
+
+impl Answer {
+    /// `?format=` first, then the `Accept` header, as IPFS gateways do.
+    fn of(format: Option<&str>, headers: &HeaderMap) -> Result<Self, AppError> {
+        match format {
+            Some("raw") => return Ok(Self::Raw),
+            Some("car") => return Ok(Self::Car),
+            Some(other) => {
+                return Err(AppError::BadRequest(format!(
+                    "format {other:?} is not served; use raw or car"
+                )));
+            }
+            None => {}
+        }
+        let accept = headers
+            .get(ACCEPT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        Ok(if accept.contains(CAR_TYPE) {
+            Self::Car
+        } else if accept.contains(RAW_TYPE) {
+            Self::Raw
+        } else {
+            Self::Bytes
+        })
+    }
+}
+
+/// Parses a CID in any base and version; depot names content by its CIDv1.
+pub fn parse_cid(text: &str) -> Result<Cid, AppError> {
+    let cid = Cid::try_from(text).map_err(|err| AppError::InvalidCid(format!("{text:?}: {err}")))?;
+    cid.into_v1()
+        .map_err(|err| AppError::InvalidCid(format!("{text:?}: {err}")))
+}
+
+/// `GET /ipfs/{cid}`
+pub async fn gateway(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(cid): Path<String>,
+    params: Result<Query<GatewayParams>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Query(params) = params.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let cid = parse_cid(&cid)?;
+    match Answer::of(params.format.as_deref(), &headers)? {
+        Answer::Bytes => {
+            let record = owned_root(&state, user, &cid).await?;
+            let caching = Caching {
+                etag: format!("\"{cid}\""),
+                cache_control: IMMUTABLE,
+            };
+            download::serve(&state, record, &headers, caching).await
+        }
+        Answer::Raw => raw_block(&state, user, cid).await,
+        Answer::Car => car_stream(&state, user, cid).await,
+    }
+}
+
+/// The caller's oldest file whose content is `cid`.
+async fn owned_root(state: &AppState, user: i64, cid: &Cid) -> Result<FileRecord, AppError> {
+    files::find_by_cid(state.db.pool(), user, &cid.to_string())
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(AppError::NotFound("content"))
+}
+
+async fn raw_block(state: &AppState, user: i64, cid: Cid) -> Result<Response, AppError> {
+    let data = match dag::owned_block(state.db.pool(), user, &cid.to_string()).await? {
+        None => return Err(AppError::NotFound("block")),
+        Some(BlockSource::Node(data)) => data,
+        Some(BlockSource::Leaf { blob_sha256, chunk }) => {
+            let key = blob_key(&blob_sha256)?;
+            let start = u64::try_from(chunk).unwrap_or_default() * CHUNK_BYTES as u64;
+            let range = start..=start + CHUNK_BYTES as u64 - 1;
+            let mut stream = state
+                .blobs
+                .read(&key, Some(range))
+                .await
+                .map_err(unreadable(&key))?;
+            let mut data = Vec::with_capacity(CHUNK_BYTES);
+            while let Some(bytes) = stream.next().await {
+                data.extend_from_slice(&bytes.map_err(|err| unreadable(&key)(err.into()))?);
+            }
+            if !verify::matches(&cid, &data) {
+                let index = usize::try_from(chunk).unwrap_or_default();
+                download::flag_corrupt(state, &key, verify::Mismatch { index });
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "chunk {chunk} of {key} does not match its CID"
+                )));
+            }
+            data
+        }
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, RAW_TYPE)
+        .header(CONTENT_LENGTH, data.len())
+        .header(ETAG, format!("\"{cid}.raw\""))
+        .header(CACHE_CONTROL, IMMUTABLE)
+        .header(X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(CONTENT_DISPOSITION, format!("attachment; filename=\"{cid}.bin\""))
+        .body(Body::from(data))
+        .map_err(|err| AppError::Internal(err.into()))
+}
+
+/// A CARv1 of the whole DAG, written by a task into a pipe the response reads:
+/// inner nodes come from the database, leaves from one sequential read of the
+/// blob, each checked against its CID. A failure mid-way ends the body early.
+async fn car_stream(state: &AppState, user: i64, root: Cid) -> Result<Response, AppError> {
+    let record = owned_root(state, user, &root).await?;
+    let key = blob_key(&record.sha256)?;
+    let pool = state.db.pool();
+    let nodes: HashMap<Cid, Vec<u8>> = dag::nodes(pool, &key)
+        .await?
+        .into_iter()
+        .filter_map(|(cid, data)| Some((Cid::try_from(cid.as_str()).ok()?, data)))
+        .collect();
+    let leaves = dag::leaves(pool, &key)
+        .await?
+        .iter()
+        .map(|cid| Cid::try_from(cid.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| {
+            AppError::Internal(anyhow::anyhow!("a stored leaf CID of {key} is malformed: {err}"))
+        })?;
+    let steps = car::depth_first(root, &nodes).map_err(|err| AppError::Internal(err.into()))?;
+    let blob = state.blobs.read(&key, None).await.map_err(unreadable(&key))?;
+
+    let (pipe, body) = tokio::io::duplex(CAR_PIPE_BYTES);
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut writer = CarWriter::new(CarHeader::new_v1(vec![root]), pipe);
+        let mut chunks = std::pin::pin!(verify::verified_chunks(blob, leaves));
+        for step in steps {
+            let written = match step {
+                Step::Node(cid) => writer.write(cid, &nodes[&cid]).await,
+                Step::Leaf(cid) => match chunks.next().await {
+                    Some(Ok((leaf, bytes))) if leaf == cid => writer.write(cid, bytes).await,
+                    Some(Err(err)) => {
+                        if let Some(mismatch) = verify::mismatch_of(&err) {
+                            download::flag_corrupt(&state, &key, mismatch);
+                        }
+                        return;
+                    }
+                    _ => {
+                        tracing::error!(sha256 = %key, "the DAG's leaves and its links disagree");
+                        return;
+                    }
+                },
+            };
+            if written.is_err() {
+                return; // the client went away
+            }
+        }
+        if let Err(err) = writer.finish().await {
+            tracing::debug!(error = %err, "CAR stream not finished");
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, format!("{CAR_TYPE}; version=1"))
+        .header(ETAG, format!("\"{root}.car\""))
+        .header(CACHE_CONTROL, IMMUTABLE)
+        .header(X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(
+            CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{root}.car\""),
+        )
+        .body(Body::from_stream(ReaderStream::new(body)))
+        .map_err(|err| AppError::Internal(err.into()))
+}
+
+fn blob_key(sha256: &str) -> Result<BlobKey, AppError> {
+    BlobKey::parse(sha256)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored sha256 {sha256:?} is malformed")))
+}
+
+fn unreadable(key: &BlobKey) -> impl Fn(crate::storage::StorageError) -> AppError + '_ {
+    move |err| AppError::Internal(anyhow::anyhow!("blob {key} of a live file is unreadable: {err}"))
+}
+
+/// What the caller stores under one CID.
+#[derive(Debug, Serialize)]
+pub struct CidInfo {
+    pub cid: String,
+    pub size: i64,
+    pub content_type: String,
+    /// The caller's files with this content, oldest first.
+    pub file_names: Vec<String>,
+    /// When the oldest of them was stored.
+    pub created_at: String,
+}
+
+/// `GET /api/v1/cids/{cid}`
+pub async fn info(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(cid): Path<String>,
+) -> Result<Json<CidInfo>, AppError> {
+    let cid = parse_cid(&cid)?;
+    let records = files::find_by_cid(state.db.pool(), user, &cid.to_string()).await?;
+    let first = records.first().ok_or(AppError::NotFound("content"))?;
+    Ok(Json(CidInfo {
+        cid: cid.to_string(),
+        size: first.size,
+        content_type: first.content_type.clone(),
+        created_at: timestamp::to_rfc3339(first.created_at),
+        file_names: records.iter().map(|record| record.file_name.clone()).collect(),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Deleted {
+    pub cid: String,
+    pub deleted: Vec<FileView>,
+}
+
+/// `DELETE /api/v1/cids/{cid}`: deletes every file of the caller with that content.
+pub async fn delete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(cid): Path<String>,
+) -> Result<Json<Deleted>, AppError> {
+    let cid = parse_cid(&cid)?;
+    let records = files::find_by_cid(state.db.pool(), user, &cid.to_string()).await?;
+    if records.is_empty() {
+        return Err(AppError::NotFound("content"));
+    }
+    let mut deleted = Vec::with_capacity(records.len());
+    for record in records {
+        let name = FileName::parse(&record.file_name)
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("stored file name is invalid: {err}")))?;
+        match pipeline::delete::delete(&state, user, &name).await {
+            Ok(record) => deleted.push(record.into()),
+            // Deleted meanwhile by another request: not ours to report.
+            Err(AppError::NotFound(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(Json(Deleted {
+        cid: cid.to_string(),
+        deleted,
+    }))
+}

@@ -1,0 +1,142 @@
+//! Blob bytes checked against their DAG as they are served: the stream is cut
+//! into the DAG's 256 KiB chunks and each chunk's SHA-256 must equal its leaf
+//! CID's digest before it is handed on. A chunk that does not match ends the
+//! stream with an error, so a client sees a cut-off body — never corrupt bytes
+//! passed off as whole.
+
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use ipld_core::cid::Cid;
+use sha2::{Digest, Sha256};
+
+use super::CHUNK_BYTES;
+use crate::storage::ByteStream;
+
+/// The multihash code of SHA-256.
+const SHA2_256: u64 = 0x12;
+
+/// A chunk that did not match its leaf: which one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("chunk {index} of the stored content does not match its CID")]
+pub struct Mismatch {
+    pub index: usize,
+}
+
+/// Whether `bytes` are the leaf `cid` (a raw SHA-256 CID).
+pub fn matches(cid: &Cid, bytes: &[u8]) -> bool {
+    cid.hash().code() == SHA2_256 && cid.hash().digest() == Sha256::digest(bytes).as_slice()
+}
+
+/// The blob's bytes from its start, as `(leaf, chunk)` pairs checked against
+/// `leaves`; the stream fails with a [`Mismatch`] (in an `io::Error`) at the
+/// first chunk that differs, or when the blob is shorter or longer than its DAG.
+pub fn verified_chunks(
+    blob: ByteStream,
+    leaves: Vec<Cid>,
+) -> impl Stream<Item = io::Result<(Cid, Bytes)>> + Send {
+    struct State {
+        blob: ByteStream,
+        buffer: BytesMut,
+        leaves: std::vec::IntoIter<Cid>,
+        index: usize,
+        ended: bool,
+    }
+    let state = State {
+        blob,
+        buffer: BytesMut::new(),
+        leaves: leaves.into_iter(),
+        index: 0,
+        ended: false,
+    };
+    futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        let Some(leaf) = state.leaves.next() else {
+            // Every leaf served: the blob must end here too.
+            let trailing = !state.buffer.is_empty() || next_nonempty(&mut state.blob).await.is_some();
+            return trailing.then(|| (Err(corrupt(state.index)), None));
+        };
+        while state.buffer.len() < CHUNK_BYTES && !state.ended {
+            match state.blob.next().await {
+                Some(Ok(bytes)) => state.buffer.extend_from_slice(&bytes),
+                Some(Err(err)) => return Some((Err(err), None)),
+                None => state.ended = true,
+            }
+        }
+        let chunk = state
+            .buffer
+            .split_to(state.buffer.len().min(CHUNK_BYTES))
+            .freeze();
+        if !matches(&leaf, &chunk) {
+            return Some((Err(corrupt(state.index)), None));
+        }
+        state.index += 1;
+        Some((Ok((leaf, chunk)), Some(state)))
+    })
+}
+
+async fn next_nonempty(blob: &mut ByteStream) -> Option<Bytes> {
+    while let Some(next) = blob.next().await {
+        match next {
+            Ok(bytes) if bytes.is_empty() => continue,
+            Ok(bytes) => return Some(bytes),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+fn corrupt(index: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Mismatch { index })
+}
+
+/// The [`Mismatch`] inside an error from [`verified_chunks`], if that is what it is.
+pub fn mismatch_of(err: &io::Error) -> Option<Mismatch> {
+    err.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Mismatch>())
+        .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipfs::CidBuilder;
+
+    fn stream_of(bytes: Vec<u8>, piece: usize) -> ByteStream {
+        let pieces: Vec<io::Result<Bytes>> = bytes
+            .chunks(piece)
+            .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+            .collect();
+        Box::pin(futures_util::stream::iter(pieces))
+    }
+
+    async fn serve(bytes: Vec<u8>, leaves: Vec<Cid>) -> Result<Vec<u8>, io::Error> {
+        let mut out = Vec::new();
+        let mut chunks = std::pin::pin!(verified_chunks(stream_of(bytes, 100_000), leaves));
+        while let Some(next) = chunks.next().await {
+            out.extend_from_slice(&next?.1);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn whole_content_passes_and_a_flipped_byte_stops_the_stream_at_its_chunk() {
+        let bytes: Vec<u8> = (0..CHUNK_BYTES * 2 + 5).map(|i| (i % 251) as u8).collect();
+        let mut builder = CidBuilder::default();
+        builder.push(&bytes);
+        let leaves = builder.finish().leaves;
+        assert_eq!(serve(bytes.clone(), leaves.clone()).await.unwrap(), bytes);
+
+        let mut flipped = bytes.clone();
+        flipped[CHUNK_BYTES + 7] ^= 1;
+        let err = serve(flipped, leaves.clone()).await.unwrap_err();
+        assert_eq!(mismatch_of(&err), Some(Mismatch { index: 1 }));
+
+        let short = bytes[..bytes.len() - 1].to_vec();
+        assert!(serve(short, leaves.clone()).await.is_err());
+        let mut long = bytes;
+        long.push(0);
+        assert!(serve(long, leaves).await.is_err());
+    }
+}

@@ -242,3 +242,43 @@ async fn a_corrupted_chunk_cuts_the_download_short_and_flags_the_file() {
         assert!(car.len() < bytes.len(), "the CAR stops before the bad chunk");
     }
 }
+
+/// js-ipfs libraries (`tests/ipfs-client/verify-car.mjs`) read depot's CAR of a
+/// file of two levels (174 chunks and a byte), check every block against its
+/// CID, export the file and compute its CID themselves. Needs node and
+/// `npm ci --prefix tests/ipfs-client` (`.ci/test` runs it); under `CI=true`
+/// their absence fails the test.
+#[tokio::test]
+async fn a_real_ipfs_client_verifies_the_car_of_a_two_level_file() {
+    let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ipfs-client");
+    if !client.join("node_modules").is_dir() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tests/ipfs-client/node_modules is missing: run `npm ci --prefix tests/ipfs-client`"
+        );
+        eprintln!("skipped: run `npm ci --prefix tests/ipfs-client` to test with a real IPFS client");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let size = 45_613_057;
+    let cid = cid_of_upload(&app, &ann, "two-levels.bin", pattern(size)).await;
+    assert_eq!(cid, expected_cid(size));
+
+    let base = app.url("");
+    let token = ann.token.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg("verify-car.mjs")
+            .args([base.trim_end_matches('/'), &token, &cid, &size.to_string()])
+            .current_dir(client)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("blocks verified"), "{stdout}");
+}

@@ -7,7 +7,8 @@
 //! - [`http`] — the axum router, extractors and handlers: the HTTP contract
 //!   (status codes, headers, JSON shapes) lives here and nowhere else.
 //! - [`pipeline`] — what an upload or a deletion *does*: streams a body once into
-//!   the blob store while hashing it, then records it in one database transaction.
+//!   the blob store while hashing it, building its CID ([`ipfs`]) and profiling
+//!   datasets ([`profile`]), then records it in one database transaction.
 //! - [`storage`] — content-addressed blob stores behind the [`storage::BlobStore`]
 //!   trait (local filesystem, in-memory).
 //! - [`db`] — the metadata store (SQLite or PostgreSQL through one sqlx code path)

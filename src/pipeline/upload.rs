@@ -44,8 +44,9 @@ pub async fn precheck(state: &AppState, meta: &UploadMeta) -> Result<(), AppErro
 }
 
 /// A body being read into a staged blob — hashed, addressed by CID and, for
-/// datasets, profiled on the way. Dropping it before [`store`] discards the staged bytes, which is how
-/// rejected and interrupted uploads leave nothing behind.
+/// datasets, profiled on the way. Dropping it before [`store`] discards the
+/// staged bytes, which is how rejected and interrupted uploads leave nothing
+/// behind.
 pub struct Ingest {
     writer: Box<dyn BlobWriter>,
     hasher: Sha256,

@@ -2,6 +2,8 @@
 # Upload/download throughput and server memory of a release build of depot.
 #
 #   bench/upload.sh [SIZE_MIB]        (default 1024, i.e. a 1 GiB file)
+#   PACE=125M bench/upload.sh 256     (the client sends and reads at most 125 MB/s,
+#                                      a 1 Gbit/s link, instead of loopback speed)
 #
 # Builds release, starts depot on a temp data dir, uploads one file with `PUT` and
 # with multipart, downloads it, and prints MB/s for each next to
@@ -50,7 +52,7 @@ sync
 start_server "$WORK/data"
 register
 
-time_curl() { curl -sS -o /dev/null -w '%{http_code} %{time_total}' "$@"; }
+time_curl() { curl -sS -o /dev/null -w '%{http_code} %{time_total}' ${PACE:+--limit-rate "$PACE"} "$@"; }
 check() { [ "${1%% *}" = "$2" ] || { echo "unexpected status: $1 (wanted $2)" >&2; exit 1; }; echo "${1#* }"; }
 
 # Each write starts from the same state: the input in the page cache, nothing else

@@ -17,9 +17,19 @@ const RUNS: usize = 5;
 
 fn main() {
     let body: Vec<Bytes> = (0..SIZE / CHUNK)
-        .map(|chunk| Bytes::from((0..CHUNK).map(|i| ((chunk * CHUNK + i) % 251) as u8).collect::<Vec<u8>>()))
+        .map(|chunk| {
+            Bytes::from(
+                (0..CHUNK)
+                    .map(|i| ((chunk * CHUNK + i) % 251) as u8)
+                    .collect::<Vec<u8>>(),
+            )
+        })
         .collect();
-    println!("hashing {} MiB in {} KiB chunks, {RUNS} runs", SIZE >> 20, CHUNK >> 10);
+    println!(
+        "hashing {} MiB in {} KiB chunks, {RUNS} runs",
+        SIZE >> 20,
+        CHUNK >> 10
+    );
     report("SHA-256 of the body", || {
         let mut hasher = Sha256::new();
         for chunk in &body {

@@ -137,13 +137,17 @@ async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> R
         })?;
     let state = state.clone();
     let key = key.clone();
-    let checked = verify::verified_chunks(stream, leaves).map(move |chunk| {
-        chunk.map(|(_, bytes)| bytes).inspect_err(|err| {
-            if let Some(mismatch) = verify::mismatch_of(err) {
-                flag_corrupt(&state, &key, mismatch);
+    let checked = verify::verified_chunks(stream, leaves)
+        .map(move |chunk| match chunk {
+            Ok(chunk) => futures_util::stream::iter(chunk.pieces.into_iter().map(Ok)).left_stream(),
+            Err(err) => {
+                if let Some(mismatch) = verify::mismatch_of(&err) {
+                    flag_corrupt(&state, &key, mismatch);
+                }
+                futures_util::stream::once(std::future::ready(Err(err))).right_stream()
             }
         })
-    });
+        .flatten();
     Ok(Body::from_stream(checked))
 }
 

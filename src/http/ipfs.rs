@@ -144,7 +144,7 @@ async fn raw_block(state: &AppState, user: i64, cid: Cid) -> Result<Response, Ap
             while let Some(bytes) = stream.next().await {
                 data.extend_from_slice(&bytes.map_err(|err| unreadable(&key)(err.into()))?);
             }
-            if !verify::matches(&cid, &data) {
+            if !verify::matches(&cid, [&data[..]]) {
                 let index = usize::try_from(chunk).unwrap_or_default();
                 download::flag_corrupt(state, &key, verify::Mismatch { index });
                 return Err(AppError::Internal(anyhow::anyhow!(
@@ -198,7 +198,7 @@ async fn car_stream(state: &AppState, user: i64, root: Cid) -> Result<Response, 
             let written = match step {
                 Step::Node(cid) => writer.write(cid, &nodes[&cid]).await,
                 Step::Leaf(cid) => match chunks.next().await {
-                    Some(Ok((leaf, bytes))) if leaf == cid => writer.write(cid, bytes).await,
+                    Some(Ok(chunk)) if chunk.leaf == cid => writer.write(cid, chunk.to_bytes()).await,
                     Some(Err(err)) => {
                         if let Some(mismatch) = verify::mismatch_of(&err) {
                             download::flag_corrupt(&state, &key, mismatch);

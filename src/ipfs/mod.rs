@@ -3,30 +3,41 @@
 //! 0x55), under a balanced UnixFS DAG of at most 174 links per dag-pb node,
 //! CIDv1, SHA-256 — computed as the bytes stream in.
 //!
-//! `rust-unixfs` builds the DAG. Memory is one partial chunk plus the DAG's
-//! frontier, and what is kept to be stored beside the blob: each leaf's CID and
-//! the inner nodes (together about 100 bytes per 256 KiB chunk, 400 KiB per GiB).
+//! Each leaf's SHA-256 is taken as its bytes go by, without copying them; at
+//! the end `rust-unixfs` builds the balanced tree over the leaf links
+//! (`build_file_from_leaves`, byte-identical to its `FileAdder`). While the
+//! bytes stream, memory is one hash state and each leaf's 32-byte digest (128
+//! KiB per GiB), kept to be stored beside the blob; the CIDs and inner nodes
+//! are built at the end.
 
 pub mod car;
 pub mod verify;
 
-use ipld_core::cid::Cid;
-use rust_unixfs::file::adder::{BalancedCollector, Chunker, FileAdder};
+use ipld_core::cid::multihash::Multihash;
+use ipld_core::cid::{Cid, Version};
+use multihash_codetable::Code;
+use rust_unixfs::file::adder::{FileBranchLink, build_file_from_leaves};
+use sha2::{Digest, Sha256};
 
 /// kubo's default chunk size.
 pub const CHUNK_BYTES: usize = 256 * 1024;
-/// kubo's default fan-out of the balanced layout.
+/// kubo's default fan-out of the balanced layout (`rust-unixfs`' default too).
 pub const MAX_LINKS: usize = 174;
 /// The multicodec of a raw block (a leaf: the chunk's bytes themselves).
 pub const RAW: u64 = 0x55;
+/// The multihash code of SHA-256.
+const SHA2_256: u64 = 0x12;
 
 /// The CID of a stream of bytes, built as they arrive.
+#[derive(Default)]
 pub struct CidBuilder {
-    adder: FileAdder,
-    inner_nodes: Vec<Block>,
-    leaves: Vec<Cid>,
-    /// The last block made: the root, once the input ends.
-    last: Option<Cid>,
+    /// The chunk being hashed, and how many of its bytes have gone by.
+    leaf: Sha256,
+    leaf_len: usize,
+    /// The SHA-256 of each leaf so far.
+    leaves: Vec<[u8; 32]>,
+    /// Bytes pushed so far.
+    size: u64,
 }
 
 /// One block of a file's DAG: its CID and its encoded bytes.
@@ -50,61 +61,65 @@ pub struct Dag {
 impl std::fmt::Debug for CidBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CidBuilder")
-            .field("inner_nodes", &self.inner_nodes.len())
+            .field("leaves", &self.leaves.len())
             .finish_non_exhaustive()
-    }
-}
-
-impl Default for CidBuilder {
-    fn default() -> Self {
-        Self {
-            adder: FileAdder::builder()
-                .with_chunker(Chunker::Size(CHUNK_BYTES))
-                .with_collector(BalancedCollector::with_branching_factor(MAX_LINKS))
-                .with_cid_version(ipld_core::cid::Version::V1)
-                .with_raw_leaves(true)
-                .build(),
-            inner_nodes: Vec::new(),
-            leaves: Vec::new(),
-            last: None,
-        }
     }
 }
 
 impl CidBuilder {
     pub fn push(&mut self, mut input: &[u8]) {
+        self.size += input.len() as u64;
         while !input.is_empty() {
-            let (blocks, consumed) = self.adder.push(input);
-            for (cid, data) in blocks {
-                self.keep(cid, data);
+            let take = input.len().min(CHUNK_BYTES - self.leaf_len);
+            self.leaf.update(&input[..take]);
+            self.leaf_len += take;
+            input = &input[take..];
+            if self.leaf_len == CHUNK_BYTES {
+                self.end_leaf();
             }
-            input = &input[consumed..];
         }
     }
 
     pub fn finish(mut self) -> Dag {
-        let adder = std::mem::take(&mut self.adder);
-        for (cid, data) in adder.finish() {
-            self.keep(cid, data);
+        // The last, short leaf; or the one empty leaf of an empty file.
+        if self.leaf_len > 0 || self.leaves.is_empty() {
+            self.end_leaf();
         }
+        let leaves: Vec<Cid> = self.leaves.iter().map(|digest| raw_cid(digest)).collect();
+        let links: Vec<FileBranchLink> = leaves
+            .iter()
+            .enumerate()
+            .map(|(index, cid)| {
+                let start = (index * CHUNK_BYTES) as u64;
+                let size = (self.size - start).min(CHUNK_BYTES as u64);
+                FileBranchLink {
+                    cid: *cid,
+                    blocksize: size,
+                    tsize: size,
+                }
+            })
+            .collect();
+        let (root, _, blocks) = build_file_from_leaves(&links, Version::V1, Code::Sha2_256);
         Dag {
-            // A file of one chunk or less is its only leaf, made by `push` or
-            // `finish` (an empty file is an empty raw leaf).
-            root: self.last.unwrap_or_default(),
-            inner_nodes: self.inner_nodes,
-            leaves: self.leaves,
+            root,
+            inner_nodes: blocks
+                .into_iter()
+                .map(|(cid, data)| Block { cid, data })
+                .collect(),
+            leaves,
         }
     }
 
-    /// Leaves are the file's own bytes, already in the blob: only their CIDs matter.
-    fn keep(&mut self, cid: Cid, data: Vec<u8>) {
-        self.last = Some(cid);
-        if cid.codec() == RAW {
-            self.leaves.push(cid);
-        } else {
-            self.inner_nodes.push(Block { cid, data });
-        }
+    fn end_leaf(&mut self) {
+        self.leaves.push(std::mem::take(&mut self.leaf).finalize().into());
+        self.leaf_len = 0;
     }
+}
+
+/// The CIDv1 of a raw block with this SHA-256 digest.
+fn raw_cid(digest: &[u8]) -> Cid {
+    let hash = Multihash::<64>::wrap(SHA2_256, digest).unwrap_or_default();
+    Cid::new_v1(RAW, hash)
 }
 
 #[cfg(test)]

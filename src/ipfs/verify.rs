@@ -3,10 +3,14 @@
 //! CID's digest before it is handed on. A chunk that does not match ends the
 //! stream with an error, so a client sees a cut-off body — never corrupt bytes
 //! passed off as whole.
+//!
+//! Chunks are hashed on the blocking pool, two at a time, so hashing runs
+//! beside reading and sending instead of between them; a chunk is kept as the
+//! pieces the store read (no copy) until its hash is known.
 
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use ipld_core::cid::Cid;
 use sha2::{Digest, Sha256};
@@ -16,6 +20,8 @@ use crate::storage::ByteStream;
 
 /// The multihash code of SHA-256.
 const SHA2_256: u64 = 0x12;
+/// Chunks hashed at once.
+const HASHING_AHEAD: usize = 2;
 
 /// A chunk that did not match its leaf: which one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -24,55 +30,106 @@ pub struct Mismatch {
     pub index: usize,
 }
 
-/// Whether `bytes` are the leaf `cid` (a raw SHA-256 CID).
-pub fn matches(cid: &Cid, bytes: &[u8]) -> bool {
-    cid.hash().code() == SHA2_256 && cid.hash().digest() == Sha256::digest(bytes).as_slice()
+/// One verified chunk: its leaf CID and its bytes, in the pieces they were read in.
+#[derive(Debug)]
+pub struct Chunk {
+    pub leaf: Cid,
+    pub pieces: Vec<Bytes>,
 }
 
-/// The blob's bytes from its start, as `(leaf, chunk)` pairs checked against
-/// `leaves`; the stream fails with a [`Mismatch`] (in an `io::Error`) at the
-/// first chunk that differs, or when the blob is shorter or longer than its DAG.
-pub fn verified_chunks(
+impl Chunk {
+    /// The chunk in one buffer.
+    pub fn to_bytes(&self) -> Bytes {
+        match self.pieces.as_slice() {
+            [one] => one.clone(),
+            pieces => Bytes::from(pieces.concat()),
+        }
+    }
+}
+
+/// Whether `pieces`, one after the other, are the leaf `cid` (a raw SHA-256 CID).
+pub fn matches<'a>(cid: &Cid, pieces: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    let mut hasher = Sha256::new();
+    for piece in pieces {
+        hasher.update(piece);
+    }
+    cid.hash().code() == SHA2_256 && cid.hash().digest() == hasher.finalize().as_slice()
+}
+
+/// The blob's bytes from its start as chunks checked against `leaves`; the
+/// stream fails with a [`Mismatch`] (in an `io::Error`) at the first chunk that
+/// differs, or when the blob is shorter or longer than its DAG, and ends there.
+pub fn verified_chunks(blob: ByteStream, leaves: Vec<Cid>) -> impl Stream<Item = io::Result<Chunk>> + Send {
+    cut_into_chunks(blob, leaves)
+        .map(|cut| async move {
+            let (index, chunk) = cut?;
+            let (chunk, matched) = tokio::task::spawn_blocking(move || {
+                let matched = matches(&chunk.leaf, chunk.pieces.iter().map(|piece| &piece[..]));
+                (chunk, matched)
+            })
+            .await
+            .map_err(io::Error::other)?;
+            if matched { Ok(chunk) } else { Err(corrupt(index)) }
+        })
+        .buffered(HASHING_AHEAD)
+        .scan(false, |failed, item| {
+            // Nothing after the first error.
+            let next = (!*failed).then_some(item);
+            *failed |= next.as_ref().is_some_and(Result::is_err);
+            std::future::ready(next)
+        })
+}
+
+/// The blob cut at the leaves' boundaries, unverified.
+fn cut_into_chunks(
     blob: ByteStream,
     leaves: Vec<Cid>,
-) -> impl Stream<Item = io::Result<(Cid, Bytes)>> + Send {
+) -> impl Stream<Item = io::Result<(usize, Chunk)>> + Send {
     struct State {
         blob: ByteStream,
-        buffer: BytesMut,
-        leaves: std::vec::IntoIter<Cid>,
-        index: usize,
+        /// Bytes read past the last chunk cut.
+        rest: Option<Bytes>,
+        leaves: std::iter::Enumerate<std::vec::IntoIter<Cid>>,
+        count: usize,
         ended: bool,
     }
     let state = State {
         blob,
-        buffer: BytesMut::new(),
-        leaves: leaves.into_iter(),
-        index: 0,
+        rest: None,
+        count: leaves.len(),
+        leaves: leaves.into_iter().enumerate(),
         ended: false,
     };
     futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
-        let Some(leaf) = state.leaves.next() else {
-            // Every leaf served: the blob must end here too.
-            let trailing = !state.buffer.is_empty() || next_nonempty(&mut state.blob).await.is_some();
-            return trailing.then(|| (Err(corrupt(state.index)), None));
+        let Some((index, leaf)) = state.leaves.next() else {
+            // Every leaf given: the blob must end here too.
+            let trailing = state.rest.is_some_and(|rest| !rest.is_empty())
+                || next_nonempty(&mut state.blob).await.is_some();
+            return trailing.then(|| (Err(corrupt(state.count)), None));
         };
-        while state.buffer.len() < CHUNK_BYTES && !state.ended {
-            match state.blob.next().await {
-                Some(Ok(bytes)) => state.buffer.extend_from_slice(&bytes),
-                Some(Err(err)) => return Some((Err(err), None)),
-                None => state.ended = true,
+        let mut pieces = Vec::new();
+        let mut len = 0;
+        while len < CHUNK_BYTES {
+            let mut piece = match state.rest.take() {
+                Some(rest) => rest,
+                None if state.ended => break,
+                None => match state.blob.next().await {
+                    Some(Ok(bytes)) => bytes,
+                    Some(Err(err)) => return Some((Err(err), None)),
+                    None => {
+                        state.ended = true;
+                        break;
+                    }
+                },
+            };
+            if len + piece.len() > CHUNK_BYTES {
+                state.rest = Some(piece.split_off(CHUNK_BYTES - len));
             }
+            len += piece.len();
+            pieces.push(piece);
         }
-        let chunk = state
-            .buffer
-            .split_to(state.buffer.len().min(CHUNK_BYTES))
-            .freeze();
-        if !matches(&leaf, &chunk) {
-            return Some((Err(corrupt(state.index)), None));
-        }
-        state.index += 1;
-        Some((Ok((leaf, chunk)), Some(state)))
+        Some((Ok((index, Chunk { leaf, pieces })), Some(state)))
     })
 }
 
@@ -115,7 +172,7 @@ mod tests {
         let mut out = Vec::new();
         let mut chunks = std::pin::pin!(verified_chunks(stream_of(bytes, 100_000), leaves));
         while let Some(next) = chunks.next().await {
-            out.extend_from_slice(&next?.1);
+            out.extend_from_slice(&next?.to_bytes());
         }
         Ok(out)
     }

@@ -17,7 +17,7 @@ use super::{BlobKey, BlobStore, BlobWriter, ByteStream, StagedReader, StorageErr
 /// Writes are gathered into blocks of this size before they reach the disk.
 const WRITE_BUFFER: usize = 1 << 20;
 /// Reads are served in chunks of this size.
-const READ_CHUNK: usize = 64 << 10;
+const READ_CHUNK: usize = 256 << 10;
 
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {

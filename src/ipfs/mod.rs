@@ -26,7 +26,7 @@ pub const MAX_LINKS: usize = 174;
 /// The multicodec of a raw block (a leaf: the chunk's bytes themselves).
 pub const RAW: u64 = 0x55;
 /// The multihash code of SHA-256.
-const SHA2_256: u64 = 0x12;
+pub const SHA2_256: u64 = 0x12;
 
 /// The CID of a stream of bytes, built as they arrive.
 #[derive(Default)]

@@ -15,11 +15,9 @@ use futures_util::{Stream, StreamExt};
 use ipld_core::cid::Cid;
 use sha2::{Digest, Sha256};
 
-use super::CHUNK_BYTES;
+use super::{CHUNK_BYTES, SHA2_256};
 use crate::storage::ByteStream;
 
-/// The multihash code of SHA-256.
-const SHA2_256: u64 = 0x12;
 /// Chunks hashed at once.
 const HASHING_AHEAD: usize = 2;
 

@@ -20,9 +20,9 @@ use crate::profile::column::{datetime, float, integer};
 use crate::profile::{ColumnProfile, DatasetError, Dtype, Profile};
 
 const MAGIC: &[u8; 4] = b"PAR1";
-/// A footer larger than this (tens of thousands of columns × row groups) is not
-/// read: the file gets no summary.
-const MAX_FOOTER_BYTES: usize = 16 << 20;
+/// A footer larger than this (thousands of columns × row groups) is not read:
+/// the file gets no summary. The profiler holds up to twice this much.
+const MAX_FOOTER_BYTES: usize = 4 << 20;
 
 /// The first and the last bytes of a Parquet file as it streams past.
 #[derive(Debug, Default)]
@@ -57,7 +57,7 @@ impl Footer {
                 "not a Parquet file: it does not start with PAR1",
             ));
         }
-        let Some((length, trailer)) = self.tail.split_last_chunk::<8>() else {
+        let Some((before_trailer, trailer)) = self.tail.split_last_chunk::<8>() else {
             return Err(DatasetError::whole(
                 "the Parquet file is truncated: it has no footer",
             ));
@@ -72,10 +72,10 @@ impl Footer {
             ));
         }
         let footer_length = u32::from_le_bytes(footer_length.try_into().unwrap_or_default()) as usize;
-        let Some(footer) = length
+        let Some(footer) = before_trailer
             .len()
             .checked_sub(footer_length)
-            .map(|start| &length[start..])
+            .map(|start| &before_trailer[start..])
         else {
             return if self.size >= (footer_length + 8 + MAGIC.len()) as u64 {
                 Ok(None) // larger than the profiler keeps

@@ -213,3 +213,34 @@ pub async fn list(
         .await?;
     Ok((rows, total))
 }
+
+/// A user's storage: files and their bytes as listed (logical), and the
+/// distinct contents behind them as stored (physical, each blob once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub files: i64,
+    pub logical_bytes: i64,
+    pub contents: i64,
+    pub physical_bytes: i64,
+}
+
+pub async fn usage(pool: &AnyPool, user: UserId) -> Result<Usage, sqlx::Error> {
+    let (files, logical_bytes): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(pool)
+            .await?;
+    let (contents, physical_bytes): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs \
+         WHERE sha256 IN (SELECT sha256 FROM files WHERE user_id = $1)",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await?;
+    Ok(Usage {
+        files,
+        logical_bytes,
+        contents,
+        physical_bytes,
+    })
+}

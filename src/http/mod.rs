@@ -12,6 +12,7 @@ mod ops;
 pub mod session_hint;
 mod sessions;
 mod upload;
+mod usage;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ipfs/{cid}", get(ipfs::gateway))
         .route("/api/v1/cids/{cid}", get(ipfs::info).delete(ipfs::delete))
+        .route("/api/v1/usage", get(usage::usage))
         .route("/api/v1/sessions", post(sessions::create))
         .route("/api/v1/sessions/{id}", get(sessions::read))
         .route("/api/ingestion/history", get(history::history))

@@ -169,13 +169,33 @@ async fn raw_blocks_and_car_exports_hold_the_whole_dag_checked_by_hash() {
 }
 
 #[tokio::test]
-async fn info_and_delete_by_cid_cover_every_name_of_the_content() {
+async fn identical_content_is_stored_once_and_info_and_delete_by_cid_cover_all_its_names() {
     let app = TestApp::spawn().await;
     let ann = app.user("ann").await;
     let first = cid_of_upload(&app, &ann, "a.txt", b"same bytes".to_vec()).await;
     let second = cid_of_upload(&app, &ann, "b.txt", b"same bytes".to_vec()).await;
     assert_eq!(first, second);
     assert_eq!(app.blob_files().len(), 1, "identical content is stored once");
+    let usage: Value = app.get(&ann, "/api/v1/usage").await.json().await.unwrap();
+    assert_eq!(
+        (
+            &usage["files"],
+            &usage["logical_bytes"],
+            &usage["contents"],
+            &usage["physical_bytes"]
+        ),
+        (
+            &Value::from(2),
+            &Value::from(20),
+            &Value::from(1),
+            &Value::from(10)
+        )
+    );
+    assert_eq!(usage["dedup_ratio"], 2.0);
+    let bob = app.user("bob").await;
+    let bobs = cid_of_upload(&app, &bob, "mine.txt", b"same bytes".to_vec()).await;
+    assert_eq!(bobs, first, "another user's copy has the same CID");
+    assert_eq!(app.blob_files().len(), 1, "and the same blob");
 
     let info: Value = app
         .get(&ann, &format!("/api/v1/cids/{first}"))
@@ -196,11 +216,18 @@ async fn info_and_delete_by_cid_cover_every_name_of_the_content() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["deleted"].as_array().unwrap().len(), 2);
-    assert!(app.blob_files().is_empty());
     assert_eq!(
         app.get(&ann, &format!("/ipfs/{first}")).await.status(),
         StatusCode::NOT_FOUND
     );
+    assert_eq!(
+        app.get(&bob, &format!("/ipfs/{first}")).await.status(),
+        StatusCode::OK,
+        "bob's copy stays"
+    );
+    assert_eq!(app.blob_files().len(), 1);
+    app.delete_file(&bob, "mine.txt").await;
+    assert!(app.blob_files().is_empty(), "the last reference takes the blob");
 }
 
 #[tokio::test]

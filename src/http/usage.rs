@@ -1,0 +1,44 @@
+//! `GET /api/v1/usage`: what the caller stores, and what deduplication saves —
+//! the same content under several names is stored once.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use crate::auth::AuthUser;
+use crate::db::files;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct UsageView {
+    pub files: i64,
+    /// The sizes of the caller's files added up, as listed.
+    pub logical_bytes: i64,
+    /// Distinct contents behind those files.
+    pub contents: i64,
+    /// Their bytes as stored: each content once.
+    pub physical_bytes: i64,
+    /// logical / physical (1.0 with nothing stored).
+    pub dedup_ratio: f64,
+}
+
+pub async fn usage(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<UsageView>, AppError> {
+    let usage = files::usage(state.db.pool(), user).await?;
+    #[allow(clippy::cast_precision_loss)] // a ratio for people to read
+    let dedup_ratio = if usage.physical_bytes > 0 {
+        usage.logical_bytes as f64 / usage.physical_bytes as f64
+    } else {
+        1.0
+    };
+    Ok(Json(UsageView {
+        files: usage.files,
+        logical_bytes: usage.logical_bytes,
+        contents: usage.contents,
+        physical_bytes: usage.physical_bytes,
+        dedup_ratio,
+    }))
+}

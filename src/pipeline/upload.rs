@@ -109,8 +109,8 @@ impl Ingest {
             }
         }
         self.cid.push(chunk.clone()).await?;
-        self.writer.write(&chunk).await?;
         self.hasher.update(&chunk);
+        self.writer.write(chunk).await?;
         self.size = size;
         Ok(())
     }

@@ -9,12 +9,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::fs;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::{BlobKey, BlobStore, BlobWriter, ByteStream, StagedReader, StorageError};
 
-/// Writes are gathered into blocks of this size before they reach the disk.
+/// Chunks are gathered (by reference, not copied) until this many bytes wait,
+/// then written in one trip to the blocking pool.
 const WRITE_BUFFER: usize = 1 << 20;
 /// Reads are served in chunks of this size.
 const READ_CHUNK: usize = 256 << 10;
@@ -69,7 +71,9 @@ impl BlobStore for LocalBlobStore {
             .open(&temp_path)
             .await?;
         Ok(Box::new(LocalWriter {
-            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            file: Some(Arc::new(file.into_std().await)),
+            pending: Vec::new(),
+            pending_bytes: 0,
             temp: TempFile(Some(temp_path)),
             paths: Arc::clone(&self.paths),
         }))
@@ -117,33 +121,52 @@ impl BlobStore for LocalBlobStore {
 }
 
 struct LocalWriter {
-    file: Option<BufWriter<fs::File>>,
+    file: Option<Arc<std::fs::File>>,
+    /// Chunks not written yet, and their total size.
+    pending: Vec<Bytes>,
+    pending_bytes: usize,
     temp: TempFile,
     paths: Arc<Paths>,
 }
 
+impl LocalWriter {
+    /// Writes the pending chunks straight from their buffers.
+    async fn flush(&mut self) -> Result<(), StorageError> {
+        let file = Arc::clone(self.file.as_ref().ok_or_else(closed_writer)?);
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        blocking(move || {
+            for chunk in &batch {
+                std::io::Write::write_all(&mut &*file, chunk)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl BlobWriter for LocalWriter {
-    async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
-        let file = self.file.as_mut().ok_or_else(closed_writer)?;
-        file.write_all(chunk).await?;
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        self.pending_bytes += chunk.len();
+        self.pending.push(chunk);
+        if self.pending_bytes >= WRITE_BUFFER {
+            self.flush().await?;
+        }
         Ok(())
     }
 
     async fn staged_reader(&mut self) -> Result<Option<Box<dyn StagedReader>>, StorageError> {
-        let file = self.file.as_mut().ok_or_else(closed_writer)?;
-        file.flush().await?;
+        self.flush().await?;
         let path = self.temp.path().ok_or_else(closed_writer)?;
         let reader = fs::File::open(path).await?.into_std().await;
         Ok(Some(Box::new(reader)))
     }
 
     async fn commit(mut self: Box<Self>, key: &BlobKey) -> Result<(), StorageError> {
-        let mut file = self.file.take().ok_or_else(closed_writer)?;
-        file.flush().await?;
-        let file = file.into_inner();
-        file.sync_all().await?;
-        drop(file);
+        self.flush().await?;
+        let file = self.file.take().ok_or_else(closed_writer)?;
+        blocking(move || file.sync_all()).await?;
 
         let target = self.paths.blob(key);
         let fan_out_dir = parent_of(&target);
@@ -190,7 +213,12 @@ fn parent_of(path: &Path) -> &Path {
 /// fsync of a directory, so a rename or unlink inside it is durable.
 async fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+    blocking(move || std::fs::File::open(&dir)?.sync_all()).await
+}
+
+/// Runs file I/O on the blocking pool.
+async fn blocking(work: impl FnOnce() -> std::io::Result<()> + Send + 'static) -> Result<(), StorageError> {
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|err| StorageError::Io(std::io::Error::other(err)))??;
     Ok(())

@@ -75,8 +75,8 @@ impl BlobStore for MemoryBlobStore {
 
 #[async_trait]
 impl BlobWriter for MemoryWriter {
-    async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
-        self.buffer.extend_from_slice(chunk);
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        self.buffer.extend_from_slice(&chunk);
         Ok(())
     }
 

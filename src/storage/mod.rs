@@ -106,7 +106,8 @@ impl<T: io::Read + io::Seek + Send> StagedReader for T {}
 
 #[async_trait]
 pub trait BlobWriter: Send {
-    async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError>;
+    /// Takes the next chunk; a store may keep it (by reference) until later.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError>;
 
     /// Everything written so far, to read with random access (an Excel
     /// workbook's ZIP directory is at its end); `None` where the store cannot
@@ -142,8 +143,8 @@ mod contract_tests {
         let content = b"hello, depot".to_vec();
         let key = key_of(&content);
         let mut writer = store.stage().await.unwrap();
-        writer.write(&content[..5]).await.unwrap();
-        writer.write(&content[5..]).await.unwrap();
+        writer.write(Bytes::copy_from_slice(&content[..5])).await.unwrap();
+        writer.write(Bytes::copy_from_slice(&content[5..])).await.unwrap();
         if let Some(mut staged) = writer.staged_reader().await.unwrap() {
             let mut back = Vec::new();
             std::io::Read::read_to_end(&mut staged, &mut back).unwrap();
@@ -157,7 +158,7 @@ mod contract_tests {
     async fn dropped_writer_leaves_nothing(store: &dyn BlobStore) {
         let key = key_of(b"never committed");
         let mut writer = store.stage().await.unwrap();
-        writer.write(b"never committed").await.unwrap();
+        writer.write(Bytes::from_static(b"never committed")).await.unwrap();
         drop(writer);
         assert!(matches!(
             store.read(&key, None).await,
@@ -168,7 +169,7 @@ mod contract_tests {
     async fn deleting_removes_and_is_idempotent(store: &dyn BlobStore) {
         let key = key_of(b"bye");
         let mut writer = store.stage().await.unwrap();
-        writer.write(b"bye").await.unwrap();
+        writer.write(Bytes::from_static(b"bye")).await.unwrap();
         writer.commit(&key).await.unwrap();
         store.delete(&key).await.unwrap();
         store.delete(&key).await.unwrap();

@@ -158,7 +158,10 @@ mod contract_tests {
     async fn dropped_writer_leaves_nothing(store: &dyn BlobStore) {
         let key = key_of(b"never committed");
         let mut writer = store.stage().await.unwrap();
-        writer.write(Bytes::from_static(b"never committed")).await.unwrap();
+        writer
+            .write(Bytes::from_static(b"never committed"))
+            .await
+            .unwrap();
         drop(writer);
         assert!(matches!(
             store.read(&key, None).await,

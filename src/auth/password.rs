@@ -1,22 +1,44 @@
 //! argon2id password hashes, computed on the blocking pool: a hash takes tens of
 //! milliseconds of CPU and must not stall the async workers.
 
+use std::sync::LazyLock;
+
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::error::AppError;
 
+/// A hash of a random secret, with the same parameters as every stored hash. A
+/// login for a username that does not exist is checked against it, so it costs
+/// as much time as a wrong password and the timing does not tell which
+/// usernames exist.
+static DECOY: LazyLock<String> = LazyLock::new(|| {
+    let mut secret = [0u8; 32];
+    argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut secret);
+    hash_now(&secret).unwrap_or_default()
+});
+
 pub async fn hash(password: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|err| AppError::Internal(anyhow::anyhow!("password hashing failed: {err}")))
-    })
-    .await
-    .map_err(|err| AppError::Internal(err.into()))?
+    tokio::task::spawn_blocking(move || hash_now(password.as_bytes()))
+        .await
+        .map_err(|err| AppError::Internal(err.into()))?
+}
+
+fn hash_now(password: &[u8]) -> Result<String, AppError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password, &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("password hashing failed: {err}")))
+}
+
+/// Spends the time of a password check for a username that does not exist.
+pub async fn verify_decoy(password: String) -> Result<(), AppError> {
+    let decoy = tokio::task::spawn_blocking(|| DECOY.clone())
+        .await
+        .map_err(|err| AppError::Internal(err.into()))?;
+    verify(password, decoy).await.map(drop)
 }
 
 /// Whether `password` matches `stored`; a malformed stored hash never matches.
@@ -32,4 +54,25 @@ pub async fn verify(password: String, stored: String) -> Result<bool, AppError> 
     })
     .await
     .map_err(|err| AppError::Internal(err.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_decoy_costs_what_a_stored_hash_costs_and_matches_nothing() {
+        let stored = hash("correct horse".into()).await.unwrap();
+        let (stored, decoy) = (
+            PasswordHash::new(&stored).unwrap(),
+            PasswordHash::new(&DECOY).unwrap(),
+        );
+        assert_eq!(decoy.algorithm, stored.algorithm);
+        assert_eq!(
+            decoy.params, stored.params,
+            "same memory, time and parallelism cost"
+        );
+        assert!(!verify("".into(), DECOY.clone()).await.unwrap());
+        assert!(verify_decoy("correct horse".into()).await.is_ok());
+    }
 }

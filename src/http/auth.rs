@@ -69,9 +69,12 @@ pub async fn login(
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let Json(credentials) = body.map_err(json_error)?;
-    let (user_id, stored) = users::find_credentials(state.db.pool(), credentials.username.trim())
-        .await?
-        .ok_or(AppError::InvalidCredentials)?;
+    let Some((user_id, stored)) =
+        users::find_credentials(state.db.pool(), credentials.username.trim()).await?
+    else {
+        password::verify_decoy(credentials.password).await?;
+        return Err(AppError::InvalidCredentials);
+    };
     if !password::verify(credentials.password, stored).await? {
         return Err(AppError::InvalidCredentials);
     }

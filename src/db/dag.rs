@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use sqlx::{AnyConnection, AnyPool};
 
 use crate::auth::UserId;
-
 use crate::ipfs::Dag;
 use crate::storage::BlobKey;
 

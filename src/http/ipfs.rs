@@ -27,7 +27,7 @@ use iroh_car::{CarHeader, CarWriter};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, UserId};
 use crate::db::dag::{self, BlockSource};
 use crate::db::files::{self, FileRecord};
 use crate::domain::{FileName, timestamp};
@@ -119,7 +119,7 @@ pub async fn gateway(
 }
 
 /// The caller's oldest file whose content is `cid`.
-async fn owned_root(state: &AppState, user: i64, cid: &Cid) -> Result<FileRecord, AppError> {
+async fn owned_root(state: &AppState, user: UserId, cid: &Cid) -> Result<FileRecord, AppError> {
     files::find_by_cid(state.db.pool(), user, &cid.to_string())
         .await?
         .into_iter()
@@ -127,7 +127,7 @@ async fn owned_root(state: &AppState, user: i64, cid: &Cid) -> Result<FileRecord
         .ok_or(AppError::NotFound("content"))
 }
 
-async fn raw_block(state: &AppState, user: i64, cid: Cid) -> Result<Response, AppError> {
+async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response, AppError> {
     let data = match dag::owned_block(state.db.pool(), user, &cid.to_string()).await? {
         None => return Err(AppError::NotFound("block")),
         Some(BlockSource::Node(data)) => data,
@@ -169,7 +169,7 @@ async fn raw_block(state: &AppState, user: i64, cid: Cid) -> Result<Response, Ap
 /// A CARv1 of the whole DAG, written by a task into a pipe the response reads:
 /// inner nodes come from the database, leaves from one sequential read of the
 /// blob, each checked against its CID. A failure mid-way ends the body early.
-async fn car_stream(state: &AppState, user: i64, root: Cid) -> Result<Response, AppError> {
+async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Response, AppError> {
     let record = owned_root(state, user, &root).await?;
     let key = blob_key(&record.sha256)?;
     let pool = state.db.pool();

@@ -224,14 +224,16 @@ pub struct Usage {
     pub physical_bytes: i64,
 }
 
+/// (PostgreSQL sums `BIGINT`s as `NUMERIC`; the casts keep both backends on `i64`.)
 pub async fn usage(pool: &AnyPool, user: UserId) -> Result<Usage, sqlx::Error> {
-    let (files, logical_bytes): (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE user_id = $1")
-            .bind(user)
-            .fetch_one(pool)
-            .await?;
+    let (files, logical_bytes): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM files WHERE user_id = $1",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await?;
     let (contents, physical_bytes): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs \
+        "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs \
          WHERE sha256 IN (SELECT sha256 FROM files WHERE user_id = $1)",
     )
     .bind(user)

@@ -295,6 +295,8 @@ fn pandas_dtype(data_type: &DataType, has_nulls: bool) -> Dtype {
         DataType::Timestamp(unit, None) => format!("datetime64[{}]", unit_name(*unit)),
         DataType::Timestamp(unit, Some(zone)) => format!("datetime64[{}, {zone}]", unit_name(*unit)),
         DataType::Duration(unit) => format!("timedelta64[{}]", unit_name(*unit)),
+        // A dictionary of nothing (an empty categorical) reads as plain objects.
+        DataType::Dictionary(_, values) if **values == DataType::Null => return Dtype::Object,
         DataType::Dictionary(..) => "category".to_owned(),
         _ => return Dtype::Object,
     };

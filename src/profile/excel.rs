@@ -109,9 +109,7 @@ impl Token {
         };
         Some(Self { text, kind })
     }
-}
 
-impl Token {
     /// Whether pandas reads the value as a float: a number cell that is not
     /// whole, or text in float syntax (`1.5`, `1e3`).
     fn is_float(&self) -> bool {
@@ -199,6 +197,44 @@ impl Typed {
             too_big: false,
         }
     }
+
+    fn finish(self, name: String, rows: u64) -> ColumnProfile {
+        let mut profile = self.column.finish(rows);
+        profile.name = name;
+        let missing = profile.missing.unwrap_or(0);
+        let present = rows - missing;
+        profile.dtype = match profile.dtype {
+            Dtype::Datetime if self.all_dates => Dtype::Other("datetime64[us]".to_owned()),
+            Dtype::Int64 if self.all_bools && present > 0 => {
+                clear_statistics(&mut profile);
+                Dtype::Bool
+            }
+            // Integers beyond uint64 turn to floats beside a blank or a float;
+            // otherwise the column stays objects, in which pandas reads the
+            // booleans as missing unless the column starts with one.
+            Dtype::Object if present > 0 && self.all_numeric && self.too_big => {
+                if missing > 0 || self.float {
+                    Dtype::Float64
+                } else {
+                    if self.starts_with_bool == Some(false) {
+                        profile.missing = Some(missing + self.bools);
+                    }
+                    Dtype::Object
+                }
+            }
+            // pandas keeps a uint64-range integer only in a uint64 column.
+            Dtype::Float64 if self.uint64 => {
+                clear_statistics(&mut profile);
+                Dtype::Object
+            }
+            Dtype::Datetime => {
+                clear_statistics(&mut profile);
+                Dtype::Object
+            }
+            dtype => dtype,
+        };
+        profile
+    }
 }
 
 impl Sheet {
@@ -276,46 +312,6 @@ impl Sheet {
             .map(|(typed, name)| typed.finish(name, rows))
             .collect();
         Profile { rows, columns }
-    }
-}
-
-impl Typed {
-    fn finish(self, name: String, rows: u64) -> ColumnProfile {
-        let mut profile = self.column.finish(rows);
-        profile.name = name;
-        let missing = profile.missing.unwrap_or(0);
-        let present = rows - missing;
-        profile.dtype = match profile.dtype {
-            Dtype::Datetime if self.all_dates => Dtype::Other("datetime64[us]".to_owned()),
-            Dtype::Int64 if self.all_bools && present > 0 => {
-                clear_statistics(&mut profile);
-                Dtype::Bool
-            }
-            // Integers beyond uint64 turn to floats beside a blank or a float;
-            // otherwise the column stays objects, in which pandas reads the
-            // booleans as missing unless the column starts with one.
-            Dtype::Object if present > 0 && self.all_numeric && self.too_big => {
-                if missing > 0 || self.float {
-                    Dtype::Float64
-                } else {
-                    if self.starts_with_bool == Some(false) {
-                        profile.missing = Some(missing + self.bools);
-                    }
-                    Dtype::Object
-                }
-            }
-            // pandas keeps a uint64-range integer only in a uint64 column.
-            Dtype::Float64 if self.uint64 => {
-                clear_statistics(&mut profile);
-                Dtype::Object
-            }
-            Dtype::Datetime => {
-                clear_statistics(&mut profile);
-                Dtype::Object
-            }
-            dtype => dtype,
-        };
-        profile
     }
 }
 

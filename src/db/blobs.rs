@@ -6,6 +6,13 @@ use sqlx::AnyConnection;
 use crate::domain::timestamp::now_micros;
 use crate::storage::BlobKey;
 
+/// The key of a stored `sha256` column; a malformed one is a decode error
+/// (the row is corrupt), never a path outside the store.
+pub fn stored_key(sha256: &str) -> Result<BlobKey, sqlx::Error> {
+    BlobKey::parse(sha256)
+        .ok_or_else(|| sqlx::Error::Decode(format!("stored sha256 {sha256:?} is malformed").into()))
+}
+
 /// Counts one more file pointing at `key`, creating the row for new content.
 pub async fn add_ref(conn: &mut AnyConnection, key: &BlobKey, size: i64) -> Result<(), sqlx::Error> {
     sqlx::query(

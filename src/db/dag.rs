@@ -5,7 +5,10 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, AnyPool};
 
+use ipld_core::cid::Cid;
+
 use crate::auth::UserId;
+use crate::db::blobs;
 use crate::ipfs::Dag;
 use crate::storage::BlobKey;
 
@@ -73,8 +76,8 @@ fn values_sql(prefix: &str, rows: usize) -> String {
 pub enum BlockSource {
     /// An inner node: its bytes.
     Node(Vec<u8>),
-    /// A leaf: chunk `chunk` of the blob `blob_sha256`.
-    Leaf { blob_sha256: String, chunk: i64 },
+    /// A leaf: chunk `chunk` of the blob `blob`.
+    Leaf { blob: BlobKey, chunk: i64 },
 }
 
 /// The block `cid` from a blob one of the user's files holds.
@@ -102,23 +105,39 @@ pub async fn owned_block(
     .bind(user)
     .fetch_optional(pool)
     .await?;
-    Ok(leaf.map(|(blob_sha256, chunk)| BlockSource::Leaf { blob_sha256, chunk }))
+    leaf.map(|(sha256, chunk)| {
+        Ok(BlockSource::Leaf {
+            blob: blobs::stored_key(&sha256)?,
+            chunk,
+        })
+    })
+    .transpose()
 }
 
 /// The inner nodes of a blob's DAG, by CID.
-pub async fn nodes(pool: &AnyPool, key: &BlobKey) -> Result<HashMap<String, Vec<u8>>, sqlx::Error> {
+pub async fn nodes(pool: &AnyPool, key: &BlobKey) -> Result<HashMap<Cid, Vec<u8>>, sqlx::Error> {
     let rows: Vec<(String, Vec<u8>)> =
         sqlx::query_as("SELECT cid, data FROM dag_nodes WHERE blob_sha256 = $1")
             .bind(key.as_str())
             .fetch_all(pool)
             .await?;
-    Ok(rows.into_iter().collect())
+    rows.into_iter()
+        .map(|(cid, data)| Ok((stored_cid(&cid)?, data)))
+        .collect()
 }
 
 /// The CIDs of a blob's leaves, in file order; empty when its DAG was never stored.
-pub async fn leaves(pool: &AnyPool, key: &BlobKey) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT cid FROM dag_leaves WHERE blob_sha256 = $1 ORDER BY chunk")
-        .bind(key.as_str())
-        .fetch_all(pool)
-        .await
+pub async fn leaves(pool: &AnyPool, key: &BlobKey) -> Result<Vec<Cid>, sqlx::Error> {
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT cid FROM dag_leaves WHERE blob_sha256 = $1 ORDER BY chunk")
+            .bind(key.as_str())
+            .fetch_all(pool)
+            .await?;
+    rows.iter().map(|cid| stored_cid(cid)).collect()
+}
+
+/// A stored CID column; a malformed one is a decode error (the row is corrupt).
+fn stored_cid(text: &str) -> Result<Cid, sqlx::Error> {
+    Cid::try_from(text)
+        .map_err(|err| sqlx::Error::Decode(format!("stored CID {text:?} is malformed: {err}").into()))
 }

@@ -4,6 +4,7 @@ use sqlx::{AnyConnection, AnyPool, FromRow};
 
 use crate::auth::UserId;
 use crate::db::conditions::{Conditions, contains_pattern};
+use crate::storage::BlobKey;
 
 const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, corrupt_at, created_at";
 
@@ -25,6 +26,13 @@ pub struct FileRecord {
     /// When the stored bytes were found not to match the CID.
     pub corrupt_at: Option<i64>,
     pub created_at: i64,
+}
+
+impl FileRecord {
+    /// The key of the blob holding the file's bytes.
+    pub fn blob_key(&self) -> Result<BlobKey, sqlx::Error> {
+        crate::db::blobs::stored_key(&self.sha256)
+    }
 }
 
 /// What an upload knows once its bytes are staged.

@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use futures_util::StreamExt;
-use ipld_core::cid::Cid;
 
 use crate::auth::AuthUser;
 use crate::db::dag;
@@ -25,7 +24,7 @@ use crate::error::AppError;
 use crate::http::files::find_owned;
 use crate::ipfs::verify;
 use crate::state::AppState;
-use crate::storage::{BlobKey, ByteStream};
+use crate::storage::{BlobKey, ByteStream, StorageError};
 
 pub async fn content(
     State(state): State<AppState>,
@@ -82,16 +81,12 @@ pub async fn serve(
         RangeRequest::Full => None,
     };
 
-    let key = BlobKey::parse(&record.sha256).ok_or_else(|| {
-        AppError::Internal(anyhow::anyhow!("stored sha256 {:?} is malformed", record.sha256))
-    })?;
+    let key = record.blob_key()?;
     let stream = state
         .blobs
         .read(&key, range.as_ref().map(|range| range.as_inclusive()))
         .await
-        .map_err(|err| {
-            AppError::Internal(anyhow::anyhow!("blob {key} of a live file is unreadable: {err}"))
-        })?;
+        .map_err(unreadable(&key))?;
 
     builder = builder
         .header(
@@ -128,13 +123,6 @@ async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> R
     if leaves.is_empty() {
         return Ok(Body::from_stream(stream));
     }
-    let leaves = leaves
-        .iter()
-        .map(|text| Cid::try_from(text.as_str()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| {
-            AppError::Internal(anyhow::anyhow!("a stored leaf CID of {key} is malformed: {err}"))
-        })?;
     let state = state.clone();
     let key = key.clone();
     let checked = verify::verified_chunks(stream, leaves)
@@ -149,6 +137,11 @@ async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> R
         })
         .flatten();
     Ok(Body::from_stream(checked))
+}
+
+/// A live file's blob that cannot be read is a server fault, whatever the store says.
+pub fn unreadable(key: &BlobKey) -> impl Fn(StorageError) -> AppError + '_ {
+    move |err| AppError::Internal(anyhow::anyhow!("blob {key} of a live file is unreadable: {err}"))
 }
 
 /// Flags the files of a blob whose bytes no longer match their CID.

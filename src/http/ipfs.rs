@@ -10,8 +10,6 @@
 //! - `GET /api/v1/cids/{cid}`: what the caller stores under that content;
 //!   `DELETE` deletes those files.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -32,13 +30,12 @@ use crate::db::dag::{self, BlockSource};
 use crate::db::files::{self, FileRecord};
 use crate::domain::{FileName, timestamp};
 use crate::error::AppError;
-use crate::http::download::{self, Caching};
+use crate::http::download::{self, Caching, unreadable};
 use crate::http::files::FileView;
 use crate::ipfs::car::{self, Step};
 use crate::ipfs::{CHUNK_BYTES, verify};
 use crate::pipeline;
 use crate::state::AppState;
-use crate::storage::BlobKey;
 
 /// Content that never changes under its name may be kept by the client forever.
 const IMMUTABLE: &str = "private, max-age=29030400, immutable";
@@ -131,8 +128,7 @@ async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response,
     let data = match dag::owned_block(state.db.pool(), user, &cid.to_string()).await? {
         None => return Err(AppError::NotFound("block")),
         Some(BlockSource::Node(data)) => data,
-        Some(BlockSource::Leaf { blob_sha256, chunk }) => {
-            let key = blob_key(&blob_sha256)?;
+        Some(BlockSource::Leaf { blob: key, chunk }) => {
             let start = u64::try_from(chunk).unwrap_or_default() * CHUNK_BYTES as u64;
             let range = start..=start + CHUNK_BYTES as u64 - 1;
             let mut stream = state
@@ -171,21 +167,10 @@ async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response,
 /// blob, each checked against its CID. A failure mid-way ends the body early.
 async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Response, AppError> {
     let record = owned_root(state, user, &root).await?;
-    let key = blob_key(&record.sha256)?;
+    let key = record.blob_key()?;
     let pool = state.db.pool();
-    let nodes: HashMap<Cid, Vec<u8>> = dag::nodes(pool, &key)
-        .await?
-        .into_iter()
-        .filter_map(|(cid, data)| Some((Cid::try_from(cid.as_str()).ok()?, data)))
-        .collect();
-    let leaves = dag::leaves(pool, &key)
-        .await?
-        .iter()
-        .map(|cid| Cid::try_from(cid.as_str()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| {
-            AppError::Internal(anyhow::anyhow!("a stored leaf CID of {key} is malformed: {err}"))
-        })?;
+    let nodes = dag::nodes(pool, &key).await?;
+    let leaves = dag::leaves(pool, &key).await?;
     let steps = car::depth_first(root, &nodes).map_err(|err| AppError::Internal(err.into()))?;
     let blob = state.blobs.read(&key, None).await.map_err(unreadable(&key))?;
 
@@ -231,15 +216,6 @@ async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Respons
         )
         .body(Body::from_stream(ReaderStream::new(body)))
         .map_err(|err| AppError::Internal(err.into()))
-}
-
-fn blob_key(sha256: &str) -> Result<BlobKey, AppError> {
-    BlobKey::parse(sha256)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("stored sha256 {sha256:?} is malformed")))
-}
-
-fn unreadable(key: &BlobKey) -> impl Fn(crate::storage::StorageError) -> AppError + '_ {
-    move |err| AppError::Internal(anyhow::anyhow!("blob {key} of a live file is unreadable: {err}"))
 }
 
 /// What the caller stores under one CID.

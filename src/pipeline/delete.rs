@@ -8,7 +8,6 @@ use crate::domain::FileName;
 use crate::error::AppError;
 use crate::pipeline::active;
 use crate::state::AppState;
-use crate::storage::BlobKey;
 
 pub async fn delete(state: &AppState, user: UserId, file_name: &FileName) -> Result<FileRecord, AppError> {
     let mut tx = state.db.begin().await?;
@@ -21,9 +20,7 @@ pub async fn delete(state: &AppState, user: UserId, file_name: &FileName) -> Res
     let record = files::delete(&mut tx, user, file_name.as_str())
         .await?
         .ok_or(AppError::NotFound("file"))?;
-    let key = BlobKey::parse(&record.sha256).ok_or_else(|| {
-        AppError::Internal(anyhow::anyhow!("stored sha256 {:?} is malformed", record.sha256))
-    })?;
+    let key = record.blob_key()?;
     // The blob goes while the row lock is held, so an upload of the same content
     // waiting on that lock re-creates both the row and the blob after us.
     if blobs::release(&mut tx, &key).await? {

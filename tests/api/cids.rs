@@ -48,12 +48,7 @@ async fn uploads_get_kubos_cid_by_put_and_by_form_and_show_it_everywhere() {
         "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"
     );
 
-    let meta: Value = app
-        .get(&ann, "/api/v1/files/pattern.bin")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let meta = app.metadata(&ann, "pattern.bin").await;
     assert_eq!(meta["cid"], expected_cid(size));
     let active = app.active_file(&ann, &session).await.unwrap();
     assert_eq!(
@@ -250,12 +245,7 @@ async fn a_corrupted_chunk_cuts_the_download_short_and_flags_the_file() {
     }
     let corrupt = app
         .eventually_async(|| async {
-            let meta: Value = app
-                .get(&ann, "/api/v1/files/pattern.bin")
-                .await
-                .json()
-                .await
-                .unwrap();
+            let meta = app.metadata(&ann, "pattern.bin").await;
             meta["corrupt"] == true
         })
         .await;

@@ -231,6 +231,15 @@ impl TestApp {
         );
     }
 
+    /// A file's metadata (`GET /api/v1/files/{name}`) as JSON.
+    pub async fn metadata(&self, user: &TestUser, name: &str) -> Value {
+        self.get(user, &format!("/api/v1/files/{}", encode(name)))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn delete_file(&self, user: &TestUser, name: &str) -> Response {
         self.client
             .delete(self.url(&format!("/api/v1/files/{}", encode(name))))

@@ -38,12 +38,7 @@ async fn a_csv_upload_gets_seed_twos_summary_and_a_profile() {
     assert_eq!(profile["columns"][0]["min"], "2024-01-01T00:00:00");
 
     // The same everywhere the file is shown, the active file (cache) included.
-    let meta: Value = app
-        .get(&ann, "/api/v1/files/sales_data")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let meta = app.metadata(&ann, "sales_data").await;
     assert_eq!(meta["summary"], body["summary"]);
     assert_eq!(meta["profile"], body["profile"]);
     for _ in 0..2 {

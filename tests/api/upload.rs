@@ -65,12 +65,7 @@ async fn multipart_fields_may_come_in_any_order() {
         .text("description", "file first")
         .text("file_name", "late_name");
     assert_eq!(app.post_form(&ann, form).await.status(), StatusCode::CREATED);
-    let meta: Value = app
-        .get(&ann, "/api/v1/files/late_name")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let meta = app.metadata(&ann, "late_name").await;
     assert_eq!(meta["description"], "file first");
 }
 

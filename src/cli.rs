@@ -105,8 +105,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn profile_file(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    use std::io::Read;
-
     let name = path.display().to_string();
     let format = profile::Format::detect(&name, "").with_context(|| {
         format!(
@@ -114,23 +112,8 @@ fn profile_file(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
             profile::Format::names()
         )
     })?;
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
-    let profiled = match profile::Profiler::new(format) {
-        Some(mut profiler) => {
-            let mut buffer = vec![0; 1024 * 1024];
-            loop {
-                let read = file
-                    .read(&mut buffer)
-                    .with_context(|| format!("cannot read {name}"))?;
-                if read == 0 {
-                    break;
-                }
-                profiler.push(&buffer[..read]).with_context(|| name.clone())?;
-            }
-            profiler.finish()
-        }
-        None => profile::profile_seekable(format, file),
-    };
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
+    let profiled = profile::profile_file(format, file).with_context(|| format!("cannot read {name}"))?;
     match profiled.with_context(|| name.clone())? {
         Some(profile) if json => println!("{}", serde_json::json!({ "file": name, "profile": profile })),
         Some(profile) => println!("{}", profile.summary()),

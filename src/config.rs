@@ -36,6 +36,9 @@ pub struct Config {
     /// File extensions accepted for upload, e.g. `csv` or `csv,tsv`
     /// (`DEPOT_ALLOWED_EXTENSIONS`); empty accepts every type.
     pub allowed_extensions: ExtensionAllowList,
+    /// How long a resumable upload lives after its last request before it and
+    /// its bytes are removed, e.g. `24h` (`DEPOT_UPLOAD_EXPIRY`).
+    pub upload_expiry: HumanDuration,
     /// Lifetime of tokens issued by `/api/v1/auth/*`, in seconds (`DEPOT_TOKEN_TTL_SECONDS`).
     pub token_ttl_seconds: u64,
     /// How long a session lives after its last use, e.g. `30d` (`DEPOT_SESSION_TTL`).
@@ -62,6 +65,7 @@ impl Default for Config {
             secret_key: None,
             max_upload_bytes: 10 * 1024 * 1024 * 1024,
             allowed_extensions: ExtensionAllowList::default(),
+            upload_expiry: HumanDuration::from_secs(24 * 3600),
             token_ttl_seconds: 3600,
             session_ttl: HumanDuration::from_secs(30 * 24 * 3600),
             active_file_ttl: HumanDuration::from_secs(3600),

@@ -9,6 +9,12 @@ use serde_json::json;
 
 use crate::storage::StorageError;
 
+/// tus' status for a body whose `Upload-Checksum` does not match.
+const CHECKSUM_MISMATCH: StatusCode = match StatusCode::from_u16(460) {
+    Ok(status) => status,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
@@ -43,6 +49,22 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("the upload was interrupted before it completed")]
     Interrupted,
+    #[error("the upload is at offset {expected}, not {given}")]
+    OffsetMismatch { expected: u64, given: u64 },
+    #[error("the body goes past the upload's Upload-Length of {length} bytes; none of it was kept")]
+    PastUploadLength { length: u64 },
+    #[error("another request is writing to this upload; retry when it has finished")]
+    UploadLocked,
+    #[error("the upload has expired")]
+    UploadExpired,
+    #[error("the upload was terminated by its owner")]
+    UploadTerminated,
+    #[error(
+        "the {algorithm} checksum of the request body does not match Upload-Checksum; its bytes were discarded"
+    )]
+    ChecksumMismatch { algorithm: &'static str },
+    #[error("unsupported tus version {0:?}; this server speaks 1.0.0")]
+    UnsupportedTusVersion(String),
     #[error("not a dataset pandas would read: {0}")]
     InvalidDataset(#[from] crate::profile::DatasetError),
     #[error("range not satisfiable")]
@@ -66,8 +88,14 @@ impl AppError {
         match self {
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) | Self::SessionExpired => StatusCode::NOT_FOUND,
-            Self::FileExists(_) | Self::UsernameTaken(_) => StatusCode::CONFLICT,
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::FileExists(_) | Self::UsernameTaken(_) | Self::OffsetMismatch { .. } => {
+                StatusCode::CONFLICT
+            }
+            Self::UploadLocked => StatusCode::LOCKED,
+            Self::UploadExpired | Self::UploadTerminated => StatusCode::GONE,
+            Self::ChecksumMismatch { .. } => CHECKSUM_MISMATCH,
+            Self::UnsupportedTusVersion(_) => StatusCode::PRECONDITION_FAILED,
+            Self::TooLarge { .. } | Self::PastUploadLength { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidFileName(_)
             | Self::ExtensionNotAllowed { .. }
             | Self::InvalidSessionId(_)
@@ -101,6 +129,13 @@ impl AppError {
             Self::BadRequest(_) => "bad_request",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Interrupted => "upload_interrupted",
+            Self::OffsetMismatch { .. } => "offset_mismatch",
+            Self::PastUploadLength { .. } => "past_upload_length",
+            Self::UploadLocked => "upload_locked",
+            Self::UploadExpired => "upload_expired",
+            Self::UploadTerminated => "upload_terminated",
+            Self::ChecksumMismatch { .. } => "checksum_mismatch",
+            Self::UnsupportedTusVersion(_) => "unsupported_tus_version",
             Self::InvalidDataset(_) => "invalid_dataset",
             Self::InvalidCid(_) => "invalid_cid",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -123,6 +158,9 @@ impl IntoResponse for AppError {
         match self {
             Self::Unauthorized(_) | Self::InvalidCredentials => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::UnsupportedTusVersion(_) => {
+                headers.insert("tus-version", HeaderValue::from_static(crate::http::TUS_VERSION));
             }
             Self::RangeNotSatisfiable { size } => {
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::session;
+use crate::pipeline::{resumable, session};
 use crate::state::AppState;
 
 /// Starts the server's periodic jobs; they stop when `shutdown` is cancelled.
@@ -26,6 +26,29 @@ pub fn spawn_all(state: &AppState, shutdown: &CancellationToken) {
             }
         },
     );
+    let uploads = state.clone();
+    spawn_periodic(
+        "expire-uploads",
+        upload_sweep_interval(state.policy.upload_expiry),
+        shutdown.clone(),
+        move || {
+            let state = uploads.clone();
+            async move {
+                let removed = resumable::expire(&state).await?;
+                if removed > 0 {
+                    tracing::info!(removed, "expired uploads removed");
+                }
+                Ok(())
+            }
+        },
+    );
+}
+
+/// Expired uploads are looked for twice per expiry period, between once a
+/// second and once an hour: an abandoned upload's space comes back soon after
+/// it expires.
+fn upload_sweep_interval(expiry: Duration) -> Duration {
+    (expiry / 2).clamp(Duration::from_secs(1), Duration::from_secs(3600))
 }
 
 /// Runs `work` at once and then every `interval` until `shutdown` is cancelled.

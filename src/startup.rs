@@ -11,6 +11,7 @@ use crate::auth::Keys;
 use crate::cache::{ActiveFileCache, CacheBackend, LocalCache, RedisCache};
 use crate::config::{Backend, Config, Secret};
 use crate::db::Db;
+use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
 use crate::state::{AppState, UploadPolicy};
 use crate::storage::LocalBlobStore;
@@ -27,20 +28,26 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let blobs = LocalBlobStore::open(&config.data_dir.join("blobs"))
         .await
         .with_context(|| format!("cannot open the blob store in {}", config.data_dir.display()))?;
-    Ok(AppState {
+    let state = AppState {
         db,
         blobs: Arc::new(blobs),
         keys: Keys::new(&secret, config.token_ttl_seconds),
         policy: Arc::new(UploadPolicy {
             max_upload_bytes: config.max_upload_bytes,
             allowed_extensions: config.allowed_extensions.clone(),
+            upload_expiry: config.upload_expiry.0,
         }),
         sessions: Arc::new(SessionPolicy {
             ttl: config.session_ttl.0,
             sweep_interval: config.session_sweep_interval.0,
         }),
         cache: active_file_cache(config).await?,
-    })
+    };
+    if config.backend() == Backend::Sqlite {
+        // One node: whoever held an upload's lock before this start is gone.
+        resumable::release_all_locks(&state).await?;
+    }
+    Ok(state)
 }
 
 /// Redis when `REDIS_URL` is set (depot starts while Redis is down, and connects

@@ -26,6 +26,8 @@ pub struct AppState {
 pub struct UploadPolicy {
     pub max_upload_bytes: u64,
     pub allowed_extensions: ExtensionAllowList,
+    /// How long a resumable upload lives after its last request.
+    pub upload_expiry: std::time::Duration,
 }
 
 impl FromRef<AppState> for Keys {

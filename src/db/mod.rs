@@ -8,6 +8,7 @@ pub mod dag;
 pub mod files;
 pub mod history;
 pub mod sessions;
+pub mod uploads;
 pub mod users;
 
 use std::time::Duration;

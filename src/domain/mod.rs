@@ -7,7 +7,9 @@ pub mod processing;
 pub mod session_id;
 pub mod size;
 pub mod timestamp;
+pub mod upload_id;
 
 pub use byte_range::ByteRange;
 pub use file_name::FileName;
 pub use session_id::SessionId;
+pub use upload_id::UploadId;

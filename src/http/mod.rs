@@ -11,6 +11,7 @@ mod listing;
 mod ops;
 pub mod session_hint;
 mod sessions;
+mod tus;
 mod upload;
 mod usage;
 
@@ -18,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{Request, StatusCode};
-use axum::routing::{get, post, put};
+use axum::routing::{get, options, post, put};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -26,6 +27,9 @@ use tracing::Level;
 
 use crate::error::AppError;
 use crate::state::AppState;
+
+/// The tus protocol version spoken under `/api/v1/uploads/`.
+pub(crate) const TUS_VERSION: &str = "1.0.0";
 
 /// JSON bodies (credentials) are small; uploads stream and enforce their own limit.
 pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
@@ -55,6 +59,19 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::disable());
 
+    let resumable = Router::new()
+        .route("/api/v1/uploads/", options(tus::options).post(tus::create))
+        .route("/api/v1/uploads", options(tus::options).post(tus::create))
+        .route(
+            "/api/v1/uploads/{id}",
+            options(tus::options)
+                .head(tus::head)
+                .patch(tus::patch)
+                .delete(tus::terminate),
+        )
+        .layer(axum::middleware::map_response(tus::tus_resumable))
+        .layer(DefaultBodyLimit::disable());
+
     let api = Router::new()
         .route(
             "/api/v1/files/{file_name}",
@@ -77,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
 
     uploads
+        .merge(resumable)
         .merge(api)
         .fallback(|| async { AppError::NotFound("route") })
         .with_state(state)

@@ -126,7 +126,7 @@ async fn receive_raw(
         let chunk = chunk.map_err(|err| interrupted(&err))?;
         ingest.push(chunk).await?;
     }
-    upload::store(state, attempt, meta, ingest).await
+    upload::store(state, attempt, meta, ingest.finish().await?).await
 }
 
 /// One multipart request as its parts arrive.
@@ -200,7 +200,7 @@ impl FormUpload<'_> {
             upload::precheck(self.state, &meta).await?;
         }
         self.follow_late_session_field().await?;
-        upload::store(self.state, self.attempt()?, meta, ingest).await
+        upload::store(self.state, self.attempt()?, meta, ingest.finish().await?).await
     }
 
     /// Begins the attempt, once, in the session known so far.

@@ -17,6 +17,7 @@ use ipld_core::cid::multihash::Multihash;
 use ipld_core::cid::{Cid, Version};
 use multihash_codetable::Code;
 use rust_unixfs::file::adder::{FileBranchLink, build_file_from_leaves};
+use sha2::digest::common::hazmat::{SerializableState, SerializedState};
 use sha2::{Digest, Sha256};
 
 /// kubo's default chunk size.
@@ -110,10 +111,67 @@ impl CidBuilder {
         }
     }
 
+    /// The builder's state as bytes, to go on with later (a resumable upload
+    /// between two requests): the hash state of the leaf being hashed, its
+    /// length, the bytes pushed so far, and each finished leaf's digest.
+    pub fn save(&self, out: &mut Vec<u8>) {
+        save_sha256(&self.leaf, out);
+        out.extend_from_slice(&(self.leaf_len as u64).to_le_bytes());
+        out.extend_from_slice(&self.size.to_le_bytes());
+        out.extend_from_slice(&(self.leaves.len() as u64).to_le_bytes());
+        for digest in &self.leaves {
+            out.extend_from_slice(digest);
+        }
+    }
+
+    /// A builder saved by [`CidBuilder::save`], taken from the front of `input`;
+    /// `None` if the bytes are not one.
+    pub fn restore(input: &mut &[u8]) -> Option<Self> {
+        let leaf = restore_sha256(input)?;
+        let leaf_len = usize::try_from(take_u64(input)?)
+            .ok()
+            .filter(|len| *len < CHUNK_BYTES)?;
+        let size = take_u64(input)?;
+        let count = usize::try_from(take_u64(input)?).ok()?;
+        let digests = take(input, count.checked_mul(32)?)?;
+        let leaves: Vec<[u8; 32]> = digests
+            .chunks_exact(32)
+            .map(|digest| digest.try_into().unwrap_or_default())
+            .collect();
+        let consistent = size == leaves.len() as u64 * CHUNK_BYTES as u64 + leaf_len as u64;
+        consistent.then_some(Self {
+            leaf,
+            leaf_len,
+            leaves,
+            size,
+        })
+    }
+
     fn end_leaf(&mut self) {
         self.leaves.push(std::mem::take(&mut self.leaf).finalize().into());
         self.leaf_len = 0;
     }
+}
+
+/// Appends a SHA-256 hash state (the state, not the digest: hashing can go on).
+pub fn save_sha256(hasher: &Sha256, out: &mut Vec<u8>) {
+    out.extend_from_slice(&hasher.serialize());
+}
+
+/// A hash state saved by [`save_sha256`], taken from the front of `input`.
+pub fn restore_sha256(input: &mut &[u8]) -> Option<Sha256> {
+    let state = take(input, size_of::<SerializedState<Sha256>>())?;
+    Sha256::deserialize(&SerializedState::<Sha256>::try_from(state).ok()?).ok()
+}
+
+fn take_u64(input: &mut &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(take(input, 8)?.try_into().ok()?))
+}
+
+fn take<'a>(input: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    let (head, rest) = input.split_at_checked(len)?;
+    *input = rest;
+    Some(head)
 }
 
 /// The CIDv1 of a raw block with this SHA-256 digest.

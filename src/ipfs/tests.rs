@@ -66,4 +66,44 @@ proptest! {
         let bytes = pattern(size);
         prop_assert_eq!(cid_of(&bytes, &cuts), cid_of(&bytes, &[]));
     }
+
+    #[test]
+    fn a_builder_saved_and_restored_at_any_cut_gives_the_same_cid(
+        size in 0usize..(3 * CHUNK_BYTES + 10),
+        mut cuts in proptest::collection::vec(0usize..(3 * CHUNK_BYTES + 10), 0..6),
+    ) {
+        cuts.sort_unstable();
+        let bytes = pattern(size);
+        let mut builder = CidBuilder::default();
+        let mut start = 0;
+        for cut in cuts.into_iter().chain([size]) {
+            let cut = cut.clamp(start, size);
+            builder.push(&bytes[start..cut]);
+            start = cut;
+            let mut saved = Vec::new();
+            builder.save(&mut saved);
+            let mut input = saved.as_slice();
+            builder = CidBuilder::restore(&mut input).expect("a saved builder restores");
+            prop_assert!(input.is_empty(), "restore takes exactly what save wrote");
+        }
+        prop_assert_eq!(builder.finish(), cid_of(&bytes, &[]));
+    }
+}
+
+#[test]
+fn a_damaged_saved_builder_is_refused() {
+    let mut builder = CidBuilder::default();
+    builder.push(&pattern(CHUNK_BYTES + 5));
+    let mut saved = Vec::new();
+    builder.save(&mut saved);
+    assert!(
+        CidBuilder::restore(&mut &saved[..saved.len() - 1]).is_none(),
+        "truncated"
+    );
+    let size_at = saved.len() - 32 - 16;
+    saved[size_at] ^= 1;
+    assert!(
+        CidBuilder::restore(&mut saved.as_slice()).is_none(),
+        "size and leaves disagree"
+    );
 }

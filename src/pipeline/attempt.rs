@@ -59,6 +59,23 @@ impl Attempt {
         })
     }
 
+    /// The attempt of a resumable upload, begun by an earlier request.
+    pub fn resume(db: &Db, id: String, user: UserId, session: SessionId) -> Self {
+        Self {
+            id,
+            session,
+            user,
+            db: db.clone(),
+            finished: false,
+        }
+    }
+
+    /// Leaves the record as it is — `pending` — for a later request of the same
+    /// resumable upload to go on with.
+    pub fn suspend(mut self) {
+        self.finished = true;
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }

@@ -7,11 +7,13 @@
 //! [`upload::store`] then
 //! records the file, completes the record and makes the file the session's active
 //! file ([`active`]) in one database transaction, and commits the blob.
-//! [`delete::delete`] undoes it.
+//! [`delete::delete`] undoes it. A [`resumable`] upload receives its body over
+//! several requests and ends in the same [`upload::store`].
 
 pub mod active;
 pub mod attempt;
 pub mod delete;
+pub mod resumable;
 pub mod session;
 pub mod side_thread;
 pub mod upload;

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::AppError;
-use crate::ipfs::{CidBuilder, Dag};
+use crate::ipfs::CidBuilder;
 use crate::profile::{DatasetError, Profile, Profiler};
 
 /// Chunks queued for the thread; when it falls behind, the upload waits.
@@ -40,8 +40,10 @@ impl ChunkConsumer for Profiler {
     }
 }
 
+/// Gives the builder back at the end: a resumable upload saves it between
+/// requests, and the last one builds the DAG from it.
 impl ChunkConsumer for CidBuilder {
-    type Output = Dag;
+    type Output = Self;
     type Error = Infallible;
 
     fn push(&mut self, chunk: &[u8]) -> Result<(), Infallible> {
@@ -49,8 +51,8 @@ impl ChunkConsumer for CidBuilder {
         Ok(())
     }
 
-    fn finish(self) -> Result<Dag, Infallible> {
-        Ok(CidBuilder::finish(self))
+    fn finish(self) -> Result<Self, Infallible> {
+        Ok(self)
     }
 }
 

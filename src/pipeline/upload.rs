@@ -6,10 +6,10 @@ use sha2::{Digest, Sha256};
 use crate::auth::UserId;
 use crate::db::files::{self, FileRecord, NewFile};
 use crate::db::history::Completion;
-use crate::db::{blobs, dag, sessions};
-use crate::domain::{FileName, content_type, timestamp};
+use crate::db::{blobs, dag, sessions, uploads};
+use crate::domain::{FileName, UploadId, content_type, timestamp};
 use crate::error::{AppError, is_unique_violation};
-use crate::ipfs::CidBuilder;
+use crate::ipfs::{CidBuilder, Dag};
 use crate::pipeline::active;
 use crate::pipeline::attempt::Attempt;
 use crate::pipeline::side_thread::SideThread;
@@ -120,14 +120,13 @@ impl Ingest {
     /// format, whatever its name: those files get no summary rather than an
     /// `invalid_dataset` error.
     async fn start_profiling(&mut self) -> Result<(), AppError> {
-        let Some(format) = self.format.take() else {
+        let Some(format) = self
+            .format
+            .take()
+            .filter(|format| worth_profiling(*format, &self.head))
+        else {
             return Ok(());
         };
-        if format.is_text()
-            && infer::get(&self.head).is_some_and(|kind| kind.matcher_type() != infer::MatcherType::Text)
-        {
-            return Ok(());
-        }
         let Some(profiler) = Profiler::new(format) else {
             self.profile_staged = Some(format);
             return Ok(());
@@ -138,24 +137,72 @@ impl Ingest {
         Ok(())
     }
 
-    /// The dataset profile, once every byte has arrived.
-    async fn finish_profile(mut self) -> Result<(Self, Option<Profile>), AppError> {
+    /// Everything the body gave, once every byte has arrived.
+    pub async fn finish(mut self) -> Result<Received, AppError> {
         if self.head.len() < content_type::SNIFF_LEN {
             self.start_profiling().await?;
         }
         let profile = match (self.profiler.take(), self.profile_staged) {
             (Some(profiler), _) => profiler.finish().await?,
-            (None, Some(format)) => match self.writer.staged_reader().await? {
-                Some(reader) => {
-                    tokio::task::spawn_blocking(move || profile::profile_seekable(format, reader))
-                        .await
-                        .map_err(|err| AppError::Internal(anyhow::anyhow!("the profiler failed: {err}")))??
-                }
-                None => None,
-            },
+            (None, Some(format)) => profile_staged(self.writer.as_mut(), format).await?,
             (None, None) => None,
         };
-        Ok((self, profile))
+        Ok(Received {
+            writer: self.writer,
+            key: BlobKey::from_digest(&self.hasher.finalize().into()),
+            dag: self.cid.finish().await?.finish(),
+            size: self.size,
+            head: self.head,
+            profile,
+            upload: None,
+        })
+    }
+}
+
+/// Whether a file of `format` that begins with `head` is worth profiling: not
+/// when the format is a text one and the head's magic bytes say it is an
+/// image, an archive or another binary format, whatever its name. Those files
+/// get no summary rather than an `invalid_dataset` error.
+pub fn worth_profiling(format: Format, head: &[u8]) -> bool {
+    !(format.is_text()
+        && infer::get(head).is_some_and(|kind| kind.matcher_type() != infer::MatcherType::Text))
+}
+
+/// Profiles the bytes a writer has staged, read back from the start (on the
+/// blocking pool); `None` where the store cannot read them back.
+pub async fn profile_staged(
+    writer: &mut dyn BlobWriter,
+    format: Format,
+) -> Result<Option<Profile>, AppError> {
+    let Some(reader) = writer.staged_reader().await? else {
+        return Ok(None);
+    };
+    let profiled = tokio::task::spawn_blocking(move || profile::profile_file(format, reader))
+        .await
+        .map_err(|err| AppError::Internal(anyhow::anyhow!("the profiler failed: {err}")))?;
+    Ok(profiled.map_err(crate::storage::StorageError::from)??)
+}
+
+/// A body received whole into a staged blob, hashed, addressed and profiled:
+/// what [`store`] records.
+pub struct Received {
+    pub writer: Box<dyn BlobWriter>,
+    pub key: BlobKey,
+    pub dag: Dag,
+    pub size: u64,
+    /// The first [`content_type::SNIFF_LEN`] bytes.
+    pub head: Vec<u8>,
+    pub profile: Option<Profile>,
+    /// The resumable upload the body completes, removed in the same transaction.
+    pub upload: Option<UploadId>,
+}
+
+impl std::fmt::Debug for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Received")
+            .field("key", &self.key)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
     }
 }
 
@@ -168,18 +215,17 @@ pub async fn store(
     state: &AppState,
     attempt: &Attempt,
     meta: UploadMeta,
-    ingest: Ingest,
+    received: Received,
 ) -> Result<FileRecord, AppError> {
-    let (ingest, profile) = ingest.finish_profile().await?;
-    let Ingest {
+    let Received {
         writer,
-        hasher,
-        cid,
+        key,
+        dag: tree,
         size,
         head,
-        ..
-    } = ingest;
-    let tree = cid.finish().await?;
+        profile,
+        upload,
+    } = received;
     let (summary, profile) = match profile {
         Some(profile) => (
             profile.summary(),
@@ -187,7 +233,6 @@ pub async fn store(
         ),
         None => (String::new(), String::new()),
     };
-    let key = BlobKey::from_digest(&hasher.finalize().into());
     let named = meta.original_name.as_deref().unwrap_or(meta.file_name.as_str());
     let size = i64::try_from(size).map_err(|_| AppError::TooLarge {
         limit: state.policy.max_upload_bytes,
@@ -226,6 +271,9 @@ pub async fn store(
         completed_at: timestamp::now_micros(),
     };
     attempt.complete(&mut tx, &done).await?;
+    if let Some(upload) = upload {
+        uploads::delete(&mut tx, upload).await?;
+    }
     let activated = sessions::set_active(&mut tx, attempt.session(), meta.user, record.id).await?;
     writer.commit(&key).await?;
     tx.commit().await?;

@@ -148,7 +148,7 @@ impl std::fmt::Debug for Profiler {
 
 impl Profiler {
     /// A profiler for a format that streams; `None` for one that
-    /// [needs random access](Format::needs_random_access) (see [`profile_seekable`]).
+    /// [needs random access](Format::needs_random_access) (see [`profile_file`]).
     pub fn new(format: Format) -> Option<Self> {
         let parser = match format {
             Format::Csv => Parser::Delimited(Box::new(Delimited::new(b','))),
@@ -188,10 +188,37 @@ impl Profiler {
     }
 }
 
-/// Profiles a whole file of a format that [needs random access](Format::needs_random_access),
-/// reading only what it needs; `None` for formats that stream.
+/// Profiles a whole file that can be read again from its start: as it streams
+/// for the formats that stream, and reading only what it needs for those that
+/// [need random access](Format::needs_random_access). The outer error is the
+/// reader's, the inner one the dataset's.
+pub fn profile_file<R>(
+    format: Format,
+    mut reader: R,
+) -> std::io::Result<Result<Option<Profile>, DatasetError>>
+where
+    R: std::io::Read + std::io::Seek,
+{
+    let Some(mut profiler) = Profiler::new(format) else {
+        return Ok(profile_seekable(format, reader));
+    };
+    let mut buffer = vec![0; READ_BUFFER];
+    loop {
+        let read = reader.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(profiler.finish());
+        }
+        if let Err(err) = profiler.push(&buffer[..read]) {
+            return Ok(Err(err));
+        }
+    }
+}
+
+/// How much [`profile_file`] reads at a time.
+const READ_BUFFER: usize = 1 << 20;
+
 #[cfg_attr(not(feature = "excel"), allow(unused_variables))]
-pub fn profile_seekable<R>(format: Format, reader: R) -> Result<Option<Profile>, DatasetError>
+fn profile_seekable<R>(format: Format, reader: R) -> Result<Option<Profile>, DatasetError>
 where
     R: std::io::Read + std::io::Seek,
 {

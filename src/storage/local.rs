@@ -1,6 +1,8 @@
 //! Blobs as files under `<data_dir>/blobs`, written crash-safely: a temp file in
 //! `blobs/tmp` (same filesystem) → fsync → atomic rename to `blobs/sha256/ab/<key>`
 //! → fsync of the directory. After `commit` returns, the bytes survive a power cut.
+//! A resumable upload stages into `blobs/uploads/<id>`, fsynced on each
+//! `persist`, and commits by the same rename.
 
 use std::io::SeekFrom;
 use std::ops::RangeInclusive;
@@ -13,7 +15,8 @@ use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{BlobKey, BlobStore, BlobWriter, ByteStream, StagedReader, StorageError};
+use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
+use crate::domain::UploadId;
 
 /// Chunks are gathered (by reference, not copied) until this many bytes wait,
 /// then written in one trip to the blocking pool.
@@ -32,11 +35,17 @@ struct Paths {
     blobs: PathBuf,
     /// `<root>/tmp`: staged writes, on the same filesystem so rename is atomic.
     staging: PathBuf,
+    /// `<root>/uploads`: resumable uploads' bytes, kept between requests.
+    uploads: PathBuf,
 }
 
 impl Paths {
     fn blob(&self, key: &BlobKey) -> PathBuf {
         self.blobs.join(&key.as_str()[..2]).join(key.as_str())
+    }
+
+    fn upload(&self, upload: &UploadId) -> PathBuf {
+        self.uploads.join(upload.to_string())
     }
 }
 
@@ -45,19 +54,22 @@ impl LocalBlobStore {
     pub async fn open(root: &Path) -> Result<Self, StorageError> {
         let blobs = root.join("sha256");
         let staging = root.join("tmp");
-        fs::create_dir_all(&blobs).await?;
-        fs::create_dir_all(&staging).await?;
+        let uploads = root.join("uploads");
+        for dir in [&blobs, &staging, &uploads] {
+            fs::create_dir_all(dir).await?;
+        }
         Ok(Self {
             paths: Arc::new(Paths {
                 blobs: fs::canonicalize(&blobs).await?,
                 staging: fs::canonicalize(&staging).await?,
+                uploads: fs::canonicalize(&uploads).await?,
             }),
         })
     }
 
-    /// How many staged (uncommitted) writes exist right now.
+    /// How many staged (uncommitted) writes, one-shot or resumable, exist right now.
     pub fn staged_count(&self) -> std::io::Result<usize> {
-        Ok(std::fs::read_dir(&self.paths.staging)?.count())
+        Ok(std::fs::read_dir(&self.paths.staging)?.count() + std::fs::read_dir(&self.paths.uploads)?.count())
     }
 }
 
@@ -74,9 +86,51 @@ impl BlobStore for LocalBlobStore {
             file: Some(Arc::new(file.into_std().await)),
             pending: Vec::new(),
             pending_bytes: 0,
-            temp: TempFile(Some(temp_path)),
+            staged: StagedFile::temporary(temp_path),
             paths: Arc::clone(&self.paths),
         }))
+    }
+
+    async fn resume(&self, upload: &UploadId, offset: u64) -> Result<Box<dyn ResumableWriter>, StorageError> {
+        let path = self.paths.upload(upload);
+        let file = if offset == 0 {
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .await?;
+            sync_dir(&self.paths.uploads).await?;
+            file
+        } else {
+            let file = fs::OpenOptions::new().write(true).open(&path).await?;
+            if file.metadata().await?.len() < offset {
+                tracing::error!(%upload, offset, "a resumable upload's staged bytes are shorter than its offset");
+                return Err(StorageError::NotFound);
+            }
+            file.set_len(offset).await?;
+            file
+        };
+        let mut file = file.into_std().await;
+        blocking_with(move || std::io::Seek::seek(&mut file, SeekFrom::Start(offset)).map(|_| file))
+            .await
+            .map(|file| {
+                Box::new(LocalWriter {
+                    file: Some(Arc::new(file)),
+                    pending: Vec::new(),
+                    pending_bytes: 0,
+                    staged: StagedFile::resumed(path, offset),
+                    paths: Arc::clone(&self.paths),
+                }) as Box<dyn ResumableWriter>
+            })
+    }
+
+    async fn discard(&self, upload: &UploadId) -> Result<(), StorageError> {
+        match fs::remove_file(self.paths.upload(upload)).await {
+            Ok(()) => sync_dir(&self.paths.uploads).await,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(err.into()),
+        }
     }
 
     async fn read(
@@ -125,7 +179,7 @@ struct LocalWriter {
     /// Chunks not written yet, and their total size.
     pending: Vec<Bytes>,
     pending_bytes: usize,
-    temp: TempFile,
+    staged: StagedFile,
     paths: Arc<Paths>,
 }
 
@@ -158,8 +212,7 @@ impl BlobWriter for LocalWriter {
 
     async fn staged_reader(&mut self) -> Result<Option<Box<dyn StagedReader>>, StorageError> {
         self.flush().await?;
-        let path = self.temp.path().ok_or_else(closed_writer)?;
-        let reader = fs::File::open(path).await?.into_std().await;
+        let reader = fs::File::open(self.staged.path()).await?.into_std().await;
         Ok(Some(Box::new(reader)))
     }
 
@@ -174,34 +227,78 @@ impl BlobWriter for LocalWriter {
             fs::create_dir_all(fan_out_dir).await?;
             sync_dir(&self.paths.blobs).await?;
         }
-        let temp_path = self.temp.path().ok_or_else(closed_writer)?.to_owned();
-        fs::rename(&temp_path, &target).await?;
-        self.temp.disarm();
+        fs::rename(self.staged.path(), &target).await?;
+        self.staged.disarm();
         sync_dir(fan_out_dir).await
     }
 }
 
-/// A staged file that is removed on drop unless disarmed: a failed, rejected or
-/// cancelled upload leaves no temp file behind.
-struct TempFile(Option<PathBuf>);
-
-impl TempFile {
-    fn path(&self) -> Option<&Path> {
-        self.0.as_deref()
-    }
-
-    fn disarm(&mut self) {
-        self.0 = None;
+#[async_trait]
+impl ResumableWriter for LocalWriter {
+    async fn persist(mut self: Box<Self>) -> Result<(), StorageError> {
+        self.flush().await?;
+        let file = self.file.take().ok_or_else(closed_writer)?;
+        blocking(move || file.sync_data()).await?;
+        self.staged.disarm();
+        Ok(())
     }
 }
 
-impl Drop for TempFile {
+/// Where a writer stages its bytes. A one-shot write's temp file is removed on
+/// drop unless committed, so a failed, rejected or cancelled upload leaves none
+/// behind. A resumable upload's file is kept for the next request, but cut
+/// back to where this request found it unless persisted: a failed request
+/// leaves the staged bytes as they were.
+struct StagedFile {
+    path: PathBuf,
+    /// What to do on drop: nothing (committed or persisted), remove the
+    /// file, or cut it back to this length.
+    undo: Option<Undo>,
+}
+
+enum Undo {
+    Remove,
+    TruncateTo(u64),
+}
+
+impl StagedFile {
+    fn temporary(path: PathBuf) -> Self {
+        Self {
+            path,
+            undo: Some(Undo::Remove),
+        }
+    }
+
+    fn resumed(path: PathBuf, offset: u64) -> Self {
+        Self {
+            path,
+            undo: Some(Undo::TruncateTo(offset)),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn disarm(&mut self) {
+        self.undo = None;
+    }
+}
+
+impl Drop for StagedFile {
     fn drop(&mut self) {
-        if let Some(path) = self.0.take()
-            && let Err(err) = std::fs::remove_file(&path)
+        let undone = match self.undo {
+            None => return,
+            Some(Undo::Remove) => std::fs::remove_file(&self.path),
+            Some(Undo::TruncateTo(offset)) => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .and_then(|file| file.set_len(offset)),
+        };
+        if let Err(err) = undone
             && err.kind() != std::io::ErrorKind::NotFound
         {
-            tracing::warn!(path = %path.display(), error = %err, "could not remove a staged blob");
+            tracing::warn!(path = %self.path.display(), error = %err, "could not undo a staged write");
         }
     }
 }
@@ -218,10 +315,15 @@ async fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 
 /// Runs file I/O on the blocking pool.
 async fn blocking(work: impl FnOnce() -> std::io::Result<()> + Send + 'static) -> Result<(), StorageError> {
-    tokio::task::spawn_blocking(work)
+    blocking_with(work).await
+}
+
+async fn blocking_with<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    Ok(tokio::task::spawn_blocking(work)
         .await
-        .map_err(|err| StorageError::Io(std::io::Error::other(err)))??;
-    Ok(())
+        .map_err(|err| StorageError::Io(std::io::Error::other(err)))??)
 }
 
 fn closed_writer() -> StorageError {

@@ -7,16 +7,27 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{BlobKey, BlobStore, BlobWriter, ByteStream, StagedReader, StorageError};
+use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
+use crate::domain::UploadId;
+
+type Shared<K, V> = Arc<Mutex<HashMap<K, V>>>;
 
 #[derive(Debug, Default, Clone)]
 pub struct MemoryBlobStore {
-    blobs: Arc<Mutex<HashMap<BlobKey, Bytes>>>,
+    blobs: Shared<BlobKey, Bytes>,
+    /// Resumable uploads' persisted bytes.
+    uploads: Shared<UploadId, Vec<u8>>,
 }
 
 struct MemoryWriter {
-    blobs: Arc<Mutex<HashMap<BlobKey, Bytes>>>,
+    blobs: Shared<BlobKey, Bytes>,
     buffer: Vec<u8>,
+    /// The resumable upload this writer continues, if any.
+    upload: Option<(UploadId, Shared<UploadId, Vec<u8>>)>,
+}
+
+fn lock<K, V>(map: &Shared<K, V>) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+    map.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[async_trait]
@@ -25,7 +36,31 @@ impl BlobStore for MemoryBlobStore {
         Ok(Box::new(MemoryWriter {
             blobs: Arc::clone(&self.blobs),
             buffer: Vec::new(),
+            upload: None,
         }))
+    }
+
+    async fn resume(&self, upload: &UploadId, offset: u64) -> Result<Box<dyn ResumableWriter>, StorageError> {
+        let mut buffer = match lock(&self.uploads).get(upload) {
+            Some(staged) => staged.clone(),
+            None if offset == 0 => Vec::new(),
+            None => return Err(StorageError::NotFound),
+        };
+        let offset = usize::try_from(offset).map_err(|_| StorageError::NotFound)?;
+        if buffer.len() < offset {
+            return Err(StorageError::NotFound);
+        }
+        buffer.truncate(offset);
+        Ok(Box::new(MemoryWriter {
+            blobs: Arc::clone(&self.blobs),
+            buffer,
+            upload: Some((*upload, Arc::clone(&self.uploads))),
+        }))
+    }
+
+    async fn discard(&self, upload: &UploadId) -> Result<(), StorageError> {
+        lock(&self.uploads).remove(upload);
+        Ok(())
     }
 
     async fn read(
@@ -33,10 +68,7 @@ impl BlobStore for MemoryBlobStore {
         key: &BlobKey,
         range: Option<RangeInclusive<u64>>,
     ) -> Result<ByteStream, StorageError> {
-        let blob = self
-            .blobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let blob = lock(&self.blobs)
             .get(key)
             .cloned()
             .ok_or(StorageError::NotFound)?;
@@ -57,10 +89,7 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
-        self.blobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        lock(&self.blobs).remove(key);
         Ok(())
     }
 
@@ -86,10 +115,21 @@ impl BlobWriter for MemoryWriter {
 
     async fn commit(self: Box<Self>, key: &BlobKey) -> Result<(), StorageError> {
         let this = *self;
-        this.blobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.clone(), Bytes::from(this.buffer));
+        if let Some((upload, uploads)) = &this.upload {
+            lock(uploads).remove(upload);
+        }
+        lock(&this.blobs).insert(key.clone(), Bytes::from(this.buffer));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ResumableWriter for MemoryWriter {
+    async fn persist(self: Box<Self>) -> Result<(), StorageError> {
+        let this = *self;
+        if let Some((upload, uploads)) = this.upload {
+            lock(&uploads).insert(upload, this.buffer);
+        }
         Ok(())
     }
 }

@@ -3,6 +3,10 @@
 //!
 //! A write is staged first ([`BlobStore::stage`]) and becomes visible only on
 //! [`BlobWriter::commit`]; a writer dropped before that leaves nothing behind.
+//!
+//! A resumable upload stages its bytes over several requests: each one
+//! [`BlobStore::resume`]s it where the last [`ResumableWriter::persist`] left
+//! it, and the last one commits it like any other write.
 
 mod local;
 mod memory;
@@ -15,6 +19,8 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
+
+use crate::domain::UploadId;
 
 pub use local::LocalBlobStore;
 pub use memory::MemoryBlobStore;
@@ -82,6 +88,14 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// Starts a staged write that no reader can see until it is committed.
     async fn stage(&self) -> Result<Box<dyn BlobWriter>, StorageError>;
 
+    /// Continues the resumable upload `upload` at byte `offset` (0 starts it).
+    /// Bytes staged past `offset` — a write that a crash cut short — are
+    /// dropped; fewer than `offset` staged bytes is [`StorageError::NotFound`].
+    async fn resume(&self, upload: &UploadId, offset: u64) -> Result<Box<dyn ResumableWriter>, StorageError>;
+
+    /// Removes a resumable upload's staged bytes; removing none is not an error.
+    async fn discard(&self, upload: &UploadId) -> Result<(), StorageError>;
+
     /// Streams a blob, or the inclusive byte `range` of it.
     async fn read(
         &self,
@@ -119,6 +133,14 @@ pub trait BlobWriter: Send {
     /// Makes the staged bytes durable and visible under `key`. Committing content
     /// that is already stored is allowed and leaves one copy.
     async fn commit(self: Box<Self>, key: &BlobKey) -> Result<(), StorageError>;
+}
+
+/// A writer that continues a resumable upload.
+#[async_trait]
+pub trait ResumableWriter: BlobWriter {
+    /// Makes everything written so far durable and leaves it staged, to be
+    /// resumed by a later request (on any node that shares the store).
+    async fn persist(self: Box<Self>) -> Result<(), StorageError>;
 }
 
 #[cfg(test)]
@@ -182,8 +204,54 @@ mod contract_tests {
         ));
     }
 
+    async fn resumable_upload_continues_where_it_was_persisted(store: &dyn BlobStore) {
+        let upload = UploadId::new_random();
+        let mut first = store.resume(&upload, 0).await.unwrap();
+        first.write(Bytes::from_static(b"resum")).await.unwrap();
+        first.persist().await.unwrap();
+
+        // A request that failed: written, never persisted. Its bytes are gone.
+        let mut cut = store.resume(&upload, 5).await.unwrap();
+        cut.write(Bytes::from_static(b"XXXXXXXX")).await.unwrap();
+        drop(cut);
+
+        let mut last = store.resume(&upload, 5).await.unwrap();
+        last.write(Bytes::from_static(b"able")).await.unwrap();
+        let mut staged = last
+            .staged_reader()
+            .await
+            .unwrap()
+            .expect("resumable writes read back");
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut staged, &mut back).unwrap();
+        assert_eq!(back, b"resumable");
+        let key = key_of(b"resumable");
+        let last: Box<dyn BlobWriter> = last;
+        last.commit(&key).await.unwrap();
+        assert_eq!(read_all(store, &key, None).await, b"resumable");
+        assert!(
+            matches!(store.resume(&upload, 9).await, Err(StorageError::NotFound)),
+            "a committed upload is no longer staged"
+        );
+    }
+
+    async fn discarded_upload_leaves_nothing(store: &dyn BlobStore) {
+        let upload = UploadId::new_random();
+        let mut writer = store.resume(&upload, 0).await.unwrap();
+        writer.write(Bytes::from_static(b"abandoned")).await.unwrap();
+        writer.persist().await.unwrap();
+        store.discard(&upload).await.unwrap();
+        store.discard(&upload).await.unwrap();
+        assert!(matches!(
+            store.resume(&upload, 9).await,
+            Err(StorageError::NotFound)
+        ));
+    }
+
     async fn run_all(store: &dyn BlobStore) {
         committed_blob_reads_back_whole_and_in_ranges(store).await;
+        resumable_upload_continues_where_it_was_persisted(store).await;
+        discarded_upload_leaves_nothing(store).await;
         dropped_writer_leaves_nothing(store).await;
         deleting_removes_and_is_idempotent(store).await;
         store.check().await.unwrap();
@@ -199,7 +267,11 @@ mod contract_tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::open(dir.path()).await.unwrap();
         run_all(&store).await;
-        assert_eq!(store.staged_count().unwrap(), 0);
+        assert_eq!(
+            store.staged_count().unwrap(),
+            0,
+            "one-shot and resumable staging are empty"
+        );
     }
 
     #[test]

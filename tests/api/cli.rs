@@ -1,29 +1,14 @@
 //! The `depot` binary: configuration layers, startup validation, `token`, `admin`,
 //! and logs.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 
 use crate::helpers::{TestApp, new_session, sample_bytes};
-
-/// The binary with a clean environment: no ambient `DEPOT_*`, `DATABASE_URL` or `SECRET_KEY`.
-fn depot(cwd: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_depot"));
-    command.current_dir(cwd);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("DEPOT_")
-            || ["DATABASE_URL", "REDIS_URL", "SECRET_KEY", "RUST_LOG"].contains(&key.as_str())
-        {
-            command.env_remove(key);
-        }
-    }
-    command
-}
+use crate::process::{ServerProcess, depot};
 
 fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -233,84 +218,6 @@ async fn depot_admin_expire_sessions_removes_expired_sessions_and_keeps_history(
 }
 
 /// A `depot serve` child process whose stderr (the logs) is collected.
-struct ServerProcess {
-    child: Child,
-    address: String,
-    /// What it logged up to "depot is serving".
-    startup: Vec<String>,
-    lines: mpsc::Receiver<String>,
-}
-
-impl ServerProcess {
-    fn start(data_dir: &Path) -> Self {
-        Self::start_with(data_dir, &[])
-    }
-
-    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = depot(data_dir)
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("DEPOT_LOG", "debug")
-            .envs(env.iter().copied())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (sender, lines) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
-        let mut startup = Vec::new();
-        let address = loop {
-            let line = lines
-                .recv_timeout(Duration::from_secs(30))
-                .expect("depot did not start");
-            let address = line
-                .split("addr=")
-                .nth(1)
-                .map(|rest| format!("http://{}", rest.split_whitespace().next().unwrap()));
-            startup.push(line);
-            if let Some(address) = address {
-                break address;
-            }
-        };
-        Self {
-            child,
-            address,
-            startup,
-            lines,
-        }
-    }
-
-    /// Registers a user and returns its token.
-    async fn register(&self, client: &reqwest::Client, username: &str, password: &str) -> String {
-        let body: serde_json::Value = client
-            .post(format!("{}/api/v1/auth/register", self.address))
-            .json(&serde_json::json!({ "username": username, "password": password }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["access_token"].as_str().unwrap().to_owned()
-    }
-
-    /// Stops the server and returns everything it logged.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let rest = std::iter::from_fn(|| self.lines.recv_timeout(Duration::from_secs(2)).ok());
-        self.startup
-            .into_iter()
-            .chain(rest)
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
 #[tokio::test]
 async fn logs_carry_request_ids_but_no_token_secret_or_file_content() {
     let dir = tempfile::tempdir().unwrap();

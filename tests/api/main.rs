@@ -17,6 +17,8 @@ mod helpers;
 mod history;
 mod listing;
 mod ops;
+mod process;
 mod profile;
+mod resumable;
 mod sessions;
 mod upload;

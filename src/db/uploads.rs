@@ -1,0 +1,194 @@
+//! Resumable uploads in progress (see migration `0005_uploads.sql`). Every
+//! change of an upload's progress is made under its lock, and every read is
+//! scoped to its owner.
+
+use sqlx::{AnyConnection, AnyPool, FromRow};
+
+use crate::auth::UserId;
+use crate::domain::UploadId;
+
+const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, description, metadata, \
+                       length, upload_offset, hash_state, created_at, expires_at, locked_until";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UploadRow {
+    pub id: String,
+    pub user_id: i64,
+    pub session_id: String,
+    pub record_id: String,
+    pub file_name: String,
+    pub filename: String,
+    pub description: String,
+    pub metadata: String,
+    pub length: i64,
+    pub upload_offset: i64,
+    pub hash_state: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub locked_until: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct NewUpload<'a> {
+    pub id: UploadId,
+    pub user_id: UserId,
+    pub session_id: String,
+    pub record_id: &'a str,
+    pub file_name: &'a str,
+    pub filename: &'a str,
+    pub description: &'a str,
+    pub metadata: &'a str,
+    pub length: i64,
+    pub hash_state: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert(pool: &AnyPool, upload: &NewUpload<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO uploads (id, user_id, session_id, record_id, file_name, filename, description, \
+         metadata, length, hash_state, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(upload.id.to_string())
+    .bind(upload.user_id)
+    .bind(&upload.session_id)
+    .bind(upload.record_id)
+    .bind(upload.file_name)
+    .bind(upload.filename)
+    .bind(upload.description)
+    .bind(upload.metadata)
+    .bind(upload.length)
+    .bind(upload.hash_state.clone())
+    .bind(upload.created_at)
+    .bind(upload.expires_at)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// The user's upload `id`; another user's is `None`, as if it did not exist.
+pub async fn find(pool: &AnyPool, id: UploadId, user: UserId) -> Result<Option<UploadRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM uploads WHERE id = $1 AND user_id = $2");
+    sqlx::query_as(&sql)
+        .bind(id.to_string())
+        .bind(user)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Takes the lock of the user's unexpired upload for `token` until `until`,
+/// unless someone holds it still; whether it was taken.
+pub async fn lock(
+    pool: &AnyPool,
+    id: UploadId,
+    user: UserId,
+    token: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE uploads SET lock_token = $3, locked_until = $5 \
+         WHERE id = $1 AND user_id = $2 AND expires_at >= $4 AND (locked_until IS NULL OR locked_until < $4)",
+    )
+    .bind(id.to_string())
+    .bind(user)
+    .bind(token)
+    .bind(now)
+    .bind(until)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1)
+}
+
+/// Extends a lock `token` holds; `false` when it no longer holds it.
+pub async fn renew(pool: &AnyPool, id: UploadId, token: &str, until: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query("UPDATE uploads SET locked_until = $3 WHERE id = $1 AND lock_token = $2")
+        .bind(id.to_string())
+        .bind(token)
+        .bind(until)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1)
+}
+
+/// Records durable progress and lets go of the lock, if `token` still holds it.
+pub async fn advance(
+    pool: &AnyPool,
+    id: UploadId,
+    token: &str,
+    offset: i64,
+    hash_state: Vec<u8>,
+    expires_at: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE uploads SET upload_offset = $3, hash_state = $4, expires_at = $5, \
+         lock_token = NULL, locked_until = NULL WHERE id = $1 AND lock_token = $2",
+    )
+    .bind(id.to_string())
+    .bind(token)
+    .bind(offset)
+    .bind(hash_state)
+    .bind(expires_at)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1)
+}
+
+/// Lets go of the lock without progress.
+pub async fn unlock(pool: &AnyPool, id: UploadId, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE uploads SET lock_token = NULL, locked_until = NULL WHERE id = $1 AND lock_token = $2")
+        .bind(id.to_string())
+        .bind(token)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+/// Removes the upload (completed, terminated or expired).
+pub async fn delete(conn: &mut AnyConnection, id: UploadId) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM uploads WHERE id = $1")
+        .bind(id.to_string())
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Takes the lock of an expired upload nobody is writing to, to remove it.
+pub async fn claim_expired(
+    pool: &AnyPool,
+    id: UploadId,
+    token: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE uploads SET lock_token = $2, locked_until = $4 \
+         WHERE id = $1 AND expires_at < $3 AND (locked_until IS NULL OR locked_until < $3)",
+    )
+    .bind(id.to_string())
+    .bind(token)
+    .bind(now)
+    .bind(until)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1)
+}
+
+/// Uploads past their expiry that nobody is writing to, oldest first.
+pub async fn expired(pool: &AnyPool, now: i64, limit: i64) -> Result<Vec<UploadRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM uploads WHERE expires_at < $1 AND (locked_until IS NULL OR locked_until < $1) \
+         ORDER BY expires_at LIMIT $2"
+    );
+    sqlx::query_as(&sql).bind(now).bind(limit).fetch_all(pool).await
+}
+
+/// Lets go of every lock: on a single-node backend (SQLite) at startup, when
+/// whoever held them is gone.
+pub async fn unlock_all(pool: &AnyPool) -> Result<u64, sqlx::Error> {
+    sqlx::query("UPDATE uploads SET lock_token = NULL, locked_until = NULL WHERE lock_token IS NOT NULL")
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+}

@@ -1,0 +1,314 @@
+//! Resumable uploads over tus 1.0 under `/api/v1/uploads/`: core (`HEAD`,
+//! `PATCH`), creation (`POST`), termination (`DELETE`), expiration
+//! (`Upload-Expires`) and checksum (`Upload-Checksum`, sha1 and sha256).
+//! Every request but `OPTIONS` is authenticated and only ever sees the
+//! caller's own uploads. The protocol's headers are read and written here;
+//! what an upload does is [`resumable`]'s.
+//!
+//! `Upload-Metadata` keys: `file_name` (the name to store under) or
+//! `filename` (what tus clients send), `description`, `session_id`.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::auth::AuthUser;
+use crate::domain::UploadId;
+use crate::error::AppError;
+use crate::http::TUS_VERSION;
+use crate::http::files::parse_name;
+use crate::http::session_hint::{SessionHint, announce, parse_session};
+use crate::pipeline::resumable::{self, ChecksumAlgorithm, Creation, ExpectedChecksum, Patch, Status};
+use crate::pipeline::session;
+use crate::pipeline::upload::UploadMeta;
+use crate::state::AppState;
+
+const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
+const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
+const UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
+const UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
+const UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires");
+const UPLOAD_CHECKSUM: HeaderName = HeaderName::from_static("upload-checksum");
+const UPLOAD_DEFER_LENGTH: HeaderName = HeaderName::from_static("upload-defer-length");
+const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
+/// Where uploads live; an upload's URL is this plus its id.
+const UPLOADS_PATH: &str = "/api/v1/uploads/";
+/// Longest accepted `Upload-Metadata`, in bytes.
+const MAX_METADATA: usize = 64 * 1024;
+
+/// `OPTIONS`: what this server speaks.
+pub async fn options(State(state): State<AppState>) -> Response {
+    let checksums: Vec<&str> = ChecksumAlgorithm::ALL
+        .iter()
+        .map(|algorithm| algorithm.name())
+        .collect();
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    headers.insert(
+        "tus-extension",
+        HeaderValue::from_static("creation,expiration,termination,checksum"),
+    );
+    headers.insert("tus-max-size", HeaderValue::from(state.policy.max_upload_bytes));
+    if let Ok(value) = HeaderValue::from_str(&checksums.join(",")) {
+        headers.insert("tus-checksum-algorithm", value);
+    }
+    response
+}
+
+/// `POST`: creates an upload of `Upload-Length` bytes; 201 with its URL.
+pub async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    hint: SessionHint,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    require_tus(&headers)?;
+    if headers.contains_key(UPLOAD_DEFER_LENGTH) {
+        return Err(AppError::BadRequest(
+            "Upload-Defer-Length is not supported; send Upload-Length".into(),
+        ));
+    }
+    let length = number(&headers, &UPLOAD_LENGTH)?
+        .ok_or_else(|| AppError::BadRequest("Upload-Length is required".into()))?;
+    let raw_metadata = text(&headers, &UPLOAD_METADATA)?.unwrap_or_default();
+    if raw_metadata.len() > MAX_METADATA {
+        return Err(AppError::Validation(format!(
+            "Upload-Metadata is longer than {MAX_METADATA} bytes"
+        )));
+    }
+    let metadata = Metadata::parse(&raw_metadata)?;
+    let file_name = metadata
+        .get("file_name")
+        .or(metadata.get("filename"))
+        .ok_or_else(|| {
+            AppError::MissingField("Upload-Metadata must name the file: `file_name` or `filename`".into())
+        })?;
+    let session_field = match metadata.get("session_id") {
+        Some(raw) if !raw.trim().is_empty() => Some(parse_session(raw)?),
+        _ => None,
+    };
+    let session = session::resolve(&state, user, hint.named(session_field)?).await?;
+    let creation = Creation {
+        meta: UploadMeta {
+            user,
+            file_name: parse_name(file_name)?,
+            original_name: metadata.get("filename").map(str::to_owned),
+            description: metadata.get("description").unwrap_or_default().to_owned(),
+        },
+        length,
+        metadata: raw_metadata,
+    };
+    let status = resumable::create(&state, &session, creation).await?;
+    let mut response = StatusCode::CREATED.into_response();
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&format!("{UPLOADS_PATH}{}", status.id)) {
+        headers.insert(LOCATION, location);
+    }
+    progress_headers(headers, &status);
+    announce(headers, &session, state.sessions.ttl);
+    Ok(response)
+}
+
+/// `HEAD`: how many bytes of the upload are stored, durably.
+pub async fn head(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    require_tus(&headers)?;
+    let status = resumable::status(&state, user, upload_id(&id)?).await?;
+    let mut response = StatusCode::OK.into_response();
+    let headers = response.headers_mut();
+    progress_headers(headers, &status);
+    headers.insert(UPLOAD_LENGTH, HeaderValue::from(status.length));
+    if let Ok(value) = HeaderValue::from_str(&status.metadata)
+        && !status.metadata.is_empty()
+    {
+        headers.insert(UPLOAD_METADATA, value);
+    }
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `PATCH`: appends the body at `Upload-Offset`; 204 with the new offset.
+pub async fn patch(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    require_tus(&headers)?;
+    let content_type = text(&headers, &CONTENT_TYPE)?.unwrap_or_default();
+    if content_type.split(';').next().unwrap_or_default().trim() != OFFSET_OCTET_STREAM {
+        return Err(AppError::UnsupportedMediaType(format!(
+            "a PATCH body must be {OFFSET_OCTET_STREAM}"
+        )));
+    }
+    let patch = Patch {
+        offset: number(&headers, &UPLOAD_OFFSET)?
+            .ok_or_else(|| AppError::BadRequest("Upload-Offset is required".into()))?,
+        declared_len: number(&headers, &CONTENT_LENGTH)?,
+        checksum: text(&headers, &UPLOAD_CHECKSUM)?
+            .map(|raw| checksum(&raw))
+            .transpose()?,
+    };
+    let status = resumable::append(&state, user, upload_id(&id)?, patch, body.into_data_stream()).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    progress_headers(response.headers_mut(), &status);
+    Ok(response)
+}
+
+/// `DELETE`: removes the upload and its bytes.
+pub async fn terminate(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    require_tus(&headers)?;
+    resumable::terminate(&state, user, upload_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Every tus response names the protocol version, errors included.
+pub async fn tus_resumable(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(TUS_RESUMABLE, HeaderValue::from_static(TUS_VERSION));
+    response
+}
+
+/// `Upload-Offset`, and `Upload-Expires` while the upload is in progress.
+fn progress_headers(headers: &mut HeaderMap, status: &Status) {
+    headers.insert(UPLOAD_OFFSET, HeaderValue::from(status.offset));
+    if status.file.is_none()
+        && let Ok(value) = HeaderValue::from_str(&http_date(status.expires_at))
+    {
+        headers.insert(UPLOAD_EXPIRES, value);
+    }
+}
+
+fn http_date(micros: i64) -> String {
+    let since_epoch = std::time::Duration::from_micros(u64::try_from(micros).unwrap_or_default());
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + since_epoch)
+}
+
+/// Requests must say they speak tus 1.0.0 (412 otherwise).
+fn require_tus(headers: &HeaderMap) -> Result<(), AppError> {
+    match headers.get(TUS_RESUMABLE).map(HeaderValue::as_bytes) {
+        Some(version) if version == TUS_VERSION.as_bytes() => Ok(()),
+        Some(version) => Err(AppError::UnsupportedTusVersion(
+            String::from_utf8_lossy(version).chars().take(32).collect(),
+        )),
+        None => Err(AppError::UnsupportedTusVersion(String::new())),
+    }
+}
+
+/// An upload URL's last segment; anything but an id we hand out is no upload.
+fn upload_id(raw: &str) -> Result<UploadId, AppError> {
+    UploadId::parse(raw).ok_or(AppError::NotFound("upload"))
+}
+
+fn text(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, AppError> {
+    headers
+        .get(name)
+        .map(|value| {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| AppError::BadRequest(format!("{name} is not ASCII")))
+        })
+        .transpose()
+}
+
+fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, AppError> {
+    text(headers, name)?
+        .map(|value| {
+            let valid = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+            valid
+                .then(|| value.parse::<u64>().ok())
+                .flatten()
+                .ok_or_else(|| AppError::BadRequest(format!("{name} must be a non-negative integer")))
+        })
+        .transpose()
+}
+
+/// `Upload-Checksum: <algorithm> <base64 digest>`.
+fn checksum(raw: &str) -> Result<ExpectedChecksum, AppError> {
+    let (name, digest) = raw.split_once(' ').ok_or_else(|| {
+        AppError::BadRequest("Upload-Checksum must be `<algorithm> <base64 digest>`".into())
+    })?;
+    let algorithm = ChecksumAlgorithm::parse(name).ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "checksum algorithm {name:?} is not supported; use sha1 or sha256"
+        ))
+    })?;
+    let digest = BASE64
+        .decode(digest.trim())
+        .map_err(|_| AppError::BadRequest("the Upload-Checksum digest is not base64".into()))?;
+    Ok(ExpectedChecksum { algorithm, digest })
+}
+
+/// `Upload-Metadata`: comma-separated `key base64(value)` pairs; a key may
+/// come without a value.
+#[derive(Debug, Default)]
+struct Metadata(Vec<(String, String)>);
+
+impl Metadata {
+    fn parse(raw: &str) -> Result<Self, AppError> {
+        let mut pairs = Vec::new();
+        for pair in raw.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
+            let bytes = BASE64.decode(value.trim()).map_err(|_| {
+                AppError::BadRequest(format!("Upload-Metadata value of {key:?} is not base64"))
+            })?;
+            let value = String::from_utf8(bytes).map_err(|_| {
+                AppError::Validation(format!("Upload-Metadata value of {key:?} is not UTF-8"))
+            })?;
+            pairs.push((key.to_owned(), value));
+        }
+        Ok(Self(pairs))
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_pairs_decode_and_keys_may_come_alone() {
+        let metadata = Metadata::parse("filename ZGF0YS5jc3Y=,is_confidential, description w6kg").unwrap();
+        assert_eq!(metadata.get("filename"), Some("data.csv"));
+        assert_eq!(metadata.get("is_confidential"), Some(""));
+        assert_eq!(metadata.get("description"), Some("é "));
+        assert_eq!(metadata.get("file_name"), None);
+        assert!(matches!(
+            Metadata::parse("filename not*base64"),
+            Err(AppError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn checksums_name_a_supported_algorithm_and_a_base64_digest() {
+        let parsed = checksum("sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=").unwrap();
+        assert_eq!(parsed.algorithm, ChecksumAlgorithm::Sha1);
+        assert_eq!(parsed.digest.len(), 20);
+        assert!(checksum("md5 Kq5sNclPz7QV2+lfQIuc6R7oRu0=").is_err());
+        assert!(checksum("sha256").is_err());
+        assert!(checksum("sha256 ***").is_err());
+    }
+}

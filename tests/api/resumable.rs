@@ -1,0 +1,822 @@
+//! Resumable uploads over tus 1.0 (`/api/v1/uploads/`): the protocol, owner
+//! checks, concurrency, interruptions, expiry, and an upload that outlives the
+//! node (and the process) it began on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use reqwest::{Response, StatusCode};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::helpers::{TestApp, TestUser, error_code, new_session, sample_bytes};
+use crate::process::ServerProcess;
+
+const TUS: &str = "1.0.0";
+
+/// tus requests of one user against one server.
+struct Tus<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+}
+
+impl<'a> Tus<'a> {
+    fn new(app: &'a TestApp, user: &'a TestUser) -> Self {
+        Self {
+            client: &app.client,
+            base: &app.address,
+            token: &user.token,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn create(&self, length: u64, metadata: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url("/api/v1/uploads/"))
+            .bearer_auth(self.token)
+            .header("tus-resumable", TUS)
+            .header("upload-length", length.to_string())
+            .header("upload-metadata", encode_metadata(metadata))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates an upload named `name` and returns its URL's path.
+    async fn created(&self, length: u64, name: &str) -> String {
+        let response = self.create(length, &[("filename", name)]).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{}",
+            response.text().await.unwrap()
+        );
+        location(&response)
+    }
+
+    async fn head(&self, upload: &str) -> Response {
+        self.client
+            .head(self.url(upload))
+            .bearer_auth(self.token)
+            .header("tus-resumable", TUS)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn offset(&self, upload: &str) -> u64 {
+        let response = self.head(upload).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        header(&response, "upload-offset").parse().unwrap()
+    }
+
+    async fn patch(&self, upload: &str, offset: u64, body: impl Into<reqwest::Body>) -> Response {
+        self.patch_with(upload, offset, body, &[]).await
+    }
+
+    async fn patch_with(
+        &self,
+        upload: &str,
+        offset: u64,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
+            .client
+            .patch(self.url(upload))
+            .bearer_auth(self.token)
+            .header("tus-resumable", TUS)
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(body).send().await.unwrap()
+    }
+
+    async fn delete(&self, upload: &str) -> Response {
+        self.client
+            .delete(self.url(upload))
+            .bearer_auth(self.token)
+            .header("tus-resumable", TUS)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn encode_metadata(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(key, value)| format!("{key} {}", BASE64.encode(value)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn header(response: &Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn location(response: &Response) -> String {
+    let location = header(response, "location");
+    assert!(location.starts_with("/api/v1/uploads/"), "{location}");
+    location
+}
+
+/// The staged bytes of every upload in progress on disk.
+fn staged_uploads(app: &TestApp) -> Vec<PathBuf> {
+    std::fs::read_dir(app.data_dir().join("blobs").join("uploads"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect()
+}
+
+fn staged_len(app: &TestApp, upload: &str) -> u64 {
+    let id = upload.rsplit('/').next().unwrap();
+    std::fs::metadata(app.data_dir().join("blobs").join("uploads").join(id))
+        .map(|meta| meta.len())
+        .unwrap_or(0)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn cid_of(bytes: &[u8]) -> String {
+    let mut builder = depot::ipfs::CidBuilder::default();
+    builder.push(bytes);
+    builder.finish().root.to_string()
+}
+
+/// A request body fed by the test, chunk by chunk; an `Err` cuts it off.
+fn fed_body() -> (mpsc::Sender<Result<Bytes, std::io::Error>>, reqwest::Body) {
+    let (sender, receiver) = mpsc::channel(4);
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    (sender, reqwest::Body::wrap_stream(stream))
+}
+
+#[tokio::test]
+async fn options_tell_the_version_extensions_checksums_and_largest_upload() {
+    let app = TestApp::spawn_with(|config| config.max_upload_bytes = 5000).await;
+    let response = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&response, "tus-resumable"), TUS);
+    assert_eq!(header(&response, "tus-version"), TUS);
+    assert_eq!(
+        header(&response, "tus-extension"),
+        "creation,expiration,termination,checksum"
+    );
+    assert_eq!(header(&response, "tus-max-size"), "5000");
+    assert_eq!(header(&response, "tus-checksum-algorithm"), "sha1,sha256");
+}
+
+#[tokio::test]
+async fn an_upload_in_three_parts_is_stored_like_any_upload() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let session = new_session();
+    let content = sample_bytes(3 * 1024 * 1024 + 12_345);
+    let created = tus
+        .create(
+            content.len() as u64,
+            &[
+                ("filename", "survey.bin"),
+                ("description", "field survey"),
+                ("session_id", &session),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(header(&created, "tus-resumable"), TUS);
+    assert_eq!(header(&created, "x-session-id"), session);
+    let expires = httpdate::parse_http_date(&header(&created, "upload-expires")).unwrap();
+    assert!(expires > std::time::SystemTime::now() + Duration::from_secs(3600));
+    let upload = location(&created);
+
+    let head = tus.head(&upload).await;
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(header(&head, "upload-offset"), "0");
+    assert_eq!(header(&head, "upload-length"), content.len().to_string());
+    assert_eq!(header(&head, "cache-control"), "no-store");
+    assert!(header(&head, "upload-metadata").contains("filename "));
+
+    let history = app.history(&ann, &session, "").await;
+    assert_eq!(
+        history["records"][0]["status"], "pending",
+        "pending while parts arrive"
+    );
+    assert_eq!(history["records"][0]["size"], content.len());
+
+    let cuts = [0, 1024 * 1024 + 7, 2 * 1024 * 1024, content.len()];
+    for part in cuts.windows(2) {
+        let response = tus
+            .patch(&upload, part[0] as u64, content[part[0]..part[1]].to_vec())
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_eq!(header(&response, "upload-offset"), part[1].to_string());
+        if part[1] < content.len() {
+            assert_eq!(tus.offset(&upload).await, part[1] as u64);
+            assert_eq!(
+                app.history(&ann, &session, "").await["records"][0]["status"],
+                "pending"
+            );
+        }
+    }
+
+    let file = app.metadata(&ann, "survey.bin").await;
+    assert_eq!(file["size"], content.len());
+    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["cid"], cid_of(&content));
+    assert_eq!(file["description"], "field survey");
+    let downloaded = app.download(&ann, "survey.bin").await.bytes().await.unwrap();
+    assert_eq!(downloaded.as_ref(), content.as_slice());
+    assert_eq!(app.active_name(&ann, &session).await.unwrap(), "survey.bin");
+    let record = &app.history(&ann, &session, "").await["records"][0];
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["file_name"], "survey.bin");
+
+    // The upload is done: its URL is gone, and so are its staged bytes.
+    assert_eq!(tus.head(&upload).await.status(), StatusCode::NOT_FOUND);
+    assert!(staged_uploads(&app).is_empty());
+    // The same content sent whole is the same blob.
+    assert_eq!(
+        app.put_file(&ann, "again.bin", content.clone()).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(app.blob_files().len(), 1);
+}
+
+#[tokio::test]
+async fn a_dataset_sent_resumably_gets_its_summary_and_a_bad_one_is_refused_at_its_last_byte() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let csv = b"city,population\nLyon,522250\nNantes,320732\n";
+    let upload = tus.created(csv.len() as u64, "cities.csv").await;
+    assert_eq!(
+        tus.patch(&upload, 0, &csv[..20]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        tus.patch(&upload, 20, &csv[20..]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let file = app.metadata(&ann, "cities.csv").await;
+    assert!(file["summary"].as_str().unwrap().contains("**2 rows**"), "{file}");
+    assert_eq!(file["content_type"], "text/csv");
+
+    let session = new_session();
+    let bad = b"a,b\n1,2\n3,4,5\n";
+    let created = tus
+        .create(
+            bad.len() as u64,
+            &[("filename", "bad.csv"), ("session_id", &session)],
+        )
+        .await;
+    let upload = location(&created);
+    assert_eq!(
+        tus.patch(&upload, 0, &bad[..5]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let refused = tus.patch(&upload, 5, &bad[5..]).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(refused).await, "invalid_dataset");
+    assert_eq!(tus.head(&upload).await.status(), StatusCode::NOT_FOUND);
+    assert!(staged_uploads(&app).is_empty());
+    let record = &app.history(&ann, &session, "").await["records"][0];
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["error_code"], "invalid_dataset");
+}
+
+#[tokio::test]
+async fn an_empty_upload_is_complete_when_created() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let created = Tus::new(&app, &ann)
+        .create(0, &[("file_name", "empty.txt")])
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(header(&created, "upload-offset"), "0");
+    let file = app.metadata(&ann, "empty.txt").await;
+    assert_eq!(file["size"], 0);
+    assert_eq!(file["sha256"], sha256_hex(b""));
+}
+
+#[tokio::test]
+async fn another_users_requests_find_no_upload_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let ann_tus = Tus::new(&app, &ann);
+    let bob_tus = Tus::new(&app, &bob);
+    let upload = ann_tus.created(10, "mine.txt").await;
+    assert_eq!(
+        ann_tus.patch(&upload, 0, &b"hello"[..]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    assert_eq!(bob_tus.head(&upload).await.status(), StatusCode::NOT_FOUND);
+    let patched = bob_tus.patch(&upload, 5, &b"WORLD"[..]).await;
+    assert_eq!(patched.status(), StatusCode::NOT_FOUND);
+    assert_eq!(header(&patched, "tus-resumable"), TUS);
+    assert_eq!(bob_tus.delete(&upload).await.status(), StatusCode::NOT_FOUND);
+    let anonymous = app
+        .client
+        .head(app.url(&upload))
+        .header("tus-resumable", TUS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    assert_eq!(ann_tus.offset(&upload).await, 5);
+    assert_eq!(
+        ann_tus.patch(&upload, 5, &b"world"[..]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let downloaded = app.download(&ann, "mine.txt").await.bytes().await.unwrap();
+    assert_eq!(downloaded.as_ref(), b"helloworld");
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_protocols_statuses_and_keep_nothing() {
+    let app = TestApp::spawn_with(|config| config.max_upload_bytes = 1000).await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let upload = tus.created(10, "ten.txt").await;
+    assert_eq!(
+        tus.patch(&upload, 0, &b"12345"[..]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let wrong_offset = tus.patch(&upload, 3, &b"45"[..]).await;
+    assert_eq!(wrong_offset.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(wrong_offset).await, "offset_mismatch");
+
+    let too_long = tus.patch(&upload, 5, &b"6789012345"[..]).await;
+    assert_eq!(too_long.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(too_long).await, "past_upload_length");
+    // Sent without a length, the surplus is found as it streams: same answer.
+    let (feed, body) = fed_body();
+    feed.send(Ok(Bytes::from_static(b"6789"))).await.unwrap();
+    feed.send(Ok(Bytes::from_static(b"0XYZ"))).await.unwrap();
+    drop(feed);
+    assert_eq!(
+        tus.patch(&upload, 5, body).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(tus.offset(&upload).await, 5);
+    assert_eq!(staged_len(&app, &upload), 5, "nothing past the offset is kept");
+
+    let no_version = app
+        .client
+        .patch(app.url(&upload))
+        .bearer_auth(&ann.token)
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "5")
+        .body("67890")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_version.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(header(&no_version, "tus-version"), TUS);
+    let wrong_type = app
+        .client
+        .patch(app.url(&upload))
+        .bearer_auth(&ann.token)
+        .header("tus-resumable", TUS)
+        .header("content-type", "text/plain")
+        .header("upload-offset", "5")
+        .body("67890")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let no_offset = app
+        .client
+        .patch(app.url(&upload))
+        .bearer_auth(&ann.token)
+        .header("tus-resumable", TUS)
+        .header("content-type", "application/offset+octet-stream")
+        .body("67890")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_offset.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(tus.offset(&upload).await, 5);
+
+    let no_length = app
+        .client
+        .post(app.url("/api/v1/uploads/"))
+        .bearer_auth(&ann.token)
+        .header("tus-resumable", TUS)
+        .header("upload-metadata", encode_metadata(&[("filename", "x.txt")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_length.status(), StatusCode::BAD_REQUEST);
+    let too_big = tus.create(1001, &[("filename", "big.bin")]).await;
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let unnamed = tus.create(10, &[("description", "no name")]).await;
+    assert_eq!(unnamed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(unnamed).await, "missing_field");
+    let bad_name = tus.create(10, &[("file_name", "../etc/passwd")]).await;
+    assert_eq!(error_code(bad_name).await, "invalid_file_name");
+    assert_eq!(
+        app.put_file(&ann, "taken.txt", &b"x"[..]).await.status(),
+        StatusCode::CREATED
+    );
+    let taken = tus.create(10, &[("filename", "taken.txt")]).await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    let unknown = tus
+        .head(&format!("/api/v1/uploads/{}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        tus.head("/api/v1/uploads/not-an-id").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    assert_eq!(
+        tus.patch(&upload, 5, &b"67890"[..]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let downloaded = app.download(&ann, "ten.txt").await.bytes().await.unwrap();
+    assert_eq!(downloaded.as_ref(), b"1234567890");
+}
+
+#[tokio::test]
+async fn a_part_whose_checksum_does_not_match_gets_460_and_is_discarded() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let upload = tus.created(10, "checked.txt").await;
+    let sha1 = BASE64.encode(sha1::Sha1::digest(b"hello"));
+    let matching = tus
+        .patch_with(
+            &upload,
+            0,
+            &b"hello"[..],
+            &[("upload-checksum", &format!("sha1 {sha1}"))],
+        )
+        .await;
+    assert_eq!(matching.status(), StatusCode::NO_CONTENT);
+
+    let wrong = BASE64.encode(Sha256::digest(b"something else"));
+    let mismatch = tus
+        .patch_with(
+            &upload,
+            5,
+            &b"world"[..],
+            &[("upload-checksum", &format!("sha256 {wrong}"))],
+        )
+        .await;
+    assert_eq!(mismatch.status().as_u16(), 460);
+    assert_eq!(error_code(mismatch).await, "checksum_mismatch");
+    assert_eq!(tus.offset(&upload).await, 5);
+    assert_eq!(staged_len(&app, &upload), 5);
+    let unsupported = tus
+        .patch_with(
+            &upload,
+            5,
+            &b"world"[..],
+            &[("upload-checksum", "md5 XUFAKrxLKna5cZ2REBfFkg==")],
+        )
+        .await;
+    assert_eq!(unsupported.status(), StatusCode::BAD_REQUEST);
+
+    let right = BASE64.encode(Sha256::digest(b"world"));
+    let accepted = tus
+        .patch_with(
+            &upload,
+            5,
+            &b"world"[..],
+            &[("upload-checksum", &format!("sha256 {right}"))],
+        )
+        .await;
+    assert_eq!(accepted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.metadata(&ann, "checked.txt").await["sha256"],
+        sha256_hex(b"helloworld")
+    );
+}
+
+#[tokio::test]
+async fn a_second_writer_gets_423_and_the_bytes_never_interleave() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let content = sample_bytes(4 * 1024 * 1024);
+    let upload = tus.created(content.len() as u64, "shared.bin").await;
+
+    let (feed, body) = fed_body();
+    let first = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url(&upload);
+        let token = ann.token.clone();
+        async move {
+            client
+                .patch(url)
+                .bearer_auth(token)
+                .header("tus-resumable", TUS)
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", "0")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    feed.send(Ok(Bytes::copy_from_slice(&content[..2 * 1024 * 1024])))
+        .await
+        .unwrap();
+    assert!(
+        app.eventually(|| staged_len(&app, &upload) >= 1024 * 1024).await,
+        "the first writer is under way"
+    );
+
+    let second = tus.patch(&upload, 0, sample_bytes(1024)).await;
+    assert_eq!(second.status(), StatusCode::LOCKED);
+    assert_eq!(error_code(second).await, "upload_locked");
+    assert_eq!(tus.delete(&upload).await.status(), StatusCode::LOCKED);
+
+    feed.send(Ok(Bytes::copy_from_slice(&content[2 * 1024 * 1024..])))
+        .await
+        .unwrap();
+    drop(feed);
+    assert_eq!(first.await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.metadata(&ann, "shared.bin").await["sha256"],
+        sha256_hex(&content)
+    );
+}
+
+#[tokio::test]
+async fn a_part_cut_off_keeps_what_arrived_and_the_upload_resumes_from_there() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let content = sample_bytes(6 * 1024 * 1024);
+    let upload = tus.created(content.len() as u64, "flaky.bin").await;
+
+    let (feed, body) = fed_body();
+    let cut = tokio::spawn({
+        let client = app.client.clone();
+        let url = app.url(&upload);
+        let token = ann.token.clone();
+        async move {
+            client
+                .patch(url)
+                .bearer_auth(token)
+                .header("tus-resumable", TUS)
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", "0")
+                .body(body)
+                .send()
+                .await
+        }
+    });
+    feed.send(Ok(Bytes::copy_from_slice(&content[..3 * 1024 * 1024])))
+        .await
+        .unwrap();
+    assert!(
+        app.eventually(|| staged_len(&app, &upload) >= 2 * 1024 * 1024)
+            .await
+    );
+    feed.send(Err(std::io::Error::other("the network went away")))
+        .await
+        .unwrap();
+    assert!(cut.await.unwrap().is_err(), "the client saw its request fail");
+
+    assert!(
+        app.eventually_async(|| async { tus.offset(&upload).await >= 2 * 1024 * 1024 })
+            .await,
+        "the bytes that arrived are kept"
+    );
+    let offset = tus.offset(&upload).await;
+    assert!(offset <= 3 * 1024 * 1024);
+    let rest = tus
+        .patch(&upload, offset, content[offset as usize..].to_vec())
+        .await;
+    assert_eq!(rest.status(), StatusCode::NO_CONTENT);
+    let file = app.metadata(&ann, "flaky.bin").await;
+    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["cid"], cid_of(&content));
+}
+
+#[tokio::test]
+async fn termination_removes_the_upload_and_its_bytes() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let session = new_session();
+    let created = tus
+        .create(100, &[("filename", "dropped.bin"), ("session_id", &session)])
+        .await;
+    let upload = location(&created);
+    assert_eq!(
+        tus.patch(&upload, 0, sample_bytes(40)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(staged_uploads(&app).len(), 1);
+
+    let deleted = tus.delete(&upload).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&deleted, "tus-resumable"), TUS);
+    assert_eq!(tus.head(&upload).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        tus.patch(&upload, 40, sample_bytes(60)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(staged_uploads(&app).is_empty());
+    let record = &app.history(&ann, &session, "").await["records"][0];
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["error_code"], "upload_terminated");
+    app.assert_nothing_stored(&ann, "dropped.bin").await;
+}
+
+#[tokio::test]
+async fn an_expired_upload_answers_410() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let upload = tus.created(100, "late.bin").await;
+    let db = app.db().await;
+    sqlx::query("UPDATE uploads SET expires_at = 0")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let head = tus.head(&upload).await;
+    assert_eq!(head.status(), StatusCode::GONE);
+    let patched = tus.patch(&upload, 0, sample_bytes(10)).await;
+    assert_eq!(patched.status(), StatusCode::GONE);
+    assert_eq!(error_code(patched).await, "upload_expired");
+}
+
+#[tokio::test]
+async fn abandoned_uploads_are_removed_with_their_bytes_once_expired() {
+    let app =
+        TestApp::spawn_with(|config| config.upload_expiry = depot::config::HumanDuration::from_secs(1)).await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let session = new_session();
+    let created = tus
+        .create(100, &[("filename", "abandoned.bin"), ("session_id", &session)])
+        .await;
+    let upload = location(&created);
+    assert_eq!(
+        tus.patch(&upload, 0, sample_bytes(40)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        app.eventually(|| staged_uploads(&app).is_empty()).await,
+        "the expired upload's bytes are removed"
+    );
+    assert_eq!(tus.head(&upload).await.status(), StatusCode::NOT_FOUND);
+    let record = &app.history(&ann, &session, "").await["records"][0];
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["error_code"], "upload_expired");
+}
+
+#[tokio::test]
+async fn an_upload_begun_on_one_node_is_finished_on_another() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_with(|config| {
+        config.data_dir = first.data_dir().to_owned();
+        config.database_url = first.config.database_url.clone();
+    })
+    .await;
+    let ann = first.user("ann").await;
+    let content = sample_bytes(1024 * 1024 + 99);
+    let on_first = Tus::new(&first, &ann);
+    let upload = on_first.created(content.len() as u64, "travels.bin").await;
+    assert_eq!(
+        on_first
+            .patch(&upload, 0, content[..600_000].to_vec())
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let on_second = Tus::new(&second, &ann);
+    assert_eq!(on_second.offset(&upload).await, 600_000);
+    let rest = on_second
+        .patch(&upload, 600_000, content[600_000..].to_vec())
+        .await;
+    assert_eq!(rest.status(), StatusCode::NO_CONTENT);
+    let file = first.metadata(&ann, "travels.bin").await;
+    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["cid"], cid_of(&content));
+}
+
+#[tokio::test]
+async fn an_upload_survives_kill_9_mid_request_and_completes_with_the_right_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let content = sample_bytes(5 * 1024 * 1024 + 3);
+    let half = content.len() / 2;
+
+    let server = ServerProcess::start(dir.path());
+    let token = server.register(&client, "ann", "correct horse battery").await;
+    let tus = Tus {
+        client: &client,
+        base: &server.address,
+        token: &token,
+    };
+    let upload = tus.created(content.len() as u64, "survivor.bin").await;
+    assert_eq!(
+        tus.patch(&upload, 0, content[..half].to_vec()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    // The second half is under way when the process is killed.
+    let (feed, body) = fed_body();
+    let doomed = tokio::spawn(
+        client
+            .patch(tus.url(&upload))
+            .bearer_auth(&token)
+            .header("tus-resumable", TUS)
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", half.to_string())
+            .body(body)
+            .send(),
+    );
+    feed.send(Ok(Bytes::copy_from_slice(&content[half..half + 2 * 1024 * 1024])))
+        .await
+        .unwrap();
+    let staged = dir
+        .path()
+        .join("blobs")
+        .join("uploads")
+        .join(upload.rsplit('/').next().unwrap());
+    for _ in 0..100 {
+        if std::fs::metadata(&staged).unwrap().len() > half as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        std::fs::metadata(&staged).unwrap().len() > half as u64,
+        "bytes past the offset were written"
+    );
+    server.stop();
+    assert!(doomed.await.unwrap().is_err());
+
+    let server = ServerProcess::start(dir.path());
+    let tus = Tus {
+        client: &client,
+        base: &server.address,
+        token: &token,
+    };
+    assert_eq!(tus.offset(&upload).await, half as u64, "only durable bytes count");
+    let rest = tus.patch(&upload, half as u64, content[half..].to_vec()).await;
+    assert_eq!(
+        rest.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        rest.text().await.unwrap()
+    );
+    let file: serde_json::Value = client
+        .get(tus.url("/api/v1/files/survivor.bin"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["cid"], cid_of(&content));
+    let downloaded = client
+        .get(tus.url("/api/v1/files/survivor.bin/content"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(downloaded.as_ref(), content.as_slice());
+    server.stop();
+}

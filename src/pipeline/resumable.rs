@@ -40,6 +40,10 @@ use crate::storage::{BlobWriter, ResumableWriter};
 const LOCK_LEASE: Duration = Duration::from_secs(20);
 /// How often a writer renews its lock while its body streams.
 const LOCK_RENEWAL: Duration = Duration::from_secs(5);
+/// How long a status request waits for a writing request to end, and how
+/// often it looks.
+const WRITER_PATIENCE: Duration = Duration::from_secs(2);
+const WRITER_POLL: Duration = Duration::from_millis(25);
 /// Expired uploads removed per database round trip.
 const EXPIRY_BATCH: i64 = 100;
 
@@ -166,10 +170,22 @@ pub async fn create(state: &AppState, session: &Session, creation: Creation) -> 
 }
 
 /// Where the user's upload stands: 404 for anyone else's, 410 once expired.
+/// While a request is writing to it, waits a little for that request to end
+/// — a client resuming right after its connection failed asks while the
+/// server is still saving what the failed request brought, and should hear
+/// the offset that leaves, not the one before it.
 pub async fn status(state: &AppState, user: UserId, id: UploadId) -> Result<Status, AppError> {
-    let row = uploads::find(state.db.pool(), id, user)
-        .await?
-        .ok_or(AppError::NotFound("upload"))?;
+    let patience = tokio::time::Instant::now() + WRITER_PATIENCE;
+    let row = loop {
+        let row = uploads::find(state.db.pool(), id, user)
+            .await?
+            .ok_or(AppError::NotFound("upload"))?;
+        let writing = row.locked_until.is_some_and(|until| until >= now_micros());
+        if !writing || tokio::time::Instant::now() >= patience {
+            break row;
+        }
+        tokio::time::sleep(WRITER_POLL).await;
+    };
     if row.expires_at < now_micros() {
         return Err(AppError::UploadExpired);
     }

@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::Form;
 use serde_json::Value;
 
+use crate::clients::{js_clients, run};
 use crate::helpers::{TestApp, file_part, new_session};
 
 /// Byte i is `i % 251`, as in `tests/data/cid/expected.txt`.
@@ -260,22 +261,12 @@ async fn a_corrupted_chunk_cuts_the_download_short_and_flags_the_file() {
     }
 }
 
-/// js-ipfs libraries (`tests/ipfs-client/verify-car.mjs`) read depot's CAR of a
+/// js-ipfs libraries (`tests/clients/verify-car.mjs`) read depot's CAR of a
 /// file of two levels (174 chunks and a byte), check every block against its
-/// CID, export the file and compute its CID themselves. Needs node and
-/// `npm ci --prefix tests/ipfs-client` (`.ci/test` runs it); under `CI=true`
-/// their absence fails the test.
+/// CID, export the file and compute its CID themselves.
 #[tokio::test]
 async fn a_real_ipfs_client_verifies_the_car_of_a_two_level_file() {
-    let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ipfs-client");
-    if !client.join("node_modules").is_dir() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "tests/ipfs-client/node_modules is missing: run `npm ci --prefix tests/ipfs-client`"
-        );
-        eprintln!("skipped: run `npm ci --prefix tests/ipfs-client` to test with a real IPFS client");
-        return;
-    }
+    let Some(clients) = js_clients() else { return };
     let app = TestApp::spawn().await;
     let ann = app.user("ann").await;
     let size = 45_613_057;
@@ -284,18 +275,10 @@ async fn a_real_ipfs_client_verifies_the_car_of_a_two_level_file() {
 
     let base = app.url("");
     let token = ann.token.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg("verify-car.mjs")
-            .args([base.trim_end_matches('/'), &token, &cid, &size.to_string()])
-            .current_dir(client)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}{stderr}");
+    let mut node = std::process::Command::new("node");
+    node.arg("verify-car.mjs")
+        .args([base.trim_end_matches('/'), &token, &cid, &size.to_string()])
+        .current_dir(clients);
+    let stdout = run(node).await;
     assert!(stdout.contains("blocks verified"), "{stdout}");
 }

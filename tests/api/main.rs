@@ -11,6 +11,7 @@ mod auth;
 mod cache;
 mod cids;
 mod cli;
+mod clients;
 mod download;
 mod durability;
 mod helpers;

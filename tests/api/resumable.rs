@@ -2,7 +2,8 @@
 //! checks, concurrency, interruptions, expiry, and an upload that outlives the
 //! node (and the process) it began on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
@@ -12,6 +13,7 @@ use reqwest::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::clients::{CuttingProxy, js_clients, python_module, run};
 use crate::helpers::{TestApp, TestUser, error_code, new_session, sample_bytes};
 use crate::process::ServerProcess;
 
@@ -819,4 +821,85 @@ async fn an_upload_survives_kill_9_mid_request_and_completes_with_the_right_hash
         .unwrap();
     assert_eq!(downloaded.as_ref(), content.as_slice());
     server.stop();
+}
+
+/// A real tus client uploads `SIZE` bytes through a network that cuts its
+/// request halfway; it must resume, not start over, and depot must store
+/// exactly the file.
+async fn a_real_client_resumes_after_the_network_fails_halfway(
+    client: impl FnOnce(&str, &str, &Path) -> Command,
+) {
+    const SIZE: usize = 8 * 1024 * 1024 + 5;
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let content = sample_bytes(SIZE);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("measurements.bin");
+    std::fs::write(&path, &content).unwrap();
+    let proxy = CuttingProxy::start(&app.address, SIZE as u64 / 2).await;
+
+    let printed = run(client(
+        &format!("{}/api/v1/uploads/", proxy.address),
+        &ann.token,
+        &path,
+    ))
+    .await;
+    let report: serde_json::Value = serde_json::from_str(printed.trim()).unwrap();
+    assert!(proxy.has_cut(), "the network failed the upload");
+    assert!(report["retries"].as_u64().unwrap() >= 1, "{report}");
+    assert!(proxy.connections() >= 2);
+    assert!(
+        proxy.forwarded() < SIZE as u64 * 5 / 4,
+        "the client resumed from the stored offset rather than starting over ({} bytes sent for {SIZE})",
+        proxy.forwarded()
+    );
+
+    let file = app.metadata(&ann, "measurements.bin").await;
+    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["cid"], cid_of(&content));
+    let downloaded = app
+        .download(&ann, "measurements.bin")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        downloaded.as_ref() == content.as_slice(),
+        "the stored file is byte-identical"
+    );
+    assert!(staged_uploads(&app).is_empty());
+}
+
+/// tus-js-client under node (`tests/clients/tus-upload.mjs`).
+#[tokio::test]
+async fn tus_js_client_resumes_an_upload_the_network_cut_halfway() {
+    let Some(clients) = js_clients() else { return };
+    a_real_client_resumes_after_the_network_fails_halfway(|endpoint, token, path| {
+        let mut node = Command::new("node");
+        node.arg(clients.join("tus-upload.mjs"))
+            .args([endpoint, token])
+            .arg(path)
+            .arg("measurements.bin");
+        node
+    })
+    .await;
+}
+
+/// tuspy (`tests/clients/tus_upload.py`).
+#[tokio::test]
+async fn tuspy_resumes_an_upload_the_network_cut_halfway() {
+    if !python_module("tusclient", "tuspy") {
+        return;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/tus_upload.py");
+    a_real_client_resumes_after_the_network_fails_halfway(|endpoint, token, path| {
+        let mut python = Command::new("python3");
+        python
+            .arg(script)
+            .args([endpoint, token])
+            .arg(path)
+            .arg("measurements.bin");
+        python
+    })
+    .await;
 }

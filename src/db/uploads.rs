@@ -78,7 +78,7 @@ pub async fn find(pool: &AnyPool, id: UploadId, user: UserId) -> Result<Option<U
 }
 
 /// Takes the lock of the user's unexpired upload for `token` until `until`,
-/// unless someone holds it still; whether it was taken.
+/// unless someone holds it still; the upload as it stands when taken.
 pub async fn lock(
     pool: &AnyPool,
     id: UploadId,
@@ -86,19 +86,20 @@ pub async fn lock(
     token: &str,
     now: i64,
     until: i64,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+) -> Result<Option<UploadRow>, sqlx::Error> {
+    let sql = format!(
         "UPDATE uploads SET lock_token = $3, locked_until = $5 \
-         WHERE id = $1 AND user_id = $2 AND expires_at >= $4 AND (locked_until IS NULL OR locked_until < $4)",
-    )
-    .bind(id.to_string())
-    .bind(user)
-    .bind(token)
-    .bind(now)
-    .bind(until)
-    .execute(pool)
-    .await
-    .map(|done| done.rows_affected() == 1)
+         WHERE id = $1 AND user_id = $2 AND expires_at >= $4 AND (locked_until IS NULL OR locked_until < $4) \
+         RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(id.to_string())
+        .bind(user)
+        .bind(token)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Extends a lock `token` holds; `false` when it no longer holds it.

@@ -215,10 +215,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let lock = UploadLock::take(state, user, id).await?;
-    let row = uploads::find(state.db.pool(), id, user)
-        .await?
-        .ok_or(AppError::NotFound("upload"))?;
+    let (lock, row) = UploadLock::take(state, user, id).await?;
     let at = u64::try_from(row.upload_offset).unwrap_or_default();
     let length = u64::try_from(row.length).unwrap_or_default();
     if patch.offset != at {
@@ -261,14 +258,17 @@ where
             });
         }
     }
-    let cid = body.cid.finish().await?;
     if body.offset == length && !body.cut {
+        let cid = body.cid.finish().await?;
         return complete(state, lock, row, body.writer, body.sha256, cid).await;
     }
     if body.cut {
         tracing::info!(upload = %id, offset = body.offset, "PATCH cut short; the bytes that arrived are kept");
     }
-    body.writer.persist().await?;
+    // The CID thread's last chunks and the sync of the bytes, side by side.
+    let (cid, persisted) = tokio::join!(body.cid.finish(), body.writer.persist());
+    persisted?;
+    let cid = cid?;
     let expires_at = expires_from(state, now_micros());
     let hash_state = Checkpoint {
         sha256: body.sha256,
@@ -293,10 +293,7 @@ where
 
 /// Removes the user's upload and its bytes; its record says it was terminated.
 pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(), AppError> {
-    let lock = UploadLock::take(state, user, id).await?;
-    let row = uploads::find(state.db.pool(), id, user)
-        .await?
-        .ok_or(AppError::NotFound("upload"))?;
+    let (lock, row) = UploadLock::take(state, user, id).await?;
     remove(state, &row, id, AppError::UploadTerminated).await?;
     lock.forget();
     Ok(())
@@ -565,13 +562,13 @@ struct UploadLock {
 }
 
 impl UploadLock {
-    /// Takes the lock of the user's upload: 404 when there is no such upload
-    /// (or it is someone else's), 410 when it expired, 423 while another
-    /// request holds it.
-    async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<Self, AppError> {
+    /// Takes the lock of the user's upload, and reads it as it stands: 404
+    /// when there is no such upload (or it is someone else's), 410 when it
+    /// expired, 423 while another request holds it.
+    async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Self, UploadRow), AppError> {
         let token = uuid::Uuid::new_v4().to_string();
         let now = now_micros();
-        if !uploads::lock(state.db.pool(), id, user, &token, now, lease_end(now)).await? {
+        let Some(row) = uploads::lock(state.db.pool(), id, user, &token, now, lease_end(now)).await? else {
             let row = uploads::find(state.db.pool(), id, user)
                 .await?
                 .ok_or(AppError::NotFound("upload"))?;
@@ -580,17 +577,18 @@ impl UploadLock {
             } else {
                 AppError::UploadLocked
             });
-        }
+        };
         let lost = Arc::new(AtomicBool::new(false));
         let renewal = tokio::spawn(renew(state.clone(), id, token.clone(), Arc::clone(&lost)));
-        Ok(Self {
+        let lock = Self {
             id,
             token,
             state: state.clone(),
             lost,
             renewal,
             held: true,
-        })
+        };
+        Ok((lock, row))
     }
 
     fn lost(&self) -> bool {

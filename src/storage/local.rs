@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
@@ -88,6 +89,7 @@ impl BlobStore for LocalBlobStore {
             pending_bytes: 0,
             staged: StagedFile::temporary(temp_path),
             paths: Arc::clone(&self.paths),
+            write_back: None,
         }))
     }
 
@@ -121,6 +123,7 @@ impl BlobStore for LocalBlobStore {
                     pending_bytes: 0,
                     staged: StagedFile::resumed(path, offset),
                     paths: Arc::clone(&self.paths),
+                    write_back: None,
                 }) as Box<dyn ResumableWriter>
             })
     }
@@ -181,6 +184,10 @@ struct LocalWriter {
     pending_bytes: usize,
     staged: StagedFile,
     paths: Arc<Paths>,
+    /// A write-back of the bytes written so far, started after a batch and
+    /// running while the next ones arrive, so the sync that makes the write
+    /// durable at the end has little left to do.
+    write_back: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl LocalWriter {
@@ -197,6 +204,34 @@ impl LocalWriter {
         })
         .await
     }
+
+    /// Starts writing back what is written, unless a write-back still runs.
+    fn start_write_back(&mut self) -> Result<(), StorageError> {
+        if let Some(running) = &self.write_back
+            && !running.is_finished()
+        {
+            return Ok(());
+        }
+        if let Some(done) = self.write_back.take() {
+            // Finished: this does not wait.
+            done.now_or_never()
+                .ok_or_else(|| StorageError::Io(std::io::Error::other("write-back still running")))?
+                .map_err(|err| StorageError::Io(std::io::Error::other(err)))??;
+        }
+        let file = Arc::clone(self.file.as_ref().ok_or_else(closed_writer)?);
+        self.write_back = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        Ok(())
+    }
+
+    /// Waits for the write-back in progress, if any; its error is the write's.
+    async fn finish_write_back(&mut self) -> Result<(), StorageError> {
+        if let Some(running) = self.write_back.take() {
+            running
+                .await
+                .map_err(|err| StorageError::Io(std::io::Error::other(err)))??;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -206,6 +241,7 @@ impl BlobWriter for LocalWriter {
         self.pending.push(chunk);
         if self.pending_bytes >= WRITE_BUFFER {
             self.flush().await?;
+            self.start_write_back()?;
         }
         Ok(())
     }
@@ -218,6 +254,7 @@ impl BlobWriter for LocalWriter {
 
     async fn commit(mut self: Box<Self>, key: &BlobKey) -> Result<(), StorageError> {
         self.flush().await?;
+        self.finish_write_back().await?;
         let file = self.file.take().ok_or_else(closed_writer)?;
         blocking(move || file.sync_all()).await?;
 
@@ -237,6 +274,7 @@ impl BlobWriter for LocalWriter {
 impl ResumableWriter for LocalWriter {
     async fn persist(mut self: Box<Self>) -> Result<(), StorageError> {
         self.flush().await?;
+        self.finish_write_back().await?;
         let file = self.file.take().ok_or_else(closed_writer)?;
         blocking(move || file.sync_data()).await?;
         self.staged.disarm();

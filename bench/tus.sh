@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# A resumable (tus) upload against one raw PUT of the same file, in the same run.
+#
+#   bench/tus.sh [SIZE_MIB] [CHUNK_MIB] [ROUNDS]   (defaults: 1024, 8, 3)
+#   PACE=125M bench/tus.sh                         (the client held to 125 MB/s, 1 Gbit/s)
+#
+# Builds release, starts depot on a temp data dir, and alternates, ROUNDS times:
+# a `PUT` of the file with curl, then the same file over tus — one POST, then a
+# PATCH per CHUNK_MIB, all in one curl process on one connection (`--next`).
+# Neither sends `Expect: 100-continue` (tus clients do not).
+# Each upload is deleted (and the disk synced) before the next. Prints each
+# round's seconds, the medians' MB/s and their ratio, and the server's peak RSS.
+# Set BENCH_DIR to choose the disk (default /var/tmp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/server.sh
+
+SIZE_MIB="${1:-1024}"
+CHUNK_MIB="${2:-8}"
+ROUNDS="${3:-3}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
+WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
+SERVER_PID=""
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "building release…" >&2
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/depot"
+
+echo "generating a ${SIZE_MIB} MiB input in ${CHUNK_MIB} MiB chunks…" >&2
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
+BYTES=$(stat -c %s "$WORK/input.bin")
+mkdir "$WORK/chunks"
+split -b "${CHUNK_MIB}M" -d -a 5 "$WORK/input.bin" "$WORK/chunks/part."
+sync
+
+start_server "$WORK/data"
+register
+
+now() { date +%s.%N; }
+
+put_once() {
+    local start status
+    start=$(now)
+    status=$(curl -sS -o /dev/null -w '%{http_code}' ${PACE:+--limit-rate "$PACE"} -H 'Expect:' \
+        -T "$WORK/input.bin" -H "$AUTH" "$URL/api/v1/files/put.bin/content")
+    [ "$status" = 201 ] || { echo "PUT answered $status" >&2; exit 1; }
+    python3 -c "print(f'{$(now) - $start:.3f}')"
+    curl -sS -o /dev/null -X DELETE -H "$AUTH" "$URL/api/v1/files/put.bin"
+}
+
+tus_once() {
+    local start location args=() offset=0 part
+    start=$(now)
+    location=$(curl -sS -D - -o /dev/null -X POST -H "$AUTH" -H 'Tus-Resumable: 1.0.0' \
+        -H "Upload-Length: $BYTES" -H "Upload-Metadata: filename $(printf tus.bin | base64)" \
+        "$URL/api/v1/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+    [ -n "$location" ] || { echo "tus creation failed" >&2; exit 1; }
+    for part in "$WORK"/chunks/part.*; do
+        [ ${#args[@]} -gt 0 ] && args+=(--next)
+        args+=(-sS -o /dev/null -w '%{http_code}\n' ${PACE:+--limit-rate "$PACE"} -H 'Expect:' -X PATCH -T "$part"
+            -H "$AUTH" -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream'
+            -H "Upload-Offset: $offset" "$URL$location")
+        offset=$((offset + $(stat -c %s "$part")))
+    done
+    if curl "${args[@]}" | grep -qv '^204$'; then echo "a PATCH failed" >&2; exit 1; fi
+    python3 -c "print(f'{$(now) - $start:.3f}')"
+    curl -sS -o /dev/null -X DELETE -H "$AUTH" "$URL/api/v1/files/tus.bin"
+}
+
+PUTS=()
+TUSES=()
+for round in $(seq 1 "$ROUNDS"); do
+    sync
+    PUTS+=("$(put_once)")
+    sync
+    TUSES+=("$(tus_once)")
+    echo "round $round: PUT ${PUTS[-1]} s, tus ${TUSES[-1]} s" >&2
+done
+PEAK_RSS_KIB=$(grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}')
+
+python3 - "$BYTES" "$SIZE_MIB" "$CHUNK_MIB" "$PEAK_RSS_KIB" "${PUTS[*]}" "${TUSES[*]}" <<'PY'
+import datetime, os, statistics, sys
+size, size_mib, chunk_mib, rss_kib = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+puts = [float(x) for x in sys.argv[5].split()]
+tuses = [float(x) for x in sys.argv[6].split()]
+put, tus = statistics.median(puts), statistics.median(tuses)
+pace = os.environ.get("PACE")
+link = f"client held to {pace}B/s" if pace else "loopback"
+print(f"\n{size_mib} MiB file, tus in {chunk_mib} MiB PATCHes, {link}, {len(puts)} alternating rounds, {datetime.date.today()}\n")
+print("| upload | seconds (each round) | median MB/s | vs PUT |\n|---|---|---:|---:|")
+print(f"| one raw PUT | {' '.join(f'{x:.2f}' for x in puts)} | {size / put / 1e6:.0f} | 1.00 |")
+print(f"| tus | {' '.join(f'{x:.2f}' for x in tuses)} | {size / tus / 1e6:.0f} | {put / tus:.2f} |")
+print(f"\nserver peak RSS: {rss_kib // 1024} MiB")
+PY

@@ -13,6 +13,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::storage::S3Settings;
+
 /// Where the configuration file is looked for when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "depot.toml";
 
@@ -28,6 +30,19 @@ pub struct Config {
     pub database_url: Option<ServiceUrl>,
     /// Redis for the active-file cache (`REDIS_URL`); unset keeps that cache in process.
     pub redis_url: Option<ServiceUrl>,
+    /// Where blobs live (`DEPOT_STORAGE`): unset for `<data_dir>/blobs`, or
+    /// `s3://bucket/prefix` for an S3-compatible object store.
+    pub storage: Option<String>,
+    /// The S3 endpoint, for stores other than AWS (`DEPOT_S3_ENDPOINT`).
+    pub s3_endpoint: Option<String>,
+    /// The S3 region (`DEPOT_S3_REGION`).
+    pub s3_region: String,
+    /// Path-style S3 requests, which most self-hosted stores need (`DEPOT_S3_PATH_STYLE`).
+    pub s3_path_style: bool,
+    /// S3 credentials (`DEPOT_S3_ACCESS_KEY_ID`, `DEPOT_S3_SECRET_ACCESS_KEY`);
+    /// unset, the `AWS_*` environment variables are used.
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
     /// HS256 signing key for tokens, at least 32 bytes (`SECRET_KEY`). Unset on the
     /// embedded default means: generate one and keep it in `<data_dir>/secret.key`.
     pub secret_key: Option<Secret>,
@@ -62,6 +77,12 @@ impl Default for Config {
             data_dir: PathBuf::from("./depot-data"),
             database_url: None,
             redis_url: None,
+            storage: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".to_owned(),
+            s3_path_style: false,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
             secret_key: None,
             max_upload_bytes: 10 * 1024 * 1024 * 1024,
             allowed_extensions: ExtensionAllowList::default(),
@@ -111,6 +132,25 @@ impl Config {
     /// The configuration as TOML, with secrets redacted, for `depot config`.
     pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
         Ok(toml::to_string_pretty(self)?)
+    }
+
+    /// The S3 store `storage` names, if it names one; an error if `storage`
+    /// is set to anything else.
+    pub fn s3(&self) -> anyhow::Result<Option<S3Settings>> {
+        let Some(storage) = self.storage.as_deref().filter(|storage| !storage.is_empty()) else {
+            return Ok(None);
+        };
+        let mut settings = S3Settings::from_url(storage)
+            .with_context(|| format!("DEPOT_STORAGE must be unset or s3://bucket/prefix, not {storage:?}"))?;
+        settings.endpoint = self.s3_endpoint.clone();
+        settings.region = self.s3_region.clone();
+        settings.path_style = self.s3_path_style;
+        settings.access_key_id = self.s3_access_key_id.clone();
+        settings.secret_access_key = self
+            .s3_secret_access_key
+            .as_ref()
+            .map(|secret| secret.expose().to_owned());
+        Ok(Some(settings))
     }
 
     pub fn backend(&self) -> Backend {

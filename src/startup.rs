@@ -14,7 +14,7 @@ use crate::db::Db;
 use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
 use crate::state::{AppState, UploadPolicy};
-use crate::storage::LocalBlobStore;
+use crate::storage::{BlobStore, LocalBlobStore, MAX_OBJECT_COPY, S3BlobStore};
 
 /// HS256 keys shorter than this are refused (RFC 7518 §3.2).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -25,15 +25,13 @@ pub const SECRET_FILE: &str = "secret.key";
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let secret = prepare_data_dir_and_secret(config)?;
     let db = Db::connect(config).await?;
-    let blobs = LocalBlobStore::open(&config.data_dir.join("blobs"))
-        .await
-        .with_context(|| format!("cannot open the blob store in {}", config.data_dir.display()))?;
+    let (blobs, max_upload_bytes) = blob_store(config).await?;
     let state = AppState {
         db,
-        blobs: Arc::new(blobs),
+        blobs,
         keys: Keys::new(&secret, config.token_ttl_seconds),
         policy: Arc::new(UploadPolicy {
-            max_upload_bytes: config.max_upload_bytes,
+            max_upload_bytes,
             allowed_extensions: config.allowed_extensions.clone(),
             upload_expiry: config.upload_expiry.0,
         }),
@@ -49,6 +47,38 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     }
     Ok(state)
 }
+
+/// The local store under the data dir, or the S3 store `storage` names —
+/// checked by writing and removing a probe object, so a wrong endpoint, bucket
+/// or key stops startup. Returns the largest upload the store can take.
+async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, u64)> {
+    let Some(settings) = config.s3()? else {
+        let store = LocalBlobStore::open(&config.data_dir.join("blobs"))
+            .await
+            .with_context(|| format!("cannot open the blob store in {}", config.data_dir.display()))?;
+        return Ok((Arc::new(store), config.max_upload_bytes));
+    };
+    let shown = config.storage.clone().unwrap_or_default();
+    let store = S3BlobStore::open(&settings).with_context(|| format!("invalid S3 settings for {shown}"))?;
+    tokio::time::timeout(STORE_CHECK_TIMEOUT, store.check())
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))
+        .and_then(|checked| checked.map_err(anyhow::Error::from))
+        .with_context(|| format!("S3 store {shown} is unreachable or refuses writes"))?;
+    let mut max_upload_bytes = config.max_upload_bytes;
+    if max_upload_bytes > MAX_OBJECT_COPY {
+        tracing::warn!(
+            configured = max_upload_bytes,
+            limit = MAX_OBJECT_COPY,
+            "max_upload_bytes lowered: S3 copies an upload to its content address in one request of at most 5 GiB"
+        );
+        max_upload_bytes = MAX_OBJECT_COPY;
+    }
+    Ok((Arc::new(store), max_upload_bytes))
+}
+
+/// How long startup waits for the object store.
+const STORE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Redis when `REDIS_URL` is set (depot starts while Redis is down, and connects
 /// when it answers), otherwise the in-process cache.

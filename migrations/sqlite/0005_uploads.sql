@@ -3,7 +3,9 @@
 -- hash state of those bytes (SHA-256 and CID builder, so completing never
 -- re-reads them), and who is writing to it now. A PATCH holds the lock
 -- (lock_token) until locked_until, renewing it while its body streams; a lock
--- whose holder died runs out. The bytes live in the blob store under the id.
+-- whose holder died runs out. The bytes live in the blob store under the id,
+-- with what the store needs to resume them in store_state (S3's multipart
+-- upload and parts; nothing on local disk).
 CREATE TABLE uploads (
     id            TEXT   PRIMARY KEY,
     user_id       BIGINT NOT NULL,
@@ -16,6 +18,7 @@ CREATE TABLE uploads (
     metadata      TEXT   NOT NULL,
     length        BIGINT NOT NULL,
     upload_offset BIGINT NOT NULL DEFAULT 0,
+    store_state   TEXT   NOT NULL DEFAULT '',
     hash_state    BLOB   NOT NULL,
     created_at    BIGINT NOT NULL,
     expires_at    BIGINT NOT NULL,

@@ -8,7 +8,7 @@ use crate::auth::UserId;
 use crate::domain::UploadId;
 
 const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, description, metadata, \
-                       length, upload_offset, hash_state, created_at, expires_at, locked_until";
+                       length, upload_offset, store_state, hash_state, created_at, expires_at, locked_until";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UploadRow {
@@ -22,6 +22,7 @@ pub struct UploadRow {
     pub metadata: String,
     pub length: i64,
     pub upload_offset: i64,
+    pub store_state: String,
     pub hash_state: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -113,24 +114,33 @@ pub async fn renew(pool: &AnyPool, id: UploadId, token: &str, until: i64) -> Res
         .map(|done| done.rows_affected() == 1)
 }
 
+/// Durable progress of an upload: where it stands, what the blob store and the
+/// hashes need to go on from there, and until when it lives.
+#[derive(Debug)]
+pub struct Progress {
+    pub offset: i64,
+    pub store_state: String,
+    pub hash_state: Vec<u8>,
+    pub expires_at: i64,
+}
+
 /// Records durable progress and lets go of the lock, if `token` still holds it.
 pub async fn advance(
     pool: &AnyPool,
     id: UploadId,
     token: &str,
-    offset: i64,
-    hash_state: Vec<u8>,
-    expires_at: i64,
+    progress: Progress,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query(
-        "UPDATE uploads SET upload_offset = $3, hash_state = $4, expires_at = $5, \
+        "UPDATE uploads SET upload_offset = $3, store_state = $4, hash_state = $5, expires_at = $6, \
          lock_token = NULL, locked_until = NULL WHERE id = $1 AND lock_token = $2",
     )
     .bind(id.to_string())
     .bind(token)
-    .bind(offset)
-    .bind(hash_state)
-    .bind(expires_at)
+    .bind(progress.offset)
+    .bind(progress.store_state)
+    .bind(progress.hash_state)
+    .bind(progress.expires_at)
     .execute(pool)
     .await
     .map(|done| done.rows_affected() == 1)

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::UserId;
 use crate::db::files::FileRecord;
-use crate::db::uploads::{self, NewUpload, UploadRow};
+use crate::db::uploads::{self, NewUpload, Progress, UploadRow};
 use crate::domain::timestamp::now_micros;
 use crate::domain::{FileName, SessionId, UploadId, content_type};
 use crate::error::AppError;
@@ -234,7 +234,7 @@ where
     let checkpoint = Checkpoint::restore(&row.hash_state)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("upload {id} has a damaged hash state")))?;
     let mut body = Appending {
-        writer: state.blobs.resume(&id, at).await?,
+        writer: state.blobs.resume(&id, at, &row.store_state).await?,
         sha256: checkpoint.sha256,
         cid: SideThread::start(checkpoint.cid),
         checksum: checksum
@@ -267,20 +267,20 @@ where
     }
     // The CID thread's last chunks and the sync of the bytes, side by side.
     let (cid, persisted) = tokio::join!(body.cid.finish(), body.writer.persist());
-    persisted?;
+    let store_state = persisted?;
     let cid = cid?;
     let expires_at = expires_from(state, now_micros());
-    let hash_state = Checkpoint {
-        sha256: body.sha256,
-        cid,
-    }
-    .save();
-    lock.advance(
-        i64::try_from(body.offset).unwrap_or(i64::MAX),
-        hash_state,
+    let progress = Progress {
+        offset: i64::try_from(body.offset).unwrap_or(i64::MAX),
+        store_state,
+        hash_state: Checkpoint {
+            sha256: body.sha256,
+            cid,
+        }
+        .save(),
         expires_at,
-    )
-    .await?;
+    };
+    lock.advance(progress).await?;
     Ok(Status {
         id,
         offset: body.offset,
@@ -436,7 +436,7 @@ async fn complete(
             })
         }
         Err(err) => {
-            if let Err(remove_err) = discard(state, id).await {
+            if let Err(remove_err) = discard(state, id, &row.store_state).await {
                 tracing::warn!(upload = %id, error = %remove_err, "could not remove a failed upload");
             }
             lock.forget();
@@ -447,7 +447,7 @@ async fn complete(
 
 /// Removes an upload that will not complete, failing its record with `reason`.
 async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: AppError) -> Result<(), AppError> {
-    discard(state, id).await?;
+    discard(state, id, &row.store_state).await?;
     let session = SessionId::parse(&row.session_id).map_err(|err| AppError::Internal(err.into()))?;
     let attempt = Attempt::resume(&state.db, row.record_id.clone(), row.user_id, session);
     match attempt.finish::<()>(Err(reason)).await {
@@ -457,8 +457,8 @@ async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: AppErro
 }
 
 /// Removes an upload's bytes, then its row.
-async fn discard(state: &AppState, id: UploadId) -> Result<(), AppError> {
-    state.blobs.discard(&id).await?;
+async fn discard(state: &AppState, id: UploadId, store_state: &str) -> Result<(), AppError> {
+    state.blobs.discard(&id, store_state).await?;
     let mut conn = state.db.pool().acquire().await?;
     uploads::delete(&mut conn, id).await?;
     Ok(())
@@ -596,19 +596,10 @@ impl UploadLock {
     }
 
     /// Records durable progress and lets go, in one statement.
-    async fn advance(mut self, offset: i64, hash_state: Vec<u8>, expires_at: i64) -> Result<(), AppError> {
+    async fn advance(mut self, progress: Progress) -> Result<(), AppError> {
         self.renewal.abort();
         self.held = false;
-        if uploads::advance(
-            self.state.db.pool(),
-            self.id,
-            &self.token,
-            offset,
-            hash_state,
-            expires_at,
-        )
-        .await?
-        {
+        if uploads::advance(self.state.db.pool(), self.id, &self.token, progress).await? {
             Ok(())
         } else {
             Err(AppError::UploadLocked)

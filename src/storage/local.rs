@@ -93,7 +93,13 @@ impl BlobStore for LocalBlobStore {
         }))
     }
 
-    async fn resume(&self, upload: &UploadId, offset: u64) -> Result<Box<dyn ResumableWriter>, StorageError> {
+    /// Keeps no state beyond the file: `state` is always empty.
+    async fn resume(
+        &self,
+        upload: &UploadId,
+        offset: u64,
+        _state: &str,
+    ) -> Result<Box<dyn ResumableWriter>, StorageError> {
         let path = self.paths.upload(upload);
         let file = if offset == 0 {
             let file = fs::OpenOptions::new()
@@ -128,7 +134,7 @@ impl BlobStore for LocalBlobStore {
             })
     }
 
-    async fn discard(&self, upload: &UploadId) -> Result<(), StorageError> {
+    async fn discard(&self, upload: &UploadId, _state: &str) -> Result<(), StorageError> {
         match fs::remove_file(self.paths.upload(upload)).await {
             Ok(()) => sync_dir(&self.paths.uploads).await,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -272,13 +278,13 @@ impl BlobWriter for LocalWriter {
 
 #[async_trait]
 impl ResumableWriter for LocalWriter {
-    async fn persist(mut self: Box<Self>) -> Result<(), StorageError> {
+    async fn persist(mut self: Box<Self>) -> Result<String, StorageError> {
         self.flush().await?;
         self.finish_write_back().await?;
         let file = self.file.take().ok_or_else(closed_writer)?;
         blocking(move || file.sync_data()).await?;
         self.staged.disarm();
-        Ok(())
+        Ok(String::new())
     }
 }
 

@@ -40,7 +40,12 @@ impl BlobStore for MemoryBlobStore {
         }))
     }
 
-    async fn resume(&self, upload: &UploadId, offset: u64) -> Result<Box<dyn ResumableWriter>, StorageError> {
+    async fn resume(
+        &self,
+        upload: &UploadId,
+        offset: u64,
+        _state: &str,
+    ) -> Result<Box<dyn ResumableWriter>, StorageError> {
         let mut buffer = match lock(&self.uploads).get(upload) {
             Some(staged) => staged.clone(),
             None if offset == 0 => Vec::new(),
@@ -58,7 +63,7 @@ impl BlobStore for MemoryBlobStore {
         }))
     }
 
-    async fn discard(&self, upload: &UploadId) -> Result<(), StorageError> {
+    async fn discard(&self, upload: &UploadId, _state: &str) -> Result<(), StorageError> {
         lock(&self.uploads).remove(upload);
         Ok(())
     }
@@ -125,11 +130,11 @@ impl BlobWriter for MemoryWriter {
 
 #[async_trait]
 impl ResumableWriter for MemoryWriter {
-    async fn persist(self: Box<Self>) -> Result<(), StorageError> {
+    async fn persist(self: Box<Self>) -> Result<String, StorageError> {
         let this = *self;
         if let Some((upload, uploads)) = this.upload {
             lock(&uploads).insert(upload, this.buffer);
         }
-        Ok(())
+        Ok(String::new())
     }
 }

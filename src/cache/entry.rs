@@ -75,7 +75,7 @@ impl ActiveEntry {
     }
 }
 
-/// Seed 2's `storage_type`: the scheme of the storage URI (`local`, later `s3`).
+/// Seed 2's `storage_type`: the scheme of the storage URI (`local` or `s3`).
 fn storage_type(uri: &str) -> &str {
     uri.split_once("://").map_or("local", |(scheme, _)| scheme)
 }

@@ -26,7 +26,12 @@ async fn the_seed_flow_upload_then_read_then_switch_the_active_file() {
     let active: Value = app.active_file(&ann, &session).await.unwrap();
     assert_eq!(active["file_name"], "customers");
     assert_eq!(active["description"], "customers for Q1");
-    assert!(active["storage_uri"].as_str().unwrap().starts_with("local://"));
+    assert!(
+        active["storage_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(app.storage_scheme())
+    );
     assert!(active["summary"].is_string());
 
     let set = app.set_active(&ann, &session, "sales_data").await;

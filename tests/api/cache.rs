@@ -53,7 +53,10 @@ async fn an_upload_caches_the_seed_fields_and_reads_refresh_the_ttl() {
     let cached: HashMap<String, String> = redis.hgetall(key(&ann, &session)).await.unwrap();
     assert_eq!(cached["file_name"], "sales.csv");
     assert_eq!(cached["user_id"], ann.id.to_string());
-    assert_eq!(cached["storage_type"], "local");
+    assert_eq!(
+        cached["storage_type"],
+        app.storage_scheme().trim_end_matches("://")
+    );
     for field in ["storage_uri", "description", "summary"] {
         assert!(cached.contains_key(field), "{field} missing");
     }

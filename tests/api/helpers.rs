@@ -17,12 +17,19 @@ pub const REDIS_VAR: &str = "DEPOT_TEST_REDIS_URL";
 /// Set to `redis` to run the whole suite with that Redis as the active-file cache
 /// (otherwise the in-process cache, the embedded default).
 pub const CACHE_VAR: &str = "DEPOT_TEST_CACHE";
+/// Set to `s3` to run the whole suite with blobs in the S3-compatible server at
+/// `DEPOT_TEST_S3_ENDPOINT` (an s3s-fs, whose data dir `DEPOT_TEST_S3_ROOT`
+/// the tests look into), each test under a prefix of its own.
+pub const STORAGE_VAR: &str = "DEPOT_TEST_STORAGE";
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub config: Config,
     _data_dir: tempfile::TempDir,
+    /// Where the blobs are on disk: the data dir's `blobs`, or this test's
+    /// prefix inside the S3 server's data dir.
+    blob_root: PathBuf,
     postgres: Option<PostgresDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -60,7 +67,14 @@ impl TestApp {
         if std::env::var(CACHE_VAR).is_ok_and(|cache| cache == "redis") {
             config.redis_url = Some(ServiceUrl::new(redis_url()));
         }
+        if std::env::var(STORAGE_VAR).is_ok_and(|storage| storage == "s3") {
+            use_test_s3(&mut config);
+        }
         configure(&mut config);
+        let blob_root = match config.s3().unwrap() {
+            Some(settings) => s3_root().join(&settings.bucket).join(&settings.prefix),
+            None => config.data_dir.join("blobs"),
+        };
         depot::telemetry::init(&config.log);
 
         let state = depot::startup::build_state(&config)
@@ -77,6 +91,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             config,
             _data_dir: data_dir,
+            blob_root,
             postgres,
             shutdown: Some(shutdown),
         }
@@ -254,24 +269,49 @@ impl TestApp {
             .await
     }
 
-    /// Every committed blob on disk.
-    pub fn blob_files(&self) -> Vec<PathBuf> {
-        let root = self.data_dir().join("blobs").join("sha256");
-        let mut found = Vec::new();
-        for fan_out in std::fs::read_dir(root).unwrap() {
-            for blob in std::fs::read_dir(fan_out.unwrap().path()).unwrap() {
-                found.push(blob.unwrap().path());
-            }
-        }
-        found
+    /// How `storage_uri` begins.
+    pub fn storage_scheme(&self) -> &'static str {
+        if self.on_s3() { "s3://" } else { "local://" }
     }
 
-    /// Every staged (uncommitted) write on disk.
-    pub fn staged_files(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.data_dir().join("blobs").join("tmp"))
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
+    /// Whether the blobs are in the S3 server.
+    pub fn on_s3(&self) -> bool {
+        self.config.storage.is_some()
+    }
+
+    /// Every committed blob, as a file on disk (the local store's, or the S3
+    /// server's copy of the object).
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        entries(&self.blob_root.join("sha256"))
+            .iter()
+            .flat_map(|fan_out| entries(fan_out))
             .collect()
+    }
+
+    /// Every staged (uncommitted) one-shot write on disk. An S3 upload stages
+    /// its first 8 MiB in memory, so only larger ones show here.
+    pub fn staged_files(&self) -> Vec<PathBuf> {
+        entries(&self.blob_root.join("tmp"))
+    }
+
+    /// Every resumable upload whose bytes are staged on disk (the S3 server
+    /// keeps an upload's emptied directory; it does not count).
+    pub fn staged_uploads(&self) -> Vec<PathBuf> {
+        let mut uploads = entries(&self.blob_root.join("uploads"));
+        uploads.retain(|upload| upload.is_file() || !entries(upload).is_empty());
+        uploads
+    }
+
+    /// Waits until an upload of the user's is receiving bytes (its processing
+    /// record says `processing`); false if none does within five seconds.
+    pub async fn upload_under_way(&self, user: &TestUser) -> bool {
+        self.eventually_async(|| async {
+            let page = self
+                .history(user, &new_session(), "scope=user&status=processing")
+                .await;
+            page["total"].as_u64().unwrap_or_default() > 0
+        })
+        .await
     }
 
     /// Waits up to five seconds for `condition`; false if it never held.
@@ -353,6 +393,43 @@ impl PostgresDatabase {
 pub struct TestUser {
     pub token: String,
     pub id: i64,
+}
+
+/// A directory's entries, none if it does not exist (yet).
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(read) => read.map(|entry| entry.unwrap().path()).collect(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => panic!("cannot list {}: {err}", dir.display()),
+    }
+}
+
+/// Points `config` at the test S3 server, under a prefix of its own.
+fn use_test_s3(config: &mut Config) {
+    let endpoint = std::env::var("DEPOT_TEST_S3_ENDPOINT")
+        .ok()
+        .filter(|endpoint| !endpoint.is_empty())
+        .expect("DEPOT_TEST_STORAGE=s3 needs DEPOT_TEST_S3_ENDPOINT (and DEPOT_TEST_S3_ROOT)");
+    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    config.storage = Some(format!(
+        "s3://{}/test-{}",
+        env("DEPOT_TEST_S3_BUCKET", "depot-test"),
+        uuid::Uuid::new_v4().simple()
+    ));
+    config.s3_endpoint = Some(endpoint);
+    config.s3_path_style = true;
+    config.s3_access_key_id = Some(env("DEPOT_TEST_S3_ACCESS_KEY", "depot-test"));
+    config.s3_secret_access_key = Some(Secret::new(env(
+        "DEPOT_TEST_S3_SECRET_KEY",
+        "depot-test-secret-key",
+    )));
+}
+
+/// The S3 server's data dir, where its objects are files.
+fn s3_root() -> PathBuf {
+    std::env::var("DEPOT_TEST_S3_ROOT")
+        .map(PathBuf::from)
+        .expect("set DEPOT_TEST_S3_ROOT to the S3 server's data dir")
 }
 
 /// Percent-encodes a file name for a path segment.

@@ -88,7 +88,7 @@ async fn a_client_that_disconnects_leaves_a_failed_record() {
     .unwrap();
     stream.write_all(&sample_bytes(1024 * 1024)).unwrap();
     stream.flush().unwrap();
-    assert!(app.eventually(|| !app.staged_files().is_empty()).await);
+    assert!(app.upload_under_way(&ann).await);
     stream.shutdown(std::net::Shutdown::Both).unwrap();
     drop(stream);
 

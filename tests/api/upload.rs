@@ -30,7 +30,12 @@ async fn multipart_upload_with_seed_fields_returns_201_and_metadata() {
     assert_eq!(body["size"], CSV.len());
     assert_eq!(body["content_type"], "text/csv");
     assert_eq!(body["sha256"], hex_sha256(CSV));
-    assert!(body["storage_uri"].as_str().unwrap().starts_with("local://"));
+    assert!(
+        body["storage_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(app.storage_scheme())
+    );
     assert!(body["summary"].is_string());
     assert!(body["created_at"].as_str().unwrap().ends_with('Z'));
 }
@@ -252,11 +257,8 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_trace() {
     .unwrap();
     stream.write_all(&sample_bytes(2 * 1024 * 1024)).unwrap();
     stream.flush().unwrap();
-    // The upload is being staged…
-    assert!(
-        app.eventually(|| !app.staged_files().is_empty()).await,
-        "the upload never started"
-    );
+    // The upload is under way…
+    assert!(app.upload_under_way(&ann).await, "the upload never started");
     // …when the client goes away.
     stream.shutdown(std::net::Shutdown::Both).unwrap();
     drop(stream);

@@ -1,14 +1,14 @@
 //! The command line: `serve` (the default), `config`, `token`, `admin` and `profile`.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, FlagOverrides};
 use crate::db::Db;
-use crate::pipeline::session;
+use crate::pipeline::{migrate_storage, session};
 use crate::{auth, profile, server, startup, telemetry};
 
 #[derive(Debug, Parser)]
@@ -71,6 +71,16 @@ pub enum AdminCommand {
     /// Remove expired sessions now (the server also does this every
     /// `session_sweep_interval`); their processing records stay.
     ExpireSessions,
+    /// Copy every blob from the configured store to another, verifying each
+    /// one's SHA-256, and point the files at it. Blobs the target holds
+    /// already are skipped, so an interrupted run goes on where it stopped.
+    /// Then set `DEPOT_STORAGE` to the target and restart.
+    MigrateStorage {
+        /// The target: `s3://bucket/prefix` (with the configured `s3_*`
+        /// settings) or `local` (`<data_dir>/blobs`).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -135,8 +145,68 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
                 .context("cannot remove expired sessions")?;
             println!("removed {removed} expired session(s)");
         }
+        AdminCommand::MigrateStorage { to } => migrate_storage(&config, &db, &to).await?,
     }
     Ok(())
+}
+
+async fn migrate_storage(config: &Config, db: &Db, to: &str) -> anyhow::Result<()> {
+    let target_config = Config {
+        storage: (to != "local").then(|| to.to_owned()),
+        ..config.clone()
+    };
+    anyhow::ensure!(
+        target_config.storage != config.storage,
+        "the target is the store depot uses now ({to})"
+    );
+    let (from, _) = startup::blob_store(config).await?;
+    let (target, _) = startup::blob_store(&target_config).await?;
+    let mut shown = Instant::now();
+    let report = migrate_storage::migrate(db, from.as_ref(), target.as_ref(), |report, elapsed| {
+        if shown.elapsed() >= PROGRESS_EVERY {
+            shown = Instant::now();
+            eprintln!("{}", progress_line(report, elapsed));
+        }
+    })
+    .await?;
+    println!(
+        "{} blobs: {} copied ({} bytes), {} already there, {} corrupt, {} missing",
+        report.blobs,
+        report.copied,
+        report.copied_bytes,
+        report.present,
+        report.corrupt.len(),
+        report.missing.len()
+    );
+    for sha256 in &report.corrupt {
+        println!("corrupt (its bytes do not match their SHA-256; not copied): {sha256}");
+    }
+    for sha256 in &report.missing {
+        println!("missing from the source (not copied): {sha256}");
+    }
+    anyhow::ensure!(
+        !report.failed(),
+        "some blobs could not be copied; the files that use them still point at the old store"
+    );
+    match &target_config.storage {
+        Some(storage) => println!("done: set DEPOT_STORAGE={storage} and restart depot"),
+        None => println!("done: unset DEPOT_STORAGE and restart depot"),
+    }
+    Ok(())
+}
+
+/// How often a long migration says how far it is.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+fn progress_line(report: &migrate_storage::Report, elapsed: Duration) -> String {
+    let rate = report.copied_bytes as f64 / elapsed.as_secs_f64().max(0.001) / 1e6;
+    format!(
+        "{} blobs done: {} copied ({:.0} MB, {rate:.0} MB/s), {} already there",
+        report.blobs,
+        report.copied,
+        report.copied_bytes as f64 / 1e6,
+        report.present
+    )
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

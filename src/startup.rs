@@ -51,7 +51,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
 /// The local store under the data dir, or the S3 store `storage` names —
 /// checked by writing and removing a probe object, so a wrong endpoint, bucket
 /// or key stops startup. Returns the largest upload the store can take.
-async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, u64)> {
+pub async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, u64)> {
     let Some(settings) = config.s3()? else {
         let store = LocalBlobStore::open(&config.data_dir.join("blobs"))
             .await

@@ -1,7 +1,7 @@
 //! Reference counts of stored content. A blob row is locked by these statements, so
 //! an upload and a deletion of the same content are serialised by the database.
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::domain::timestamp::now_micros;
 use crate::storage::BlobKey;
@@ -43,4 +43,13 @@ pub async fn release(conn: &mut AnyConnection, key: &BlobKey) -> Result<bool, sq
         return Ok(true);
     }
     Ok(false)
+}
+
+/// Stored blobs (key and size) after `after` in key order, `limit` at a time.
+pub async fn page(pool: &AnyPool, after: &str, limit: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT sha256, size FROM blobs WHERE sha256 > $1 ORDER BY sha256 LIMIT $2")
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
 }

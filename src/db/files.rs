@@ -115,6 +115,16 @@ pub async fn mark_corrupt(pool: &AnyPool, sha256: &str) -> Result<u64, sqlx::Err
 }
 
 /// The user's files with content `cid`, oldest first.
+/// Points every file with this content at `storage_uri` (its blob moved stores).
+pub async fn relocate(pool: &AnyPool, sha256: &str, storage_uri: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query("UPDATE files SET storage_uri = $2 WHERE sha256 = $1")
+        .bind(sha256)
+        .bind(storage_uri)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+}
+
 pub async fn find_by_cid(pool: &AnyPool, user: UserId, cid: &str) -> Result<Vec<FileRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM files WHERE user_id = $1 AND cid = $2 ORDER BY created_at, id");
     sqlx::query_as(&sql).bind(user).bind(cid).fetch_all(pool).await

@@ -13,6 +13,7 @@
 pub mod active;
 pub mod attempt;
 pub mod delete;
+pub mod migrate_storage;
 pub mod resumable;
 pub mod session;
 pub mod side_thread;

@@ -159,6 +159,14 @@ impl BlobStore for LocalBlobStore {
         Ok(stream)
     }
 
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
+        match fs::metadata(self.paths.blob(key)).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
         let path = self.paths.blob(key);
         match fs::remove_file(&path).await {

@@ -93,6 +93,10 @@ impl BlobStore for MemoryBlobStore {
         Ok(Box::pin(futures_util::stream::once(async move { Ok(bytes) })))
     }
 
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
+        Ok(lock(&self.blobs).get(key).map(|blob| blob.len() as u64))
+    }
+
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
         lock(&self.blobs).remove(key);
         Ok(())

@@ -112,6 +112,9 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         range: Option<RangeInclusive<u64>>,
     ) -> Result<ByteStream, StorageError>;
 
+    /// The size of a committed blob; `None` when the store does not hold it.
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError>;
+
     /// Removes a blob; removing a missing blob is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError>;
 
@@ -220,8 +223,10 @@ mod contract_tests {
         let mut writer = store.stage().await.unwrap();
         writer.write(Bytes::from_static(b"bye")).await.unwrap();
         writer.commit(&key).await.unwrap();
+        assert_eq!(store.size(&key).await.unwrap(), Some(3));
         store.delete(&key).await.unwrap();
         store.delete(&key).await.unwrap();
+        assert_eq!(store.size(&key).await.unwrap(), None);
         assert!(matches!(
             store.read(&key, None).await,
             Err(StorageError::NotFound)

@@ -259,6 +259,14 @@ impl BlobStore for S3BlobStore {
         ))
     }
 
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
+        match self.store.head(&self.blob(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(io_error(err)),
+        }
+    }
+
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
         delete_quietly(&self.store, &self.blob(key)).await
     }

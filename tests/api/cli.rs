@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, new_session, sample_bytes};
+use crate::helpers::{TestApp, TestS3, new_session, sample_bytes};
 use crate::process::{ServerProcess, depot};
 
 fn stderr_of(output: &Output) -> String {
@@ -186,6 +186,86 @@ fn depot_for(app: &TestApp, args: &[&str]) -> Command {
         command.env("SECRET_KEY", secret.expose());
     }
     command
+}
+
+/// A deployment on local disk moves to S3: every blob is copied and checked,
+/// a corrupt one is named and left behind (and the command fails), and a
+/// second run copies only what is missing. A server on S3 then serves the
+/// files as they were.
+#[tokio::test]
+async fn depot_admin_migrate_storage_copies_every_blob_to_s3_checking_each() {
+    let Some(s3) = TestS3::from_env() else { return };
+    let prefix = format!("migrated-{}", uuid::Uuid::new_v4().simple());
+    let target = s3.storage(&prefix);
+    let app = TestApp::spawn_with(|config| config.storage = None).await;
+    let ann = app.user("ann").await;
+    let big = sample_bytes(20 * 1024 * 1024 + 7);
+    for (name, bytes) in [
+        ("a.txt", b"same bytes".to_vec()),
+        ("b.txt", b"same bytes".to_vec()),
+        ("big.bin", big.clone()),
+        ("c.txt", b"will rot".to_vec()),
+    ] {
+        assert_eq!(
+            app.put_file(&ann, name, bytes).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let rotten = app.metadata(&ann, "c.txt").await["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rotten_file = app
+        .blob_files()
+        .into_iter()
+        .find(|path| path.ends_with(&rotten))
+        .unwrap();
+    std::fs::write(&rotten_file, b"bit rot!").unwrap();
+
+    let migrate = || {
+        let mut command = depot_for(&app, &["admin", "migrate-storage", "--to", &target]);
+        command.envs(s3.env()).output().unwrap()
+    };
+    let first = migrate();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        !first.status.success(),
+        "a corrupt blob fails the migration:\n{stdout}"
+    );
+    assert!(stdout.contains("3 blobs: 2 copied"), "{stdout}");
+    assert!(stdout.contains(&format!(
+        "corrupt (its bytes do not match their SHA-256; not copied): {rotten}"
+    )));
+    assert!(stderr_of(&first).contains("some blobs could not be copied"));
+
+    assert_eq!(app.delete_file(&ann, "c.txt").await.status(), StatusCode::OK);
+    let second = migrate();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{stdout}{}", stderr_of(&second));
+    assert!(
+        stdout.contains("2 blobs: 0 copied (0 bytes), 2 already there"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("set DEPOT_STORAGE={target}")));
+
+    let on_s3 = TestApp::spawn_with(|config| {
+        config.data_dir = app.data_dir().to_owned();
+        config.database_url = app.config.database_url.clone();
+        s3.configure(config, &prefix);
+    })
+    .await;
+    let file = on_s3.metadata(&ann, "big.bin").await;
+    assert!(
+        file["storage_uri"].as_str().unwrap().starts_with(&target),
+        "{file}"
+    );
+    let downloaded = on_s3.download(&ann, "big.bin").await.bytes().await.unwrap();
+    assert!(
+        downloaded.as_ref() == big.as_slice(),
+        "the big file came through whole"
+    );
+    let small = on_s3.download(&ann, "b.txt").await.bytes().await.unwrap();
+    assert_eq!(small.as_ref(), b"same bytes");
 }
 
 #[tokio::test]

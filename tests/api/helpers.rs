@@ -404,32 +404,74 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
     }
 }
 
-/// Points `config` at the test S3 server, under a prefix of its own.
-fn use_test_s3(config: &mut Config) {
-    let endpoint = std::env::var("DEPOT_TEST_S3_ENDPOINT")
-        .ok()
-        .filter(|endpoint| !endpoint.is_empty())
-        .expect("DEPOT_TEST_STORAGE=s3 needs DEPOT_TEST_S3_ENDPOINT (and DEPOT_TEST_S3_ROOT)");
-    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    config.storage = Some(format!(
-        "s3://{}/test-{}",
-        env("DEPOT_TEST_S3_BUCKET", "depot-test"),
-        uuid::Uuid::new_v4().simple()
-    ));
-    config.s3_endpoint = Some(endpoint);
-    config.s3_path_style = true;
-    config.s3_access_key_id = Some(env("DEPOT_TEST_S3_ACCESS_KEY", "depot-test"));
-    config.s3_secret_access_key = Some(Secret::new(env(
-        "DEPOT_TEST_S3_SECRET_KEY",
-        "depot-test-secret-key",
-    )));
+/// The test S3 server (`DEPOT_TEST_S3_ENDPOINT`, `DEPOT_TEST_S3_BUCKET`,
+/// `DEPOT_TEST_S3_ACCESS_KEY`, `DEPOT_TEST_S3_SECRET_KEY`; `.ci/test` starts one).
+#[derive(Debug, Clone)]
+pub struct TestS3 {
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
 }
 
-/// The S3 server's data dir, where its objects are files.
+impl TestS3 {
+    /// The server, or `None` (the test is skipped, saying why) without
+    /// `DEPOT_TEST_S3_ENDPOINT` — except under `CI=true`, where that fails.
+    pub fn from_env() -> Option<Self> {
+        let Some(endpoint) = std::env::var("DEPOT_TEST_S3_ENDPOINT")
+            .ok()
+            .filter(|url| !url.is_empty())
+        else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "set DEPOT_TEST_S3_ENDPOINT to an S3-compatible server (.ci/test starts one)"
+            );
+            eprintln!("skipped: set DEPOT_TEST_S3_ENDPOINT to test with S3");
+            return None;
+        };
+        let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        Some(Self {
+            endpoint,
+            bucket: env("DEPOT_TEST_S3_BUCKET", "depot-test"),
+            access_key: env("DEPOT_TEST_S3_ACCESS_KEY", "depot-test"),
+            secret_key: env("DEPOT_TEST_S3_SECRET_KEY", "depot-test-secret-key"),
+        })
+    }
+
+    pub fn storage(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.bucket)
+    }
+
+    /// Points `config` at this server, under `prefix`.
+    pub fn configure(&self, config: &mut Config, prefix: &str) {
+        config.storage = Some(self.storage(prefix));
+        config.s3_endpoint = Some(self.endpoint.clone());
+        config.s3_path_style = true;
+        config.s3_access_key_id = Some(self.access_key.clone());
+        config.s3_secret_access_key = Some(Secret::new(self.secret_key.clone()));
+    }
+
+    /// The `s3_*` settings (not `DEPOT_STORAGE`) as `depot`'s environment.
+    pub fn env(&self) -> [(&'static str, String); 4] {
+        [
+            ("DEPOT_S3_ENDPOINT", self.endpoint.clone()),
+            ("DEPOT_S3_PATH_STYLE", "true".to_owned()),
+            ("DEPOT_S3_ACCESS_KEY_ID", self.access_key.clone()),
+            ("DEPOT_S3_SECRET_ACCESS_KEY", self.secret_key.clone()),
+        ]
+    }
+}
+
+/// Points `config` at the test S3 server, under a prefix of its own.
+fn use_test_s3(config: &mut Config) {
+    let s3 = TestS3::from_env().expect("DEPOT_TEST_STORAGE=s3 needs DEPOT_TEST_S3_ENDPOINT");
+    s3.configure(config, &format!("test-{}", uuid::Uuid::new_v4().simple()));
+}
+
+/// The S3 server's data dir, where its objects are files
+/// (`DEPOT_TEST_S3_ROOT`, by default where `.ci/test` keeps it).
 fn s3_root() -> PathBuf {
-    std::env::var("DEPOT_TEST_S3_ROOT")
-        .map(PathBuf::from)
-        .expect("set DEPOT_TEST_S3_ROOT to the S3 server's data dir")
+    PathBuf::from(std::env::var("DEPOT_TEST_S3_ROOT").unwrap_or_else(|_| "/var/tmp/depot-s3".to_owned()))
 }
 
 /// Percent-encodes a file name for a path segment.

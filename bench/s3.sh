@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Uploads to depot with its blobs in S3, next to the same S3 server taking the
+# same file from a standard client (`aws s3 cp`), in the same run.
+#
+#   bench/s3.sh [SIZE_MIB] [ROUNDS]     (defaults: 1024, 3)
+#
+# Starts s3s-fs (S3S_FS, default /var/tmp/depot-tools/bin/s3s-fs; see
+# docs/storage.md) on a temp dir and port 8015, and depot (release) with
+# DEPOT_STORAGE pointing at it. Alternates, ROUNDS times: `aws s3 cp` of the
+# file straight to the server (awscli from PyPI, installed if missing), a raw
+# PUT through depot, and a tus upload in 8 MiB PATCHes through depot. Prints
+# each round's seconds, median MB/s, and depot's peak RSS.
+# Set BENCH_DIR to choose the disk (default /var/tmp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/server.sh
+
+SIZE_MIB="${1:-1024}"
+ROUNDS="${2:-3}"
+S3_FS="${S3_FS:-/var/tmp/depot-tools/bin/s3s-fs}"
+PORT=8015
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
+WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
+SERVER_PID=""
+S3_PID=""
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    [ -n "$S3_PID" ] && kill "$S3_PID" 2>/dev/null && wait "$S3_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ -x "$S3_FS" ] || { echo "no s3s-fs at $S3_FS (see docs/storage.md)" >&2; exit 1; }
+command -v aws >/dev/null || python3 -m pip install -q awscli
+
+echo "building release…" >&2
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/depot"
+
+echo "generating a ${SIZE_MIB} MiB input…" >&2
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
+BYTES=$(stat -c %s "$WORK/input.bin")
+mkdir "$WORK/chunks"
+split -b 8M -d -a 5 "$WORK/input.bin" "$WORK/chunks/part."
+mkdir -p "$WORK/s3/bench"
+"$S3_FS" --host 127.0.0.1 --port "$PORT" --access-key bench --secret-key bench-secret-key "$WORK/s3" \
+    2> "$WORK/s3.log" &
+S3_PID=$!
+sleep 1
+sync
+
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1
+start_server "$WORK/data" DEPOT_STORAGE=s3://bench/depot DEPOT_S3_ENDPOINT="http://127.0.0.1:$PORT" \
+    DEPOT_S3_PATH_STYLE=true
+register
+
+now() { date +%s.%N; }
+elapsed() { python3 -c "print(f'{$(now) - $1:.3f}')"; }
+
+aws_once() {
+    local start
+    start=$(now)
+    aws --endpoint-url "http://127.0.0.1:$PORT" s3 cp --quiet "$WORK/input.bin" s3://bench/direct.bin
+    elapsed "$start"
+    aws --endpoint-url "http://127.0.0.1:$PORT" s3 rm --quiet s3://bench/direct.bin
+}
+
+put_once() {
+    local start status
+    start=$(now)
+    status=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Expect:' -T "$WORK/input.bin" -H "$AUTH" \
+        "$URL/api/v1/files/put.bin/content")
+    [ "$status" = 201 ] || { echo "PUT answered $status" >&2; exit 1; }
+    elapsed "$start"
+    curl -sS -o /dev/null -X DELETE -H "$AUTH" "$URL/api/v1/files/put.bin"
+}
+
+tus_once() {
+    local start location args=() offset=0 part
+    start=$(now)
+    location=$(curl -sS -D - -o /dev/null -X POST -H "$AUTH" -H 'Tus-Resumable: 1.0.0' \
+        -H "Upload-Length: $BYTES" -H "Upload-Metadata: filename $(printf tus.bin | base64)" \
+        "$URL/api/v1/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+    for part in "$WORK"/chunks/part.*; do
+        [ ${#args[@]} -gt 0 ] && args+=(--next)
+        args+=(-sS -o /dev/null -w '%{http_code}\n' -H 'Expect:' -X PATCH -T "$part" -H "$AUTH"
+            -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream'
+            -H "Upload-Offset: $offset" "$URL$location")
+        offset=$((offset + $(stat -c %s "$part")))
+    done
+    if curl "${args[@]}" | grep -qv '^204$'; then echo "a PATCH failed" >&2; exit 1; fi
+    elapsed "$start"
+    curl -sS -o /dev/null -X DELETE -H "$AUTH" "$URL/api/v1/files/tus.bin"
+}
+
+AWS=(); PUTS=(); TUSES=()
+for round in $(seq 1 "$ROUNDS"); do
+    sync; AWS+=("$(aws_once)")
+    sync; PUTS+=("$(put_once)")
+    sync; TUSES+=("$(tus_once)")
+    echo "round $round: aws s3 cp ${AWS[-1]} s, depot PUT ${PUTS[-1]} s, depot tus ${TUSES[-1]} s" >&2
+done
+PEAK_RSS_KIB=$(grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}')
+
+python3 - "$BYTES" "$SIZE_MIB" "$PEAK_RSS_KIB" "${AWS[*]}" "${PUTS[*]}" "${TUSES[*]}" <<'PY'
+import datetime, statistics, sys
+size, size_mib, rss_kib = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+rows = [("aws s3 cp, straight to the server", sys.argv[4]), ("depot: one raw PUT", sys.argv[5]),
+        ("depot: tus, 8 MiB PATCHes", sys.argv[6])]
+base = statistics.median(float(x) for x in sys.argv[4].split())
+print(f"\n{size_mib} MiB file into s3s-fs on loopback, {datetime.date.today()}\n")
+print("| upload | seconds (each round) | median MB/s | vs aws s3 cp |\n|---|---|---:|---:|")
+for name, runs in rows:
+    times = [float(x) for x in runs.split()]
+    median = statistics.median(times)
+    print(f"| {name} | {' '.join(f'{x:.2f}' for x in times)} | {size / median / 1e6:.0f} | {base / median:.2f} |")
+print(f"\ndepot peak RSS: {rss_kib // 1024} MiB")
+PY

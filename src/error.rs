@@ -77,6 +77,12 @@ pub enum AppError {
     Internal(#[source] anyhow::Error),
 }
 
+impl From<crate::domain::file_name::FileNameError> for AppError {
+    fn from(err: crate::domain::file_name::FileNameError) -> Self {
+        Self::InvalidFileName(err.to_string())
+    }
+}
+
 impl From<std::convert::Infallible> for AppError {
     fn from(never: std::convert::Infallible) -> Self {
         match never {}

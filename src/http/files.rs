@@ -51,7 +51,7 @@ impl From<FileRecord> for FileView {
 
 /// Parses a `{file_name}` path segment (already percent-decoded by the router).
 pub fn parse_name(raw: &str) -> Result<FileName, AppError> {
-    FileName::parse(raw).map_err(|err| AppError::InvalidFileName(err.to_string()))
+    Ok(FileName::parse(raw)?)
 }
 
 /// The caller's file by name; another user's file is as missing as a missing one.

@@ -20,11 +20,9 @@ use crate::auth::AuthUser;
 use crate::domain::UploadId;
 use crate::error::AppError;
 use crate::http::TUS_VERSION;
-use crate::http::files::parse_name;
 use crate::http::session_hint::{SessionHint, announce, parse_session};
 use crate::pipeline::resumable::{self, ChecksumAlgorithm, Creation, ExpectedChecksum, Patch, Status};
 use crate::pipeline::session;
-use crate::pipeline::upload::UploadMeta;
 use crate::state::AppState;
 
 const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
@@ -82,24 +80,19 @@ pub async fn create(
         )));
     }
     let metadata = Metadata::parse(&raw_metadata)?;
-    let file_name = metadata
-        .get("file_name")
-        .or(metadata.get("filename"))
-        .ok_or_else(|| {
-            AppError::MissingField("Upload-Metadata must name the file: `file_name` or `filename`".into())
-        })?;
     let session_field = match metadata.get("session_id") {
         Some(raw) if !raw.trim().is_empty() => Some(parse_session(raw)?),
         _ => None,
     };
     let session = session::resolve(&state, user, hint.named(session_field)?).await?;
     let creation = Creation {
-        meta: UploadMeta {
-            user,
-            file_name: parse_name(file_name)?,
-            original_name: metadata.get("filename").map(str::to_owned),
-            description: metadata.get("description").unwrap_or_default().to_owned(),
-        },
+        user,
+        file_name: metadata
+            .get("file_name")
+            .or(metadata.get("filename"))
+            .map(str::to_owned),
+        original_name: metadata.get("filename").map(str::to_owned),
+        description: metadata.get("description").unwrap_or_default().to_owned(),
         length,
         metadata: raw_metadata,
     };

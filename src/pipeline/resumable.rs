@@ -50,7 +50,12 @@ const EXPIRY_BATCH: i64 = 100;
 /// What an upload is, told when it is created.
 #[derive(Debug)]
 pub struct Creation {
-    pub meta: UploadMeta,
+    pub user: UserId,
+    /// The name to store the file under, as the client gave it (or not).
+    pub file_name: Option<String>,
+    /// The client's own name for the bytes (tus' `filename`).
+    pub original_name: Option<String>,
+    pub description: String,
     pub length: u64,
     /// `Upload-Metadata` as the client sent it, echoed back by `HEAD`.
     pub metadata: String,
@@ -108,65 +113,82 @@ impl ChecksumAlgorithm {
     }
 }
 
-/// Creates an upload in `session`: checks what can be checked before any byte
-/// (name, extension, size), begins its processing record (`pending`) and
-/// records its row. An empty upload is complete at once.
+/// Creates an upload in `session`: begins its processing record (`pending`),
+/// checks what can be checked before any byte (name, extension, size — a
+/// refusal fails the record) and records the upload's row. An empty upload is
+/// complete at once.
 pub async fn create(state: &AppState, session: &Session, creation: Creation) -> Result<Status, AppError> {
     let Creation {
-        meta,
+        user,
+        file_name,
+        original_name,
+        description,
         length,
         metadata,
     } = creation;
-    upload::precheck(state, &meta).await?;
-    if length > state.policy.max_upload_bytes {
-        return Err(AppError::TooLarge {
-            limit: state.policy.max_upload_bytes,
-        });
-    }
-    let named = meta.original_name.as_deref().unwrap_or(meta.file_name.as_str());
+    let named = original_name
+        .as_deref()
+        .or(file_name.as_deref())
+        .unwrap_or_default();
     let intent = Intent {
         filename: named.to_owned(),
-        file_name: meta.file_name.to_string(),
+        file_name: file_name.clone().unwrap_or_default(),
         size: length,
         content_type: content_type::detect(&[], named),
     };
-    let attempt = Attempt::begin(&state.db, meta.user, session.id, intent).await?;
+    let attempt = Attempt::begin(&state.db, user, session.id, intent).await?;
     let id = UploadId::new_random();
     let now = now_micros();
     let expires_at = expires_from(state, now);
-    let row = NewUpload {
-        id,
-        user_id: meta.user,
-        session_id: session.id.to_string(),
-        record_id: attempt.id(),
-        file_name: meta.file_name.as_str(),
-        filename: meta.original_name.as_deref().unwrap_or_default(),
-        description: &meta.description,
-        metadata: &metadata,
-        length: i64::try_from(length).map_err(|_| AppError::TooLarge {
-            limit: state.policy.max_upload_bytes,
-        })?,
-        hash_state: Checkpoint::default().save(),
-        created_at: now,
-        expires_at,
-    };
-    if let Err(err) = uploads::insert(state.db.pool(), &row).await {
-        return attempt.finish(Err(err.into())).await;
+    let recorded = async {
+        let file_name = file_name.ok_or_else(|| {
+            AppError::MissingField("Upload-Metadata must name the file: `file_name` or `filename`".into())
+        })?;
+        let meta = UploadMeta {
+            user,
+            file_name: FileName::parse(&file_name)?,
+            original_name,
+            description,
+        };
+        upload::precheck(state, &meta).await?;
+        let limit = state.policy.max_upload_bytes;
+        let length = i64::try_from(length)
+            .ok()
+            .filter(|_| length <= limit)
+            .ok_or(AppError::TooLarge { limit })?;
+        let row = NewUpload {
+            id,
+            user_id: user,
+            session_id: session.id.to_string(),
+            record_id: attempt.id(),
+            file_name: meta.file_name.as_str(),
+            filename: meta.original_name.as_deref().unwrap_or_default(),
+            description: &meta.description,
+            metadata: &metadata,
+            length,
+            hash_state: Checkpoint::default().save(),
+            created_at: now,
+            expires_at,
+        };
+        Ok::<_, AppError>(uploads::insert(state.db.pool(), &row).await?)
+    }
+    .await;
+    if let Err(err) = recorded {
+        return attempt.finish(Err(err)).await;
     }
     attempt.suspend();
-    let created = Status {
-        id,
-        offset: 0,
-        length,
-        metadata,
-        expires_at,
-        file: None,
-    };
     if length > 0 {
-        return Ok(created);
+        return Ok(Status {
+            id,
+            offset: 0,
+            length,
+            metadata,
+            expires_at,
+            file: None,
+        });
     }
     let empty = futures_util::stream::empty::<Result<Bytes, AppError>>();
-    append(state, meta.user, id, Patch::default(), empty).await
+    append(state, user, id, Patch::default(), empty).await
 }
 
 /// Where the user's upload stands: 404 for anyone else's, 410 once expired.

@@ -458,6 +458,25 @@ async fn bad_requests_get_the_protocols_statuses_and_keep_nothing() {
     );
     let taken = tus.create(10, &[("filename", "taken.txt")]).await;
     assert_eq!(taken.status(), StatusCode::CONFLICT);
+    // Each refused creation left a failed record; a refused PATCH fails nothing.
+    let failed = app
+        .history(&ann, &new_session(), "scope=user&status=failed")
+        .await;
+    let codes: Vec<&str> = failed["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["error_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "file_exists",
+            "invalid_file_name",
+            "missing_field",
+            "payload_too_large"
+        ]
+    );
     let unknown = tus
         .head(&format!("/api/v1/uploads/{}", uuid::Uuid::new_v4()))
         .await;

@@ -293,6 +293,15 @@ mod contract_tests {
         assert!(read_all(store, &key, None).await == content);
         store.delete(&key).await.unwrap();
 
+        // A body that ends on a part boundary (16 MiB: S3 sends two full parts).
+        let even = &content[..16 << 20];
+        let even_key = key_of(even);
+        let mut writer = store.stage().await.unwrap();
+        writer.write(Bytes::copy_from_slice(even)).await.unwrap();
+        writer.commit(&even_key).await.unwrap();
+        assert_eq!(store.size(&even_key).await.unwrap(), Some(16 << 20));
+        store.delete(&even_key).await.unwrap();
+
         let upload = UploadId::new_random();
         let mut state = String::new();
         let cuts = [0, 3_000_000, 12_500_000, 12_500_001, content.len()];

@@ -459,8 +459,11 @@ impl S3Writer {
     /// Completes the staged object so it can be read: every byte as parts.
     async fn complete_staging(&mut self) -> Result<(), StorageError> {
         if !self.completed {
-            let rest = self.buffer.take(self.buffer.len);
-            self.parts.send(rest).await?;
+            // The last part, unless the body ended on a part boundary.
+            if self.buffer.len > 0 || !self.parts.started() {
+                let rest = self.buffer.take(self.buffer.len);
+                self.parts.send(rest).await?;
+            }
             self.parts.complete().await?;
             self.completed = true;
         }

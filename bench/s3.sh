@@ -43,8 +43,9 @@ BYTES=$(stat -c %s "$WORK/input.bin")
 mkdir "$WORK/chunks"
 split -b 8M -d -a 5 "$WORK/input.bin" "$WORK/chunks/part."
 mkdir -p "$WORK/s3/bench"
-"$S3_FS" --host 127.0.0.1 --port "$PORT" --access-key bench --secret-key bench-secret-key "$WORK/s3" \
-    2> "$WORK/s3.log" &
+# Started from its data dir: it resolves paths against its working directory.
+(cd "$WORK/s3" && exec "$S3_FS" --host 127.0.0.1 --port "$PORT" --access-key bench \
+    --secret-key bench-secret-key "$WORK/s3" 2> "$WORK/s3.log") &
 S3_PID=$!
 sleep 1
 sync

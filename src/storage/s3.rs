@@ -36,7 +36,8 @@ const PART_SIZE: usize = 8 << 20;
 /// Parts sent at once by one upload; with the part being filled, an upload
 /// holds at most three parts in memory.
 const PARTS_IN_FLIGHT: usize = 2;
-/// How much a staged reader fetches at a time.
+/// How much a staged reader fetches at first, and at most, at a time.
+const FIRST_READ: u64 = 64 << 10;
 const READ_AHEAD: u64 = 8 << 20;
 /// The largest object S3 copies in one request; an upload larger than this
 /// could not reach its content address.
@@ -591,7 +592,10 @@ impl io::Read for ObjectReader {
         }
         let window_end = self.window_start + self.window.len() as u64;
         if self.position < self.window_start || self.position >= window_end {
-            let end = (self.position + READ_AHEAD).min(self.size);
+            // Small at first (a content-type sniff reads 8 KiB), doubling
+            // while the reads go on.
+            let ahead = (self.window.len() as u64 * 2).clamp(FIRST_READ, READ_AHEAD);
+            let end = (self.position + ahead).min(self.size);
             let (store, path, range) = (Arc::clone(&self.store), self.path.clone(), self.position..end);
             self.window = self
                 .runtime

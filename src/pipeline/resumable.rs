@@ -238,50 +238,22 @@ where
     E: std::fmt::Display,
 {
     let (lock, row) = UploadLock::take(state, user, id).await?;
-    let at = u64::try_from(row.upload_offset).unwrap_or_default();
+    // Every refusal lets go of the lock before it answers, so the client's
+    // next request finds the upload free.
+    let body = match receive(state, &lock, &row, patch, body).await {
+        Ok(body) => body,
+        Err(err) => return Err(lock.release(err).await),
+    };
     let length = u64::try_from(row.length).unwrap_or_default();
-    if patch.offset != at {
-        return Err(AppError::OffsetMismatch {
-            expected: at,
-            given: patch.offset,
-        });
-    }
-    if patch
-        .declared_len
-        .is_some_and(|len| at.saturating_add(len) > length)
-    {
-        return Err(AppError::PastUploadLength { length });
-    }
-    let checksum = patch.checksum;
-    let checkpoint = Checkpoint::restore(&row.hash_state)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("upload {id} has a damaged hash state")))?;
-    let mut body = Appending {
-        writer: state.blobs.resume(&id, at, &row.store_state).await?,
-        sha256: checkpoint.sha256,
-        cid: SideThread::start(checkpoint.cid),
-        checksum: checksum
-            .as_ref()
-            .map(|expected| RunningChecksum::new(expected.algorithm)),
-        offset: at,
-        length,
-        cut: false,
-    }
-    .read(body, &lock)
-    .await?;
-
-    if let (Some(expected), Some(running)) = (&checksum, body.checksum.take()) {
-        if body.cut {
-            tracing::warn!(upload = %id, "a checksummed PATCH was cut short; its bytes were discarded");
-            return Err(AppError::Interrupted);
-        }
-        if running.finish() != expected.digest {
-            return Err(AppError::ChecksumMismatch {
-                algorithm: expected.algorithm.name(),
-            });
-        }
-    }
     if body.offset == length && !body.cut {
-        let cid = body.cid.finish().await?;
+        let cid = match body.cid.finish().await {
+            Ok(cid) => cid,
+            Err(err) => {
+                // Undone (the staged bytes cut back) before the lock is free.
+                drop(body.writer);
+                return Err(lock.release(err).await);
+            }
+        };
         return complete(state, lock, row, body.writer, body.sha256, cid).await;
     }
     if body.cut {
@@ -289,8 +261,10 @@ where
     }
     // The CID thread's last chunks and the sync of the bytes, side by side.
     let (cid, persisted) = tokio::join!(body.cid.finish(), body.writer.persist());
-    let store_state = persisted?;
-    let cid = cid?;
+    let (cid, store_state) = match cid.and_then(|cid| Ok((cid, persisted?))) {
+        Ok(done) => done,
+        Err(err) => return Err(lock.release(err).await),
+    };
     let expires_at = expires_from(state, now_micros());
     let progress = Progress {
         offset: i64::try_from(body.offset).unwrap_or(i64::MAX),
@@ -313,10 +287,69 @@ where
     })
 }
 
+/// Reads a request's body into the upload under its lock: the offset and
+/// length checks, the body, and its checksum.
+async fn receive<S, E>(
+    state: &AppState,
+    lock: &UploadLock,
+    row: &UploadRow,
+    patch: Patch,
+    body: S,
+) -> Result<Appending, AppError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let at = u64::try_from(row.upload_offset).unwrap_or_default();
+    let length = u64::try_from(row.length).unwrap_or_default();
+    if patch.offset != at {
+        return Err(AppError::OffsetMismatch {
+            expected: at,
+            given: patch.offset,
+        });
+    }
+    if patch
+        .declared_len
+        .is_some_and(|len| at.saturating_add(len) > length)
+    {
+        return Err(AppError::PastUploadLength { length });
+    }
+    let checksum = patch.checksum;
+    let checkpoint = Checkpoint::restore(&row.hash_state)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("upload {} has a damaged hash state", lock.id)))?;
+    let mut body = Appending {
+        writer: state.blobs.resume(&lock.id, at, &row.store_state).await?,
+        sha256: checkpoint.sha256,
+        cid: SideThread::start(checkpoint.cid),
+        checksum: checksum
+            .as_ref()
+            .map(|expected| RunningChecksum::new(expected.algorithm)),
+        offset: at,
+        length,
+        cut: false,
+    }
+    .read(body, lock)
+    .await?;
+    if let (Some(expected), Some(running)) = (&checksum, body.checksum.take()) {
+        if body.cut {
+            tracing::warn!(upload = %lock.id, "a checksummed PATCH was cut short; its bytes were discarded");
+            return Err(AppError::Interrupted);
+        }
+        if running.finish() != expected.digest {
+            return Err(AppError::ChecksumMismatch {
+                algorithm: expected.algorithm.name(),
+            });
+        }
+    }
+    Ok(body)
+}
+
 /// Removes the user's upload and its bytes; its record says it was terminated.
 pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(), AppError> {
     let (lock, row) = UploadLock::take(state, user, id).await?;
-    remove(state, &row, id, AppError::UploadTerminated).await?;
+    if let Err(err) = remove(state, &row, id, AppError::UploadTerminated).await {
+        return Err(lock.release(err).await);
+    }
     lock.forget();
     Ok(())
 }
@@ -626,6 +659,16 @@ impl UploadLock {
         } else {
             Err(AppError::UploadLocked)
         }
+    }
+
+    /// Lets go without progress, before the refusal `err` is answered.
+    async fn release(mut self, err: AppError) -> AppError {
+        self.renewal.abort();
+        self.held = false;
+        if let Err(unlock_err) = uploads::unlock(self.state.db.pool(), self.id, &self.token).await {
+            tracing::warn!(upload = %self.id, error = %unlock_err, "could not let go of an upload's lock");
+        }
+        err
     }
 
     /// The upload is gone; there is nothing to let go of.

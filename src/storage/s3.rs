@@ -639,3 +639,36 @@ fn io_error(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Storage
         Err(other) => StorageError::Io(io::Error::other(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_urls_name_a_bucket_and_an_optional_prefix() {
+        let settings = S3Settings::from_url("s3://depot/prod/blobs/").unwrap();
+        assert_eq!(
+            (settings.bucket.as_str(), settings.prefix.as_str()),
+            ("depot", "prod/blobs")
+        );
+        let bare = S3Settings::from_url("s3://depot").unwrap();
+        assert_eq!((bare.bucket.as_str(), bare.prefix.as_str()), ("depot", ""));
+        assert!(S3Settings::from_url("s3://").is_none());
+        assert!(S3Settings::from_url("/var/lib/depot").is_none());
+        assert!(S3Settings::from_url("gs://bucket").is_none());
+    }
+
+    #[test]
+    fn a_buffer_gives_parts_of_the_size_asked_without_losing_a_byte() {
+        let mut buffer = Buffer::default();
+        for piece in [&b"abc"[..], b"defgh", b"ij"] {
+            buffer.push(Bytes::copy_from_slice(piece));
+        }
+        let first: Vec<u8> = buffer.take(4).iter().flat_map(|chunk| chunk.to_vec()).collect();
+        assert_eq!(first, b"abcd");
+        assert_eq!(buffer.to_vec(), b"efghij");
+        let rest: Vec<u8> = buffer.take(100).iter().flat_map(|chunk| chunk.to_vec()).collect();
+        assert_eq!(rest, b"efghij");
+        assert_eq!(buffer.len, 0);
+    }
+}

@@ -1,5 +1,6 @@
 //! Resumable uploads over tus 1.0 under `/api/v1/uploads/`: core (`HEAD`,
-//! `PATCH`), creation (`POST`), termination (`DELETE`), expiration
+//! `PATCH`), creation (`POST`, with the first bytes in its body if the client
+//! likes: creation-with-upload), termination (`DELETE`), expiration
 //! (`Upload-Expires`) and checksum (`Upload-Checksum`, sha1 and sha256).
 //! Every request but `OPTIONS` is authenticated and only ever sees the
 //! caller's own uploads. The protocol's headers are read and written here;
@@ -49,7 +50,7 @@ pub async fn options(State(state): State<AppState>) -> Response {
     headers.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
     headers.insert(
         "tus-extension",
-        HeaderValue::from_static("creation,expiration,termination,checksum"),
+        HeaderValue::from_static("creation,creation-with-upload,expiration,termination,checksum"),
     );
     headers.insert("tus-max-size", HeaderValue::from(state.policy.max_upload_bytes));
     if let Ok(value) = HeaderValue::from_str(&checksums.join(",")) {
@@ -58,12 +59,16 @@ pub async fn options(State(state): State<AppState>) -> Response {
     response
 }
 
-/// `POST`: creates an upload of `Upload-Length` bytes; 201 with its URL.
+/// `POST`: creates an upload of `Upload-Length` bytes; 201 with its URL. A
+/// body of `application/offset+octet-stream` is its first bytes, as if sent by
+/// a `PATCH` at offset 0; if they are refused, the error still names the
+/// upload's URL, so the client can go on from what was kept.
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     hint: SessionHint,
     headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, AppError> {
     require_tus(&headers)?;
     if headers.contains_key(UPLOAD_DEFER_LENGTH) {
@@ -96,13 +101,28 @@ pub async fn create(
         length,
         metadata: raw_metadata,
     };
-    let status = resumable::create(&state, &session, creation).await?;
+    let mut status = resumable::create(&state, &session, creation).await?;
+    let location = HeaderValue::from_str(&format!("{UPLOADS_PATH}{}", status.id));
+    let carries_bytes = text(&headers, &CONTENT_TYPE)?.is_some_and(|value| is_offset_octet_stream(&value));
     let mut response = StatusCode::CREATED.into_response();
+    if carries_bytes && status.file.is_none() {
+        let appended = match patch_of(&headers, 0) {
+            Ok(patch) => resumable::append(&state, user, status.id, patch, body.into_data_stream()).await,
+            Err(err) => Err(err),
+        };
+        match appended {
+            Ok(appended) => status = appended,
+            Err(err) => response = err.into_response(),
+        }
+    }
+    let created = response.status() == StatusCode::CREATED;
     let headers = response.headers_mut();
-    if let Ok(location) = HeaderValue::from_str(&format!("{UPLOADS_PATH}{}", status.id)) {
+    if let Ok(location) = location {
         headers.insert(LOCATION, location);
     }
-    progress_headers(headers, &status);
+    if created {
+        progress_headers(headers, &status);
+    }
     announce(headers, &session, state.sessions.ttl);
     Ok(response)
 }
@@ -138,20 +158,14 @@ pub async fn patch(
     body: Body,
 ) -> Result<Response, AppError> {
     require_tus(&headers)?;
-    let content_type = text(&headers, &CONTENT_TYPE)?.unwrap_or_default();
-    if content_type.split(';').next().unwrap_or_default().trim() != OFFSET_OCTET_STREAM {
+    if !text(&headers, &CONTENT_TYPE)?.is_some_and(|value| is_offset_octet_stream(&value)) {
         return Err(AppError::UnsupportedMediaType(format!(
             "a PATCH body must be {OFFSET_OCTET_STREAM}"
         )));
     }
-    let patch = Patch {
-        offset: number(&headers, &UPLOAD_OFFSET)?
-            .ok_or_else(|| AppError::BadRequest("Upload-Offset is required".into()))?,
-        declared_len: number(&headers, &CONTENT_LENGTH)?,
-        checksum: text(&headers, &UPLOAD_CHECKSUM)?
-            .map(|raw| checksum(&raw))
-            .transpose()?,
-    };
+    let offset = number(&headers, &UPLOAD_OFFSET)?
+        .ok_or_else(|| AppError::BadRequest("Upload-Offset is required".into()))?;
+    let patch = patch_of(&headers, offset)?;
     let status = resumable::append(&state, user, upload_id(&id)?, patch, body.into_data_stream()).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     progress_headers(response.headers_mut(), &status);
@@ -168,6 +182,21 @@ pub async fn terminate(
     require_tus(&headers)?;
     resumable::terminate(&state, user, upload_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// What a request's headers say about the bytes it appends at `offset`.
+fn patch_of(headers: &HeaderMap, offset: u64) -> Result<Patch, AppError> {
+    Ok(Patch {
+        offset,
+        declared_len: number(headers, &CONTENT_LENGTH)?,
+        checksum: text(headers, &UPLOAD_CHECKSUM)?
+            .map(|raw| checksum(&raw))
+            .transpose()?,
+    })
+}
+
+fn is_offset_octet_stream(content_type: &str) -> bool {
+    content_type.split(';').next().unwrap_or_default().trim() == OFFSET_OCTET_STREAM
 }
 
 /// Every tus response names the protocol version, errors included.

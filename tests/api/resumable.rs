@@ -191,7 +191,7 @@ async fn options_tell_the_version_extensions_checksums_and_largest_upload() {
     assert_eq!(header(&response, "tus-version"), TUS);
     assert_eq!(
         header(&response, "tus-extension"),
-        "creation,expiration,termination,checksum"
+        "creation,creation-with-upload,expiration,termination,checksum"
     );
     assert_eq!(header(&response, "tus-max-size"), "5000");
     assert_eq!(header(&response, "tus-checksum-algorithm"), "sha1,sha256");
@@ -314,6 +314,61 @@ async fn a_dataset_sent_resumably_gets_its_summary_and_a_bad_one_is_refused_at_i
     let record = &app.history(&ann, &session, "").await["records"][0];
     assert_eq!(record["status"], "failed");
     assert_eq!(record["error_code"], "invalid_dataset");
+}
+
+#[tokio::test]
+async fn the_creation_request_may_carry_the_first_bytes_or_all_of_them() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let create_with = |name: &str, length: u64, body: &'static [u8], headers: &[(&str, String)]| {
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/uploads/"))
+            .bearer_auth(&ann.token)
+            .header("tus-resumable", TUS)
+            .header("upload-length", length.to_string())
+            .header("upload-metadata", encode_metadata(&[("filename", name)]))
+            .header("content-type", "application/offset+octet-stream");
+        for (header, value) in headers {
+            request = request.header(*header, value);
+        }
+        request.body(body).send()
+    };
+
+    let first = create_with("started.txt", 10, b"hello", &[]).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(header(&first, "upload-offset"), "5");
+    let upload = location(&first);
+    assert_eq!(tus.offset(&upload).await, 5);
+    assert_eq!(
+        tus.patch(&upload, 5, &b"world"[..]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let started = app.download(&ann, "started.txt").await.bytes().await.unwrap();
+    assert_eq!(started.as_ref(), b"helloworld");
+
+    let whole = create_with("whole.txt", 5, b"whole", &[]).await.unwrap();
+    assert_eq!(whole.status(), StatusCode::CREATED);
+    assert_eq!(header(&whole, "upload-offset"), "5");
+    assert_eq!(
+        app.metadata(&ann, "whole.txt").await["sha256"],
+        sha256_hex(b"whole")
+    );
+
+    // Refused bytes: the upload exists, empty, and the answer says where.
+    let wrong = BASE64.encode(Sha256::digest(b"other"));
+    let refused = create_with(
+        "checked.txt",
+        10,
+        b"hello",
+        &[("upload-checksum", format!("sha256 {wrong}"))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status().as_u16(), 460);
+    let upload = location(&refused);
+    assert_eq!(tus.offset(&upload).await, 0);
 }
 
 #[tokio::test]
@@ -912,6 +967,30 @@ async fn tus_js_client_resumes_an_upload_the_network_cut_halfway() {
         node
     })
     .await;
+}
+
+/// tus-js-client in 3 MiB requests, the first sent with the creation request.
+#[tokio::test]
+async fn tus_js_client_sends_its_first_chunk_with_the_creation_request() {
+    let Some(clients) = js_clients() else { return };
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let content = sample_bytes(7 * 1024 * 1024 + 11);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chunked.bin");
+    std::fs::write(&path, &content).unwrap();
+    let mut node = Command::new("node");
+    node.arg(clients.join("tus-upload.mjs"))
+        .args([&app.url("/api/v1/uploads/"), &ann.token])
+        .arg(&path)
+        .arg("chunked.bin")
+        .env("TUS_CHUNK_SIZE", (3 * 1024 * 1024).to_string())
+        .env("TUS_DATA_DURING_CREATION", "1");
+    let report: serde_json::Value = serde_json::from_str(run(node).await.trim()).unwrap();
+    assert_eq!(report["retries"], 0);
+    let file = app.metadata(&ann, "chunked.bin").await;
+    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["description"], "sent by tus-js-client");
 }
 
 /// tuspy (`tests/clients/tus_upload.py`).

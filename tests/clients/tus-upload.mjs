@@ -3,6 +3,9 @@
 // URL and how many times it had to retry.
 //
 //   node tus-upload.mjs <endpoint> <token> <path> <file name>
+//
+// TUS_CHUNK_SIZE (bytes) splits the upload into requests of that size, and
+// TUS_DATA_DURING_CREATION=1 sends the first one with the creation request.
 import fs from 'node:fs';
 import * as tus from 'tus-js-client';
 
@@ -13,6 +16,8 @@ const upload = new tus.Upload(fs.readFileSync(path), {
   headers: { Authorization: `Bearer ${token}` },
   metadata: { filename: name, description: 'sent by tus-js-client' },
   retryDelays: [0, 250, 500, 1000, 2000],
+  chunkSize: Number(process.env.TUS_CHUNK_SIZE) || Infinity,
+  uploadDataDuringCreation: process.env.TUS_DATA_DURING_CREATION === '1',
   onShouldRetry(error) {
     retries += 1;
     // The library's own rule: not after a 4xx, but for 409 and 423.

@@ -40,6 +40,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             sweep_interval: config.session_sweep_interval.0,
         }),
         cache: active_file_cache(config).await?,
+        warm_profiles: Arc::default(),
     };
     if config.backend() == Backend::Sqlite {
         // One node: whoever held an upload's lock before this start is gone.

@@ -8,6 +8,7 @@ use crate::auth::Keys;
 use crate::cache::ActiveFileCache;
 use crate::config::ExtensionAllowList;
 use crate::db::Db;
+use crate::pipeline::resumable::WarmProfiles;
 use crate::pipeline::session::SessionPolicy;
 use crate::storage::BlobStore;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub policy: Arc<UploadPolicy>,
     pub sessions: Arc<SessionPolicy>,
     pub cache: ActiveFileCache,
+    /// Profilers of resumable uploads between their requests, on this node.
+    pub warm_profiles: Arc<WarmProfiles>,
 }
 
 /// What an upload must satisfy.

@@ -30,7 +30,7 @@ use crate::ipfs::{self, CidBuilder};
 use crate::pipeline::attempt::{Attempt, Intent};
 use crate::pipeline::session::Session;
 use crate::pipeline::side_thread::SideThread;
-use crate::pipeline::upload::{self, Received, UploadMeta};
+use crate::pipeline::upload::{self, PausedProfiling, Profiling, Received, UploadMeta};
 use crate::profile::Format;
 use crate::state::AppState;
 use crate::storage::{BlobWriter, ResumableWriter};
@@ -254,7 +254,12 @@ where
                 return Err(lock.release(err).await);
             }
         };
-        return complete(state, lock, row, body.writer, body.sha256, cid).await;
+        let hashed = Hashed {
+            sha256: body.sha256,
+            cid,
+            profiling: body.profiling,
+        };
+        return complete(state, lock, row, body.writer, hashed).await;
     }
     if body.cut {
         tracing::info!(upload = %id, offset = body.offset, "PATCH cut short; the bytes that arrived are kept");
@@ -277,6 +282,11 @@ where
         expires_at,
     };
     lock.advance(progress).await?;
+    if let Some(profiling) = body.profiling
+        && let Ok(paused) = profiling.pause().await
+    {
+        state.warm_profiles.keep(id, body.offset, paused);
+    }
     Ok(Status {
         id,
         offset: body.offset,
@@ -317,6 +327,11 @@ where
     let checksum = patch.checksum;
     let checkpoint = Checkpoint::restore(&row.hash_state)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("upload {} has a damaged hash state", lock.id)))?;
+    let profiling = match state.warm_profiles.take(lock.id, at) {
+        Some(paused) => Some(Profiling::resume(paused)),
+        None if at == 0 => Some(Profiling::new(Format::detect(client_name(row), ""))),
+        None => None,
+    };
     let mut body = Appending {
         writer: state.blobs.resume(&lock.id, at, &row.store_state).await?,
         sha256: checkpoint.sha256,
@@ -327,6 +342,7 @@ where
         offset: at,
         length,
         cut: false,
+        profiling,
     }
     .read(body, lock)
     .await?;
@@ -401,6 +417,9 @@ struct Appending {
     length: u64,
     /// Whether the body stopped before its end (the client went away).
     cut: bool,
+    /// The dataset profiler, when it has seen every byte from the first
+    /// (see [`WarmProfiles`]).
+    profiling: Option<Profiling>,
 }
 
 impl Appending {
@@ -428,6 +447,13 @@ impl Appending {
             if let Some(checksum) = &mut self.checksum {
                 checksum.update(&chunk);
             }
+            if let Some(profiling) = &mut self.profiling
+                && profiling.push(&chunk).await.is_err()
+            {
+                // Not a dataset pandas would read: the last request finds
+                // that out again, from the staged bytes, and says so.
+                self.profiling = None;
+            }
             self.sha256.update(&chunk);
             self.cid.push(chunk.clone()).await?;
             self.writer.write(chunk).await?;
@@ -444,8 +470,7 @@ async fn complete(
     lock: UploadLock,
     row: UploadRow,
     mut writer: Box<dyn ResumableWriter>,
-    sha256: Sha256,
-    cid: CidBuilder,
+    hashed: Hashed,
 ) -> Result<Status, AppError> {
     let id = lock.id;
     let user = row.user_id;
@@ -459,17 +484,14 @@ async fn complete(
             original_name: Some(row.filename.clone()).filter(|name| !name.is_empty()),
             description: row.description.clone(),
         };
-        let named = meta.original_name.as_deref().unwrap_or(meta.file_name.as_str());
-        let head = read_head(writer.as_mut()).await?;
-        let profile = match Format::detect(named, "").filter(|format| upload::worth_profiling(*format, &head))
-        {
-            Some(format) => upload::profile_staged(writer.as_mut(), format).await?,
-            None => None,
+        let (head, profile) = match hashed.profiling {
+            Some(profiling) => profiling.finish(writer.as_mut()).await?,
+            None => profile_from_staged(writer.as_mut(), client_name(&row)).await?,
         };
         let received = Received {
             writer,
-            key: crate::storage::BlobKey::from_digest(&sha256.finalize().into()),
-            dag: cid.finish(),
+            key: crate::storage::BlobKey::from_digest(&hashed.sha256.finalize().into()),
+            dag: hashed.cid.finish(),
             size: u64::try_from(row.length).unwrap_or_default(),
             head,
             profile,
@@ -513,28 +535,50 @@ async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: AppErro
 
 /// Removes an upload's bytes, then its row.
 async fn discard(state: &AppState, id: UploadId, store_state: &str) -> Result<(), AppError> {
+    state.warm_profiles.forget(id);
     state.blobs.discard(&id, store_state).await?;
     let mut conn = state.db.pool().acquire().await?;
     uploads::delete(&mut conn, id).await?;
     Ok(())
 }
 
-/// The first bytes of what a writer staged, to tell the content type.
-async fn read_head(writer: &mut dyn BlobWriter) -> Result<Vec<u8>, AppError> {
-    let Some(reader) = writer.staged_reader().await? else {
-        return Ok(Vec::new());
+/// The head and profile of what a writer staged, read back from the store: for
+/// an upload whose profiler did not see every byte (a request on another node,
+/// a restart, a request that was refused).
+async fn profile_from_staged(
+    writer: &mut dyn BlobWriter,
+    named: &str,
+) -> Result<(Vec<u8>, Option<crate::profile::Profile>), AppError> {
+    let head = match writer.staged_reader().await? {
+        Some(reader) => {
+            let head = tokio::task::spawn_blocking(move || {
+                let mut head = Vec::with_capacity(content_type::SNIFF_LEN);
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(reader, content_type::SNIFF_LEN as u64),
+                    &mut head,
+                )
+                .map(|_| head)
+            })
+            .await
+            .map_err(|err| AppError::Internal(err.into()))?;
+            head.map_err(crate::storage::StorageError::from)?
+        }
+        None => Vec::new(),
     };
-    let head = tokio::task::spawn_blocking(move || {
-        let mut head = Vec::with_capacity(content_type::SNIFF_LEN);
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(reader, content_type::SNIFF_LEN as u64),
-            &mut head,
-        )
-        .map(|_| head)
-    })
-    .await
-    .map_err(|err| AppError::Internal(err.into()))?;
-    Ok(head.map_err(crate::storage::StorageError::from)?)
+    let profile = match Format::detect(named, "").filter(|format| upload::worth_profiling(*format, &head)) {
+        Some(format) => upload::profile_staged(writer, format).await?,
+        None => None,
+    };
+    Ok((head, profile))
+}
+
+/// The client's name for an upload's bytes, which tells its format.
+fn client_name(row: &UploadRow) -> &str {
+    if row.filename.is_empty() {
+        &row.file_name
+    } else {
+        &row.filename
+    }
 }
 
 fn expires_from(state: &AppState, now: i64) -> i64 {
@@ -543,6 +587,51 @@ fn expires_from(state: &AppState, now: i64) -> i64 {
 
 fn lease_end(now: i64) -> i64 {
     now.saturating_add(LOCK_LEASE.as_micros() as i64)
+}
+
+/// What the last request of an upload computed on the way: the hashes of
+/// every byte, and the profiler if it saw them all.
+struct Hashed {
+    sha256: Sha256,
+    cid: CidBuilder,
+    profiling: Option<Profiling>,
+}
+
+/// Dataset profilers of resumable uploads between requests, kept on the node
+/// that served the last one, so that the next request there goes on where it
+/// stopped and the last one does not read the file again. Any other node —
+/// or this one after a restart, past [`WARM_PROFILES`] uploads at once, or
+/// after a refused request — profiles the staged bytes when the upload
+/// completes instead.
+#[derive(Debug, Default)]
+pub struct WarmProfiles(std::sync::Mutex<std::collections::HashMap<UploadId, (u64, PausedProfiling)>>);
+
+/// Uploads whose profilers a node keeps at once.
+const WARM_PROFILES: usize = 256;
+
+impl WarmProfiles {
+    /// The upload's profiler, if it stopped at `offset`.
+    fn take(&self, id: UploadId, offset: u64) -> Option<PausedProfiling> {
+        let mut warm = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match warm.remove(&id) {
+            Some((at, paused)) if at == offset => Some(paused),
+            _ => None,
+        }
+    }
+
+    fn keep(&self, id: UploadId, offset: u64, paused: PausedProfiling) {
+        let mut warm = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if warm.len() < WARM_PROFILES {
+            warm.insert(id, (offset, paused));
+        }
+    }
+
+    fn forget(&self, id: UploadId) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
+    }
 }
 
 /// The hash state of an upload's durable bytes: the SHA-256 of the whole

@@ -56,14 +56,24 @@ impl ChunkConsumer for CidBuilder {
     }
 }
 
-/// The output, or `None` when the upload was abandoned before the end.
-type Outcome<C> = Result<Option<<C as ChunkConsumer>::Output>, <C as ChunkConsumer>::Error>;
+/// How a side thread ended.
+enum Ended<C: ChunkConsumer> {
+    Finished(C::Output),
+    /// Stopped between two requests, to go on later: the consumer as it stands.
+    Paused(C),
+    /// The upload was abandoned before the end.
+    Abandoned,
+}
+
+type Outcome<C> = Result<Ended<C>, <C as ChunkConsumer>::Error>;
 
 pub struct SideThread<C: ChunkConsumer> {
     chunks: Option<mpsc::Sender<Bytes>>,
     done: Option<JoinHandle<Outcome<C>>>,
     /// Set when the upload is abandoned, so the thread stops at the next chunk.
     abandoned: Arc<AtomicBool>,
+    /// Set to have the thread give the consumer back instead of finishing it.
+    pausing: Arc<AtomicBool>,
 }
 
 impl<C: ChunkConsumer> std::fmt::Debug for SideThread<C> {
@@ -78,20 +88,25 @@ impl<C: ChunkConsumer> SideThread<C> {
     pub fn start(mut consumer: C) -> Self {
         let (chunks, mut queue) = mpsc::channel::<Bytes>(QUEUE_CHUNKS);
         let abandoned = Arc::new(AtomicBool::new(false));
-        let stop = abandoned.clone();
+        let pausing = Arc::new(AtomicBool::new(false));
+        let (stop, pause) = (abandoned.clone(), pausing.clone());
         let done = tokio::task::spawn_blocking(move || {
             while let Some(chunk) = queue.blocking_recv() {
                 if stop.load(Ordering::Relaxed) {
-                    return Ok(None);
+                    return Ok(Ended::Abandoned);
                 }
                 consumer.push(&chunk)?;
             }
-            consumer.finish().map(Some)
+            if pause.load(Ordering::Relaxed) {
+                return Ok(Ended::Paused(consumer));
+            }
+            consumer.finish().map(Ended::Finished)
         });
         Self {
             chunks: Some(chunks),
             done: Some(done),
             abandoned,
+            pausing,
         }
     }
 
@@ -112,14 +127,30 @@ impl<C: ChunkConsumer> SideThread<C> {
     /// The output of everything pushed.
     pub async fn finish(mut self) -> Result<C::Output, AppError> {
         self.chunks = None;
-        self.outcome()
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a side thread stopped before the end")))
+        match self.outcome().await? {
+            Ended::Finished(output) => Ok(output),
+            Ended::Paused(_) | Ended::Abandoned => Err(AppError::Internal(anyhow::anyhow!(
+                "a side thread stopped before the end"
+            ))),
+        }
     }
 
-    async fn outcome(&mut self) -> Result<Option<C::Output>, AppError> {
+    /// The consumer once it has taken everything pushed, to go on with later
+    /// (a resumable upload's next request).
+    pub async fn pause(mut self) -> Result<C, AppError> {
+        self.pausing.store(true, Ordering::Relaxed);
+        self.chunks = None;
+        match self.outcome().await? {
+            Ended::Paused(consumer) => Ok(consumer),
+            Ended::Finished(_) | Ended::Abandoned => {
+                Err(AppError::Internal(anyhow::anyhow!("a side thread did not pause")))
+            }
+        }
+    }
+
+    async fn outcome(&mut self) -> Result<Ended<C>, AppError> {
         let Some(done) = self.done.take() else {
-            return Ok(None);
+            return Ok(Ended::Abandoned);
         };
         match done.await {
             Ok(result) => result.map_err(Into::into),

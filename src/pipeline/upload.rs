@@ -51,14 +51,9 @@ pub struct Ingest {
     writer: Box<dyn BlobWriter>,
     hasher: Sha256,
     cid: SideThread<CidBuilder>,
-    /// How to profile the body, until the head shows whether to.
-    format: Option<Format>,
-    profiler: Option<SideThread<Profiler>>,
-    /// A format profiled from the staged copy once the body is complete.
-    profile_staged: Option<Format>,
+    profiling: Profiling,
     size: u64,
     limit: u64,
-    head: Vec<u8>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -76,12 +71,9 @@ impl Ingest {
             writer: state.blobs.stage().await?,
             hasher: Sha256::new(),
             cid: SideThread::start(CidBuilder::default()),
-            format,
-            profiler: None,
-            profile_staged: None,
+            profiling: Profiling::new(format),
             size: 0,
             limit: state.policy.max_upload_bytes,
-            head: Vec::with_capacity(content_type::SNIFF_LEN),
         })
     }
 
@@ -93,21 +85,7 @@ impl Ingest {
         if size > self.limit {
             return Err(AppError::TooLarge { limit: self.limit });
         }
-        let room = content_type::SNIFF_LEN.saturating_sub(self.head.len());
-        let after_head = chunk.slice(room.min(chunk.len())..);
-        self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
-        if self.head.len() == content_type::SNIFF_LEN {
-            // The head decides whether this is a dataset at all; from then on
-            // the profiler takes the bytes as they come.
-            if room > 0 {
-                self.start_profiling().await?;
-            }
-            if let Some(profiler) = &mut self.profiler
-                && !after_head.is_empty()
-            {
-                profiler.push(after_head).await?;
-            }
-        }
+        self.profiling.push(&chunk).await?;
         self.cid.push(chunk.clone()).await?;
         self.hasher.update(&chunk);
         self.writer.write(chunk).await?;
@@ -115,11 +93,78 @@ impl Ingest {
         Ok(())
     }
 
+    /// Everything the body gave, once every byte has arrived.
+    pub async fn finish(mut self) -> Result<Received, AppError> {
+        let (head, profile) = self.profiling.finish(self.writer.as_mut()).await?;
+        Ok(Received {
+            writer: self.writer,
+            key: BlobKey::from_digest(&self.hasher.finalize().into()),
+            dag: self.cid.finish().await?.finish(),
+            size: self.size,
+            head,
+            profile,
+            upload: None,
+        })
+    }
+}
+
+/// Profiling a body as it streams: its first bytes (the head) decide whether
+/// it is a dataset at all, then the profiler takes the bytes as they come.
+#[derive(Debug)]
+pub struct Profiling {
+    /// How to profile the body, until the head shows whether to.
+    format: Option<Format>,
+    profiler: Option<SideThread<Profiler>>,
+    /// A format profiled from the staged copy once the body is complete.
+    profile_staged: Option<Format>,
+    head: Vec<u8>,
+}
+
+/// [`Profiling`] between two requests of a resumable upload: the profiler
+/// off its thread.
+#[derive(Debug)]
+pub struct PausedProfiling {
+    format: Option<Format>,
+    profiler: Option<Profiler>,
+    profile_staged: Option<Format>,
+    head: Vec<u8>,
+}
+
+impl Profiling {
+    /// `format` says whether (and how) to profile the body.
+    pub fn new(format: Option<Format>) -> Self {
+        Self {
+            format,
+            profiler: None,
+            profile_staged: None,
+            head: Vec::with_capacity(content_type::SNIFF_LEN),
+        }
+    }
+
+    /// Takes the next chunk; fails (422) as soon as the profiler finds the
+    /// dataset is one pandas would refuse.
+    pub async fn push(&mut self, chunk: &Bytes) -> Result<(), AppError> {
+        let room = content_type::SNIFF_LEN.saturating_sub(self.head.len());
+        let after_head = chunk.slice(room.min(chunk.len())..);
+        self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        if self.head.len() == content_type::SNIFF_LEN {
+            if room > 0 {
+                self.start_profiler().await?;
+            }
+            if let Some(profiler) = &mut self.profiler
+                && !after_head.is_empty()
+            {
+                profiler.push(after_head).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Starts the profiler on the head — unless the format is a text one and
     /// the head's magic bytes say it is an image, an archive or another binary
     /// format, whatever its name: those files get no summary rather than an
     /// `invalid_dataset` error.
-    async fn start_profiling(&mut self) -> Result<(), AppError> {
+    async fn start_profiler(&mut self) -> Result<(), AppError> {
         let Some(format) = self
             .format
             .take()
@@ -137,25 +182,46 @@ impl Ingest {
         Ok(())
     }
 
-    /// Everything the body gave, once every byte has arrived.
-    pub async fn finish(mut self) -> Result<Received, AppError> {
+    /// The head and the dataset profile, once every byte has arrived; a
+    /// format that needs random access is read from what `writer` staged.
+    pub async fn finish(
+        mut self,
+        writer: &mut dyn BlobWriter,
+    ) -> Result<(Vec<u8>, Option<Profile>), AppError> {
         if self.head.len() < content_type::SNIFF_LEN {
-            self.start_profiling().await?;
+            self.start_profiler().await?;
         }
         let profile = match (self.profiler.take(), self.profile_staged) {
             (Some(profiler), _) => profiler.finish().await?,
-            (None, Some(format)) => profile_staged(self.writer.as_mut(), format).await?,
+            (None, Some(format)) => profile_staged(writer, format).await?,
             (None, None) => None,
         };
-        Ok(Received {
-            writer: self.writer,
-            key: BlobKey::from_digest(&self.hasher.finalize().into()),
-            dag: self.cid.finish().await?.finish(),
-            size: self.size,
+        Ok((self.head, profile))
+    }
+
+    /// Stops until the next request; fails (422) if the bytes so far are not a
+    /// dataset pandas would read.
+    pub async fn pause(self) -> Result<PausedProfiling, AppError> {
+        let profiler = match self.profiler {
+            Some(profiler) => Some(profiler.pause().await?),
+            None => None,
+        };
+        Ok(PausedProfiling {
+            format: self.format,
+            profiler,
+            profile_staged: self.profile_staged,
             head: self.head,
-            profile,
-            upload: None,
         })
+    }
+
+    /// Goes on where [`Profiling::pause`] stopped.
+    pub fn resume(paused: PausedProfiling) -> Self {
+        Self {
+            format: paused.format,
+            profiler: paused.profiler.map(SideThread::start),
+            profile_staged: paused.profile_staged,
+            head: paused.head,
+        }
     }
 }
 

@@ -285,6 +285,17 @@ async fn a_dataset_sent_resumably_gets_its_summary_and_a_bad_one_is_refused_at_i
         tus.patch(&upload, 0, &csv[..20]).await.status(),
         StatusCode::NO_CONTENT
     );
+    // A refused request between the two must not leave its bytes in the profile.
+    let wrong = BASE64.encode(Sha256::digest(b"not these"));
+    let refused = tus
+        .patch_with(
+            &upload,
+            20,
+            &b"Paris,2102650\n"[..],
+            &[("upload-checksum", &format!("sha256 {wrong}"))],
+        )
+        .await;
+    assert_eq!(refused.status().as_u16(), 460);
     assert_eq!(
         tus.patch(&upload, 20, &csv[20..]).await.status(),
         StatusCode::NO_CONTENT
@@ -292,6 +303,29 @@ async fn a_dataset_sent_resumably_gets_its_summary_and_a_bad_one_is_refused_at_i
     let file = app.metadata(&ann, "cities.csv").await;
     assert!(file["summary"].as_str().unwrap().contains("**2 rows**"), "{file}");
     assert_eq!(file["content_type"], "text/csv");
+
+    // A larger one, whose profiler stops and goes on between three requests.
+    let mut rows = String::from("id,score,label\n");
+    for i in 0..3000 {
+        rows.push_str(&format!("{i},{}.5,item-{i}\n", i % 97));
+    }
+    let rows = rows.into_bytes();
+    let upload = tus.created(rows.len() as u64, "scores.csv").await;
+    for part in [0, 10_000, 30_001, rows.len()].windows(2) {
+        let sent = tus
+            .patch(&upload, part[0] as u64, rows[part[0]..part[1]].to_vec())
+            .await;
+        assert_eq!(sent.status(), StatusCode::NO_CONTENT);
+    }
+    let profile = &app.metadata(&ann, "scores.csv").await["profile"];
+    assert_eq!(profile["rows"], 3000);
+    let dtypes: Vec<&str> = profile["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|column| column["dtype"].as_str().unwrap())
+        .collect();
+    assert_eq!(dtypes, ["int64", "float64", "object"]);
 
     let session = new_session();
     let bad = b"a,b\n1,2\n3,4,5\n";
@@ -814,6 +848,28 @@ async fn an_upload_begun_on_one_node_is_finished_on_another() {
     let file = first.metadata(&ann, "travels.bin").await;
     assert_eq!(file["sha256"], sha256_hex(&content));
     assert_eq!(file["cid"], cid_of(&content));
+
+    // A dataset finished on the node that did not see its first bytes is
+    // profiled from the stored bytes, with the same answer.
+    let csv = b"day,visits\n2024-01-01,3\n2024-01-02,\n2024-01-03,5\n";
+    let upload = on_first.created(csv.len() as u64, "visits.csv").await;
+    assert_eq!(
+        on_first.patch(&upload, 0, &csv[..15]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        on_second.patch(&upload, 15, &csv[15..]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let summary = first.metadata(&ann, "visits.csv").await["summary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        summary.starts_with("The dataset has **3 rows** and **2 columns**."),
+        "{summary}"
+    );
+    assert!(summary.contains("- **visits**: `float64`"), "{summary}");
 }
 
 #[tokio::test]

@@ -600,30 +600,53 @@ struct Hashed {
 /// Dataset profilers of resumable uploads between requests, kept on the node
 /// that served the last one, so that the next request there goes on where it
 /// stopped and the last one does not read the file again. Any other node —
-/// or this one after a restart, past [`WARM_PROFILES`] uploads at once, or
-/// after a refused request — profiles the staged bytes when the upload
-/// completes instead.
+/// or this one after a restart, after a refused request, or for an upload
+/// pushed out by [`WARM_PROFILES`] newer ones — profiles the staged bytes when
+/// the upload completes instead.
 #[derive(Debug, Default)]
-pub struct WarmProfiles(std::sync::Mutex<std::collections::HashMap<UploadId, (u64, PausedProfiling)>>);
+pub struct WarmProfiles(std::sync::Mutex<std::collections::HashMap<UploadId, WarmProfile>>);
 
-/// Uploads whose profilers a node keeps at once.
+#[derive(Debug)]
+struct WarmProfile {
+    /// Where the upload stood when the profiler paused.
+    offset: u64,
+    paused: PausedProfiling,
+    /// When, so the oldest (likely an upload another node finished or
+    /// removed) makes room first.
+    kept_at: std::time::Instant,
+}
+
+/// Uploads whose profilers a node keeps at once; the oldest goes first.
 const WARM_PROFILES: usize = 256;
 
 impl WarmProfiles {
     /// The upload's profiler, if it stopped at `offset`.
     fn take(&self, id: UploadId, offset: u64) -> Option<PausedProfiling> {
         let mut warm = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match warm.remove(&id) {
-            Some((at, paused)) if at == offset => Some(paused),
-            _ => None,
-        }
+        warm.remove(&id)
+            .filter(|profile| profile.offset == offset)
+            .map(|profile| profile.paused)
     }
 
     fn keep(&self, id: UploadId, offset: u64, paused: PausedProfiling) {
         let mut warm = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if warm.len() < WARM_PROFILES {
-            warm.insert(id, (offset, paused));
+        if warm.len() >= WARM_PROFILES
+            && let Some(oldest) = warm
+                .iter()
+                .min_by_key(|(_, profile)| profile.kept_at)
+                .map(|(id, _)| *id)
+        {
+            warm.remove(&oldest);
         }
+        let kept_at = std::time::Instant::now();
+        warm.insert(
+            id,
+            WarmProfile {
+                offset,
+                paused,
+                kept_at,
+            },
+        );
     }
 
     fn forget(&self, id: UploadId) {

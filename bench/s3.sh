@@ -55,50 +55,18 @@ start_server "$WORK/data" DEPOT_STORAGE=s3://bench/depot DEPOT_S3_ENDPOINT="http
     DEPOT_S3_PATH_STYLE=true
 register
 
-now() { date +%s.%N; }
-elapsed() { python3 -c "print(f'{$(now) - $1:.3f}')"; }
-
 aws_once() {
-    local start
-    start=$(now)
     aws --endpoint-url "http://127.0.0.1:$PORT" s3 cp --quiet "$WORK/input.bin" s3://bench/direct.bin
-    elapsed "$start"
-    aws --endpoint-url "http://127.0.0.1:$PORT" s3 rm --quiet s3://bench/direct.bin
-}
-
-put_once() {
-    local start status
-    start=$(now)
-    status=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Expect:' -T "$WORK/input.bin" -H "$AUTH" \
-        "$URL/api/v1/files/put.bin/content")
-    [ "$status" = 201 ] || { echo "PUT answered $status" >&2; exit 1; }
-    elapsed "$start"
-    curl -sS -o /dev/null -X DELETE -H "$AUTH" "$URL/api/v1/files/put.bin"
-}
-
-tus_once() {
-    local start location args=() offset=0 part
-    start=$(now)
-    location=$(curl -sS -D - -o /dev/null -X POST -H "$AUTH" -H 'Tus-Resumable: 1.0.0' \
-        -H "Upload-Length: $BYTES" -H "Upload-Metadata: filename $(printf tus.bin | base64)" \
-        "$URL/api/v1/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
-    for part in "$WORK"/chunks/part.*; do
-        [ ${#args[@]} -gt 0 ] && args+=(--next)
-        args+=(-sS -o /dev/null -w '%{http_code}\n' -H 'Expect:' -X PATCH -T "$part" -H "$AUTH"
-            -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream'
-            -H "Upload-Offset: $offset" "$URL$location")
-        offset=$((offset + $(stat -c %s "$part")))
-    done
-    if curl "${args[@]}" | grep -qv '^204$'; then echo "a PATCH failed" >&2; exit 1; fi
-    elapsed "$start"
-    curl -sS -o /dev/null -X DELETE -H "$AUTH" "$URL/api/v1/files/tus.bin"
 }
 
 AWS=(); PUTS=(); TUSES=()
 for round in $(seq 1 "$ROUNDS"); do
-    sync; AWS+=("$(aws_once)")
-    sync; PUTS+=("$(put_once)")
-    sync; TUSES+=("$(tus_once)")
+    sync; AWS+=("$(seconds aws_once)")
+    aws --endpoint-url "http://127.0.0.1:$PORT" s3 rm --quiet s3://bench/direct.bin
+    sync; PUTS+=("$(seconds put_file "$WORK/input.bin" put.bin)")
+    delete_file put.bin
+    sync; TUSES+=("$(seconds tus_file "$WORK/chunks" "$BYTES" tus.bin)")
+    delete_file tus.bin
     echo "round $round: aws s3 cp ${AWS[-1]} s, depot PUT ${PUTS[-1]} s, depot tus ${TUSES[-1]} s" >&2
 done
 PEAK_RSS_KIB=$(grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}')

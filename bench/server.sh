@@ -3,6 +3,14 @@
 #   start_server DATA_DIR [NAME=VALUE…]   sets SERVER_PID and URL; the environment
 #                                          pairs are passed to `depot serve`
 #   register                               sets TOKEN, USER_ID and AUTH
+#   seconds COMMAND…                       runs it, prints how long it took
+#   put_file FILE NAME                     a raw PUT of FILE as NAME (201 or exit)
+#   tus_file CHUNK_DIR BYTES NAME          the files in CHUNK_DIR, in name order, as one
+#                                          tus upload of BYTES: a POST, then a PATCH per
+#                                          file on one connection (each 204 or exit)
+#   delete_file NAME
+# Uploads send no `Expect: 100-continue` (tus clients do not) and honour PACE
+# (curl --limit-rate).
 #
 # Expects BIN (the depot binary) and WORK (a scratch dir); the caller's EXIT trap
 # stops SERVER_PID.
@@ -24,4 +32,38 @@ register() {
     TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_token"])' "$registered")
     USER_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["user_id"])' "$registered")
     AUTH="Authorization: Bearer $TOKEN"
+}
+
+seconds() {
+    local start
+    start=$(date +%s.%N)
+    "$@"
+    python3 -c "print(f'{$(date +%s.%N) - $start:.3f}')"
+}
+
+put_file() {
+    local status
+    status=$(curl -sS -o /dev/null -w '%{http_code}' ${PACE:+--limit-rate "$PACE"} -H 'Expect:' \
+        -T "$1" -H "$AUTH" "$URL/api/v1/files/$2/content")
+    [ "$status" = 201 ] || { echo "PUT answered $status" >&2; exit 1; }
+}
+
+tus_file() {
+    local location args=() offset=0 part
+    location=$(curl -sS -D - -o /dev/null -X POST -H "$AUTH" -H 'Tus-Resumable: 1.0.0' \
+        -H "Upload-Length: $2" -H "Upload-Metadata: filename $(printf '%s' "$3" | base64)" \
+        "$URL/api/v1/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+    [ -n "$location" ] || { echo "tus creation failed" >&2; exit 1; }
+    for part in "$1"/*; do
+        [ ${#args[@]} -gt 0 ] && args+=(--next)
+        args+=(-sS -o /dev/null -w '%{http_code}\n' ${PACE:+--limit-rate "$PACE"} -H 'Expect:' -X PATCH
+            -T "$part" -H "$AUTH" -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream'
+            -H "Upload-Offset: $offset" "$URL$location")
+        offset=$((offset + $(stat -c %s "$part")))
+    done
+    if curl "${args[@]}" | grep -qv '^204$'; then echo "a PATCH failed" >&2; exit 1; fi
+}
+
+delete_file() {
+    curl -sS -o /dev/null -X DELETE -H "$AUTH" "$URL/api/v1/files/$1"
 }

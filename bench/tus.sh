@@ -6,8 +6,8 @@
 #
 # Builds release, starts depot on a temp data dir, and alternates, ROUNDS times:
 # a `PUT` of the file with curl, then the same file over tus — one POST, then a
-# PATCH per CHUNK_MIB, all in one curl process on one connection (`--next`).
-# Neither sends `Expect: 100-continue` (tus clients do not).
+# PATCH per CHUNK_MIB, all in one curl process on one connection (`--next`;
+# see bench/server.sh). Neither sends `Expect: 100-continue` (tus clients do not).
 # Each upload is deleted (and the disk synced) before the next. Prints each
 # round's seconds, the medians' MB/s and their ratio, and the server's peak RSS.
 # Set BENCH_DIR to choose the disk (default /var/tmp).
@@ -41,44 +41,15 @@ sync
 start_server "$WORK/data"
 register
 
-now() { date +%s.%N; }
-
-put_once() {
-    local start status
-    start=$(now)
-    status=$(curl -sS -o /dev/null -w '%{http_code}' ${PACE:+--limit-rate "$PACE"} -H 'Expect:' \
-        -T "$WORK/input.bin" -H "$AUTH" "$URL/api/v1/files/put.bin/content")
-    [ "$status" = 201 ] || { echo "PUT answered $status" >&2; exit 1; }
-    python3 -c "print(f'{$(now) - $start:.3f}')"
-    curl -sS -o /dev/null -X DELETE -H "$AUTH" "$URL/api/v1/files/put.bin"
-}
-
-tus_once() {
-    local start location args=() offset=0 part
-    start=$(now)
-    location=$(curl -sS -D - -o /dev/null -X POST -H "$AUTH" -H 'Tus-Resumable: 1.0.0' \
-        -H "Upload-Length: $BYTES" -H "Upload-Metadata: filename $(printf tus.bin | base64)" \
-        "$URL/api/v1/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
-    [ -n "$location" ] || { echo "tus creation failed" >&2; exit 1; }
-    for part in "$WORK"/chunks/part.*; do
-        [ ${#args[@]} -gt 0 ] && args+=(--next)
-        args+=(-sS -o /dev/null -w '%{http_code}\n' ${PACE:+--limit-rate "$PACE"} -H 'Expect:' -X PATCH -T "$part"
-            -H "$AUTH" -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream'
-            -H "Upload-Offset: $offset" "$URL$location")
-        offset=$((offset + $(stat -c %s "$part")))
-    done
-    if curl "${args[@]}" | grep -qv '^204$'; then echo "a PATCH failed" >&2; exit 1; fi
-    python3 -c "print(f'{$(now) - $start:.3f}')"
-    curl -sS -o /dev/null -X DELETE -H "$AUTH" "$URL/api/v1/files/tus.bin"
-}
-
 PUTS=()
 TUSES=()
 for round in $(seq 1 "$ROUNDS"); do
     sync
-    PUTS+=("$(put_once)")
+    PUTS+=("$(seconds put_file "$WORK/input.bin" put.bin)")
+    delete_file put.bin
     sync
-    TUSES+=("$(tus_once)")
+    TUSES+=("$(seconds tus_file "$WORK/chunks" "$BYTES" tus.bin)")
+    delete_file tus.bin
     echo "round $round: PUT ${PUTS[-1]} s, tus ${TUSES[-1]} s" >&2
 done
 PEAK_RSS_KIB=$(grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}')

@@ -90,17 +90,35 @@ impl<'a> Tus<'a> {
         body: impl Into<reqwest::Body>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let mut request = self
-            .client
-            .patch(self.url(upload))
-            .bearer_auth(self.token)
-            .header("tus-resumable", TUS)
-            .header("content-type", "application/offset+octet-stream")
-            .header("upload-offset", offset.to_string());
+        let mut request = self.patch_request(upload, offset);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         request.body(body).send().await.unwrap()
+    }
+
+    /// A PATCH at `offset` sent in the background, its body fed by the test
+    /// chunk by chunk (an `Err` cuts it off).
+    fn patch_fed(
+        &self,
+        upload: &str,
+        offset: u64,
+    ) -> (
+        mpsc::Sender<Result<Bytes, std::io::Error>>,
+        tokio::task::JoinHandle<reqwest::Result<Response>>,
+    ) {
+        let (feed, body) = fed_body();
+        let sending = tokio::spawn(self.patch_request(upload, offset).body(body).send());
+        (feed, sending)
+    }
+
+    fn patch_request(&self, upload: &str, offset: u64) -> reqwest::RequestBuilder {
+        self.client
+            .patch(self.url(upload))
+            .bearer_auth(self.token)
+            .header("tus-resumable", TUS)
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset.to_string())
     }
 
     async fn delete(&self, upload: &str) -> Response {
@@ -649,24 +667,7 @@ async fn a_second_writer_gets_423_and_the_bytes_never_interleave() {
     let content = sample_bytes(4 * 1024 * 1024);
     let upload = tus.created(content.len() as u64, "shared.bin").await;
 
-    let (feed, body) = fed_body();
-    let first = tokio::spawn({
-        let client = app.client.clone();
-        let url = app.url(&upload);
-        let token = ann.token.clone();
-        async move {
-            client
-                .patch(url)
-                .bearer_auth(token)
-                .header("tus-resumable", TUS)
-                .header("content-type", "application/offset+octet-stream")
-                .header("upload-offset", "0")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-        }
-    });
+    let (feed, first) = tus.patch_fed(&upload, 0);
     feed.send(Ok(Bytes::copy_from_slice(&content[..2 * 1024 * 1024])))
         .await
         .unwrap();
@@ -684,7 +685,7 @@ async fn a_second_writer_gets_423_and_the_bytes_never_interleave() {
         .await
         .unwrap();
     drop(feed);
-    assert_eq!(first.await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.metadata(&ann, "shared.bin").await["sha256"],
         sha256_hex(&content)
@@ -699,23 +700,7 @@ async fn a_part_cut_off_keeps_what_arrived_and_the_upload_resumes_from_there() {
     let content = sample_bytes(6 * 1024 * 1024);
     let upload = tus.created(content.len() as u64, "flaky.bin").await;
 
-    let (feed, body) = fed_body();
-    let cut = tokio::spawn({
-        let client = app.client.clone();
-        let url = app.url(&upload);
-        let token = ann.token.clone();
-        async move {
-            client
-                .patch(url)
-                .bearer_auth(token)
-                .header("tus-resumable", TUS)
-                .header("content-type", "application/offset+octet-stream")
-                .header("upload-offset", "0")
-                .body(body)
-                .send()
-                .await
-        }
-    });
+    let (feed, cut) = tus.patch_fed(&upload, 0);
     feed.send(Ok(Bytes::copy_from_slice(&content[..3 * 1024 * 1024])))
         .await
         .unwrap();
@@ -893,17 +878,7 @@ async fn an_upload_survives_kill_9_mid_request_and_completes_with_the_right_hash
     );
 
     // The second half is under way when the process is killed.
-    let (feed, body) = fed_body();
-    let doomed = tokio::spawn(
-        client
-            .patch(tus.url(&upload))
-            .bearer_auth(&token)
-            .header("tus-resumable", TUS)
-            .header("content-type", "application/offset+octet-stream")
-            .header("upload-offset", half.to_string())
-            .body(body)
-            .send(),
-    );
+    let (feed, doomed) = tus.patch_fed(&upload, half as u64);
     feed.send(Ok(Bytes::copy_from_slice(&content[half..half + 2 * 1024 * 1024])))
         .await
         .unwrap();

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::FutureExt;
 use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
@@ -120,7 +119,7 @@ impl BlobStore for LocalBlobStore {
             file
         };
         let mut file = file.into_std().await;
-        blocking_with(move || std::io::Seek::seek(&mut file, SeekFrom::Start(offset)).map(|_| file))
+        blocking(move || std::io::Seek::seek(&mut file, SeekFrom::Start(offset)).map(|_| file))
             .await
             .map(|file| {
                 Box::new(LocalWriter {
@@ -220,18 +219,16 @@ impl LocalWriter {
     }
 
     /// Starts writing back what is written, unless a write-back still runs.
-    fn start_write_back(&mut self) -> Result<(), StorageError> {
-        if let Some(running) = &self.write_back
-            && !running.is_finished()
+    async fn start_write_back(&mut self) -> Result<(), StorageError> {
+        if self
+            .write_back
+            .as_ref()
+            .is_some_and(|running| !running.is_finished())
         {
             return Ok(());
         }
-        if let Some(done) = self.write_back.take() {
-            // Finished: this does not wait.
-            done.now_or_never()
-                .ok_or_else(|| StorageError::Io(std::io::Error::other("write-back still running")))?
-                .map_err(|err| StorageError::Io(std::io::Error::other(err)))??;
-        }
+        // The last one has finished: this takes its result without waiting.
+        self.finish_write_back().await?;
         let file = Arc::clone(self.file.as_ref().ok_or_else(closed_writer)?);
         self.write_back = Some(tokio::task::spawn_blocking(move || file.sync_data()));
         Ok(())
@@ -240,9 +237,7 @@ impl LocalWriter {
     /// Waits for the write-back in progress, if any; its error is the write's.
     async fn finish_write_back(&mut self) -> Result<(), StorageError> {
         if let Some(running) = self.write_back.take() {
-            running
-                .await
-                .map_err(|err| StorageError::Io(std::io::Error::other(err)))??;
+            running.await.map_err(join_error)??;
         }
         Ok(())
     }
@@ -255,7 +250,7 @@ impl BlobWriter for LocalWriter {
         self.pending.push(chunk);
         if self.pending_bytes >= WRITE_BUFFER {
             self.flush().await?;
-            self.start_write_back()?;
+            self.start_write_back().await?;
         }
         Ok(())
     }
@@ -366,16 +361,14 @@ async fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 }
 
 /// Runs file I/O on the blocking pool.
-async fn blocking(work: impl FnOnce() -> std::io::Result<()> + Send + 'static) -> Result<(), StorageError> {
-    blocking_with(work).await
-}
-
-async fn blocking_with<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, StorageError> {
-    Ok(tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|err| StorageError::Io(std::io::Error::other(err)))??)
+    Ok(tokio::task::spawn_blocking(work).await.map_err(join_error)??)
+}
+
+fn join_error(err: tokio::task::JoinError) -> StorageError {
+    StorageError::Io(std::io::Error::other(err))
 }
 
 fn closed_writer() -> StorageError {

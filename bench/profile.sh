@@ -18,19 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/server.sh
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
-WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 python3 -c 'import pandas' 2>/dev/null || { echo "pandas is needed: pip install pandas" >&2; exit 1; }
-echo "building release…" >&2
-cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/depot"
+bench_init
 
 echo "generating the CSV…" >&2
 python3 - "$WORK/data.csv" "${ROWS:-1000000}" <<'PY'

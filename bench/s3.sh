@@ -19,34 +19,16 @@ SIZE_MIB="${1:-1024}"
 ROUNDS="${2:-3}"
 S3_FS="${S3_FS:-/var/tmp/depot-tools/bin/s3s-fs}"
 PORT=8015
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
-WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
-SERVER_PID=""
-S3_PID=""
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    [ -n "$S3_PID" ] && kill "$S3_PID" 2>/dev/null && wait "$S3_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 [ -x "$S3_FS" ] || { echo "no s3s-fs at $S3_FS (see docs/storage.md)" >&2; exit 1; }
 command -v aws >/dev/null || python3 -m pip install -q awscli
 
-echo "building release…" >&2
-cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/depot"
-
-echo "generating a ${SIZE_MIB} MiB input…" >&2
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
-BYTES=$(stat -c %s "$WORK/input.bin")
-mkdir "$WORK/chunks"
-split -b 8M -d -a 5 "$WORK/input.bin" "$WORK/chunks/part."
+bench_init
+random_input "$SIZE_MIB" 8
 mkdir -p "$WORK/s3/bench"
 # Started from its data dir: it resolves paths against its working directory.
 (cd "$WORK/s3" && exec "$S3_FS" --host 127.0.0.1 --port "$PORT" --access-key bench \
     --secret-key bench-secret-key "$WORK/s3" 2> "$WORK/s3.log") &
-S3_PID=$!
+BENCH_PIDS+=($!)
 sleep 1
 sync
 

@@ -1,5 +1,12 @@
-# Sourced by the bench scripts: start a release depot and sign in to it.
+# Sourced by the bench scripts: a scratch dir, a release depot, signing in,
+# and uploads.
 #
+#   bench_init                             a scratch dir WORK and the release binary BIN
+#                                          (built); at exit the servers (SERVER_PID and
+#                                          BENCH_PIDS) are stopped, `on_exit` runs if the
+#                                          script defines it, and WORK is removed
+#   random_input MIB [CHUNK_MIB]           WORK/input.bin of random bytes (and its pieces
+#                                          in WORK/chunks), BYTES its size, on disk
 #   start_server DATA_DIR [NAME=VALUE…]   sets SERVER_PID and URL; the environment
 #                                          pairs are passed to `depot serve`
 #   register                               sets TOKEN, USER_ID and AUTH
@@ -12,8 +19,39 @@
 # Uploads send no `Expect: 100-continue` (tus clients do not) and honour PACE
 # (curl --limit-rate).
 #
-# Expects BIN (the depot binary) and WORK (a scratch dir); the caller's EXIT trap
-# stops SERVER_PID.
+
+bench_init() {
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
+    WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
+    SERVER_PID=""
+    BENCH_PIDS=()
+    trap bench_cleanup EXIT
+    echo "building release…" >&2
+    cargo build --release --quiet
+    BIN="$CARGO_TARGET_DIR/release/depot"
+}
+
+bench_cleanup() {
+    local pid
+    # A stopped server's exit status is not a failure of the script.
+    for pid in $SERVER_PID "${BENCH_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    done
+    if [ "$(type -t on_exit)" = function ]; then on_exit || true; fi
+    rm -rf "$WORK"
+}
+
+random_input() {
+    echo "generating a $1 MiB input…" >&2
+    head -c "$(($1 * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
+    BYTES=$(stat -c %s "$WORK/input.bin")
+    if [ -n "${2:-}" ]; then
+        mkdir "$WORK/chunks"
+        split -b "${2}M" -d -a 5 "$WORK/input.bin" "$WORK/chunks/part."
+    fi
+    # Flushed now, so its write-back does not slow down whatever is measured next.
+    sync
+}
 
 start_server() {
     local data_dir="$1"; shift

@@ -15,25 +15,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/server.sh
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
 REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
 DURATION="${BENCH_SECONDS:-10}s"
-WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
-SERVER_PID=""
 PG_DB=""
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    [ -n "$PG_DB" ] && psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
-    rm -rf "$WORK"
+on_exit() {
+    [ -z "$PG_DB" ] || psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
 }
-trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 redis-cli -u "$REDIS" ping >/dev/null || { echo "Redis is not answering at $REDIS" >&2; exit 1; }
 
-echo "building release…" >&2
-cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/depot"
+bench_init
 
 ENV=(REDIS_URL="$REDIS")
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then

@@ -18,25 +18,8 @@ source bench/server.sh
 SIZE_MIB="${1:-1024}"
 CHUNK_MIB="${2:-8}"
 ROUNDS="${3:-3}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
-WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-echo "building release…" >&2
-cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/depot"
-
-echo "generating a ${SIZE_MIB} MiB input in ${CHUNK_MIB} MiB chunks…" >&2
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
-BYTES=$(stat -c %s "$WORK/input.bin")
-mkdir "$WORK/chunks"
-split -b "${CHUNK_MIB}M" -d -a 5 "$WORK/input.bin" "$WORK/chunks/part."
-sync
+bench_init
+random_input "$SIZE_MIB" "$CHUNK_MIB"
 
 start_server "$WORK/data"
 register

@@ -14,24 +14,8 @@ cd "$(dirname "$0")/.."
 source bench/server.sh
 
 SIZE_MIB="${1:-1024}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/depot-target}"
-WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-echo "building release…" >&2
-cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/depot"
-
-echo "generating a ${SIZE_MIB} MiB input…" >&2
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
-BYTES=$(stat -c %s "$WORK/input.bin")
-# Flush the input now, so its write-back does not slow down whatever is measured next.
-sync
+bench_init
+random_input "$SIZE_MIB"
 
 mbps() { python3 -c "import sys; print(f'{$BYTES / float(sys.argv[1]) / 1e6:.0f}')" "$1"; }
 seconds_of() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -n 1; }

@@ -44,6 +44,14 @@ POOLS = {
 }
 
 
+# Fields written as they are, not quoted by `quote`: the tokenizer's edges
+# (a quote inside an unquoted field, text after a closing quote, doubled
+# quotes, quoted line ends, blanks before a quote).
+RAW = ['a"b', '"ab"cd', '"a""b"', '"x\ny"', '"x\r\ny"', '"x\ry"', '" "', '""', ' "q"', '"1"', '"1"2', '"2024-01-01"']
+# Lines that pandas skips or treats specially when they stand alone.
+ODD_LINES = ["", " ", "\t", "  \t ", '""', ",", " ,"]
+
+
 def token(pools):
     return random.choice(POOLS[random.choice(pools)])
 
@@ -55,19 +63,39 @@ def quote(value):
 
 
 def random_csv():
+    """A small CSV; one in three also gets the tokenizer's structural edges."""
+    structural = random.random() < 0.33
     columns = random.randint(1, 4)
     rows = random.randint(0, 6)
     kinds = list(POOLS)
     column_pools = [random.sample(kinds, random.choice([1, 1, 1, 2, 2, 3])) for _ in range(columns)]
     header = [random.choice(["a", "b", "a", "", "a.1", "value"]) for _ in range(columns)]
     lines = [",".join(quote(h) for h in header)]
-    for _ in range(rows):
+    for row in range(rows):
         width = columns if random.random() > 0.1 else random.randint(1, columns)
-        lines.append(",".join(quote(token(column_pools[i])) for i in range(width)))
-        if random.random() < 0.05:
-            lines.append("")
-    newline = "\r\n" if random.random() < 0.2 else "\n"
-    return newline.join(lines) + (newline if random.random() < 0.9 else "")
+        if structural and random.random() < 0.1:
+            width = columns + random.randint(1, 2)  # an index (first row) or too wide
+        fields = []
+        for i in range(width):
+            if structural and random.random() < 0.15:
+                fields.append(random.choice(RAW))
+            else:
+                fields.append(quote(token(column_pools[min(i, columns - 1)])))
+        lines.append(",".join(fields))
+        if random.random() < 0.05 or (structural and random.random() < 0.15):
+            lines.append(random.choice(ODD_LINES) if structural else "")
+    if not structural:
+        newline = "\r\n" if random.random() < 0.2 else "\n"
+        return newline.join(lines) + (newline if random.random() < 0.9 else "")
+    endings = random.choice([["\n"], ["\r\n"], ["\r"], ["\n", "\r\n", "\r"]])
+    text = "".join(line + random.choice(endings) for line in lines)
+    if random.random() < 0.2:
+        text = text.rstrip("\r\n")
+    if random.random() < 0.05:
+        text += '"unterminated'
+    if random.random() < 0.1:
+        text = "\ufeff" + text
+    return text
 
 
 def pandas_view(text):

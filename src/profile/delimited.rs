@@ -1,48 +1,34 @@
-//! CSV and TSV, pushed chunk by chunk through `csv-core`: records are cut as the
-//! bytes arrive, whatever the chunk boundaries, and each field goes to its
-//! column at once. Memory is one record, not the file.
-
-use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
+//! CSV and TSV: pandas' [tokenizer](super::tokenizer) hands each field to its
+//! column as soon as it ends, whatever the chunk boundaries. Memory is the
+//! header, the first data row and one field cut by a chunk boundary — not the
+//! file, not even a record.
 
 use crate::profile::column::Column;
 use crate::profile::names::column_names;
+use crate::profile::tokenizer::{Fields, Tokenizer};
 use crate::profile::{DatasetError, Profile};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
-/// A record longer than this stops the profile (the upload itself goes on).
+/// A header or first data row longer than this stops the profile (the upload
+/// itself goes on).
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
-/// So does a record with more fields than this (each column keeps a few KiB).
+/// So does a header or first data row with more fields than this (each column
+/// keeps a few KiB).
 pub const MAX_FIELDS: usize = 16 * 1024;
 
 pub struct Delimited {
-    reader: Reader,
+    tokenizer: Tokenizer,
     /// The first bytes, held until a byte-order mark can be recognised.
     head: Option<Vec<u8>>,
-    record: Vec<u8>,
-    record_len: usize,
-    ends: Vec<usize>,
-    ends_len: usize,
-    columns: Option<Vec<Column>>,
-    /// Leading fields that pandas takes as the index (a first data row wider
-    /// than the header), then the width every row may have at most.
-    index_fields: Option<usize>,
-    rows: u64,
-    gave_up: bool,
+    table: Table,
 }
 
 impl Delimited {
     pub fn new(delimiter: u8) -> Self {
         Self {
-            reader: ReaderBuilder::new().delimiter(delimiter).build(),
+            tokenizer: Tokenizer::new(delimiter),
             head: Some(Vec::with_capacity(BOM.len())),
-            record: vec![0; 4096],
-            record_len: 0,
-            ends: vec![0; 64],
-            ends_len: 0,
-            columns: None,
-            index_fields: None,
-            rows: 0,
-            gave_up: false,
+            table: Table::default(),
         }
     }
 
@@ -68,122 +54,154 @@ impl Delimited {
             let start = if head == BOM { BOM.len() } else { 0 };
             self.feed(&head[start..])?;
         }
-        self.parse(&[])?;
-        if self.gave_up {
+        self.tokenizer.finish(&mut self.table)?;
+        if self.gave_up() {
             return Ok(None);
         }
-        let columns = self
+        let table = self.table;
+        let columns = table
             .columns
             .ok_or_else(|| DatasetError::at(1, "the file is empty: no header to read columns from"))?;
         Ok(Some(Profile {
-            rows: self.rows,
+            rows: table.rows,
             columns: columns
                 .into_iter()
-                .map(|column| column.finish(self.rows))
+                .map(|column| column.finish(table.rows))
                 .collect(),
         }))
     }
 
     fn feed(&mut self, input: &[u8]) -> Result<(), DatasetError> {
-        if input.is_empty() {
+        if self.gave_up() {
             return Ok(());
         }
-        self.parse(input)
+        self.tokenizer.feed(input, &mut self.table)
     }
 
-    /// Parses `input`; to `csv-core` an empty `input` means the end of the data.
-    fn parse(&mut self, mut input: &[u8]) -> Result<(), DatasetError> {
-        let at_end = input.is_empty();
-        while !self.gave_up {
-            let (result, read, written, ended) = self.reader.read_record(
-                input,
-                &mut self.record[self.record_len..],
-                &mut self.ends[self.ends_len..],
-            );
-            let last_byte = input[..read].last().copied();
-            input = &input[read..];
-            self.record_len += written;
-            self.ends_len += ended;
-            match result {
-                ReadRecordResult::InputEmpty if !at_end => return Ok(()),
-                ReadRecordResult::InputEmpty => {}
-                ReadRecordResult::OutputFull => self.grow_record(),
-                ReadRecordResult::OutputEndsFull if self.ends.len() >= MAX_FIELDS => {
-                    tracing::info!(
-                        limit = MAX_FIELDS,
-                        "a record has too many fields to profile; no summary"
-                    );
-                    self.gave_up = true;
-                }
-                ReadRecordResult::OutputEndsFull => {
-                    let len = (self.ends.len() * 2).min(MAX_FIELDS);
-                    self.ends.resize(len, 0);
-                }
-                ReadRecordResult::Record => {
-                    // The line the record ended on: its newline is already counted.
-                    let line = self.reader.line() - u64::from(last_byte == Some(b'\n'));
-                    self.take_record(line)?;
-                    self.record_len = 0;
-                    self.ends_len = 0;
-                }
-                ReadRecordResult::End => return Ok(()),
-            }
+    fn gave_up(&self) -> bool {
+        self.tokenizer.gave_up || self.table.gave_up
+    }
+}
+
+/// The columns, fed field by field.
+#[derive(Default)]
+struct Table {
+    /// The header, then the first data row, held whole: the header names the
+    /// columns, and the first row's width tells how many leading fields pandas
+    /// takes as the index.
+    held: Held,
+    columns: Option<Vec<Column>>,
+    /// Leading fields that pandas takes as the index (a first data row wider
+    /// than the header), once the first row is read.
+    index_fields: Option<usize>,
+    /// Fields of the current record so far.
+    fields: usize,
+    rows: u64,
+    gave_up: bool,
+}
+
+/// A record held whole: its bytes and where each field ends.
+#[derive(Default)]
+struct Held {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Held {
+    /// Adds a field; `false` when the record is too large to hold.
+    fn push(&mut self, field: &[u8]) -> bool {
+        if self.ends.len() >= MAX_FIELDS || self.bytes.len() + field.len() > MAX_RECORD_BYTES {
+            return false;
         }
-        Ok(())
+        self.bytes.extend_from_slice(field);
+        self.ends.push(self.bytes.len());
+        true
     }
 
-    fn grow_record(&mut self) {
-        if self.record.len() >= MAX_RECORD_BYTES {
+    fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| &self.bytes[start..end])
+    }
+}
+
+impl Table {
+    fn hold(&mut self, field: &[u8]) {
+        if !self.gave_up && !self.held.push(field) {
             tracing::info!(
-                limit = MAX_RECORD_BYTES,
-                "a record is too long to profile; no summary"
+                fields = MAX_FIELDS,
+                bytes = MAX_RECORD_BYTES,
+                "a header or first row is too large to profile; no summary"
             );
             self.gave_up = true;
-        } else {
-            let len = (self.record.len() * 2).min(MAX_RECORD_BYTES);
-            self.record.resize(len, 0);
         }
     }
 
-    fn take_record(&mut self, line: u64) -> Result<(), DatasetError> {
-        let record = &self.record[..self.record_len];
-        let ends = &self.ends[..self.ends_len];
-        let field = |i: usize| &record[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
-        // pandas skips blank lines (csv-core already has) and lines of nothing
-        // but whitespace; a lone `""` is a field.
-        if ends.len() == 1 && !field(0).is_empty() && field(0).iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        // Fields are checked one by one: bytes that are only valid across a
-        // delimiter are still invalid.
-        let checked = if record.is_ascii() { 0 } else { ends.len() };
-        for i in 0..checked {
-            if std::str::from_utf8(field(i)).is_err() {
-                return Err(DatasetError::at(line, "the text is not valid UTF-8"));
-            }
-        }
-        let Some(columns) = &mut self.columns else {
-            let header = (0..ends.len())
-                .map(|i| String::from_utf8_lossy(field(i)).into_owned())
-                .collect();
-            self.columns = Some(column_names(header).into_iter().map(Column::new).collect());
-            return Ok(());
-        };
-        let index_fields = *self
-            .index_fields
-            .get_or_insert(ends.len().saturating_sub(columns.len()));
-        let width = columns.len() + index_fields;
-        if ends.len() > width {
-            return Err(DatasetError::at(
-                line,
-                format!("expected {width} fields, saw {}", ends.len()),
-            ));
-        }
-        for (i, column) in columns.iter_mut().enumerate() {
-            match ends.get(index_fields + i) {
-                Some(_) => column.observe(field(index_fields + i)),
+    /// The header names the columns, as pandas names them.
+    fn read_header(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        let header = held
+            .fields()
+            .map(|field| String::from_utf8_lossy(field).into_owned())
+            .collect();
+        self.columns = Some(column_names(header).into_iter().map(Column::new).collect());
+    }
+
+    /// The first data row fixes the index fields and joins the columns.
+    fn read_first_row(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        let columns = self.columns.get_or_insert_default();
+        let index_fields = held.ends.len().saturating_sub(columns.len());
+        let mut values = held.fields().skip(index_fields);
+        for column in columns {
+            match values.next() {
+                Some(value) => column.observe(value),
                 None => column.missing(),
             }
+        }
+        self.index_fields = Some(index_fields);
+    }
+}
+
+impl Fields for Table {
+    #[inline]
+    fn field(&mut self, bytes: &[u8]) {
+        let index = self.fields;
+        self.fields += 1;
+        match (&mut self.columns, self.index_fields) {
+            (Some(columns), Some(index_fields)) => {
+                if let Some(column) = index.checked_sub(index_fields).and_then(|i| columns.get_mut(i)) {
+                    column.observe(bytes);
+                }
+            }
+            _ => self.hold(bytes),
+        }
+    }
+
+    fn end_record(&mut self, line: u64) -> Result<(), DatasetError> {
+        let fields = std::mem::take(&mut self.fields);
+        if self.gave_up {
+            return Ok(());
+        }
+        let Some(columns) = &mut self.columns else {
+            self.read_header();
+            return Ok(());
+        };
+        let Some(index_fields) = self.index_fields else {
+            self.read_first_row();
+            self.rows += 1;
+            return Ok(());
+        };
+        let width = columns.len() + index_fields;
+        if fields > width {
+            return Err(DatasetError::at(
+                line,
+                format!("expected {width} fields, saw {fields}"),
+            ));
+        }
+        for column in columns.iter_mut().skip(fields.saturating_sub(index_fields)) {
+            column.missing();
         }
         self.rows += 1;
         Ok(())

@@ -14,6 +14,7 @@ mod json;
 mod names;
 #[cfg(feature = "parquet")]
 mod parquet;
+mod tokenizer;
 mod values;
 
 use serde::Serialize;
@@ -176,8 +177,9 @@ impl Profiler {
     }
 
     /// The profile, or `None` when the data is not a dataset after all (a `.json`
-    /// file that is not an array of objects) or a record is over 16 MiB; an error
-    /// when pandas would refuse the file.
+    /// file that is not an array of objects) or is too large to profile (a field,
+    /// a CSV header or first row, or a JSON record over 16 MiB); an error when
+    /// pandas would refuse the file.
     pub fn finish(self) -> Result<Option<Profile>, DatasetError> {
         match self.parser {
             Parser::Delimited(parser) => parser.finish(),

@@ -115,6 +115,15 @@ fn dtypes_follow_pandas_inference() {
         ("a\n9223372036854775808\n-Infinity\n", 2, &["object"]),
         ("a\n-9223372036854775809\n1\n", 2, &["object"]),
         ("\"\"\n True\n", 1, &["object"]),
+        // The tokenizer's own edges, as pandas' C tokenizer reads them.
+        ("a\n\" \"\n1\n", 2, &["object"]),
+        ("a\n\u{c}\n1\n", 2, &["object"]),
+        ("a\n  \"x\"\n1\n", 2, &["object"]),
+        ("a,b\n1,2\n \t \n3,4\n", 2, &["int64", "int64"]),
+        ("a,b\n\"1\"x,2\n", 1, &["object", "int64"]),
+        ("a,b\r1,2\r,4\r", 2, &["float64", "int64"]),
+        // A blank `\r` line swallows the delimiter after it.
+        ("a,b\n1,2\n\r,3\n", 2, &["int64", "float64"]),
     ];
     for (text, rows, dtypes) in cases {
         let profile = profile(text.as_bytes()).unwrap().unwrap();
@@ -135,6 +144,7 @@ fn files_pandas_refuses_are_refused_with_their_line() {
         (b"a,b\n1,2\n\"x\ny\",\xff\n", 4),
         (b"", 1),
         (b"\n\n", 1),
+        (b"a,b\n1,2\n\"open\n", 3),
     ] {
         let err = profile(text).unwrap_err();
         assert_eq!(err.line, Some(line), "{:?}: {err}", String::from_utf8_lossy(text));
@@ -315,6 +325,29 @@ proptest! {
     ) {
         let files = shared_files();
         let bytes = &files[file % files.len()];
+        cuts.sort_unstable();
+        let whole = profile(bytes);
+        prop_assert_eq!(profile_chunked(bytes, &cuts), whole.clone());
+        let byte_by_byte: Vec<usize> = (1..bytes.len()).collect();
+        prop_assert_eq!(profile_chunked(bytes, &byte_by_byte), whole);
+    }
+
+    /// Text made of the tokenizer's special bytes (quotes, both line ends,
+    /// blanks, a two-byte character) reads the same — profile, or error and
+    /// its line — however it is cut, even one byte at a time.
+    #[test]
+    fn chunking_never_changes_how_messy_text_reads(
+        pieces in proptest::collection::vec(
+            prop_oneof![
+                Just("a"), Just("1"), Just("2.5"), Just("True"), Just("é"), Just("\""),
+                Just(","), Just("\n"), Just("\r"), Just("\r\n"), Just(" "), Just("\t"), Just("NA"),
+            ],
+            0..60,
+        ),
+        mut cuts in proptest::collection::vec(0usize..200, 0..12),
+    ) {
+        let text = pieces.concat();
+        let bytes = text.as_bytes();
         cuts.sort_unstable();
         let whole = profile(bytes);
         prop_assert_eq!(profile_chunked(bytes, &cuts), whole.clone());

@@ -73,6 +73,7 @@ async fn a_dataset_pandas_refuses_is_422_naming_the_line_and_leaves_only_a_faile
         ("wide.csv", &b"a,b\n1,2\n3,4,5\n"[..]),
         ("empty.csv", &b""[..]),
         ("latin1.csv", &b"name\ncaf\xe9\n"[..]),
+        ("open-quote.csv", &b"name\n\"never closed\n"[..]),
     ] {
         let response = app.put_file_in(&ann, &session, name, bytes).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
@@ -91,7 +92,7 @@ async fn a_dataset_pandas_refuses_is_422_naming_the_line_and_leaves_only_a_faile
         .iter()
         .map(|record| record["error_code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, ["invalid_dataset"; 3]);
+    assert_eq!(codes, ["invalid_dataset"; 4]);
     let wide = app.put_file(&ann, "wide.csv", &b"a,b\n1,2\n3,4,5\n"[..]).await;
     assert!(error_code(wide).await == "invalid_dataset");
 }

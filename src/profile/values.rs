@@ -56,7 +56,8 @@ pub fn parse_number(field: &[u8]) -> Option<Number> {
     match digits.get(len) {
         None => Some(Number::Int(signed_int(negative, Some(mantissa)))),
         Some(b'0'..=b'9') => {
-            let (integer, rest) = digits.split_at(digits.iter().take_while(|byte| byte.is_ascii_digit()).count());
+            let (integer, rest) =
+                digits.split_at(digits.iter().take_while(|byte| byte.is_ascii_digit()).count());
             if rest.is_empty() {
                 Some(Number::Int(signed_int(negative, checked_digits(integer))))
             } else {
@@ -148,7 +149,11 @@ pub fn parse_float(field: &[u8]) -> Option<f64> {
     let text = trim(field);
     let (negative, unsigned) = split_sign(text);
     if unsigned.eq_ignore_ascii_case(b"inf") || unsigned.eq_ignore_ascii_case(b"infinity") {
-        return Some(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
+        return Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
     }
     if let Some(value) = plain_decimal(text) {
         return Some(value);
@@ -395,11 +400,23 @@ mod tests {
     #[test]
     fn long_digit_runs_take_the_careful_path() {
         assert_eq!(parse_int(b"0000000000000000000000001"), Some(Int::Signed(1)));
-        assert_eq!(parse_int(b"9999999999999999999"), Some(Int::Unsigned(9_999_999_999_999_999_999)));
+        assert_eq!(
+            parse_int(b"9999999999999999999"),
+            Some(Int::Unsigned(9_999_999_999_999_999_999))
+        );
         assert_eq!(parse_int(b"99999999999999999999"), Some(Int::TooBig));
-        for text in ["1234567890123456.5", "0.1234567890123456789", "-1.25", "0000000000000000000012.5"] {
+        for text in [
+            "1234567890123456.5",
+            "0.1234567890123456789",
+            "-1.25",
+            "0000000000000000000012.5",
+        ] {
             let expected: f64 = text.parse().unwrap();
-            assert_eq!(parse_number(text.as_bytes()), Some(Number::Float(expected)), "{text}");
+            assert_eq!(
+                parse_number(text.as_bytes()),
+                Some(Number::Float(expected)),
+                "{text}"
+            );
         }
     }
 
@@ -411,7 +428,11 @@ mod tests {
         for year in 1677..=2262 {
             for month in 1..=12 {
                 for day in 1..=days_in_month(year, month) {
-                    assert_eq!(days_from_civil(year, month, day), expected, "{year}-{month}-{day}");
+                    assert_eq!(
+                        days_from_civil(year, month, day),
+                        expected,
+                        "{year}-{month}-{day}"
+                    );
                     expected += 1;
                 }
             }

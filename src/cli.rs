@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, FlagOverrides};
+use crate::config::{Config, FlagOverrides, Role};
 use crate::db::Db;
 use crate::pipeline::{migrate_storage, session};
 use crate::{auth, profile, server, startup, telemetry};
@@ -37,7 +37,7 @@ pub struct ConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (the default when no subcommand is given).
-    Serve,
+    Serve(ServeArgs),
     /// Print the effective configuration, secrets redacted.
     Config,
     /// Mint a token for a user id with the configured secret (for external auth setups).
@@ -66,6 +66,18 @@ pub enum Command {
     },
 }
 
+/// What `serve` runs; both also come from the environment and `depot.toml`.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// `standalone` (everything in one process), `gateway` (the public API over a
+    /// storage node) or `storage` (only the internal storage API) (env DEPOT_ROLE).
+    #[arg(long, value_enum)]
+    pub role: Option<Role>,
+    /// The storage node a gateway uses, e.g. `http://10.0.0.2:8003` (env DEPOT_STORAGE_URL).
+    #[arg(long)]
+    pub storage_url: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Remove expired sessions now (the server also does this every
@@ -84,12 +96,21 @@ pub enum AdminCommand {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
+    let serve_args = match &command {
+        Command::Serve(args) => (args.role, args.storage_url.clone()),
+        _ => (None, None),
+    };
     let flags = FlagOverrides {
         addr: cli.config.addr,
         data_dir: cli.config.data_dir,
+        role: serve_args.0,
+        storage_url: serve_args.1,
     };
     let config = Config::load(cli.config.config.as_deref(), &flags)?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Config => {
             print!("{}", config.to_redacted_toml()?);
             Ok(())
@@ -100,7 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", keys.issue(user, ttl)?);
             Ok(())
         }
-        Command::Serve => {
+        Command::Serve(_) => {
             telemetry::init(&config.log);
             runtime()?.block_on(serve(config))
         }
@@ -210,11 +231,23 @@ fn progress_line(report: &migrate_storage::Report, elapsed: Duration) -> String 
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let role = config.role.as_str();
+    if config.role == Role::Storage {
+        let node = startup::build_node(&config).await?;
+        let listener = listen(&config).await?;
+        tracing::info!(addr = %listener.local_addr()?, role, data_dir = %config.data_dir.display(), "depot is serving");
+        server::run_node(listener, node, server::shutdown_signal()).await?;
+        return Ok(());
+    }
     let state = startup::build_state(&config).await?;
-    let listener = tokio::net::TcpListener::bind(&config.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.addr))?;
-    tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "depot is serving");
+    let listener = listen(&config).await?;
+    tracing::info!(addr = %listener.local_addr()?, role, data_dir = %config.data_dir.display(), "depot is serving");
     server::run(listener, state, server::shutdown_signal()).await?;
     Ok(())
+}
+
+async fn listen(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(&config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr))
 }

@@ -21,6 +21,16 @@ pub const DEFAULT_CONFIG_FILE: &str = "depot.toml";
 /// The effective configuration of one depot process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
+    /// What this process serves (`DEPOT_ROLE`, `depot serve --role`): the whole
+    /// service (`standalone`), the public API over a storage node (`gateway`),
+    /// or only the internal storage API (`storage`).
+    pub role: Role,
+    /// The storage node a gateway keeps its blobs on, e.g. `http://10.0.0.2:8003`
+    /// (`DEPOT_STORAGE_URL`, `depot serve --storage-url`).
+    pub storage_url: Option<String>,
+    /// The key gateway and storage node share, at least 32 bytes
+    /// (`DEPOT_INTERNAL_API_KEY`); sent as `X-Internal-Api-Key`.
+    pub internal_api_key: Option<Secret>,
     /// Address the HTTP server listens on (`DEPOT_ADDR`, `--addr`).
     pub addr: String,
     /// Directory for the SQLite database, the blobs and the generated secret
@@ -73,6 +83,9 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            role: Role::Standalone,
+            storage_url: None,
+            internal_api_key: None,
             addr: "127.0.0.1:8002".to_owned(),
             data_dir: PathBuf::from("./depot-data"),
             database_url: None,
@@ -104,6 +117,10 @@ pub struct FlagOverrides {
     pub addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_url: Option<String>,
 }
 
 impl Config {
@@ -157,6 +174,30 @@ impl Config {
         match &self.database_url {
             Some(url) if url.is_postgres() => Backend::Postgres,
             _ => Backend::Sqlite,
+        }
+    }
+}
+
+/// What one depot process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The public API and UI with blobs on local disk or S3: one process does it all.
+    #[default]
+    Standalone,
+    /// The public API and UI, streaming every blob to and from a storage node and
+    /// keeping no file bytes on its own disk.
+    Gateway,
+    /// Only the internal storage API (`/internal/storage/...`), for gateways.
+    Storage,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standalone => "standalone",
+            Self::Gateway => "gateway",
+            Self::Storage => "storage",
         }
     }
 }

@@ -73,6 +73,10 @@ pub enum AppError {
     StorageFull,
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
+    #[error("the storage node is unavailable; nothing was stored, try again shortly")]
+    StorageUnavailable,
+    #[error("the bytes received do not have the declared SHA-256 {declared}; nothing was stored")]
+    DigestMismatch { declared: String },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -106,13 +110,14 @@ impl AppError {
             | Self::ExtensionNotAllowed { .. }
             | Self::InvalidSessionId(_)
             | Self::InvalidDataset(_)
+            | Self::DigestMismatch { .. }
             | Self::MissingField(_)
             | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) | Self::Interrupted | Self::InvalidCid(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -147,6 +152,8 @@ impl AppError {
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::StorageFull => "storage_full",
             Self::Unavailable(_) => "unavailable",
+            Self::StorageUnavailable => "storage_unavailable",
+            Self::DigestMismatch { .. } => "digest_mismatch",
             Self::Internal(_) => "internal",
         }
     }
@@ -184,6 +191,10 @@ impl From<StorageError> for AppError {
         match err {
             StorageError::NotFound => Self::NotFound("blob"),
             StorageError::Full => Self::StorageFull,
+            StorageError::Unavailable(reason) => {
+                tracing::warn!(%reason, "storage node unavailable");
+                Self::StorageUnavailable
+            }
             StorageError::Io(err) => Self::Internal(err.into()),
         }
     }

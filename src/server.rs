@@ -26,6 +26,17 @@ pub async fn run(
         .await
 }
 
+/// Serves a storage node's internal API until `shutdown` resolves.
+pub async fn run_node(
+    listener: TcpListener,
+    state: http::NodeState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::node_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -9,12 +9,14 @@ use anyhow::{Context, bail, ensure};
 
 use crate::auth::Keys;
 use crate::cache::{ActiveFileCache, CacheBackend, LocalCache, RedisCache};
-use crate::config::{Backend, Config, Secret};
+use crate::config::{Backend, Config, Role, Secret};
 use crate::db::Db;
+use crate::http::NodeState;
 use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
+use crate::pipeline::storage_node::StorageNode;
 use crate::state::{AppState, UploadPolicy};
-use crate::storage::{BlobStore, LocalBlobStore, MAX_OBJECT_COPY, S3BlobStore};
+use crate::storage::{BlobStore, LocalBlobStore, MAX_OBJECT_COPY, RemoteBlobStore, S3BlobStore};
 
 /// HS256 keys shorter than this are refused (RFC 7518 §3.2).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -49,10 +51,50 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
-/// The local store under the data dir, or the S3 store `storage` names —
-/// checked by writing and removing a probe object, so a wrong endpoint, bucket
-/// or key stops startup. Returns the largest upload the store can take.
+/// A storage node: its blob store (local or S3, as standalone) behind the
+/// internal API. It will not start without a strong shared key.
+pub async fn build_node(config: &Config) -> anyhow::Result<NodeState> {
+    let key = internal_api_key(config)?;
+    ensure_writable(&config.data_dir)
+        .with_context(|| format!("data dir {} is not writable", config.data_dir.display()))?;
+    let (blobs, _) = blob_store(config).await?;
+    let node = StorageNode::open(blobs, &config.data_dir)
+        .await
+        .context("cannot open the storage node's staging area")?;
+    Ok(NodeState::new(node, &key))
+}
+
+/// The key gateway and storage node share: set, and at least 32 bytes.
+fn internal_api_key(config: &Config) -> anyhow::Result<Secret> {
+    let key = config.internal_api_key.clone().with_context(|| {
+        format!(
+            "DEPOT_INTERNAL_API_KEY must be set (at least {MIN_SECRET_BYTES} bytes) for the {} role",
+            config.role.as_str()
+        )
+    })?;
+    check_length(&key, "DEPOT_INTERNAL_API_KEY")?;
+    Ok(key)
+}
+
+/// The blob store `config` selects: a gateway's storage node, the S3 store
+/// `storage` names, or the local store under the data dir. A remote store is
+/// checked at once — the node answers and takes the key — and so is S3, by
+/// writing and removing a probe object, so a wrong URL, endpoint, bucket or
+/// key stops startup. Returns the largest upload the store can take.
 pub async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, u64)> {
+    if config.role == Role::Gateway {
+        let url = config
+            .storage_url
+            .as_deref()
+            .context("a gateway needs the storage node's URL: --storage-url or DEPOT_STORAGE_URL")?;
+        let store = RemoteBlobStore::new(url, &internal_api_key(config)?)?;
+        tokio::time::timeout(STORE_CHECK_TIMEOUT, store.check())
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out"))
+            .and_then(|checked| checked.map_err(anyhow::Error::from))
+            .with_context(|| format!("storage node {url} is unreachable or refuses the internal API key"))?;
+        return Ok((Arc::new(store), config.max_upload_bytes));
+    }
     let Some(settings) = config.s3()? else {
         let store = LocalBlobStore::open(&config.data_dir.join("blobs"))
             .await

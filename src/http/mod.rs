@@ -6,6 +6,7 @@ mod auth;
 mod download;
 mod files;
 mod history;
+mod internal;
 mod ipfs;
 mod listing;
 mod ops;
@@ -27,6 +28,8 @@ use tracing::Level;
 
 use crate::error::AppError;
 use crate::state::AppState;
+
+pub use internal::NodeState;
 
 /// The tus protocol version spoken under `/api/v1/uploads/`.
 pub(crate) const TUS_VERSION: &str = "1.0.0";
@@ -93,33 +96,44 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
 
-    uploads
-        .merge(resumable)
-        .merge(api)
-        .fallback(|| async { AppError::NotFound("route") })
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(
-                    // Method, path and request id only: queries, headers (tokens) and
-                    // bodies never reach the logs.
-                    TraceLayer::new_for_http()
-                        .make_span_with(|request: &Request<_>| {
-                            let request_id = request
-                                .extensions()
-                                .get::<RequestId>()
-                                .and_then(|id| id.header_value().to_str().ok())
-                                .unwrap_or("-");
-                            tracing::info_span!(
-                                "request",
-                                method = %request.method(),
-                                path = %request.uri().path(),
-                                request_id,
-                            )
-                        })
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::x_request_id()),
-        )
+    observed(
+        uploads
+            .merge(resumable)
+            .merge(api)
+            .fallback(|| async { AppError::NotFound("route") })
+            .with_state(state),
+    )
+}
+
+/// A storage node's router: the internal storage API and health checks.
+pub fn node_router(state: NodeState) -> Router {
+    observed(internal::router(state))
+}
+
+/// Request ids on every request and response, and one log span per request.
+fn observed(router: Router) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(
+                // Method, path and request id only: queries, headers (tokens) and
+                // bodies never reach the logs.
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request<_>| {
+                        let request_id = request
+                            .extensions()
+                            .get::<RequestId>()
+                            .and_then(|id| id.header_value().to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id,
+                        )
+                    })
+                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::x_request_id()),
+    )
 }

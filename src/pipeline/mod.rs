@@ -8,7 +8,8 @@
 //! records the file, completes the record and makes the file the session's active
 //! file ([`active`]) in one database transaction, and commits the blob.
 //! [`delete::delete`] undoes it. A [`resumable`] upload receives its body over
-//! several requests and ends in the same [`upload::store`].
+//! several requests and ends in the same [`upload::store`]. A
+//! [`storage_node`] stages and commits blobs for gateways.
 
 pub mod active;
 pub mod attempt;
@@ -17,4 +18,5 @@ pub mod migrate_storage;
 pub mod resumable;
 pub mod session;
 pub mod side_thread;
+pub mod storage_node;
 pub mod upload;

@@ -175,6 +175,20 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&BlobKey>,
+        limit: usize,
+    ) -> Result<Vec<(BlobKey, u64)>, StorageError> {
+        let (blobs, prefix, after) = (self.paths.blobs.clone(), prefix.to_owned(), after.cloned());
+        blocking(move || list_blobs(&blobs, &prefix, after.as_ref(), limit)).await
+    }
+
+    fn reads_staged_in_place(&self) -> bool {
+        true
+    }
+
     async fn check(&self) -> Result<(), StorageError> {
         let probe = self
             .paths
@@ -348,6 +362,43 @@ impl Drop for StagedFile {
             tracing::warn!(path = %self.path.display(), error = %err, "could not undo a staged write");
         }
     }
+}
+
+/// A page of [`BlobStore::list`]: the fan-out directories, then the blobs in
+/// each, in name order — which is key order.
+fn list_blobs(
+    blobs: &Path,
+    prefix: &str,
+    after: Option<&BlobKey>,
+    limit: usize,
+) -> std::io::Result<Vec<(BlobKey, u64)>> {
+    let fan_out = &prefix[..prefix.len().min(2)];
+    let first_dir = after.map_or("", |after| &after.as_str()[..2]);
+    let mut page = Vec::new();
+    for dir in sorted_names(blobs)? {
+        if !dir.starts_with(fan_out) || dir.as_str() < first_dir {
+            continue;
+        }
+        for name in sorted_names(&blobs.join(&dir))? {
+            let Some(key) = BlobKey::parse(&name).filter(|key| super::listed(key, prefix, after)) else {
+                continue;
+            };
+            if page.len() == limit {
+                return Ok(page);
+            }
+            let size = std::fs::metadata(blobs.join(&dir).join(&name))?.len();
+            page.push((key, size));
+        }
+    }
+    Ok(page)
+}
+
+fn sorted_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort_unstable();
+    Ok(names)
 }
 
 fn parent_of(path: &Path) -> &Path {

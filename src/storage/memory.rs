@@ -102,6 +102,26 @@ impl BlobStore for MemoryBlobStore {
         Ok(())
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&BlobKey>,
+        limit: usize,
+    ) -> Result<Vec<(BlobKey, u64)>, StorageError> {
+        let mut page: Vec<(BlobKey, u64)> = lock(&self.blobs)
+            .iter()
+            .filter(|(key, _)| super::listed(key, prefix, after))
+            .map(|(key, blob)| (key.clone(), blob.len() as u64))
+            .collect();
+        page.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        page.truncate(limit);
+        Ok(page)
+    }
+
+    fn reads_staged_in_place(&self) -> bool {
+        true
+    }
+
     async fn check(&self) -> Result<(), StorageError> {
         Ok(())
     }

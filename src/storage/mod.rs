@@ -10,6 +10,7 @@
 
 mod local;
 mod memory;
+pub mod remote;
 mod s3;
 
 use std::fmt;
@@ -25,6 +26,7 @@ use crate::domain::UploadId;
 
 pub use local::LocalBlobStore;
 pub use memory::MemoryBlobStore;
+pub use remote::RemoteBlobStore;
 pub use s3::{MAX_OBJECT_COPY, S3BlobStore, S3Settings};
 
 /// A stream of blob bytes, as served to clients.
@@ -71,6 +73,9 @@ pub enum StorageError {
     NotFound,
     #[error("storage is full")]
     Full,
+    /// The store could not be reached (a storage node down, after retries).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Io(io::Error),
 }
@@ -83,6 +88,11 @@ impl From<io::Error> for StorageError {
             _ => Self::Io(err),
         }
     }
+}
+
+/// Whether `key` belongs in a [`BlobStore::list`] page for `prefix` and `after`.
+fn listed(key: &BlobKey, prefix: &str, after: Option<&BlobKey>) -> bool {
+    key.as_str().starts_with(prefix) && after.is_none_or(|after| key.as_str() > after.as_str())
 }
 
 #[async_trait]
@@ -118,8 +128,24 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// Removes a blob; removing a missing blob is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError>;
 
+    /// Committed blobs in key order, with their sizes: those whose key starts
+    /// with `prefix` (lower-case hex) and comes after `after`, `limit` at most.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&BlobKey>,
+        limit: usize,
+    ) -> Result<Vec<(BlobKey, u64)>, StorageError>;
+
     /// Whether the store is reachable and writable (for `/readyz`).
     async fn check(&self) -> Result<(), StorageError>;
+
+    /// Whether a staged write can be read back ([`BlobWriter::staged_reader`])
+    /// without ending it, so that a storage node can serve such reads while
+    /// the write goes on. S3 cannot: it completes the multipart upload first.
+    fn reads_staged_in_place(&self) -> bool {
+        false
+    }
 
     /// Where a blob lives, as reported in `storage_uri`.
     fn uri(&self, key: &BlobKey) -> String;
@@ -160,6 +186,8 @@ pub trait ResumableWriter: BlobWriter {
 #[cfg(test)]
 mod contract_tests {
     //! The same behaviour asked of every backend.
+
+    use std::sync::Arc;
 
     use futures_util::TryStreamExt;
     use sha2::{Digest, Sha256};
@@ -246,14 +274,12 @@ mod contract_tests {
 
         let mut last = store.resume(&upload, 5, &state).await.unwrap();
         last.write(Bytes::from_static(b"able")).await.unwrap();
-        let mut staged = last
+        let staged = last
             .staged_reader()
             .await
             .unwrap()
             .expect("resumable writes read back");
-        let mut back = Vec::new();
-        std::io::Read::read_to_end(&mut staged, &mut back).unwrap();
-        assert_eq!(back, b"resumable");
+        assert_eq!(read_staged(staged).await, b"resumable");
         let key = key_of(b"resumable");
         let last: Box<dyn BlobWriter> = last;
         last.commit(&key).await.unwrap();
@@ -327,7 +353,31 @@ mod contract_tests {
         store.delete(&key).await.unwrap();
     }
 
+    async fn listing_pages_through_blobs_in_key_order(store: &dyn BlobStore) {
+        let mut keys = Vec::new();
+        for n in 0..5u8 {
+            let content = vec![n; usize::from(n) + 1];
+            let key = key_of(&content);
+            let mut writer = store.stage().await.unwrap();
+            writer.write(Bytes::from(content)).await.unwrap();
+            writer.commit(&key).await.unwrap();
+            keys.push((key, u64::from(n) + 1));
+        }
+        keys.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let first = store.list("", None, 3).await.unwrap();
+        assert_eq!(first, keys[..3]);
+        let rest = store.list("", Some(&first[2].0), 3).await.unwrap();
+        assert_eq!(rest, keys[3..]);
+        let prefix = &keys[4].0.as_str()[..3];
+        assert_eq!(store.list(prefix, None, 10).await.unwrap(), keys[4..]);
+        for (key, _) in &keys {
+            store.delete(key).await.unwrap();
+        }
+        assert!(store.list("", None, 10).await.unwrap().is_empty());
+    }
+
     async fn run_all(store: &dyn BlobStore) {
+        listing_pages_through_blobs_in_key_order(store).await;
         committed_blob_reads_back_whole_and_in_ranges(store).await;
         resumable_upload_continues_where_it_was_persisted(store).await;
         discarded_upload_leaves_nothing(store).await;
@@ -352,6 +402,65 @@ mod contract_tests {
             0,
             "one-shot and resumable staging are empty"
         );
+    }
+
+    /// A storage node on a local store, served on a loopback port, and a
+    /// remote store speaking to it with `key`.
+    async fn node_on_loopback(root: &std::path::Path, key: &str) -> (RemoteBlobStore, LocalBlobStore) {
+        let local = LocalBlobStore::open(&root.join("blobs")).await.unwrap();
+        let node = crate::pipeline::storage_node::StorageNode::open(Arc::new(local.clone()), root)
+            .await
+            .unwrap();
+        let secret = crate::config::Secret::new(key);
+        let state = crate::http::NodeState::new(node, &secret);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(crate::server::run_node(listener, state, std::future::pending()));
+        (RemoteBlobStore::new(&url, &secret).unwrap(), local)
+    }
+
+    #[tokio::test]
+    async fn remote_store_meets_the_contract_and_leaves_nothing_staged_on_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let (remote, local) = node_on_loopback(dir.path(), "a-key-of-at-least-thirty-two-bytes!").await;
+        run_all(&remote).await;
+
+        // A write cut off after some chunks went to the node is discarded there.
+        let mut writer = remote.stage().await.unwrap();
+        for _ in 0..3 {
+            writer.write(Bytes::from(vec![7u8; remote::CHUNK])).await.unwrap();
+        }
+        drop(writer);
+        let emptied = async {
+            while local.staged_count().unwrap() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), emptied)
+            .await
+            .expect("the node discards a dropped write's chunks");
+        let transient = dir.path().join(crate::pipeline::storage_node::TRANSIENT_DIR);
+        assert_eq!(std::fs::read_dir(transient).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_remote_store_with_the_wrong_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _) = node_on_loopback(dir.path(), "a-key-of-at-least-thirty-two-bytes!").await;
+        let (right, _) = node_on_loopback(dir.path(), "the-right-key-of-thirty-two-bytes!!").await;
+        right.check().await.unwrap();
+        let url = right
+            .uri(&key_of(b""))
+            .split("/internal/")
+            .next()
+            .unwrap()
+            .to_owned();
+        let wrong = RemoteBlobStore::new(
+            &url,
+            &crate::config::Secret::new("not-the-key-but-also-thirty-two-b"),
+        )
+        .unwrap();
+        assert!(matches!(wrong.check().await, Err(StorageError::Unavailable(_))));
     }
 
     /// Needs an S3-compatible server: `DEPOT_TEST_S3_ENDPOINT` (with

@@ -272,6 +272,33 @@ impl BlobStore for S3BlobStore {
         delete_quietly(&self.store, &self.blob(key)).await
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&BlobKey>,
+        limit: usize,
+    ) -> Result<Vec<(BlobKey, u64)>, StorageError> {
+        let mut under = self.root.clone().join("sha256");
+        if prefix.len() >= 2 {
+            under = under.join(&prefix[..2]);
+        }
+        let mut listing = match after {
+            Some(after) => self.store.list_with_offset(Some(&under), &self.blob(after)),
+            None => self.store.list(Some(&under)),
+        };
+        let mut page = Vec::new();
+        while let Some(object) = listing.try_next().await.map_err(io_error)? {
+            let key = object.location.filename().and_then(BlobKey::parse);
+            if let Some(key) = key.filter(|key| super::listed(key, prefix, after)) {
+                page.push((key, object.size));
+                if page.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(page)
+    }
+
     async fn check(&self) -> Result<(), StorageError> {
         let probe = self
             .root

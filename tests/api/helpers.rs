@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use depot::config::{Config, Secret, ServiceUrl};
+use depot::config::{Config, Role, Secret, ServiceUrl};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use sqlx::Connection;
@@ -19,8 +19,11 @@ pub const REDIS_VAR: &str = "DEPOT_TEST_REDIS_URL";
 pub const CACHE_VAR: &str = "DEPOT_TEST_CACHE";
 /// Set to `s3` to run the whole suite with blobs in the S3-compatible server at
 /// `DEPOT_TEST_S3_ENDPOINT` (an s3s-fs, whose data dir `DEPOT_TEST_S3_ROOT`
-/// the tests look into), each test under a prefix of its own.
+/// the tests look into), each test under a prefix of its own; or to `node` to
+/// run each test's depot as a gateway over a storage node of its own.
 pub const STORAGE_VAR: &str = "DEPOT_TEST_STORAGE";
+/// The key a test's gateway and storage node share.
+pub const INTERNAL_KEY: &str = "test-internal-key-test-internal-key!";
 
 pub struct TestApp {
     pub address: String,
@@ -31,7 +34,58 @@ pub struct TestApp {
     /// prefix inside the S3 server's data dir.
     blob_root: PathBuf,
     postgres: Option<PostgresDatabase>,
+    /// The storage node a gateway test runs over.
+    _node: Option<TestNode>,
     shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// A storage node served in the test's process, with a data dir of its own.
+pub struct TestNode {
+    pub url: String,
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestNode {
+    pub async fn start() -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            role: Role::Storage,
+            addr: "127.0.0.1:0".into(),
+            data_dir: data_dir.path().to_owned(),
+            internal_api_key: Some(Secret::new(INTERNAL_KEY)),
+            ..Config::default()
+        };
+        let node = depot::startup::build_node(&config)
+            .await
+            .expect("the storage node failed to start");
+        let listener = tokio::net::TcpListener::bind(&config.addr).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(depot::server::run_node(listener, node, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            url,
+            data_dir,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    /// Makes `config` a gateway over this node.
+    pub fn serve_as_gateway(&self, config: &mut Config) {
+        config.role = Role::Gateway;
+        config.storage_url = Some(self.url.clone());
+        config.internal_api_key = Some(Secret::new(INTERNAL_KEY));
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
 }
 
 /// A database of its own for one test, dropped with the test.
@@ -67,13 +121,22 @@ impl TestApp {
         if std::env::var(CACHE_VAR).is_ok_and(|cache| cache == "redis") {
             config.redis_url = Some(ServiceUrl::new(redis_url()));
         }
-        if std::env::var(STORAGE_VAR).is_ok_and(|storage| storage == "s3") {
+        let storage = std::env::var(STORAGE_VAR).unwrap_or_default();
+        if storage == "s3" {
             use_test_s3(&mut config);
         }
+        let node = match storage.as_str() {
+            "node" => Some(TestNode::start().await),
+            _ => None,
+        };
+        if let Some(node) = &node {
+            node.serve_as_gateway(&mut config);
+        }
         configure(&mut config);
-        let blob_root = match config.s3().unwrap() {
-            Some(settings) => s3_root().join(&settings.bucket).join(&settings.prefix),
-            None => config.data_dir.join("blobs"),
+        let blob_root = match (&node, config.s3().unwrap()) {
+            (Some(node), _) if config.role == Role::Gateway => node.data_dir.path().join("blobs"),
+            (_, Some(settings)) => s3_root().join(&settings.bucket).join(&settings.prefix),
+            _ => config.data_dir.join("blobs"),
         };
         depot::telemetry::init(&config.log);
 
@@ -93,6 +156,7 @@ impl TestApp {
             _data_dir: data_dir,
             blob_root,
             postgres,
+            _node: node,
             shutdown: Some(shutdown),
         }
     }
@@ -271,12 +335,27 @@ impl TestApp {
 
     /// How `storage_uri` begins.
     pub fn storage_scheme(&self) -> &'static str {
-        if self.on_s3() { "s3://" } else { "local://" }
+        match self.config.role {
+            Role::Gateway => "http://",
+            _ if self.on_s3() => "s3://",
+            _ => "local://",
+        }
+    }
+
+    /// Whether this depot is a gateway over a storage node.
+    pub fn on_node(&self) -> bool {
+        self.config.role == Role::Gateway
     }
 
     /// Whether the blobs are in the S3 server.
     pub fn on_s3(&self) -> bool {
-        self.config.storage.is_some()
+        self.config.storage.is_some() && !self.on_node()
+    }
+
+    /// Where the blobs are on disk: the data dir's `blobs`, the storage node's,
+    /// or this test's prefix in the S3 server's data dir.
+    pub fn blob_root(&self) -> &Path {
+        &self.blob_root
     }
 
     /// Every committed blob, as a file on disk (the local store's, or the S3

@@ -160,7 +160,7 @@ fn location(response: &Response) -> String {
 /// on S3, where bytes wait in memory until a part is full.
 fn staged_len(app: &TestApp, upload: &str) -> Option<u64> {
     let id = upload.rsplit('/').next().unwrap();
-    let path = app.data_dir().join("blobs").join("uploads").join(id);
+    let path = app.blob_root().join("uploads").join(id);
     (!app.on_s3()).then(|| std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0))
 }
 
@@ -810,6 +810,7 @@ async fn an_upload_begun_on_one_node_is_finished_on_another() {
         config.data_dir = first.data_dir().to_owned();
         config.database_url = first.config.database_url.clone();
         config.storage = first.config.storage.clone();
+        config.storage_url = first.config.storage_url.clone();
     })
     .await;
     let ann = first.user("ann").await;

@@ -1,0 +1,627 @@
+//! Blobs on a depot storage node, over its internal API (`/internal/storage/…`):
+//! what a gateway uses, so that no file byte touches the gateway's disk.
+//!
+//! A write is sent to the node in chunks of [`CHUNK`] bytes, each one a `PUT`
+//! at its offset that the node stages durably before it answers, so a chunk
+//! that fails is sent again — not the whole file. The node hashes what it
+//! stages and hands back an opaque state (its store's resume state and the
+//! SHA-256 so far); the next chunk carries it, and the commit declares the
+//! content's SHA-256, which the node checks against its own before the blob
+//! becomes visible: a cut stream never becomes a stored blob. A body that fits
+//! in one chunk goes in one `POST` with its SHA-256 declared up front.
+//!
+//! Idempotent calls (every chunk, commit, read, delete) are retried with
+//! backoff over a pooled connection; a node that stays unreachable is
+//! [`StorageError::Unavailable`] (503 `storage_unavailable`).
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
+use serde::{Deserialize, Serialize};
+
+use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
+use crate::config::Secret;
+use crate::domain::UploadId;
+
+/// The shared key, on every internal request.
+pub const KEY_HEADER: &str = "x-internal-api-key";
+/// The SHA-256 a one-request upload declares.
+pub const SHA256_HEADER: &str = "x-content-sha256";
+/// The node's state of a staged upload, as it handed it back last.
+pub const STATE_HEADER: &str = "x-upload-state";
+/// Marks a staged upload that lives only as long as one gateway request: the
+/// node discards it when it starts, should it be left behind.
+pub const TRANSIENT_HEADER: &str = "x-upload-transient";
+
+/// Bytes sent per chunk; two are held at most (one filling, one on its way).
+pub const CHUNK: usize = 8 << 20;
+
+/// Attempts per idempotent call, and the first wait between two (doubling).
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest silence inside one response before the call counts as failed.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the node answers for a staged chunk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Staged {
+    pub offset: u64,
+    pub state: String,
+}
+
+/// What a gateway asks of the node to commit a staged upload.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Commit {
+    pub sha256: String,
+    pub size: u64,
+    pub state: String,
+}
+
+/// One page of `GET /internal/storage/list`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListPage {
+    pub blobs: Vec<ListedBlob>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListedBlob {
+    pub key: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteBlobStore {
+    remote: Arc<Remote>,
+}
+
+#[derive(Debug)]
+struct Remote {
+    client: reqwest::Client,
+    /// The node's base URL, without a trailing slash.
+    base: String,
+    key: header::HeaderValue,
+}
+
+impl RemoteBlobStore {
+    /// A store on the node at `url` (`http://host:port`), speaking with `key`.
+    pub fn new(url: &str, key: &Secret) -> Result<Self, StorageError> {
+        let invalid = |what: String| StorageError::Io(std::io::Error::other(what));
+        let parsed = url::Url::parse(url).map_err(|err| invalid(format!("storage URL {url:?}: {err}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(invalid(format!(
+                "storage URL {url:?} must be http(s)://host:port"
+            )));
+        }
+        let mut key = header::HeaderValue::from_str(key.expose())
+            .map_err(|_| invalid("the internal API key must be visible ASCII".to_owned()))?;
+        key.set_sensitive(true);
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|err| invalid(format!("cannot build the HTTP client: {err}")))?;
+        Ok(Self {
+            remote: Arc::new(Remote {
+                client,
+                base: url.trim_end_matches('/').to_owned(),
+                key,
+            }),
+        })
+    }
+}
+
+impl Remote {
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}/internal/storage/{path}", self.base))
+            .header(KEY_HEADER, self.key.clone())
+    }
+
+    /// Sends a request built by `build` until the node answers with anything
+    /// but a gateway or availability error, [`ATTEMPTS`] times at most.
+    async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response, StorageError> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let failure = match build().send().await {
+                Ok(response) if !retryable(response.status()) => return checked(response).await,
+                Ok(response) => format!("the storage node answered {}", response.status()),
+                Err(err) => format!("cannot reach the storage node: {}", error_chain(&err)),
+            };
+            if attempt == ATTEMPTS {
+                return Err(StorageError::Unavailable(failure));
+            }
+            tracing::debug!(attempt, %failure, "retrying a storage node call");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+            attempt += 1;
+        }
+    }
+
+    /// Stages `chunks` at `offset` of upload `id`; returns the node's new offset and state.
+    async fn put_chunk(
+        &self,
+        id: UploadId,
+        offset: u64,
+        state: &str,
+        chunks: &[Bytes],
+        transient: bool,
+    ) -> Result<Staged, StorageError> {
+        let response = self
+            .send(|| {
+                let mut request = self
+                    .request(Method::PUT, &format!("upload/{id}?offset={offset}"))
+                    .header(STATE_HEADER, state)
+                    .body(body_of(chunks));
+                if transient {
+                    request = request.header(TRANSIENT_HEADER, "1");
+                }
+                request
+            })
+            .await?;
+        response.json().await.map_err(protocol_error)
+    }
+}
+
+/// A request body of chunks, sent from their buffers (a retry sends them again).
+fn body_of(chunks: &[Bytes]) -> reqwest::Body {
+    let chunks = Vec::from(chunks);
+    reqwest::Body::wrap_stream(futures_util::stream::iter(
+        chunks.into_iter().map(Ok::<_, std::io::Error>),
+    ))
+}
+
+/// Statuses worth a retry: the node restarting, or a proxy before it failing.
+fn retryable(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
+/// The node's answer as a store error, if it is one.
+async fn checked(response: Response) -> Result<Response, StorageError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await.unwrap_or_default();
+    Err(match status {
+        StatusCode::NOT_FOUND => StorageError::NotFound,
+        StatusCode::INSUFFICIENT_STORAGE => StorageError::Full,
+        StatusCode::UNAUTHORIZED => {
+            StorageError::Unavailable("the storage node refused the internal API key".to_owned())
+        }
+        _ => StorageError::Io(std::io::Error::other(format!(
+            "the storage node answered {status}: {body}"
+        ))),
+    })
+}
+
+fn protocol_error(err: reqwest::Error) -> StorageError {
+    StorageError::Io(std::io::Error::other(format!(
+        "unexpected answer from the storage node: {}",
+        error_chain(&err)
+    )))
+}
+
+/// An error with its causes, which reqwest keeps apart (`connection refused`).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[async_trait]
+impl BlobStore for RemoteBlobStore {
+    async fn stage(&self) -> Result<Box<dyn BlobWriter>, StorageError> {
+        Ok(Box::new(RemoteWriter::new(
+            Arc::clone(&self.remote),
+            UploadId::new_random(),
+            0,
+            String::new(),
+            true,
+        )))
+    }
+
+    /// Asks the node first whether it holds `offset` bytes of the upload.
+    async fn resume(
+        &self,
+        upload: &UploadId,
+        offset: u64,
+        state: &str,
+    ) -> Result<Box<dyn ResumableWriter>, StorageError> {
+        if offset > 0 {
+            self.remote
+                .send(|| {
+                    self.remote
+                        .request(Method::HEAD, &format!("upload/{upload}?offset={offset}"))
+                        .header(STATE_HEADER, state)
+                })
+                .await?;
+        }
+        Ok(Box::new(RemoteWriter::new(
+            Arc::clone(&self.remote),
+            *upload,
+            offset,
+            state.to_owned(),
+            false,
+        )))
+    }
+
+    async fn discard(&self, upload: &UploadId, state: &str) -> Result<(), StorageError> {
+        self.remote
+            .send(|| {
+                self.remote
+                    .request(Method::DELETE, &format!("upload/{upload}"))
+                    .header(STATE_HEADER, state)
+            })
+            .await
+            .map(drop)
+    }
+
+    async fn read(
+        &self,
+        key: &BlobKey,
+        range: Option<RangeInclusive<u64>>,
+    ) -> Result<ByteStream, StorageError> {
+        let response = self
+            .remote
+            .send(|| {
+                let request = self.remote.request(Method::GET, &format!("download?key={key}"));
+                match &range {
+                    Some(range) => {
+                        request.header(header::RANGE, format!("bytes={}-{}", range.start(), range.end()))
+                    }
+                    None => request,
+                }
+            })
+            .await?;
+        Ok(Box::pin(response.bytes_stream().map_err(|err| {
+            std::io::Error::other(format!("the storage node's stream broke: {}", error_chain(&err)))
+        })))
+    }
+
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
+        let answer = self
+            .remote
+            .send(|| self.remote.request(Method::HEAD, &format!("download?key={key}")))
+            .await;
+        match answer {
+            // The header itself: a HEAD response's body (and so its size hint) is empty.
+            Ok(response) => response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok()?.parse().ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    StorageError::Io(std::io::Error::other("the storage node sent no Content-Length"))
+                }),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
+        self.remote
+            .send(|| {
+                self.remote
+                    .request(Method::POST, "delete")
+                    .json(&serde_json::json!({ "key": key.as_str() }))
+            })
+            .await
+            .map(drop)
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&BlobKey>,
+        limit: usize,
+    ) -> Result<Vec<(BlobKey, u64)>, StorageError> {
+        let after = after.map_or("", BlobKey::as_str);
+        let limit = limit.to_string();
+        let response = self
+            .remote
+            .send(|| {
+                self.remote.request(Method::GET, "list").query(&[
+                    ("prefix", prefix),
+                    ("after", after),
+                    ("limit", &limit),
+                ])
+            })
+            .await?;
+        let page: ListPage = response.json().await.map_err(protocol_error)?;
+        page.blobs
+            .into_iter()
+            .map(|blob| {
+                BlobKey::parse(&blob.key)
+                    .map(|key| (key, blob.size))
+                    .ok_or_else(|| {
+                        StorageError::Io(std::io::Error::other("the storage node listed a malformed key"))
+                    })
+            })
+            .collect()
+    }
+
+    /// The node answers, takes the key, and its own store takes writes.
+    async fn check(&self) -> Result<(), StorageError> {
+        self.remote
+            .send(|| self.remote.request(Method::GET, "ready"))
+            .await
+            .map(drop)
+    }
+
+    fn uri(&self, key: &BlobKey) -> String {
+        format!("{}/internal/storage/download?key={key}", self.remote.base)
+    }
+}
+
+/// Chunks on their way to the node: one filling here, one being staged there.
+struct RemoteWriter {
+    remote: Arc<Remote>,
+    id: UploadId,
+    /// A one-request stage (discarded if dropped) rather than a resumable upload.
+    transient: bool,
+    /// What the node holds durably, and the state it handed back for it.
+    staged: Staged,
+    pending: Vec<Bytes>,
+    pending_bytes: usize,
+    sending: Option<tokio::task::JoinHandle<Result<Staged, StorageError>>>,
+    /// Whether any chunk went to the node (so there may be something to discard).
+    sent: bool,
+    /// Committed or persisted: nothing to clean up on drop.
+    done: bool,
+}
+
+impl RemoteWriter {
+    fn new(remote: Arc<Remote>, id: UploadId, offset: u64, state: String, transient: bool) -> Self {
+        Self {
+            remote,
+            id,
+            transient,
+            staged: Staged { offset, state },
+            pending: Vec::new(),
+            pending_bytes: 0,
+            sending: None,
+            sent: false,
+            done: false,
+        }
+    }
+
+    /// Waits for the chunk on its way, if any.
+    async fn settle(&mut self) -> Result<(), StorageError> {
+        if let Some(sending) = self.sending.take() {
+            self.staged = sending
+                .await
+                .map_err(|err| StorageError::Io(std::io::Error::other(err)))??;
+        }
+        Ok(())
+    }
+
+    /// Sends what is pending as the next chunk, once the one before is staged
+    /// (its answer carries the state this one needs).
+    async fn send_pending(&mut self) -> Result<(), StorageError> {
+        self.settle().await?;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunks = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let (remote, id, transient) = (Arc::clone(&self.remote), self.id, self.transient);
+        let Staged { offset, state } = self.staged.clone();
+        self.sent = true;
+        self.sending = Some(tokio::spawn(async move {
+            remote.put_chunk(id, offset, &state, &chunks, transient).await
+        }));
+        Ok(())
+    }
+
+    /// Everything written so far, staged on the node.
+    async fn stage_all(&mut self) -> Result<(), StorageError> {
+        self.send_pending().await?;
+        self.settle().await
+    }
+
+    /// A whole body that fits in one chunk, in one request with its SHA-256.
+    async fn upload_whole(&mut self, key: &BlobKey) -> Result<(), StorageError> {
+        let chunks = std::mem::take(&mut self.pending);
+        self.remote
+            .send(|| {
+                self.remote
+                    .request(Method::POST, "upload")
+                    .header(SHA256_HEADER, key.as_str())
+                    .body(body_of(&chunks))
+            })
+            .await
+            .map(drop)
+    }
+}
+
+#[async_trait]
+impl BlobWriter for RemoteWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        self.pending_bytes += chunk.len();
+        self.pending.push(chunk);
+        if self.pending_bytes >= CHUNK {
+            self.send_pending().await?;
+        }
+        Ok(())
+    }
+
+    /// A body still in one chunk is read from memory; a larger one is staged
+    /// on the node and read from there, in growing ranges — unless the node's
+    /// store cannot read staged bytes in place (S3), which gives `None`.
+    async fn staged_reader(&mut self) -> Result<Option<Box<dyn StagedReader>>, StorageError> {
+        if self.staged.offset == 0 && self.sending.is_none() {
+            return Ok(Some(Box::new(std::io::Cursor::new(self.pending.concat()))));
+        }
+        self.stage_all().await?;
+        let mut reader = StagedOnNode {
+            remote: Arc::clone(&self.remote),
+            id: self.id,
+            state: self.staged.state.clone(),
+            size: self.staged.offset,
+            position: 0,
+            window: Bytes::new(),
+            window_start: 0,
+        };
+        match reader.fetch(0, FIRST_READ.min(reader.size)).await {
+            Ok(window) => reader.window = window,
+            Err(StorageError::NotFound) => return Ok(None),
+            Err(err) => return Err(err),
+        }
+        let runtime = tokio::runtime::Handle::current();
+        Ok(Some(Box::new(BlockingStagedReader { reader, runtime })))
+    }
+
+    async fn commit(mut self: Box<Self>, key: &BlobKey) -> Result<(), StorageError> {
+        if self.transient && self.staged.offset == 0 && self.sending.is_none() {
+            self.upload_whole(key).await?;
+            self.done = true;
+            return Ok(());
+        }
+        self.stage_all().await?;
+        let body = Commit {
+            sha256: key.to_string(),
+            size: self.staged.offset,
+            state: self.staged.state.clone(),
+        };
+        let path = format!("upload/{}/commit", self.id);
+        self.remote
+            .send(|| self.remote.request(Method::POST, &path).json(&body))
+            .await?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ResumableWriter for RemoteWriter {
+    async fn persist(mut self: Box<Self>) -> Result<String, StorageError> {
+        self.stage_all().await?;
+        self.done = true;
+        Ok(std::mem::take(&mut self.staged.state))
+    }
+}
+
+/// Reads of a staged upload on the node start at this size and double up
+/// to [`CHUNK`] as they go on (a content sniff reads 8 KiB; a workbook's
+/// reader seeks to the end first).
+const FIRST_READ: u64 = 64 << 10;
+
+/// What a node has staged of one upload, read in windows.
+struct StagedOnNode {
+    remote: Arc<Remote>,
+    id: UploadId,
+    state: String,
+    size: u64,
+    position: u64,
+    window: Bytes,
+    window_start: u64,
+}
+
+impl StagedOnNode {
+    async fn fetch(&self, start: u64, len: u64) -> Result<Bytes, StorageError> {
+        let path = format!("upload/{}?start={start}&len={len}", self.id);
+        let response = self
+            .remote
+            .send(|| {
+                self.remote
+                    .request(Method::GET, &path)
+                    .header(STATE_HEADER, &self.state)
+            })
+            .await?;
+        response.bytes().await.map_err(protocol_error)
+    }
+}
+
+/// [`StagedOnNode`] as the blocking reader a profiler wants, off the runtime.
+struct BlockingStagedReader {
+    reader: StagedOnNode,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::io::Read for BlockingStagedReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let staged = &mut self.reader;
+        if staged.position >= staged.size || out.is_empty() {
+            return Ok(0);
+        }
+        let window_end = staged.window_start + staged.window.len() as u64;
+        if staged.position < staged.window_start || staged.position >= window_end {
+            let ahead = (staged.window.len() as u64 * 2).clamp(FIRST_READ, CHUNK as u64);
+            let len = ahead.min(staged.size - staged.position);
+            staged.window = self
+                .runtime
+                .block_on(staged.fetch(staged.position, len))
+                .map_err(std::io::Error::other)?;
+            staged.window_start = staged.position;
+            if staged.window.is_empty() {
+                return Err(std::io::Error::other(
+                    "the storage node sent no bytes of a staged upload",
+                ));
+            }
+        }
+        let from = usize::try_from(staged.position - staged.window_start).map_err(std::io::Error::other)?;
+        let available = &staged.window[from..];
+        let read = available.len().min(out.len());
+        out[..read].copy_from_slice(&available[..read]);
+        staged.position += read as u64;
+        Ok(read)
+    }
+}
+
+impl std::io::Seek for BlockingStagedReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let staged = &mut self.reader;
+        let position = match to {
+            std::io::SeekFrom::Start(at) => Some(at),
+            std::io::SeekFrom::End(delta) => staged.size.checked_add_signed(delta),
+            std::io::SeekFrom::Current(delta) => staged.position.checked_add_signed(delta),
+        };
+        staged.position = position
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(staged.position)
+    }
+}
+
+impl Drop for RemoteWriter {
+    /// A one-request stage that was not committed is discarded on the node (a
+    /// resumable upload keeps what its last persist staged; the node cuts
+    /// anything after it when the upload resumes).
+    fn drop(&mut self) {
+        if let Some(sending) = self.sending.take() {
+            sending.abort();
+        }
+        if self.done || !self.transient || !self.sent {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = RemoteBlobStore {
+            remote: Arc::clone(&self.remote),
+        };
+        let (id, state) = (self.id, std::mem::take(&mut self.staged.state));
+        runtime.spawn(async move {
+            if let Err(err) = store.discard(&id, &state).await {
+                tracing::warn!(upload = %id, error = %err, "could not discard a staged write on the storage node; it goes when the node restarts");
+            }
+        });
+    }
+}

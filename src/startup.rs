@@ -25,9 +25,18 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub const SECRET_FILE: &str = "secret.key";
 
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
+    // A gateway checks its storage node first: a wrong URL or key stops it
+    // before it writes anything (a generated secret) to its data dir.
+    let remote = match config.role {
+        Role::Gateway => Some(blob_store(config).await?),
+        _ => None,
+    };
     let secret = prepare_data_dir_and_secret(config)?;
     let db = Db::connect(config).await?;
-    let (blobs, max_upload_bytes) = blob_store(config).await?;
+    let (blobs, max_upload_bytes) = match remote {
+        Some(remote) => remote,
+        None => blob_store(config).await?,
+    };
     let state = AppState {
         db,
         blobs,

@@ -89,7 +89,7 @@ impl Drop for TestNode {
 }
 
 /// A database of its own for one test, dropped with the test.
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     admin_url: String,
     name: String,
 }
@@ -419,19 +419,32 @@ impl TestApp {
     }
 }
 
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop may run inside a test's runtime; a thread of its own may block.
+        let _ = std::thread::spawn(move || drop_database(&admin_url, &name)).join();
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        if let Some(database) = self.postgres.take() {
-            // Drop runs inside the test's runtime; a thread of its own may block.
-            let _ = std::thread::spawn(move || database.drop_blocking()).join();
-        }
+        drop(self.postgres.take());
     }
 }
 
 impl PostgresDatabase {
+    /// A database for the test when the suite runs on PostgreSQL.
+    pub async fn for_test() -> Option<Self> {
+        match std::env::var(POSTGRES_VAR) {
+            Ok(url) if !url.is_empty() => Some(Self::create(&url).await),
+            _ => None,
+        }
+    }
+
     async fn create(admin_url: &str) -> Self {
         let name = format!("depot_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(admin_url)
@@ -447,25 +460,25 @@ impl PostgresDatabase {
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         let mut url = url::Url::parse(&self.admin_url).unwrap();
         url.set_path(&self.name);
         url.to_string()
     }
+}
 
-    fn drop_blocking(self) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                    .execute(&mut admin)
-                    .await;
-            }
-        });
-    }
+fn drop_database(admin_url: &str, name: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        if let Ok(mut admin) = sqlx::PgConnection::connect(admin_url).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await;
+        }
+    });
 }
 
 #[derive(Debug, Clone)]

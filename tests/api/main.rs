@@ -22,4 +22,5 @@ mod process;
 mod profile;
 mod resumable;
 mod sessions;
+mod two_tier;
 mod upload;

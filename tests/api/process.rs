@@ -35,8 +35,15 @@ impl ServerProcess {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::serve(data_dir, &["--addr", "127.0.0.1:0"], env)
+    }
+
+    /// `depot serve` with these flags (say, a role and an address) on `data_dir`.
+    pub fn serve(data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = depot(data_dir)
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg("serve")
+            .args(flags)
+            .arg("--data-dir")
             .arg(data_dir)
             .env("DEPOT_LOG", "debug")
             .envs(env.iter().copied())
@@ -86,15 +93,23 @@ impl ServerProcess {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// Stops the server and returns everything it logged.
+    /// Stops the server (SIGKILL) and returns everything it logged.
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let rest = std::iter::from_fn(|| self.lines.recv_timeout(Duration::from_secs(2)).ok());
-        self.startup
+        std::mem::take(&mut self.startup)
             .into_iter()
             .chain(rest)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A test that fails, or forgets to stop its server, leaves no process behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

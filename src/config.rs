@@ -64,6 +64,10 @@ pub struct Config {
     /// How long a resumable upload lives after its last request before it and
     /// its bytes are removed, e.g. `24h` (`DEPOT_UPLOAD_EXPIRY`).
     pub upload_expiry: HumanDuration,
+    /// After a deleted file's bytes could not be removed from the store (a
+    /// storage node down), how long until the first retry; the pause doubles
+    /// with each failure, up to an hour (`DEPOT_CLEANUP_RETRY`).
+    pub cleanup_retry: HumanDuration,
     /// Lifetime of tokens issued by `/api/v1/auth/*`, in seconds (`DEPOT_TOKEN_TTL_SECONDS`).
     pub token_ttl_seconds: u64,
     /// How long a session lives after its last use, e.g. `30d` (`DEPOT_SESSION_TTL`).
@@ -100,6 +104,7 @@ impl Default for Config {
             max_upload_bytes: 10 * 1024 * 1024 * 1024,
             allowed_extensions: ExtensionAllowList::default(),
             upload_expiry: HumanDuration::from_secs(24 * 3600),
+            cleanup_retry: HumanDuration::from_secs(30),
             token_ttl_seconds: 3600,
             session_ttl: HumanDuration::from_secs(30 * 24 * 3600),
             active_file_ttl: HumanDuration::from_secs(3600),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::{resumable, session};
+use crate::pipeline::{delete, resumable, session};
 use crate::state::AppState;
 
 /// Starts the server's periodic jobs; they stop when `shutdown` is cancelled.
@@ -42,6 +42,24 @@ pub fn spawn_all(state: &AppState, shutdown: &CancellationToken) {
             }
         },
     );
+    let cleanups = state.clone();
+    let interval = cleanup_interval(state.policy.cleanup_retry);
+    spawn_periodic("retry-blob-removals", interval, shutdown.clone(), move || {
+        let state = cleanups.clone();
+        async move {
+            let removed = delete::retry_cleanups(&state).await?;
+            if removed > 0 {
+                tracing::info!(removed, "bytes of deleted files removed on a retry");
+            }
+            Ok(())
+        }
+    });
+}
+
+/// Removals of deleted files' bytes that the store refused are looked for
+/// twice per first retry pause, between once a second and every 15 seconds.
+fn cleanup_interval(first_retry: Duration) -> Duration {
+    (first_retry / 2).clamp(Duration::from_secs(1), Duration::from_secs(15))
 }
 
 /// Expired uploads are looked for twice per expiry period, between once a

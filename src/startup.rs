@@ -38,6 +38,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         None => blob_store(config).await?,
     };
     let state = AppState {
+        role: config.role,
         db,
         blobs,
         keys: Keys::new(&secret, config.token_ttl_seconds),
@@ -45,6 +46,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             max_upload_bytes,
             allowed_extensions: config.allowed_extensions.clone(),
             upload_expiry: config.upload_expiry.0,
+            cleanup_retry: config.cleanup_retry.0,
         }),
         sessions: Arc::new(SessionPolicy {
             ttl: config.session_ttl.0,

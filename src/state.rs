@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 
 use crate::auth::Keys;
 use crate::cache::ActiveFileCache;
-use crate::config::ExtensionAllowList;
+use crate::config::{ExtensionAllowList, Role};
 use crate::db::Db;
 use crate::pipeline::resumable::WarmProfiles;
 use crate::pipeline::session::SessionPolicy;
@@ -14,6 +14,8 @@ use crate::storage::BlobStore;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// What this process serves (standalone or gateway), as file tracking records it.
+    pub role: Role,
     pub db: Db,
     pub blobs: Arc<dyn BlobStore>,
     pub keys: Keys,
@@ -31,6 +33,9 @@ pub struct UploadPolicy {
     pub allowed_extensions: ExtensionAllowList,
     /// How long a resumable upload lives after its last request.
     pub upload_expiry: std::time::Duration,
+    /// The first pause before a deleted file's bytes are removed again, when
+    /// the store could not remove them at once.
+    pub cleanup_retry: std::time::Duration,
 }
 
 impl FromRef<AppState> for Keys {

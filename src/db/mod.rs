@@ -8,6 +8,7 @@ pub mod dag;
 pub mod files;
 pub mod history;
 pub mod sessions;
+pub mod transfers;
 pub mod uploads;
 pub mod users;
 

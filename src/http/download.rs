@@ -23,6 +23,7 @@ use crate::domain::content_type;
 use crate::error::AppError;
 use crate::http::files::find_owned;
 use crate::ipfs::verify;
+use crate::pipeline::transfer;
 use crate::state::AppState;
 use crate::storage::{BlobKey, ByteStream, StorageError};
 
@@ -100,28 +101,31 @@ pub async fn serve(
                 "attachment",
             ),
         );
-    let body = match &range {
+    let (body, length): (ByteStream, u64) = match &range {
         Some(range) => {
             builder = builder
                 .status(StatusCode::PARTIAL_CONTENT)
                 .header(CONTENT_RANGE, range.content_range(size))
                 .header(CONTENT_LENGTH, range.byte_count());
-            Body::from_stream(stream)
+            (stream, range.byte_count())
         }
         None => {
             builder = builder.status(StatusCode::OK).header(CONTENT_LENGTH, size);
-            verified_body(state, &key, stream).await?
+            (verified_body(state, &key, stream).await?, size)
         }
     };
-    builder.body(body).map_err(|err| AppError::Internal(err.into()))
+    let tracked = transfer::track_download(state, &record, length, body).await?;
+    builder
+        .body(Body::from_stream(tracked))
+        .map_err(|err| AppError::Internal(err.into()))
 }
 
 /// The whole blob, checked chunk by chunk against its DAG's leaves; content
 /// stored before depot kept DAGs streams unchecked.
-async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> Result<Body, AppError> {
+async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> Result<ByteStream, AppError> {
     let leaves = dag::leaves(state.db.pool(), key).await?;
     if leaves.is_empty() {
-        return Ok(Body::from_stream(stream));
+        return Ok(stream);
     }
     let state = state.clone();
     let key = key.clone();
@@ -136,12 +140,16 @@ async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> R
             }
         })
         .flatten();
-    Ok(Body::from_stream(checked))
+    Ok(Box::pin(checked))
 }
 
-/// A live file's blob that cannot be read is a server fault, whatever the store says.
+/// A live file's blob that cannot be read is a server fault, whatever the store
+/// says — unless the store is out of reach (a storage node down): 503.
 pub fn unreadable(key: &BlobKey) -> impl Fn(StorageError) -> AppError + '_ {
-    move |err| AppError::Internal(anyhow::anyhow!("blob {key} of a live file is unreadable: {err}"))
+    move |err| match err {
+        StorageError::Unavailable(_) => err.into(),
+        err => AppError::Internal(anyhow::anyhow!("blob {key} of a live file is unreadable: {err}")),
+    }
 }
 
 /// Flags the files of a blob whose bytes no longer match their CID.

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::auth::AuthUser;
 use crate::db::files::{self, FileRecord};
+use crate::db::transfers::{self, Transfer};
 use crate::domain::{FileName, timestamp};
 use crate::error::AppError;
 use crate::pipeline;
@@ -69,6 +70,44 @@ pub async fn metadata(
     Path(file_name): Path<String>,
 ) -> Result<Json<FileView>, AppError> {
     Ok(Json(find_owned(&state, user, &file_name).await?.into()))
+}
+
+/// One transfer of a file's bytes (seed 4's file tracking), times in RFC 3339.
+#[derive(Debug, Serialize)]
+pub struct TransferView {
+    pub direction: String,
+    pub server_role: String,
+    pub stream_start: String,
+    /// Null while the stream runs, or if it was cut short.
+    pub stream_complete: Option<String>,
+    pub bytes_transferred: i64,
+    /// When the removal of the stored bytes was scheduled (files being deleted).
+    pub cleanup_scheduled_for: Option<String>,
+}
+
+impl From<Transfer> for TransferView {
+    fn from(transfer: Transfer) -> Self {
+        Self {
+            direction: transfer.direction,
+            server_role: transfer.server_role,
+            stream_start: timestamp::to_rfc3339(transfer.stream_start),
+            stream_complete: transfer.stream_complete.map(timestamp::to_rfc3339),
+            bytes_transferred: transfer.bytes_transferred,
+            cleanup_scheduled_for: transfer.cleanup_scheduled_for.map(timestamp::to_rfc3339),
+        }
+    }
+}
+
+/// `GET /api/v1/files/{file_name}/transfers`: every upload and download of
+/// the file's bytes, oldest first.
+pub async fn transfers(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(file_name): Path<String>,
+) -> Result<Json<Vec<TransferView>>, AppError> {
+    let record = find_owned(&state, user, &file_name).await?;
+    let transfers = transfers::of_file(state.db.pool(), record.id).await?;
+    Ok(Json(transfers.into_iter().map(TransferView::from).collect()))
 }
 
 /// `DELETE /api/v1/files/{file_name}`: 200 with the deleted file's metadata.

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/files/{file_name}",
             get(files::metadata).delete(files::delete),
         )
+        .route("/api/v1/files/{file_name}/transfers", get(files::transfers))
         .route(
             "/api/v1/files/active/{session}",
             get(active::get).post(active::set),

@@ -1,13 +1,27 @@
 //! Deleting a file: its row, one reference to its blob, the blob itself when that
 //! was the last reference, and its place as the active file of any session.
+//!
+//! When the store cannot remove the blob's bytes (a storage node down), the
+//! file is deleted all the same and the removal is scheduled: the blob's row
+//! stays, unused, with `cleanup_scheduled_for`, and [`retry_cleanups`] tries
+//! again with growing pauses until the store takes it.
+
+use std::time::Duration;
 
 use crate::auth::UserId;
 use crate::db::files::{self, FileRecord};
-use crate::db::{blobs, sessions};
-use crate::domain::FileName;
+use crate::db::{blobs, sessions, transfers};
+use crate::domain::{FileName, timestamp};
 use crate::error::AppError;
 use crate::pipeline::active;
 use crate::state::AppState;
+use crate::storage::BlobKey;
+
+/// The longest pause between two tries of a removal; the first is
+/// `cleanup_retry`, and each failure doubles it.
+const LONGEST_PAUSE: Duration = Duration::from_secs(3600);
+/// Removals tried per round of [`retry_cleanups`].
+const CLEANUPS_PER_ROUND: i64 = 100;
 
 pub async fn delete(state: &AppState, user: UserId, file_name: &FileName) -> Result<FileRecord, AppError> {
     let mut tx = state.db.begin().await?;
@@ -17,19 +31,87 @@ pub async fn delete(state: &AppState, user: UserId, file_name: &FileName) -> Res
         .await?
         .ok_or(AppError::NotFound("file"))?;
     let cleared = sessions::clear_active_file(&mut tx, locked.id).await?;
-    let record = files::delete(&mut tx, user, file_name.as_str())
-        .await?
-        .ok_or(AppError::NotFound("file"))?;
-    let key = record.blob_key()?;
+    let key = locked.blob_key()?;
     // The blob goes while the row lock is held, so an upload of the same content
     // waiting on that lock re-creates both the row and the blob after us.
     if blobs::release(&mut tx, &key).await? {
-        state.blobs.delete(&key).await?;
+        let removal = remove_bytes(state, &mut tx, &key, 0).await?;
+        transfers::schedule_cleanup(&mut tx, locked.id, removal.at()).await?;
     }
+    let record = files::delete(&mut tx, user, file_name.as_str())
+        .await?
+        .ok_or(AppError::NotFound("file"))?;
     tx.commit().await?;
     for change in &cleared {
         active::publish(state, change, None).await;
     }
     tracing::info!(user, file = %record.file_name, sha256 = %key, "file deleted");
     Ok(record)
+}
+
+/// What became of unused content's bytes.
+#[derive(Debug, Clone, Copy)]
+enum Removal {
+    /// Removed, at this time.
+    Done(i64),
+    /// The store could not; the next try is due then.
+    Scheduled(i64),
+}
+
+impl Removal {
+    fn at(self) -> i64 {
+        match self {
+            Self::Done(at) | Self::Scheduled(at) => at,
+        }
+    }
+}
+
+/// Removes unused content's bytes and row, or — when the store cannot remove
+/// them now — schedules the next try after `failures` earlier ones.
+async fn remove_bytes(
+    state: &AppState,
+    conn: &mut sqlx::AnyConnection,
+    key: &BlobKey,
+    failures: u32,
+) -> Result<Removal, AppError> {
+    let now = timestamp::now_micros();
+    match state.blobs.delete(key).await {
+        Ok(()) => {
+            blobs::forget(conn, key).await?;
+            Ok(Removal::Done(now))
+        }
+        Err(err) => {
+            let pause = state
+                .policy
+                .cleanup_retry
+                .saturating_mul(2_u32.saturating_pow(failures))
+                .min(LONGEST_PAUSE);
+            let due = now.saturating_add(i64::try_from(pause.as_micros()).unwrap_or(i64::MAX));
+            let attempts = blobs::schedule_cleanup(conn, key, due).await?;
+            tracing::warn!(sha256 = %key, error = %err, attempts, retry_in = ?pause, "could not remove a deleted file's bytes; retrying later");
+            Ok(Removal::Scheduled(due))
+        }
+    }
+}
+
+/// One round of scheduled removals that are due; returns how many went.
+pub async fn retry_cleanups(state: &AppState) -> Result<u64, AppError> {
+    let due = blobs::due_cleanups(state.db.pool(), timestamp::now_micros(), CLEANUPS_PER_ROUND).await?;
+    let mut removed = 0;
+    for sha256 in due {
+        let key = blobs::stored_key(&sha256)?;
+        let mut tx = state.db.begin().await?;
+        // Locked, and still unused: an upload of the same content waits on the
+        // lock, then finds no row and stores the bytes again.
+        let Some(attempts) = blobs::claim_cleanup(&mut tx, &key).await? else {
+            continue;
+        };
+        let failures = u32::try_from(attempts).unwrap_or(u32::MAX);
+        let removal = remove_bytes(state, &mut tx, &key, failures).await?;
+        tx.commit().await?;
+        if let Removal::Done(_) = removal {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }

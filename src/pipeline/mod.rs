@@ -19,4 +19,5 @@ pub mod resumable;
 pub mod session;
 pub mod side_thread;
 pub mod storage_node;
+pub mod transfer;
 pub mod upload;

@@ -490,6 +490,7 @@ async fn complete(
         };
         let received = Received {
             writer,
+            started_at: row.created_at,
             key: crate::storage::BlobKey::from_digest(&hashed.sha256.finalize().into()),
             dag: hashed.cid.finish(),
             size: u64::try_from(row.length).unwrap_or_default(),

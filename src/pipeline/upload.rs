@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::UserId;
 use crate::db::files::{self, FileRecord, NewFile};
 use crate::db::history::Completion;
+use crate::db::transfers::{self, Direction, NewTransfer};
 use crate::db::{blobs, dag, sessions, uploads};
 use crate::domain::{FileName, UploadId, content_type, timestamp};
 use crate::error::{AppError, is_unique_violation};
@@ -49,6 +50,8 @@ pub async fn precheck(state: &AppState, meta: &UploadMeta) -> Result<(), AppErro
 /// behind.
 pub struct Ingest {
     writer: Box<dyn BlobWriter>,
+    /// When the first byte could arrive (microseconds).
+    started_at: i64,
     hasher: Sha256,
     cid: SideThread<CidBuilder>,
     profiling: Profiling,
@@ -69,6 +72,7 @@ impl Ingest {
     pub async fn start(state: &AppState, format: Option<Format>) -> Result<Self, AppError> {
         Ok(Self {
             writer: state.blobs.stage().await?,
+            started_at: timestamp::now_micros(),
             hasher: Sha256::new(),
             cid: SideThread::start(CidBuilder::default()),
             profiling: Profiling::new(format),
@@ -98,6 +102,7 @@ impl Ingest {
         let (head, profile) = self.profiling.finish(self.writer.as_mut()).await?;
         Ok(Received {
             writer: self.writer,
+            started_at: self.started_at,
             key: BlobKey::from_digest(&self.hasher.finalize().into()),
             dag: self.cid.finish().await?.finish(),
             size: self.size,
@@ -253,6 +258,8 @@ pub async fn profile_staged(
 /// what [`store`] records.
 pub struct Received {
     pub writer: Box<dyn BlobWriter>,
+    /// When the body began to stream in (a resumable upload: its creation).
+    pub started_at: i64,
     pub key: BlobKey,
     pub dag: Dag,
     pub size: u64,
@@ -285,6 +292,7 @@ pub async fn store(
 ) -> Result<FileRecord, AppError> {
     let Received {
         writer,
+        started_at,
         key,
         dag: tree,
         size,
@@ -337,6 +345,18 @@ pub async fn store(
         completed_at: timestamp::now_micros(),
     };
     attempt.complete(&mut tx, &done).await?;
+    let streamed = NewTransfer {
+        file_id: record.id,
+        user_id: meta.user,
+        file_name: &record.file_name,
+        sha256: &record.sha256,
+        direction: Direction::Upload,
+        server_role: state.role.as_str(),
+        stream_start: started_at,
+        stream_complete: Some(done.completed_at),
+        bytes_transferred: size,
+    };
+    transfers::insert(&mut tx, &streamed).await?;
     if let Some(upload) = upload {
         uploads::delete(&mut tx, upload).await?;
     }

@@ -22,5 +22,6 @@ mod process;
 mod profile;
 mod resumable;
 mod sessions;
+mod tracking;
 mod two_tier;
 mod upload;

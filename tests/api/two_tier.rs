@@ -111,6 +111,16 @@ impl TwoTier {
             .unwrap()
     }
 
+    /// The gateway's metadata database.
+    async fn gateway_db(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = match &self._postgres {
+            Some(database) => database.url(),
+            None => format!("sqlite://{}", self.gateway_dir.path().join("depot.db").display()),
+        };
+        sqlx::AnyPool::connect(&url).await.unwrap()
+    }
+
     fn kill_node(&mut self) {
         if let Some(node) = self.node.take() {
             node.stop();
@@ -387,6 +397,66 @@ async fn with_the_node_down_uploads_get_503_and_work_again_when_it_is_back() {
         .await
         .unwrap();
     assert!(back.as_ref() == content.as_slice());
+}
+
+#[tokio::test]
+async fn a_file_deleted_while_the_node_is_down_goes_and_its_bytes_follow_when_the_node_is_back() {
+    let mut tier = TwoTier::start_with_gateway_env(&[("DEPOT_CLEANUP_RETRY", "1s")]).await;
+    let content = sample_bytes(100_000);
+    assert_eq!(
+        tier.put("gone.bin", content.clone()).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(tier.node_blobs().len(), 1);
+
+    tier.kill_node();
+    let deleted = tier
+        .client
+        .delete(tier.url("/api/v1/files/gone.bin"))
+        .bearer_auth(&tier.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted.status(),
+        StatusCode::OK,
+        "the file goes even with its node down"
+    );
+    assert_eq!(
+        tier.get("/api/v1/files/gone.bin").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(tier.node_blobs().len(), 1, "the bytes wait for the node");
+    let db = tier.gateway_db().await;
+    let scheduled: Option<i64> =
+        sqlx::query_scalar("SELECT cleanup_scheduled_for FROM blobs WHERE sha256 = $1")
+            .bind(sha256_hex(&content))
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert!(scheduled.is_some());
+    let tracked: Option<i64> =
+        sqlx::query_scalar("SELECT cleanup_scheduled_for FROM transfers WHERE file_name = $1")
+            .bind("gone.bin")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(tracked, scheduled, "the file's tracking says when its bytes go");
+
+    tier.restart_node();
+    let emptied = async {
+        while !tier.node_blobs().is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), emptied)
+        .await
+        .expect("the removal is retried until the node takes it");
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, FlagOverrides, Role};
-use crate::db::Db;
+use crate::db::{self, Db};
 use crate::pipeline::{migrate_storage, session};
 use crate::{auth, profile, server, startup, telemetry};
 
@@ -48,6 +48,14 @@ pub enum Command {
         /// Lifetime, e.g. `15m`, `1h`, `7d`.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
+        /// An operator's token: it may also read the audit trail (`/api/v1/admin/…`).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Maintenance of a deployment's data, run once and on demand.
     Admin {
@@ -76,6 +84,13 @@ pub struct ServeArgs {
     /// The storage node a gateway uses, e.g. `http://10.0.0.2:8003` (env DEPOT_STORAGE_URL).
     #[arg(long)]
     pub storage_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain of audit events and report the first broken link:
+    /// an event altered, removed or out of place. Exits non-zero if there is one.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,12 +130,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.to_redacted_toml()?);
             Ok(())
         }
-        Command::Token { user, ttl } => {
+        Command::Token { user, ttl, admin } => {
             let secret = startup::prepare_data_dir_and_secret(&config)?;
             let keys = auth::Keys::new(&secret, config.token_ttl_seconds);
-            println!("{}", keys.issue(user, ttl)?);
+            println!("{}", keys.issue_with(user, ttl, admin)?);
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => runtime()?.block_on(verify_audit(config)),
         Command::Serve(_) => {
             telemetry::init(&config.log);
             runtime()?.block_on(serve(config))
@@ -151,6 +169,32 @@ fn profile_file(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
         None => anyhow::bail!("{name}: not a dataset (or a record too long or too wide to profile)"),
     }
     Ok(())
+}
+
+async fn verify_audit(config: Config) -> anyhow::Result<()> {
+    let db = Db::connect(&config).await?;
+    let mut shown = Instant::now();
+    let verification = db::audit::verify(db.pool(), 1000, |checked| {
+        if shown.elapsed() >= PROGRESS_EVERY {
+            shown = Instant::now();
+            eprintln!("{checked} events checked");
+        }
+    })
+    .await
+    .context("cannot read the audit trail")?;
+    match verification.broken {
+        None => {
+            println!("{} events checked: the chain is whole", verification.checked);
+            Ok(())
+        }
+        Some(broken) => {
+            println!(
+                "{} events checked before the first broken link: {broken}",
+                verification.checked
+            );
+            anyhow::bail!("the audit trail's chain is broken: {broken}")
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

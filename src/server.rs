@@ -18,7 +18,8 @@ pub async fn run(
     let jobs_shutdown = CancellationToken::new();
     jobs::spawn_all(&state, &jobs_shutdown);
     let _stop_jobs = jobs_shutdown.clone().drop_guard();
-    axum::serve(listener, http::router(state))
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             jobs_shutdown.cancel();

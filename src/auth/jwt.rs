@@ -35,6 +35,9 @@ struct Claims {
     exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iat: Option<u64>,
+    /// Set only on tokens `depot token --admin` mints: they may read the audit trail.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    admin: bool,
 }
 
 impl Keys {
@@ -59,6 +62,16 @@ impl Keys {
     }
 
     pub fn issue(&self, user: UserId, ttl: Duration) -> Result<String, jsonwebtoken::errors::Error> {
+        self.issue_with(user, ttl, false)
+    }
+
+    /// A token that may also use the admin endpoints when `admin` is set.
+    pub fn issue_with(
+        &self,
+        user: UserId,
+        ttl: Duration,
+        admin: bool,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -67,18 +80,26 @@ impl Keys {
             sub: user.to_string(),
             iat: Some(now),
             exp: now.saturating_add(ttl.as_secs()),
+            admin,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
     /// The user a token speaks for, or 401 for anything expired, tampered or malformed.
     pub fn verify(&self, token: &str) -> Result<UserId, AppError> {
+        self.verify_claims(token).map(|(user, _)| user)
+    }
+
+    /// The user a token speaks for, and whether it is an admin token.
+    pub fn verify_claims(&self, token: &str) -> Result<(UserId, bool), AppError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| AppError::Unauthorized("invalid or expired token"))?;
-        data.claims
+        let user = data
+            .claims
             .sub
             .parse()
-            .map_err(|_| AppError::Unauthorized("token subject is not a user id"))
+            .map_err(|_| AppError::Unauthorized("token subject is not a user id"))?;
+        Ok((user, data.claims.admin))
     }
 }
 
@@ -109,6 +130,15 @@ mod tests {
         let keys = keys();
         let token = keys.issue(42, Duration::from_secs(60)).unwrap();
         assert_eq!(keys.verify(&token).unwrap(), 42);
+    }
+
+    #[test]
+    fn only_tokens_minted_as_admin_say_so() {
+        let keys = keys();
+        let plain = keys.issue(7, Duration::from_secs(60)).unwrap();
+        let admin = keys.issue_with(7, Duration::from_secs(60), true).unwrap();
+        assert_eq!(keys.verify_claims(&plain).unwrap(), (7, false));
+        assert_eq!(keys.verify_claims(&admin).unwrap(), (7, true));
     }
 
     #[test]

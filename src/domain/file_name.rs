@@ -49,6 +49,24 @@ impl FileName {
     }
 }
 
+/// A name as a client sent it, which may be refused for being unsafe, made fit
+/// to record (a processing record, an audit event): control characters
+/// (PostgreSQL refuses NUL in text) become U+FFFD, and its length is capped.
+pub fn recordable(name: &str) -> String {
+    name.chars()
+        .take(MAX_RECORDED_CHARS)
+        .map(|c| {
+            if c.is_control() {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+const MAX_RECORDED_CHARS: usize = 1024;
+
 impl fmt::Display for FileName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

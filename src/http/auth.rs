@@ -1,5 +1,6 @@
 //! `POST /api/v1/auth/register` and `/login`: built-in accounts that get a token.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -10,6 +11,7 @@ use crate::auth::{UserId, password};
 use crate::db::users;
 use crate::error::{AppError, is_unique_violation};
 use crate::http::json_error;
+use crate::pipeline::audit::Audit;
 use crate::state::AppState;
 
 const MAX_USERNAME_CHARS: usize = 64;
@@ -31,10 +33,12 @@ pub struct TokenResponse {
 
 pub async fn register(
     State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<(StatusCode, Json<TokenResponse>), AppError> {
     let Json(credentials) = body.map_err(json_error)?;
     let username = credentials.username.trim();
+    audit.note_name(username);
     if username.is_empty()
         || username.chars().count() > MAX_USERNAME_CHARS
         || username.chars().any(char::is_control)
@@ -61,14 +65,17 @@ pub async fn register(
             }
         })?;
     tracing::info!(user = user_id, "user registered");
+    audit.note_actor(user_id);
     Ok((StatusCode::CREATED, Json(token_for(&state, user_id)?)))
 }
 
 pub async fn login(
     State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, AppError> {
     let Json(credentials) = body.map_err(json_error)?;
+    audit.note_name(credentials.username.trim());
     let Some((user_id, stored)) =
         users::find_credentials(state.db.pool(), credentials.username.trim()).await?
     else {
@@ -78,6 +85,7 @@ pub async fn login(
     if !password::verify(credentials.password, stored).await? {
         return Err(AppError::InvalidCredentials);
     }
+    audit.note_actor(user_id);
     Ok(Json(token_for(&state, user_id)?))
 }
 

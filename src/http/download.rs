@@ -4,6 +4,7 @@
 //! chunk against the file's CID as it streams ([`crate::ipfs::verify`]); a
 //! mismatch cuts the body short and flags the file `corrupt`.
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{
@@ -23,6 +24,7 @@ use crate::domain::content_type;
 use crate::error::AppError;
 use crate::http::files::find_owned;
 use crate::ipfs::verify;
+use crate::pipeline::audit::Audit;
 use crate::pipeline::transfer;
 use crate::state::AppState;
 use crate::storage::{BlobKey, ByteStream, StorageError};
@@ -30,6 +32,7 @@ use crate::storage::{BlobKey, ByteStream, StorageError};
 pub async fn content(
     State(state): State<AppState>,
     user: AuthUser,
+    Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
     request: HeaderMap,
 ) -> Result<Response, AppError> {
@@ -38,7 +41,7 @@ pub async fn content(
         etag: format!("\"{}\"", record.sha256),
         cache_control: "private, no-cache",
     };
-    serve(&state, record, &request, caching).await
+    serve(&state, record, &request, caching, &audit).await
 }
 
 /// How a response names its content for caches.
@@ -54,7 +57,9 @@ pub async fn serve(
     record: FileRecord,
     request: &HeaderMap,
     caching: Caching,
+    audit: &Audit,
 ) -> Result<Response, AppError> {
+    audit.note_file(&record.file_name, &record.sha256, 0);
     let Caching { etag, cache_control } = caching;
     let size = u64::try_from(record.size).unwrap_or_default();
 

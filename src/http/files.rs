@@ -1,5 +1,6 @@
 //! The JSON shape of a file (seed 2's field names) and the per-file endpoints.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
@@ -10,6 +11,7 @@ use crate::db::transfers::{self, Transfer};
 use crate::domain::{FileName, timestamp};
 use crate::error::AppError;
 use crate::pipeline;
+use crate::pipeline::audit::Audit;
 use crate::state::AppState;
 
 /// A file as the API shows it. `user_id` and internal ids stay private.
@@ -67,9 +69,12 @@ pub async fn find_owned(state: &AppState, user: AuthUser, raw_name: &str) -> Res
 pub async fn metadata(
     State(state): State<AppState>,
     user: AuthUser,
+    Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
 ) -> Result<Json<FileView>, AppError> {
-    Ok(Json(find_owned(&state, user, &file_name).await?.into()))
+    let record = find_owned(&state, user, &file_name).await?;
+    audit.note_file(&record.file_name, &record.sha256, 0);
+    Ok(Json(record.into()))
 }
 
 /// One transfer of a file's bytes (seed 4's file tracking), times in RFC 3339.
@@ -103,9 +108,11 @@ impl From<Transfer> for TransferView {
 pub async fn transfers(
     State(state): State<AppState>,
     user: AuthUser,
+    Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
 ) -> Result<Json<Vec<TransferView>>, AppError> {
     let record = find_owned(&state, user, &file_name).await?;
+    audit.note_file(&record.file_name, &record.sha256, 0);
     let transfers = transfers::of_file(state.db.pool(), record.id).await?;
     Ok(Json(transfers.into_iter().map(TransferView::from).collect()))
 }
@@ -114,8 +121,13 @@ pub async fn transfers(
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
 ) -> Result<Json<FileView>, AppError> {
     let name = parse_name(&file_name)?;
-    Ok(Json(pipeline::delete::delete(&state, user, &name).await?.into()))
+    Ok(Json(
+        pipeline::delete::delete(&state, user, &name, &audit)
+            .await?
+            .into(),
+    ))
 }

@@ -10,6 +10,7 @@
 //! - `GET /api/v1/cids/{cid}`: what the caller stores under that content;
 //!   `DELETE` deletes those files.
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -35,6 +36,7 @@ use crate::http::files::FileView;
 use crate::ipfs::car::{self, Step};
 use crate::ipfs::{CHUNK_BYTES, verify};
 use crate::pipeline;
+use crate::pipeline::audit::Audit;
 use crate::state::AppState;
 
 /// Content that never changes under its name may be kept by the client forever.
@@ -95,6 +97,7 @@ pub fn parse_cid(text: &str) -> Result<Cid, AppError> {
 pub async fn gateway(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    Extension(audit): Extension<Audit>,
     Path(cid): Path<String>,
     params: Result<Query<GatewayParams>, QueryRejection>,
     headers: HeaderMap,
@@ -108,7 +111,7 @@ pub async fn gateway(
                 etag: format!("\"{cid}\""),
                 cache_control: IMMUTABLE,
             };
-            download::serve(&state, record, &headers, caching).await
+            download::serve(&state, record, &headers, caching, &audit).await
         }
         Answer::Raw => raw_block(&state, user, cid).await,
         Answer::Car => car_stream(&state, user, cid).await,
@@ -234,11 +237,13 @@ pub struct CidInfo {
 pub async fn info(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    Extension(audit): Extension<Audit>,
     Path(cid): Path<String>,
 ) -> Result<Json<CidInfo>, AppError> {
     let cid = parse_cid(&cid)?;
     let records = files::find_by_cid(state.db.pool(), user, &cid.to_string()).await?;
     let first = records.first().ok_or(AppError::NotFound("content"))?;
+    audit.note_file(&first.file_name, &first.sha256, 0);
     Ok(Json(CidInfo {
         cid: cid.to_string(),
         size: first.size,
@@ -258,6 +263,7 @@ pub struct Deleted {
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    Extension(audit): Extension<Audit>,
     Path(cid): Path<String>,
 ) -> Result<Json<Deleted>, AppError> {
     let cid = parse_cid(&cid)?;
@@ -269,7 +275,7 @@ pub async fn delete(
     for record in records {
         let name = FileName::parse(&record.file_name)
             .map_err(|err| AppError::Internal(anyhow::anyhow!("stored file name is invalid: {err}")))?;
-        match pipeline::delete::delete(&state, user, &name).await {
+        match pipeline::delete::delete(&state, user, &name, &audit).await {
             Ok(record) => deleted.push(record.into()),
             // Deleted meanwhile by another request: not ours to report.
             Err(AppError::NotFound(_)) => {}

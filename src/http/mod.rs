@@ -2,6 +2,8 @@
 //! JSON shapes are decided here and nowhere else.
 
 mod active;
+mod admin;
+mod audit;
 mod auth;
 mod download;
 mod files;
@@ -91,16 +93,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/sessions", post(sessions::create))
         .route("/api/v1/sessions/{id}", get(sessions::read))
         .route("/api/ingestion/history", get(history::history))
+        .route("/api/v1/admin/audit", get(admin::audit))
+        .route("/api/v1/admin/audit/export", get(admin::export))
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
 
+    let audited = axum::middleware::from_fn_with_state(state.clone(), audit::trail);
     observed(
         uploads
             .merge(resumable)
             .merge(api)
+            .route_layer(audited)
             .fallback(|| async { AppError::NotFound("route") })
             .with_state(state),
     )

@@ -48,6 +48,14 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionHint {
 }
 
 impl SessionHint {
+    /// The session the header, else the cookie, names, if it is a session id.
+    pub fn claimed(&self) -> Option<SessionId> {
+        [&self.header, &self.cookie]
+            .into_iter()
+            .flatten()
+            .find_map(|raw| SessionId::parse(raw.trim()).ok())
+    }
+
     /// What the request named: `explicit` (a path segment or form field) first,
     /// then the header, then the cookie. A malformed header is the client's error;
     /// a malformed cookie is ignored (a new session replaces it).

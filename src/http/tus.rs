@@ -9,6 +9,7 @@
 //! `Upload-Metadata` keys: `file_name` (the name to store under) or
 //! `filename` (what tus clients send), `description`, `session_id`.
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -22,6 +23,7 @@ use crate::domain::UploadId;
 use crate::error::AppError;
 use crate::http::TUS_VERSION;
 use crate::http::session_hint::{SessionHint, announce, parse_session};
+use crate::pipeline::audit::Audit;
 use crate::pipeline::resumable::{self, ChecksumAlgorithm, Creation, ExpectedChecksum, Patch, Status};
 use crate::pipeline::session;
 use crate::state::AppState;
@@ -66,6 +68,7 @@ pub async fn options(State(state): State<AppState>) -> Response {
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    Extension(audit): Extension<Audit>,
     hint: SessionHint,
     headers: HeaderMap,
     body: Body,
@@ -101,13 +104,15 @@ pub async fn create(
         length,
         metadata: raw_metadata,
     };
-    let mut status = resumable::create(&state, &session, creation).await?;
+    let mut status = resumable::create(&state, &session, creation, &audit).await?;
     let location = HeaderValue::from_str(&format!("{UPLOADS_PATH}{}", status.id));
     let carries_bytes = text(&headers, &CONTENT_TYPE)?.is_some_and(|value| is_offset_octet_stream(&value));
     let mut response = StatusCode::CREATED.into_response();
     if carries_bytes && status.file.is_none() {
         let appended = match patch_of(&headers, 0) {
-            Ok(patch) => resumable::append(&state, user, status.id, patch, body.into_data_stream()).await,
+            Ok(patch) => {
+                resumable::append(&state, user, status.id, patch, body.into_data_stream(), &audit).await
+            }
             Err(err) => Err(err),
         };
         match appended {
@@ -153,6 +158,7 @@ pub async fn head(
 pub async fn patch(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    Extension(audit): Extension<Audit>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -166,7 +172,15 @@ pub async fn patch(
     let offset = number(&headers, &UPLOAD_OFFSET)?
         .ok_or_else(|| AppError::BadRequest("Upload-Offset is required".into()))?;
     let patch = patch_of(&headers, offset)?;
-    let status = resumable::append(&state, user, upload_id(&id)?, patch, body.into_data_stream()).await?;
+    let status = resumable::append(
+        &state,
+        user,
+        upload_id(&id)?,
+        patch,
+        body.into_data_stream(),
+        &audit,
+    )
+    .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     progress_headers(response.headers_mut(), &status);
     Ok(response)

@@ -5,6 +5,7 @@
 //! session is the form's `session_id`, else `X-Session-Id`, else the
 //! `depot_session` cookie, else a new one; the response names it.
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
@@ -23,6 +24,7 @@ use crate::error::AppError;
 use crate::http::files::{FileView, parse_name};
 use crate::http::session_hint::{SessionHint, announce, parse_session};
 use crate::pipeline::attempt::{Attempt, Intent};
+use crate::pipeline::audit::Audit;
 use crate::pipeline::session::{self, Session};
 use crate::pipeline::upload::{self, Ingest, UploadMeta};
 use crate::profile::Format;
@@ -46,6 +48,7 @@ const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 pub async fn multipart(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    Extension(audit): Extension<Audit>,
     hint: SessionHint,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
@@ -53,6 +56,7 @@ pub async fn multipart(
     let mut form = FormUpload {
         state: &state,
         user,
+        audit,
         hint,
         session_field: None,
         begun: None,
@@ -65,6 +69,7 @@ pub async fn multipart(
 pub async fn raw(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    Extension(audit): Extension<Audit>,
     hint: SessionHint,
     Path(file_name): Path<String>,
     headers: HeaderMap,
@@ -85,7 +90,7 @@ pub async fn raw(
         Ok(begun) => begun,
         Err(err) => return err.into_response(),
     };
-    let outcome = receive_raw(&state, &attempt, &file_name, &headers, body).await;
+    let outcome = receive_raw(&state, &attempt, &file_name, &headers, body, &audit).await;
     respond(&state, &session, attempt.finish(outcome).await)
 }
 
@@ -95,6 +100,7 @@ async fn receive_raw(
     file_name: &str,
     headers: &HeaderMap,
     body: Body,
+    audit: &Audit,
 ) -> Result<FileRecord, AppError> {
     refuse_oversized(
         headers,
@@ -126,13 +132,14 @@ async fn receive_raw(
         let chunk = chunk.map_err(|err| interrupted(&err))?;
         ingest.push(chunk).await?;
     }
-    upload::store(state, attempt, meta, ingest.finish().await?).await
+    upload::store(state, attempt, meta, ingest.finish().await?, audit).await
 }
 
 /// One multipart request as its parts arrive.
 struct FormUpload<'a> {
     state: &'a AppState,
     user: UserId,
+    audit: Audit,
     hint: SessionHint,
     /// The form's `session_id`, once read.
     session_field: Option<SessionId>,
@@ -200,7 +207,14 @@ impl FormUpload<'_> {
             upload::precheck(self.state, &meta).await?;
         }
         self.follow_late_session_field().await?;
-        upload::store(self.state, self.attempt()?, meta, ingest.finish().await?).await
+        upload::store(
+            self.state,
+            self.attempt()?,
+            meta,
+            ingest.finish().await?,
+            &self.audit,
+        )
+        .await
     }
 
     /// Begins the attempt, once, in the session known so far.

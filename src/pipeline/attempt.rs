@@ -8,6 +8,7 @@ use crate::auth::UserId;
 use crate::db::history::{self, NewRecord};
 use crate::db::{Db, Tx};
 use crate::domain::SessionId;
+use crate::domain::file_name::recordable;
 use crate::domain::timestamp::now_micros;
 use crate::error::AppError;
 
@@ -127,23 +128,6 @@ impl Attempt {
         Ok(())
     }
 }
-
-/// Names as the client sent them, which may be refused for being unsafe: control
-/// characters (PostgreSQL refuses NUL in text) become U+FFFD, and length is capped.
-fn recordable(name: &str) -> String {
-    name.chars()
-        .take(MAX_RECORDED_NAME_CHARS)
-        .map(|c| {
-            if c.is_control() {
-                char::REPLACEMENT_CHARACTER
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-const MAX_RECORDED_NAME_CHARS: usize = 1024;
 
 impl Drop for Attempt {
     fn drop(&mut self) {

@@ -14,6 +14,7 @@ use crate::db::{blobs, sessions, transfers};
 use crate::domain::{FileName, timestamp};
 use crate::error::AppError;
 use crate::pipeline::active;
+use crate::pipeline::audit::Audit;
 use crate::state::AppState;
 use crate::storage::BlobKey;
 
@@ -23,7 +24,12 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(3600);
 /// Removals tried per round of [`retry_cleanups`].
 const CLEANUPS_PER_ROUND: i64 = 100;
 
-pub async fn delete(state: &AppState, user: UserId, file_name: &FileName) -> Result<FileRecord, AppError> {
+pub async fn delete(
+    state: &AppState,
+    user: UserId,
+    file_name: &FileName,
+    audit: &Audit,
+) -> Result<FileRecord, AppError> {
     let mut tx = state.db.begin().await?;
     // The row lock first: a concurrent "make it active" either finished before
     // (and is cleared here) or waits and then finds the file gone.
@@ -32,6 +38,9 @@ pub async fn delete(state: &AppState, user: UserId, file_name: &FileName) -> Res
         .ok_or(AppError::NotFound("file"))?;
     let cleared = sessions::clear_active_file(&mut tx, locked.id).await?;
     let key = locked.blob_key()?;
+    // The event first: if it cannot be written, nothing irreversible has happened.
+    audit.note_file(&locked.file_name, &locked.sha256, 0);
+    audit.record(&mut tx, "delete").await?;
     // The blob goes while the row lock is held, so an upload of the same content
     // waiting on that lock re-creates both the row and the blob after us.
     if blobs::release(&mut tx, &key).await? {
@@ -42,6 +51,7 @@ pub async fn delete(state: &AppState, user: UserId, file_name: &FileName) -> Res
         .await?
         .ok_or(AppError::NotFound("file"))?;
     tx.commit().await?;
+    audit.committed();
     for change in &cleared {
         active::publish(state, change, None).await;
     }

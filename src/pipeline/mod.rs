@@ -13,6 +13,7 @@
 
 pub mod active;
 pub mod attempt;
+pub mod audit;
 pub mod delete;
 pub mod migrate_storage;
 pub mod resumable;

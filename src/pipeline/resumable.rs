@@ -28,6 +28,7 @@ use crate::domain::{FileName, SessionId, UploadId, content_type};
 use crate::error::AppError;
 use crate::ipfs::{self, CidBuilder};
 use crate::pipeline::attempt::{Attempt, Intent};
+use crate::pipeline::audit::Audit;
 use crate::pipeline::session::Session;
 use crate::pipeline::side_thread::SideThread;
 use crate::pipeline::upload::{self, PausedProfiling, Profiling, Received, UploadMeta};
@@ -117,7 +118,12 @@ impl ChecksumAlgorithm {
 /// checks what can be checked before any byte (name, extension, size — a
 /// refusal fails the record) and records the upload's row. An empty upload is
 /// complete at once.
-pub async fn create(state: &AppState, session: &Session, creation: Creation) -> Result<Status, AppError> {
+pub async fn create(
+    state: &AppState,
+    session: &Session,
+    creation: Creation,
+    audit: &Audit,
+) -> Result<Status, AppError> {
     let Creation {
         user,
         file_name,
@@ -188,7 +194,7 @@ pub async fn create(state: &AppState, session: &Session, creation: Creation) -> 
         });
     }
     let empty = futures_util::stream::empty::<Result<Bytes, AppError>>();
-    append(state, user, id, Patch::default(), empty).await
+    append(state, user, id, Patch::default(), empty, audit).await
 }
 
 /// Where the user's upload stands: 404 for anyone else's, 410 once expired.
@@ -232,6 +238,7 @@ pub async fn append<S, E>(
     id: UploadId,
     patch: Patch,
     body: S,
+    audit: &Audit,
 ) -> Result<Status, AppError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -259,7 +266,7 @@ where
             cid,
             profiling: body.profiling,
         };
-        return complete(state, lock, row, body.writer, hashed).await;
+        return complete(state, lock, row, body.writer, hashed, audit).await;
     }
     if body.cut {
         tracing::info!(upload = %id, offset = body.offset, "PATCH cut short; the bytes that arrived are kept");
@@ -471,6 +478,7 @@ async fn complete(
     row: UploadRow,
     mut writer: Box<dyn ResumableWriter>,
     hashed: Hashed,
+    audit: &Audit,
 ) -> Result<Status, AppError> {
     let id = lock.id;
     let user = row.user_id;
@@ -498,7 +506,7 @@ async fn complete(
             profile,
             upload: Some(id),
         };
-        upload::store(state, &attempt, meta, received).await
+        upload::store(state, &attempt, meta, received, audit).await
     }
     .await;
     match attempt.finish(stored).await {

@@ -13,6 +13,7 @@ use crate::error::{AppError, is_unique_violation};
 use crate::ipfs::{CidBuilder, Dag};
 use crate::pipeline::active;
 use crate::pipeline::attempt::Attempt;
+use crate::pipeline::audit::Audit;
 use crate::pipeline::side_thread::SideThread;
 use crate::profile::{self, Format, Profile, Profiler};
 use crate::state::AppState;
@@ -289,6 +290,7 @@ pub async fn store(
     attempt: &Attempt,
     meta: UploadMeta,
     received: Received,
+    audit: &Audit,
 ) -> Result<FileRecord, AppError> {
     let Received {
         writer,
@@ -357,12 +359,16 @@ pub async fn store(
         bytes_transferred: size,
     };
     transfers::insert(&mut tx, &streamed).await?;
+    audit.note_file(&record.file_name, &record.sha256, size);
+    audit.note_session(&attempt.session().to_string());
+    audit.record(&mut tx, "upload").await?;
     if let Some(upload) = upload {
         uploads::delete(&mut tx, upload).await?;
     }
     let activated = sessions::set_active(&mut tx, attempt.session(), meta.user, record.id).await?;
     writer.commit(&key).await?;
     tx.commit().await?;
+    audit.committed();
     tracing::info!(user = meta.user, file = %record.file_name, size, sha256 = %key, "file stored");
     match activated {
         Some(change) => active::publish(state, &change, Some(record.clone())).await,

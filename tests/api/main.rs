@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod active;
+mod audit;
 mod auth;
 mod cache;
 mod cids;

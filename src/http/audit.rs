@@ -1,0 +1,159 @@
+//! The audit trail at the HTTP edge: every audited request gets exactly one
+//! event. The middleware learns who asks before the handler runs and hands
+//! the handler an [`Audit`]; a change writes its own event in its
+//! transaction, and the middleware writes the event of anything else — a
+//! read, a login, a refusal (401, 404 on another user's file), a failure —
+//! once the answer is known and before it leaves. If that write fails, the
+//! client gets 503 instead of the answer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::request_id::RequestId;
+
+use crate::db::audit::{self, NewEvent};
+use crate::error::AppError;
+use crate::http::session_hint::SessionHint;
+use crate::pipeline::audit::{Audit, Who};
+use crate::state::AppState;
+
+/// What an audited request is, by method and route; `None` for requests the
+/// trail does not record (the steps of a resumable upload that neither
+/// complete nor fail it, health checks, sessions, history).
+fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static str> {
+    let denied = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND);
+    Some(match (method.as_str(), route) {
+        ("POST", "/api/v1/files/" | "/api/v1/files") | ("PUT", "/api/v1/files/{file_name}/content") => {
+            "upload"
+        }
+        ("PUT", "/api/v1/files/active/content") => "upload",
+        ("GET", "/api/v1/files/{file_name}/content" | "/api/v1/files/active/content" | "/ipfs/{cid}") => {
+            if status == StatusCode::PARTIAL_CONTENT {
+                "download_range"
+            } else {
+                "download"
+            }
+        }
+        ("GET", "/api/v1/files/" | "/api/v1/files") => "list",
+        (
+            "GET",
+            "/api/v1/files/{file_name}" | "/api/v1/files/{file_name}/transfers" | "/api/v1/cids/{cid}",
+        ) => "metadata",
+        ("GET", "/api/v1/files/active/{session}") => "metadata",
+        ("POST", "/api/v1/files/active/{session}") => "activate",
+        ("DELETE", "/api/v1/files/{file_name}" | "/api/v1/cids/{cid}") => "delete",
+        ("POST", "/api/v1/auth/login") => "login",
+        ("POST", "/api/v1/auth/register") => "register",
+        ("POST", "/api/v1/uploads/" | "/api/v1/uploads") => "upload_start",
+        // A PATCH that completes the upload records "upload" itself; one that
+        // fails is recorded as a failed upload; the ones between are not events.
+        ("PATCH", "/api/v1/uploads/{id}") if !status.is_success() => "upload",
+        ("HEAD", "/api/v1/uploads/{id}") if denied => "upload_status",
+        ("DELETE", "/api/v1/uploads/{id}") => "upload_cancel",
+        ("GET", "/api/v1/admin/audit" | "/api/v1/admin/audit/export") => "audit_read",
+        _ => return None,
+    })
+}
+
+/// The status a change answers when it succeeds, as its event records it.
+fn success_for(method: &Method) -> StatusCode {
+    match *method {
+        Method::POST | Method::PUT => StatusCode::CREATED,
+        Method::PATCH => StatusCode::NO_CONTENT,
+        _ => StatusCode::OK,
+    }
+}
+
+/// The middleware (a route layer, so the route is known).
+pub async fn trail(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let method = parts.method.clone();
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_default();
+    // The path's file name, CID or upload id: the subject, when the handler
+    // does not name a better one.
+    let subject = Path::<HashMap<String, String>>::from_request_parts(&mut parts, &state)
+        .await
+        .ok()
+        .and_then(|Path(params)| params.into_values().next());
+    let audit = Audit::new(who(&state, &mut parts, &method).await);
+    parts.extensions.insert(audit.clone());
+    let response = next.run(Request::from_parts(parts, body)).await;
+
+    let status = response.status();
+    let Some(action) = action(&method, &route, status) else {
+        return response;
+    };
+    if audit.recorded() && status.is_success() {
+        return response;
+    }
+    let mut event = audit.event(action, status.as_u16(), subject.as_deref());
+    if action.starts_with("download") && status.is_success() {
+        event.bytes = content_length(&response);
+    }
+    match write(&state, &event).await {
+        Ok(()) => response,
+        Err(err) => {
+            tracing::error!(error = %err, action, "could not write an audit event; the request fails");
+            AppError::Unavailable("the audit trail").into_response()
+        }
+    }
+}
+
+/// Who asks: the user a valid token names (the handler checks it again and
+/// refuses a bad one), the session the request names, its peer address,
+/// request id and this server's role.
+async fn who(state: &AppState, parts: &mut axum::http::request::Parts, method: &Method) -> Who {
+    let actor = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|(_, token)| state.keys.verify(token.trim()).ok());
+    let session = match SessionHint::from_request_parts(parts, state).await {
+        Ok(hint) => hint.claimed().map(|id| id.to_string()).unwrap_or_default(),
+        Err(never) => match never {},
+    };
+    let client_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_string())
+        .unwrap_or_default();
+    let request_id = parts
+        .extensions
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Who {
+        actor,
+        session,
+        client_ip,
+        request_id,
+        server_role: state.role.as_str(),
+        success: success_for(method).as_u16(),
+    }
+}
+
+fn content_length(response: &Response) -> i64 {
+    response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse().ok())
+        .unwrap_or_default()
+}
+
+async fn write(state: &AppState, event: &NewEvent) -> Result<(), sqlx::Error> {
+    let mut tx = state.db.begin().await?;
+    audit::append(&mut tx, event).await?;
+    tx.commit().await
+}

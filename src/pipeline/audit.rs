@@ -1,0 +1,128 @@
+//! The audit trail's view of one request: who asks (user, session, address,
+//! request id, server role) and, as the work goes on, what it touches. A
+//! change (an upload, a deletion) appends its event in its own transaction
+//! ([`Audit::record`]); anything else — reads, refusals, failures — gets its
+//! event from the HTTP layer once the answer is known.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sqlx::AnyConnection;
+
+use crate::auth::UserId;
+use crate::db::audit::{self, NewEvent};
+use crate::domain::file_name::recordable;
+use crate::domain::timestamp;
+
+#[derive(Debug, Clone)]
+pub struct Audit(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    who: Who,
+    note: Mutex<Note>,
+    /// An event for this request was appended in a transaction that committed.
+    recorded: AtomicBool,
+}
+
+/// Who asks, as the request tells before any work is done.
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    /// The user a valid bearer token names, if any.
+    pub actor: Option<UserId>,
+    pub session: String,
+    pub client_ip: String,
+    pub request_id: String,
+    pub server_role: &'static str,
+    /// The status the request answers if its change succeeds (201 for a
+    /// `POST` or `PUT` that stores a file, 204 for the `PATCH` that completes
+    /// one, 200 for a `DELETE`): a change's event is written before the
+    /// answer is.
+    pub success: u16,
+}
+
+/// What the work found out about its subject.
+#[derive(Debug, Clone, Default)]
+struct Note {
+    actor: Option<UserId>,
+    session: Option<String>,
+    file_name: Option<String>,
+    content_key: String,
+    bytes: i64,
+}
+
+impl Audit {
+    pub fn new(who: Who) -> Self {
+        Self(Arc::new(Inner {
+            who,
+            note: Mutex::default(),
+            recorded: AtomicBool::new(false),
+        }))
+    }
+
+    fn note(&self) -> std::sync::MutexGuard<'_, Note> {
+        self.0.note.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The file acted on, its content key and the bytes that moved.
+    pub fn note_file(&self, file_name: &str, content_key: &str, bytes: i64) {
+        let mut note = self.note();
+        note.file_name = Some(file_name.to_owned());
+        note.content_key = content_key.to_owned();
+        note.bytes = bytes;
+    }
+
+    /// The subject's name alone (a file not found, a username).
+    pub fn note_name(&self, name: &str) {
+        self.note().file_name = Some(name.to_owned());
+    }
+
+    /// The user the work proved (a login), or acts for.
+    pub fn note_actor(&self, user: UserId) {
+        self.note().actor = Some(user);
+    }
+
+    /// The session the work resolved.
+    pub fn note_session(&self, session: &str) {
+        self.note().session = Some(session.to_owned());
+    }
+
+    /// Whether a change recorded this request's event in its transaction.
+    pub fn recorded(&self) -> bool {
+        self.0.recorded.load(Ordering::Acquire)
+    }
+
+    /// The event for `action` with `outcome` (an HTTP status); `name` stands
+    /// for the subject when the work noted none.
+    pub fn event(&self, action: &str, outcome: u16, name: Option<&str>) -> NewEvent {
+        let note = self.note().clone();
+        let who = &self.0.who;
+        NewEvent {
+            at: timestamp::now_micros(),
+            actor: note.actor.or(who.actor),
+            session_id: recordable(note.session.as_deref().unwrap_or(&who.session)),
+            action: action.to_owned(),
+            // As the client named it, which may be a name refused for being unsafe.
+            file_name: recordable(note.file_name.as_deref().or(name).unwrap_or_default()),
+            content_key: note.content_key,
+            bytes: note.bytes,
+            outcome: i32::from(outcome),
+            client_ip: who.client_ip.clone(),
+            request_id: who.request_id.clone(),
+            server_role: who.server_role.to_owned(),
+        }
+    }
+
+    /// Appends the event of a change inside the transaction that makes it,
+    /// so that one is there only with the other. The caller marks it
+    /// [`committed`](Self::committed) once the transaction is.
+    pub async fn record(&self, conn: &mut AnyConnection, action: &str) -> Result<(), sqlx::Error> {
+        let event = self.event(action, self.0.who.success, None);
+        audit::append(conn, &event).await.map(drop)
+    }
+
+    /// The transaction that [`record`](Self::record)ed this request's event committed.
+    pub fn committed(&self) {
+        self.0.recorded.store(true, Ordering::Release);
+    }
+}

@@ -8,9 +8,10 @@
 //!   (status codes, headers, JSON shapes) lives here and nowhere else.
 //! - [`pipeline`] — what an upload or a deletion *does*: streams a body once into
 //!   the blob store while hashing it, building its CID ([`ipfs`]) and profiling
-//!   datasets ([`profile`]), then records it in one database transaction.
+//!   datasets ([`profile`]), then records it — with its audit event — in one
+//!   database transaction. A storage node's side of the internal API is here too.
 //! - [`storage`] — content-addressed blob stores behind the [`storage::BlobStore`]
-//!   trait (local filesystem, in-memory).
+//!   trait (local filesystem, S3, a storage node over its internal API, in-memory).
 //! - [`db`] — the metadata store (SQLite or PostgreSQL through one sqlx code path)
 //!   and its migrations.
 //! - [`cache`] — the active-file cache (Redis or in-process); the database stays

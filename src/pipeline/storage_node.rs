@@ -155,7 +155,12 @@ impl StorageNode {
         }
         let mut writer = self.blobs.resume(&id, offset, &staged.store).await?;
         let written = write_body(writer.as_mut(), &mut staged.sha256, body).await?;
-        staged.store = writer.persist().await?;
+        // A one-request stage is gone if the node restarts: no sync per chunk.
+        staged.store = if transient {
+            writer.keep().await?
+        } else {
+            writer.persist().await?
+        };
         staged.offset += written;
         let state = staged.encode();
         if transient {

@@ -303,6 +303,15 @@ impl ResumableWriter for LocalWriter {
         self.staged.disarm();
         Ok(String::new())
     }
+
+    /// Written, not synced: the commit's sync of the file covers these bytes.
+    async fn keep(mut self: Box<Self>) -> Result<String, StorageError> {
+        self.flush().await?;
+        self.finish_write_back().await?;
+        self.file.take().ok_or_else(closed_writer)?;
+        self.staged.disarm();
+        Ok(String::new())
+    }
 }
 
 /// Where a writer stages its bytes. A one-shot write's temp file is removed on

@@ -181,6 +181,13 @@ pub trait ResumableWriter: BlobWriter {
     /// resumed by a later request (on any node that shares the store). Returns
     /// what the store needs to resume it (kept with the upload).
     async fn persist(self: Box<Self>) -> Result<String, StorageError>;
+
+    /// Like [`persist`](Self::persist), for bytes that need not survive a
+    /// crash: a storage node's one-request stage, discarded if the node
+    /// restarts, made durable only when committed. A store may skip the sync.
+    async fn keep(self: Box<Self>) -> Result<String, StorageError> {
+        self.persist().await
+    }
 }
 
 #[cfg(test)]

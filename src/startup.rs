@@ -12,6 +12,7 @@ use crate::cache::{ActiveFileCache, CacheBackend, LocalCache, RedisCache};
 use crate::config::{Backend, Config, Role, Secret};
 use crate::db::Db;
 use crate::http::NodeState;
+use crate::pipeline::audit::AuditWriter;
 use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
 use crate::pipeline::storage_node::StorageNode;
@@ -33,6 +34,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     };
     let secret = prepare_data_dir_and_secret(config)?;
     let db = Db::connect(config).await?;
+    let audit = AuditWriter::start(db.clone());
     let (blobs, max_upload_bytes) = match remote {
         Some(remote) => remote,
         None => blob_store(config).await?,
@@ -54,6 +56,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         }),
         cache: active_file_cache(config).await?,
         warm_profiles: Arc::default(),
+        audit,
     };
     if config.backend() == Backend::Sqlite {
         // One node: whoever held an upload's lock before this start is gone.

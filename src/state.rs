@@ -8,6 +8,7 @@ use crate::auth::Keys;
 use crate::cache::ActiveFileCache;
 use crate::config::{ExtensionAllowList, Role};
 use crate::db::Db;
+use crate::pipeline::audit::AuditWriter;
 use crate::pipeline::resumable::WarmProfiles;
 use crate::pipeline::session::SessionPolicy;
 use crate::storage::BlobStore;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub cache: ActiveFileCache,
     /// Profilers of resumable uploads between their requests, on this node.
     pub warm_profiles: Arc<WarmProfiles>,
+    /// Commits the audit events of reads and refusals, many at a time.
+    pub audit: AuditWriter,
 }
 
 /// What an upload must satisfy.

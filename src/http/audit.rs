@@ -16,7 +16,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::request_id::RequestId;
 
-use crate::db::audit::{self, NewEvent};
 use crate::error::AppError;
 use crate::http::session_hint::SessionHint;
 use crate::pipeline::audit::{Audit, Who};
@@ -99,7 +98,7 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
     if action.starts_with("download") && status.is_success() {
         event.bytes = content_length(&response);
     }
-    match write(&state, &event).await {
+    match state.audit.write(event).await {
         Ok(()) => response,
         Err(err) => {
             tracing::error!(error = %err, action, "could not write an audit event; the request fails");
@@ -150,10 +149,4 @@ fn content_length(response: &Response) -> i64 {
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse().ok())
         .unwrap_or_default()
-}
-
-async fn write(state: &AppState, event: &NewEvent) -> Result<(), sqlx::Error> {
-    let mut tx = state.db.begin().await?;
-    audit::append(&mut tx, event).await?;
-    tx.commit().await
 }

@@ -2,14 +2,17 @@
 //! request id, server role) and, as the work goes on, what it touches. A
 //! change (an upload, a deletion) appends its event in its own transaction
 //! ([`Audit::record`]); anything else — reads, refusals, failures — gets its
-//! event from the HTTP layer once the answer is known.
+//! event from the HTTP layer once the answer is known, through the
+//! [`AuditWriter`], which commits the events of concurrent requests together.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::AnyConnection;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::UserId;
+use crate::db::Db;
 use crate::db::audit::{self, NewEvent};
 use crate::domain::file_name::recordable;
 use crate::domain::timestamp;
@@ -125,4 +128,51 @@ impl Audit {
     pub fn committed(&self) {
         self.0.recorded.store(true, Ordering::Release);
     }
+}
+
+/// Events appended outside a change's transaction, many to a commit: each
+/// request waits until its event is committed (so a request whose event
+/// cannot be written fails), but concurrent requests share the commit and
+/// its sync, instead of queueing for one each on the chain's head.
+#[derive(Debug, Clone)]
+pub struct AuditWriter {
+    queue: mpsc::Sender<Pending>,
+}
+
+type Pending = (NewEvent, oneshot::Sender<Result<(), Arc<sqlx::Error>>>);
+
+/// Most events one commit takes.
+const MAX_BATCH: usize = 256;
+
+impl AuditWriter {
+    /// Starts the writer on the runtime; it stops when every clone is gone.
+    pub fn start(db: Db) -> Self {
+        let (queue, mut waiting) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let written = append_all(&db, &batch).await.map_err(Arc::new);
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(written.clone());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Appends `event` and waits until it is committed.
+    pub async fn write(&self, event: NewEvent) -> Result<(), Arc<sqlx::Error>> {
+        let (done, committed) = oneshot::channel();
+        let gone = || Arc::new(sqlx::Error::PoolClosed);
+        self.queue.send((event, done)).await.map_err(|_| gone())?;
+        committed.await.map_err(|_| gone())?
+    }
+}
+
+async fn append_all(db: &Db, batch: &[Pending]) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    for (event, _) in batch {
+        audit::append(&mut tx, event).await?;
+    }
+    tx.commit().await
 }

@@ -197,7 +197,12 @@ async fn depot_admin_migrate_storage_copies_every_blob_to_s3_checking_each() {
     let Some(s3) = TestS3::from_env() else { return };
     let prefix = format!("migrated-{}", uuid::Uuid::new_v4().simple());
     let target = s3.storage(&prefix);
-    let app = TestApp::spawn_with(|config| config.storage = None).await;
+    // From the local store, whatever store the suite runs on.
+    let app = TestApp::spawn_with(|config| {
+        config.storage = None;
+        config.role = depot::config::Role::Standalone;
+    })
+    .await;
     let ann = app.user("ann").await;
     let big = sample_bytes(20 * 1024 * 1024 + 7);
     for (name, bytes) in [
@@ -251,6 +256,7 @@ async fn depot_admin_migrate_storage_copies_every_blob_to_s3_checking_each() {
     let on_s3 = TestApp::spawn_with(|config| {
         config.data_dir = app.data_dir().to_owned();
         config.database_url = app.config.database_url.clone();
+        config.role = depot::config::Role::Standalone;
         s3.configure(config, &prefix);
     })
     .await;

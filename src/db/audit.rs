@@ -93,12 +93,37 @@ pub fn chain_hash(id: i64, prev_hash: &str, event: &NewEvent) -> String {
 /// locked until it commits, so events take their places one at a time, and
 /// an event is only there if the change it records is. Returns its id.
 pub async fn append(conn: &mut AnyConnection, event: &NewEvent) -> Result<i64, sqlx::Error> {
-    let (last_id, last_hash): (i64, String) =
+    append_all(conn, std::slice::from_ref(event)).await
+}
+
+/// Appends events in order, inside the caller's transaction, reading and
+/// moving the chain's head once for all of them. Returns the last one's id.
+pub async fn append_all(conn: &mut AnyConnection, events: &[NewEvent]) -> Result<i64, sqlx::Error> {
+    let (mut id, mut hash): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET last_id = last_id WHERE id = 1 RETURNING last_id, last_hash")
             .fetch_one(&mut *conn)
             .await?;
-    let id = last_id + 1;
-    let hash = chain_hash(id, &last_hash, event);
+    for event in events {
+        let prev_hash = std::mem::take(&mut hash);
+        id += 1;
+        hash = chain_hash(id, &prev_hash, event);
+        insert(conn, id, event, &prev_hash, &hash).await?;
+    }
+    sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
+        .bind(id)
+        .bind(&hash)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+async fn insert(
+    conn: &mut AnyConnection,
+    id: i64,
+    event: &NewEvent,
+    prev_hash: &str,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_events (id, at, actor, session_id, action, file_name, content_key, bytes, \
          outcome, client_ip, request_id, server_role, prev_hash, hash) \
@@ -116,16 +141,11 @@ pub async fn append(conn: &mut AnyConnection, event: &NewEvent) -> Result<i64, s
     .bind(&event.client_ip)
     .bind(&event.request_id)
     .bind(&event.server_role)
-    .bind(&last_hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
-        .bind(id)
-        .bind(&hash)
-        .execute(conn)
-        .await?;
-    Ok(id)
+    .bind(prev_hash)
+    .bind(hash)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// Which events a query or an export wants.

@@ -170,9 +170,8 @@ impl AuditWriter {
 }
 
 async fn append_all(db: &Db, batch: &[Pending]) -> Result<(), sqlx::Error> {
+    let events: Vec<NewEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
     let mut tx = db.begin().await?;
-    for (event, _) in batch {
-        audit::append(&mut tx, event).await?;
-    }
+    audit::append_all(&mut tx, &events).await?;
     tx.commit().await
 }

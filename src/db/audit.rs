@@ -3,7 +3,6 @@
 //! content with that link, so an edit, a removal or a reordering anywhere
 //! shows when the chain is walked ([`verify`]).
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, AnyPool};
 
@@ -17,7 +16,7 @@ const COLUMNS: &str = "id, at, actor, session_id, action, file_name, content_key
 
 /// What happened, by whom, to what, with what outcome — everything an event
 /// records but its place in the chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct NewEvent {
     pub at: i64,
     pub actor: Option<i64>,
@@ -32,40 +31,14 @@ pub struct NewEvent {
     pub server_role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+/// An event in its place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Event {
     pub id: i64,
-    pub at: i64,
-    pub actor: Option<i64>,
-    pub session_id: String,
-    pub action: String,
-    pub file_name: String,
-    pub content_key: String,
-    pub bytes: i64,
-    pub outcome: i32,
-    pub client_ip: String,
-    pub request_id: String,
-    pub server_role: String,
+    #[sqlx(flatten)]
+    pub content: NewEvent,
     pub prev_hash: String,
     pub hash: String,
-}
-
-impl Event {
-    fn content(&self) -> NewEvent {
-        NewEvent {
-            at: self.at,
-            actor: self.actor,
-            session_id: self.session_id.clone(),
-            action: self.action.clone(),
-            file_name: self.file_name.clone(),
-            content_key: self.content_key.clone(),
-            bytes: self.bytes,
-            outcome: self.outcome,
-            client_ip: self.client_ip.clone(),
-            request_id: self.request_id.clone(),
-            server_role: self.server_role.clone(),
-        }
-    }
 }
 
 /// The SHA-256 (hex) of an event's place, content and link to the one before:
@@ -250,7 +223,7 @@ pub async fn verify(
                 Some(Break::Missing { id: last_id + 1 })
             } else if event.prev_hash != expected_prev {
                 Some(Break::Unlinked { id: event.id })
-            } else if chain_hash(event.id, &event.prev_hash, &event.content()) != event.hash {
+            } else if chain_hash(event.id, &event.prev_hash, &event.content) != event.hash {
                 Some(Break::Altered { id: event.id })
             } else {
                 None

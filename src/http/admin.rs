@@ -80,22 +80,29 @@ pub struct EventView {
 }
 
 impl From<Event> for EventView {
-    fn from(event: Event) -> Self {
+    fn from(
+        Event {
+            id,
+            content,
+            prev_hash,
+            hash,
+        }: Event,
+    ) -> Self {
         Self {
-            id: event.id,
-            at: timestamp::to_rfc3339(event.at),
-            actor: event.actor,
-            session_id: event.session_id,
-            action: event.action,
-            file_name: event.file_name,
-            content_key: event.content_key,
-            bytes: event.bytes,
-            outcome: event.outcome,
-            client_ip: event.client_ip,
-            request_id: event.request_id,
-            server_role: event.server_role,
-            prev_hash: event.prev_hash,
-            hash: event.hash,
+            id,
+            at: timestamp::to_rfc3339(content.at),
+            actor: content.actor,
+            session_id: content.session_id,
+            action: content.action,
+            file_name: content.file_name,
+            content_key: content.content_key,
+            bytes: content.bytes,
+            outcome: content.outcome,
+            client_ip: content.client_ip,
+            request_id: content.request_id,
+            server_role: content.server_role,
+            prev_hash,
+            hash,
         }
     }
 }
@@ -225,21 +232,22 @@ const CSV_COLUMNS: [&str; 14] = [
 ];
 
 fn csv_cells(event: Event) -> [String; 14] {
+    let view = EventView::from(event);
     [
-        event.id.to_string(),
-        timestamp::to_rfc3339(event.at),
-        event.actor.map(|actor| actor.to_string()).unwrap_or_default(),
-        event.session_id,
-        event.action,
-        event.file_name,
-        event.content_key,
-        event.bytes.to_string(),
-        event.outcome.to_string(),
-        event.client_ip,
-        event.request_id,
-        event.server_role,
-        event.prev_hash,
-        event.hash,
+        view.id.to_string(),
+        view.at,
+        view.actor.map(|actor| actor.to_string()).unwrap_or_default(),
+        view.session_id,
+        view.action,
+        view.file_name,
+        view.content_key,
+        view.bytes.to_string(),
+        view.outcome.to_string(),
+        view.client_ip,
+        view.request_id,
+        view.server_role,
+        view.prev_hash,
+        view.hash,
     ]
 }
 

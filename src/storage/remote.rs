@@ -2,8 +2,8 @@
 //! what a gateway uses, so that no file byte touches the gateway's disk.
 //!
 //! A write is sent to the node in chunks of [`CHUNK`] bytes, each one a `PUT`
-//! at its offset that the node stages durably before it answers, so a chunk
-//! that fails is sent again — not the whole file. The node hashes what it
+//! at its offset that the node stages before it answers (durably, for a
+//! resumable upload), so a chunk that fails is sent again — not the whole file. The node hashes what it
 //! stages and hands back an opaque state (its store's resume state and the
 //! SHA-256 so far); the next chunk carries it, and the commit declares the
 //! content's SHA-256, which the node checks against its own before the blob

@@ -10,6 +10,7 @@
 
 mod local;
 mod memory;
+mod ranged;
 pub mod remote;
 mod s3;
 

@@ -24,6 +24,7 @@ use futures_util::TryStreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
+use super::ranged::{FIRST_READ, RangedReader};
 use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
 use crate::config::Secret;
 use crate::domain::UploadId;
@@ -471,22 +472,24 @@ impl BlobWriter for RemoteWriter {
             return Ok(Some(Box::new(std::io::Cursor::new(self.pending.concat()))));
         }
         self.stage_all().await?;
-        let mut reader = StagedOnNode {
+        let staged = StagedOnNode {
             remote: Arc::clone(&self.remote),
             id: self.id,
             state: self.staged.state.clone(),
-            size: self.staged.offset,
-            position: 0,
-            window: Bytes::new(),
-            window_start: 0,
         };
-        match reader.fetch(0, FIRST_READ.min(reader.size)).await {
-            Ok(window) => reader.window = window,
+        let size = self.staged.offset;
+        let first = match staged.fetch(0, FIRST_READ.min(size)).await {
+            Ok(first) => first,
             Err(StorageError::NotFound) => return Ok(None),
             Err(err) => return Err(err),
-        }
+        };
         let runtime = tokio::runtime::Handle::current();
-        Ok(Some(Box::new(BlockingStagedReader { reader, runtime })))
+        let reader = RangedReader::new(size, move |start, end| {
+            runtime
+                .block_on(staged.fetch(start, end - start))
+                .map_err(std::io::Error::other)
+        });
+        Ok(Some(Box::new(reader.starting_with(first))))
     }
 
     async fn commit(mut self: Box<Self>, key: &BlobKey) -> Result<(), StorageError> {
@@ -519,20 +522,11 @@ impl ResumableWriter for RemoteWriter {
     }
 }
 
-/// Reads of a staged upload on the node start at this size and double up
-/// to [`CHUNK`] as they go on (a content sniff reads 8 KiB; a workbook's
-/// reader seeks to the end first).
-const FIRST_READ: u64 = 64 << 10;
-
-/// What a node has staged of one upload, read in windows.
+/// What a node has staged of one upload.
 struct StagedOnNode {
     remote: Arc<Remote>,
     id: UploadId,
     state: String,
-    size: u64,
-    position: u64,
-    window: Bytes,
-    window_start: u64,
 }
 
 impl StagedOnNode {
@@ -547,56 +541,6 @@ impl StagedOnNode {
             })
             .await?;
         response.bytes().await.map_err(protocol_error)
-    }
-}
-
-/// [`StagedOnNode`] as the blocking reader a profiler wants, off the runtime.
-struct BlockingStagedReader {
-    reader: StagedOnNode,
-    runtime: tokio::runtime::Handle,
-}
-
-impl std::io::Read for BlockingStagedReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let staged = &mut self.reader;
-        if staged.position >= staged.size || out.is_empty() {
-            return Ok(0);
-        }
-        let window_end = staged.window_start + staged.window.len() as u64;
-        if staged.position < staged.window_start || staged.position >= window_end {
-            let ahead = (staged.window.len() as u64 * 2).clamp(FIRST_READ, CHUNK as u64);
-            let len = ahead.min(staged.size - staged.position);
-            staged.window = self
-                .runtime
-                .block_on(staged.fetch(staged.position, len))
-                .map_err(std::io::Error::other)?;
-            staged.window_start = staged.position;
-            if staged.window.is_empty() {
-                return Err(std::io::Error::other(
-                    "the storage node sent no bytes of a staged upload",
-                ));
-            }
-        }
-        let from = usize::try_from(staged.position - staged.window_start).map_err(std::io::Error::other)?;
-        let available = &staged.window[from..];
-        let read = available.len().min(out.len());
-        out[..read].copy_from_slice(&available[..read]);
-        staged.position += read as u64;
-        Ok(read)
-    }
-}
-
-impl std::io::Seek for BlockingStagedReader {
-    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        let staged = &mut self.reader;
-        let position = match to {
-            std::io::SeekFrom::Start(at) => Some(at),
-            std::io::SeekFrom::End(delta) => staged.size.checked_add_signed(delta),
-            std::io::SeekFrom::Current(delta) => staged.position.checked_add_signed(delta),
-        };
-        staged.position = position
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
-        Ok(staged.position)
     }
 }
 

@@ -14,7 +14,7 @@
 //! one `PUT` to its content address at commit.
 
 use std::collections::VecDeque;
-use std::io::{self, SeekFrom};
+use std::io;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -27,6 +27,7 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use super::ranged::RangedReader;
 use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
 use crate::domain::UploadId;
 
@@ -36,9 +37,6 @@ const PART_SIZE: usize = 8 << 20;
 /// Parts sent at once by one upload; with the part being filled, an upload
 /// holds at most three parts in memory.
 const PARTS_IN_FLIGHT: usize = 2;
-/// How much a staged reader fetches at first, and at most, at a time.
-const FIRST_READ: u64 = 64 << 10;
-const READ_AHEAD: u64 = 8 << 20;
 /// The largest object S3 copies in one request; an upload larger than this
 /// could not reach its content address.
 pub const MAX_OBJECT_COPY: u64 = 5 << 30;
@@ -522,15 +520,14 @@ impl BlobWriter for S3Writer {
         }
         self.complete_staging().await?;
         let size = self.store.head(&self.parts.path).await.map_err(io_error)?.size;
-        Ok(Some(Box::new(ObjectReader {
-            store: Arc::clone(&self.store),
-            path: self.parts.path.clone(),
-            size,
-            position: 0,
-            window: Bytes::new(),
-            window_start: 0,
-            runtime: tokio::runtime::Handle::current(),
-        })))
+        let (store, path) = (Arc::clone(&self.store), self.parts.path.clone());
+        let runtime = tokio::runtime::Handle::current();
+        Ok(Some(Box::new(RangedReader::new(size, move |start, end| {
+            let (store, path) = (Arc::clone(&store), path.clone());
+            runtime
+                .block_on(async move { store.get_range(&path, start..end).await })
+                .map_err(io::Error::from)
+        }))))
     }
 
     async fn commit(mut self: Box<Self>, key: &BlobKey) -> Result<(), StorageError> {
@@ -598,57 +595,6 @@ impl Drop for S3Writer {
                 runtime.spawn(async move { delete_quietly(&store, &path).await });
             }
         }
-    }
-}
-
-/// A staged object read with ranged requests, from a blocking thread.
-struct ObjectReader {
-    store: Arc<AmazonS3>,
-    path: Path,
-    size: u64,
-    position: u64,
-    window: Bytes,
-    window_start: u64,
-    runtime: tokio::runtime::Handle,
-}
-
-impl io::Read for ObjectReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.position >= self.size || out.is_empty() {
-            return Ok(0);
-        }
-        let window_end = self.window_start + self.window.len() as u64;
-        if self.position < self.window_start || self.position >= window_end {
-            // Small at first (a content-type sniff reads 8 KiB), doubling
-            // while the reads go on.
-            let ahead = (self.window.len() as u64 * 2).clamp(FIRST_READ, READ_AHEAD);
-            let end = (self.position + ahead).min(self.size);
-            let (store, path, range) = (Arc::clone(&self.store), self.path.clone(), self.position..end);
-            self.window = self
-                .runtime
-                .block_on(async move { store.get_range(&path, range).await })
-                .map_err(io::Error::from)?;
-            self.window_start = self.position;
-        }
-        let from = usize::try_from(self.position - self.window_start).map_err(io::Error::other)?;
-        let available = &self.window[from..];
-        let read = available.len().min(out.len());
-        out[..read].copy_from_slice(&available[..read]);
-        self.position += read as u64;
-        Ok(read)
-    }
-}
-
-impl io::Seek for ObjectReader {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let position = match to {
-            SeekFrom::Start(at) => Some(at),
-            SeekFrom::End(delta) => self.size.checked_add_signed(delta),
-            SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
-        };
-        self.position =
-            position.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
-        Ok(self.position)
     }
 }
 

@@ -102,10 +102,8 @@ pub async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, 
             .as_deref()
             .context("a gateway needs the storage node's URL: --storage-url or DEPOT_STORAGE_URL")?;
         let store = RemoteBlobStore::new(url, &internal_api_key(config)?)?;
-        tokio::time::timeout(STORE_CHECK_TIMEOUT, store.check())
+        check_store(&store)
             .await
-            .map_err(|_| anyhow::anyhow!("timed out"))
-            .and_then(|checked| checked.map_err(anyhow::Error::from))
             .with_context(|| format!("storage node {url} is unreachable or refuses the internal API key"))?;
         return Ok((Arc::new(store), config.max_upload_bytes));
     }
@@ -117,10 +115,8 @@ pub async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, 
     };
     let shown = config.storage.clone().unwrap_or_default();
     let store = S3BlobStore::open(&settings).with_context(|| format!("invalid S3 settings for {shown}"))?;
-    tokio::time::timeout(STORE_CHECK_TIMEOUT, store.check())
+    check_store(&store)
         .await
-        .map_err(|_| anyhow::anyhow!("timed out"))
-        .and_then(|checked| checked.map_err(anyhow::Error::from))
         .with_context(|| format!("S3 store {shown} is unreachable or refuses writes"))?;
     let mut max_upload_bytes = config.max_upload_bytes;
     if max_upload_bytes > MAX_OBJECT_COPY {
@@ -132,6 +128,14 @@ pub async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, 
         max_upload_bytes = MAX_OBJECT_COPY;
     }
     Ok((Arc::new(store), max_upload_bytes))
+}
+
+/// Whether a store answers and takes writes, within [`STORE_CHECK_TIMEOUT`].
+async fn check_store(store: &dyn BlobStore) -> anyhow::Result<()> {
+    tokio::time::timeout(STORE_CHECK_TIMEOUT, store.check())
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))?
+        .map_err(anyhow::Error::from)
 }
 
 /// How long startup waits for the object store.

@@ -50,7 +50,7 @@ where
 }
 
 /// The bearer token of a request.
-fn bearer(parts: &Parts) -> Result<&str, AppError> {
+pub fn bearer(parts: &Parts) -> Result<&str, AppError> {
     let header = parts
         .headers
         .get(AUTHORIZATION)

@@ -10,12 +10,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::request_id::RequestId;
 
+use crate::auth;
 use crate::error::AppError;
 use crate::http::session_hint::SessionHint;
 use crate::pipeline::audit::{Audit, Who};
@@ -111,13 +112,9 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
 /// refuses a bad one), the session the request names, its peer address,
 /// request id and this server's role.
 async fn who(state: &AppState, parts: &mut axum::http::request::Parts, method: &Method) -> Who {
-    let actor = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, token)| state.keys.verify(token.trim()).ok());
+    let actor = auth::bearer(parts)
+        .ok()
+        .and_then(|token| state.keys.verify(token).ok());
     let session = match SessionHint::from_request_parts(parts, state).await {
         Ok(hint) => hint.claimed().map(|id| id.to_string()).unwrap_or_default(),
         Err(never) => match never {},

@@ -4,9 +4,8 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use sha2::Digest;
 
-use crate::helpers::{TestApp, encode, sample_bytes};
+use crate::helpers::{TestApp, encode, hex_sha256, sample_bytes};
 use crate::process::depot;
 
 /// An operator's token for the app, as `depot token --admin` mints it.
@@ -55,17 +54,13 @@ async fn login(app: &TestApp, username: &str, password: &str) -> StatusCode {
     .status()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 #[tokio::test]
 async fn every_file_operation_and_every_denial_writes_exactly_one_event() {
     let app = TestApp::spawn().await;
     let ann = app.user("ann").await;
     let bob = app.user("bob").await;
     let content = sample_bytes(5000);
-    let key = sha256_hex(&content);
+    let key = hex_sha256(&content);
 
     assert_eq!(
         app.put_file(&ann, "scan.bin", content.clone()).await.status(),

@@ -2,8 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, error_code, sample_bytes};
-use crate::upload::hex_sha256;
+use crate::helpers::{TestApp, error_code, hex_sha256, sample_bytes};
 
 #[tokio::test]
 async fn a_download_is_byte_identical_with_etag_and_nosniff() {

@@ -599,6 +599,12 @@ pub fn new_session() -> String {
 }
 
 /// Deterministic bytes of a given length that no two offsets of share a pattern.
+/// The SHA-256 of `bytes` as depot shows it (lower-case hex).
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 pub fn sample_bytes(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }

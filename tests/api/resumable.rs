@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::clients::{CuttingProxy, js_clients, python_module, run};
-use crate::helpers::{TestApp, TestUser, error_code, new_session, sample_bytes};
+use crate::helpers::{TestApp, TestUser, error_code, hex_sha256, new_session, sample_bytes};
 use crate::process::ServerProcess;
 
 const TUS: &str = "1.0.0";
@@ -176,10 +176,6 @@ async fn locked(app: &TestApp, upload: &str) -> bool {
     until.is_some()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn cid_of(bytes: &[u8]) -> String {
     let mut builder = depot::ipfs::CidBuilder::default();
     builder.push(bytes);
@@ -271,7 +267,7 @@ async fn an_upload_in_three_parts_is_stored_like_any_upload() {
 
     let file = app.metadata(&ann, "survey.bin").await;
     assert_eq!(file["size"], content.len());
-    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["sha256"], hex_sha256(&content));
     assert_eq!(file["cid"], cid_of(&content));
     assert_eq!(file["description"], "field survey");
     let downloaded = app.download(&ann, "survey.bin").await.bytes().await.unwrap();
@@ -405,7 +401,7 @@ async fn the_creation_request_may_carry_the_first_bytes_or_all_of_them() {
     assert_eq!(header(&whole, "upload-offset"), "5");
     assert_eq!(
         app.metadata(&ann, "whole.txt").await["sha256"],
-        sha256_hex(b"whole")
+        hex_sha256(b"whole")
     );
 
     // Refused bytes: the upload exists, empty, and the answer says where.
@@ -434,7 +430,7 @@ async fn an_empty_upload_is_complete_when_created() {
     assert_eq!(header(&created, "upload-offset"), "0");
     let file = app.metadata(&ann, "empty.txt").await;
     assert_eq!(file["size"], 0);
-    assert_eq!(file["sha256"], sha256_hex(b""));
+    assert_eq!(file["sha256"], hex_sha256(b""));
 }
 
 #[tokio::test]
@@ -655,7 +651,7 @@ async fn a_part_whose_checksum_does_not_match_gets_460_and_is_discarded() {
     assert_eq!(accepted.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.metadata(&ann, "checked.txt").await["sha256"],
-        sha256_hex(b"helloworld")
+        hex_sha256(b"helloworld")
     );
 }
 
@@ -688,7 +684,7 @@ async fn a_second_writer_gets_423_and_the_bytes_never_interleave() {
     assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.metadata(&ann, "shared.bin").await["sha256"],
-        sha256_hex(&content)
+        hex_sha256(&content)
     );
 }
 
@@ -724,7 +720,7 @@ async fn a_part_cut_off_keeps_what_arrived_and_the_upload_resumes_from_there() {
         .await;
     assert_eq!(rest.status(), StatusCode::NO_CONTENT);
     let file = app.metadata(&ann, "flaky.bin").await;
-    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["sha256"], hex_sha256(&content));
     assert_eq!(file["cid"], cid_of(&content));
 }
 
@@ -832,7 +828,7 @@ async fn an_upload_begun_on_one_node_is_finished_on_another() {
         .await;
     assert_eq!(rest.status(), StatusCode::NO_CONTENT);
     let file = first.metadata(&ann, "travels.bin").await;
-    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["sha256"], hex_sha256(&content));
     assert_eq!(file["cid"], cid_of(&content));
 
     // A dataset finished on the node that did not see its first bytes is
@@ -924,7 +920,7 @@ async fn an_upload_survives_kill_9_mid_request_and_completes_with_the_right_hash
         .json()
         .await
         .unwrap();
-    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["sha256"], hex_sha256(&content));
     assert_eq!(file["cid"], cid_of(&content));
     let downloaded = client
         .get(tus.url("/api/v1/files/survivor.bin/content"))
@@ -971,7 +967,7 @@ async fn a_real_client_resumes_after_the_network_fails_halfway(
     );
 
     let file = app.metadata(&ann, "measurements.bin").await;
-    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["sha256"], hex_sha256(&content));
     assert_eq!(file["cid"], cid_of(&content));
     let downloaded = app
         .download(&ann, "measurements.bin")
@@ -1021,7 +1017,7 @@ async fn tus_js_client_sends_its_first_chunk_with_the_creation_request() {
     let report: serde_json::Value = serde_json::from_str(run(node).await.trim()).unwrap();
     assert_eq!(report["retries"], 0);
     let file = app.metadata(&ann, "chunked.bin").await;
-    assert_eq!(file["sha256"], sha256_hex(&content));
+    assert_eq!(file["sha256"], hex_sha256(&content));
     assert_eq!(file["description"], "sent by tus-js-client");
 }
 

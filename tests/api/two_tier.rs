@@ -14,7 +14,7 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{INTERNAL_KEY, PostgresDatabase, encode, sample_bytes};
+use crate::helpers::{INTERNAL_KEY, PostgresDatabase, encode, error_code, hex_sha256, sample_bytes};
 use crate::process::{ServerProcess, depot};
 
 /// A node and a gateway, each with a data dir of its own; the gateway's
@@ -165,16 +165,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
-async fn error_code(response: reqwest::Response) -> String {
-    let body: Value = response.json().await.unwrap();
-    body["error"]["code"].as_str().unwrap_or_default().to_owned()
-}
-
 #[tokio::test]
 async fn uploads_downloads_and_deletes_through_the_gateway_land_on_the_node() {
     let tier = TwoTier::start().await;
@@ -194,7 +184,7 @@ async fn uploads_downloads_and_deletes_through_the_gateway_land_on_the_node() {
         .iter()
         .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, BTreeSet::from([sha256_hex(&content), sha256_hex(&small)]));
+    assert_eq!(names, BTreeSet::from([hex_sha256(&content), hex_sha256(&small)]));
     assert!(tier.node_staged().is_empty(), "{:?}", tier.node_staged());
 
     let file: Value = tier.get("/api/v1/files/scan.bin").await.json().await.unwrap();
@@ -430,7 +420,7 @@ async fn a_file_deleted_while_the_node_is_down_goes_and_its_bytes_follow_when_th
     let db = tier.gateway_db().await;
     let scheduled: Option<i64> =
         sqlx::query_scalar("SELECT cleanup_scheduled_for FROM blobs WHERE sha256 = $1")
-            .bind(sha256_hex(&content))
+            .bind(hex_sha256(&content))
             .fetch_one(&db)
             .await
             .unwrap();

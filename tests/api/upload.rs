@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::Form;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, error_code, file_part, sample_bytes};
+use crate::helpers::{TestApp, error_code, file_part, hex_sha256, sample_bytes};
 
 const CSV: &[u8] = b"date,product,sales\n2024-01-01,apple,3.5\n2024-01-02,pear,4\n";
 
@@ -346,11 +346,6 @@ async fn content_type_comes_from_magic_bytes_before_the_extension() {
         .await
         .unwrap();
     assert_eq!(body["content_type"], "application/json");
-}
-
-pub fn hex_sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 #[tokio::test]

@@ -1,7 +1,6 @@
 //! Seed 4's file tracking: a row per transfer of a file's bytes (upload in,
 //! download out), with the role of the server that streamed them.
 
-use serde::Serialize;
 use sqlx::{AnyConnection, AnyPool};
 
 /// Which way the bytes went.
@@ -35,7 +34,7 @@ pub struct NewTransfer<'a> {
 }
 
 /// A transfer as the files API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Transfer {
     pub direction: String,
     pub server_role: String,

@@ -99,12 +99,20 @@ impl Conditions {
 /// A `LIKE … ESCAPE '\'` pattern matching `needle` anywhere, case-folded, with its
 /// wildcards escaped.
 pub fn contains_pattern(needle: &str) -> String {
-    let escaped = needle
-        .to_lowercase()
+    format!("%{}%", escape_like(needle))
+}
+
+/// A `LIKE … ESCAPE '\'` pattern matching text that starts with `prefix`,
+/// case-folded, with its wildcards escaped.
+pub fn prefix_pattern(prefix: &str) -> String {
+    format!("{}%", escape_like(prefix))
+}
+
+fn escape_like(text: &str) -> String {
+    text.to_lowercase()
         .replace('\\', "\\\\")
         .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+        .replace('_', "\\_")
 }
 
 #[cfg(test)]
@@ -114,6 +122,7 @@ mod tests {
     #[test]
     fn contains_pattern_escapes_wildcards() {
         assert_eq!(contains_pattern("50%_Off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(prefix_pattern("Image/"), "image/%");
     }
 
     #[test]

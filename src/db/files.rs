@@ -3,7 +3,7 @@
 use sqlx::{AnyConnection, AnyPool, FromRow};
 
 use crate::auth::UserId;
-use crate::db::conditions::{Conditions, contains_pattern};
+use crate::db::conditions::{Conditions, contains_pattern, prefix_pattern};
 use crate::storage::BlobKey;
 
 const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, corrupt_at, created_at";
@@ -58,6 +58,7 @@ pub struct NewFile {
 pub struct FileFilter {
     /// Case-insensitive substring of the file name.
     pub name_contains: Option<String>,
+    /// An exact media type, or a top-level type with `/*` (`image/*`).
     pub content_type: Option<String>,
     pub min_size: Option<i64>,
     pub max_size: Option<i64>,
@@ -65,13 +66,52 @@ pub struct FileFilter {
     pub created_before: Option<i64>,
 }
 
-/// Which slice of the (newest first) listing to return.
+/// Which slice of the listing to return.
 #[derive(Debug, Clone, Copy)]
 pub enum Page {
-    /// Keyset pagination: rows older than the row with id `after`.
+    /// Keyset pagination, newest first: rows older than the row with id `after`.
     Cursor { after: Option<i64>, limit: i64 },
-    /// Numbered pages, 1-based.
-    Numbered { page: i64, page_size: i64 },
+    /// Numbered pages, 1-based, in the given order.
+    Numbered { page: i64, page_size: i64, order: Order },
+}
+
+/// The order of numbered pages; ties go newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Newest,
+    Oldest,
+    /// By name, case-folded, A to Z.
+    Name,
+    NameDescending,
+    Smallest,
+    Largest,
+}
+
+impl Order {
+    /// From `sort`: `created_at`, `name` or `size`, with `-` first for descending.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "-created_at" => Self::Newest,
+            "created_at" => Self::Oldest,
+            "name" => Self::Name,
+            "-name" => Self::NameDescending,
+            "size" => Self::Smallest,
+            "-size" => Self::Largest,
+            _ => return None,
+        })
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Newest => "id DESC",
+            Self::Oldest => "id ASC",
+            Self::Name => "LOWER(file_name) ASC, file_name ASC, id DESC",
+            Self::NameDescending => "LOWER(file_name) DESC, file_name DESC, id DESC",
+            Self::Smallest => "size ASC, id DESC",
+            Self::Largest => "size DESC, id DESC",
+        }
+    }
 }
 
 pub async fn insert(conn: &mut AnyConnection, file: &NewFile) -> Result<FileRecord, sqlx::Error> {
@@ -185,8 +225,19 @@ pub async fn list(
     if let Some(name) = &filter.name_contains {
         conditions.push_text("LOWER(file_name) LIKE {} ESCAPE '\\'", contains_pattern(name));
     }
-    if let Some(content_type) = &filter.content_type {
-        conditions.push_text("content_type = {}", content_type.clone());
+    match filter
+        .content_type
+        .as_deref()
+        .map(|wanted| (wanted, wanted.strip_suffix("/*")))
+    {
+        Some((_, Some(top_level))) => {
+            conditions.push_text(
+                "content_type LIKE {} ESCAPE '\\'",
+                prefix_pattern(&format!("{top_level}/")),
+            );
+        }
+        Some((exact, None)) => conditions.push_text("content_type = {}", exact.to_owned()),
+        None => {}
     }
     for (column_test, value) in [
         ("size >= {}", filter.min_size),
@@ -212,18 +263,23 @@ pub async fn list(
         Page::Cursor { .. } => None,
     };
 
-    let (limit, offset) = match page {
+    let (limit, offset, order) = match page {
         Page::Cursor { after, limit } => {
             if let Some(after) = after {
                 conditions.push_int("id < {}", after);
             }
-            (limit, 0)
+            (limit, 0, Order::Newest)
         }
-        Page::Numbered { page, page_size } => (page_size, (page - 1).saturating_mul(page_size)),
+        Page::Numbered {
+            page,
+            page_size,
+            order,
+        } => (page_size, (page - 1).saturating_mul(page_size), order),
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM files WHERE {} ORDER BY id DESC LIMIT {limit} OFFSET {offset}",
-        conditions.sql()
+        "SELECT {COLUMNS} FROM files WHERE {} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+        conditions.sql(),
+        order.sql()
     );
     let rows = conditions
         .bind_rows(sqlx::query_as::<_, FileRecord>(&sql))

@@ -39,6 +39,7 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
                 "download"
             }
         }
+        ("GET", "/api/v1/files/{file_name}/preview") => "preview",
         ("GET", "/api/v1/files/" | "/api/v1/files") => "list",
         (
             "GET",

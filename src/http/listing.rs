@@ -1,4 +1,5 @@
-//! `GET /api/v1/files/`: the caller's files, newest first, filtered and paginated.
+//! `GET /api/v1/files/`: the caller's files, newest first (or sorted, on
+//! numbered pages), filtered and paginated.
 //!
 //! The body is a JSON array of files (seed 2's contract). Pagination travels in
 //! headers: `Link: <…>; rel="next"` and `X-Next-Cursor` for cursor pages,
@@ -11,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use crate::auth::AuthUser;
-use crate::db::files::{self, FileFilter, Page};
+use crate::db::files::{self, FileFilter, Order, Page};
 use crate::domain::timestamp;
 use crate::error::AppError;
 use crate::http::files::FileView;
@@ -27,6 +28,8 @@ pub struct ListParams {
     cursor: Option<String>,
     page: Option<i64>,
     page_size: Option<i64>,
+    /// `created_at`, `name` or `size`, `-` first for descending; numbered pages only.
+    sort: Option<String>,
     /// Case-insensitive substring of the file name.
     name: Option<String>,
     content_type: Option<String>,
@@ -107,10 +110,10 @@ fn page_of(params: &ListParams) -> Result<Page, AppError> {
         }
     };
     let cursor_mode = params.cursor.is_some() || params.limit.is_some();
-    let page_mode = params.page.is_some() || params.page_size.is_some();
+    let page_mode = params.page.is_some() || params.page_size.is_some() || params.sort.is_some();
     if cursor_mode && page_mode {
         return Err(AppError::BadRequest(
-            "use either `limit`/`cursor` or `page`/`page_size`, not both".into(),
+            "use either `limit`/`cursor` or `page`/`page_size`/`sort`, not both".into(),
         ));
     }
     if page_mode {
@@ -118,9 +121,18 @@ fn page_of(params: &ListParams) -> Result<Page, AppError> {
         if page < 1 {
             return Err(AppError::BadRequest("`page` starts at 1".into()));
         }
+        let order = match params.sort.as_deref() {
+            None => Order::default(),
+            Some(text) => Order::parse(text).ok_or_else(|| {
+                AppError::BadRequest(
+                    "`sort` must be one of created_at, name, size, each optionally preceded by `-`".into(),
+                )
+            })?,
+        };
         return Ok(Page::Numbered {
             page,
             page_size: bounded("page_size", params.page_size.unwrap_or(DEFAULT_LIMIT))?,
+            order,
         });
     }
     let after = params

@@ -12,9 +12,11 @@ mod internal;
 mod ipfs;
 mod listing;
 mod ops;
+mod preview;
 pub mod session_hint;
 mod sessions;
 mod tus;
+mod ui;
 mod upload;
 mod usage;
 
@@ -83,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             get(files::metadata).delete(files::delete),
         )
         .route("/api/v1/files/{file_name}/transfers", get(files::transfers))
+        .route("/api/v1/files/{file_name}/preview", get(preview::preview))
         .route(
             "/api/v1/files/active/{session}",
             get(active::get).post(active::set),
@@ -97,6 +100,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/audit/export", get(admin::export))
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
+        .route("/", get(ui::index))
+        .route("/ui/{version}/{name}", get(ui::asset))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));

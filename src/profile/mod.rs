@@ -14,6 +14,7 @@ mod json;
 mod names;
 #[cfg(feature = "parquet")]
 mod parquet;
+pub mod preview;
 mod tokenizer;
 mod values;
 
@@ -90,6 +91,15 @@ impl Format {
     /// an archive or another binary format, whatever their name says.
     pub fn is_text(self) -> bool {
         matches!(self, Self::Csv | Self::Tsv | Self::JsonLines | Self::JsonArray)
+    }
+
+    /// The field delimiter of a delimited format (CSV, TSV).
+    pub fn delimiter(self) -> Option<u8> {
+        match self {
+            Self::Csv => Some(b','),
+            Self::Tsv => Some(b'\t'),
+            _ => None,
+        }
     }
 
     /// Whether the format is profiled from the whole, stored copy rather than

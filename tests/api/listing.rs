@@ -119,6 +119,39 @@ async fn filters_narrow_the_listing() {
             .await
             .is_empty()
     );
+    assert_eq!(
+        names(&app, &ann, "content_type=text/*").await,
+        ["d.txt", "Report-c.csv", "b.csv", "a.csv"],
+        "a type ending in /* matches its top-level type"
+    );
+    assert!(names(&app, &ann, "content_type=image/*").await.is_empty());
+}
+
+#[tokio::test]
+async fn numbered_pages_sort_by_name_size_or_age() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    five_files(&app, &ann).await;
+    let oldest_first = ["a.csv", "b.csv", "Report-c.csv", "d.txt", "e.json"];
+    assert_eq!(names(&app, &ann, "sort=created_at").await, oldest_first);
+    assert_eq!(names(&app, &ann, "sort=size").await, oldest_first);
+    assert_eq!(
+        names(&app, &ann, "sort=-size&page=2&page_size=2").await,
+        ["Report-c.csv", "b.csv"]
+    );
+    assert_eq!(
+        names(&app, &ann, "sort=name").await,
+        ["a.csv", "b.csv", "d.txt", "e.json", "Report-c.csv"],
+        "names sort without regard to case"
+    );
+    assert_eq!(
+        names(&app, &ann, "sort=-name&name=csv").await,
+        ["Report-c.csv", "b.csv", "a.csv"]
+    );
+    assert_eq!(
+        names(&app, &ann, "sort=-created_at").await,
+        ["e.json", "d.txt", "Report-c.csv", "b.csv", "a.csv"]
+    );
 }
 
 #[tokio::test]
@@ -131,6 +164,8 @@ async fn malformed_listing_parameters_return_400() {
         "cursor=abc",
         "page=0",
         "page=1&limit=5",
+        "sort=newest",
+        "sort=name&limit=5",
         "created_after=yesterday",
         "min_size=big",
         "colour=blue",

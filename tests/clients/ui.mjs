@@ -1,0 +1,320 @@
+// depot's web UI in a real browser (Debian's Chromium through playwright-core):
+// sign up, drop two files and watch them reach 100 %, see them listed, search,
+// preview a CSV as a table, make a file active, see a duplicate refused by
+// name, delete with confirmation, read the history — at desktop width, then
+// again on a 375 px phone. Screenshots of each view go to the given folder.
+// Any console error or uncaught exception fails the run.
+//
+// usage: node ui.mjs BASE_URL SCREENSHOT_DIR
+
+import { mkdirSync, readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const [base, shots] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox'],
+});
+
+const CSV = 'date,product,sales\n2024-01-01,apple,3.5\n2024-01-02,"pear, green",4\n2024-01-03,plum,\n';
+const NOTES = 'Notes for the quarter.\n<script>alert(1)</script>\n';
+// A 2 × 1 PNG.
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAYAAAD0In+KAAAADklEQVR4nGP4z8AAQv8BD/kD/YURmXYAAAAASUVORK5CYII=';
+
+function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+}
+
+// A page whose console errors and page errors are collected; `expected`
+// lists the network failures a step provokes on purpose, each allowed once.
+async function openPage(viewport) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.errors = [];
+  page.expected = [];
+  page.on('console', (message) => {
+    if (message.type() !== 'error') return;
+    const text = message.text();
+    const index = page.expected.findIndex((failure) => text.includes(failure));
+    if (index >= 0) page.expected.splice(index, 1);
+    else page.errors.push(`console: ${text}`);
+  });
+  page.on('pageerror', (error) => page.errors.push(`page error: ${error.message}`));
+  return page;
+}
+
+// Files dropped on the page as a person would drag them from their desktop.
+async function dropFiles(page, files) {
+  const transfer = await page.evaluateHandle((files) => {
+    const transfer = new DataTransfer();
+    for (const { name, type, text, base64 } of files) {
+      const content = base64 ? Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)) : text;
+      transfer.items.add(new File([content], name, { type }));
+    }
+    return transfer;
+  }, files);
+  await page.dispatchEvent('main', 'dragenter', { dataTransfer: transfer });
+  await page.dispatchEvent('main', 'drop', { dataTransfer: transfer });
+}
+
+async function signIn(page, mode, username) {
+  await page.goto(base);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: mode === 'register' ? 'Create account' : 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Your files' }).waitFor();
+}
+
+const fileRow = (page, name) => page.locator('#file-rows tr', { has: page.getByRole('button', { name, exact: true }) });
+
+async function desktop() {
+  const page = await openPage({ width: 1280, height: 900 });
+  await page.goto(base);
+  await page.getByRole('heading', { name: 'Sign in to depot' }).waitFor();
+  await page.screenshot({ path: `${shots}/desktop-sign-in.png` });
+  await signIn(page, 'register', 'ann');
+
+  // Two files dropped at once, each with its own progress reaching 100 %.
+  await dropFiles(page, [
+    { name: 'sales.csv', type: 'text/csv', text: CSV },
+    { name: 'notes.txt', type: 'text/plain', text: NOTES },
+  ]);
+  for (const name of ['sales.csv', 'notes.txt']) {
+    const item = page.locator('#uploads li', { hasText: name });
+    await item.locator('.upload-status', { hasText: 'stored' }).waitFor();
+    check((await item.locator('.upload-status').textContent()).includes('100 %'), `${name} shows 100 %`);
+    check(await item.locator('progress').evaluate((bar) => bar.value === 100), `${name}'s bar is full`);
+  }
+  await fileRow(page, 'sales.csv').waitFor();
+  await fileRow(page, 'notes.txt').waitFor();
+  check((await page.locator('#file-rows tr').count()) === 2, 'both files are listed');
+  // The upload that finished last is the session's active file.
+  await page.locator('#file-rows tr.active').waitFor();
+  await page.screenshot({ path: `${shots}/desktop-files.png`, fullPage: true });
+
+  // Search narrows the list.
+  await page.getByRole('searchbox', { name: 'Search' }).fill('sales');
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 1);
+  check(await fileRow(page, 'sales.csv').isVisible(), 'the search keeps sales.csv');
+  await page.getByRole('searchbox', { name: 'Search' }).fill('');
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 2);
+  // The type filter too.
+  await page.getByLabel('Type', { exact: true }).selectOption('text/*');
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 2);
+  await page.getByLabel('Type', { exact: true }).selectOption('text/csv');
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 1);
+  await page.getByLabel('Type', { exact: true }).selectOption('');
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 2);
+
+  // Sorting, and the date filter (nothing was created before today).
+  await page.getByLabel('Sort', { exact: true }).selectOption('name');
+  await page.waitForFunction(() => document.querySelector('#file-rows tr')?.dataset.name === 'notes.txt');
+  await page.getByLabel('Sort', { exact: true }).selectOption('-name');
+  await page.waitForFunction(() => document.querySelector('#file-rows tr')?.dataset.name === 'sales.csv');
+  const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+  await page.getByLabel('To', { exact: true }).fill(yesterday);
+  await page.getByText('No files match.').waitFor();
+  await page.getByLabel('To', { exact: true }).fill('');
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 2);
+
+  // The CSV's details: metadata, the dataset summary and a table preview,
+  // opened from the keyboard.
+  await page.getByRole('button', { name: 'sales.csv', exact: true }).focus();
+  await page.keyboard.press('Enter');
+  const details = page.getByRole('dialog', { name: 'sales.csv' });
+  await details.locator('#details-preview table').waitFor();
+  const header = await details.locator('#details-preview th').allTextContents();
+  check(header.join('|') === 'date|product|sales', `preview header: ${header}`);
+  const cells = await details.locator('#details-preview tbody tr').nth(1).locator('td').allTextContents();
+  check(cells.join('|') === '2024-01-02|pear, green|4', `preview row: ${cells}`);
+  await details.getByText('Dataset: 3 rows, 3 columns').waitFor();
+  check(await details.getByText('float64').isVisible(), 'the summary shows dtypes');
+  await page.screenshot({ path: `${shots}/desktop-preview.png` });
+
+  // Download saves the file's bytes under its name.
+  const [saved] = await Promise.all([
+    page.waitForEvent('download'),
+    details.getByRole('button', { name: 'Download' }).click(),
+  ]);
+  check(saved.suggestedFilename() === 'sales.csv', `download named ${saved.suggestedFilename()}`);
+  const path = await saved.path();
+  check(readFileSync(path, 'utf8') === CSV, 'the download is the file');
+
+  // Make it the active file from the dialog.
+  await details.getByRole('button', { name: 'Make active' }).click();
+  await fileRow(page, 'sales.csv').and(page.locator('.active')).waitFor();
+  await page.getByText('Active file in this session: sales.csv').waitFor();
+
+  // Uploaded HTML-ish text is shown as text, never run.
+  await page.getByRole('button', { name: 'notes.txt', exact: true }).click();
+  const notes = page.getByRole('dialog', { name: 'notes.txt' });
+  await notes.locator('pre', { hasText: '<script>alert(1)</script>' }).waitFor();
+  await notes.getByRole('button', { name: 'Close' }).click();
+
+  // An image previews inline (fetched with the token, shown from a blob: URL).
+  await dropFiles(page, [{ name: 'dot.png', type: 'image/png', base64: PNG }]);
+  await page.locator('#uploads li', { hasText: 'dot.png' }).locator('.upload-status', { hasText: 'stored' }).waitFor();
+  await page.getByRole('button', { name: 'dot.png', exact: true }).click();
+  const image = page.getByRole('dialog', { name: 'dot.png' }).getByRole('img', { name: 'Preview of dot.png' });
+  await image.waitFor();
+  await page.waitForFunction(() => document.querySelector('#details-preview img')?.naturalWidth === 2);
+  await page.getByRole('dialog', { name: 'dot.png' }).getByRole('button', { name: 'Close' }).click();
+
+  // A second sales.csv is refused, and the message names the file.
+  page.expected.push('status of 409');
+  await dropFiles(page, [{ name: 'sales.csv', type: 'text/csv', text: 'a,b\n1,2\n' }]);
+  const refused = page.locator('#uploads li.failed', { hasText: 'sales.csv' });
+  await refused.waitFor();
+  const message = await refused.locator('.upload-status').textContent();
+  check(/sales\.csv.*already exists/.test(message), `the refusal names the file: ${message}`);
+
+  // Delete, with confirmation.
+  await page.getByRole('button', { name: 'notes.txt', exact: true }).click();
+  await page.getByRole('dialog', { name: 'notes.txt' }).getByRole('button', { name: 'Delete…' }).click();
+  const confirm = page.locator('#confirm-delete');
+  await confirm.getByText('Delete notes.txt?').waitFor();
+  await confirm.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 2);
+  check(!(await fileRow(page, 'notes.txt').count()), 'notes.txt is gone');
+
+  // This session's history: three stored, one refused with its reason.
+  const history = page.locator('#history-rows tr');
+  await page.waitForFunction(() => document.querySelectorAll('#history-rows tr').length === 4);
+  check((await history.filter({ hasText: 'completed' }).count()) === 3, 'three completed uploads');
+  check((await history.filter({ hasText: 'failed' }).filter({ hasText: 'already exists' }).count()) === 1,
+    'the refused upload and why');
+  await page.locator('#history-rows').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${shots}/desktop-history.png`, fullPage: true });
+
+  await largeFiles(page);
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to depot' }).waitFor();
+  return page;
+}
+
+// Files of 64 MiB and more go up in resumable chunks: one whose first chunk's
+// connection fails still arrives whole, and one cancelled midway leaves nothing.
+async function largeFiles(page) {
+  const makeFile = (name, seed) => page.evaluateHandle(async ({ name, seed }) => {
+    const bytes = new Uint8Array(70 * 1024 * 1024);
+    let state = seed;
+    for (let i = 0; i < bytes.length; i += 4) {
+      state = (state * 1103515245 + 12345) >>> 0;
+      bytes[i] = state >>> 24;
+    }
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    window.expectedSha256 = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], name, { type: 'application/octet-stream' }));
+    return transfer;
+  }, { name, seed });
+
+  let failedOnce = false;
+  page.expected.push('net::ERR_CONNECTION_RESET');
+  await page.route('**/api/v1/uploads/*', (route) => {
+    if (route.request().method() === 'PATCH' && !failedOnce) {
+      failedOnce = true;
+      return route.abort('connectionreset');
+    }
+    return route.continue();
+  });
+  const big = await makeFile('big.bin', 7);
+  await page.dispatchEvent('main', 'drop', { dataTransfer: big });
+  const item = page.locator('#uploads li', { hasText: 'big.bin' });
+  await item.locator('.upload-status', { hasText: 'stored' }).waitFor({ timeout: 60_000 });
+  check(failedOnce, 'the first chunk was cut');
+  await page.unrouteAll();
+  const stored = await page.evaluate(async () => {
+    const token = sessionStorage.getItem('depot.token');
+    const response = await fetch('/api/v1/files/big.bin', { headers: { Authorization: `Bearer ${token}` } });
+    return (await response.json()).sha256;
+  });
+  check(stored === await page.evaluate(() => window.expectedSha256), 'big.bin is stored byte for byte');
+
+  // Cancelled while its second chunk is held back.
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  let patches = 0;
+  await page.route('**/api/v1/uploads/*', async (route) => {
+    if (route.request().method() === 'PATCH' && ++patches === 2) {
+      await held;
+      return route.abort('connectionreset').catch(() => {});
+    }
+    return route.continue().catch(() => {});
+  });
+  const cancelled = await makeFile('cancelled.bin', 9);
+  await page.dispatchEvent('main', 'drop', { dataTransfer: cancelled });
+  const cancelItem = page.locator('#uploads li', { hasText: 'cancelled.bin' });
+  await cancelItem.locator('.upload-status', { hasText: '%' }).waitFor();
+  while (patches < 2) await page.waitForTimeout(50);
+  await cancelItem.getByRole('button', { name: 'Cancel the upload of cancelled.bin' }).click();
+  release();
+  await cancelItem.locator('.upload-status', { hasText: 'Cancelled' }).waitFor();
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  check(!(await fileRow(page, 'cancelled.bin').count()), 'a cancelled upload is not listed');
+  const open = await page.evaluate(async () => {
+    const token = sessionStorage.getItem('depot.token');
+    const response = await fetch('/api/v1/files/?name=cancelled', { headers: { Authorization: `Bearer ${token}` } });
+    return (await response.json()).length;
+  });
+  check(open === 0, 'no file was stored for the cancelled upload');
+}
+
+async function phone() {
+  const page = await openPage({ width: 375, height: 812 });
+  await page.goto(base);
+  await page.screenshot({ path: `${shots}/phone-sign-in.png` });
+  await signIn(page, 'register', 'bob');
+
+  await dropFiles(page, [
+    { name: 'phone.csv', type: 'text/csv', text: CSV },
+    { name: 'memo.txt', type: 'text/plain', text: NOTES },
+  ]);
+  for (const name of ['phone.csv', 'memo.txt']) {
+    await page.locator('#uploads li', { hasText: name }).locator('.upload-status', { hasText: '100 %' }).waitFor();
+  }
+  await fileRow(page, 'memo.txt').waitFor();
+  await fileRow(page, 'phone.csv').waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `nothing is wider than the phone (${overflow}px over)`);
+  await page.screenshot({ path: `${shots}/phone-files.png`, fullPage: true });
+
+  await page.getByRole('searchbox', { name: 'Search' }).fill('phone');
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 1);
+
+  await page.getByRole('button', { name: 'phone.csv', exact: true }).click();
+  const details = page.getByRole('dialog', { name: 'phone.csv' });
+  await details.locator('#details-preview table').waitFor();
+  await details.getByRole('button', { name: 'Make active' }).click();
+  await page.getByText('Active file in this session: phone.csv').waitFor();
+  await page.getByRole('button', { name: 'phone.csv', exact: true }).click();
+  await details.locator('#details-preview table').waitFor();
+  await page.screenshot({ path: `${shots}/phone-preview.png` });
+  await details.getByRole('button', { name: 'Delete…' }).click();
+  await page.locator('#confirm-delete').getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 0);
+
+  await page.getByRole('searchbox', { name: 'Search' }).fill('');
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 1);
+  await page.waitForFunction(() => document.querySelectorAll('#history-rows tr').length === 2);
+  await page.screenshot({ path: `${shots}/phone-history.png`, fullPage: true });
+  return page;
+}
+
+let failed = false;
+for (const [name, run] of [['desktop', desktop], ['phone', phone]]) {
+  try {
+    const page = await run();
+    if (page.errors.length) throw new Error(page.errors.join('\n'));
+    console.log(`${name}: ok`);
+  } catch (error) {
+    failed = true;
+    console.error(`${name}: ${error.stack || error}`);
+  }
+}
+await browser.close();
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,178 @@
+// Uploads with progress. A file under LARGE_FILE goes up as one multipart
+// request (seed 2's form); a larger one over tus 1.0 in CHUNK-sized PATCHes,
+// so a dropped connection costs at most one chunk: after a failure the
+// upload asks the server for its durable offset and goes on from there.
+
+import { authHeaders, errorOf } from './api.js';
+
+export const LARGE_FILE = 64 * 1024 * 1024;
+const CHUNK = 8 * 1024 * 1024;
+const TUS = { 'Tus-Resumable': '1.0.0' };
+// Pauses between attempts after a network failure, in seconds.
+const RETRY_DELAYS = [1, 2, 4, 8, 15, 30];
+
+// Starts uploading `file`; `progress(sent, total)` is called as bytes leave.
+// Returns { done: Promise<file view>, cancel() }.
+export function upload(file, { description, session, progress }) {
+  const job = file.size >= LARGE_FILE
+    ? new Resumable(file, { description, session, progress })
+    : new OneRequest(file, { description, session, progress });
+  return { done: job.run(), cancel: () => job.cancel() };
+}
+
+class Cancelled extends Error {
+  constructor() { super('cancelled'); this.cancelled = true; }
+}
+
+// One XMLHttpRequest (fetch cannot report upload progress), as a promise of
+// its status, headers and body; network failures reject with `network: true`.
+function send(method, url, { headers = {}, body = null, onProgress, onXhr }) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    if (onProgress) xhr.upload.addEventListener('progress', (event) => onProgress(event.loaded));
+    xhr.addEventListener('load', () => resolve(xhr));
+    xhr.addEventListener('error', () => reject(Object.assign(new Error('the connection failed'), { network: true })));
+    xhr.addEventListener('abort', () => reject(new Cancelled()));
+    onXhr?.(xhr);
+    xhr.send(body);
+  });
+}
+
+// An XMLHttpRequest's error response as ApiError, through the same parsing as fetch's.
+function apiErrorOf(xhr) {
+  const headers = { 'Content-Type': xhr.getResponseHeader('Content-Type') || 'text/plain' };
+  return errorOf(new Response(xhr.responseText || null, { status: xhr.status, headers }));
+}
+
+class OneRequest {
+  constructor(file, { description, session, progress }) {
+    Object.assign(this, { file, description, session, progress });
+  }
+
+  async run() {
+    const form = new FormData();
+    form.append('file_name', this.file.name);
+    if (this.session) form.append('session_id', this.session);
+    if (this.description) form.append('description', this.description);
+    form.append('file', this.file, this.file.name);
+    const xhr = await send('POST', '/api/v1/files/', {
+      headers: authHeaders(),
+      body: form,
+      onProgress: (loaded) => this.progress(Math.min(loaded, this.file.size), this.file.size),
+      onXhr: (xhr) => { this.xhr = xhr; },
+    });
+    if (xhr.status !== 201) throw await apiErrorOf(xhr);
+    this.progress(this.file.size, this.file.size);
+    return JSON.parse(xhr.responseText);
+  }
+
+  cancel() { this.xhr?.abort(); }
+}
+
+class Resumable {
+  constructor(file, { description, session, progress }) {
+    Object.assign(this, { file, description, session, progress, cancelled: false });
+  }
+
+  async run() {
+    this.url = await this.create();
+    let offset = 0;
+    let failures = 0;
+    while (true) {
+      try {
+        const xhr = await this.patch(offset);
+        if (xhr.status === 204) {
+          offset = Number(xhr.getResponseHeader('Upload-Offset'));
+          failures = 0;
+          this.progress(offset, this.file.size);
+          if (offset === this.file.size) return this.stored();
+          continue;
+        }
+        // Another writer (423), a stale offset or a server fault: ask where it
+        // stands. Anything else (the name taken, a refused dataset …) is final.
+        const error = await apiErrorOf(xhr);
+        if (error.code !== 'offset_mismatch' && xhr.status !== 423 && xhr.status < 500) throw error;
+      } catch (error) {
+        if (!error.network) throw error;
+      }
+      if (failures === RETRY_DELAYS.length) throw new Error('the connection failed repeatedly; try again later');
+      await this.pause(RETRY_DELAYS[failures]);
+      failures += 1;
+      offset = await this.durableOffset();
+      this.progress(offset, this.file.size);
+    }
+  }
+
+  async create() {
+    const metadata = [['filename', this.file.name], ['session_id', this.session], ['description', this.description]]
+      .filter(([, value]) => value)
+      .map(([key, value]) => `${key} ${base64(value)}`)
+      .join(',');
+    const xhr = await send('POST', '/api/v1/uploads/', {
+      headers: { ...authHeaders(), ...TUS, 'Upload-Length': String(this.file.size), 'Upload-Metadata': metadata },
+      onXhr: (xhr) => { this.xhr = xhr; },
+    });
+    if (xhr.status !== 201) throw await apiErrorOf(xhr);
+    return new URL(xhr.getResponseHeader('Location'), location.href).pathname;
+  }
+
+  patch(offset) {
+    const end = Math.min(offset + CHUNK, this.file.size);
+    return send('PATCH', this.url, {
+      headers: {
+        ...authHeaders(), ...TUS,
+        'Upload-Offset': String(offset),
+        'Content-Type': 'application/offset+octet-stream',
+      },
+      body: this.file.slice(offset, end),
+      onProgress: (loaded) => this.progress(offset + Math.min(loaded, end - offset), this.file.size),
+      onXhr: (xhr) => { this.xhr = xhr; },
+    });
+  }
+
+  // The bytes the server holds for good; network failures here are retried too.
+  async durableOffset() {
+    for (const delay of [0, ...RETRY_DELAYS]) {
+      await this.pause(delay);
+      try {
+        const xhr = await send('HEAD', this.url, { headers: { ...authHeaders(), ...TUS }, onXhr: (xhr) => { this.xhr = xhr; } });
+        if (xhr.status === 200) return Number(xhr.getResponseHeader('Upload-Offset'));
+        throw await apiErrorOf(xhr);
+      } catch (error) {
+        if (!error.network) throw error;
+      }
+    }
+    throw new Error('the server cannot be reached; try again later');
+  }
+
+  // The stored file, as its metadata says (the last PATCH stored it).
+  async stored() {
+    const xhr = await send('GET', `/api/v1/files/${encodeURIComponent(this.file.name)}`, { headers: authHeaders() });
+    if (xhr.status !== 200) throw await apiErrorOf(xhr);
+    return JSON.parse(xhr.responseText);
+  }
+
+  pause(seconds) {
+    return new Promise((resolve, reject) => {
+      if (this.cancelled) reject(new Cancelled());
+      setTimeout(() => (this.cancelled ? reject(new Cancelled()) : resolve()), seconds * 1000);
+    });
+  }
+
+  cancel() {
+    this.cancelled = true;
+    this.xhr?.abort();
+    // Release what the server holds of it; a failure here leaves it to expire.
+    if (this.url) send('DELETE', this.url, { headers: { ...authHeaders(), ...TUS } }).catch(() => {});
+  }
+}
+
+function base64(text) {
+  const bytes = new TextEncoder().encode(text);
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+

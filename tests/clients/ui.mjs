@@ -270,9 +270,10 @@ async function phone() {
   await page.screenshot({ path: `${shots}/phone-sign-in.png` });
   await signIn(page, 'register', 'bob');
 
-  await dropFiles(page, [
-    { name: 'phone.csv', type: 'text/csv', text: CSV },
-    { name: 'memo.txt', type: 'text/plain', text: NOTES },
+  // On a phone files are picked, not dropped.
+  await page.getByLabel('Choose files…').setInputFiles([
+    { name: 'phone.csv', mimeType: 'text/csv', buffer: Buffer.from(CSV) },
+    { name: 'memo.txt', mimeType: 'text/plain', buffer: Buffer.from(NOTES) },
   ]);
   for (const name of ['phone.csv', 'memo.txt']) {
     await page.locator('#uploads li', { hasText: name }).locator('.upload-status', { hasText: '100 %' }).waitFor();

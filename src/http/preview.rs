@@ -153,10 +153,10 @@ fn text_of(head: &[u8], record: &FileRecord) -> Preview {
 }
 
 /// Up to `limit` bytes from the start of the file, and whether they are all of it.
-async fn first_bytes(state: &AppState, record: &FileRecord, limit: u64) -> Result<(Vec<u8>, bool), AppError> {
+async fn first_bytes(state: &AppState, record: &FileRecord, limit: u64) -> Result<(BytesMut, bool), AppError> {
     let size = u64::try_from(record.size).unwrap_or_default();
     if size == 0 {
-        return Ok((Vec::new(), true));
+        return Ok((BytesMut::new(), true));
     }
     let end = size.min(limit);
     let key = record.blob_key()?;
@@ -172,5 +172,5 @@ async fn first_bytes(state: &AppState, record: &FileRecord, limit: u64) -> Resul
         })
         .await
         .map_err(|err| AppError::Internal(anyhow::anyhow!("reading blob {key} for a preview: {err}")))?;
-    Ok((head.to_vec(), end == size))
+    Ok((head, end == size))
 }

@@ -68,6 +68,18 @@ pub struct Config {
     /// storage node down), how long until the first retry; the pause doubles
     /// with each failure, up to an hour (`DEPOT_CLEANUP_RETRY`).
     pub cleanup_retry: HumanDuration,
+    /// How often the `cleanup` job runs (`DEPOT_CLEANUP_INTERVAL`).
+    pub cleanup_interval: HumanDuration,
+    /// How long stored bytes that no file uses, and staged bytes no upload
+    /// finished, are left before cleanup removes them; longer than the longest
+    /// upload (`DEPOT_CLEANUP_GRACE`).
+    pub cleanup_grace: HumanDuration,
+    /// How often the `verify` job re-reads every blob (`DEPOT_VERIFY_INTERVAL`).
+    pub verify_interval: HumanDuration,
+    /// The most bytes per second `verify` reads; 0 for no limit (`DEPOT_VERIFY_RATE`).
+    pub verify_rate: u64,
+    /// How often the `report` job runs (`DEPOT_REPORT_INTERVAL`).
+    pub report_interval: HumanDuration,
     /// Lifetime of tokens issued by `/api/v1/auth/*`, in seconds (`DEPOT_TOKEN_TTL_SECONDS`).
     pub token_ttl_seconds: u64,
     /// How long a session lives after its last use, e.g. `30d` (`DEPOT_SESSION_TTL`).
@@ -105,6 +117,11 @@ impl Default for Config {
             allowed_extensions: ExtensionAllowList::default(),
             upload_expiry: HumanDuration::from_secs(24 * 3600),
             cleanup_retry: HumanDuration::from_secs(30),
+            cleanup_interval: HumanDuration::from_secs(6 * 3600),
+            cleanup_grace: HumanDuration::from_secs(48 * 3600),
+            verify_interval: HumanDuration::from_secs(24 * 3600),
+            verify_rate: 64 * 1024 * 1024,
+            report_interval: HumanDuration::from_secs(24 * 3600),
             token_ttl_seconds: 3600,
             session_ttl: HumanDuration::from_secs(30 * 24 * 3600),
             active_file_ttl: HumanDuration::from_secs(3600),

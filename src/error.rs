@@ -77,6 +77,8 @@ pub enum AppError {
     StorageUnavailable,
     #[error("the bytes received do not have the declared SHA-256 {declared}; nothing was stored")]
     DigestMismatch { declared: String },
+    #[error("{0}; try again when it has finished")]
+    JobRunning(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -98,9 +100,10 @@ impl AppError {
         match self {
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) | Self::SessionExpired => StatusCode::NOT_FOUND,
-            Self::FileExists(_) | Self::UsernameTaken(_) | Self::OffsetMismatch { .. } => {
-                StatusCode::CONFLICT
-            }
+            Self::FileExists(_)
+            | Self::UsernameTaken(_)
+            | Self::OffsetMismatch { .. }
+            | Self::JobRunning(_) => StatusCode::CONFLICT,
             Self::UploadLocked => StatusCode::LOCKED,
             Self::UploadExpired | Self::UploadTerminated => StatusCode::GONE,
             Self::ChecksumMismatch { .. } => CHECKSUM_MISMATCH,
@@ -154,6 +157,7 @@ impl AppError {
             Self::Unavailable(_) => "unavailable",
             Self::StorageUnavailable => "storage_unavailable",
             Self::DigestMismatch { .. } => "digest_mismatch",
+            Self::JobRunning(_) => "job_running",
             Self::Internal(_) => "internal",
         }
     }

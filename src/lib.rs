@@ -33,6 +33,7 @@ pub mod error;
 pub mod http;
 pub mod ipfs;
 pub mod jobs;
+pub mod maintenance;
 pub mod pipeline;
 pub mod profile;
 pub mod server;

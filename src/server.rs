@@ -4,10 +4,9 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
-use crate::{http, jobs};
+use crate::{http, jobs, maintenance};
 
 /// Serves until `shutdown` resolves; the background jobs stop with the server.
 pub async fn run(
@@ -15,8 +14,9 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let jobs_shutdown = CancellationToken::new();
+    let jobs_shutdown = state.maintenance.stop.clone();
     jobs::spawn_all(&state, &jobs_shutdown);
+    maintenance::spawn_schedules(&state);
     let _stop_jobs = jobs_shutdown.clone().drop_guard();
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

@@ -12,6 +12,7 @@ use crate::cache::{ActiveFileCache, CacheBackend, LocalCache, RedisCache};
 use crate::config::{Backend, Config, Role, Secret};
 use crate::db::Db;
 use crate::http::NodeState;
+use crate::maintenance::{self, Maintenance};
 use crate::pipeline::audit::AuditWriter;
 use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
@@ -57,6 +58,13 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         cache: active_file_cache(config).await?,
         warm_profiles: Arc::default(),
         audit,
+        maintenance: Arc::new(Maintenance::new(maintenance::Settings {
+            cleanup_interval: config.cleanup_interval.0,
+            verify_interval: config.verify_interval.0,
+            report_interval: config.report_interval.0,
+            cleanup_grace: config.cleanup_grace.0,
+            verify_rate: config.verify_rate,
+        })),
     };
     if config.backend() == Backend::Sqlite {
         // One node: whoever held an upload's lock before this start is gone.

@@ -8,6 +8,7 @@ use crate::auth::Keys;
 use crate::cache::ActiveFileCache;
 use crate::config::{ExtensionAllowList, Role};
 use crate::db::Db;
+use crate::maintenance::Maintenance;
 use crate::pipeline::audit::AuditWriter;
 use crate::pipeline::resumable::WarmProfiles;
 use crate::pipeline::session::SessionPolicy;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub warm_profiles: Arc<WarmProfiles>,
     /// Commits the audit events of reads and refusals, many at a time.
     pub audit: AuditWriter,
+    /// This node's maintenance jobs: their schedule, lease name and stop signal.
+    pub maintenance: Arc<Maintenance>,
 }
 
 /// What an upload must satisfy.

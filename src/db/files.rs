@@ -154,7 +154,14 @@ pub async fn mark_corrupt(pool: &AnyPool, sha256: &str) -> Result<u64, sqlx::Err
         .map(|done| done.rows_affected())
 }
 
-/// The user's files with content `cid`, oldest first.
+/// Every file with content `sha256`, whoever owns it: (user id, file name).
+pub async fn names_with_content(pool: &AnyPool, sha256: &str) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT user_id, file_name FROM files WHERE sha256 = $1 ORDER BY user_id, file_name")
+        .bind(sha256)
+        .fetch_all(pool)
+        .await
+}
+
 /// Points every file with this content at `storage_uri` (its blob moved stores).
 pub async fn relocate(pool: &AnyPool, sha256: &str, storage_uri: &str) -> Result<u64, sqlx::Error> {
     sqlx::query("UPDATE files SET storage_uri = $2 WHERE sha256 = $1")
@@ -165,6 +172,7 @@ pub async fn relocate(pool: &AnyPool, sha256: &str, storage_uri: &str) -> Result
         .map(|done| done.rows_affected())
 }
 
+/// The user's files with content `cid`, oldest first.
 pub async fn find_by_cid(pool: &AnyPool, user: UserId, cid: &str) -> Result<Vec<FileRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM files WHERE user_id = $1 AND cid = $2 ORDER BY created_at, id");
     sqlx::query_as(&sql).bind(user).bind(cid).fetch_all(pool).await

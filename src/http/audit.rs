@@ -57,6 +57,7 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
         ("HEAD", "/api/v1/uploads/{id}") if denied => "upload_status",
         ("DELETE", "/api/v1/uploads/{id}") => "upload_cancel",
         ("GET", "/api/v1/admin/audit" | "/api/v1/admin/audit/export") => "audit_read",
+        ("POST", "/api/v1/admin/jobs/{name}") => "job_start",
         _ => return None,
     })
 }

@@ -29,6 +29,8 @@ pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     user_id: UserId,
+    /// Whether the account is an admin: its token also opens `/api/v1/admin/…`.
+    admin: bool,
 }
 
 pub async fn register(
@@ -55,7 +57,7 @@ pub async fn register(
         )));
     }
     let hash = password::hash(credentials.password).await?;
-    let user_id = users::create(state.db.pool(), username, &hash)
+    let (user_id, admin) = users::create(state.db.pool(), username, &hash, false)
         .await
         .map_err(|err| {
             if is_unique_violation(&err) {
@@ -64,9 +66,9 @@ pub async fn register(
                 err.into()
             }
         })?;
-    tracing::info!(user = user_id, "user registered");
+    tracing::info!(user = user_id, admin, "user registered");
     audit.note_actor(user_id);
-    Ok((StatusCode::CREATED, Json(token_for(&state, user_id)?)))
+    Ok((StatusCode::CREATED, Json(token_for(&state, user_id, admin)?)))
 }
 
 pub async fn login(
@@ -76,23 +78,22 @@ pub async fn login(
 ) -> Result<Json<TokenResponse>, AppError> {
     let Json(credentials) = body.map_err(json_error)?;
     audit.note_name(credentials.username.trim());
-    let Some((user_id, stored)) =
-        users::find_credentials(state.db.pool(), credentials.username.trim()).await?
-    else {
+    let Some(account) = users::find_credentials(state.db.pool(), credentials.username.trim()).await? else {
         password::verify_decoy(credentials.password).await?;
         return Err(AppError::InvalidCredentials);
     };
-    if !password::verify(credentials.password, stored).await? {
+    if !password::verify(credentials.password, account.password_hash).await? {
         return Err(AppError::InvalidCredentials);
     }
-    audit.note_actor(user_id);
-    Ok(Json(token_for(&state, user_id)?))
+    audit.note_actor(account.id);
+    Ok(Json(token_for(&state, account.id, account.is_admin == 1)?))
 }
 
-fn token_for(state: &AppState, user_id: UserId) -> Result<TokenResponse, AppError> {
+fn token_for(state: &AppState, user_id: UserId, admin: bool) -> Result<TokenResponse, AppError> {
     Ok(TokenResponse {
-        access_token: state.keys.issue_default(user_id)?,
+        access_token: state.keys.issue_default(user_id, admin)?,
         token_type: "bearer",
         user_id,
+        admin,
     })
 }

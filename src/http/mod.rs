@@ -10,6 +10,7 @@ mod files;
 mod history;
 mod internal;
 mod ipfs;
+mod jobs;
 mod listing;
 mod ops;
 mod preview;
@@ -98,6 +99,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ingestion/history", get(history::history))
         .route("/api/v1/admin/audit", get(admin::audit))
         .route("/api/v1/admin/audit/export", get(admin::export))
+        .route("/api/v1/admin/jobs", get(jobs::runs))
+        .route("/api/v1/admin/jobs/{name}", post(jobs::start))
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/", get(ui::index))

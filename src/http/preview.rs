@@ -153,7 +153,11 @@ fn text_of(head: &[u8], record: &FileRecord) -> Preview {
 }
 
 /// Up to `limit` bytes from the start of the file, and whether they are all of it.
-async fn first_bytes(state: &AppState, record: &FileRecord, limit: u64) -> Result<(BytesMut, bool), AppError> {
+async fn first_bytes(
+    state: &AppState,
+    record: &FileRecord,
+    limit: u64,
+) -> Result<(BytesMut, bool), AppError> {
     let size = u64::try_from(record.size).unwrap_or_default();
     if size == 0 {
         return Ok((BytesMut::new(), true));

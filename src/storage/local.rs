@@ -199,6 +199,26 @@ impl BlobStore for LocalBlobStore {
         Ok(())
     }
 
+    async fn remove_stale_stages(&self, older_than: std::time::SystemTime) -> Result<u64, StorageError> {
+        let staging = self.paths.staging.clone();
+        blocking(move || {
+            let mut removed = 0;
+            for entry in std::fs::read_dir(&staging)? {
+                let entry = entry?;
+                let modified = entry.metadata()?.modified()?;
+                if modified < older_than {
+                    match std::fs::remove_file(entry.path()) {
+                        Ok(()) => removed += 1,
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
     fn uri(&self, key: &BlobKey) -> String {
         format!("local://{}", self.paths.blob(key).display())
     }

@@ -141,6 +141,14 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// Whether the store is reachable and writable (for `/readyz`).
     async fn check(&self) -> Result<(), StorageError>;
 
+    /// Removes one-request staged writes last touched before `older_than`:
+    /// what uploads a crash cut off left behind (resumable uploads' bytes stay,
+    /// their expiry removes them). Returns how many went. A store whose
+    /// staged writes cannot outlive their request removes none.
+    async fn remove_stale_stages(&self, _older_than: std::time::SystemTime) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+
     /// Whether a staged write can be read back ([`BlobWriter::staged_reader`])
     /// without ending it, so that a storage node can serve such reads while
     /// the write goes on. S3 cannot: it completes the multipart upload first.

@@ -211,6 +211,7 @@ async fn the_chain_verifies_and_an_edited_event_is_caught_by_depot_audit_verify(
 #[tokio::test]
 async fn admins_page_filter_and_export_the_trail_and_nobody_else_reads_it() {
     let app = TestApp::spawn().await;
+    app.user("root").await; // the first account is an admin; ann is not
     let ann = app.user("ann").await;
     let formula = "=HYPERLINK(\"evil.example\",\"x\").csv";
     for name in ["a.bin", "b.bin", formula] {

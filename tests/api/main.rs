@@ -17,6 +17,7 @@ mod download;
 mod durability;
 mod helpers;
 mod history;
+mod jobs;
 mod listing;
 mod ops;
 mod preview;

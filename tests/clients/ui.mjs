@@ -70,8 +70,7 @@ async function signIn(page, mode, username) {
 
 const fileRow = (page, name) => page.locator('#file-rows tr', { has: page.getByRole('button', { name, exact: true }) });
 
-async function desktop() {
-  const page = await openPage({ width: 1280, height: 900 });
+async function desktop(page) {
   await page.goto(base);
   await page.getByRole('heading', { name: 'Sign in to depot' }).waitFor();
   await page.screenshot({ path: `${shots}/desktop-sign-in.png` });
@@ -193,7 +192,6 @@ async function desktop() {
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to depot' }).waitFor();
-  return page;
 }
 
 // Files of 64 MiB and more go up in resumable chunks: one whose first chunk's
@@ -264,8 +262,7 @@ async function largeFiles(page) {
   check(open === 0, 'no file was stored for the cancelled upload');
 }
 
-async function phone() {
-  const page = await openPage({ width: 375, height: 812 });
+async function phone(page) {
   await page.goto(base);
   await page.screenshot({ path: `${shots}/phone-sign-in.png` });
   await signIn(page, 'register', 'bob');
@@ -303,18 +300,21 @@ async function phone() {
   await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 1);
   await page.waitForFunction(() => document.querySelectorAll('#history-rows tr').length === 2);
   await page.screenshot({ path: `${shots}/phone-history.png`, fullPage: true });
-  return page;
 }
 
 let failed = false;
-for (const [name, run] of [['desktop', desktop], ['phone', phone]]) {
+const runs = [['desktop', desktop, { width: 1280, height: 900 }], ['phone', phone, { width: 375, height: 812 }]];
+for (const [name, run, viewport] of runs) {
+  const page = await openPage(viewport);
   try {
-    const page = await run();
+    await run(page);
     if (page.errors.length) throw new Error(page.errors.join('\n'));
     console.log(`${name}: ok`);
   } catch (error) {
     failed = true;
     console.error(`${name}: ${error.stack || error}`);
+    if (page.errors.length) console.error(`${name}, console and page errors:\n${page.errors.join('\n')}`);
+    await page.screenshot({ path: `${shots}/${name}-failure.png`, fullPage: true }).catch(() => {});
   }
 }
 await browser.close();

@@ -1,4 +1,7 @@
-//! The command line: `serve` (the default), `config`, `token`, `admin` and `profile`.
+//! The command line: `serve` (the default), `config`, `token`, `user`, `audit`,
+//! `admin` and `profile`.
+
+mod jobs;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -8,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, FlagOverrides, Role};
 use crate::db::{self, Db};
+use crate::maintenance::Job;
 use crate::pipeline::{migrate_storage, session};
 use crate::{auth, profile, server, startup, telemetry};
 
@@ -52,6 +56,11 @@ pub enum Command {
         #[arg(long)]
         admin: bool,
     },
+    /// Accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -94,7 +103,27 @@ pub enum AuditCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; its password is read from the first line of stdin.
+    Add {
+        username: String,
+        /// An admin: may run maintenance jobs and read the audit trail. The
+        /// first account registered is always one.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// Run the cleanup job now: expired sessions and uploads, stale staged
+    /// writes and orphaned blobs removed, missing blobs reported.
+    Cleanup(JobArgs),
+    /// Run the verify job now: every blob re-read and checked; damaged
+    /// content flagged corrupt. Exits non-zero if it finds any.
+    Verify(JobArgs),
+    /// Print the storage report: files, bytes, dedup, users, types, growth.
+    Report(JobArgs),
     /// Remove expired sessions now (the server also does this every
     /// `session_sweep_interval`); their processing records stay.
     ExpireSessions,
@@ -108,6 +137,13 @@ pub enum AdminCommand {
         #[arg(long)]
         to: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// Print the job's report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -144,6 +180,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(serve(config))
         }
         Command::Admin { command } => runtime()?.block_on(admin(config, command)),
+        Command::User {
+            command: UserCommand::Add { username, admin },
+        } => runtime()?.block_on(jobs::add_user(config, &username, admin)),
         Command::Profile { files, json } => {
             for file in files {
                 profile_file(&file, json)?;
@@ -202,17 +241,23 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
-    let db = Db::connect(&config).await?;
     match command {
+        AdminCommand::Cleanup(args) => jobs::run_job(config, Job::Cleanup, args.json).await,
+        AdminCommand::Verify(args) => jobs::run_job(config, Job::Verify, args.json).await,
+        AdminCommand::Report(args) => jobs::run_job(config, Job::Report, args.json).await,
         AdminCommand::ExpireSessions => {
+            let db = Db::connect(&config).await?;
             let removed = session::expire(&db)
                 .await
                 .context("cannot remove expired sessions")?;
             println!("removed {removed} expired session(s)");
+            Ok(())
         }
-        AdminCommand::MigrateStorage { to } => migrate_storage(&config, &db, &to).await?,
+        AdminCommand::MigrateStorage { to } => {
+            let db = Db::connect(&config).await?;
+            migrate_storage(&config, &db, &to).await
+        }
     }
-    Ok(())
 }
 
 async fn migrate_storage(config: &Config, db: &Db, to: &str) -> anyhow::Result<()> {

@@ -1,0 +1,307 @@
+//! Maintenance jobs — `cleanup`, `verify`, `report` — run on a schedule by
+//! every server and on demand (`depot admin …`, `POST /api/v1/admin/jobs/{name}`).
+//!
+//! One protocol for all of them: take the job's lease in the database (so one
+//! node runs it at a time, however many share the database), record the run,
+//! do the work in batches while renewing the lease and watching for shutdown,
+//! then record how it ended with its report. A run that finds the lease held
+//! elsewhere does nothing ([`JobError::Busy`]).
+
+mod cleanup;
+mod report;
+mod verify;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::jobs;
+use crate::domain::timestamp::now_micros;
+use crate::state::AppState;
+
+pub use report::render as render_report;
+
+/// How long a lease lasts unless renewed; a node that died lets go this long after.
+const LEASE: Duration = Duration::from_secs(60);
+/// How often a running job renews its lease.
+const RENEW_EVERY: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Unused and stale stored bytes removed, missing bytes reported, expired
+    /// uploads and sessions removed.
+    Cleanup,
+    /// Every blob re-read and checked against its SHA-256 and leaf CIDs.
+    Verify,
+    /// Files, bytes, dedup, per user and type, growth, orphans, corruption.
+    Report,
+}
+
+impl Job {
+    pub const ALL: [Job; 3] = [Job::Cleanup, Job::Verify, Job::Report];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Cleanup => "cleanup",
+            Job::Verify => "verify",
+            Job::Report => "report",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|job| job.name() == name)
+    }
+}
+
+impl fmt::Display for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What started a run, as its record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Api,
+    Cli,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Api => "api",
+            Trigger::Cli => "cli",
+        }
+    }
+}
+
+/// How often each job runs, and what the jobs need to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cleanup_interval: Duration,
+    pub verify_interval: Duration,
+    pub report_interval: Duration,
+    /// Unused stored bytes older than this are removed.
+    pub cleanup_grace: Duration,
+    /// Bytes per second `verify` reads at most; 0 for no limit.
+    pub verify_rate: u64,
+}
+
+impl Settings {
+    pub fn interval(&self, job: Job) -> Duration {
+        match job {
+            Job::Cleanup => self.cleanup_interval,
+            Job::Verify => self.verify_interval,
+            Job::Report => self.report_interval,
+        }
+    }
+}
+
+/// This node's part in running jobs: who it is to the leases, and the token
+/// that tells its jobs to stop.
+#[derive(Debug)]
+pub struct Maintenance {
+    pub settings: Settings,
+    /// The lease holder's name: host, process and a random suffix.
+    pub node: String,
+    pub stop: CancellationToken,
+}
+
+impl Maintenance {
+    pub fn new(settings: Settings) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_owned())
+            .unwrap_or_else(|_| "depot".to_owned());
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+        Self {
+            settings,
+            node: format!("{host}:{}:{suffix}", std::process::id()),
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{job} is running on {holder}")]
+    Busy { job: Job, holder: String },
+    #[error("stopped by shutdown")]
+    Stopped,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
+/// A run under way: its id, and the work to await.
+#[derive(Debug)]
+pub struct Started {
+    pub run_id: i64,
+    pub finished: tokio::task::JoinHandle<Result<Value, JobError>>,
+}
+
+/// Where a long job says how far it is (the CLI prints it; the server logs it).
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Takes the job's lease and records the run, then does the work in a task;
+/// [`JobError::Busy`] at once if another run holds the lease.
+pub async fn start(
+    state: &AppState,
+    job: Job,
+    trigger: Trigger,
+    progress: Progress,
+) -> Result<Started, JobError> {
+    let pool = state.db.pool();
+    let holder = state.maintenance.node.clone();
+    let now = now_micros();
+    if !jobs::take_lease(pool, job.name(), &holder, now, now + micros(LEASE)).await? {
+        let holder = jobs::lease_holder(pool, job.name(), now)
+            .await?
+            .unwrap_or_default();
+        return Err(JobError::Busy { job, holder });
+    }
+    let run_id = match jobs::start_run(pool, job.name(), trigger.as_str(), &holder, now).await {
+        Ok(id) => id,
+        Err(err) => {
+            jobs::release_lease(pool, job.name(), &holder).await.ok();
+            return Err(err.into());
+        }
+    };
+    tracing::info!(
+        job = job.name(),
+        run = run_id,
+        trigger = trigger.as_str(),
+        "job started"
+    );
+    let state = state.clone();
+    let finished = tokio::spawn(async move {
+        let result = tokio::select! {
+            result = work(&state, job, &progress) => result,
+            err = keep_lease(&state, job) => Err(err),
+        };
+        record(&state, job, run_id, &result).await;
+        jobs::release_lease(state.db.pool(), job.name(), &state.maintenance.node)
+            .await
+            .ok();
+        result
+    });
+    Ok(Started { run_id, finished })
+}
+
+async fn work(state: &AppState, job: Job, progress: &Progress) -> Result<Value, JobError> {
+    match job {
+        Job::Cleanup => cleanup::run(state, progress).await,
+        Job::Verify => verify::run(state, progress).await,
+        Job::Report => report::run(state).await,
+    }
+}
+
+/// Renews the lease until it cannot: resolves only with the reason it was lost.
+async fn keep_lease(state: &AppState, job: Job) -> JobError {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        let now = now_micros();
+        match jobs::take_lease(
+            state.db.pool(),
+            job.name(),
+            &state.maintenance.node,
+            now,
+            now + micros(LEASE),
+        )
+        .await
+        {
+            Ok(true) => {}
+            Ok(false) => return JobError::Failed(anyhow::anyhow!("the job's lease was taken over")),
+            Err(err) => tracing::warn!(job = job.name(), error = %err, "could not renew the job's lease"),
+        }
+    }
+}
+
+async fn record(state: &AppState, job: Job, run_id: i64, result: &Result<Value, JobError>) {
+    let (outcome, report) = match result {
+        Ok(report) => ("succeeded", report.clone()),
+        Err(JobError::Stopped) => (
+            "interrupted",
+            serde_json::json!({ "error": "stopped by shutdown" }),
+        ),
+        Err(err) => ("failed", serde_json::json!({ "error": format!("{err:#}") })),
+    };
+    match result {
+        Ok(_) => tracing::info!(job = job.name(), run = run_id, "job finished"),
+        Err(err) => tracing::warn!(job = job.name(), run = run_id, error = %err, "job did not finish"),
+    }
+    if let Err(err) = jobs::finish_run(
+        state.db.pool(),
+        run_id,
+        outcome,
+        &report.to_string(),
+        now_micros(),
+    )
+    .await
+    {
+        tracing::error!(job = job.name(), run = run_id, error = %err, "could not record the end of a job run");
+    }
+}
+
+/// Starts each job's schedule: every interval, a node runs the job unless
+/// some node ran it less than an interval ago or runs it now.
+pub fn spawn_schedules(state: &AppState) {
+    for job in Job::ALL {
+        let interval = state.maintenance.settings.interval(job);
+        if interval.is_zero() {
+            continue;
+        }
+        let state = state.clone();
+        tokio::spawn(async move {
+            let stop = state.maintenance.stop.clone();
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(interval) => {}
+                }
+                if let Err(err) = scheduled_round(&state, job, interval).await {
+                    tracing::warn!(job = job.name(), error = %err, "scheduled job round failed");
+                }
+            }
+        });
+    }
+}
+
+async fn scheduled_round(state: &AppState, job: Job, interval: Duration) -> Result<(), JobError> {
+    let last = jobs::last_start(state.db.pool(), job.name()).await?;
+    if last.is_some_and(|last| now_micros() - last < micros(interval)) {
+        return Ok(());
+    }
+    let progress: Progress = Arc::new(move |line: &str| tracing::info!(job = job.name(), "{line}"));
+    match start(state, job, Trigger::Schedule, progress).await {
+        Ok(started) => started
+            .finished
+            .await
+            .map_err(|err| JobError::Failed(err.into()))?
+            .map(drop),
+        Err(JobError::Busy { .. }) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether the node is shutting down: jobs check between batches.
+fn stopping(state: &AppState) -> Result<(), JobError> {
+    if state.maintenance.stop.is_cancelled() {
+        Err(JobError::Stopped)
+    } else {
+        Ok(())
+    }
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}

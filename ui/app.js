@@ -68,9 +68,15 @@ function listQuery() {
   return query;
 }
 
+// Requests overlap (typing, several uploads ending): only the newest one's
+// answer is shown, whatever order the answers arrive in.
+const latest = { files: 0, history: 0 };
+
 async function refreshFiles() {
+  const asked = ++latest.files;
   const response = await request(`/api/v1/files/?${listQuery()}`);
   const files = await response.json();
+  if (asked !== latest.files) return;
   const total = Number(response.headers.get('X-Total-Count') || files.length);
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
   if (view.page > pages) {
@@ -152,7 +158,9 @@ setUpDetails({
 // ── History ────────────────────────────────────────────────────────────────
 
 async function refreshHistory() {
+  const asked = ++latest.history;
   const history = await getJson('/api/ingestion/history?page_size=20');
+  if (asked !== latest.history) return;
   $('history-rows').replaceChildren(...history.records.map((record) => el(
     'tr',
     { class: `status-${record.status}` },

@@ -1,6 +1,8 @@
 //! The command line: `serve` (the default), `config`, `token`, `user`, `audit`,
-//! `admin` and `profile`.
+//! `admin` and `profile` for a deployment; `login`, `upload`, `ls`, `get`, `rm`
+//! and `info`, the client of a running server.
 
+mod client;
 mod jobs;
 
 use std::path::PathBuf;
@@ -71,6 +73,20 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Sign in to a server; its token is kept in the client config file
+    /// (the password is read from stdin's first line).
+    Login(client::LoginArgs),
+    /// Upload files, with progress; 64 MiB and larger go up resumably (tus)
+    /// and survive dropped connections.
+    Upload(client::UploadArgs),
+    /// List your files.
+    Ls(client::LsArgs),
+    /// Download a file, resuming an interrupted download, and check its SHA-256.
+    Get(client::GetArgs),
+    /// Delete a file.
+    Rm(client::NameArgs),
+    /// Show a file's metadata and dataset summary.
+    Info(client::NameArgs),
     /// Profile local dataset files (CSV, TSV, JSON; Parquet and Excel in builds with those features) as an upload would: seed 2's summary
     /// (or the profile as JSON), without a server.
     Profile {
@@ -150,6 +166,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
+
     let serve_args = match &command {
         Command::Serve(args) => (args.role, args.storage_url.clone()),
         _ => (None, None),
@@ -183,6 +200,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User {
             command: UserCommand::Add { username, admin },
         } => runtime()?.block_on(jobs::add_user(config, &username, admin)),
+        // The client's commands speak to a server; the deployment's configuration is not theirs.
+        Command::Login(args) => runtime()?.block_on(client::login(args)),
+        Command::Upload(args) => runtime()?.block_on(client::upload(args)),
+        Command::Ls(args) => runtime()?.block_on(client::ls(args)),
+        Command::Get(args) => runtime()?.block_on(client::get(args)),
+        Command::Rm(args) => runtime()?.block_on(client::rm(args)),
+        Command::Info(args) => runtime()?.block_on(client::info(args)),
         Command::Profile { files, json } => {
             for file in files {
                 profile_file(&file, json)?;

@@ -12,6 +12,7 @@ mod auth;
 mod cache;
 mod cids;
 mod cli;
+mod client_cli;
 mod clients;
 mod download;
 mod durability;

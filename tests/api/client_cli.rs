@@ -1,0 +1,184 @@
+//! The command-line client (`depot login|upload|ls|get|rm|info`) end to end
+//! against a real server: byte-identical round trips, the server's errors as
+//! its own, and interrupted transfers resumed.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::clients::{CuttingProxy, run};
+use crate::helpers::{TestApp, hex_sha256, sample_bytes};
+use crate::process::depot;
+
+/// The client against `server`, with its own config file in `home`.
+fn client(home: &Path, server: &str, args: &[&str]) -> Command {
+    let mut command = depot(home);
+    command
+        .args(args)
+        .arg("--server")
+        .arg(server)
+        .env("DEPOT_CLIENT_CONFIG", home.join("client.toml"));
+    command
+}
+
+async fn output(command: Command) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut command = command;
+        command.output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Signs `name` up on the server and in with the client.
+async fn signed_in(app: &TestApp, home: &Path, name: &str) {
+    app.user(name).await;
+    let mut login = client(home, &app.address, &["login", "--username", name]);
+    login
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Off the runtime: the server answering the login runs on it.
+    let done = tokio::task::spawn_blocking(move || {
+        let mut child = login.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"correct horse battery\n").unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    assert!(text(&done.stdout).contains(&format!("as {name}")));
+}
+
+#[tokio::test]
+async fn the_client_uploads_lists_downloads_and_removes_files() {
+    let app = TestApp::spawn().await;
+    let home = tempfile::tempdir().unwrap();
+    signed_in(&app, home.path(), "ann").await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.path().join("client.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the saved token is private");
+    }
+    let server = app.address.clone();
+    let cli = |args: &[&str]| client(home.path(), &server, args);
+
+    let csv = home.path().join("sales.csv");
+    std::fs::write(&csv, "date,sales\n2024-01-01,3.5\n").unwrap();
+    let notes = home.path().join("notes.bin");
+    std::fs::write(&notes, sample_bytes(100_000)).unwrap();
+    let csv_arg = csv.to_str().unwrap();
+    let notes_arg = notes.to_str().unwrap();
+    let stored = run(cli(&[
+        "upload",
+        csv_arg,
+        notes_arg,
+        "--description",
+        "Q1 — first",
+    ]))
+    .await;
+    assert!(stored.contains("sales.csv (26 bytes"), "{stored}");
+
+    let listed = run(cli(&["ls"])).await;
+    assert!(
+        listed.contains("sales.csv") && listed.contains("notes.bin"),
+        "{listed}"
+    );
+    let searched: Vec<Value> =
+        serde_json::from_str(&run(cli(&["ls", "--search", "SALES", "--json"])).await).unwrap();
+    assert_eq!(searched.len(), 1);
+    assert_eq!(searched[0]["description"], "Q1 — first");
+
+    let info = run(cli(&["info", "sales.csv"])).await;
+    assert!(info.contains("content_type  text/csv"), "{info}");
+    assert!(
+        info.contains("**sales**: `float64`"),
+        "the dataset summary: {info}"
+    );
+
+    let copy = home.path().join("copy.bin");
+    run(cli(&["get", "notes.bin", "-o", copy.to_str().unwrap()])).await;
+    assert_eq!(std::fs::read(&copy).unwrap(), sample_bytes(100_000));
+
+    run(cli(&["rm", "notes.bin"])).await;
+    let missing = output(cli(&["get", "notes.bin", "-o", copy.to_str().unwrap()])).await;
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("file not found (not_found, HTTP 404)"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let again = output(cli(&["upload", csv_arg])).await;
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("already exists (file_exists, HTTP 409)"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let anonymous = output(client(tempfile::tempdir().unwrap().path(), &server, &["ls"])).await;
+    assert!(!anonymous.status.success());
+    assert!(
+        text(&anonymous.stderr).contains("not signed in"),
+        "{}",
+        text(&anonymous.stderr)
+    );
+}
+
+/// A 70 MiB upload whose connection is cut at 20 MiB goes on from the
+/// server's durable offset; a download with half its bytes on disk fetches
+/// only the rest.
+#[tokio::test]
+async fn the_client_resumes_interrupted_uploads_and_downloads() {
+    let app = TestApp::spawn().await;
+    let home = tempfile::tempdir().unwrap();
+    signed_in(&app, home.path(), "ann").await;
+    let content = sample_bytes(70 * 1024 * 1024 + 5);
+    let big = home.path().join("big.bin");
+    std::fs::write(&big, &content).unwrap();
+
+    let proxy = CuttingProxy::start(&app.address, 20 * 1024 * 1024).await;
+    let upload = output(client(
+        home.path(),
+        &proxy.address,
+        &["upload", big.to_str().unwrap()],
+    ))
+    .await;
+    assert!(upload.status.success(), "{}", text(&upload.stderr));
+    assert!(proxy.has_cut(), "the connection was cut");
+    assert!(
+        text(&upload.stderr).contains("big.bin: resuming at byte"),
+        "{}",
+        text(&upload.stderr)
+    );
+    assert!(
+        proxy.forwarded() < 90 * 1024 * 1024,
+        "only the lost chunk went again"
+    );
+    let meta: Value =
+        serde_json::from_str(&run(client(home.path(), &app.address, &["ls", "--json"])).await).unwrap();
+    assert_eq!(meta[0]["sha256"], hex_sha256(&content));
+
+    let target = home.path().join("back.bin");
+    std::fs::write(home.path().join("back.bin.part"), &content[..30 * 1024 * 1024]).unwrap();
+    let get = output(client(
+        home.path(),
+        &app.address,
+        &["get", "big.bin", "-o", target.to_str().unwrap()],
+    ))
+    .await;
+    assert!(get.status.success(), "{}", text(&get.stderr));
+    assert!(text(&get.stderr).contains(&format!("resuming at byte {}", 30 * 1024 * 1024)));
+    assert!(std::fs::read(&target).unwrap() == content, "byte-identical");
+    assert!(!home.path().join("back.bin.part").exists());
+}

@@ -34,6 +34,7 @@ pub mod http;
 pub mod ipfs;
 pub mod jobs;
 pub mod maintenance;
+pub mod metrics;
 pub mod pipeline;
 pub mod profile;
 pub mod server;

@@ -26,6 +26,7 @@ pub use redis::RedisCache;
 use crate::auth::UserId;
 use crate::domain::SessionId;
 use crate::domain::timestamp::now_micros;
+use crate::metrics;
 
 /// How long after a failure the cache is left alone before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -134,12 +135,23 @@ impl ActiveFileCache {
     pub async fn get(&self, user: UserId, session: SessionId) -> Option<ActiveEntry> {
         let key = key(user, session);
         if !self.ready().await {
+            metrics::cache_lookup("unavailable");
             return None;
         }
-        let fields = self
-            .call(self.inner.backend.get(&key, self.inner.ttl))
-            .await
-            .flatten()?;
+        let fields = match self.call(self.inner.backend.get(&key, self.inner.ttl)).await {
+            None => {
+                metrics::cache_lookup("unavailable");
+                return None;
+            }
+            Some(None) => {
+                metrics::cache_lookup("miss");
+                return None;
+            }
+            Some(Some(fields)) => {
+                metrics::cache_lookup("hit");
+                fields
+            }
+        };
         let entry = ActiveEntry::from_fields(&fields);
         if entry.is_none() {
             tracing::warn!(key, "malformed active-file cache entry; reading the database");

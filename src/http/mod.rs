@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/", get(ui::index))
         .route("/ui/{version}/{name}", get(ui::asset))
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
@@ -115,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             .merge(resumable)
             .merge(api)
             .route_layer(audited)
+            .route_layer(axum::middleware::from_fn(crate::metrics::track))
             .fallback(|| async { AppError::NotFound("route") })
             .with_state(state),
     )

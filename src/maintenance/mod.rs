@@ -184,11 +184,12 @@ pub async fn start(
     );
     let state = state.clone();
     let finished = tokio::spawn(async move {
+        let began = std::time::Instant::now();
         let result = tokio::select! {
             result = work(&state, job, &progress) => result,
             err = keep_lease(&state, job) => Err(err),
         };
-        record(&state, job, run_id, &result).await;
+        record(&state, job, run_id, &result, began.elapsed()).await;
         jobs::release_lease(state.db.pool(), job.name(), &state.maintenance.node)
             .await
             .ok();
@@ -226,7 +227,7 @@ async fn keep_lease(state: &AppState, job: Job) -> JobError {
     }
 }
 
-async fn record(state: &AppState, job: Job, run_id: i64, result: &Result<Value, JobError>) {
+async fn record(state: &AppState, job: Job, run_id: i64, result: &Result<Value, JobError>, took: Duration) {
     let (outcome, report) = match result {
         Ok(report) => ("succeeded", report.clone()),
         Err(JobError::Stopped) => (
@@ -235,6 +236,7 @@ async fn record(state: &AppState, job: Job, run_id: i64, result: &Result<Value, 
         ),
         Err(err) => ("failed", serde_json::json!({ "error": format!("{err:#}") })),
     };
+    crate::metrics::job_ended(job.name(), outcome, took);
     match result {
         Ok(_) => tracing::info!(job = job.name(), run = run_id, "job finished"),
         Err(err) => tracing::warn!(job = job.name(), run = run_id, error = %err, "job did not finish"),

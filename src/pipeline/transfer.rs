@@ -78,6 +78,7 @@ impl<S> TrackedDownload<S> {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
+        crate::metrics::downloaded(self.sent);
         let (db, id) = (self.state.db.clone(), self.id);
         let bytes = i64::try_from(self.sent).unwrap_or(i64::MAX);
         let complete = (!self.failed && self.sent >= self.length).then(timestamp::now_micros);

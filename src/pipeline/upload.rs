@@ -359,6 +359,7 @@ pub async fn store(
         bytes_transferred: size,
     };
     transfers::insert(&mut tx, &streamed).await?;
+    crate::metrics::uploaded(u64::try_from(size).unwrap_or_default());
     audit.note_file(&record.file_name, &record.sha256, size);
     audit.note_session(&attempt.session().to_string());
     audit.record(&mut tx, "upload").await?;

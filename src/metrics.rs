@@ -1,0 +1,275 @@
+//! Prometheus metrics, served at `GET /metrics` in the text exposition format.
+//!
+//! One registry per process (a test process runs many servers; their counts
+//! add up). Routes are labelled by their template (`/api/v1/files/{file_name}`),
+//! never by the path, so the number of series stays bounded.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobName {
+    job: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    result: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: String,
+}
+
+struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    uploaded_bytes: Counter,
+    downloaded_bytes: Counter,
+    uploads_in_progress: Gauge,
+    job_runs: Family<JobLabels, Counter>,
+    job_seconds: Family<JobName, Histogram>,
+    cache_lookups: Family<CacheLabels, Counter>,
+    blob_store_errors: Family<ErrorLabels, Counter>,
+    db_connections: Family<PoolLabels, Gauge>,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let mut registry = Registry::with_prefix("depot");
+    let requests = Family::<RequestLabels, Counter>::default();
+    registry.register(
+        "http_requests",
+        "HTTP requests answered, by route and status",
+        requests.clone(),
+    );
+    let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+        // 1 ms to about 33 s.
+        Histogram::new(exponential_buckets(0.001, 2.0, 16))
+    });
+    registry.register(
+        "http_request_duration_seconds",
+        "Time from a request's arrival to its answer's head (a download's body streams on)",
+        latency.clone(),
+    );
+    let uploaded_bytes = Counter::default();
+    registry.register(
+        "upload_bytes",
+        "Bytes of the uploads stored",
+        uploaded_bytes.clone(),
+    );
+    let downloaded_bytes = Counter::default();
+    registry.register(
+        "download_bytes",
+        "Bytes of file content sent",
+        downloaded_bytes.clone(),
+    );
+    let uploads_in_progress = Gauge::default();
+    registry.register(
+        "uploads_in_progress",
+        "Upload requests (multipart, raw, tus) being received now",
+        uploads_in_progress.clone(),
+    );
+    let job_runs = Family::<JobLabels, Counter>::default();
+    registry.register(
+        "job_runs",
+        "Maintenance job runs that ended, by job and outcome",
+        job_runs.clone(),
+    );
+    let job_seconds = Family::<JobName, Histogram>::new_with_constructor(|| {
+        // 10 ms to about 11 h.
+        Histogram::new(exponential_buckets(0.01, 4.0, 12))
+    });
+    registry.register(
+        "job_duration_seconds",
+        "How long maintenance job runs took",
+        job_seconds.clone(),
+    );
+    let cache_lookups = Family::<CacheLabels, Counter>::default();
+    registry.register(
+        "active_file_cache_lookups",
+        "Active-file cache lookups: hit, miss (read from the database) or unavailable",
+        cache_lookups.clone(),
+    );
+    let blob_store_errors = Family::<ErrorLabels, Counter>::default();
+    registry.register(
+        "blob_store_errors",
+        "Blob store failures that reached a request, by kind",
+        blob_store_errors.clone(),
+    );
+    let db_connections = Family::<PoolLabels, Gauge>::default();
+    registry.register(
+        "db_pool_connections",
+        "Database pool connections, idle or in use",
+        db_connections.clone(),
+    );
+    Metrics {
+        registry,
+        requests,
+        latency,
+        uploaded_bytes,
+        downloaded_bytes,
+        uploads_in_progress,
+        job_runs,
+        job_seconds,
+        cache_lookups,
+        blob_store_errors,
+        db_connections,
+    }
+});
+
+/// The middleware (a route layer, so the route template is known): counts
+/// and times every request, and the uploads under way.
+pub async fn track(request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let uploading = is_upload(&method, &route);
+    if uploading {
+        METRICS.uploads_in_progress.inc();
+    }
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    if uploading {
+        METRICS.uploads_in_progress.dec();
+    }
+    METRICS
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    METRICS
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+fn is_upload(method: &str, route: &str) -> bool {
+    matches!(
+        (method, route),
+        (
+            "POST",
+            "/api/v1/files/" | "/api/v1/files" | "/api/v1/uploads/" | "/api/v1/uploads"
+        ) | (
+            "PUT",
+            "/api/v1/files/{file_name}/content" | "/api/v1/files/active/content"
+        ) | ("PATCH", "/api/v1/uploads/{id}")
+    )
+}
+
+/// `GET /metrics`
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let pool = state.db.pool();
+    let idle = i64::try_from(pool.num_idle()).unwrap_or_default();
+    let open = i64::from(pool.size());
+    for (label, value) in [("idle", idle), ("in_use", open - idle)] {
+        METRICS
+            .db_connections
+            .get_or_create(&PoolLabels {
+                state: label.to_owned(),
+            })
+            .set(value);
+    }
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &METRICS.registry) {
+        Ok(()) => (
+            [(
+                CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+pub fn uploaded(bytes: u64) {
+    METRICS.uploaded_bytes.inc_by(bytes);
+}
+
+pub fn downloaded(bytes: u64) {
+    METRICS.downloaded_bytes.inc_by(bytes);
+}
+
+pub fn job_ended(job: &str, outcome: &str, took: Duration) {
+    METRICS
+        .job_runs
+        .get_or_create(&JobLabels {
+            job: job.to_owned(),
+            outcome: outcome.to_owned(),
+        })
+        .inc();
+    METRICS
+        .job_seconds
+        .get_or_create(&JobName { job: job.to_owned() })
+        .observe(took.as_secs_f64());
+}
+
+/// An active-file cache lookup: `hit`, `miss` or `unavailable`.
+pub fn cache_lookup(result: &'static str) {
+    METRICS
+        .cache_lookups
+        .get_or_create(&CacheLabels {
+            result: result.to_owned(),
+        })
+        .inc();
+}
+
+/// A blob store failure that reached a request: `not_found`, `full`, `unavailable`, `io`.
+pub fn blob_store_error(kind: &'static str) {
+    METRICS
+        .blob_store_errors
+        .get_or_create(&ErrorLabels {
+            kind: kind.to_owned(),
+        })
+        .inc();
+}

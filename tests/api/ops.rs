@@ -71,7 +71,10 @@ async fn metrics_count_requests_bytes_uploads_jobs_and_the_pool() {
         app.put_file(&root, "m.bin", content.clone()).await.status(),
         StatusCode::CREATED
     );
-    assert_eq!(app.download(&root, "m.bin").await.bytes().await.unwrap().len(), 123_456);
+    assert_eq!(
+        app.download(&root, "m.bin").await.bytes().await.unwrap().len(),
+        123_456
+    );
     let session = crate::helpers::new_session();
     app.put_file_in(&root, &session, "a.txt", "x").await;
     assert_eq!(app.active_name(&root, &session).await.unwrap(), "a.txt");
@@ -87,14 +90,23 @@ async fn metrics_count_requests_bytes_uploads_jobs_and_the_pool() {
     let ended = app
         .eventually_async(|| async {
             let text = scrape().await.text().await.unwrap();
-            sample(&text, "depot_job_runs_total{job=\"report\",outcome=\"succeeded\"}").is_some_and(|runs| runs >= 1.0)
+            sample(
+                &text,
+                "depot_job_runs_total{job=\"report\",outcome=\"succeeded\"}",
+            )
+            .is_some_and(|runs| runs >= 1.0)
         })
         .await;
     assert!(ended, "the job's run is counted");
 
     let response = scrape().await;
     assert_eq!(response.status(), StatusCode::OK, "no token needed");
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
     let text = response.text().await.unwrap();
     assert!(text.trim_end().ends_with("# EOF"), "a complete exposition");
     let at_least = |series: &str, floor: f64| {
@@ -116,7 +128,12 @@ async fn metrics_count_requests_bytes_uploads_jobs_and_the_pool() {
     at_least("depot_db_pool_connections{state=\"idle\"}", 0.0);
     let lookups: f64 = ["hit", "miss", "unavailable"]
         .iter()
-        .filter_map(|result| sample(&text, &format!("depot_active_file_cache_lookups_total{{result=\"{result}\"}}")))
+        .filter_map(|result| {
+            sample(
+                &text,
+                &format!("depot_active_file_cache_lookups_total{{result=\"{result}\"}}"),
+            )
+        })
         .sum();
     assert!(lookups >= 1.0, "the active-file lookup is counted:\n{text}");
     assert!(

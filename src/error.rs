@@ -192,12 +192,7 @@ impl IntoResponse for AppError {
 
 impl From<StorageError> for AppError {
     fn from(err: StorageError) -> Self {
-        crate::metrics::blob_store_error(match &err {
-            StorageError::NotFound => "not_found",
-            StorageError::Full => "full",
-            StorageError::Unavailable(_) => "unavailable",
-            StorageError::Io(_) => "io",
-        });
+        crate::metrics::blob_store_error(err.kind());
         match err {
             StorageError::NotFound => Self::NotFound("blob"),
             StorageError::Full => Self::StorageFull,

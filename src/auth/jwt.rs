@@ -55,8 +55,7 @@ impl Keys {
         }
     }
 
-    /// Issues a token with the configured default lifetime.
-    /// A token of the default lifetime; `admin` for an admin's account.
+    /// Issues a token with the configured default lifetime; `admin` for an admin's account.
     pub fn issue_default(&self, user: UserId, admin: bool) -> Result<String, AppError> {
         self.issue_with(user, self.default_ttl, admin)
             .map_err(|err| AppError::Internal(err.into()))

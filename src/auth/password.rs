@@ -19,6 +19,28 @@ static DECOY: LazyLock<String> = LazyLock::new(|| {
     hash_now(&secret).unwrap_or_default()
 });
 
+const MAX_USERNAME_CHARS: usize = 64;
+const MIN_PASSWORD_CHARS: usize = 8;
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// What a new account's username and password must be: 422 otherwise.
+pub fn check_new_account(username: &str, password: &str) -> Result<(), AppError> {
+    if username.is_empty()
+        || username.chars().count() > MAX_USERNAME_CHARS
+        || username.chars().any(char::is_control)
+    {
+        return Err(AppError::Validation(format!(
+            "username must be 1 to {MAX_USERNAME_CHARS} printable characters"
+        )));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::Validation(format!(
+            "password must be at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 pub async fn hash(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || hash_now(password.as_bytes()))
         .await

@@ -1,17 +1,12 @@
-//! `depot admin cleanup|verify|report` — a maintenance job run now, against the
-//! configured deployment, under the same lease as the servers' runs — and
-//! `depot user add`.
+//! `depot admin cleanup|verify|report`: a maintenance job run now, against the
+//! configured deployment, under the same lease as the servers' runs.
 
-use std::io::BufRead;
 use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::auth::password;
 use crate::config::Config;
-use crate::db::{Db, users};
-use crate::error::is_unique_violation;
 use crate::maintenance::{self, Job, JobError, Progress, Trigger};
 use crate::startup;
 
@@ -93,33 +88,4 @@ fn render(job: Job, report: &Value) -> String {
             damaged("missing"),
         ),
     }
-}
-
-/// `depot user add NAME [--admin]`, the password from stdin's first line.
-pub async fn add_user(config: Config, username: &str, admin: bool) -> anyhow::Result<()> {
-    let mut password = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut password)
-        .context("cannot read the password from stdin")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    anyhow::ensure!(
-        password.chars().count() >= 8,
-        "the password (stdin's first line) must be at least 8 characters"
-    );
-    startup::prepare_data_dir_and_secret(&config)?;
-    let db = Db::connect(&config).await?;
-    let hash = password::hash(password).await?;
-    let (id, is_admin) = users::create(db.pool(), username, &hash, admin)
-        .await
-        .map_err(|err| {
-            if is_unique_violation(&err) {
-                anyhow::anyhow!("username {username:?} is taken")
-            } else {
-                err.into()
-            }
-        })?;
-    let role = if is_admin { "an admin" } else { "a user" };
-    println!("created {username} (id {id}), {role}");
-    Ok(())
 }

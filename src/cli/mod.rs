@@ -4,6 +4,7 @@
 
 mod client;
 mod jobs;
+mod users;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -199,7 +200,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { command } => runtime()?.block_on(admin(config, command)),
         Command::User {
             command: UserCommand::Add { username, admin },
-        } => runtime()?.block_on(jobs::add_user(config, &username, admin)),
+        } => runtime()?.block_on(users::add(config, &username, admin)),
         // The client's commands speak to a server; the deployment's configuration is not theirs.
         Command::Login(args) => runtime()?.block_on(client::login(args)),
         Command::Upload(args) => runtime()?.block_on(client::upload(args)),

@@ -14,10 +14,6 @@ use crate::http::json_error;
 use crate::pipeline::audit::Audit;
 use crate::state::AppState;
 
-const MAX_USERNAME_CHARS: usize = 64;
-const MIN_PASSWORD_CHARS: usize = 8;
-const MAX_PASSWORD_BYTES: usize = 1024;
-
 #[derive(Debug, Deserialize)]
 pub struct Credentials {
     username: String,
@@ -41,21 +37,7 @@ pub async fn register(
     let Json(credentials) = body.map_err(json_error)?;
     let username = credentials.username.trim();
     audit.note_name(username);
-    if username.is_empty()
-        || username.chars().count() > MAX_USERNAME_CHARS
-        || username.chars().any(char::is_control)
-    {
-        return Err(AppError::Validation(format!(
-            "username must be 1 to {MAX_USERNAME_CHARS} printable characters"
-        )));
-    }
-    if credentials.password.chars().count() < MIN_PASSWORD_CHARS
-        || credentials.password.len() > MAX_PASSWORD_BYTES
-    {
-        return Err(AppError::Validation(format!(
-            "password must be at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes"
-        )));
-    }
+    password::check_new_account(username, &credentials.password)?;
     let hash = password::hash(credentials.password).await?;
     let (user_id, admin) = users::create(state.db.pool(), username, &hash, false)
         .await

@@ -153,7 +153,10 @@ async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> R
 pub fn unreadable(key: &BlobKey) -> impl Fn(StorageError) -> AppError + '_ {
     move |err| match err {
         StorageError::Unavailable(_) => err.into(),
-        err => AppError::Internal(anyhow::anyhow!("blob {key} of a live file is unreadable: {err}")),
+        err => {
+            crate::metrics::blob_store_error(err.kind());
+            AppError::Internal(anyhow::anyhow!("blob {key} of a live file is unreadable: {err}"))
+        }
     }
 }
 

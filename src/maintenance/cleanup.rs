@@ -112,6 +112,7 @@ async fn scan(state: &AppState, progress: &Progress) -> Result<Scan, JobError> {
         missing: Vec::new(),
     };
     let (mut stored, mut stored_done, mut stored_after) = (VecDeque::new(), false, None::<BlobKey>);
+    let mut listed = 0usize;
     let (mut rows, mut rows_done, mut rows_after) = (VecDeque::new(), false, String::new());
     loop {
         if stored.is_empty() && !stored_done {
@@ -122,8 +123,11 @@ async fn scan(state: &AppState, progress: &Progress) -> Result<Scan, JobError> {
                 .map_err(anyhow::Error::from)?;
             stored_done = page.len() < PAGE;
             stored_after = page.last().map(|(key, _)| key.clone());
+            listed += page.len();
             stored.extend(page);
-            progress(&format!("{} stored blobs scanned", scan.stored));
+            if !stored_done {
+                progress(&format!("{listed} stored blobs listed"));
+            }
         }
         if rows.is_empty() && !rows_done {
             let page = blobs::page(pool, &rows_after, PAGE as i64).await?;

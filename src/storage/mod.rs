@@ -81,6 +81,18 @@ pub enum StorageError {
     Io(io::Error),
 }
 
+impl StorageError {
+    /// The kind of failure, as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Full => "full",
+            Self::Unavailable(_) => "unavailable",
+            Self::Io(_) => "io",
+        }
+    }
+}
+
 impl From<io::Error> for StorageError {
     fn from(err: io::Error) -> Self {
         match err.kind() {

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::http::header::{CONTENT_RANGE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
+use crate::http::openapi::{ErrorBody, ErrorDetail};
 use crate::storage::StorageError;
 
 /// tus' status for a body whose `Upload-Checksum` does not match.
@@ -169,7 +169,12 @@ impl IntoResponse for AppError {
         if let Self::Internal(err) = &self {
             tracing::error!(error = format!("{err:#}"), "request failed");
         }
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        };
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {

@@ -206,6 +206,8 @@ fn is_upload(method: &str, route: &str) -> bool {
 }
 
 /// `GET /metrics`
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus metrics", content_type = "application/openmetrics-text", body = String)))]
 pub async fn scrape(State(state): State<AppState>) -> Response {
     let pool = state.db.pool();
     let idle = i64::try_from(pool.num_idle()).unwrap_or_default();

@@ -19,12 +19,16 @@ use crate::pipeline::audit::Audit;
 use crate::state::AppState;
 
 /// Seed 2's `ActiveFile` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ActiveFile {
     file_name: String,
 }
 
 /// `GET /api/v1/files/active/{session}`: the session's active file, or 404.
+#[utoipa::path(get, path = "/api/v1/files/active/{session}", tag = "sessions",
+    params(("session" = String, Path, description = "A session id (UUID)")),
+    responses((status = 200, description = "The session's active file", body = crate::http::files::FileView),
+        (status = 404, description = "No active file, or not your session", body = crate::http::openapi::ErrorBody), (status = 422, description = "A malformed session id", body = crate::http::openapi::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -40,6 +44,10 @@ pub async fn get(
 
 /// `POST /api/v1/files/active/{session}` with `{"file_name": …}`: 200 with the
 /// file that is now active; 404 when the caller has no such file.
+#[utoipa::path(post, path = "/api/v1/files/active/{session}", tag = "sessions",
+    params(("session" = String, Path, description = "A session id (UUID)")), request_body = ActiveFile,
+    responses((status = 200, description = "The file now active", body = crate::http::files::FileView),
+        (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody), (status = 422, description = "A malformed session id or body", body = crate::http::openapi::ErrorBody)))]
 pub async fn set(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -61,6 +69,11 @@ pub async fn set(
 /// would have; sessions are UUIDs, so that path means the file.
 const ACTIVE: &str = "active";
 
+#[utoipa::path(put, path = "/api/v1/files/active/content", tag = "files",
+    description = "The raw upload of a file named `active` (its path would otherwise be a session's).",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, description = "Stored", body = crate::http::files::FileView),
+        (status = 409, description = "The name is taken", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody)))]
 pub async fn upload_file_named_active(
     state: State<AppState>,
     user: AuthUser,
@@ -72,6 +85,10 @@ pub async fn upload_file_named_active(
     upload::raw(state, user, audit, hint, Path(ACTIVE.to_owned()), headers, body).await
 }
 
+#[utoipa::path(get, path = "/api/v1/files/active/content", tag = "files",
+    description = "The content of the file named `active`.",
+    responses((status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn download_file_named_active(
     state: State<AppState>,
     user: AuthUser,

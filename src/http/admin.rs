@@ -21,7 +21,8 @@ use crate::state::AppState;
 const DEFAULT_PAGE: i64 = 100;
 const MAX_PAGE: i64 = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     actor: Option<i64>,
     action: Option<String>,
@@ -61,7 +62,7 @@ impl AuditParams {
 }
 
 /// An event as the API shows it: its time in RFC 3339.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     id: i64,
     at: String,
@@ -107,7 +108,7 @@ impl From<Event> for EventView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     events: Vec<EventView>,
     /// Pass as `after` for the next page; absent on the last.
@@ -121,6 +122,9 @@ fn params(query: Result<Query<AuditParams>, QueryRejection>) -> Result<AuditPara
 }
 
 /// `GET /api/v1/admin/audit`
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(AuditParams),
+    responses((status = 200, description = "Audit events, oldest first", body = AuditPage),
+        (status = 404, description = "Not an admin", body = crate::http::openapi::ErrorBody), (status = 422, description = "A bad parameter", body = crate::http::openapi::ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -155,6 +159,9 @@ enum Format {
 
 /// `GET /api/v1/admin/audit/export?format=jsonl|csv`: every matching event,
 /// streamed a page at a time.
+#[utoipa::path(get, path = "/api/v1/admin/audit/export", tag = "admin", params(AuditParams),
+    responses((status = 200, description = "Every matching event as JSON Lines or CSV", content_type = "application/x-ndjson", body = String),
+        (status = 404, description = "Not an admin", body = crate::http::openapi::ErrorBody), (status = 422, description = "A bad parameter", body = crate::http::openapi::ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -14,13 +14,13 @@ use crate::http::json_error;
 use crate::pipeline::audit::Audit;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
     username: String,
     password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -29,6 +29,10 @@ pub struct TokenResponse {
     admin: bool,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", security(()),
+    request_body = Credentials,
+    responses((status = 201, description = "The account and its token; the first account is an admin", body = TokenResponse),
+        (status = 409, description = "The username is taken (`username_taken`)", body = crate::http::openapi::ErrorBody), (status = 422, description = "A bad username or password", body = crate::http::openapi::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     Extension(audit): Extension<Audit>,
@@ -53,6 +57,10 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(token_for(&state, user_id, admin)?)))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
+    request_body = Credentials,
+    responses((status = 200, description = "A token", body = TokenResponse),
+        (status = 401, description = "Wrong username or password (`invalid_credentials`)", body = crate::http::openapi::ErrorBody), (status = 422, description = "Not the expected JSON", body = crate::http::openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     Extension(audit): Extension<Audit>,

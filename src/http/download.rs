@@ -29,6 +29,13 @@ use crate::pipeline::transfer;
 use crate::state::AppState;
 use crate::storage::{BlobKey, ByteStream, StorageError};
 
+#[utoipa::path(get, path = "/api/v1/files/{file_name}/content", tag = "files",
+    params(("file_name" = String, Path), ("Range" = Option<String>, Header, description = "`bytes=…`"),
+        ("If-None-Match" = Option<String>, Header), ("If-Range" = Option<String>, Header)),
+    responses((status = 200, description = "The bytes, checked against the CID as they stream", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "Not modified"), (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody),
+        (status = 416, description = "The range is outside the file", body = crate::http::openapi::ErrorBody)))]
 pub async fn content(
     State(state): State<AppState>,
     user: AuthUser,

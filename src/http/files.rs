@@ -15,13 +15,14 @@ use crate::pipeline::audit::Audit;
 use crate::state::AppState;
 
 /// A file as the API shows it. `user_id` and internal ids stay private.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FileView {
     pub file_name: String,
     pub storage_uri: String,
     pub description: String,
     pub summary: String,
     /// Rows, columns and per-column statistics of a dataset; null otherwise.
+    #[schema(value_type = Option<Object>)]
     pub profile: Option<serde_json::Value>,
     pub size: i64,
     pub content_type: String,
@@ -66,6 +67,8 @@ pub async fn find_owned(state: &AppState, user: AuthUser, raw_name: &str) -> Res
 }
 
 /// `GET /api/v1/files/{file_name}`
+#[utoipa::path(get, path = "/api/v1/files/{file_name}", tag = "files", params(("file_name" = String, Path)),
+    responses((status = 200, description = "The file", body = FileView), (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn metadata(
     State(state): State<AppState>,
     user: AuthUser,
@@ -78,7 +81,7 @@ pub async fn metadata(
 }
 
 /// One transfer of a file's bytes (seed 4's file tracking), times in RFC 3339.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TransferView {
     pub direction: String,
     pub server_role: String,
@@ -105,6 +108,9 @@ impl From<Transfer> for TransferView {
 
 /// `GET /api/v1/files/{file_name}/transfers`: every upload and download of
 /// the file's bytes, oldest first.
+#[utoipa::path(get, path = "/api/v1/files/{file_name}/transfers", tag = "files", params(("file_name" = String, Path)),
+    responses((status = 200, description = "Every upload and download of the file's bytes", body = Vec<TransferView>),
+        (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn transfers(
     State(state): State<AppState>,
     user: AuthUser,
@@ -118,6 +124,8 @@ pub async fn transfers(
 }
 
 /// `DELETE /api/v1/files/{file_name}`: 200 with the deleted file's metadata.
+#[utoipa::path(delete, path = "/api/v1/files/{file_name}", tag = "files", params(("file_name" = String, Path)),
+    responses((status = 200, description = "The deleted file", body = FileView), (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

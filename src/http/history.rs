@@ -23,7 +23,8 @@ pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// Every value arrives as text so that a bad one is refused with its name.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     page: Option<String>,
@@ -42,7 +43,7 @@ pub struct HistoryParams {
     session_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryPage {
     pub records: Vec<RecordView>,
     pub page: i64,
@@ -54,7 +55,7 @@ pub struct HistoryPage {
     pub session_id: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordView {
     pub id: String,
     pub session_id: String,
@@ -74,6 +75,9 @@ pub struct RecordView {
     pub completed_at: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/ingestion/history", tag = "sessions", params(HistoryParams),
+    responses((status = 200, description = "The session's upload attempts, newest first", body = HistoryPage),
+        (status = 422, description = "A bad parameter, named", body = crate::http::openapi::ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -46,7 +46,8 @@ const RAW_TYPE: &str = "application/vnd.ipld.raw";
 /// Bytes buffered between the CAR writer and the response.
 const CAR_PIPE_BYTES: usize = 1 << 20;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GatewayParams {
     format: Option<String>,
 }
@@ -94,6 +95,10 @@ pub fn parse_cid(text: &str) -> Result<Cid, AppError> {
 }
 
 /// `GET /ipfs/{cid}`
+#[utoipa::path(get, path = "/ipfs/{cid}", tag = "content", params(("cid" = String, Path), GatewayParams),
+    responses((status = 200, description = "The bytes; or a CARv1 (`format=car`) or one block (`format=raw`)", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "Not a CID (`invalid_cid`), or a bad format", body = crate::http::openapi::ErrorBody), (status = 404, description = "No content of yours with that CID", body = crate::http::openapi::ErrorBody)))]
 pub async fn gateway(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -222,7 +227,7 @@ async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Respons
 }
 
 /// What the caller stores under one CID.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CidInfo {
     pub cid: String,
     pub size: i64,
@@ -234,6 +239,9 @@ pub struct CidInfo {
 }
 
 /// `GET /api/v1/cids/{cid}`
+#[utoipa::path(get, path = "/api/v1/cids/{cid}", tag = "content", params(("cid" = String, Path)),
+    responses((status = 200, description = "Your files with that content", body = CidInfo),
+        (status = 400, description = "Not a CID", body = crate::http::openapi::ErrorBody), (status = 404, description = "No content of yours with that CID", body = crate::http::openapi::ErrorBody)))]
 pub async fn info(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -253,13 +261,16 @@ pub async fn info(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Deleted {
     pub cid: String,
     pub deleted: Vec<FileView>,
 }
 
 /// `DELETE /api/v1/cids/{cid}`: deletes every file of the caller with that content.
+#[utoipa::path(delete, path = "/api/v1/cids/{cid}", tag = "content", params(("cid" = String, Path)),
+    responses((status = 200, description = "Your files with that content, deleted", body = Deleted),
+        (status = 400, description = "Not a CID", body = crate::http::openapi::ErrorBody), (status = 404, description = "No content of yours with that CID", body = crate::http::openapi::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

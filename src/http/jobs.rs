@@ -21,7 +21,7 @@ use crate::state::AppState;
 const DEFAULT_RUNS: i64 = 20;
 const MAX_RUNS: i64 = 200;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunView {
     id: i64,
     job: String,
@@ -34,6 +34,7 @@ pub struct RunView {
     /// `running`, `succeeded`, `failed` or `interrupted`.
     outcome: String,
     /// The job's findings; null while it runs.
+    #[schema(value_type = Option<Object>)]
     report: Option<Value>,
 }
 
@@ -53,6 +54,10 @@ impl From<JobRun> for RunView {
 }
 
 /// `POST /api/v1/admin/jobs/{name}`
+#[utoipa::path(post, path = "/api/v1/admin/jobs/{name}", tag = "admin",
+    params(("name" = String, Path, description = "`cleanup`, `verify` or `report`")),
+    responses((status = 202, description = "Started", body = RunView),
+        (status = 404, description = "Not an admin, or no such job", body = crate::http::openapi::ErrorBody), (status = 409, description = "A node runs the job now (`job_running`)", body = crate::http::openapi::ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -72,19 +77,23 @@ pub async fn start(
     Ok((StatusCode::ACCEPTED, Json(run.into())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunsParams {
     job: Option<String>,
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunsPage {
     runs: Vec<RunView>,
 }
 
 /// `GET /api/v1/admin/jobs?job=verify&limit=20`
+#[utoipa::path(get, path = "/api/v1/admin/jobs", tag = "admin", params(RunsParams),
+    responses((status = 200, description = "Job runs, newest first, with their reports", body = RunsPage),
+        (status = 404, description = "Not an admin", body = crate::http::openapi::ErrorBody), (status = 422, description = "A bad parameter", body = crate::http::openapi::ErrorBody)))]
 pub async fn runs(
     State(state): State<AppState>,
     _admin: AdminUser,

@@ -21,7 +21,8 @@ use crate::state::AppState;
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 1000;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     limit: Option<i64>,
@@ -41,6 +42,9 @@ pub struct ListParams {
     created_before: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/files/", tag = "files", params(ListParams),
+    responses((status = 200, description = "Your files; `Link`/`X-Next-Cursor` or `X-Total-Count` page them",
+        body = Vec<crate::http::files::FileView>), (status = 400, description = "A bad parameter", body = crate::http::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -12,6 +12,7 @@ mod internal;
 mod ipfs;
 mod jobs;
 mod listing;
+pub mod openapi;
 mod ops;
 mod preview;
 pub mod session_hint;
@@ -72,7 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/uploads", options(tus::options).post(tus::create))
         .route(
             "/api/v1/uploads/{id}",
-            options(tus::options)
+            options(tus::options_upload)
                 .head(tus::head)
                 .patch(tus::patch)
                 .delete(tus::terminate),
@@ -111,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
 
     let audited = axum::middleware::from_fn_with_state(state.clone(), audit::trail);
+    let api = api.merge(openapi::router());
     observed(
         uploads
             .merge(resumable)

@@ -31,7 +31,7 @@ pub const TABLE_BYTES: u64 = 1024 * 1024;
 /// Bytes of a text preview.
 pub const TEXT_BYTES: u64 = 64 * 1024;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PreviewView {
     file_name: String,
     content_type: String,
@@ -40,7 +40,7 @@ pub struct PreviewView {
     preview: Preview,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Preview {
     /// A delimited dataset's header and first rows, every field as text.
@@ -57,6 +57,9 @@ enum Preview {
     None,
 }
 
+#[utoipa::path(get, path = "/api/v1/files/{file_name}/preview", tag = "files", params(("file_name" = String, Path)),
+    responses((status = 200, description = "What the web UI shows of the file", body = PreviewView),
+        (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn preview(
     State(state): State<AppState>,
     user: AuthUser,

@@ -17,7 +17,7 @@ use crate::pipeline::session;
 use crate::state::AppState;
 
 /// A session as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: String,
     pub created_at: String,
@@ -47,6 +47,8 @@ impl SessionView {
 
 /// Starts a new session for the caller: 201, its id in the body, `Location`,
 /// `X-Session-Id` and the `depot_session` cookie.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
+    responses((status = 201, description = "A new session; also set as the `depot_session` cookie", body = SessionView)))]
 pub async fn create(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Response, AppError> {
     let session = session::start(&state, user).await?;
     let mut headers = HeaderMap::new();
@@ -59,6 +61,9 @@ pub async fn create(State(state): State<AppState>, AuthUser(user): AuthUser) -> 
 }
 
 /// The caller's session; another user's, an unknown or an expired one is 404.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, description = "The session", body = SessionView),
+        (status = 404, description = "Not your session, or expired (`session_expired`)", body = crate::http::openapi::ErrorBody), (status = 422, description = "A malformed session id", body = crate::http::openapi::ErrorBody)))]
 pub async fn read(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

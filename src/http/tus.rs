@@ -42,6 +42,8 @@ const UPLOADS_PATH: &str = "/api/v1/uploads/";
 const MAX_METADATA: usize = 64 * 1024;
 
 /// `OPTIONS`: what this server speaks.
+#[utoipa::path(options, path = "/api/v1/uploads/", tag = "resumable", security(()),
+    responses((status = 204, description = "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`, `Tus-Checksum-Algorithm`")))]
 pub async fn options(State(state): State<AppState>) -> Response {
     let checksums: Vec<&str> = ChecksumAlgorithm::ALL
         .iter()
@@ -61,10 +63,23 @@ pub async fn options(State(state): State<AppState>) -> Response {
     response
 }
 
+/// `OPTIONS` on an upload's URL: the same.
+#[utoipa::path(options, path = "/api/v1/uploads/{id}", tag = "resumable", security(()), params(("id" = String, Path)),
+    responses((status = 204, description = "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`, `Tus-Checksum-Algorithm`")))]
+pub async fn options_upload(state: State<AppState>) -> Response {
+    options(state).await
+}
+
 /// `POST`: creates an upload of `Upload-Length` bytes; 201 with its URL. A
 /// body of `application/offset+octet-stream` is its first bytes, as if sent by
 /// a `PATCH` at offset 0; if they are refused, the error still names the
 /// upload's URL, so the client can go on from what was kept.
+#[utoipa::path(post, path = "/api/v1/uploads/", tag = "resumable",
+    params(("Tus-Resumable" = String, Header), ("Upload-Length" = u64, Header),
+        ("Upload-Metadata" = Option<String>, Header, description = "`filename`/`file_name`, `description`, `session_id`, base64")),
+    request_body(content = Option<Vec<u8>>, content_type = "application/offset+octet-stream", description = "Optionally, the first bytes"),
+    responses((status = 201, description = "Created; `Location` is the upload's URL"),
+        (status = 400, description = "A missing or bad header", body = crate::http::openapi::ErrorBody), (status = 412, description = "An unsupported tus version", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -133,6 +148,10 @@ pub async fn create(
 }
 
 /// `HEAD`: how many bytes of the upload are stored, durably.
+#[utoipa::path(head, path = "/api/v1/uploads/{id}", tag = "resumable",
+    params(("id" = String, Path), ("Tus-Resumable" = String, Header)),
+    responses((status = 200, description = "`Upload-Offset`: the durable bytes; `Upload-Length`"),
+        (status = 404, description = "No such upload of yours"), (status = 410, description = "Expired")))]
 pub async fn head(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -155,6 +174,14 @@ pub async fn head(
 }
 
 /// `PATCH`: appends the body at `Upload-Offset`; 204 with the new offset.
+#[utoipa::path(patch, path = "/api/v1/uploads/{id}", tag = "resumable",
+    params(("id" = String, Path), ("Tus-Resumable" = String, Header), ("Upload-Offset" = u64, Header),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1` or `sha256`, base64")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses((status = 204, description = "Appended; `Upload-Offset` is the new durable offset; the last byte stores the file"),
+        (status = 404, description = "No such upload of yours", body = crate::http::openapi::ErrorBody), (status = 409, description = "A wrong offset (`offset_mismatch`)", body = crate::http::openapi::ErrorBody),
+        (status = 410, description = "Expired", body = crate::http::openapi::ErrorBody), (status = 413, description = "Past `Upload-Length`", body = crate::http::openapi::ErrorBody), (status = 415, description = "Not `application/offset+octet-stream`", body = crate::http::openapi::ErrorBody),
+        (status = 423, description = "Another request is writing to it", body = crate::http::openapi::ErrorBody), (status = 460, description = "The checksum does not match", body = crate::http::openapi::ErrorBody)))]
 pub async fn patch(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -187,6 +214,9 @@ pub async fn patch(
 }
 
 /// `DELETE`: removes the upload and its bytes.
+#[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "resumable",
+    params(("id" = String, Path), ("Tus-Resumable" = String, Header)),
+    responses((status = 204, description = "Terminated; its bytes are released"), (status = 404, description = "No such upload of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn terminate(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

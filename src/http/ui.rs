@@ -65,6 +65,8 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
 static INDEX: LazyLock<String> = LazyLock::new(|| PAGE.replace("{{assets}}", &format!("/ui/{}", *VERSION)));
 
 /// `GET /`
+#[utoipa::path(get, path = "/", tag = "operations", security(()),
+    responses((status = 200, description = "The web UI", content_type = "text/html", body = String)))]
 pub async fn index() -> Response {
     (
         guarded_headers("text/html; charset=utf-8", "no-cache"),
@@ -75,6 +77,10 @@ pub async fn index() -> Response {
 
 /// `GET /ui/{version}/{name}`: an asset of this build; any other version is
 /// 404 (a page from an older build reloads).
+#[utoipa::path(get, path = "/ui/{version}/{name}", tag = "operations", security(()),
+    params(("version" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "A script, style or image of the web UI", body = String),
+        (status = 404, description = "Another build's, or no such asset", body = crate::http::openapi::ErrorBody)))]
 pub async fn asset(Path((version, name)): Path<(String, String)>) -> Result<Response, AppError> {
     let asset = ASSETS
         .iter()

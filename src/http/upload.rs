@@ -45,6 +45,12 @@ const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 /// `POST /api/v1/files/` with fields `file_name`, `session_id`, `description`, `file`
 /// in any order. When `file_name` comes before `file`, a doomed upload is refused
 /// before its bytes are read.
+#[utoipa::path(post, path = "/api/v1/files/", tag = "files",
+    request_body(content = String, content_type = "multipart/form-data",
+        description = "Fields `file_name`, `session_id`, `description` and `file`, in any order"),
+    responses((status = 201, description = "Stored", body = crate::http::files::FileView),
+        (status = 409, description = "The name is taken (`file_exists`)", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "A bad name, a missing field, or a dataset pandas would refuse", body = crate::http::openapi::ErrorBody)))]
 pub async fn multipart(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -66,6 +72,14 @@ pub async fn multipart(
 }
 
 /// `PUT /api/v1/files/{file_name}/content`; `X-Description` optionally sets the description.
+#[utoipa::path(put, path = "/api/v1/files/{file_name}/content", tag = "files",
+    params(("file_name" = String, Path, description = "The name to store it under"),
+        ("X-Description" = Option<String>, Header, description = "The file's description"),
+        ("X-Session-Id" = Option<String>, Header, description = "The session the upload works in")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
+    responses((status = 201, description = "Stored", body = crate::http::files::FileView),
+        (status = 409, description = "The name is taken (`file_exists`)", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "A bad name, or a dataset pandas would refuse", body = crate::http::openapi::ErrorBody)))]
 pub async fn raw(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -10,7 +10,7 @@ use crate::db::files;
 use crate::error::AppError;
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsageView {
     pub files: i64,
     /// The sizes of the caller's files added up, as listed.
@@ -23,6 +23,8 @@ pub struct UsageView {
     pub dedup_ratio: f64,
 }
 
+#[utoipa::path(get, path = "/api/v1/usage", tag = "files",
+    responses((status = 200, description = "Your storage, logical and physical", body = UsageView)))]
 pub async fn usage(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

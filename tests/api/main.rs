@@ -20,6 +20,7 @@ mod helpers;
 mod history;
 mod jobs;
 mod listing;
+mod openapi;
 mod ops;
 mod preview;
 mod process;

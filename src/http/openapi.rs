@@ -1,0 +1,89 @@
+//! The OpenAPI description of the public API, generated from the handlers'
+//! `#[utoipa::path]` annotations and their types, served at `/openapi.json`,
+//! and Swagger UI at `/docs` — its files built into the binary (the
+//! `vendored` feature), so nothing is fetched at build or run time.
+
+use axum::Router;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::http::{
+    active, admin, auth, download, files, history, ipfs, jobs, listing, ops, preview, sessions, tus, ui,
+    upload, usage,
+};
+use crate::state::AppState;
+
+/// Every error: `{"error": {"code", "message"}}`; `code` is stable.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: `not_found`, `file_exists`, `invalid_dataset`, …
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "depot",
+        description = "Self-hosted file and dataset storage: uploads (multipart, raw, tus), \
+                       content addressing, dataset profiles, sessions, audit and maintenance.",
+    ),
+    modifiers(&BearerToken),
+    security(("bearer" = [])),
+    paths(
+        auth::register, auth::login,
+        upload::multipart, listing::list, upload::raw, download::content,
+        active::upload_file_named_active, active::download_file_named_active,
+        files::metadata, files::delete, files::transfers, preview::preview,
+        active::get, active::set,
+        tus::options, tus::create, tus::options_upload, tus::head, tus::patch, tus::terminate,
+        ipfs::gateway, ipfs::info, ipfs::delete,
+        usage::usage, sessions::create, sessions::read, history::history,
+        admin::audit, admin::export, jobs::runs, jobs::start,
+        ops::healthz, ops::readyz, crate::metrics::scrape, ui::index, ui::asset,
+    ),
+    tags(
+        (name = "files", description = "Upload, list, read and delete files"),
+        (name = "resumable", description = "tus 1.0 resumable uploads"),
+        (name = "content", description = "Content addressing: IPFS CIDs, CARs, blocks"),
+        (name = "sessions", description = "Sessions, the active file and processing history"),
+        (name = "auth", description = "Accounts and tokens"),
+        (name = "admin", description = "The audit trail and maintenance jobs (admins only)"),
+        (name = "operations", description = "Health, metrics and the web UI"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// The bearer token every endpoint but a few needs.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// `/openapi.json` and Swagger UI at `/docs`.
+pub fn router() -> Router<AppState> {
+    SwaggerUi::new("/docs")
+        .url("/openapi.json", ApiDoc::openapi())
+        .into()
+}

@@ -8,23 +8,28 @@ use tokio::net::TcpListener;
 use crate::state::AppState;
 use crate::{http, jobs, maintenance};
 
-/// Serves until `shutdown` resolves; the background jobs stop with the server.
+/// Serves until `shutdown` resolves; the background jobs stop with the server,
+/// and maintenance runs under way get [`maintenance::STOP_DEADLINE`] to record
+/// how they ended.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let jobs_shutdown = state.maintenance.stop.clone();
+    let maintenance = state.maintenance.clone();
+    let jobs_shutdown = maintenance.stop.clone();
     jobs::spawn_all(&state, &jobs_shutdown);
     maintenance::spawn_schedules(&state);
     let _stop_jobs = jobs_shutdown.clone().drop_guard();
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             jobs_shutdown.cancel();
         })
-        .await
+        .await;
+    maintenance.shut_down().await;
+    served
 }
 
 /// Serves a storage node's internal API until `shutdown` resolves.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::db::jobs;
 use crate::domain::timestamp::now_micros;
@@ -28,6 +29,8 @@ pub use report::render as render_report;
 const LEASE: Duration = Duration::from_secs(60);
 /// How often a running job renews its lease.
 const RENEW_EVERY: Duration = Duration::from_secs(20);
+/// How long a stopping server waits for its running jobs to record how they ended.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -102,14 +105,15 @@ impl Settings {
     }
 }
 
-/// This node's part in running jobs: who it is to the leases, and the token
-/// that tells its jobs to stop.
+/// This node's part in running jobs: who it is to the leases, the token that
+/// tells its jobs to stop, and the runs under way.
 #[derive(Debug)]
 pub struct Maintenance {
     pub settings: Settings,
     /// The lease holder's name: host, process and a random suffix.
     pub node: String,
     pub stop: CancellationToken,
+    runs: TaskTracker,
 }
 
 impl Maintenance {
@@ -122,6 +126,22 @@ impl Maintenance {
             settings,
             node: format!("{host}:{}:{suffix}", std::process::id()),
             stop: CancellationToken::new(),
+            runs: TaskTracker::new(),
+        }
+    }
+
+    /// Tells the jobs to stop, and waits up to [`STOP_DEADLINE`] for the runs
+    /// under way to reach a check and record themselves `interrupted`.
+    pub async fn shut_down(&self) {
+        self.stop.cancel();
+        self.runs.close();
+        if tokio::time::timeout(STOP_DEADLINE, self.runs.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "maintenance jobs did not stop in time; their runs stay `running` until their leases expire"
+            );
         }
     }
 }
@@ -182,8 +202,9 @@ pub async fn start(
         trigger = trigger.as_str(),
         "job started"
     );
+    let runs = state.maintenance.runs.clone();
     let state = state.clone();
-    let finished = tokio::spawn(async move {
+    let finished = runs.spawn(async move {
         let began = std::time::Instant::now();
         let result = tokio::select! {
             result = work(&state, job, &progress) => result,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::db::{blobs, dag, files};
 use crate::ipfs::verify::verified_chunks;
@@ -21,7 +22,10 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobError> {
     let pool = state.db.pool();
-    let mut pace = Pace::new(state.maintenance.settings.verify_rate);
+    let mut pace = Pace::new(
+        state.maintenance.settings.verify_rate,
+        state.maintenance.stop.clone(),
+    );
     let (mut checked, mut bytes) = (0u64, 0u64);
     let (mut corrupt, mut missing) = (Vec::new(), Vec::new());
     let mut after = String::new();
@@ -99,7 +103,7 @@ async fn check(state: &AppState, key: &BlobKey, pace: &mut Pace) -> Result<Check
                 Ok(piece) => {
                     hasher.update(&piece);
                     size += piece.len() as u64;
-                    pace.took(piece.len() as u64).await;
+                    pace.took(piece.len() as u64).await?;
                 }
                 Err(err) => return Ok(Checked::Corrupt(size, format!("unreadable: {err}"))),
             }
@@ -112,7 +116,7 @@ async fn check(state: &AppState, key: &BlobKey, pace: &mut Pace) -> Result<Check
                     let length: usize = chunk.pieces.iter().map(|piece| piece.len()).sum();
                     chunk.pieces.iter().for_each(|piece| hasher.update(piece));
                     size += length as u64;
-                    pace.took(length as u64).await;
+                    pace.took(length as u64).await?;
                 }
                 Err(err) => return Ok(Checked::Corrupt(size, err.to_string())),
             }
@@ -128,30 +132,37 @@ async fn check(state: &AppState, key: &BlobKey, pace: &mut Pace) -> Result<Check
     }
 }
 
-/// Holds reading to `rate` bytes a second on average (0: no limit).
+/// Holds reading to `rate` bytes a second on average (0: no limit); a pause
+/// ends early, with [`JobError::Stopped`], when the node shuts down.
 struct Pace {
     rate: u64,
     started: Instant,
     bytes: u64,
+    stop: CancellationToken,
 }
 
 impl Pace {
-    fn new(rate: u64) -> Self {
+    fn new(rate: u64, stop: CancellationToken) -> Self {
         Self {
             rate,
             started: Instant::now(),
             bytes: 0,
+            stop,
         }
     }
 
-    async fn took(&mut self, bytes: u64) {
+    async fn took(&mut self, bytes: u64) -> Result<(), JobError> {
         self.bytes += bytes;
-        if self.rate == 0 {
-            return;
-        }
-        let due = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
-        if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
-            tokio::time::sleep(ahead).await;
+        let due = if self.rate == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(self.bytes as f64 / self.rate as f64)
+        };
+        let ahead = due.saturating_sub(self.started.elapsed());
+        tokio::select! {
+            biased;
+            () = self.stop.cancelled() => Err(JobError::Stopped),
+            () = tokio::time::sleep(ahead) => Ok(()),
         }
     }
 }

@@ -341,6 +341,60 @@ async fn one_node_at_a_time_runs_a_job() {
     assert_ne!(second_run["node"], run["node"]);
 }
 
+/// A server asked to stop gives its running job time to record itself
+/// `interrupted` (and let go of its lease) before it exits.
+#[tokio::test]
+async fn a_server_that_stops_records_its_running_job_as_interrupted() {
+    let postgres = crate::helpers::PostgresDatabase::for_test().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = vec![
+        ("SECRET_KEY", "stop-test-secret-stop-test-secret!!".to_owned()),
+        ("DEPOT_VERIFY_RATE", "65536".to_owned()),
+    ];
+    if let Some(database) = &postgres {
+        env.push(("DATABASE_URL", database.url()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let mut server = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &env);
+    let client = reqwest::Client::new();
+    let token = server.register(&client, "root", "correct horse battery").await;
+    let uploaded = client
+        .put(format!("{}/api/v1/files/slow.bin/content", server.address))
+        .bearer_auth(&token)
+        .body(sample_bytes(1024 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let started: Value = client
+        .post(format!("{}/api/v1/admin/jobs/verify", server.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stopped = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(
+        stopped,
+        "the server exits on SIGTERM, well before the 16 s the job needs"
+    );
+
+    let again = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &env);
+    let run = finished_run(&again.address, &token, started["id"].as_i64().unwrap()).await;
+    assert_eq!(run["outcome"], "interrupted", "{run}");
+    let restarted = client
+        .post(format!("{}/api/v1/admin/jobs/verify", again.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restarted.status(), StatusCode::ACCEPTED, "the lease was let go");
+}
+
 #[tokio::test]
 async fn depot_admin_runs_jobs_and_user_add_makes_admins() {
     let app = TestApp::spawn().await;

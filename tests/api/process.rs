@@ -93,6 +93,22 @@ impl ServerProcess {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Asks the server to stop (SIGTERM), as a service manager would, waits up
+    /// to 20 s for it to exit, and returns whether it exited by itself.
+    pub fn terminate(&mut self) -> bool {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        for _ in 0..200 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return sent;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
     /// Stops the server (SIGKILL) and returns everything it logged.
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();

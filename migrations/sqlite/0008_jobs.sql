@@ -1,6 +1,8 @@
 -- Operations. The first account registered is an admin, as is any account
 -- `depot user add --admin` creates; admins run and read maintenance jobs.
 ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
+-- On a deployment that has accounts already, the first of them is the admin.
+UPDATE users SET is_admin = 1 WHERE id = (SELECT MIN(id) FROM users);
 
 -- One row per run of a maintenance job (cleanup, verify, report): who ran it
 -- (the schedule, the API or the CLI), on which node, when, how it ended, and

@@ -20,8 +20,10 @@
 //! Beside them: [`domain`] holds the parsed types that guard the edges
 //! (`FileName`, `ByteRange`, content types), [`auth`] the JWT and password
 //! handling, [`config`] the layered configuration, [`startup`] turns a
-//! configuration into a running [`state::AppState`], [`server`] serves it, and
-//! [`jobs`] runs the periodic work beside it.
+//! configuration into a running [`state::AppState`], [`server`] serves it,
+//! [`jobs`] runs the periodic sweeps beside it and [`maintenance`] the cleanup,
+//! verify and report jobs; [`metrics`] counts for Prometheus, and [`cli`] is
+//! the command line — a deployment's commands and the client of a server.
 
 pub mod auth;
 pub mod cache;

@@ -89,13 +89,13 @@ export async function ensureSession() {
   return session;
 }
 
-// A file's bytes as a download the browser saves, named as the file is.
+// A file saved by the browser, streamed to disk: a download link (a URL
+// that opens this one file for a few minutes) stands in for the token, which
+// a plain download cannot send.
 export async function download(name) {
-  const response = await request(fileUrl(name, '/content'));
-  const url = URL.createObjectURL(await response.blob());
-  const link = Object.assign(document.createElement('a'), { href: url, download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  const link = await getJson(fileUrl(name, '/link'), { method: 'POST' });
+  const anchor = Object.assign(document.createElement('a'), { href: link.url, download: name });
+  document.body.append(anchor);
+  anchor.click();
+  anchor.remove();
 }

@@ -40,6 +40,19 @@ struct Claims {
     admin: bool,
 }
 
+/// The audience of a download link's token; bearer tokens have none, and a
+/// token with an audience is refused as a bearer token.
+const LINK_AUDIENCE: &str = "depot-download";
+
+/// A download link: one user's one file, for a few minutes, and nothing else.
+#[derive(Debug, Serialize, Deserialize)]
+struct LinkClaims {
+    sub: String,
+    file: String,
+    exp: u64,
+    aud: String,
+}
+
 impl Keys {
     pub fn new(secret: &Secret, default_ttl_seconds: u64) -> Self {
         // Only HS256 is accepted: `alg: none` and algorithm confusion fail validation.
@@ -85,6 +98,44 @@ impl Keys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
+    /// A token that lets its holder read `file_name` of `user` for `ttl`, and nothing else.
+    pub fn issue_link(
+        &self,
+        user: UserId,
+        file_name: &str,
+        ttl: Duration,
+    ) -> Result<(String, u64), AppError> {
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            .saturating_add(ttl.as_secs());
+        let claims = LinkClaims {
+            sub: user.to_string(),
+            file: file_name.to_owned(),
+            exp,
+            aud: LINK_AUDIENCE.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map(|token| (token, exp))
+            .map_err(|err| AppError::Internal(err.into()))
+    }
+
+    /// The user and file a download link's token names; 401 for anything
+    /// expired, tampered or not a link.
+    pub fn verify_link(&self, token: &str) -> Result<(UserId, String), AppError> {
+        let mut validation = self.validation.clone();
+        validation.set_audience(&[LINK_AUDIENCE]);
+        let data = jsonwebtoken::decode::<LinkClaims>(token, &self.decoding, &validation)
+            .map_err(|_| AppError::Unauthorized("invalid or expired download link"))?;
+        let user = data
+            .claims
+            .sub
+            .parse()
+            .map_err(|_| AppError::Unauthorized("download link subject is not a user id"))?;
+        Ok((user, data.claims.file))
+    }
+
     /// The user a token speaks for, or 401 for anything expired, tampered or malformed.
     pub fn verify(&self, token: &str) -> Result<UserId, AppError> {
         self.verify_claims(token).map(|(user, _)| user)
@@ -123,6 +174,21 @@ mod tests {
 
     fn keys() -> Keys {
         Keys::new(&Secret::new("0123456789abcdef0123456789abcdef"), 3600)
+    }
+
+    #[test]
+    fn a_download_link_opens_one_file_and_is_no_bearer_token() {
+        let keys = keys();
+        let (link, _) = keys.issue_link(7, "a b.csv", Duration::from_secs(60)).unwrap();
+        assert_eq!(keys.verify_link(&link).unwrap(), (7, "a b.csv".to_owned()));
+        assert!(keys.verify(&link).is_err(), "a link is not a bearer token");
+        let bearer = keys.issue(7, Duration::from_secs(60)).unwrap();
+        assert!(keys.verify_link(&bearer).is_err(), "a bearer token is not a link");
+        let (expired, _) = keys.issue_link(7, "a", Duration::ZERO).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        let mut strict = keys;
+        strict.validation.leeway = 0;
+        assert!(strict.verify_link(&expired).is_err(), "an expired link");
     }
 
     #[test]

@@ -49,6 +49,44 @@ where
     }
 }
 
+/// Who reads a file's content: a bearer token's user, or — on a request
+/// without an `Authorization` header — the holder of a download link
+/// (`?link=…`, from `POST /api/v1/files/{file_name}/link`), which opens that
+/// one file only (`only`).
+#[derive(Debug, Clone)]
+pub struct ContentReader {
+    pub user: UserId,
+    pub only: Option<String>,
+}
+
+impl<S> FromRequestParts<S> for ContentReader
+where
+    Keys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(AUTHORIZATION) {
+            let (user, _) = Keys::from_ref(state).verify_claims(bearer(parts)?)?;
+            return Ok(Self { user, only: None });
+        }
+        let link = link(parts).ok_or(AppError::Unauthorized("missing bearer token"))?;
+        let (user, file) = Keys::from_ref(state).verify_link(&link)?;
+        Ok(Self {
+            user,
+            only: Some(file),
+        })
+    }
+}
+
+/// The download link token of a request (`?link=`), if it has one.
+pub fn link(parts: &Parts) -> Option<String> {
+    url::form_urlencoded::parse(parts.uri.query()?.as_bytes())
+        .find(|(key, _)| key == "link")
+        .map(|(_, value)| value.into_owned())
+}
+
 /// The bearer token of a request.
 pub fn bearer(parts: &Parts) -> Result<&str, AppError> {
     let header = parts

@@ -40,6 +40,7 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
             }
         }
         ("GET", "/api/v1/files/{file_name}/preview") => "preview",
+        ("POST", "/api/v1/files/{file_name}/link") => "download_link",
         ("GET", "/api/v1/files/" | "/api/v1/files") => "list",
         (
             "GET",
@@ -114,9 +115,11 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
 /// refuses a bad one), the session the request names, its peer address,
 /// request id and this server's role.
 async fn who(state: &AppState, parts: &mut axum::http::request::Parts, method: &Method) -> Who {
-    let actor = auth::bearer(parts)
-        .ok()
-        .and_then(|token| state.keys.verify(token).ok());
+    let actor = match auth::bearer(parts) {
+        Ok(token) => state.keys.verify(token).ok(),
+        // A download link speaks for the user who made it.
+        Err(_) => auth::link(parts).and_then(|link| state.keys.verify_link(&link).ok().map(|(user, _)| user)),
+    };
     let session = match SessionHint::from_request_parts(parts, state).await {
         Ok(hint) => hint.claimed().map(|id| id.to_string()).unwrap_or_default(),
         Err(never) => match never {},

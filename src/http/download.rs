@@ -16,7 +16,7 @@ use axum::response::Response;
 
 use futures_util::StreamExt;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, ContentReader};
 use crate::db::dag;
 use crate::db::files::{self, FileRecord};
 use crate::domain::byte_range::RangeRequest;
@@ -30,7 +30,9 @@ use crate::state::AppState;
 use crate::storage::{BlobKey, ByteStream, StorageError};
 
 #[utoipa::path(get, path = "/api/v1/files/{file_name}/content", tag = "files",
+    security((), ("bearer" = [])),
     params(("file_name" = String, Path), ("Range" = Option<String>, Header, description = "`bytes=…`"),
+        ("link" = Option<String>, Query, description = "A download link's token, instead of a bearer token"),
         ("If-None-Match" = Option<String>, Header), ("If-Range" = Option<String>, Header)),
     responses((status = 200, description = "The bytes, checked against the CID as they stream", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
@@ -38,12 +40,15 @@ use crate::storage::{BlobKey, ByteStream, StorageError};
         (status = 416, description = "The range is outside the file", body = crate::http::openapi::ErrorBody)))]
 pub async fn content(
     State(state): State<AppState>,
-    user: AuthUser,
+    reader: ContentReader,
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
     request: HeaderMap,
 ) -> Result<Response, AppError> {
-    let record = find_owned(&state, user, &file_name).await?;
+    if reader.only.as_ref().is_some_and(|only| *only != file_name) {
+        return Err(AppError::NotFound("file"));
+    }
+    let record = find_owned(&state, AuthUser(reader.user), &file_name).await?;
     let caching = Caching {
         etag: format!("\"{}\"", record.sha256),
         cache_control: "private, no-cache",

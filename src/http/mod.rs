@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/files/{file_name}/transfers", get(files::transfers))
         .route("/api/v1/files/{file_name}/preview", get(preview::preview))
+        .route("/api/v1/files/{file_name}/link", post(files::link))
         .route(
             "/api/v1/files/active/{session}",
             get(active::get).post(active::set),

@@ -42,7 +42,7 @@ pub struct ErrorDetail {
         auth::register, auth::login,
         upload::multipart, listing::list, upload::raw, download::content,
         active::upload_file_named_active, active::download_file_named_active,
-        files::metadata, files::delete, files::transfers, preview::preview,
+        files::metadata, files::delete, files::transfers, files::link, preview::preview,
         active::get, active::set,
         tus::options, tus::create, tus::options_upload, tus::head, tus::patch, tus::terminate,
         ipfs::gateway, ipfs::info, ipfs::delete,

@@ -171,3 +171,85 @@ async fn another_users_file_is_404_exactly_like_a_missing_one() {
     );
     assert_eq!(app.download(&ann, "private.csv").await.status(), StatusCode::OK);
 }
+
+/// A download link reads its one file without a bearer token, for its maker
+/// only, and is no bearer token itself.
+#[tokio::test]
+async fn a_download_link_opens_one_file_without_a_token() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let content = crate::helpers::sample_bytes(300_000);
+    app.put_file(&ann, "big data.bin", content.clone()).await;
+    app.put_file(&ann, "other.txt", "other").await;
+
+    let made = app
+        .client
+        .post(app.url("/api/v1/files/big%20data.bin/link"))
+        .bearer_auth(&ann.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let link: serde_json::Value = made.json().await.unwrap();
+    let url = link["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("/api/v1/files/big%20data.bin/content?link="),
+        "{url}"
+    );
+    let fetched = app.client.get(app.url(url)).send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert!(fetched.bytes().await.unwrap() == content, "the file's bytes");
+    let ranged = app
+        .client
+        .get(app.url(url))
+        .header("Range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), StatusCode::PARTIAL_CONTENT);
+    // The download is on the trail as the link's maker's (ann, the first account, is an admin).
+    let trail: serde_json::Value = app
+        .get(&ann, "/api/v1/admin/audit?action=download&limit=10")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trail["events"][0]["actor"], ann.id, "{trail}");
+
+    let token = url.split("link=").nth(1).unwrap();
+    let elsewhere = app
+        .client
+        .get(app.url(&format!("/api/v1/files/other.txt/content?link={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.status(),
+        StatusCode::NOT_FOUND,
+        "the link opens its one file"
+    );
+    let as_bearer = app
+        .client
+        .get(app.url("/api/v1/files/"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        as_bearer.status(),
+        StatusCode::UNAUTHORIZED,
+        "a link is no bearer token"
+    );
+    let tampered = app.client.get(app.url(&format!("{url}x"))).send().await.unwrap();
+    assert_eq!(tampered.status(), StatusCode::UNAUTHORIZED);
+
+    let not_hers = app
+        .client
+        .post(app.url("/api/v1/files/big%20data.bin/link"))
+        .bearer_auth(&bob.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_hers.status(), StatusCode::NOT_FOUND);
+}

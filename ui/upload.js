@@ -1,7 +1,9 @@
 // Uploads with progress. A file under LARGE_FILE goes up as one multipart
 // request (seed 2's form); a larger one over tus 1.0 in CHUNK-sized PATCHes,
 // so a dropped connection costs at most one chunk: after a failure the
-// upload asks the server for its durable offset and goes on from there.
+// upload asks the server for its durable offset and goes on from there. Its
+// URL is kept in localStorage until it ends, so the same file dropped again
+// after a reload (or a crash of the browser) goes on where it stopped.
 
 import { authHeaders, errorOf } from './api.js';
 
@@ -76,9 +78,34 @@ class Resumable {
     Object.assign(this, { file, description, session, progress, cancelled: false });
   }
 
+  // The same user's same file (name, size, modification time) finds its upload again.
+  get key() {
+    const { name, size, lastModified } = this.file;
+    return `depot.upload:${sessionStorage.getItem('depot.username')}:${name}:${size}:${lastModified}`;
+  }
+
   async run() {
-    this.url = await this.create();
-    let offset = 0;
+    try {
+      return await this.send();
+    } catch (error) {
+      // Cancelled, refused or given up: a later drop starts afresh.
+      localStorage.removeItem(this.key);
+      throw error;
+    }
+  }
+
+  async send() {
+    let offset = await this.resumed();
+    if (offset === null) {
+      this.url = await this.create();
+      localStorage.setItem(this.key, this.url);
+      offset = 0;
+    }
+    this.progress(offset, this.file.size);
+    if (offset === this.file.size) {
+      localStorage.removeItem(this.key);
+      return this.stored();
+    }
     let failures = 0;
     while (true) {
       try {
@@ -87,7 +114,10 @@ class Resumable {
           offset = Number(xhr.getResponseHeader('Upload-Offset'));
           failures = 0;
           this.progress(offset, this.file.size);
-          if (offset === this.file.size) return this.stored();
+          if (offset === this.file.size) {
+            localStorage.removeItem(this.key);
+            return this.stored();
+          }
           continue;
         }
         // Another writer (423), a stale offset or a server fault: ask where it
@@ -103,6 +133,19 @@ class Resumable {
       offset = await this.durableOffset();
       this.progress(offset, this.file.size);
     }
+  }
+
+  // The durable offset of this file's earlier upload, if the server still has it.
+  async resumed() {
+    const url = localStorage.getItem(this.key);
+    if (!url) return null;
+    const xhr = await send('HEAD', url, { headers: { ...authHeaders(), ...TUS } }).catch(() => null);
+    if (xhr?.status !== 200) {
+      localStorage.removeItem(this.key);
+      return null;
+    }
+    this.url = url;
+    return Number(xhr.getResponseHeader('Upload-Offset'));
   }
 
   async create() {

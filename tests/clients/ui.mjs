@@ -198,6 +198,8 @@ async function desktop(page) {
 // connection fails still arrives whole, and one cancelled midway leaves nothing.
 async function largeFiles(page) {
   const makeFile = (name, seed) => page.evaluateHandle(async ({ name, seed }) => {
+    // A fixed modification time: the same file after a reload, as from a disk.
+    const lastModified = 1_700_000_000_000 + seed;
     const bytes = new Uint8Array(70 * 1024 * 1024);
     let state = seed;
     for (let i = 0; i < bytes.length; i += 4) {
@@ -207,7 +209,7 @@ async function largeFiles(page) {
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
     window.expectedSha256 = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
     const transfer = new DataTransfer();
-    transfer.items.add(new File([bytes], name, { type: 'application/octet-stream' }));
+    transfer.items.add(new File([bytes], name, { type: 'application/octet-stream', lastModified }));
     return transfer;
   }, { name, seed });
 
@@ -260,6 +262,40 @@ async function largeFiles(page) {
     return (await response.json()).length;
   });
   check(open === 0, 'no file was stored for the cancelled upload');
+
+  // A reload in the middle of an upload: the same file dropped again goes on
+  // from the server's offset instead of starting over.
+  let sent = 0;
+  await page.route('**/api/v1/uploads/*', async (route) => {
+    if (route.request().method() === 'PATCH' && ++sent === 3) {
+      return; // held until the page goes away
+    }
+    return route.continue().catch(() => {});
+  });
+  await page.dispatchEvent('main', 'drop', { dataTransfer: await makeFile('reload.bin', 11) });
+  while (sent < 3) await page.waitForTimeout(50);
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  await page.reload();
+  await page.getByRole('heading', { name: 'Your files' }).waitFor();
+  const after = { created: 0, patches: 0 };
+  page.on('request', (request) => {
+    if (!request.url().includes('/api/v1/uploads/')) return;
+    if (request.method() === 'POST') after.created += 1;
+    if (request.method() === 'PATCH') after.patches += 1;
+  });
+  await page.dispatchEvent('main', 'drop', { dataTransfer: await makeFile('reload.bin', 11) });
+  const reloaded = page.locator('#uploads li', { hasText: 'reload.bin' });
+  await reloaded.locator('.upload-status', { hasText: 'stored' }).waitFor({ timeout: 60_000 });
+  check(after.created === 0, 'the upload was found again, not created anew');
+  check(after.patches <= 7, `only the rest was sent (${after.patches} chunks of 9)`);
+  const reloadedSha = await page.evaluate(async () => {
+    const token = sessionStorage.getItem('depot.token');
+    const response = await fetch('/api/v1/files/reload.bin', { headers: { Authorization: `Bearer ${token}` } });
+    return (await response.json()).sha256;
+  });
+  check(reloadedSha === await page.evaluate(() => window.expectedSha256), 'reload.bin is stored byte for byte');
+  check(await page.evaluate(() => !Object.keys(localStorage).some((key) => key.startsWith('depot.upload:'))),
+    'nothing is left to resume');
 }
 
 async function phone(page) {

@@ -26,7 +26,7 @@ pub struct ActiveFile {
 
 /// `GET /api/v1/files/active/{session}`: the session's active file, or 404.
 #[utoipa::path(get, path = "/api/v1/files/active/{session}", tag = "sessions",
-    params(("session" = String, Path, description = "A session id (UUID)")),
+    params(("session" = String, Path, format = "uuid", description = "A session id (UUID)")),
     responses((status = 200, description = "The session's active file", body = crate::http::files::FileView),
         (status = 404, description = "No active file, or not your session", body = crate::http::openapi::ErrorBody), (status = 422, description = "A malformed session id", body = crate::http::openapi::ErrorBody)))]
 pub async fn get(
@@ -45,7 +45,7 @@ pub async fn get(
 /// `POST /api/v1/files/active/{session}` with `{"file_name": …}`: 200 with the
 /// file that is now active; 404 when the caller has no such file.
 #[utoipa::path(post, path = "/api/v1/files/active/{session}", tag = "sessions",
-    params(("session" = String, Path, description = "A session id (UUID)")), request_body = ActiveFile,
+    params(("session" = String, Path, format = "uuid", description = "A session id (UUID)")), request_body = ActiveFile,
     responses((status = 200, description = "The file now active", body = crate::http::files::FileView),
         (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody), (status = 422, description = "A malformed session id or body", body = crate::http::openapi::ErrorBody)))]
 pub async fn set(

@@ -61,7 +61,7 @@ pub async fn create(State(state): State<AppState>, AuthUser(user): AuthUser) -> 
 }
 
 /// The caller's session; another user's, an unknown or an expired one is 404.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, format = "uuid")),
     responses((status = 200, description = "The session", body = SessionView),
         (status = 404, description = "Not your session, or expired (`session_expired`)", body = crate::http::openapi::ErrorBody), (status = 422, description = "A malformed session id", body = crate::http::openapi::ErrorBody)))]
 pub async fn read(

@@ -64,7 +64,7 @@ pub async fn options(State(state): State<AppState>) -> Response {
 }
 
 /// `OPTIONS` on an upload's URL: the same.
-#[utoipa::path(options, path = "/api/v1/uploads/{id}", tag = "resumable", security(()), params(("id" = String, Path)),
+#[utoipa::path(options, path = "/api/v1/uploads/{id}", tag = "resumable", security(()), params(("id" = String, Path, format = "uuid")),
     responses((status = 204, description = "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`, `Tus-Checksum-Algorithm`")))]
 pub async fn options_upload(state: State<AppState>) -> Response {
     options(state).await
@@ -149,7 +149,7 @@ pub async fn create(
 
 /// `HEAD`: how many bytes of the upload are stored, durably.
 #[utoipa::path(head, path = "/api/v1/uploads/{id}", tag = "resumable",
-    params(("id" = String, Path), ("Tus-Resumable" = String, Header)),
+    params(("id" = String, Path, format = "uuid"), ("Tus-Resumable" = String, Header)),
     responses((status = 200, description = "`Upload-Offset`: the durable bytes; `Upload-Length`"),
         (status = 404, description = "No such upload of yours"), (status = 410, description = "Expired")))]
 pub async fn head(
@@ -175,7 +175,7 @@ pub async fn head(
 
 /// `PATCH`: appends the body at `Upload-Offset`; 204 with the new offset.
 #[utoipa::path(patch, path = "/api/v1/uploads/{id}", tag = "resumable",
-    params(("id" = String, Path), ("Tus-Resumable" = String, Header), ("Upload-Offset" = u64, Header),
+    params(("id" = String, Path, format = "uuid"), ("Tus-Resumable" = String, Header), ("Upload-Offset" = u64, Header),
         ("Upload-Checksum" = Option<String>, Header, description = "`sha1` or `sha256`, base64")),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
     responses((status = 204, description = "Appended; `Upload-Offset` is the new durable offset; the last byte stores the file"),
@@ -215,7 +215,7 @@ pub async fn patch(
 
 /// `DELETE`: removes the upload and its bytes.
 #[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "resumable",
-    params(("id" = String, Path), ("Tus-Resumable" = String, Header)),
+    params(("id" = String, Path, format = "uuid"), ("Tus-Resumable" = String, Header)),
     responses((status = 204, description = "Terminated; its bytes are released"), (status = 404, description = "No such upload of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn terminate(
     State(state): State<AppState>,

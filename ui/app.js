@@ -188,13 +188,16 @@ function startUpload(file, description) {
   $('uploads').prepend(item);
 
   const started = performance.now();
+  // Bytes already on the server when this page began (a resumed upload) do not count towards the speed.
+  let before = null;
   const job = upload(file, {
     description,
     session: auth.session,
     progress: (sent, total) => {
+      before ??= sent;
       const percent = total ? Math.floor((sent / total) * 100) : 100;
       const seconds = (performance.now() - started) / 1000;
-      const speed = seconds > 0 ? sent / seconds : 0;
+      const speed = seconds > 0 ? (sent - before) / seconds : 0;
       const eta = speed > 0 && sent < total ? ` · ${humanDuration((total - sent) / speed)} left` : '';
       bar.value = percent;
       status.textContent = `${humanSize(sent)} of ${humanSize(total)} · ${percent} % · ${humanSize(speed)}/s${eta}`;

@@ -88,8 +88,9 @@ class Resumable {
     try {
       return await this.send();
     } catch (error) {
-      // Cancelled, refused or given up: a later drop starts afresh.
-      localStorage.removeItem(this.key);
+      // Cancelled or refused: a later drop starts afresh. One that gave up on
+      // the network stays, for the same file dropped again to go on.
+      if (error.cancelled || error.status) localStorage.removeItem(this.key);
       throw error;
     }
   }

@@ -173,6 +173,12 @@ impl Remote {
     async fn json(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         Ok(self.send(request).await?.json().await?)
     }
+
+    /// A file's metadata, as `GET /api/v1/files/{file_name}` gives it.
+    async fn metadata(&self, name: &str) -> anyhow::Result<Value> {
+        self.json(self.request(reqwest::Method::GET, &file_path(name, ""))?)
+            .await
+    }
 }
 
 /// The server's `{"error": {"code", "message"}}`.
@@ -215,11 +221,7 @@ fn progress_bar(total: u64, label: &str) -> ProgressBar {
 }
 
 pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
-    let mut password = String::new();
-    std::io::stdin()
-        .read_line(&mut password)
-        .context("cannot read the password from stdin")?;
-    let password = password.trim_end_matches(['\r', '\n']);
+    let password = super::password_from_stdin()?;
     let remote = Remote::new(&args.remote)?;
     let body = remote
         .json(
@@ -407,9 +409,7 @@ async fn upload_resumable(
         bar.set_position(offset);
     }
     bar.finish_and_clear();
-    remote
-        .json(remote.request(reqwest::Method::GET, &file_path(name, ""))?)
-        .await
+    remote.metadata(name).await
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -492,9 +492,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
 /// and renames it into place.
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
-    let meta = remote
-        .json(remote.request(reqwest::Method::GET, &file_path(&args.name, ""))?)
-        .await?;
+    let meta = remote.metadata(&args.name).await?;
     let sha256 = meta["sha256"].as_str().unwrap_or_default().to_owned();
     let size = meta["size"].as_u64().unwrap_or_default();
     let output = args.output.unwrap_or_else(|| PathBuf::from(&args.name));
@@ -564,9 +562,7 @@ pub async fn rm(args: NameArgs) -> anyhow::Result<()> {
 
 pub async fn info(args: NameArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
-    let meta = remote
-        .json(remote.request(reqwest::Method::GET, &file_path(&args.name, ""))?)
-        .await?;
+    let meta = remote.metadata(&args.name).await?;
     for key in [
         "file_name",
         "size",

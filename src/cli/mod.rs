@@ -261,6 +261,15 @@ async fn verify_audit(config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// A password from the first line of stdin (`depot login`, `depot user add`).
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("cannot start the async runtime")
 }

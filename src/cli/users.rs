@@ -1,10 +1,6 @@
 //! `depot user add NAME [--admin]`: an account made from the command line,
 //! its password read from stdin's first line.
 
-use std::io::BufRead;
-
-use anyhow::Context;
-
 use crate::auth::password;
 use crate::config::Config;
 use crate::db::{Db, users};
@@ -12,12 +8,7 @@ use crate::error::is_unique_violation;
 use crate::startup;
 
 pub async fn add(config: Config, username: &str, admin: bool) -> anyhow::Result<()> {
-    let mut password = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut password)
-        .context("cannot read the password from stdin")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let password = super::password_from_stdin()?;
     password::check_new_account(username, &password)?;
     startup::prepare_data_dir_and_secret(&config)?;
     let db = Db::connect(&config).await?;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::db::{blobs, files, jobs};
 use crate::domain::timestamp::now_micros;
-use crate::maintenance::{JobError, Progress, micros, stopping};
+use crate::maintenance::{JobError, Progress, flag_corrupt, micros, stopping};
 use crate::pipeline::{delete, resumable, session};
 use crate::state::AppState;
 use crate::storage::BlobKey;
@@ -72,12 +72,8 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobErro
         if named.is_empty() {
             continue;
         }
-        files::mark_corrupt(pool, key.as_str()).await?;
         tracing::error!(sha256 = %key, files = named.len(), "stored bytes of live files are missing");
-        let named: Vec<Value> = named
-            .into_iter()
-            .map(|(user_id, file_name)| json!({ "user_id": user_id, "file_name": file_name }))
-            .collect();
+        let named = flag_corrupt(pool, key.as_str(), named).await?;
         missing.push(json!({ "sha256": key.as_str(), "files": named }));
     }
 

@@ -316,6 +316,20 @@ async fn scheduled_round(state: &AppState, job: Job, interval: Duration) -> Resu
     }
 }
 
+/// Flags the files with damaged content `sha256` corrupt; the files, named as
+/// a report lists them.
+async fn flag_corrupt(
+    pool: &sqlx::AnyPool,
+    sha256: &str,
+    named: Vec<(i64, String)>,
+) -> Result<Vec<Value>, JobError> {
+    crate::db::files::mark_corrupt(pool, sha256).await?;
+    Ok(named
+        .into_iter()
+        .map(|(user_id, file_name)| serde_json::json!({ "user_id": user_id, "file_name": file_name }))
+        .collect())
+}
+
 /// Whether the node is shutting down: jobs check between batches.
 fn stopping(state: &AppState) -> Result<(), JobError> {
     if state.maintenance.stop.is_cancelled() {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{blobs, dag, files};
 use crate::ipfs::verify::verified_chunks;
-use crate::maintenance::{JobError, Progress, stopping};
+use crate::maintenance::{JobError, Progress, flag_corrupt, stopping};
 use crate::state::AppState;
 use crate::storage::{BlobKey, ByteStream, StorageError};
 
@@ -54,12 +54,8 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobErro
             };
             checked += 1;
             if let Some((list, why)) = finding {
-                files::mark_corrupt(pool, sha256).await?;
                 tracing::error!(sha256, reason = why, "verify found damaged content");
-                let named: Vec<Value> = named
-                    .into_iter()
-                    .map(|(user_id, file_name)| json!({ "user_id": user_id, "file_name": file_name }))
-                    .collect();
+                let named = flag_corrupt(pool, sha256, named).await?;
                 list.push(json!({ "sha256": sha256, "reason": why, "files": named }));
             }
             if shown.elapsed() >= PROGRESS_EVERY {

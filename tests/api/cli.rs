@@ -176,7 +176,7 @@ async fn depot_token_mints_a_token_the_server_accepts() {
 }
 
 /// `depot ARGS…` on the same deployment (data dir, database, secret) as `app`.
-fn depot_for(app: &TestApp, args: &[&str]) -> Command {
+pub fn depot_for(app: &TestApp, args: &[&str]) -> Command {
     let mut command = depot(app.data_dir());
     command.args(args).arg("--data-dir").arg(app.data_dir());
     if let Some(url) = &app.config.database_url {

@@ -7,8 +7,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::cli::depot_for;
 use crate::helpers::{TestApp, TestUser, error_code, hex_sha256, sample_bytes};
-use crate::process::{ServerProcess, depot};
+use crate::process::ServerProcess;
 
 async fn start_job(app: &TestApp, admin: &TestUser, job: &str) -> reqwest::Response {
     app.client
@@ -281,20 +282,33 @@ async fn cleanup_and_verify_find_each_kind_of_fault() {
     assert_eq!(summary["report"]["corrupt_files"], 2);
 }
 
-/// Two servers on one database: while one runs a job, the other is refused
-/// it, naming who runs it; once it ends, the other may run it.
-#[tokio::test]
-async fn one_node_at_a_time_runs_a_job() {
+/// The environment of depot processes that share one database (a PostgreSQL
+/// one of their own when the suite runs on PostgreSQL, else their data dir's
+/// SQLite), with `verify` held to `verify_rate` bytes a second.
+async fn process_env(
+    verify_rate: &str,
+) -> (
+    Option<crate::helpers::PostgresDatabase>,
+    Vec<(&'static str, String)>,
+) {
     let postgres = crate::helpers::PostgresDatabase::for_test().await;
-    let dir = tempfile::tempdir().unwrap();
     let mut env = vec![
-        ("SECRET_KEY", "lease-test-secret-lease-test-secret!".to_owned()),
-        ("DEPOT_VERIFY_RATE", "262144".to_owned()),
+        ("SECRET_KEY", "jobs-test-secret-jobs-test-secret!!".to_owned()),
+        ("DEPOT_VERIFY_RATE", verify_rate.to_owned()),
     ];
     if let Some(database) = &postgres {
         env.push(("DATABASE_URL", database.url()));
     }
+    (postgres, env)
+}
+
+/// Two servers on one database: while one runs a job, the other is refused
+/// it, naming who runs it; once it ends, the other may run it.
+#[tokio::test]
+async fn one_node_at_a_time_runs_a_job() {
+    let (_postgres, env) = process_env("262144").await;
     let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
     let first = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &env);
     let second = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &env);
     let client = reqwest::Client::new();
@@ -345,16 +359,9 @@ async fn one_node_at_a_time_runs_a_job() {
 /// `interrupted` (and let go of its lease) before it exits.
 #[tokio::test]
 async fn a_server_that_stops_records_its_running_job_as_interrupted() {
-    let postgres = crate::helpers::PostgresDatabase::for_test().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut env = vec![
-        ("SECRET_KEY", "stop-test-secret-stop-test-secret!!".to_owned()),
-        ("DEPOT_VERIFY_RATE", "65536".to_owned()),
-    ];
-    if let Some(database) = &postgres {
-        env.push(("DATABASE_URL", database.url()));
-    }
+    let (_postgres, env) = process_env("65536").await;
     let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &env);
     let client = reqwest::Client::new();
     let token = server.register(&client, "root", "correct horse battery").await;
@@ -406,17 +413,7 @@ async fn depot_admin_runs_jobs_and_user_add_makes_admins() {
         app.put_file(&root, "a.csv", "x\n1\n").await.status(),
         StatusCode::CREATED
     );
-    let depot_admin = |args: &[&str]| {
-        let mut command = depot(app.data_dir());
-        command.args(args).arg("--data-dir").arg(app.data_dir());
-        if let Some(url) = &app.config.database_url {
-            command.env("DATABASE_URL", url.expose());
-        }
-        if let Some(secret) = &app.config.secret_key {
-            command.env("SECRET_KEY", secret.expose());
-        }
-        command
-    };
+    let depot_admin = |args: &[&str]| depot_for(&app, args);
     let report = depot_admin(&["admin", "report"]).output().unwrap();
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(

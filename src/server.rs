@@ -17,6 +17,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let maintenance = state.maintenance.clone();
+    let open_uploads = state.open_uploads.clone();
     let jobs_shutdown = maintenance.stop.clone();
     jobs::spawn_all(&state, &jobs_shutdown);
     maintenance::spawn_schedules(&state);
@@ -28,7 +29,7 @@ pub async fn run(
             jobs_shutdown.cancel();
         })
         .await;
-    maintenance.shut_down().await;
+    tokio::join!(maintenance.shut_down(), open_uploads.shut_down());
     served
 }
 

@@ -57,6 +57,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         }),
         cache: active_file_cache(config).await?,
         warm_profiles: Arc::default(),
+        open_uploads: Arc::default(),
         audit,
         maintenance: Arc::new(Maintenance::new(maintenance::Settings {
             cleanup_interval: config.cleanup_interval.0,

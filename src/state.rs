@@ -10,7 +10,7 @@ use crate::config::{ExtensionAllowList, Role};
 use crate::db::Db;
 use crate::maintenance::Maintenance;
 use crate::pipeline::audit::AuditWriter;
-use crate::pipeline::resumable::WarmProfiles;
+use crate::pipeline::resumable::{OpenUploads, WarmProfiles};
 use crate::pipeline::session::SessionPolicy;
 use crate::storage::BlobStore;
 
@@ -26,6 +26,8 @@ pub struct AppState {
     pub cache: ActiveFileCache,
     /// Profilers of resumable uploads between their requests, on this node.
     pub warm_profiles: Arc<WarmProfiles>,
+    /// Resumable uploads this node is in the middle of.
+    pub open_uploads: Arc<OpenUploads>,
     /// Commits the audit events of reads and refusals, many at a time.
     pub audit: AuditWriter,
     /// This node's maintenance jobs: their schedule, lease name and stop signal.

@@ -124,16 +124,16 @@ pub struct Progress {
     pub expires_at: i64,
 }
 
-/// Records durable progress and lets go of the lock, if `token` still holds it.
-pub async fn advance(
+/// Records durable progress, if `token` still holds the lock (which it keeps).
+pub async fn record(
     pool: &AnyPool,
     id: UploadId,
     token: &str,
     progress: Progress,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query(
-        "UPDATE uploads SET upload_offset = $3, store_state = $4, hash_state = $5, expires_at = $6, \
-         lock_token = NULL, locked_until = NULL WHERE id = $1 AND lock_token = $2",
+        "UPDATE uploads SET upload_offset = $3, store_state = $4, hash_state = $5, expires_at = $6 \
+         WHERE id = $1 AND lock_token = $2",
     )
     .bind(id.to_string())
     .bind(token)

@@ -324,6 +324,13 @@ impl ResumableWriter for LocalWriter {
         Ok(String::new())
     }
 
+    /// The staged file is all there is: it is resumed with an empty state.
+    async fn write_out(&mut self) -> Result<Option<String>, StorageError> {
+        self.flush().await?;
+        self.staged.disarm();
+        Ok(Some(String::new()))
+    }
+
     /// Written, not synced: the commit's sync of the file covers these bytes.
     async fn keep(mut self: Box<Self>) -> Result<String, StorageError> {
         self.flush().await?;

@@ -203,6 +203,16 @@ pub trait ResumableWriter: BlobWriter {
     /// what the store needs to resume it (kept with the upload).
     async fn persist(self: Box<Self>) -> Result<String, StorageError>;
 
+    /// Writes out what is buffered, so that a writer resumed at the offset
+    /// reached finds every byte, before [`persist`](Self::persist) has made
+    /// them durable. Returns the state to resume with, for a store that keeps
+    /// none beyond the staged bytes; `None` when only `persist` can tell it
+    /// (the next request then waits for it). The bytes written stay staged
+    /// whatever happens to this writer.
+    async fn write_out(&mut self) -> Result<Option<String>, StorageError> {
+        Ok(None)
+    }
+
     /// Like [`persist`](Self::persist), for bytes that need not survive a
     /// crash: a storage node's one-request stage, discarded if the node
     /// restarts, made durable only when committed. A store may skip the sync.

@@ -724,6 +724,69 @@ async fn a_part_cut_off_keeps_what_arrived_and_the_upload_resumes_from_there() {
     assert_eq!(file["cid"], cid_of(&content));
 }
 
+/// A part is answered once its bytes are written, and made durable behind the
+/// answer. If that fails — here its lock was taken over while it streamed, as
+/// by a node that found it stalled — the client's next request hears where
+/// the upload durably stands, and goes on from there.
+#[tokio::test]
+async fn a_part_that_could_not_be_saved_after_its_answer_sends_the_client_back_to_the_durable_offset() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let part = 1024 * 1024;
+    let content = sample_bytes(3 * part);
+    let upload = tus.created(content.len() as u64, "unlucky.bin").await;
+    assert_eq!(
+        tus.patch(&upload, 0, content[..part].to_vec()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(tus.offset(&upload).await, part as u64);
+
+    let (feed, second) = tus.patch_fed(&upload, part as u64);
+    feed.send(Ok(Bytes::copy_from_slice(&content[part..part + 4096])))
+        .await
+        .unwrap();
+    assert!(app.eventually_async(|| locked(&app, &upload)).await);
+    let id = upload.rsplit('/').next().unwrap();
+    let db = app.db().await;
+    sqlx::query("UPDATE uploads SET lock_token = 'another', locked_until = 0 WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    feed.send(Ok(Bytes::copy_from_slice(&content[part + 4096..2 * part])))
+        .await
+        .unwrap();
+    drop(feed);
+    let second = second.await.unwrap().unwrap();
+    assert_eq!(second.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&second, "upload-offset"), (2 * part).to_string());
+
+    let third = tus
+        .patch(&upload, 2 * part as u64, content[2 * part..].to_vec())
+        .await;
+    assert_eq!(third.status(), StatusCode::CONFLICT);
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "offset_mismatch");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("at offset {part}")),
+        "{body}"
+    );
+    assert_eq!(
+        tus.offset(&upload).await,
+        part as u64,
+        "only the durable part counts"
+    );
+    let rest = tus.patch(&upload, part as u64, content[part..].to_vec()).await;
+    assert_eq!(rest.status(), StatusCode::NO_CONTENT);
+    let file = app.metadata(&ann, "unlucky.bin").await;
+    assert_eq!(file["sha256"], hex_sha256(&content));
+    assert_eq!(file["cid"], cid_of(&content));
+}
+
 #[tokio::test]
 async fn termination_removes_the_upload_and_its_bytes() {
     let app = TestApp::spawn().await;

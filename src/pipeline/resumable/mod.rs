@@ -2,45 +2,49 @@
 //! later ones, on any node, until its last byte arrives and it goes through
 //! [`upload::store`] like any other upload.
 //!
-//! The upload's row ([`uploads`]) is its whole state: how many bytes are
+//! The upload's row ([`uploads`]) is its durable state: how many bytes are
 //! durable, and the SHA-256 and CID builder states of exactly those bytes (a
-//! [`Checkpoint`]), so completing never reads the bytes again to hash them. Each
-//! request that writes holds the row's lock ([`UploadLock`]), renewed while its
-//! body streams: a second writer gets 423, and bytes never interleave. The
-//! bytes are staged in the blob store under the upload's id; a request first
-//! writes and persists them, then advances the offset, so the offset is always
-//! durable bytes, and whatever a crash leaves past it is dropped on resume.
+//! [`checkpoint`]), so completing never reads the bytes again to hash them. Each
+//! request that writes holds the row's lock ([`UploadLock`]): a second writer
+//! gets 423, and bytes never interleave. The bytes are staged in the blob store
+//! under the upload's id. A request answers once its bytes are written; they
+//! are synced and the offset committed behind it ([`open`]), so the offset in
+//! the row is always durable bytes, and whatever a crash leaves past it is
+//! dropped on resume.
+
+mod checkpoint;
+mod lock;
+mod open;
+mod warm;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use self::lock::{LockHandle, UploadLock, lease_end};
+pub use self::open::OpenUploads;
+use self::open::{Claim, Found, Open, Settled};
+pub use self::warm::WarmProfiles;
 use crate::auth::UserId;
 use crate::db::files::FileRecord;
 use crate::db::uploads::{self, NewUpload, Progress, UploadRow};
 use crate::domain::timestamp::now_micros;
 use crate::domain::{FileName, SessionId, UploadId, content_type};
 use crate::error::AppError;
-use crate::ipfs::{self, CidBuilder};
+use crate::ipfs::CidBuilder;
 use crate::pipeline::attempt::{Attempt, Intent};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::session::Session;
 use crate::pipeline::side_thread::SideThread;
-use crate::pipeline::upload::{self, PausedProfiling, Profiling, Received, UploadMeta};
+use crate::pipeline::upload::{self, Profiling, Received, UploadMeta};
 use crate::profile::Format;
 use crate::state::AppState;
 use crate::storage::{BlobWriter, ResumableWriter};
 
-/// How long a writer's lock lasts unless renewed; a writer that died lets go
-/// after this long.
-const LOCK_LEASE: Duration = Duration::from_secs(20);
-/// How often a writer renews its lock while its body streams.
-const LOCK_RENEWAL: Duration = Duration::from_secs(5);
 /// How long a status request waits for a writing request to end, and how
 /// often it looks.
 const WRITER_PATIENCE: Duration = Duration::from_secs(2);
@@ -172,7 +176,7 @@ pub async fn create(
             description: &meta.description,
             metadata: &metadata,
             length,
-            hash_state: Checkpoint::default().save(),
+            hash_state: checkpoint::save(&Sha256::default(), &CidBuilder::default()),
             created_at: now,
             expires_at,
         };
@@ -197,18 +201,28 @@ pub async fn create(
     append(state, user, id, Patch::default(), empty, audit).await
 }
 
-/// Where the user's upload stands: 404 for anyone else's, 410 once expired.
-/// While a request is writing to it, waits a little for that request to end
-/// — a client resuming right after its connection failed asks while the
-/// server is still saving what the failed request brought, and should hear
-/// the offset that leaves, not the one before it.
+/// Where the user's upload stands, durably: 404 for anyone else's, 410 once
+/// expired. While a request is writing to it, waits a little for that request
+/// to end — a client resuming right after its connection failed asks while the
+/// server is still saving what the failed request brought, and should hear the
+/// offset that leaves, not the one before it. While its last requests settle
+/// here, waits for them.
 pub async fn status(state: &AppState, user: UserId, id: UploadId) -> Result<Status, AppError> {
     let patience = tokio::time::Instant::now() + WRITER_PATIENCE;
     let row = loop {
+        let found = state.open_uploads.find(id).await;
+        if let Found::Open(settled) = &found {
+            let _ = settled.clone().await;
+        }
         let row = uploads::find(state.db.pool(), id, user)
             .await?
             .ok_or(AppError::NotFound("upload"))?;
-        let writing = row.locked_until.is_some_and(|until| until >= now_micros());
+        let writing = match found {
+            Found::Taken => true,
+            // The lock is this node's, held between requests.
+            Found::Open(_) => false,
+            Found::Absent => row.locked_until.is_some_and(|until| until >= now_micros()),
+        };
         if !writing || tokio::time::Instant::now() >= patience {
             break row;
         }
@@ -231,7 +245,9 @@ pub async fn status(state: &AppState, user: UserId, id: UploadId) -> Result<Stat
 /// upload stands (409 otherwise). The body may not pass the upload's length
 /// (413, and none of it is kept). With a checksum, a body that does not match
 /// it is discarded (460); so is one cut short, which cannot be checked. Without
-/// one, a body cut short keeps what arrived. The last byte stores the file.
+/// one, a body cut short keeps what arrived. The last byte stores the file;
+/// any other request answers once its bytes are written, and they settle
+/// behind it (see [`open`]).
 pub async fn append<S, E>(
     state: &AppState,
     user: UserId,
@@ -244,16 +260,63 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let (lock, row) = UploadLock::take(state, user, id).await?;
-    // Every refusal lets go of the lock before it answers, so the client's
-    // next request finds the upload free.
-    let body = match receive(state, &lock, &row, patch, body).await {
-        Ok(body) => body,
-        Err(err) => return Err(lock.release(err).await),
+    let (claim, open) = take(state, user, id).await?;
+    let at = u64::try_from(open.row.upload_offset).unwrap_or_default();
+    let length = u64::try_from(open.row.length).unwrap_or_default();
+    let refused = if patch.offset != at {
+        Some(AppError::OffsetMismatch {
+            expected: at,
+            given: patch.offset,
+        })
+    } else if patch
+        .declared_len
+        .is_some_and(|len| at.saturating_add(len) > length)
+    {
+        Some(AppError::PastUploadLength { length })
+    } else {
+        None
     };
-    let length = u64::try_from(row.length).unwrap_or_default();
+    if let Some(err) = refused {
+        // Nothing was written: the upload stays as it was.
+        state.open_uploads.put(claim, open);
+        return Err(err);
+    }
+    if let Some(Err(err)) = open.settled.clone().now_or_never() {
+        return Err(unsettled(state, open.lock, open.row.user_id, &err, patch.offset).await);
+    }
+    let store_state = match open.store_state.clone() {
+        Some(known) => known,
+        None => match open.settled.clone().await {
+            Ok(store_state) => store_state,
+            Err(err) => return Err(unsettled(state, open.lock, open.row.user_id, &err, patch.offset).await),
+        },
+    };
+    let Open {
+        lock,
+        mut row,
+        sha256,
+        cid,
+        settled,
+        ..
+    } = open;
+    // Every refusal closes the upload before it answers, so the client's
+    // next request finds it free.
+    let body = match receive(state, &lock, &row, &store_state, sha256, cid, patch, body).await {
+        Ok(body) => body,
+        Err(err) => {
+            let _ = settled.await;
+            return Err(lock.release(err).await);
+        }
+    };
     if body.offset == length && !body.cut {
-        let cid = match body.cid.finish().await {
+        let finished = match settled.await {
+            Ok(_) => body.cid.finish().await,
+            Err(err) => {
+                drop(body.writer);
+                return Err(unsettled(state, lock, row.user_id, &err, length).await);
+            }
+        };
+        let cid = match finished {
             Ok(cid) => cid,
             Err(err) => {
                 // Undone (the staged bytes cut back) before the lock is free.
@@ -266,50 +329,139 @@ where
             cid,
             profiling: body.profiling,
         };
-        return complete(state, lock, row, body.writer, hashed, audit).await;
+        let stored = complete(state, lock, row, body.writer, hashed, audit).await;
+        drop(claim);
+        return stored;
     }
     if body.cut {
         tracing::info!(upload = %id, offset = body.offset, "PATCH cut short; the bytes that arrived are kept");
     }
-    // The CID thread's last chunks and the sync of the bytes, side by side.
-    let (cid, persisted) = tokio::join!(body.cid.finish(), body.writer.persist());
-    let (cid, store_state) = match cid.and_then(|cid| Ok((cid, persisted?))) {
-        Ok(done) => done,
-        Err(err) => return Err(lock.release(err).await),
+    let Appending {
+        mut writer,
+        sha256,
+        cid,
+        offset,
+        profiling,
+        ..
+    } = body;
+    let written = async { Ok::<_, AppError>((cid.finish().await?, writer.write_out().await?)) }.await;
+    let (cid, known_state) = match written {
+        Ok(written) => written,
+        Err(err) => {
+            drop(writer);
+            let _ = settled.await;
+            return Err(lock.release(err).await);
+        }
     };
     let expires_at = expires_from(state, now_micros());
     let progress = Progress {
-        offset: i64::try_from(body.offset).unwrap_or(i64::MAX),
-        store_state,
-        hash_state: Checkpoint {
-            sha256: body.sha256,
-            cid,
-        }
-        .save(),
+        offset: i64::try_from(offset).unwrap_or(i64::MAX),
+        store_state: String::new(),
+        hash_state: checkpoint::save(&sha256, &cid),
         expires_at,
     };
-    lock.advance(progress).await?;
-    if let Some(profiling) = body.profiling
+    row.upload_offset = progress.offset;
+    row.expires_at = expires_at;
+    let settled = settle(state, lock.handle(), writer, settled, progress);
+    if let Some(profiling) = profiling
         && let Ok(paused) = profiling.pause().await
     {
-        state.warm_profiles.keep(id, body.offset, paused);
+        state.warm_profiles.keep(id, offset, paused);
     }
+    let metadata = row.metadata.clone();
+    state.open_uploads.put(
+        claim,
+        Open {
+            lock,
+            row,
+            sha256,
+            cid,
+            settled,
+            store_state: known_state,
+        },
+    );
     Ok(Status {
         id,
-        offset: body.offset,
+        offset,
         length,
-        metadata: row.metadata,
+        metadata,
         expires_at,
         file: None,
     })
 }
 
-/// Reads a request's body into the upload under its lock: the offset and
-/// length checks, the body, and its checksum.
+/// The user's upload, taken for a request that writes to it: open on this node
+/// already, or opened now by taking its lock.
+async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Claim, Open), AppError> {
+    let mut claim = state.open_uploads.claim(id, user).await?;
+    if let Some(open) = claim.open.take() {
+        return Ok((claim, *open));
+    }
+    let (lock, row) = UploadLock::take(state, user, id).await?;
+    let Some((sha256, cid)) = checkpoint::restore(&row.hash_state) else {
+        return Err(lock
+            .release(AppError::Internal(anyhow::anyhow!(
+                "upload {id} has a damaged hash state"
+            )))
+            .await);
+    };
+    Ok((claim, Open::settled(lock, row, sha256, cid)))
+}
+
+/// Makes a request's bytes durable behind its answer: syncs them, waits for
+/// the requests before it to settle, then records the new offset.
+fn settle(
+    state: &AppState,
+    lock: LockHandle,
+    writer: Box<dyn ResumableWriter>,
+    before: Settled,
+    mut progress: Progress,
+) -> Settled {
+    let settling = state.open_uploads.settle(async move {
+        let store_state = writer.persist().await.map_err(AppError::from)?;
+        before
+            .await
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("an earlier request did not settle: {err}")))?;
+        progress.store_state = store_state.clone();
+        lock.record(progress).await?;
+        Ok::<_, AppError>(store_state)
+    });
+    async move {
+        match settling.await {
+            Ok(settled) => settled.map_err(Arc::new),
+            Err(err) => Err(Arc::new(AppError::Internal(err.into()))),
+        }
+    }
+    .boxed()
+    .shared()
+}
+
+/// Lets go of an upload whose earlier requests did not settle, and tells the
+/// request where it durably stands: the client goes on from there.
+async fn unsettled(state: &AppState, lock: UploadLock, user: UserId, err: &AppError, given: u64) -> AppError {
+    let id = lock.id;
+    tracing::error!(upload = %id, error = %err, "an upload's bytes could not be saved; its client goes back to the durable offset");
+    lock.let_go().await;
+    match uploads::find(state.db.pool(), id, user).await {
+        Ok(Some(row)) => AppError::OffsetMismatch {
+            expected: u64::try_from(row.upload_offset).unwrap_or_default(),
+            given,
+        },
+        Ok(None) => AppError::NotFound("upload"),
+        Err(err) => err.into(),
+    }
+}
+
+/// Reads a request's body into the upload, from where it stands, under its
+/// lock: the body and its checksum.
+#[allow(clippy::too_many_arguments)]
 async fn receive<S, E>(
     state: &AppState,
     lock: &UploadLock,
     row: &UploadRow,
+    store_state: &str,
+    sha256: Sha256,
+    cid: CidBuilder,
     patch: Patch,
     body: S,
 ) -> Result<Appending, AppError>
@@ -319,30 +471,16 @@ where
 {
     let at = u64::try_from(row.upload_offset).unwrap_or_default();
     let length = u64::try_from(row.length).unwrap_or_default();
-    if patch.offset != at {
-        return Err(AppError::OffsetMismatch {
-            expected: at,
-            given: patch.offset,
-        });
-    }
-    if patch
-        .declared_len
-        .is_some_and(|len| at.saturating_add(len) > length)
-    {
-        return Err(AppError::PastUploadLength { length });
-    }
     let checksum = patch.checksum;
-    let checkpoint = Checkpoint::restore(&row.hash_state)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("upload {} has a damaged hash state", lock.id)))?;
     let profiling = match state.warm_profiles.take(lock.id, at) {
         Some(paused) => Some(Profiling::resume(paused)),
         None if at == 0 => Some(Profiling::new(Format::detect(client_name(row), ""))),
         None => None,
     };
     let mut body = Appending {
-        writer: state.blobs.resume(&lock.id, at, &row.store_state).await?,
-        sha256: checkpoint.sha256,
-        cid: SideThread::start(checkpoint.cid),
+        writer: state.blobs.resume(&lock.id, at, store_state).await?,
+        sha256,
+        cid: SideThread::start(cid),
         checksum: checksum
             .as_ref()
             .map(|expected| RunningChecksum::new(expected.algorithm)),
@@ -369,11 +507,14 @@ where
 
 /// Removes the user's upload and its bytes; its record says it was terminated.
 pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(), AppError> {
-    let (lock, row) = UploadLock::take(state, user, id).await?;
+    let (claim, open) = take(state, user, id).await?;
+    let _ = open.settled.await;
+    let (lock, row) = (open.lock, open.row);
     if let Err(err) = remove(state, &row, id, AppError::UploadTerminated).await {
         return Err(lock.release(err).await);
     }
     lock.forget();
+    drop(claim);
     Ok(())
 }
 
@@ -594,106 +735,12 @@ fn expires_from(state: &AppState, now: i64) -> i64 {
     now.saturating_add(i64::try_from(state.policy.upload_expiry.as_micros()).unwrap_or(i64::MAX))
 }
 
-fn lease_end(now: i64) -> i64 {
-    now.saturating_add(LOCK_LEASE.as_micros() as i64)
-}
-
 /// What the last request of an upload computed on the way: the hashes of
 /// every byte, and the profiler if it saw them all.
 struct Hashed {
     sha256: Sha256,
     cid: CidBuilder,
     profiling: Option<Profiling>,
-}
-
-/// Dataset profilers of resumable uploads between requests, kept on the node
-/// that served the last one, so that the next request there goes on where it
-/// stopped and the last one does not read the file again. Any other node —
-/// or this one after a restart, after a refused request, or for an upload
-/// pushed out by [`WARM_PROFILES`] newer ones — profiles the staged bytes when
-/// the upload completes instead.
-#[derive(Debug, Default)]
-pub struct WarmProfiles(std::sync::Mutex<std::collections::HashMap<UploadId, WarmProfile>>);
-
-#[derive(Debug)]
-struct WarmProfile {
-    /// Where the upload stood when the profiler paused.
-    offset: u64,
-    paused: PausedProfiling,
-    /// When, so the oldest (likely an upload another node finished or
-    /// removed) makes room first.
-    kept_at: std::time::Instant,
-}
-
-/// Uploads whose profilers a node keeps at once; the oldest goes first.
-const WARM_PROFILES: usize = 256;
-
-impl WarmProfiles {
-    /// The upload's profiler, if it stopped at `offset`.
-    fn take(&self, id: UploadId, offset: u64) -> Option<PausedProfiling> {
-        let mut warm = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        warm.remove(&id)
-            .filter(|profile| profile.offset == offset)
-            .map(|profile| profile.paused)
-    }
-
-    fn keep(&self, id: UploadId, offset: u64, paused: PausedProfiling) {
-        let mut warm = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if warm.len() >= WARM_PROFILES
-            && let Some(oldest) = warm
-                .iter()
-                .min_by_key(|(_, profile)| profile.kept_at)
-                .map(|(id, _)| *id)
-        {
-            warm.remove(&oldest);
-        }
-        let kept_at = std::time::Instant::now();
-        warm.insert(
-            id,
-            WarmProfile {
-                offset,
-                paused,
-                kept_at,
-            },
-        );
-    }
-
-    fn forget(&self, id: UploadId) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&id);
-    }
-}
-
-/// The hash state of an upload's durable bytes: the SHA-256 of the whole
-/// content so far and the CID builder, kept in the upload's row.
-#[derive(Debug, Default)]
-struct Checkpoint {
-    sha256: Sha256,
-    cid: CidBuilder,
-}
-
-impl Checkpoint {
-    /// The encoding's version, its first byte.
-    const VERSION: u8 = 1;
-
-    fn save(&self) -> Vec<u8> {
-        let mut out = vec![Self::VERSION];
-        ipfs::save_sha256(&self.sha256, &mut out);
-        self.cid.save(&mut out);
-        out
-    }
-
-    fn restore(bytes: &[u8]) -> Option<Self> {
-        let (&version, mut rest) = bytes.split_first()?;
-        if version != Self::VERSION {
-            return None;
-        }
-        let sha256 = ipfs::restore_sha256(&mut rest)?;
-        let cid = CidBuilder::restore(&mut rest)?;
-        rest.is_empty().then_some(Self { sha256, cid })
-    }
 }
 
 enum RunningChecksum {
@@ -721,152 +768,5 @@ impl RunningChecksum {
             Self::Sha1(hasher) => hasher.finalize().to_vec(),
             Self::Sha256(hasher) => hasher.finalize().to_vec(),
         }
-    }
-}
-
-/// The lock of one upload, held by one request: renewed in the background
-/// while held, and let go when dropped.
-struct UploadLock {
-    id: UploadId,
-    token: String,
-    state: AppState,
-    /// Set when a renewal found the lock taken over (this holder stalled past
-    /// its lease); the request then stops writing.
-    lost: Arc<AtomicBool>,
-    renewal: tokio::task::JoinHandle<()>,
-    held: bool,
-}
-
-impl UploadLock {
-    /// Takes the lock of the user's upload, and reads it as it stands: 404
-    /// when there is no such upload (or it is someone else's), 410 when it
-    /// expired, 423 while another request holds it.
-    async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Self, UploadRow), AppError> {
-        let token = uuid::Uuid::new_v4().to_string();
-        let now = now_micros();
-        let Some(row) = uploads::lock(state.db.pool(), id, user, &token, now, lease_end(now)).await? else {
-            let row = uploads::find(state.db.pool(), id, user)
-                .await?
-                .ok_or(AppError::NotFound("upload"))?;
-            return Err(if row.expires_at < now {
-                AppError::UploadExpired
-            } else {
-                AppError::UploadLocked
-            });
-        };
-        let lost = Arc::new(AtomicBool::new(false));
-        let renewal = tokio::spawn(renew(state.clone(), id, token.clone(), Arc::clone(&lost)));
-        let lock = Self {
-            id,
-            token,
-            state: state.clone(),
-            lost,
-            renewal,
-            held: true,
-        };
-        Ok((lock, row))
-    }
-
-    fn lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
-    }
-
-    /// Records durable progress and lets go, in one statement.
-    async fn advance(mut self, progress: Progress) -> Result<(), AppError> {
-        self.renewal.abort();
-        self.held = false;
-        if uploads::advance(self.state.db.pool(), self.id, &self.token, progress).await? {
-            Ok(())
-        } else {
-            Err(AppError::UploadLocked)
-        }
-    }
-
-    /// Lets go without progress, before the refusal `err` is answered.
-    async fn release(mut self, err: AppError) -> AppError {
-        self.renewal.abort();
-        self.held = false;
-        if let Err(unlock_err) = uploads::unlock(self.state.db.pool(), self.id, &self.token).await {
-            tracing::warn!(upload = %self.id, error = %unlock_err, "could not let go of an upload's lock");
-        }
-        err
-    }
-
-    /// The upload is gone; there is nothing to let go of.
-    fn forget(mut self) {
-        self.held = false;
-    }
-}
-
-async fn renew(state: AppState, id: UploadId, token: String, lost: Arc<AtomicBool>) {
-    loop {
-        tokio::time::sleep(LOCK_RENEWAL).await;
-        match uploads::renew(state.db.pool(), id, &token, lease_end(now_micros())).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(upload = %id, "lost an upload's lock to another request");
-                lost.store(true, Ordering::Relaxed);
-                return;
-            }
-            Err(err) => tracing::warn!(upload = %id, error = %err, "could not renew an upload's lock"),
-        }
-    }
-}
-
-impl Drop for UploadLock {
-    fn drop(&mut self) {
-        self.renewal.abort();
-        if !self.held {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let (db, id, token) = (self.state.db.clone(), self.id, std::mem::take(&mut self.token));
-        runtime.spawn(async move {
-            if let Err(err) = uploads::unlock(db.pool(), id, &token).await {
-                tracing::warn!(upload = %id, error = %err, "could not let go of an upload's lock");
-            }
-        });
-    }
-}
-
-impl std::fmt::Debug for UploadLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UploadLock")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_checkpoint_restores_to_the_same_hashes() {
-        let mut checkpoint = Checkpoint::default();
-        let bytes: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
-        checkpoint.sha256.update(&bytes[..300_001]);
-        checkpoint.cid.push(&bytes[..300_001]);
-        let mut restored = Checkpoint::restore(&checkpoint.save()).expect("restores");
-        restored.sha256.update(&bytes[300_001..]);
-        restored.cid.push(&bytes[300_001..]);
-        assert_eq!(restored.sha256.finalize(), Sha256::digest(&bytes));
-        let mut whole = CidBuilder::default();
-        whole.push(&bytes);
-        assert_eq!(restored.cid.finish().root, whole.finish().root);
-    }
-
-    #[test]
-    fn a_checkpoint_of_another_version_or_with_trailing_bytes_is_refused() {
-        let saved = Checkpoint::default().save();
-        let mut other_version = saved.clone();
-        other_version[0] = 2;
-        assert!(Checkpoint::restore(&other_version).is_none());
-        let mut trailing = saved;
-        trailing.push(0);
-        assert!(Checkpoint::restore(&trailing).is_none());
-        assert!(Checkpoint::restore(&[]).is_none());
     }
 }

@@ -5,6 +5,7 @@
 use sqlx::{AnyConnection, AnyPool, FromRow};
 
 use crate::auth::UserId;
+use crate::db::Db;
 use crate::domain::UploadId;
 
 const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, description, metadata, \
@@ -122,16 +123,16 @@ pub struct Progress {
     pub store_state: String,
     pub hash_state: Vec<u8>,
     pub expires_at: i64,
+    /// The digests of the CID leaves finished since the last progress (32
+    /// bytes each), and the index of the first.
+    pub first_leaf: i64,
+    pub leaves: Vec<u8>,
 }
 
 /// Records durable progress, if `token` still holds the lock (which it keeps).
-pub async fn record(
-    pool: &AnyPool,
-    id: UploadId,
-    token: &str,
-    progress: Progress,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query(
+pub async fn record(db: &Db, id: UploadId, token: &str, progress: Progress) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let recorded = sqlx::query(
         "UPDATE uploads SET upload_offset = $3, store_state = $4, hash_state = $5, expires_at = $6 \
          WHERE id = $1 AND lock_token = $2",
     )
@@ -141,9 +142,46 @@ pub async fn record(
     .bind(progress.store_state)
     .bind(progress.hash_state)
     .bind(progress.expires_at)
-    .execute(pool)
-    .await
-    .map(|done| done.rows_affected() == 1)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !recorded {
+        return Ok(false);
+    }
+    if !progress.leaves.is_empty() {
+        sqlx::query("INSERT INTO upload_leaves (upload_id, first_leaf, digests) VALUES ($1, $2, $3)")
+            .bind(id.to_string())
+            .bind(progress.first_leaf)
+            .bind(progress.leaves)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The digests of an upload's recorded CID leaves, in order: `None` if the
+/// rows do not follow on from each other.
+pub async fn leaves(pool: &AnyPool, id: UploadId) -> Result<Option<Vec<[u8; 32]>>, sqlx::Error> {
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT first_leaf, digests FROM upload_leaves WHERE upload_id = $1 ORDER BY first_leaf",
+    )
+    .bind(id.to_string())
+    .fetch_all(pool)
+    .await?;
+    let mut leaves: Vec<[u8; 32]> = Vec::new();
+    for (first, digests) in rows {
+        if first != leaves.len() as i64 || digests.len() % 32 != 0 {
+            return Ok(None);
+        }
+        leaves.extend(
+            digests
+                .chunks_exact(32)
+                .map(|digest| <[u8; 32]>::try_from(digest).unwrap_or_default()),
+        );
+    }
+    Ok(Some(leaves))
 }
 
 /// Lets go of the lock without progress.

@@ -35,7 +35,11 @@ pub struct CidBuilder {
     /// The chunk being hashed, and how many of its bytes have gone by.
     leaf: Sha256,
     leaf_len: usize,
-    /// The SHA-256 of each leaf so far.
+    /// Finished leaves whose digests were taken out ([`CidBuilder::take_leaves`])
+    /// and are kept elsewhere until [`CidBuilder::put_back_leaves`]; they come
+    /// before `leaves`.
+    leaves_elsewhere: u64,
+    /// The SHA-256 of each finished leaf held here.
     leaves: Vec<[u8; 32]>,
     /// Bytes pushed so far.
     size: u64,
@@ -81,7 +85,9 @@ impl CidBuilder {
         }
     }
 
+    /// The DAG of every byte pushed. Leaves taken out must have been put back.
     pub fn finish(mut self) -> Dag {
+        debug_assert_eq!(self.leaves_elsewhere, 0, "leaves taken out were not put back");
         // The last, short leaf; or the one empty leaf of an empty file.
         if self.leaf_len > 0 || self.leaves.is_empty() {
             self.end_leaf();
@@ -113,38 +119,59 @@ impl CidBuilder {
 
     /// The builder's state as bytes, to go on with later (a resumable upload
     /// between two requests): the hash state of the leaf being hashed, its
-    /// length, the bytes pushed so far, and each finished leaf's digest.
+    /// length and the bytes pushed so far. The finished leaves' digests are
+    /// not in it: whoever saves the builder takes them out first
+    /// ([`CidBuilder::take_leaves`]) and keeps them, so that what is saved
+    /// stays small however large the upload grows.
     pub fn save(&self, out: &mut Vec<u8>) {
         save_sha256(&self.leaf, out);
         out.extend_from_slice(&(self.leaf_len as u64).to_le_bytes());
         out.extend_from_slice(&self.size.to_le_bytes());
-        out.extend_from_slice(&(self.leaves.len() as u64).to_le_bytes());
-        for digest in &self.leaves {
-            out.extend_from_slice(digest);
-        }
     }
 
-    /// A builder saved by [`CidBuilder::save`], taken from the front of `input`;
-    /// `None` if the bytes are not one.
+    /// A builder saved by [`CidBuilder::save`], taken from the front of `input`,
+    /// its finished leaves kept elsewhere; `None` if the bytes are not one.
     pub fn restore(input: &mut &[u8]) -> Option<Self> {
         let leaf = restore_sha256(input)?;
         let leaf_len = usize::try_from(take_u64(input)?)
             .ok()
             .filter(|len| *len < CHUNK_BYTES)?;
         let size = take_u64(input)?;
-        let count = usize::try_from(take_u64(input)?).ok()?;
-        let digests = take(input, count.checked_mul(32)?)?;
-        let leaves: Vec<[u8; 32]> = digests
-            .chunks_exact(32)
-            .map(|digest| digest.try_into().unwrap_or_default())
-            .collect();
-        let consistent = size == leaves.len() as u64 * CHUNK_BYTES as u64 + leaf_len as u64;
-        consistent.then_some(Self {
+        let finished = size.checked_sub(leaf_len as u64)?;
+        (finished % CHUNK_BYTES as u64 == 0).then_some(Self {
             leaf,
             leaf_len,
-            leaves,
+            leaves_elsewhere: finished / CHUNK_BYTES as u64,
+            leaves: Vec::new(),
             size,
         })
+    }
+
+    /// Takes out the digests of the finished leaves held here, with the index
+    /// of the first: the caller keeps them until [`CidBuilder::put_back_leaves`].
+    pub fn take_leaves(&mut self) -> (u64, Vec<[u8; 32]>) {
+        let first = self.leaves_elsewhere;
+        let leaves = std::mem::take(&mut self.leaves);
+        self.leaves_elsewhere += leaves.len() as u64;
+        (first, leaves)
+    }
+
+    /// Gives back the digests of every leaf kept elsewhere, in order, before
+    /// [`CidBuilder::finish`]; `false` (and nothing changes) if they are not
+    /// as many as were taken out.
+    pub fn put_back_leaves(&mut self, mut earlier: Vec<[u8; 32]>) -> bool {
+        if earlier.len() as u64 != self.leaves_elsewhere {
+            return false;
+        }
+        earlier.append(&mut self.leaves);
+        self.leaves = earlier;
+        self.leaves_elsewhere = 0;
+        true
+    }
+
+    /// How many finished leaves are kept elsewhere.
+    pub fn leaves_elsewhere(&self) -> u64 {
+        self.leaves_elsewhere
     }
 
     fn end_leaf(&mut self) {

@@ -176,6 +176,35 @@ async fn locked(app: &TestApp, upload: &str) -> bool {
     until.is_some()
 }
 
+async fn recorded_leaf_rows(app: &TestApp) -> i64 {
+    let db = app.db().await;
+    sqlx::query_scalar("SELECT COUNT(*) FROM upload_leaves")
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+}
+
+/// The size of an upload's saved hash state, and of the CID leaf digests
+/// recorded beside it.
+async fn saved_state(app: &TestApp, upload: &str) -> (i64, i64) {
+    let id = upload.rsplit('/').next().unwrap();
+    let db = app.db().await;
+    let hash_state: i64 =
+        sqlx::query_scalar("SELECT CAST(length(hash_state) AS BIGINT) FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    let leaves: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(length(digests)), 0) AS BIGINT) FROM upload_leaves WHERE upload_id = $1",
+    )
+    .bind(id)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    (hash_state, leaves)
+}
+
 fn cid_of(bytes: &[u8]) -> String {
     let mut builder = depot::ipfs::CidBuilder::default();
     builder.push(bytes);
@@ -250,6 +279,7 @@ async fn an_upload_in_three_parts_is_stored_like_any_upload() {
     assert_eq!(history["records"][0]["size"], content.len());
 
     let cuts = [0, 1024 * 1024 + 7, 2 * 1024 * 1024, content.len()];
+    let mut states = Vec::new();
     for part in cuts.windows(2) {
         let response = tus
             .patch(&upload, part[0] as u64, content[part[0]..part[1]].to_vec())
@@ -262,8 +292,13 @@ async fn an_upload_in_three_parts_is_stored_like_any_upload() {
                 app.history(&ann, &session, "").await["records"][0]["status"],
                 "pending"
             );
+            states.push(saved_state(&app, &upload).await);
         }
     }
+    // Each request records the leaves it finished once; the rest of the hash
+    // state does not grow with the upload.
+    assert_eq!(states[0].0, states[1].0, "{states:?}");
+    assert_eq!(states[1].1, (2 * 1024 * 1024 / (256 * 1024)) * 32, "{states:?}");
 
     let file = app.metadata(&ann, "survey.bin").await;
     assert_eq!(file["size"], content.len());
@@ -277,9 +312,11 @@ async fn an_upload_in_three_parts_is_stored_like_any_upload() {
     assert_eq!(record["status"], "completed");
     assert_eq!(record["file_name"], "survey.bin");
 
-    // The upload is done: its URL is gone, and so are its staged bytes.
+    // The upload is done: its URL is gone, and so are its staged bytes and
+    // its leaves.
     assert_eq!(tus.head(&upload).await.status(), StatusCode::NOT_FOUND);
     assert!(app.staged_uploads().is_empty());
+    assert_eq!(recorded_leaf_rows(&app).await, 0);
     // The same content sent whole is the same blob.
     assert_eq!(
         app.put_file(&ann, "again.bin", content.clone()).await.status(),
@@ -801,6 +838,8 @@ async fn termination_removes_the_upload_and_its_bytes() {
         tus.patch(&upload, 0, sample_bytes(40)).await.status(),
         StatusCode::NO_CONTENT
     );
+    // Once durable (what HEAD reports), the bytes are staged.
+    assert_eq!(tus.offset(&upload).await, 40);
     assert_eq!(app.staged_uploads().len(), 1);
 
     let deleted = tus.delete(&upload).await;
@@ -850,6 +889,10 @@ async fn abandoned_uploads_are_removed_with_their_bytes_once_expired() {
     assert_eq!(
         tus.patch(&upload, 0, sample_bytes(40)).await.status(),
         StatusCode::NO_CONTENT
+    );
+    assert!(
+        app.eventually(|| !app.staged_uploads().is_empty()).await,
+        "the bytes are staged"
     );
     assert!(
         app.eventually(|| app.staged_uploads().is_empty()).await,

@@ -310,7 +310,10 @@ where
     };
     if body.offset == length && !body.cut {
         let finished = match settled.await {
-            Ok(_) => body.cid.finish().await,
+            Ok(_) => match body.cid.finish().await {
+                Ok(cid) => with_recorded_leaves(state, id, cid).await,
+                Err(err) => Err(err),
+            },
             Err(err) => {
                 drop(body.writer);
                 return Err(unsettled(state, lock, row.user_id, &err, length).await);
@@ -345,7 +348,7 @@ where
         ..
     } = body;
     let written = async { Ok::<_, AppError>((cid.finish().await?, writer.write_out().await?)) }.await;
-    let (cid, known_state) = match written {
+    let (mut cid, known_state) = match written {
         Ok(written) => written,
         Err(err) => {
             drop(writer);
@@ -354,11 +357,14 @@ where
         }
     };
     let expires_at = expires_from(state, now_micros());
+    let (first_leaf, leaves) = cid.take_leaves();
     let progress = Progress {
         offset: i64::try_from(offset).unwrap_or(i64::MAX),
         store_state: String::new(),
         hash_state: checkpoint::save(&sha256, &cid),
         expires_at,
+        first_leaf: i64::try_from(first_leaf).unwrap_or(i64::MAX),
+        leaves: leaves.concat(),
     };
     row.upload_offset = progress.offset;
     row.expires_at = expires_at;
@@ -406,6 +412,24 @@ async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Claim, Op
             .await);
     };
     Ok((claim, Open::settled(lock, row, sha256, cid)))
+}
+
+/// The builder with the leaves that earlier requests recorded put back, ready
+/// to finish.
+async fn with_recorded_leaves(
+    state: &AppState,
+    id: UploadId,
+    mut cid: CidBuilder,
+) -> Result<CidBuilder, AppError> {
+    if cid.leaves_elsewhere() > 0 {
+        let recorded = uploads::leaves(state.db.pool(), id).await?;
+        if !recorded.is_some_and(|leaves| cid.put_back_leaves(leaves)) {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "upload {id}'s recorded CID leaves do not match its hash state"
+            )));
+        }
+    }
+    Ok(cid)
 }
 
 /// Makes a request's bytes durable behind its answer: syncs them, waits for

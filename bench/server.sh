@@ -6,7 +6,8 @@
 #                                          BENCH_PIDS) are stopped, `on_exit` runs if the
 #                                          script defines it, and WORK is removed
 #   random_input MIB [CHUNK_MIB]           WORK/input.bin of random bytes (and its pieces
-#                                          in WORK/chunks), BYTES its size, on disk
+#                                          in WORK/chunks, their sizes in PART_SIZES),
+#                                          BYTES its size, on disk
 #   start_server DATA_DIR [NAME=VALUE…]   sets SERVER_PID and URL; the environment
 #                                          pairs are passed to `depot serve`
 #   register                               sets TOKEN, USER_ID and AUTH
@@ -48,6 +49,9 @@ random_input() {
     if [ -n "${2:-}" ]; then
         mkdir "$WORK/chunks"
         split -b "${2}M" -d -a 5 "$WORK/input.bin" "$WORK/chunks/part."
+        # Read now, so that timing an upload times no `stat`.
+        PART_SIZES=()
+        for part in "$WORK/chunks"/*; do PART_SIZES+=("$(stat -c %s "$part")"); done
     fi
     # Flushed now, so its write-back does not slow down whatever is measured next.
     sync
@@ -87,17 +91,18 @@ put_file() {
 }
 
 tus_file() {
-    local location args=() offset=0 part
-    location=$(curl -sS -D - -o /dev/null -X POST -H "$AUTH" -H 'Tus-Resumable: 1.0.0' \
+    local location args=() offset=0 index=0 part
+    location=$(curl -sS -o /dev/null -w '%header{location}' -X POST -H "$AUTH" -H 'Tus-Resumable: 1.0.0' \
         -H "Upload-Length: $2" -H "Upload-Metadata: filename $(printf '%s' "$3" | base64)" \
-        "$URL/api/v1/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+        "$URL/api/v1/uploads/")
     [ -n "$location" ] || { echo "tus creation failed" >&2; exit 1; }
     for part in "$1"/*; do
         [ ${#args[@]} -gt 0 ] && args+=(--next)
         args+=(-sS -o /dev/null -w '%{http_code}\n' ${PACE:+--limit-rate "$PACE"} -H 'Expect:' -X PATCH
             -T "$part" -H "$AUTH" -H 'Tus-Resumable: 1.0.0' -H 'Content-Type: application/offset+octet-stream'
             -H "Upload-Offset: $offset" "$URL$location")
-        offset=$((offset + $(stat -c %s "$part")))
+        offset=$((offset + PART_SIZES[index]))
+        index=$((index + 1))
     done
     if curl "${args[@]}" | grep -qv '^204$'; then echo "a PATCH failed" >&2; exit 1; fi
 }

@@ -261,39 +261,15 @@ where
     E: std::fmt::Display,
 {
     let (claim, open) = take(state, user, id).await?;
-    let at = u64::try_from(open.row.upload_offset).unwrap_or_default();
-    let length = u64::try_from(open.row.length).unwrap_or_default();
-    let refused = if patch.offset != at {
-        Some(AppError::OffsetMismatch {
-            expected: at,
-            given: patch.offset,
-        })
-    } else if patch
-        .declared_len
-        .is_some_and(|len| at.saturating_add(len) > length)
-    {
-        Some(AppError::PastUploadLength { length })
-    } else {
-        None
-    };
-    if let Some(err) = refused {
+    if let Some(err) = refusal(&open, &patch) {
         // Nothing was written: the upload stays as it was.
         state.open_uploads.put(claim, open);
         return Err(err);
     }
-    if let Some(Err(err)) = open.settled.clone().now_or_never() {
-        return Err(unsettled(state, open.lock, open.row.user_id, &err, patch.offset).await);
-    }
-    let store_state = match open.store_state.clone() {
-        Some(known) => known,
-        None => match open.settled.clone().await {
-            Ok(store_state) => store_state,
-            Err(err) => return Err(unsettled(state, open.lock, open.row.user_id, &err, patch.offset).await),
-        },
-    };
+    let (open, store_state) = go_on(state, open, patch.offset).await?;
     let Open {
         lock,
-        mut row,
+        row,
         sha256,
         cid,
         settled,
@@ -308,37 +284,101 @@ where
             return Err(lock.release(err).await);
         }
     };
-    if body.offset == length && !body.cut {
-        let finished = match settled.await {
-            Ok(_) => match body.cid.finish().await {
-                Ok(cid) => with_recorded_leaves(state, id, cid).await,
-                Err(err) => Err(err),
-            },
-            Err(err) => {
-                drop(body.writer);
-                return Err(unsettled(state, lock, row.user_id, &err, length).await);
-            }
-        };
-        let cid = match finished {
-            Ok(cid) => cid,
-            Err(err) => {
-                // Undone (the staged bytes cut back) before the lock is free.
-                drop(body.writer);
-                return Err(lock.release(err).await);
-            }
-        };
-        let hashed = Hashed {
-            sha256: body.sha256,
-            cid,
-            profiling: body.profiling,
-        };
-        let stored = complete(state, lock, row, body.writer, hashed, audit).await;
+    if body.offset == u64::try_from(row.length).unwrap_or_default() && !body.cut {
+        let stored = store_last(state, lock, row, body, settled, audit).await;
         drop(claim);
         return stored;
     }
     if body.cut {
         tracing::info!(upload = %id, offset = body.offset, "PATCH cut short; the bytes that arrived are kept");
     }
+    leave_open(state, claim, lock, row, body, settled).await
+}
+
+/// Why a request cannot append to the upload as it stands, before any byte.
+fn refusal(open: &Open, patch: &Patch) -> Option<AppError> {
+    let at = u64::try_from(open.row.upload_offset).unwrap_or_default();
+    let length = u64::try_from(open.row.length).unwrap_or_default();
+    if patch.offset != at {
+        Some(AppError::OffsetMismatch {
+            expected: at,
+            given: patch.offset,
+        })
+    } else if patch
+        .declared_len
+        .is_some_and(|len| at.saturating_add(len) > length)
+    {
+        Some(AppError::PastUploadLength { length })
+    } else {
+        None
+    }
+}
+
+/// The upload ready for a request's bytes, with the state to resume the
+/// store's writer from; a 409 naming the durable offset if an earlier request
+/// did not settle.
+async fn go_on(state: &AppState, open: Open, given: u64) -> Result<(Open, String), AppError> {
+    if let Some(Err(err)) = open.settled.clone().now_or_never() {
+        return Err(unsettled(state, open.lock, open.row.user_id, &err, given).await);
+    }
+    if let Some(known) = open.store_state.clone() {
+        return Ok((open, known));
+    }
+    match open.settled.clone().await {
+        Ok(store_state) => Ok((open, store_state)),
+        Err(err) => Err(unsettled(state, open.lock, open.row.user_id, &err, given).await),
+    }
+}
+
+/// Stores the upload whose last byte `body` brought, once the requests before
+/// it have settled.
+async fn store_last(
+    state: &AppState,
+    lock: UploadLock,
+    row: UploadRow,
+    body: Appending,
+    settled: Settled,
+    audit: &Audit,
+) -> Result<Status, AppError> {
+    let id = lock.id;
+    let finished = match settled.await {
+        Ok(_) => match body.cid.finish().await {
+            Ok(cid) => with_recorded_leaves(state, id, cid).await,
+            Err(err) => Err(err),
+        },
+        Err(err) => {
+            drop(body.writer);
+            let given = u64::try_from(row.length).unwrap_or_default();
+            return Err(unsettled(state, lock, row.user_id, &err, given).await);
+        }
+    };
+    let cid = match finished {
+        Ok(cid) => cid,
+        Err(err) => {
+            // Undone (the staged bytes cut back) before the lock is free.
+            drop(body.writer);
+            return Err(lock.release(err).await);
+        }
+    };
+    let hashed = Hashed {
+        sha256: body.sha256,
+        cid,
+        profiling: body.profiling,
+    };
+    complete(state, lock, row, body.writer, hashed, audit).await
+}
+
+/// Answers a request that did not complete the upload once its bytes are
+/// written, leaving the upload open for the next one and the bytes to settle
+/// behind the answer.
+async fn leave_open(
+    state: &AppState,
+    claim: Claim,
+    lock: UploadLock,
+    mut row: UploadRow,
+    body: Appending,
+    settled: Settled,
+) -> Result<Status, AppError> {
     let Appending {
         mut writer,
         sha256,
@@ -347,8 +387,9 @@ where
         profiling,
         ..
     } = body;
-    let written = async { Ok::<_, AppError>((cid.finish().await?, writer.write_out().await?)) }.await;
-    let (mut cid, known_state) = match written {
+    // The CID thread's last chunks and the last write, side by side.
+    let (cid, written) = tokio::join!(cid.finish(), writer.write_out());
+    let (mut cid, known_state) = match cid.and_then(|cid| Ok((cid, written?))) {
         Ok(written) => written,
         Err(err) => {
             drop(writer);
@@ -372,9 +413,16 @@ where
     if let Some(profiling) = profiling
         && let Ok(paused) = profiling.pause().await
     {
-        state.warm_profiles.keep(id, offset, paused);
+        state.warm_profiles.keep(lock.id, offset, paused);
     }
-    let metadata = row.metadata.clone();
+    let status = Status {
+        id: lock.id,
+        offset,
+        length: u64::try_from(row.length).unwrap_or_default(),
+        metadata: row.metadata.clone(),
+        expires_at,
+        file: None,
+    };
     state.open_uploads.put(
         claim,
         Open {
@@ -386,14 +434,7 @@ where
             store_state: known_state,
         },
     );
-    Ok(Status {
-        id,
-        offset,
-        length,
-        metadata,
-        expires_at,
-        file: None,
-    })
+    Ok(status)
 }
 
 /// The user's upload, taken for a request that writes to it: open on this node

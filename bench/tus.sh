@@ -3,6 +3,7 @@
 #
 #   bench/tus.sh [SIZE_MIB] [CHUNK_MIB] [ROUNDS]   (defaults: 1024, 8, 3)
 #   PACE=125M bench/tus.sh                         (the client held to 125 MB/s, 1 Gbit/s)
+#   BASELINE=/path/to/depot bench/tus.sh           (another build too, e.g. an older commit's)
 #
 # Builds release, starts depot on a temp data dir, and alternates, ROUNDS times:
 # a `PUT` of the file with curl, then the same file over tus — one POST, then a
@@ -10,6 +11,8 @@
 # see bench/server.sh). Neither sends `Expect: 100-continue` (tus clients do not).
 # Each upload is deleted (and the disk synced) before the next. Prints each
 # round's seconds, the medians' MB/s and their ratio, and the server's peak RSS.
+# With BASELINE, a second server runs that binary on its own data dir, and each
+# round does the same against it right after, so both builds see the same noise.
 # Set BENCH_DIR to choose the disk (default /var/tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,33 +24,55 @@ ROUNDS="${3:-3}"
 bench_init
 random_input "$SIZE_MIB" "$CHUNK_MIB"
 
-start_server "$WORK/data"
-register
+# One server per build: this one, and BASELINE's if set.
+BUILDS=(current)
+declare -A URLS AUTHS PIDS
+start_build() {
+    BIN="$2" start_server "$WORK/data-$1"
+    mv "$WORK/server.log" "$WORK/server-$1.log"
+    register
+    URLS[$1]=$URL AUTHS[$1]=$AUTH PIDS[$1]=$SERVER_PID
+    BENCH_PIDS+=("$SERVER_PID")
+    SERVER_PID=""
+}
+start_build current "$BIN"
+if [ -n "${BASELINE:-}" ]; then
+    BUILDS+=(baseline)
+    start_build baseline "$BASELINE"
+fi
 
-PUTS=()
-TUSES=()
+declare -A PUTS TUSES
 for round in $(seq 1 "$ROUNDS"); do
-    sync
-    PUTS+=("$(seconds put_file "$WORK/input.bin" put.bin)")
-    delete_file put.bin
-    sync
-    TUSES+=("$(seconds tus_file "$WORK/chunks" "$BYTES" tus.bin)")
-    delete_file tus.bin
-    echo "round $round: PUT ${PUTS[-1]} s, tus ${TUSES[-1]} s" >&2
+    for build in "${BUILDS[@]}"; do
+        URL=${URLS[$build]} AUTH=${AUTHS[$build]}
+        sync
+        put=$(seconds put_file "$WORK/input.bin" put.bin)
+        delete_file put.bin
+        sync
+        tus=$(seconds tus_file "$WORK/chunks" "$BYTES" tus.bin)
+        delete_file tus.bin
+        PUTS[$build]+="$put " TUSES[$build]+="$tus "
+        echo "round $round, $build: PUT $put s, tus $tus s" >&2
+    done
 done
-PEAK_RSS_KIB=$(grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}')
+PEAK_RSS_KIB=$(grep VmHWM "/proc/${PIDS[current]}/status" | awk '{print $2}')
 
-python3 - "$BYTES" "$SIZE_MIB" "$CHUNK_MIB" "$PEAK_RSS_KIB" "${PUTS[*]}" "${TUSES[*]}" <<'PY'
+python3 - "$BYTES" "$SIZE_MIB" "$CHUNK_MIB" "$PEAK_RSS_KIB" "${PUTS[current]}" "${TUSES[current]}" \
+    "${PUTS[baseline]:-}" "${TUSES[baseline]:-}" <<'PY'
 import datetime, os, statistics, sys
 size, size_mib, chunk_mib, rss_kib = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-puts = [float(x) for x in sys.argv[5].split()]
-tuses = [float(x) for x in sys.argv[6].split()]
-put, tus = statistics.median(puts), statistics.median(tuses)
 pace = os.environ.get("PACE")
 link = f"client held to {pace}B/s" if pace else "loopback"
-print(f"\n{size_mib} MiB file, tus in {chunk_mib} MiB PATCHes, {link}, {len(puts)} alternating rounds, {datetime.date.today()}\n")
+builds = [("", sys.argv[5], sys.argv[6])]
+if sys.argv[7]:
+    builds.append((f" (baseline {os.environ.get('BASELINE')})", sys.argv[7], sys.argv[8]))
+print(f"\n{size_mib} MiB file, tus in {chunk_mib} MiB PATCHes, {link}, {len(sys.argv[5].split())} alternating rounds, {datetime.date.today()}\n")
 print("| upload | seconds (each round) | median MB/s | vs PUT |\n|---|---|---:|---:|")
-print(f"| one raw PUT | {' '.join(f'{x:.2f}' for x in puts)} | {size / put / 1e6:.0f} | 1.00 |")
-print(f"| tus | {' '.join(f'{x:.2f}' for x in tuses)} | {size / tus / 1e6:.0f} | {put / tus:.2f} |")
+for name, puts, tuses in builds:
+    puts = [float(x) for x in puts.split()]
+    tuses = [float(x) for x in tuses.split()]
+    put, tus = statistics.median(puts), statistics.median(tuses)
+    print(f"| one raw PUT{name} | {' '.join(f'{x:.2f}' for x in puts)} | {size / put / 1e6:.0f} | 1.00 |")
+    print(f"| tus{name} | {' '.join(f'{x:.2f}' for x in tuses)} | {size / tus / 1e6:.0f} | {put / tus:.2f} |")
 print(f"\nserver peak RSS: {rss_kib // 1024} MiB")
 PY

@@ -452,7 +452,7 @@ async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Claim, Op
             )))
             .await);
     };
-    Ok((claim, Open::settled(lock, row, sha256, cid)))
+    Ok((claim, Open::recorded(lock, row, sha256, cid)))
 }
 
 /// The builder with the leaves that earlier requests recorded put back, ready

@@ -29,6 +29,10 @@ use crate::domain::UploadId;
 use crate::error::AppError;
 use crate::ipfs::CidBuilder;
 
+/// How long a stopping server waits for the uploads open on it to settle and
+/// let go of their locks.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
 /// The settling of an upload's requests so far: the store's state to resume
 /// with once every byte written is durable and its offset committed.
 pub(super) type Settled = Shared<BoxFuture<'static, Result<String, Arc<AppError>>>>;
@@ -50,7 +54,7 @@ pub(super) struct Open {
 
 impl Open {
     /// An upload as the database has it, all of it settled.
-    pub fn settled(lock: UploadLock, row: UploadRow, sha256: Sha256, cid: CidBuilder) -> Self {
+    pub fn recorded(lock: UploadLock, row: UploadRow, sha256: Sha256, cid: CidBuilder) -> Self {
         let store_state = row.store_state.clone();
         Self {
             lock,
@@ -70,10 +74,6 @@ impl Open {
         self.lock.let_go().await;
     }
 }
-
-/// How long a stopping server waits for the uploads open on it to settle and
-/// let go of their locks.
-const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The uploads open on this node, and those a request is writing to.
 #[derive(Default)]

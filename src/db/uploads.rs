@@ -5,7 +5,6 @@
 use sqlx::{AnyConnection, AnyPool, FromRow};
 
 use crate::auth::UserId;
-use crate::db::Db;
 use crate::domain::UploadId;
 
 const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, description, metadata, \
@@ -130,8 +129,13 @@ pub struct Progress {
 }
 
 /// Records durable progress, if `token` still holds the lock (which it keeps).
-pub async fn record(db: &Db, id: UploadId, token: &str, progress: Progress) -> Result<bool, sqlx::Error> {
-    let mut tx = db.begin().await?;
+pub async fn record(
+    pool: &AnyPool,
+    id: UploadId,
+    token: &str,
+    progress: Progress,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
     let recorded = sqlx::query(
         "UPDATE uploads SET upload_offset = $3, store_state = $4, hash_state = $5, expires_at = $6 \
          WHERE id = $1 AND lock_token = $2",

@@ -207,8 +207,8 @@ pub trait ResumableWriter: BlobWriter {
     /// reached finds every byte, before [`persist`](Self::persist) has made
     /// them durable. Returns the state to resume with, for a store that keeps
     /// none beyond the staged bytes; `None` when only `persist` can tell it
-    /// (the next request then waits for it). The bytes written stay staged
-    /// whatever happens to this writer.
+    /// (the next request then waits for it). Once it has returned a state,
+    /// the bytes written stay staged whatever happens to this writer.
     async fn write_out(&mut self) -> Result<Option<String>, StorageError> {
         Ok(None)
     }

@@ -122,7 +122,7 @@ pub(super) struct LockHandle {
 impl LockHandle {
     /// Fails with 423 when the lock is no longer this one.
     pub async fn record(&self, progress: Progress) -> Result<(), AppError> {
-        if uploads::record(&self.db, self.id, &self.token, progress).await? {
+        if uploads::record(self.db.pool(), self.id, &self.token, progress).await? {
             Ok(())
         } else {
             Err(AppError::UploadLocked)

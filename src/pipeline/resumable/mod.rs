@@ -348,7 +348,7 @@ async fn store_last(
         },
         Err(err) => {
             drop(body.writer);
-            let given = u64::try_from(row.length).unwrap_or_default();
+            let given = u64::try_from(row.upload_offset).unwrap_or_default();
             return Err(unsettled(state, lock, row.user_id, &err, given).await);
         }
     };

@@ -855,6 +855,18 @@ async fn termination_removes_the_upload_and_its_bytes() {
     assert_eq!(record["status"], "failed");
     assert_eq!(record["error_code"], "upload_terminated");
     app.assert_nothing_stored(&ann, "dropped.bin").await;
+
+    // Terminated right after its parts, while they may still be settling on
+    // the node that took them: every byte of every part goes.
+    let upload = tus.created(100, "hasty.bin").await;
+    for offset in [0, 30] {
+        assert_eq!(
+            tus.patch(&upload, offset, sample_bytes(30)).await.status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    assert_eq!(tus.delete(&upload).await.status(), StatusCode::NO_CONTENT);
+    assert!(app.staged_uploads().is_empty(), "{:?}", app.staged_uploads());
 }
 
 #[tokio::test]

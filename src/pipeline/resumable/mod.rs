@@ -266,7 +266,7 @@ where
         state.open_uploads.put(claim, open);
         return Err(err);
     }
-    let (open, store_state) = go_on(state, open, patch.offset).await?;
+    let open = go_on(state, open, patch.offset).await?;
     let Open {
         lock,
         row,
@@ -277,7 +277,7 @@ where
     } = open;
     // Every refusal closes the upload before it answers, so the client's
     // next request finds it free.
-    let body = match receive(state, &lock, &row, &store_state, sha256, cid, patch, body).await {
+    let body = match receive(state, &lock, &row, sha256, cid, patch, body).await {
         Ok(body) => body,
         Err(err) => {
             let _ = settled.await;
@@ -314,20 +314,22 @@ fn refusal(open: &Open, patch: &Patch) -> Option<AppError> {
     }
 }
 
-/// The upload ready for a request's bytes, with the state to resume the
-/// store's writer from; a 409 naming the durable offset if an earlier request
-/// did not settle.
-async fn go_on(state: &AppState, open: Open, given: u64) -> Result<(Open, String), AppError> {
+/// The upload ready for a request's bytes, its row holding the state to resume
+/// the store's writer from; a 409 naming the durable offset if an earlier
+/// request did not settle.
+async fn go_on(state: &AppState, mut open: Open, given: u64) -> Result<Open, AppError> {
     if let Some(Err(err)) = open.settled.clone().now_or_never() {
         return Err(unsettled(state, open.lock, open.row.user_id, &err, given).await);
     }
-    if let Some(known) = open.store_state.clone() {
-        return Ok((open, known));
-    }
-    match open.settled.clone().await {
-        Ok(store_state) => Ok((open, store_state)),
-        Err(err) => Err(unsettled(state, open.lock, open.row.user_id, &err, given).await),
-    }
+    let store_state = match open.store_state.clone() {
+        Some(known) => known,
+        None => match open.settled.clone().await {
+            Ok(settled) => settled,
+            Err(err) => return Err(unsettled(state, open.lock, open.row.user_id, &err, given).await),
+        },
+    };
+    open.row.store_state = store_state;
+    Ok(open)
 }
 
 /// Stores the upload whose last byte `body` brought, once the requests before
@@ -519,12 +521,10 @@ async fn unsettled(state: &AppState, lock: UploadLock, user: UserId, err: &AppEr
 
 /// Reads a request's body into the upload, from where it stands, under its
 /// lock: the body and its checksum.
-#[allow(clippy::too_many_arguments)]
 async fn receive<S, E>(
     state: &AppState,
     lock: &UploadLock,
     row: &UploadRow,
-    store_state: &str,
     sha256: Sha256,
     cid: CidBuilder,
     patch: Patch,
@@ -543,7 +543,7 @@ where
         None => None,
     };
     let mut body = Appending {
-        writer: state.blobs.resume(&lock.id, at, store_state).await?,
+        writer: state.blobs.resume(&lock.id, at, &row.store_state).await?,
         sha256,
         cid: SideThread::start(cid),
         checksum: checksum
@@ -573,8 +573,12 @@ where
 /// Removes the user's upload and its bytes; its record says it was terminated.
 pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(), AppError> {
     let (claim, open) = take(state, user, id).await?;
-    let _ = open.settled.await;
-    let (lock, row) = (open.lock, open.row);
+    let (lock, mut row) = (open.lock, open.row);
+    // The store's state once the requests before have settled; if they did
+    // not, the last state known.
+    if let Ok(store_state) = open.settled.await {
+        row.store_state = store_state;
+    }
     if let Err(err) = remove(state, &row, id, AppError::UploadTerminated).await {
         return Err(lock.release(err).await);
     }

@@ -991,6 +991,8 @@ async fn an_upload_survives_kill_9_mid_request_and_completes_with_the_right_hash
         tus.patch(&upload, 0, content[..half].to_vec()).await.status(),
         StatusCode::NO_CONTENT
     );
+    // What HEAD reports is durable (a 204 alone may still be settling).
+    assert_eq!(tus.offset(&upload).await, half as u64);
 
     // The second half is under way when the process is killed.
     let (feed, doomed) = tus.patch_fed(&upload, half as u64);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::config::Secret;
 use crate::error::AppError;
 
-/// Clock skew tolerated on `exp`, in seconds.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 const LEEWAY_SECONDS: u64 = 60;
 
 pub type UserId = i64;
@@ -58,6 +58,8 @@ impl Keys {
         // Only HS256 is accepted: `alg: none` and algorithm confusion fail validation.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECONDS;
+        // A token that is not valid yet is refused like an expired one.
+        validation.validate_nbf = true;
         // `sub` is checked by `Claims` itself: jsonwebtoken only accepts it as a string.
         validation.set_required_spec_claims(&["exp"]);
         Self {
@@ -85,10 +87,7 @@ impl Keys {
         ttl: Duration,
         admin: bool,
     ) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = now();
         let claims = Claims {
             sub: user.to_string(),
             iat: Some(now),
@@ -105,11 +104,7 @@ impl Keys {
         file_name: &str,
         ttl: Duration,
     ) -> Result<(String, u64), AppError> {
-        let exp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            .saturating_add(ttl.as_secs());
+        let exp = now().saturating_add(ttl.as_secs());
         let claims = LinkClaims {
             sub: user.to_string(),
             file: file_name.to_owned(),
@@ -145,6 +140,9 @@ impl Keys {
     pub fn verify_claims(&self, token: &str) -> Result<(UserId, bool), AppError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| AppError::Unauthorized("invalid or expired token"))?;
+        if data.claims.iat.is_some_and(|iat| iat > now().saturating_add(LEEWAY_SECONDS)) {
+            return Err(AppError::Unauthorized("invalid or expired token"));
+        }
         let user = data
             .claims
             .sub
@@ -152,6 +150,14 @@ impl Keys {
             .map_err(|_| AppError::Unauthorized("token subject is not a user id"))?;
         Ok((user, data.claims.admin))
     }
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Seed 2 tokens carry `sub` as a string of digits; some issuers send an integer.

@@ -6,7 +6,9 @@ use std::fmt;
 pub const MAX_LEN: usize = 255;
 
 /// A file name that is safe as a path segment, a header value and a download name:
-/// non-blank, at most 255 bytes, without `/`, `\`, `..`, NUL or control characters.
+/// non-blank, at most 255 bytes, without `/`, `\`, `..`, NUL or control characters,
+/// and not only dots (`.` is a dot segment that browsers and HTTP libraries
+/// remove from a URL, so such a file could never be addressed again).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName(String);
 
@@ -20,6 +22,8 @@ pub enum FileNameError {
     Separator,
     #[error("file name contains '..'")]
     DotDot,
+    #[error("file name is only dots")]
+    OnlyDots,
     #[error("file name contains a control character")]
     Control,
 }
@@ -37,6 +41,9 @@ impl FileName {
         }
         if raw.contains("..") {
             return Err(FileNameError::DotDot);
+        }
+        if raw.trim().chars().all(|c| c == '.') {
+            return Err(FileNameError::OnlyDots);
         }
         if raw.chars().any(char::is_control) {
             return Err(FileNameError::Control);
@@ -101,6 +108,8 @@ mod tests {
             ("a\\b", FileNameError::Separator),
             ("..", FileNameError::DotDot),
             ("x..csv", FileNameError::DotDot),
+            (".", FileNameError::OnlyDots),
+            (" . ", FileNameError::OnlyDots),
             ("a\0b", FileNameError::Control),
             ("a\nb", FileNameError::Control),
             ("a\u{7f}b", FileNameError::Control),
@@ -121,6 +130,7 @@ mod tests {
                 prop_assert!(s.len() <= MAX_LEN);
                 prop_assert!(!s.contains('/') && !s.contains('\\') && !s.contains(".."));
                 prop_assert!(!s.chars().any(char::is_control));
+                prop_assert!(s.trim().chars().any(|c| c != '.'));
                 prop_assert_eq!(s, raw.as_str());
             }
         }

@@ -133,6 +133,25 @@ async fn an_expired_token_returns_401() {
 }
 
 #[tokio::test]
+async fn a_token_not_yet_valid_returns_401_past_the_clock_leeway() {
+    let app = TestApp::spawn().await;
+    let status_with = |claims: Value| {
+        let token = sign(&claims, &app.secret(), Algorithm::HS256);
+        let app = &app;
+        async move { list_status(app, &token).await }
+    };
+    let exp = now() + 7200;
+    let refused = (StatusCode::UNAUTHORIZED, "unauthorized".to_owned());
+    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "nbf": now() + 3600 })).await, refused);
+    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "iat": now() + 3600 })).await, refused);
+    // Within the 60 s allowed for clock skew, as for `exp`.
+    let ok = (StatusCode::OK, String::new());
+    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "nbf": now() + 30 })).await, ok);
+    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "iat": now() + 30 })).await, ok);
+    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "nbf": now() - 30, "iat": now() - 30 })).await, ok);
+}
+
+#[tokio::test]
 async fn a_token_without_exp_returns_401() {
     let app = TestApp::spawn().await;
     let token = sign(&json!({ "sub": "1" }), &app.secret(), Algorithm::HS256);

@@ -165,6 +165,19 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// Sends `request` as written over a new connection (no client normalises
+    /// it) and reads the answer until the server closes the connection.
+    pub async fn raw_exchange(&self, request: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.address.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.config.data_dir
     }

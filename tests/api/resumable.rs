@@ -592,6 +592,8 @@ async fn bad_requests_get_the_protocols_statuses_and_keep_nothing() {
     assert_eq!(error_code(unnamed).await, "missing_field");
     let bad_name = tus.create(10, &[("file_name", "../etc/passwd")]).await;
     assert_eq!(error_code(bad_name).await, "invalid_file_name");
+    let dot = tus.create(10, &[("file_name", ".")]).await;
+    assert_eq!(error_code(dot).await, "invalid_file_name");
     assert_eq!(
         app.put_file(&ann, "taken.txt", &b"x"[..]).await.status(),
         StatusCode::CREATED
@@ -612,6 +614,7 @@ async fn bad_requests_get_the_protocols_statuses_and_keep_nothing() {
         codes,
         [
             "file_exists",
+            "invalid_file_name",
             "invalid_file_name",
             "missing_field",
             "payload_too_large"

@@ -190,9 +190,11 @@ async fn an_unsafe_file_name_returns_422() {
         "tab\there",
         too_long.as_str(),
         " ",
+        ".",
+        " . ",
     ] {
-        // HTTP clients resolve a `..` path segment before sending; the form field carries it as is.
-        if name != ".." {
+        // HTTP clients resolve `.` and `..` path segments before sending; the form field carries them as is.
+        if name.trim() != ".." && name.trim() != "." {
             let response = app.put_file(&ann, name, CSV).await;
             assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
             assert_eq!(error_code(response).await, "invalid_file_name", "{name:?}");
@@ -205,6 +207,17 @@ async fn an_unsafe_file_name_returns_422() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "{name:?}"
         );
+    }
+    // A dot segment sent as is, as a raw client could.
+    for path in ["/api/v1/files/./content", "/api/v1/files/%2E/content"] {
+        let head = app.raw_exchange(&format!(
+            "PUT {path} HTTP/1.1\r\nHost: depot\r\nAuthorization: Bearer {}\r\n\
+             Content-Length: 3\r\nConnection: close\r\n\r\nabc",
+            ann.token
+        ))
+        .await;
+        assert!(head.starts_with("HTTP/1.1 422"), "{path}: {head}");
+        assert!(head.contains("invalid_file_name"), "{path}: {head}");
     }
     assert!(app.blob_files().is_empty());
     assert!(app.staged_files().is_empty());

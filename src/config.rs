@@ -92,6 +92,30 @@ pub struct Config {
     pub cache_timeout: HumanDuration,
     /// How often expired sessions are removed (`DEPOT_SESSION_SWEEP_INTERVAL`).
     pub session_sweep_interval: HumanDuration,
+    /// How long a client has to send a request's head: on a new connection
+    /// from its opening, on a kept-alive one from the head's first byte
+    /// (`DEPOT_HEADER_TIMEOUT`).
+    pub header_timeout: HumanDuration,
+    /// How long a connection may stay idle between two requests
+    /// (`DEPOT_KEEP_ALIVE_TIMEOUT`).
+    pub keep_alive_timeout: HumanDuration,
+    /// The span of waiting over which a request body's rate is measured; a
+    /// body that delivers less than `min_body_rate` over it is cut off (408
+    /// `body_timeout`); `0s` turns the check off (`DEPOT_BODY_TIMEOUT`).
+    pub body_timeout: HumanDuration,
+    /// The fewest bytes per second a request body must deliver while the
+    /// server waits for it (`DEPOT_MIN_BODY_RATE`).
+    pub min_body_rate: u64,
+    /// How long a response may wait for the client to read it before the
+    /// connection is cut (`DEPOT_SEND_TIMEOUT`).
+    pub send_timeout: HumanDuration,
+    /// Most connections open at once; more are refused with 503. 0: half the
+    /// process's open-file limit, at most 4096 (`DEPOT_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Most connections open at once from one client address (an IPv6 /64
+    /// counts as one); more are refused with 429. 0: a quarter of
+    /// `max_connections` (`DEPOT_MAX_CONNECTIONS_PER_CLIENT`).
+    pub max_connections_per_client: usize,
     /// Log filter in `tracing` syntax, e.g. `info` or `depot=debug` (`DEPOT_LOG`).
     pub log: String,
 }
@@ -127,6 +151,18 @@ impl Default for Config {
             active_file_ttl: HumanDuration::from_secs(3600),
             cache_timeout: HumanDuration(Duration::from_millis(50)),
             session_sweep_interval: HumanDuration::from_secs(3600),
+            // hyper's default; nginx's client_header_timeout is 60 s.
+            header_timeout: HumanDuration::from_secs(30),
+            // nginx's keepalive_timeout: longer than the 60 s idle timeout of
+            // common load balancers, so they never reuse a connection just closed.
+            keep_alive_timeout: HumanDuration::from_secs(75),
+            // nginx's client_body_timeout, with Apache mod_reqtimeout's MinRate.
+            body_timeout: HumanDuration::from_secs(60),
+            min_body_rate: 500,
+            // nginx's send_timeout.
+            send_timeout: HumanDuration::from_secs(60),
+            max_connections: 0,
+            max_connections_per_client: 0,
             log: "info".to_owned(),
         }
     }

@@ -49,6 +49,8 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("the upload was interrupted before it completed")]
     Interrupted,
+    #[error("the request body arrived too slowly and was cut off; nothing was kept")]
+    BodyTimeout,
     #[error("the upload is at offset {expected}, not {given}")]
     OffsetMismatch { expected: u64, given: u64 },
     #[error("the body goes past the upload's Upload-Length of {length} bytes; none of it was kept")]
@@ -105,6 +107,7 @@ impl AppError {
             | Self::OffsetMismatch { .. }
             | Self::JobRunning(_) => StatusCode::CONFLICT,
             Self::UploadLocked => StatusCode::LOCKED,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UploadExpired | Self::UploadTerminated => StatusCode::GONE,
             Self::ChecksumMismatch { .. } => CHECKSUM_MISMATCH,
             Self::UnsupportedTusVersion(_) => StatusCode::PRECONDITION_FAILED,
@@ -143,6 +146,7 @@ impl AppError {
             Self::BadRequest(_) => "bad_request",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Interrupted => "upload_interrupted",
+            Self::BodyTimeout => "body_timeout",
             Self::OffsetMismatch { .. } => "offset_mismatch",
             Self::PastUploadLength { .. } => "past_upload_length",
             Self::UploadLocked => "upload_locked",

@@ -60,6 +60,16 @@ struct PoolLabels {
     state: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: String,
+}
+
 struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -72,6 +82,9 @@ struct Metrics {
     cache_lookups: Family<CacheLabels, Counter>,
     blob_store_errors: Family<ErrorLabels, Counter>,
     db_connections: Family<PoolLabels, Gauge>,
+    connections_open: Gauge,
+    connections_refused: Family<ReasonLabels, Counter>,
+    connections_timed_out: Family<PhaseLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -142,6 +155,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Database pool connections, idle or in use",
         db_connections.clone(),
     );
+    let connections_open = Gauge::default();
+    registry.register(
+        "connections_open",
+        "Client connections open now",
+        connections_open.clone(),
+    );
+    let connections_refused = Family::<ReasonLabels, Counter>::default();
+    registry.register(
+        "connections_refused",
+        "Connections refused on arrival: server_full (503) or client_full (429)",
+        connections_refused.clone(),
+    );
+    let connections_timed_out = Family::<PhaseLabels, Counter>::default();
+    registry.register(
+        "connections_timed_out",
+        "Connections closed for outliving a deadline: header, keep_alive or send",
+        connections_timed_out.clone(),
+    );
     Metrics {
         registry,
         requests,
@@ -154,6 +185,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         cache_lookups,
         blob_store_errors,
         db_connections,
+        connections_open,
+        connections_refused,
+        connections_timed_out,
     }
 });
 
@@ -272,6 +306,34 @@ pub fn blob_store_error(kind: &'static str) {
         .blob_store_errors
         .get_or_create(&ErrorLabels {
             kind: kind.to_owned(),
+        })
+        .inc();
+}
+
+pub fn connection_opened() {
+    METRICS.connections_open.inc();
+}
+
+pub fn connection_closed() {
+    METRICS.connections_open.dec();
+}
+
+/// A connection refused on arrival: `server_full` or `client_full`.
+pub fn connection_refused(reason: &'static str) {
+    METRICS
+        .connections_refused
+        .get_or_create(&ReasonLabels {
+            reason: reason.to_owned(),
+        })
+        .inc();
+}
+
+/// A connection closed for outliving a deadline: `header`, `keep_alive` or `send`.
+pub fn connection_timed_out(phase: &'static str) {
+    METRICS
+        .connections_timed_out
+        .get_or_create(&PhaseLabels {
+            phase: phase.to_owned(),
         })
         .inc();
 }

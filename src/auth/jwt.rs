@@ -140,7 +140,11 @@ impl Keys {
     pub fn verify_claims(&self, token: &str) -> Result<(UserId, bool), AppError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| AppError::Unauthorized("invalid or expired token"))?;
-        if data.claims.iat.is_some_and(|iat| iat > now().saturating_add(LEEWAY_SECONDS)) {
+        if data
+            .claims
+            .iat
+            .is_some_and(|iat| iat > now().saturating_add(LEEWAY_SECONDS))
+        {
             return Err(AppError::Unauthorized("invalid or expired token"));
         }
         let user = data

@@ -359,13 +359,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let node = startup::build_node(&config).await?;
         let listener = listen(&config).await?;
         tracing::info!(addr = %listener.local_addr()?, role, data_dir = %config.data_dir.display(), "depot is serving");
-        server::run_node(listener, node, server::shutdown_signal()).await?;
+        server::run_node(
+            listener,
+            node,
+            server::Limits::node(&config),
+            server::shutdown_signal(),
+        )
+        .await?;
         return Ok(());
     }
     let state = startup::build_state(&config).await?;
     let listener = listen(&config).await?;
     tracing::info!(addr = %listener.local_addr()?, role, data_dir = %config.data_dir.display(), "depot is serving");
-    server::run(listener, state, server::shutdown_signal()).await?;
+    server::run(
+        listener,
+        state,
+        server::Limits::public(&config),
+        server::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 

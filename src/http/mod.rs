@@ -5,6 +5,7 @@ mod active;
 mod admin;
 mod audit;
 mod auth;
+pub mod body_rate;
 mod download;
 mod files;
 mod history;

@@ -21,6 +21,7 @@ use crate::auth::{AuthUser, UserId};
 use crate::db::files::FileRecord;
 use crate::domain::{SessionId, content_type};
 use crate::error::AppError;
+use crate::http::body_rate;
 use crate::http::files::{FileView, parse_name};
 use crate::http::session_hint::{SessionHint, announce, parse_session};
 use crate::pipeline::attempt::{Attempt, Intent};
@@ -143,7 +144,7 @@ async fn receive_raw(
     let mut ingest = Ingest::start(state, Format::detect(file_name, declared_type)).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|err| interrupted(&err))?;
+        let chunk = chunk.map_err(interrupted)?;
         ingest.push(chunk).await?;
     }
     upload::store(state, attempt, meta, ingest.finish().await?, audit).await
@@ -368,16 +369,23 @@ async fn drain(mut field: Field<'_>) -> Result<(), AppError> {
 }
 
 /// A malformed form and a form whose body stopped arriving look alike to the
-/// parser; both are the client's (400), and both discard the staged bytes.
+/// parser; both are the client's (400), and both discard the staged bytes. A
+/// body cut for arriving too slowly is told apart (408).
 fn multipart_error(err: MultipartError) -> AppError {
     tracing::warn!(error = %err.body_text(), "multipart upload failed; staged bytes discarded");
+    if body_rate::is_too_slow(&err) {
+        return AppError::BodyTimeout;
+    }
     AppError::BadRequest(format!(
         "malformed or interrupted multipart body: {}",
         err.body_text()
     ))
 }
 
-fn interrupted(err: &dyn std::fmt::Display) -> AppError {
+fn interrupted(err: axum::Error) -> AppError {
     tracing::warn!(error = %err, "upload interrupted; staged bytes discarded");
+    if body_rate::is_too_slow(&err) {
+        return AppError::BodyTimeout;
+    }
     AppError::Interrupted
 }

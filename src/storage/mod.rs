@@ -453,7 +453,13 @@ mod contract_tests {
         let state = crate::http::NodeState::new(node, &secret);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(crate::server::run_node(listener, state, std::future::pending()));
+        let limits = crate::server::Limits::node(&crate::config::Config::default());
+        tokio::spawn(crate::server::run_node(
+            listener,
+            state,
+            limits,
+            std::future::pending(),
+        ));
         (RemoteBlobStore::new(&url, &secret).unwrap(), local)
     }
 

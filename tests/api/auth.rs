@@ -142,13 +142,28 @@ async fn a_token_not_yet_valid_returns_401_past_the_clock_leeway() {
     };
     let exp = now() + 7200;
     let refused = (StatusCode::UNAUTHORIZED, "unauthorized".to_owned());
-    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "nbf": now() + 3600 })).await, refused);
-    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "iat": now() + 3600 })).await, refused);
+    assert_eq!(
+        status_with(json!({ "sub": "1", "exp": exp, "nbf": now() + 3600 })).await,
+        refused
+    );
+    assert_eq!(
+        status_with(json!({ "sub": "1", "exp": exp, "iat": now() + 3600 })).await,
+        refused
+    );
     // Within the 60 s allowed for clock skew, as for `exp`.
     let ok = (StatusCode::OK, String::new());
-    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "nbf": now() + 30 })).await, ok);
-    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "iat": now() + 30 })).await, ok);
-    assert_eq!(status_with(json!({ "sub": "1", "exp": exp, "nbf": now() - 30, "iat": now() - 30 })).await, ok);
+    assert_eq!(
+        status_with(json!({ "sub": "1", "exp": exp, "nbf": now() + 30 })).await,
+        ok
+    );
+    assert_eq!(
+        status_with(json!({ "sub": "1", "exp": exp, "iat": now() + 30 })).await,
+        ok
+    );
+    assert_eq!(
+        status_with(json!({ "sub": "1", "exp": exp, "nbf": now() - 30, "iat": now() - 30 })).await,
+        ok
+    );
 }
 
 #[tokio::test]

@@ -62,7 +62,8 @@ impl TestNode {
         let listener = tokio::net::TcpListener::bind(&config.addr).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(depot::server::run_node(listener, node, async move {
+        let limits = depot::server::Limits::node(&config);
+        tokio::spawn(depot::server::run_node(listener, node, limits, async move {
             let _ = stopped.await;
         }));
         Self {
@@ -146,7 +147,8 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind(&config.addr).await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(depot::server::run(listener, state, async move {
+        let limits = depot::server::Limits::public(&config);
+        tokio::spawn(depot::server::run(listener, state, limits, async move {
             let _ = stopped.await;
         }));
         Self {

@@ -14,6 +14,7 @@ mod cids;
 mod cli;
 mod client_cli;
 mod clients;
+mod connections;
 mod download;
 mod durability;
 mod helpers;

@@ -9,7 +9,21 @@ use std::time::Duration;
 
 /// The binary with a clean environment: no ambient `DEPOT_*`, `DATABASE_URL` or `SECRET_KEY`.
 pub fn depot(cwd: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_depot"));
+    clean(Command::new(env!("CARGO_BIN_EXE_depot")), cwd)
+}
+
+/// The binary as [`depot`] gives it, allowed to open at most `open_files`
+/// files (sockets included), as under `ulimit -n`.
+pub fn depot_with_open_files(cwd: &Path, open_files: u64) -> Command {
+    let mut command = Command::new("prlimit");
+    command
+        .arg(format!("--nofile={open_files}:{open_files}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_depot"));
+    clean(command, cwd)
+}
+
+fn clean(mut command: Command, cwd: &Path) -> Command {
     command.current_dir(cwd);
     for (key, _) in std::env::vars() {
         if key.starts_with("DEPOT_")
@@ -40,7 +54,13 @@ impl ServerProcess {
 
     /// `depot serve` with these flags (say, a role and an address) on `data_dir`.
     pub fn serve(data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = depot(data_dir)
+        Self::launch(depot(data_dir), data_dir, flags, env)
+    }
+
+    /// `depot serve` on a port of its own, run by `command` (from [`depot`]
+    /// or [`depot_with_open_files`]).
+    pub fn launch(mut command: Command, data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = command
             .arg("serve")
             .args(flags)
             .arg("--data-dir")

@@ -764,6 +764,44 @@ async fn a_part_cut_off_keeps_what_arrived_and_the_upload_resumes_from_there() {
     assert_eq!(file["cid"], cid_of(&content));
 }
 
+#[tokio::test]
+async fn a_part_that_stalls_is_cut_and_the_upload_resumes_from_its_durable_offset() {
+    let app = TestApp::spawn_with(|config| {
+        config.body_timeout = depot::config::HumanDuration::from_secs(1);
+    })
+    .await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+    let content = sample_bytes(3 * 1024 * 1024);
+    let upload = tus.created(content.len() as u64, "stalled.bin").await;
+
+    let (feed, stalled) = tus.patch_fed(&upload, 0);
+    feed.send(Ok(Bytes::copy_from_slice(&content[..1024 * 1024])))
+        .await
+        .unwrap();
+    // …and then nothing, with the connection open: the server cuts the part.
+    let answered = tokio::time::timeout(Duration::from_secs(10), stalled)
+        .await
+        .expect("the stalled part was never cut");
+    drop(feed);
+    if let Ok(Ok(response)) = answered {
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    assert!(
+        app.eventually_async(|| async { tus.offset(&upload).await == 1024 * 1024 })
+            .await,
+        "the durable offset is where the part stalled"
+    );
+    let rest = tus
+        .patch(&upload, 1024 * 1024, content[1024 * 1024..].to_vec())
+        .await;
+    assert_eq!(rest.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.metadata(&ann, "stalled.bin").await["sha256"],
+        hex_sha256(&content)
+    );
+}
+
 /// A part is answered once its bytes are written, and made durable behind the
 /// answer. If that fails — here its lock was taken over while it streamed, as
 /// by a node that found it stalled — the client's next request hears where

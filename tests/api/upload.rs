@@ -210,12 +210,13 @@ async fn an_unsafe_file_name_returns_422() {
     }
     // A dot segment sent as is, as a raw client could.
     for path in ["/api/v1/files/./content", "/api/v1/files/%2E/content"] {
-        let head = app.raw_exchange(&format!(
-            "PUT {path} HTTP/1.1\r\nHost: depot\r\nAuthorization: Bearer {}\r\n\
+        let head = app
+            .raw_exchange(&format!(
+                "PUT {path} HTTP/1.1\r\nHost: depot\r\nAuthorization: Bearer {}\r\n\
              Content-Length: 3\r\nConnection: close\r\n\r\nabc",
-            ann.token
-        ))
-        .await;
+                ann.token
+            ))
+            .await;
         assert!(head.starts_with("HTTP/1.1 422"), "{path}: {head}");
         assert!(head.contains("invalid_file_name"), "{path}: {head}");
     }

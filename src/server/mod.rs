@@ -1,9 +1,15 @@
-//! Serving: a bound listener, the state and a shutdown future in, so tests can run
-//! the real server on port 0.
+//! Serving: a bound listener, the state, the connection limits and a shutdown
+//! future in, so tests can run the real server on port 0.
+
+mod connection;
+mod limits;
+mod listener;
 
 use std::future::Future;
 
 use tokio::net::TcpListener;
+
+pub use limits::Limits;
 
 use crate::state::AppState;
 use crate::{http, jobs, maintenance};
@@ -14,6 +20,7 @@ use crate::{http, jobs, maintenance};
 pub async fn run(
     listener: TcpListener,
     state: AppState,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let maintenance = state.maintenance.clone();
@@ -22,13 +29,11 @@ pub async fn run(
     jobs::spawn_all(&state, &jobs_shutdown);
     maintenance::spawn_schedules(&state);
     let _stop_jobs = jobs_shutdown.clone().drop_guard();
-    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            jobs_shutdown.cancel();
-        })
-        .await;
+    let served = listener::serve(listener, http::router(state), limits, async move {
+        shutdown.await;
+        jobs_shutdown.cancel();
+    })
+    .await;
     tokio::join!(maintenance.shut_down(), open_uploads.shut_down());
     served
 }
@@ -37,11 +42,10 @@ pub async fn run(
 pub async fn run_node(
     listener: TcpListener,
     state: http::NodeState,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::node_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::serve(listener, http::node_router(state), limits, shutdown).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -61,6 +61,11 @@ struct PoolLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentLabels {
+    component: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: String,
 }
@@ -85,6 +90,7 @@ struct Metrics {
     connections_open: Gauge,
     connections_refused: Family<ReasonLabels, Counter>,
     connections_timed_out: Family<PhaseLabels, Counter>,
+    ready: Family<ComponentLabels, Gauge>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -173,6 +179,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Connections closed for outliving a deadline: header, keep_alive or send",
         connections_timed_out.clone(),
     );
+    let ready = Family::<ComponentLabels, Gauge>::default();
+    registry.register(
+        "ready",
+        "1 if the component took a write at its last readiness probe, else 0: database or blob_store",
+        ready.clone(),
+    );
     Metrics {
         registry,
         requests,
@@ -188,6 +200,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         connections_open,
         connections_refused,
         connections_timed_out,
+        ready,
     }
 });
 
@@ -336,4 +349,14 @@ pub fn connection_timed_out(phase: &'static str) {
             phase: phase.to_owned(),
         })
         .inc();
+}
+
+/// A readiness probe's outcome for `database` or `blob_store`.
+pub fn component_ready(component: &'static str, ready: bool) {
+    METRICS
+        .ready
+        .get_or_create(&ComponentLabels {
+            component: component.to_owned(),
+        })
+        .set(i64::from(ready));
 }

@@ -66,6 +66,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             cleanup_grace: config.cleanup_grace.0,
             verify_rate: config.verify_rate,
         })),
+        readiness: Arc::default(),
     };
     if config.backend() == Backend::Sqlite {
         // One node: whoever held an upload's lock before this start is gone.

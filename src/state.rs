@@ -10,6 +10,7 @@ use crate::config::{ExtensionAllowList, Role};
 use crate::db::Db;
 use crate::maintenance::Maintenance;
 use crate::pipeline::audit::AuditWriter;
+use crate::pipeline::readiness::Readiness;
 use crate::pipeline::resumable::{OpenUploads, WarmProfiles};
 use crate::pipeline::session::SessionPolicy;
 use crate::storage::BlobStore;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub audit: AuditWriter,
     /// This node's maintenance jobs: their schedule, lease name and stop signal.
     pub maintenance: Arc<Maintenance>,
+    /// Whether the database and blob store take writes, probed on demand.
+    pub readiness: Arc<Readiness>,
 }
 
 /// What an upload must satisfy.

@@ -18,8 +18,8 @@ pub mod users;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyTransactionManager};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction, TransactionManager};
 
 use crate::config::{Backend, Config};
 
@@ -56,7 +56,8 @@ impl Db {
             .with_context(|| format!("invalid DATABASE_URL {shown}"))?;
         let mut pool_options = AnyPoolOptions::new()
             .acquire_timeout(CONNECT_TIMEOUT)
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 });
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .after_release(|conn, _meta| Box::pin(leaves_no_transaction(conn)));
         if backend == Backend::Sqlite {
             pool_options = pool_options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -98,8 +99,38 @@ impl Db {
         self.pool.begin().await
     }
 
-    /// A round trip to the database (for `/readyz`).
+    /// A round trip to the database.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         self.pool.execute("SELECT 1").await.map(drop)
     }
+
+    /// Whether the database takes a write: one committed (and so, on SQLite,
+    /// fsynced) update of the probe row.
+    pub async fn probe_write(&self, now: i64) -> Result<(), sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE readiness_probe SET probed_at = $1 WHERE id = 1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+}
+
+/// Whether a connection handed back to the pool may be used again: only if
+/// it is in no transaction. A transaction dropped without a commit has
+/// queued its rollback; the ping waits for it. A connection whose rollback
+/// failed stays in the pool's eyes in a transaction — as after a failed
+/// `COMMIT` on SQLite (an fsync error), which SQLite has rolled back already
+/// — and is closed: used again, its next `BEGIN` would become a savepoint
+/// that a rollback leaves open, holding the write lock for good.
+async fn leaves_no_transaction(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    if AnyTransactionManager::get_transaction_depth(conn) == 0 {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    let clean = AnyTransactionManager::get_transaction_depth(conn) == 0;
+    if !clean {
+        tracing::warn!("closed a database connection left in a failed transaction");
+    }
+    Ok(clean)
 }

@@ -203,10 +203,7 @@ mod tests {
     async fn a_body_that_stops_is_cut_after_one_window_of_waiting() {
         let (sender, body) = rated(RATE);
         let started = Instant::now();
-        let err = body
-            .collect()
-            .await
-            .expect_err("a stalled body ends in an error");
+        let err = body.collect().await.expect_err("a stalled body ends in an error");
         assert!(is_too_slow(&*err), "{err}");
         assert_eq!(started.elapsed(), RATE.window);
         drop(sender);

@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error::AppError;
@@ -14,24 +16,34 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database answers and the blob store accepts writes. The cache is reported
-/// but never fails readiness: without it depot answers from the database.
+/// The database commits a write and the blob store makes one durable (probed
+/// at most every 2 s; the answer waits at most 1 s for a probe). The cache is
+/// reported but never fails readiness: without it depot answers from the database.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
-    responses((status = 200, description = "The database and blob store answer", body = Object),
-        (status = 503, description = "Not ready", body = crate::http::openapi::ErrorBody)))]
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    if let Err(err) = state.db.ping().await {
-        tracing::warn!(error = %err, "readiness: database down");
-        return Err(AppError::Unavailable("database"));
-    }
-    if let Err(err) = state.blobs.check().await {
-        tracing::warn!(error = %err, "readiness: blob store down");
-        return Err(AppError::Unavailable("blob store"));
-    }
-    Ok(Json(json!({
-        "status": "ready",
-        "database": "ok",
-        "blob_store": "ok",
+    responses((status = 200, description = "The database and blob store take writes", body = Object),
+        (status = 503, description = "Not ready: `database` or `blob_store` is `failing` or `not_answering`, and `error` says which (`unavailable`)", body = Object)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let report = state.readiness.check(&state.db, &state.blobs).await;
+    let mut body = json!({
+        "status": if report.is_ready() { "ready" } else { "not_ready" },
+        "database": report.database.as_str(),
+        "blob_store": report.blob_store.as_str(),
         "redis": state.cache.status().await.as_str(),
-    })))
+    });
+    if report.is_ready() {
+        return (StatusCode::OK, Json(body)).into_response();
+    }
+    let down: Vec<&str> = [
+        ("the database", &report.database),
+        ("the blob store", &report.blob_store),
+    ]
+    .into_iter()
+    .filter(|(_, health)| !health.is_ok())
+    .map(|(name, _)| name)
+    .collect();
+    body["error"] = json!({
+        "code": AppError::Unavailable("").code(),
+        "message": format!("{} cannot take writes", down.join(" and ")),
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }

@@ -16,6 +16,7 @@ pub mod attempt;
 pub mod audit;
 pub mod delete;
 pub mod migrate_storage;
+pub mod readiness;
 pub mod resumable;
 pub mod session;
 pub mod side_thread;

@@ -194,9 +194,14 @@ impl BlobStore for LocalBlobStore {
             .paths
             .staging
             .join(format!(".ready-{}", uuid::Uuid::new_v4()));
-        fs::write(&probe, b"ok").await?;
-        fs::remove_file(&probe).await?;
-        Ok(())
+        // Synced, so that a disk whose fsync fails is not ready.
+        blocking(move || {
+            let written =
+                std::fs::write(&probe, b"ok").and_then(|()| std::fs::File::open(&probe)?.sync_all());
+            let removed = std::fs::remove_file(&probe);
+            written.and(removed)
+        })
+        .await
     }
 
     async fn remove_stale_stages(&self, older_than: std::time::SystemTime) -> Result<u64, StorageError> {

@@ -1,6 +1,15 @@
-//! What makes a 2xx durable on the embedded default.
+//! What makes a 2xx durable on the embedded default, and how depot comes back
+//! from a disk that failed for a moment.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use depot::config::{Backend, Config};
+use reqwest::StatusCode;
+
+use crate::clients::missing;
+use crate::helpers::PostgresDatabase;
+use crate::process::ServerProcess;
 
 #[tokio::test]
 async fn the_embedded_database_runs_in_wal_mode_with_full_sync() {
@@ -22,4 +31,122 @@ async fn the_embedded_database_runs_in_wal_mode_with_full_sync() {
         .unwrap();
     assert_eq!(journal, "wal");
     assert_eq!(synchronous, 2, "synchronous = FULL");
+}
+
+/// Makes every `fsync` and `fdatasync` of process `pid` (all its threads)
+/// fail with EIO until dropped, as a failing disk would.
+struct FsyncFault(Child);
+
+impl FsyncFault {
+    /// `None` (the test is skipped) without strace, except under `CI=true`.
+    fn inject(pid: u32) -> Option<Self> {
+        let found = Command::new("strace")
+            .arg("-V")
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if !found {
+            missing("strace is missing: `apt-get install strace` (.ci/test does)");
+            return None;
+        }
+        let strace = Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync,fdatasync"])
+            .args(["-e", "inject=fsync,fdatasync:error=EIO", "-p", &pid.to_string()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Some(Self(strace))
+    }
+}
+
+impl Drop for FsyncFault {
+    /// strace detaches on SIGTERM, and the process goes on as before.
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn after_fsync_errors_end_uploads_work_again_and_readyz_tracks_the_fault() {
+    let postgres = PostgresDatabase::for_test().await;
+    let mut env = vec![("SECRET_KEY", "fault-test-secret-fault-test-secret!".to_owned())];
+    if let Some(database) = &postgres {
+        env.push(("DATABASE_URL", database.url()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &env);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = server.register(&client, "ann", "correct horse battery").await;
+    let put = |name: String| {
+        let request = client
+            .put(format!("{}/api/v1/files/{name}/content", server.address))
+            .bearer_auth(&token)
+            .body(format!("name,value\n{name},1\n"));
+        async move { request.send().await.unwrap().status() }
+    };
+    let ready = || {
+        let request = client.get(format!("{}/readyz", server.address));
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(put("before.csv".into()).await, StatusCode::CREATED);
+    assert_eq!(ready().await, StatusCode::OK);
+
+    let Some(fault) = FsyncFault::inject(server.pid()) else {
+        return;
+    };
+    let mut refused = Vec::new();
+    let mut not_ready = false;
+    for n in 0..40 {
+        let name = format!("during-{n}.csv");
+        let status = put(name.clone()).await;
+        assert!(!status.is_success(), "{name} was acknowledged while fsync failed");
+        refused.push(name);
+        not_ready |= ready().await == StatusCode::SERVICE_UNAVAILABLE;
+        if not_ready && refused.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(not_ready, "/readyz said ready all through the fault");
+    drop(fault);
+
+    // Back by itself within seconds: no transaction or lock left behind.
+    let mut recovered = false;
+    for n in 0..40 {
+        if put(format!("recovery-{n}.csv")).await == StatusCode::CREATED {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "uploads still failed 10 s after the fault ended");
+    for n in 0..5 {
+        assert_eq!(put(format!("after-{n}.csv")).await, StatusCode::CREATED);
+    }
+    let mut ready_again = false;
+    for _ in 0..20 {
+        if ready().await == StatusCode::OK {
+            ready_again = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(ready_again, "/readyz stayed not ready after the fault");
+
+    // None of what failed was kept.
+    for name in &refused {
+        let response = client
+            .get(format!("{}/api/v1/files/{name}", server.address))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}");
+    }
 }

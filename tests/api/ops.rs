@@ -28,6 +28,8 @@ async fn readyz_returns_503_when_the_blob_store_cannot_be_written() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable");
+    assert_eq!(body["blob_store"], "failing");
+    assert_eq!(body["database"], "ok");
 }
 
 #[tokio::test]

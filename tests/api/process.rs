@@ -99,6 +99,10 @@ impl ServerProcess {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Registers a user and returns its token.
     pub async fn register(&self, client: &reqwest::Client, username: &str, password: &str) -> String {
         let body: serde_json::Value = client

@@ -136,6 +136,26 @@ pub async fn leaves(pool: &AnyPool, key: &BlobKey) -> Result<Vec<Cid>, sqlx::Err
     rows.iter().map(|cid| stored_cid(cid)).collect()
 }
 
+/// The CIDs of a blob's leaves `first..=last`, in file order; empty when its
+/// DAG was never stored.
+pub async fn leaves_between(
+    pool: &AnyPool,
+    key: &BlobKey,
+    first: u64,
+    last: u64,
+) -> Result<Vec<Cid>, sqlx::Error> {
+    let index = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT cid FROM dag_leaves WHERE blob_sha256 = $1 AND chunk BETWEEN $2 AND $3 ORDER BY chunk",
+    )
+    .bind(key.as_str())
+    .bind(index(first))
+    .bind(index(last))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|cid| stored_cid(cid)).collect()
+}
+
 /// A stored CID column; a malformed one is a decode error (the row is corrupt).
 fn stored_cid(text: &str) -> Result<Cid, sqlx::Error> {
     Cid::try_from(text)

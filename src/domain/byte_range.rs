@@ -32,6 +32,16 @@ impl ByteRange {
         self.start..=self.end
     }
 
+    /// The range widened to whole chunks of `chunk` bytes of a blob of `size`
+    /// bytes: from the start of the chunk it starts in to the end of the one
+    /// it ends in (or the blob's end).
+    pub fn aligned_to(&self, chunk: u64, size: u64) -> ByteRange {
+        ByteRange {
+            start: self.start - self.start % chunk,
+            end: ((self.end / chunk + 1) * chunk).min(size) - 1,
+        }
+    }
+
     /// The `Content-Range` value for this range of a blob of `size` bytes.
     pub fn content_range(&self, size: u64) -> String {
         format!("bytes {}-{}/{size}", self.start, self.end)
@@ -64,6 +74,25 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    proptest! {
+        #[test]
+        fn an_aligned_range_is_the_whole_chunks_that_cover_it(
+            size in 1u64..10_000,
+            chunk in 1u64..500,
+            a in 0u64..10_000,
+            b in 0u64..10_000,
+        ) {
+            let (start, end) = (a.min(b) % size, a.max(b) % size);
+            prop_assume!(start <= end);
+            let aligned = ByteRange { start, end }.aligned_to(chunk, size);
+            prop_assert!(aligned.start <= start && aligned.end >= end);
+            prop_assert_eq!(aligned.start % chunk, 0);
+            prop_assert!(aligned.end == size - 1 || (aligned.end + 1) % chunk == 0);
+            prop_assert_eq!(aligned.start / chunk, start / chunk);
+            prop_assert_eq!(aligned.end / chunk, end / chunk);
+        }
+    }
 
     fn partial(start: u64, end: u64) -> RangeRequest {
         RangeRequest::Partial(ByteRange { start, end })

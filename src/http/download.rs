@@ -1,8 +1,9 @@
 //! `GET /api/v1/files/{file_name}/content`: the bytes, with Range (206/416), a strong
 //! ETag (the SHA-256), `If-None-Match` (304) and `If-Range`, and headers that keep a
-//! browser from running what it downloads. A whole-file read is checked chunk by
-//! chunk against the file's CID as it streams ([`crate::ipfs::verify`]); a
-//! mismatch cuts the body short and flags the file `corrupt`.
+//! browser from running what it downloads. Every read, whole or a range, is
+//! checked chunk by chunk against the file's CID as it streams
+//! ([`crate::ipfs::verify`]); a mismatch cuts the body short and flags the file
+//! `corrupt`.
 
 use axum::Extension;
 use axum::body::Body;
@@ -14,16 +15,17 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 
 use crate::auth::{AuthUser, ContentReader};
 use crate::db::dag;
 use crate::db::files::{self, FileRecord};
-use crate::domain::byte_range::RangeRequest;
+use crate::domain::byte_range::{ByteRange, RangeRequest};
 use crate::domain::content_type;
 use crate::error::AppError;
 use crate::http::files::find_owned;
-use crate::ipfs::verify;
+use crate::ipfs::{CHUNK_BYTES, verify};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::transfer;
 use crate::state::AppState;
@@ -100,12 +102,6 @@ pub async fn serve(
     };
 
     let key = record.blob_key()?;
-    let stream = state
-        .blobs
-        .read(&key, range.as_ref().map(|range| range.as_inclusive()))
-        .await
-        .map_err(unreadable(&key))?;
-
     builder = builder
         .header(
             CONTENT_TYPE,
@@ -124,11 +120,14 @@ pub async fn serve(
                 .status(StatusCode::PARTIAL_CONTENT)
                 .header(CONTENT_RANGE, range.content_range(size))
                 .header(CONTENT_LENGTH, range.byte_count());
-            (stream, range.byte_count())
+            (
+                verified_range(state, &key, range, size).await?,
+                range.byte_count(),
+            )
         }
         None => {
             builder = builder.status(StatusCode::OK).header(CONTENT_LENGTH, size);
-            (verified_body(state, &key, stream).await?, size)
+            (verified_whole(state, &key).await?, size)
         }
     };
     let tracked = transfer::track_download(state, &record, length, body).await?;
@@ -139,14 +138,63 @@ pub async fn serve(
 
 /// The whole blob, checked chunk by chunk against its DAG's leaves; content
 /// stored before depot kept DAGs streams unchecked.
-async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> Result<ByteStream, AppError> {
+async fn verified_whole(state: &AppState, key: &BlobKey) -> Result<ByteStream, AppError> {
     let leaves = dag::leaves(state.db.pool(), key).await?;
+    let stream = state.blobs.read(key, None).await.map_err(unreadable(key))?;
     if leaves.is_empty() {
         return Ok(stream);
     }
+    Ok(Box::pin(checked(
+        state,
+        key,
+        verify::verified_chunks(stream, leaves, 0),
+    )))
+}
+
+/// `range` of the blob, read as the whole chunks that cover it so that each
+/// can be checked against its leaf, then cut to the range: a range reader
+/// (a seeking player, a resumed download) never gets damaged bytes either.
+async fn verified_range(
+    state: &AppState,
+    key: &BlobKey,
+    range: &ByteRange,
+    size: u64,
+) -> Result<ByteStream, AppError> {
+    let chunk = CHUNK_BYTES as u64;
+    let covering = range.aligned_to(chunk, size);
+    let (first, last) = (covering.start / chunk, covering.end / chunk);
+    let leaves = dag::leaves_between(state.db.pool(), key, first, last).await?;
+    if leaves.is_empty() {
+        return state
+            .blobs
+            .read(key, Some(range.as_inclusive()))
+            .await
+            .map_err(unreadable(key));
+    }
+    let stream = state
+        .blobs
+        .read(key, Some(covering.as_inclusive()))
+        .await
+        .map_err(unreadable(key))?;
+    let first = usize::try_from(first).map_err(|err| AppError::Internal(err.into()))?;
+    let chunks = checked(state, key, verify::verified_chunks(stream, leaves, first));
+    Ok(Box::pin(verify::slice(
+        chunks,
+        range.start - covering.start,
+        range.byte_count(),
+    )))
+}
+
+/// Verified chunks as the pieces they were read in; a chunk that does not
+/// match its leaf flags the blob's files `corrupt` and ends the stream.
+fn checked(
+    state: &AppState,
+    key: &BlobKey,
+    chunks: impl Stream<Item = std::io::Result<verify::Chunk>> + Send + 'static,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     let state = state.clone();
     let key = key.clone();
-    let checked = verify::verified_chunks(stream, leaves)
+    chunks
         .map(move |chunk| match chunk {
             Ok(chunk) => futures_util::stream::iter(chunk.pieces.into_iter().map(Ok)).left_stream(),
             Err(err) => {
@@ -156,8 +204,7 @@ async fn verified_body(state: &AppState, key: &BlobKey, stream: ByteStream) -> R
                 futures_util::stream::once(std::future::ready(Err(err))).right_stream()
             }
         })
-        .flatten();
-    Ok(Box::pin(checked))
+        .flatten()
 }
 
 /// A live file's blob that cannot be read is a server fault, whatever the store

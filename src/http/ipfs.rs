@@ -186,7 +186,7 @@ async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Respons
     let state = state.clone();
     tokio::spawn(async move {
         let mut writer = CarWriter::new(CarHeader::new_v1(vec![root]), pipe);
-        let mut chunks = std::pin::pin!(verify::verified_chunks(blob, leaves));
+        let mut chunks = std::pin::pin!(verify::verified_chunks(blob, leaves, 0));
         for step in steps {
             let written = match step {
                 Step::Node(cid) => writer.write(cid, &nodes[&cid]).await,

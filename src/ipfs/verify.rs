@@ -54,11 +54,16 @@ pub fn matches<'a>(cid: &Cid, pieces: impl IntoIterator<Item = &'a [u8]>) -> boo
     cid.hash().code() == SHA2_256 && cid.hash().digest() == hasher.finalize().as_slice()
 }
 
-/// The blob's bytes from its start as chunks checked against `leaves`; the
-/// stream fails with a [`Mismatch`] (in an `io::Error`) at the first chunk that
-/// differs, or when the blob is shorter or longer than its DAG, and ends there.
-pub fn verified_chunks(blob: ByteStream, leaves: Vec<Cid>) -> impl Stream<Item = io::Result<Chunk>> + Send {
-    cut_into_chunks(blob, leaves)
+/// The blob's bytes as chunks checked against `leaves`, the first of which
+/// is the blob's chunk `first` (where `blob` starts); the stream fails with a
+/// [`Mismatch`] (in an `io::Error`) at the first chunk that differs, or when
+/// the blob is shorter or longer than those leaves, and ends there.
+pub fn verified_chunks(
+    blob: ByteStream,
+    leaves: Vec<Cid>,
+    first: usize,
+) -> impl Stream<Item = io::Result<Chunk>> + Send {
+    cut_into_chunks(blob, leaves, first)
         .map(|cut| async move {
             let (index, chunk) = cut?;
             let (chunk, matched) = tokio::task::spawn_blocking(move || {
@@ -82,20 +87,21 @@ pub fn verified_chunks(blob: ByteStream, leaves: Vec<Cid>) -> impl Stream<Item =
 fn cut_into_chunks(
     blob: ByteStream,
     leaves: Vec<Cid>,
+    first: usize,
 ) -> impl Stream<Item = io::Result<(usize, Chunk)>> + Send {
     struct State {
         blob: ByteStream,
         /// Bytes read past the last chunk cut.
         rest: Option<Bytes>,
-        leaves: std::iter::Enumerate<std::vec::IntoIter<Cid>>,
-        count: usize,
+        leaves: std::iter::Zip<std::ops::RangeFrom<usize>, std::vec::IntoIter<Cid>>,
+        end: usize,
         ended: bool,
     }
     let state = State {
         blob,
         rest: None,
-        count: leaves.len(),
-        leaves: leaves.into_iter().enumerate(),
+        end: first + leaves.len(),
+        leaves: (first..).zip(leaves),
         ended: false,
     };
     futures_util::stream::unfold(Some(state), |state| async move {
@@ -104,7 +110,7 @@ fn cut_into_chunks(
             // Every leaf given: the blob must end here too.
             let trailing = state.rest.is_some_and(|rest| !rest.is_empty())
                 || next_nonempty(&mut state.blob).await.is_some();
-            return trailing.then(|| (Err(corrupt(state.count)), None));
+            return trailing.then(|| (Err(corrupt(state.end)), None));
         };
         let mut pieces = Vec::new();
         let mut len = 0;
@@ -146,6 +152,37 @@ fn corrupt(index: usize) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, Mismatch { index })
 }
 
+/// The bytes from `skip` into `pieces`, `len` of them: a range served from
+/// the chunks that cover it. Ends early, as `pieces` does, at an error or a
+/// premature end.
+pub fn slice<S>(pieces: S, skip: u64, len: u64) -> impl Stream<Item = io::Result<Bytes>> + Send
+where
+    S: Stream<Item = io::Result<Bytes>> + Send,
+{
+    let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    futures_util::stream::unfold(
+        (Box::pin(pieces), skip, len),
+        move |(mut pieces, mut skip, mut left)| async move {
+            while left > 0 {
+                let mut piece = match pieces.next().await? {
+                    Ok(piece) => piece,
+                    Err(err) => return Some((Err(err), (pieces, skip, 0))),
+                };
+                let skipped = piece.len().min(clamp(skip));
+                piece = piece.split_off(skipped);
+                skip -= skipped as u64;
+                piece.truncate(clamp(left));
+                if piece.is_empty() {
+                    continue;
+                }
+                left -= piece.len() as u64;
+                return Some((Ok(piece), (pieces, skip, left)));
+            }
+            None
+        },
+    )
+}
+
 /// The [`Mismatch`] inside an error from [`verified_chunks`], if that is what it is.
 pub fn mismatch_of(err: &io::Error) -> Option<Mismatch> {
     err.get_ref()
@@ -168,7 +205,7 @@ mod tests {
 
     async fn serve(bytes: Vec<u8>, leaves: Vec<Cid>) -> Result<Vec<u8>, io::Error> {
         let mut out = Vec::new();
-        let mut chunks = std::pin::pin!(verified_chunks(stream_of(bytes, 100_000), leaves));
+        let mut chunks = std::pin::pin!(verified_chunks(stream_of(bytes, 100_000), leaves, 0));
         while let Some(next) = chunks.next().await {
             out.extend_from_slice(&next?.to_bytes());
         }
@@ -193,5 +230,44 @@ mod tests {
         let mut long = bytes;
         long.push(0);
         assert!(serve(long, leaves).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn chunks_from_the_middle_are_checked_against_their_own_leaves() {
+        let bytes: Vec<u8> = (0..CHUNK_BYTES * 4 + 9).map(|i| (i % 241) as u8).collect();
+        let mut builder = CidBuilder::default();
+        builder.push(&bytes);
+        let leaves = builder.finish().leaves;
+        let middle = bytes[CHUNK_BYTES * 2..].to_vec();
+        let read = |bytes: Vec<u8>| verified_chunks(stream_of(bytes, 70_000), leaves[2..].to_vec(), 2);
+        let chunks: Vec<_> = read(middle.clone()).collect().await;
+        assert!(chunks.iter().all(Result::is_ok));
+        let mut flipped = middle;
+        flipped[CHUNK_BYTES + 1] ^= 0x80;
+        let chunks: Vec<_> = read(flipped).collect().await;
+        let err = chunks.into_iter().find_map(Result::err).unwrap();
+        assert_eq!(mismatch_of(&err), Some(Mismatch { index: 3 }));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_slice_is_the_bytes_it_names(
+            len in 1usize..2000,
+            piece in 1usize..300,
+            from_part in 0.0f64..1.0,
+            take_part in 0.0f64..1.0,
+        ) {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 256) as u8).collect();
+            let from = ((len - 1) as f64 * from_part) as usize;
+            let take = 1 + ((len - from - 1) as f64 * take_part) as usize;
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let sliced = runtime.block_on(
+                slice(stream_of(bytes.clone(), piece), from as u64, take as u64)
+                    .map(Result::unwrap)
+                    .collect::<Vec<_>>(),
+            );
+            proptest::prop_assert!(sliced.iter().all(|piece| !piece.is_empty()));
+            proptest::prop_assert_eq!(sliced.concat(), bytes[from..from + take].to_vec());
+        }
     }
 }

@@ -105,7 +105,7 @@ async fn check(state: &AppState, key: &BlobKey, pace: &mut Pace) -> Result<Check
             }
         }
     } else {
-        let mut chunks = Box::pin(verified_chunks(stream, leaves));
+        let mut chunks = Box::pin(verified_chunks(stream, leaves, 0));
         while let Some(chunk) = chunks.next().await {
             match chunk {
                 Ok(chunk) => {

@@ -261,6 +261,88 @@ async fn a_corrupted_chunk_cuts_the_download_short_and_flags_the_file() {
     }
 }
 
+/// A range is read as the chunks that cover it, each checked against its
+/// leaf: a range over a flipped byte is cut before it, from every route that
+/// serves ranges, and the file is flagged; a range over intact chunks of the
+/// same file is served whole.
+#[tokio::test]
+async fn a_range_over_a_corrupted_chunk_is_cut_and_flags_the_file() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let bytes = pattern(MULTI);
+    let cid = cid_of_upload(&app, &ann, "pattern.bin", bytes.clone()).await;
+    let [blob] = app.blob_files().try_into().unwrap();
+    let flipped_at = 2 * 262_144 + 10;
+    let mut stored = std::fs::read(&blob).unwrap();
+    stored[flipped_at] ^= 0xff;
+    std::fs::write(&blob, stored).unwrap();
+
+    // Intact chunks: the exact bytes, and no flag.
+    let intact = app
+        .get_with(
+            &ann,
+            "/api/v1/files/pattern.bin/content",
+            &[("Range", "bytes=262000-524287")],
+        )
+        .await;
+    assert_eq!(intact.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(intact.bytes().await.unwrap(), bytes[262_000..524_288]);
+    assert_eq!(app.metadata(&ann, "pattern.bin").await["corrupt"], false);
+
+    let made: Value = app
+        .client
+        .post(app.url("/api/v1/files/pattern.bin/link"))
+        .bearer_auth(&ann.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = app.url(made["url"].as_str().unwrap());
+    let ipfs = app.url(&format!("/ipfs/{cid}"));
+    let content = app.url("/api/v1/files/pattern.bin/content");
+    for url in [&content, &link, &ipfs] {
+        // From the chunk before the damaged one to the end: the body stops short.
+        let ranged = app
+            .client
+            .get(url)
+            .bearer_auth(&ann.token)
+            .header("Range", "bytes=400000-")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ranged.status(), StatusCode::PARTIAL_CONTENT, "{url}");
+        if let Ok(body) = ranged.bytes().await {
+            assert!(
+                body.len() <= flipped_at - 400_000,
+                "{url}: {} bytes came through",
+                body.len()
+            );
+        }
+        // Within the damaged chunk only: nothing of it.
+        let inside = app
+            .client
+            .get(url)
+            .bearer_auth(&ann.token)
+            .header("Range", format!("bytes={}-{}", flipped_at - 5, flipped_at + 5))
+            .send()
+            .await
+            .unwrap();
+        if let Ok(body) = inside.bytes().await {
+            assert!(
+                body.is_empty(),
+                "{url}: {} bytes of the damaged chunk came through",
+                body.len()
+            );
+        }
+    }
+    let corrupt = app
+        .eventually_async(|| async { app.metadata(&ann, "pattern.bin").await["corrupt"] == true })
+        .await;
+    assert!(corrupt, "the file is flagged corrupt");
+}
+
 /// js-ipfs libraries (`tests/clients/verify-car.mjs`) read depot's CAR of a
 /// file of two levels (174 chunks and a byte), check every block against its
 /// CID, export the file and compute its CID themselves.

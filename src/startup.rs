@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail, ensure};
+use tracing::instrument::WithSubscriber;
 
 use crate::auth::Keys;
 use crate::cache::{ActiveFileCache, CacheBackend, LocalCache, RedisCache};
@@ -141,8 +142,12 @@ pub async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, 
 }
 
 /// Whether a store answers and takes writes, within [`STORE_CHECK_TIMEOUT`].
+/// What the store logs meanwhile (its breaker opening) is left out: a
+/// failed start says everything in its one line.
 async fn check_store(store: &dyn BlobStore) -> anyhow::Result<()> {
-    tokio::time::timeout(STORE_CHECK_TIMEOUT, store.check())
+    let check = tokio::time::timeout(STORE_CHECK_TIMEOUT, store.check())
+        .with_subscriber(tracing::subscriber::NoSubscriber::default());
+    check
         .await
         .map_err(|_| anyhow::anyhow!("timed out"))?
         .map_err(anyhow::Error::from)

@@ -88,7 +88,7 @@ mod tests {
             let aligned = ByteRange { start, end }.aligned_to(chunk, size);
             prop_assert!(aligned.start <= start && aligned.end >= end);
             prop_assert_eq!(aligned.start % chunk, 0);
-            prop_assert!(aligned.end == size - 1 || (aligned.end + 1) % chunk == 0);
+            prop_assert!(aligned.end == size - 1 || (aligned.end + 1).is_multiple_of(chunk));
             prop_assert_eq!(aligned.start / chunk, start / chunk);
             prop_assert_eq!(aligned.end / chunk, end / chunk);
         }

@@ -22,7 +22,7 @@ use crate::storage::BlobStore;
 /// How long a round of probes stands for the node's state.
 pub const FRESH: Duration = Duration::from_secs(2);
 /// The longest a readiness answer waits for a round of probes.
-pub const ANSWER_WITHIN: Duration = Duration::from_secs(1);
+pub const ANSWER_WITHIN: Duration = Duration::from_millis(800);
 /// The longest one probe may take before it counts as failed.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -8,6 +8,8 @@
 //! [`BlobStore::resume`]s it where the last [`ResumableWriter::persist`] left
 //! it, and the last one commits it like any other write.
 
+pub mod breaker;
+mod guarded;
 mod local;
 mod memory;
 mod ranged;

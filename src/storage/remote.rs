@@ -11,8 +11,11 @@
 //! in one chunk goes in one `POST` with its SHA-256 declared up front.
 //!
 //! Idempotent calls (every chunk, commit, read, delete) are retried with
-//! backoff over a pooled connection; a node that stays unreachable is
-//! [`StorageError::Unavailable`] (503 `storage_unavailable`).
+//! backoff over a pooled connection when the node refuses them or answers
+//! that it is unavailable; a node that stays unreachable, or that does not
+//! answer a call within its deadline, opens the store's [`Breaker`], and
+//! every call fails at once with [`StorageError::Unavailable`] (503
+//! `storage_unavailable`) until the node answers a probe again.
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use futures_util::TryStreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
+use super::breaker::{self, Breaker};
 use super::ranged::{FIRST_READ, RangedReader};
 use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
 use crate::config::Secret;
@@ -45,9 +49,15 @@ pub const CHUNK: usize = 8 << 20;
 /// Attempts per idempotent call, and the first wait between two (doubling).
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest silence inside one response before the call counts as failed.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// A node on the same network accepts a connection in milliseconds.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often, and how far apart, a staged write is offered for discarding to
+/// a node that does not answer: for ten minutes.
+const DISCARD_ATTEMPTS: u32 = 120;
+const DISCARD_RETRY: Duration = Duration::from_secs(5);
+/// Idle pooled connections are dropped well before the node's keep-alive
+/// timeout (75 s) closes them, so a request never goes out on one being closed.
+const POOL_IDLE: Duration = Duration::from_secs(30);
 
 /// What the node answers for a staged chunk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +99,7 @@ struct Remote {
     /// The node's base URL, without a trailing slash.
     base: String,
     key: header::HeaderValue,
+    breaker: Arc<Breaker>,
 }
 
 impl RemoteBlobStore {
@@ -106,15 +117,35 @@ impl RemoteBlobStore {
         key.set_sensitive(true);
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
+            .read_timeout(breaker::STALL)
+            .pool_idle_timeout(POOL_IDLE)
             .tcp_nodelay(true)
             .build()
             .map_err(|err| invalid(format!("cannot build the HTTP client: {err}")))?;
+        let base = url.trim_end_matches('/').to_owned();
+        let probe: breaker::Probe = {
+            let ready = client
+                .get(format!("{base}/internal/storage/ready"))
+                .header(KEY_HEADER, key.clone());
+            Arc::new(move || {
+                let ready = ready.try_clone();
+                Box::pin(async move {
+                    match ready {
+                        Some(ready) => ready
+                            .send()
+                            .await
+                            .is_ok_and(|answer| answer.status().is_success()),
+                        None => false,
+                    }
+                })
+            })
+        };
         Ok(Self {
             remote: Arc::new(Remote {
                 client,
-                base: url.trim_end_matches('/').to_owned(),
+                base,
                 key,
+                breaker: Breaker::new("the storage node", probe),
             }),
         })
     }
@@ -127,25 +158,45 @@ impl Remote {
             .header(KEY_HEADER, self.key.clone())
     }
 
-    /// Sends a request built by `build` until the node answers with anything
-    /// but a gateway or availability error, [`ATTEMPTS`] times at most.
+    /// [`Self::send_with`] for a request without a body.
     async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response, StorageError> {
+        self.send_with(0, build).await
+    }
+
+    /// Sends a request of `bytes` built by `build` until the node answers
+    /// with anything but a gateway or availability error, [`ATTEMPTS`] times
+    /// at most, each attempt within the deadline its bytes allow (the answer's
+    /// head; a streamed answer's body then goes on as long as it keeps coming).
+    async fn send_with(
+        &self,
+        bytes: u64,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, StorageError> {
+        let deadline = breaker::deadline_for(bytes);
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
-        loop {
-            let failure = match build().send().await {
-                Ok(response) if !retryable(response.status()) => return checked(response).await,
-                Ok(response) => format!("the storage node answered {}", response.status()),
-                Err(err) => format!("cannot reach the storage node: {}", error_chain(&err)),
-            };
-            if attempt == ATTEMPTS {
-                return Err(StorageError::Unavailable(failure));
-            }
-            tracing::debug!(attempt, %failure, "retrying a storage node call");
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
-            attempt += 1;
-        }
+        self.breaker
+            .call(deadline * ATTEMPTS + backoff * 2u32.pow(ATTEMPTS), async {
+                loop {
+                    let failure = match tokio::time::timeout(deadline, build().send()).await {
+                        Err(_) => return Err(self.breaker.trip(format!("no answer within {deadline:?}"))),
+                        Ok(Err(err)) if err.is_timeout() => {
+                            return Err(self.breaker.trip(format!("no answer: {}", error_chain(&err))));
+                        }
+                        Ok(Ok(response)) if !retryable(response.status()) => return checked(response).await,
+                        Ok(Ok(response)) => format!("the storage node answered {}", response.status()),
+                        Ok(Err(err)) => format!("cannot reach the storage node: {}", error_chain(&err)),
+                    };
+                    if attempt == ATTEMPTS {
+                        return Err(self.breaker.trip(failure));
+                    }
+                    tracing::debug!(attempt, %failure, "retrying a storage node call");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+            })
+            .await
     }
 
     /// Stages `chunks` at `offset` of upload `id`; returns the node's new offset and state.
@@ -157,8 +208,9 @@ impl Remote {
         chunks: &[Bytes],
         transient: bool,
     ) -> Result<Staged, StorageError> {
+        let bytes = chunks.iter().map(|chunk| chunk.len() as u64).sum();
         let response = self
-            .send(|| {
+            .send_with(bytes, || {
                 let mut request = self
                     .request(Method::PUT, &format!("upload/{id}?offset={offset}"))
                     .header(STATE_HEADER, state)
@@ -292,8 +344,13 @@ impl BlobStore for RemoteBlobStore {
                 }
             })
             .await?;
-        Ok(Box::pin(response.bytes_stream().map_err(|err| {
-            std::io::Error::other(format!("the storage node's stream broke: {}", error_chain(&err)))
+        let breaker = Arc::clone(&self.remote.breaker);
+        Ok(Box::pin(response.bytes_stream().map_err(move |err| {
+            let broke = format!("the storage node's stream broke: {}", error_chain(&err));
+            if err.is_timeout() {
+                breaker.trip(broke.clone());
+            }
+            std::io::Error::other(broke)
         })))
     }
 
@@ -441,8 +498,9 @@ impl RemoteWriter {
     /// A whole body that fits in one chunk, in one request with its SHA-256.
     async fn upload_whole(&mut self, key: &BlobKey) -> Result<(), StorageError> {
         let chunks = std::mem::take(&mut self.pending);
+        let bytes = chunks.iter().map(|chunk| chunk.len() as u64).sum();
         self.remote
-            .send(|| {
+            .send_with(bytes, || {
                 self.remote
                     .request(Method::POST, "upload")
                     .header(SHA256_HEADER, key.as_str())
@@ -563,9 +621,18 @@ impl Drop for RemoteWriter {
         };
         let (id, state) = (self.id, std::mem::take(&mut self.staged.state));
         runtime.spawn(async move {
-            if let Err(err) = store.discard(&id, &state).await {
-                tracing::warn!(upload = %id, error = %err, "could not discard a staged write on the storage node; it goes when the node restarts");
+            // A node that does not answer now gets the discard once it does.
+            for _ in 0..DISCARD_ATTEMPTS {
+                match store.discard(&id, &state).await {
+                    Err(StorageError::Unavailable(_)) => tokio::time::sleep(DISCARD_RETRY).await,
+                    Err(err) => {
+                        tracing::warn!(upload = %id, error = %err, "could not discard a staged write on the storage node; it goes when the node restarts");
+                        return;
+                    }
+                    Ok(()) => return,
+                }
             }
+            tracing::warn!(upload = %id, "the storage node did not come back to discard a staged write; it goes when the node restarts");
         });
     }
 }

@@ -21,12 +21,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3Builder;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use super::guarded::{self, Guarded};
 use super::ranged::RangedReader;
 use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
 use crate::domain::UploadId;
@@ -74,7 +75,7 @@ impl S3Settings {
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
-    store: Arc<AmazonS3>,
+    store: Arc<Guarded>,
     root: Path,
     /// `s3://bucket/prefix`, for `storage_uri`.
     shown: String,
@@ -99,14 +100,15 @@ impl S3BlobStore {
         if let Some(secret) = &settings.secret_access_key {
             builder = builder.with_secret_access_key(secret);
         }
-        let store = builder.build().map_err(io_error)?;
+        let root = Path::from(settings.prefix.as_str());
+        let store = Guarded::new(builder.build().map_err(io_error)?, root.clone().join(".probe"));
         let shown = match settings.prefix.as_str() {
             "" => format!("s3://{}", settings.bucket),
             prefix => format!("s3://{}/{prefix}", settings.bucket),
         };
         Ok(Self {
             store: Arc::new(store),
-            root: Path::from(settings.prefix.as_str()),
+            root,
             shown,
         })
     }
@@ -367,7 +369,7 @@ impl Buffer {
 
 /// A multipart upload's parts: sent as they fill, a few at a time.
 struct Parts {
-    store: Arc<AmazonS3>,
+    store: Arc<Guarded>,
     path: Path,
     id: Option<MultipartId>,
     done: Vec<PartId>,
@@ -380,7 +382,7 @@ struct Parts {
 }
 
 impl Parts {
-    fn new(store: Arc<AmazonS3>, path: Path, abort_on_drop: bool) -> Self {
+    fn new(store: Arc<Guarded>, path: Path, abort_on_drop: bool) -> Self {
         Self {
             store,
             path,
@@ -470,7 +472,7 @@ impl Drop for Parts {
 }
 
 struct S3Writer {
-    store: Arc<AmazonS3>,
+    store: Arc<Guarded>,
     parts: Parts,
     buffer: Buffer,
     /// Whether the multipart upload was completed (to read it back).
@@ -598,7 +600,7 @@ impl Drop for S3Writer {
     }
 }
 
-async fn delete_quietly(store: &AmazonS3, path: &Path) -> Result<(), StorageError> {
+async fn delete_quietly(store: &Guarded, path: &Path) -> Result<(), StorageError> {
     match store.delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(err) => Err(io_error(err)),
@@ -608,7 +610,10 @@ async fn delete_quietly(store: &AmazonS3, path: &Path) -> Result<(), StorageErro
 fn io_error(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StorageError {
     let err: Box<dyn std::error::Error + Send + Sync> = err.into();
     match err.downcast::<object_store::Error>() {
-        Ok(store_err) => StorageError::from(io::Error::from(*store_err)),
+        Ok(store_err) => match guarded::unavailable_in(&store_err) {
+            Some(reason) => StorageError::Unavailable(reason),
+            None => StorageError::from(io::Error::from(*store_err)),
+        },
         Err(other) => StorageError::Io(io::Error::other(other)),
     }
 }

@@ -23,6 +23,7 @@ mod jobs;
 mod listing;
 mod openapi;
 mod ops;
+mod partition;
 mod preview;
 mod process;
 mod profile;

@@ -56,6 +56,11 @@ pub struct Config {
     /// HS256 signing key for tokens, at least 32 bytes (`SECRET_KEY`). Unset on the
     /// embedded default means: generate one and keep it in `<data_dir>/secret.key`.
     pub secret_key: Option<Secret>,
+    /// The key of the audit trail's hash chain, at least 32 bytes
+    /// (`DEPOT_AUDIT_KEY`). Unset, it is derived from `secret_key` (or the
+    /// generated secret), so changing that secret then breaks verification of
+    /// the events written before: set this to keep them apart.
+    pub audit_key: Option<Secret>,
     /// Largest accepted upload in bytes (`DEPOT_MAX_UPLOAD_BYTES`); default 10 GiB.
     pub max_upload_bytes: u64,
     /// File extensions accepted for upload, e.g. `csv` or `csv,tsv`
@@ -137,6 +142,7 @@ impl Default for Config {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             secret_key: None,
+            audit_key: None,
             max_upload_bytes: 10 * 1024 * 1024 * 1024,
             allowed_extensions: ExtensionAllowList::default(),
             upload_expiry: HumanDuration::from_secs(24 * 3600),

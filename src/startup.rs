@@ -12,6 +12,7 @@ use crate::auth::Keys;
 use crate::cache::{ActiveFileCache, CacheBackend, LocalCache, RedisCache};
 use crate::config::{Backend, Config, Role, Secret};
 use crate::db::Db;
+use crate::db::audit::ChainKey;
 use crate::http::NodeState;
 use crate::maintenance::{self, Maintenance};
 use crate::pipeline::audit::AuditWriter;
@@ -36,7 +37,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     };
     let secret = prepare_data_dir_and_secret(config)?;
     let db = Db::connect(config).await?;
-    let audit = AuditWriter::start(db.clone());
+    let audit = AuditWriter::start(db.clone(), chain_key(config, &secret)?);
     let (blobs, max_upload_bytes) = match remote {
         Some(remote) => remote,
         None => blob_store(config).await?,
@@ -87,6 +88,37 @@ pub async fn build_node(config: &Config) -> anyhow::Result<NodeState> {
         .await
         .context("cannot open the storage node's staging area")?;
     Ok(NodeState::new(node, &key))
+}
+
+/// The audit chain's key, for commands that check the chain: `audit_key`,
+/// or derived from the configured or kept secret (never a new one).
+pub fn audit_key(config: &Config) -> anyhow::Result<ChainKey> {
+    let secret = match (&config.secret_key, config.backend()) {
+        (Some(secret), _) => secret.clone(),
+        (None, Backend::Sqlite) => {
+            let path = config.data_dir.join(SECRET_FILE);
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "cannot read the secret the audit key derives from, {}",
+                    path.display()
+                )
+            })?;
+            Secret::new(text.trim())
+        }
+        (None, Backend::Postgres) => bail!("SECRET_KEY or DEPOT_AUDIT_KEY must be set with PostgreSQL"),
+    };
+    chain_key(config, &secret)
+}
+
+/// `audit_key` if set (at least 32 bytes), else a key derived from `secret`.
+fn chain_key(config: &Config, secret: &Secret) -> anyhow::Result<ChainKey> {
+    match &config.audit_key {
+        Some(key) => {
+            check_length(key, "DEPOT_AUDIT_KEY")?;
+            Ok(ChainKey::derive(key.expose().as_bytes()))
+        }
+        None => Ok(ChainKey::derive(secret.expose().as_bytes())),
+    }
 }
 
 /// The key gateway and storage node share: set, and at least 32 bytes.

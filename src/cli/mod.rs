@@ -2,6 +2,7 @@
 //! `admin` and `profile` for a deployment; `login`, `upload`, `ls`, `get`, `rm`
 //! and `info`, the client of a running server.
 
+mod audit;
 mod client;
 mod jobs;
 mod users;
@@ -13,7 +14,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, FlagOverrides, Role};
-use crate::db::{self, Db};
+use crate::db::Db;
 use crate::maintenance::Job;
 use crate::pipeline::{migrate_storage, session};
 use crate::{auth, profile, server, startup, telemetry};
@@ -67,7 +68,7 @@ pub enum Command {
     /// The audit trail.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: audit::AuditCommand,
     },
     /// Maintenance of a deployment's data, run once and on demand.
     Admin {
@@ -110,13 +111,6 @@ pub struct ServeArgs {
     /// The storage node a gateway uses, e.g. `http://10.0.0.2:8003` (env DEPOT_STORAGE_URL).
     #[arg(long)]
     pub storage_url: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Walk the hash chain of audit events and report the first broken link:
-    /// an event altered, removed or out of place. Exits non-zero if there is one.
-    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,9 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", keys.issue_with(user, ttl, admin)?);
             Ok(())
         }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => runtime()?.block_on(verify_audit(config)),
+        Command::Audit { command } => runtime()?.block_on(audit::run(config, command)),
         Command::Serve(_) => {
             telemetry::init(&config.log);
             runtime()?.block_on(serve(config))
@@ -233,32 +225,6 @@ fn profile_file(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
         None => anyhow::bail!("{name}: not a dataset (or a record too long or too wide to profile)"),
     }
     Ok(())
-}
-
-async fn verify_audit(config: Config) -> anyhow::Result<()> {
-    let db = Db::connect(&config).await?;
-    let mut shown = Instant::now();
-    let verification = db::audit::verify(db.pool(), 1000, |checked| {
-        if shown.elapsed() >= PROGRESS_EVERY {
-            shown = Instant::now();
-            eprintln!("{checked} events checked");
-        }
-    })
-    .await
-    .context("cannot read the audit trail")?;
-    match verification.broken {
-        None => {
-            println!("{} events checked: the chain is whole", verification.checked);
-            Ok(())
-        }
-        Some(broken) => {
-            println!(
-                "{} events checked before the first broken link: {broken}",
-                verification.checked
-            );
-            anyhow::bail!("the audit trail's chain is broken: {broken}")
-        }
-    }
 }
 
 /// A password from the first line of stdin (`depot login`, `depot user add`).

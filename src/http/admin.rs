@@ -78,6 +78,9 @@ pub struct EventView {
     server_role: String,
     prev_hash: String,
     hash: String,
+    /// Whether `hash` is keyed (an HMAC under the audit key); false for
+    /// events written before the chain was keyed.
+    keyed: bool,
 }
 
 impl From<Event> for EventView {
@@ -87,6 +90,7 @@ impl From<Event> for EventView {
             content,
             prev_hash,
             hash,
+            key_version,
         }: Event,
     ) -> Self {
         Self {
@@ -104,6 +108,7 @@ impl From<Event> for EventView {
             server_role: content.server_role,
             prev_hash,
             hash,
+            keyed: key_version != 0,
         }
     }
 }
@@ -221,7 +226,7 @@ pub async fn export(
         .into_response())
 }
 
-const CSV_COLUMNS: [&str; 14] = [
+const CSV_COLUMNS: [&str; 15] = [
     "id",
     "at",
     "actor",
@@ -236,9 +241,10 @@ const CSV_COLUMNS: [&str; 14] = [
     "server_role",
     "prev_hash",
     "hash",
+    "keyed",
 ];
 
-fn csv_cells(event: Event) -> [String; 14] {
+fn csv_cells(event: Event) -> [String; 15] {
     let view = EventView::from(event);
     [
         view.id.to_string(),
@@ -255,6 +261,7 @@ fn csv_cells(event: Event) -> [String; 14] {
         view.server_role,
         view.prev_hash,
         view.hash,
+        view.keyed.to_string(),
     ]
 }
 

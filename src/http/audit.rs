@@ -87,7 +87,7 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
         .await
         .ok()
         .and_then(|Path(params)| params.into_values().next());
-    let audit = Audit::new(who(&state, &mut parts, &method).await);
+    let audit = Audit::new(who(&state, &mut parts, &method).await, state.audit.key().clone());
     parts.extensions.insert(audit.clone());
     let response = next.run(Request::from_parts(parts, body)).await;
 

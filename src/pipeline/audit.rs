@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::UserId;
 use crate::db::Db;
-use crate::db::audit::{self, NewEvent};
+use crate::db::audit::{self, ChainKey, NewEvent};
 use crate::domain::file_name::recordable;
 use crate::domain::timestamp;
 
@@ -23,6 +23,7 @@ pub struct Audit(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     who: Who,
+    key: ChainKey,
     note: Mutex<Note>,
     /// An event for this request was appended in a transaction that committed.
     recorded: AtomicBool,
@@ -55,9 +56,11 @@ struct Note {
 }
 
 impl Audit {
-    pub fn new(who: Who) -> Self {
+    /// The view of a request by `who`, whose change's event is keyed with `key`.
+    pub fn new(who: Who, key: ChainKey) -> Self {
         Self(Arc::new(Inner {
             who,
+            key,
             note: Mutex::default(),
             recorded: AtomicBool::new(false),
         }))
@@ -121,7 +124,7 @@ impl Audit {
     /// [`committed`](Self::committed) once the transaction is.
     pub async fn record(&self, conn: &mut AnyConnection, action: &str) -> Result<(), sqlx::Error> {
         let event = self.event(action, self.0.who.success, None);
-        audit::append(conn, &event).await.map(drop)
+        audit::append(conn, &self.0.key, &event).await.map(drop)
     }
 
     /// The transaction that [`record`](Self::record)ed this request's event committed.
@@ -137,6 +140,7 @@ impl Audit {
 #[derive(Debug, Clone)]
 pub struct AuditWriter {
     queue: mpsc::Sender<Pending>,
+    key: ChainKey,
 }
 
 type Pending = (NewEvent, oneshot::Sender<Result<(), Arc<sqlx::Error>>>);
@@ -146,18 +150,24 @@ const MAX_BATCH: usize = 256;
 
 impl AuditWriter {
     /// Starts the writer on the runtime; it stops when every clone is gone.
-    pub fn start(db: Db) -> Self {
+    pub fn start(db: Db, key: ChainKey) -> Self {
         let (queue, mut waiting) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        let chain_key = key.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let written = append_all(&db, &batch).await.map_err(Arc::new);
+                let written = append_all(&db, &chain_key, &batch).await.map_err(Arc::new);
                 for (_, done) in batch.drain(..) {
                     let _ = done.send(written.clone());
                 }
             }
         });
-        Self { queue }
+        Self { queue, key }
+    }
+
+    /// The key the chain's events are hashed with.
+    pub fn key(&self) -> &ChainKey {
+        &self.key
     }
 
     /// Appends `event` and waits until it is committed.
@@ -169,9 +179,9 @@ impl AuditWriter {
     }
 }
 
-async fn append_all(db: &Db, batch: &[Pending]) -> Result<(), sqlx::Error> {
+async fn append_all(db: &Db, key: &ChainKey, batch: &[Pending]) -> Result<(), sqlx::Error> {
     let events: Vec<NewEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
     let mut tx = db.begin().await?;
-    audit::append_all(&mut tx, &events).await?;
+    audit::append_all(&mut tx, key, &events).await?;
     tx.commit().await
 }

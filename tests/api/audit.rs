@@ -170,7 +170,7 @@ async fn the_chain_verifies_and_an_edited_event_is_caught_by_depot_audit_verify(
         if let Some(url) = &app.config.database_url {
             command.env("DATABASE_URL", url.expose());
         }
-        command.output().unwrap()
+        command.env("SECRET_KEY", app.secret()).output().unwrap()
     };
     let whole = verify();
     let stdout = String::from_utf8_lossy(&whole.stdout).into_owned();

@@ -8,6 +8,7 @@
 
 mod active;
 mod audit;
+mod audit_chain;
 mod auth;
 mod cache;
 mod cids;

@@ -1,0 +1,162 @@
+//! The audit trail's table: events appended one at a time to a hash chain.
+//! Each event stores the hash of the one before and a keyed hash of its own
+//! content with that link ([`chain`]), so an edit, a removal or a reordering
+//! anywhere shows when the chain is walked ([`verify`]), and only the key's
+//! holder can make hashes that verify; signed checkpoints of the chain's head,
+//! kept elsewhere, show a chain cut short or rewritten ([`verify::Checkpoint`]).
+
+pub mod chain;
+pub mod verify;
+
+use sqlx::{AnyConnection, AnyPool};
+
+use crate::db::conditions::Conditions;
+
+pub use chain::{ChainKey, KeyVersion};
+pub use verify::{Break, Checkpoint, Verification, verify};
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const COLUMNS: &str = "id, at, actor, session_id, action, file_name, content_key, bytes, outcome, \
+                       client_ip, request_id, server_role, prev_hash, hash, key_version";
+
+/// What happened, by whom, to what, with what outcome — everything an event
+/// records but its place in the chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct NewEvent {
+    pub at: i64,
+    pub actor: Option<i64>,
+    pub session_id: String,
+    pub action: String,
+    pub file_name: String,
+    pub content_key: String,
+    pub bytes: i64,
+    pub outcome: i32,
+    pub client_ip: String,
+    pub request_id: String,
+    pub server_role: String,
+}
+
+/// An event in its place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    #[sqlx(flatten)]
+    pub content: NewEvent,
+    pub prev_hash: String,
+    pub hash: String,
+    /// How `hash` was made: 0 unkeyed, 1 keyed ([`KeyVersion`]).
+    pub key_version: i32,
+}
+
+/// Appends an event, keyed with `key`, inside the caller's transaction: the
+/// chain's head is locked until it commits, so events take their places one
+/// at a time, and an event is only there if the change it records is.
+/// Returns its id.
+pub async fn append(conn: &mut AnyConnection, key: &ChainKey, event: &NewEvent) -> Result<i64, sqlx::Error> {
+    append_all(conn, key, std::slice::from_ref(event)).await
+}
+
+/// Appends events in order, inside the caller's transaction, reading and
+/// moving the chain's head once for all of them. Returns the last one's id.
+pub async fn append_all(
+    conn: &mut AnyConnection,
+    key: &ChainKey,
+    events: &[NewEvent],
+) -> Result<i64, sqlx::Error> {
+    let (mut id, mut hash): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET last_id = last_id WHERE id = 1 RETURNING last_id, last_hash")
+            .fetch_one(&mut *conn)
+            .await?;
+    for event in events {
+        let prev_hash = std::mem::take(&mut hash);
+        id += 1;
+        hash = chain::event_hash(KeyVersion::Keyed, key, id, &prev_hash, event);
+        insert(conn, id, event, &prev_hash, &hash).await?;
+    }
+    sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
+        .bind(id)
+        .bind(&hash)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+async fn insert(
+    conn: &mut AnyConnection,
+    id: i64,
+    event: &NewEvent,
+    prev_hash: &str,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, actor, session_id, action, file_name, content_key, bytes, \
+         outcome, client_ip, request_id, server_role, prev_hash, hash, key_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(id)
+    .bind(event.at)
+    .bind(event.actor)
+    .bind(&event.session_id)
+    .bind(&event.action)
+    .bind(&event.file_name)
+    .bind(&event.content_key)
+    .bind(event.bytes)
+    .bind(event.outcome)
+    .bind(&event.client_ip)
+    .bind(&event.request_id)
+    .bind(&event.server_role)
+    .bind(prev_hash)
+    .bind(hash)
+    .bind(KeyVersion::Keyed as i32)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Which events a query or an export wants.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub actor: Option<i64>,
+    pub action: Option<String>,
+    pub file_name: Option<String>,
+    pub outcome: Option<i32>,
+    /// Times in microseconds, inclusive.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// Events matching `filter` after id `after`, oldest first, `limit` at most.
+pub async fn page(
+    pool: &AnyPool,
+    filter: &Filter,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Event>, sqlx::Error> {
+    let mut conditions = Conditions::new("id > {}", after);
+    if let Some(actor) = filter.actor {
+        conditions.push_int("actor = {}", actor);
+    }
+    if let Some(action) = &filter.action {
+        conditions.push_text("action = {}", action.clone());
+    }
+    if let Some(name) = &filter.file_name {
+        conditions.push_text("file_name = {}", name.clone());
+    }
+    if let Some(outcome) = filter.outcome {
+        conditions.push_int("outcome = {}", i64::from(outcome));
+    }
+    if let Some(from) = filter.from {
+        conditions.push_int("at >= {}", from);
+    }
+    if let Some(to) = filter.to {
+        conditions.push_int("at <= {}", to);
+    }
+    // An integer, so written into the statement as it is.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE {} ORDER BY id LIMIT {limit}",
+        conditions.sql()
+    );
+    conditions.bind_rows(sqlx::query_as(&sql)).fetch_all(pool).await
+}

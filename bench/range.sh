@@ -21,22 +21,10 @@ ROUNDS="${3:-3}"
 bench_init
 random_input "$SIZE_MIB"
 
-BUILDS=(current)
-declare -A URLS AUTHS
-start_build() {
-    BIN="$2" start_server "$WORK/data-$1"
-    mv "$WORK/server.log" "$WORK/server-$1.log"
-    register
-    put_file "$WORK/input.bin" ranged.bin
-    URLS[$1]=$URL AUTHS[$1]=$AUTH
-    BENCH_PIDS+=("$SERVER_PID")
-    SERVER_PID=""
-}
-start_build current "$BIN"
-if [ -n "${BASELINE:-}" ]; then
-    BUILDS+=(baseline)
-    start_build baseline "$BASELINE"
-fi
+start_builds
+for build in "${BUILDS[@]}"; do
+    URL=${URLS[$build]} AUTH=${AUTHS[$build]} put_file "$WORK/input.bin" ranged.bin
+done
 
 # Prints the MB/s of reading the whole file in ranges of $2 bytes from $3 on (then the head).
 read_in_ranges() {

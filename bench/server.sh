@@ -11,6 +11,9 @@
 #   start_server DATA_DIR [NAME=VALUE…]   sets SERVER_PID and URL; the environment
 #                                          pairs are passed to `depot serve`
 #   register                               sets TOKEN, USER_ID and AUTH
+#   start_builds                           a server of this build and, with BASELINE set, one of
+#                                          that binary, each on a data dir of its own and signed
+#                                          in: BUILDS (current, baseline), URLS, AUTHS, PIDS by build
 #   seconds COMMAND…                       runs it, prints how long it took
 #   put_file FILE NAME                     a raw PUT of FILE as NAME (201 or exit)
 #   tus_file CHUNK_DIR BYTES NAME          the files in CHUNK_DIR, in name order, as one
@@ -74,6 +77,25 @@ register() {
     TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_token"])' "$registered")
     USER_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["user_id"])' "$registered")
     AUTH="Authorization: Bearer $TOKEN"
+}
+
+start_builds() {
+    BUILDS=(current)
+    declare -gA URLS AUTHS PIDS
+    start_build current "$BIN"
+    if [ -n "${BASELINE:-}" ]; then
+        BUILDS+=(baseline)
+        start_build baseline "$BASELINE"
+    fi
+}
+
+start_build() {
+    BIN="$2" start_server "$WORK/data-$1"
+    mv "$WORK/server.log" "$WORK/server-$1.log"
+    register
+    URLS[$1]=$URL AUTHS[$1]=$AUTH PIDS[$1]=$SERVER_PID
+    BENCH_PIDS+=("$SERVER_PID")
+    SERVER_PID=""
 }
 
 seconds() {

@@ -24,22 +24,7 @@ ROUNDS="${3:-3}"
 bench_init
 random_input "$SIZE_MIB" "$CHUNK_MIB"
 
-# One server per build: this one, and BASELINE's if set.
-BUILDS=(current)
-declare -A URLS AUTHS PIDS
-start_build() {
-    BIN="$2" start_server "$WORK/data-$1"
-    mv "$WORK/server.log" "$WORK/server-$1.log"
-    register
-    URLS[$1]=$URL AUTHS[$1]=$AUTH PIDS[$1]=$SERVER_PID
-    BENCH_PIDS+=("$SERVER_PID")
-    SERVER_PID=""
-}
-start_build current "$BIN"
-if [ -n "${BASELINE:-}" ]; then
-    BUILDS+=(baseline)
-    start_build baseline "$BASELINE"
-fi
+start_builds
 
 declare -A PUTS TUSES
 for round in $(seq 1 "$ROUNDS"); do

@@ -36,22 +36,7 @@ PY
 rm -f "$WORK/dd.out"
 sync
 
-# One server per build: this one, and BASELINE's if set.
-BUILDS=(current)
-declare -A URLS AUTHS PIDS
-start_build() {
-    BIN="$2" start_server "$WORK/data-$1"
-    mv "$WORK/server.log" "$WORK/server-$1.log"
-    register
-    URLS[$1]=$URL AUTHS[$1]=$AUTH PIDS[$1]=$SERVER_PID
-    BENCH_PIDS+=("$SERVER_PID")
-    SERVER_PID=""
-}
-start_build current "$BIN"
-if [ -n "${BASELINE:-}" ]; then
-    BUILDS+=(baseline)
-    start_build baseline "$BASELINE"
-fi
+start_builds
 
 time_curl() { curl -sS -o /dev/null -w '%{http_code} %{time_total}' ${PACE:+--limit-rate "$PACE"} "$@"; }
 check() { [ "${1%% *}" = "$2" ] || { echo "unexpected status: $1 (wanted $2)" >&2; exit 1; }; echo "${1#* }"; }

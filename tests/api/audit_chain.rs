@@ -23,6 +23,40 @@ fn audit(data_dir: &std::path::Path, database_url: Option<&str>, secret: &str, a
     command.env("SECRET_KEY", secret).output().unwrap()
 }
 
+/// `depot audit` on a test's deployment.
+struct Trail<'a> {
+    app: &'a TestApp,
+    url: Option<String>,
+    secret: String,
+}
+
+impl<'a> Trail<'a> {
+    fn of(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            url: app
+                .config
+                .database_url
+                .as_ref()
+                .map(|url| url.expose().to_owned()),
+            secret: app.secret(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        audit(self.app.data_dir(), self.url.as_deref(), &self.secret, args)
+    }
+
+    /// A checkpoint taken now, in a file; returns the file's path and its text.
+    fn checkpoint(&self) -> (String, Vec<u8>) {
+        let taken = self.run(&["checkpoint"]);
+        assert!(taken.status.success(), "{}", stdout(&taken));
+        let file = self.app.data_dir().join("checkpoint.json");
+        std::fs::write(&file, &taken.stdout).unwrap();
+        (file.to_str().unwrap().to_owned(), taken.stdout)
+    }
+}
+
 fn stdout(output: &Output) -> String {
     format!(
         "{}{}",
@@ -89,13 +123,8 @@ async fn a_chain_rewritten_without_the_key_or_cut_short_is_caught() {
             StatusCode::CREATED
         );
     }
-    let url = app
-        .config
-        .database_url
-        .as_ref()
-        .map(|url| url.expose().to_owned());
-    let secret = app.secret();
-    let run = |args: &[&str]| audit(app.data_dir(), url.as_deref(), &secret, args);
+    let trail = Trail::of(&app);
+    let run = |args: &[&str]| trail.run(args);
     let whole = run(&["verify"]);
     assert!(whole.status.success(), "{}", stdout(&whole));
     assert!(
@@ -105,11 +134,8 @@ async fn a_chain_rewritten_without_the_key_or_cut_short_is_caught() {
     );
 
     // A checkpoint, kept where the database's writer cannot reach.
-    let taken = run(&["checkpoint"]);
-    assert!(taken.status.success(), "{}", stdout(&taken));
-    let checkpoint_file = app.data_dir().join("checkpoint.json");
-    std::fs::write(&checkpoint_file, &taken.stdout).unwrap();
-    let checkpoint = checkpoint_file.to_str().unwrap();
+    let (checkpoint, taken) = trail.checkpoint();
+    let checkpoint = checkpoint.as_str();
     let held = run(&["verify", "--checkpoint", checkpoint]);
     assert!(held.status.success(), "{}", stdout(&held));
 
@@ -139,9 +165,9 @@ async fn a_chain_rewritten_without_the_key_or_cut_short_is_caught() {
     );
 
     // A forged checkpoint is refused.
-    let mut forged: serde_json::Value = serde_json::from_slice(&taken.stdout).unwrap();
+    let mut forged: serde_json::Value = serde_json::from_slice(&taken).unwrap();
     forged["last_id"] = serde_json::json!(2);
-    std::fs::write(&checkpoint_file, forged.to_string()).unwrap();
+    std::fs::write(checkpoint, forged.to_string()).unwrap();
     let refused = run(&["verify", "--checkpoint", checkpoint]);
     assert!(!refused.status.success());
     assert!(
@@ -163,16 +189,8 @@ async fn events_removed_from_the_end_with_the_head_moved_back_are_caught_by_a_ch
             StatusCode::CREATED
         );
     }
-    let url = app
-        .config
-        .database_url
-        .as_ref()
-        .map(|url| url.expose().to_owned());
-    let secret = app.secret();
-    let run = |args: &[&str]| audit(app.data_dir(), url.as_deref(), &secret, args);
-    let taken = run(&["checkpoint"]);
-    let checkpoint_file = app.data_dir().join("checkpoint.json");
-    std::fs::write(&checkpoint_file, &taken.stdout).unwrap();
+    let trail = Trail::of(&app);
+    let (checkpoint, _) = trail.checkpoint();
 
     let db = app.db().await;
     drop_guards(&app, db.pool()).await;
@@ -184,13 +202,13 @@ async fn events_removed_from_the_end_with_the_head_moved_back_are_caught_by_a_ch
         .execute(db.pool())
         .await
         .unwrap();
-    let walk = run(&["verify"]);
+    let walk = trail.run(&["verify"]);
     assert!(
         walk.status.success(),
         "a walk alone cannot see it: {}",
         stdout(&walk)
     );
-    let checked = run(&["verify", "--checkpoint", checkpoint_file.to_str().unwrap()]);
+    let checked = trail.run(&["verify", "--checkpoint", &checkpoint]);
     assert!(!checked.status.success());
     assert!(
         stdout(&checked).contains("the checkpoint's last event 4 is not in the chain as it was"),

@@ -73,7 +73,7 @@ const ACTIVE: &str = "active";
     description = "The raw upload of a file named `active` (its path would otherwise be a session's).",
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, description = "Stored", body = crate::http::files::FileView),
-        (status = 409, description = "The name is taken", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody)))]
+        (status = 409, description = "The name is taken", body = crate::http::openapi::ErrorBody), (status = 408, description = "The body arrived too slowly and was cut (`body_timeout`); nothing was kept", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody)))]
 pub async fn upload_file_named_active(
     state: State<AppState>,
     user: AuthUser,

@@ -50,7 +50,7 @@ const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
     request_body(content = String, content_type = "multipart/form-data",
         description = "Fields `file_name`, `session_id`, `description` and `file`, in any order"),
     responses((status = 201, description = "Stored", body = crate::http::files::FileView),
-        (status = 409, description = "The name is taken (`file_exists`)", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "The name is taken (`file_exists`)", body = crate::http::openapi::ErrorBody), (status = 408, description = "The body arrived too slowly and was cut (`body_timeout`); nothing was kept", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
         (status = 422, description = "A bad name, a missing field, or a dataset pandas would refuse", body = crate::http::openapi::ErrorBody)))]
 pub async fn multipart(
     State(state): State<AppState>,
@@ -79,7 +79,7 @@ pub async fn multipart(
         ("X-Session-Id" = Option<String>, Header, description = "The session the upload works in")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
     responses((status = 201, description = "Stored", body = crate::http::files::FileView),
-        (status = 409, description = "The name is taken (`file_exists`)", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "The name is taken (`file_exists`)", body = crate::http::openapi::ErrorBody), (status = 408, description = "The body arrived too slowly and was cut (`body_timeout`); nothing was kept", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
         (status = 422, description = "A bad name, or a dataset pandas would refuse", body = crate::http::openapi::ErrorBody)))]
 pub async fn raw(
     State(state): State<AppState>,

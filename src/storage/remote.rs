@@ -115,9 +115,10 @@ impl RemoteBlobStore {
         let mut key = header::HeaderValue::from_str(key.expose())
             .map_err(|_| invalid("the internal API key must be visible ASCII".to_owned()))?;
         key.set_sensitive(true);
+        // No read timeout on the client: each call has a deadline for its
+        // answer, and a body is timed while it is read (`read_body`, `watch_stream`).
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(breaker::STALL)
             .pool_idle_timeout(POOL_IDLE)
             .tcp_nodelay(true)
             .build()
@@ -199,6 +200,17 @@ impl Remote {
             .await
     }
 
+    /// An answer's body of about `bytes`, read within the deadline that size
+    /// allows; a node that stops sending it opens the breaker.
+    async fn read_body<T>(
+        &self,
+        bytes: u64,
+        read: impl Future<Output = reqwest::Result<T>>,
+    ) -> Result<T, StorageError> {
+        let read = async { read.await.map_err(protocol_error) };
+        self.breaker.call(breaker::deadline_for(bytes), read).await
+    }
+
     /// Stages `chunks` at `offset` of upload `id`; returns the node's new offset and state.
     async fn put_chunk(
         &self,
@@ -221,7 +233,7 @@ impl Remote {
                 request
             })
             .await?;
-        response.json().await.map_err(protocol_error)
+        self.read_body(0, response.json()).await
     }
 }
 
@@ -344,14 +356,12 @@ impl BlobStore for RemoteBlobStore {
                 }
             })
             .await?;
-        let breaker = Arc::clone(&self.remote.breaker);
-        Ok(Box::pin(response.bytes_stream().map_err(move |err| {
-            let broke = format!("the storage node's stream broke: {}", error_chain(&err));
-            if err.is_timeout() {
-                breaker.trip(broke.clone());
-            }
-            std::io::Error::other(broke)
-        })))
+        let stream = response.bytes_stream().map_err(|err| {
+            std::io::Error::other(format!("the storage node's stream broke: {}", error_chain(&err)))
+        });
+        Ok(Box::pin(
+            self.remote.breaker.watch_stream(stream, std::io::Error::other),
+        ))
     }
 
     async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
@@ -403,7 +413,7 @@ impl BlobStore for RemoteBlobStore {
                 ])
             })
             .await?;
-        let page: ListPage = response.json().await.map_err(protocol_error)?;
+        let page: ListPage = self.remote.read_body(0, response.json()).await?;
         page.blobs
             .into_iter()
             .map(|blob| {
@@ -563,8 +573,10 @@ impl BlobWriter for RemoteWriter {
             state: self.staged.state.clone(),
         };
         let path = format!("upload/{}/commit", self.id);
+        // The node's side of a commit grows with the upload (a node over S3
+        // copies it to its content address), so its deadline does too.
         self.remote
-            .send(|| self.remote.request(Method::POST, &path).json(&body))
+            .send_with(body.size, || self.remote.request(Method::POST, &path).json(&body))
             .await?;
         self.done = true;
         Ok(())
@@ -598,7 +610,7 @@ impl StagedOnNode {
                     .header(STATE_HEADER, &self.state)
             })
             .await?;
-        response.bytes().await.map_err(protocol_error)
+        self.remote.read_body(len, response.bytes()).await
     }
 }
 

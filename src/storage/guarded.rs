@@ -22,6 +22,7 @@ use object_store::{
 
 use super::StorageError;
 use super::breaker::{self, Breaker};
+use super::s3::PART_SIZE;
 
 /// The longest a server-side copy may take: S3 copies up to 5 GiB in one
 /// request, and says it may take minutes.
@@ -220,13 +221,16 @@ impl MultipartStore for Guarded {
             .await
     }
 
+    /// S3 may take a while to assemble many parts, so the deadline grows with them.
     async fn complete_multipart(
         &self,
         path: &Path,
         id: &MultipartId,
         parts: Vec<PartId>,
     ) -> Result<PutResult> {
-        self.call(0, self.inner.complete_multipart(path, id, parts)).await
+        let bytes = (parts.len() * PART_SIZE) as u64;
+        self.call(bytes, self.inner.complete_multipart(path, id, parts))
+            .await
     }
 
     async fn abort_multipart(&self, path: &Path, id: &MultipartId) -> Result<()> {

@@ -34,7 +34,7 @@ use crate::domain::UploadId;
 
 /// The size of every part but the last: above S3's 5 MiB minimum, and equal
 /// sizes suit the stores (R2) that ask for them.
-const PART_SIZE: usize = 8 << 20;
+pub(super) const PART_SIZE: usize = 8 << 20;
 /// Parts sent at once by one upload; with the part being filled, an upload
 /// holds at most three parts in memory.
 const PARTS_IN_FLIGHT: usize = 2;

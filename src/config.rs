@@ -49,6 +49,11 @@ pub struct Config {
     pub s3_region: String,
     /// Path-style S3 requests, which most self-hosted stores need (`DEPOT_S3_PATH_STYLE`).
     pub s3_path_style: bool,
+    /// The slowest a body is expected to go to a store across the network (a
+    /// storage node, S3), in bytes per second: each call's deadline is 5 s
+    /// plus its bytes at this rate; one that misses it counts the store as
+    /// not answering (`DEPOT_STORAGE_MIN_RATE`). Lower it on a slow link.
+    pub storage_min_rate: u64,
     /// S3 credentials (`DEPOT_S3_ACCESS_KEY_ID`, `DEPOT_S3_SECRET_ACCESS_KEY`);
     /// unset, the `AWS_*` environment variables are used.
     pub s3_access_key_id: Option<String>,
@@ -139,6 +144,7 @@ impl Default for Config {
             s3_endpoint: None,
             s3_region: "us-east-1".to_owned(),
             s3_path_style: false,
+            storage_min_rate: crate::storage::breaker::DEFAULT_MIN_RATE,
             s3_access_key_id: None,
             s3_secret_access_key: None,
             secret_key: None,
@@ -226,6 +232,7 @@ impl Config {
         settings.endpoint = self.s3_endpoint.clone();
         settings.region = self.s3_region.clone();
         settings.path_style = self.s3_path_style;
+        settings.min_rate = self.storage_min_rate;
         settings.access_key_id = self.s3_access_key_id.clone();
         settings.secret_access_key = self
             .s3_secret_access_key

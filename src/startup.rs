@@ -144,7 +144,7 @@ pub async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, 
             .storage_url
             .as_deref()
             .context("a gateway needs the storage node's URL: --storage-url or DEPOT_STORAGE_URL")?;
-        let store = RemoteBlobStore::new(url, &internal_api_key(config)?)?;
+        let store = RemoteBlobStore::new(url, &internal_api_key(config)?, config.storage_min_rate)?;
         check_store(&store)
             .await
             .with_context(|| format!("storage node {url} is unreachable or refuses the internal API key"))?;

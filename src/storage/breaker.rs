@@ -3,7 +3,8 @@
 //! hung process — fails requests within seconds instead of minutes.
 //!
 //! Every call gets a deadline that fits its bytes: [`ANSWER_WITHIN`] for the
-//! answer, plus the time to send its body at [`MIN_RATE`]. A call that misses
+//! answer, plus the time to send its body at the store's slowest expected
+//! rate (`storage_min_rate`, [`DEFAULT_MIN_RATE`] unless configured). A call that misses
 //! its deadline, or (as its store decides) cannot reach the store at all,
 //! opens the breaker. While it is open, a call first asks the store whether
 //! it answers again — one probe at a time, shared by the calls that arrive
@@ -29,19 +30,15 @@ use super::StorageError;
 
 /// How long a call may wait for the store's answer, beyond sending its body.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(5);
-/// The slowest a body is expected to go to the store, in bytes per second.
-pub const MIN_RATE: u64 = 4 << 20;
+/// The slowest a body is expected to go to the store unless configured, in
+/// bytes per second: 16 Mbit/s.
+pub const DEFAULT_MIN_RATE: u64 = 2 << 20;
 /// The longest silence inside a streamed body.
 pub const STALL: Duration = Duration::from_secs(10);
 /// How long a probe of an open breaker's store may take.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// After a probe that got no answer, calls fail at once for this long before the next probe.
 pub const PROBE_AGAIN_AFTER: Duration = Duration::from_millis(250);
-
-/// The deadline of a call that sends `bytes`.
-pub fn deadline_for(bytes: u64) -> Duration {
-    ANSWER_WITHIN + Duration::from_secs_f64(bytes as f64 / MIN_RATE as f64)
-}
 
 /// Asks whether the store answers; true if it does.
 pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
@@ -51,6 +48,8 @@ pub struct Breaker {
     /// The store, as messages name it ("the storage node").
     what: &'static str,
     probe: Probe,
+    /// The slowest a body is expected to go to the store, in bytes per second.
+    min_rate: u64,
     /// `None` while closed.
     open: Mutex<Option<Open>>,
 }
@@ -82,12 +81,20 @@ impl std::fmt::Debug for Breaker {
 }
 
 impl Breaker {
-    pub fn new(what: &'static str, probe: Probe) -> Arc<Self> {
+    /// A closed breaker for the store `what`, asked by `probe` whether it
+    /// answers, whose bodies go at `min_rate` bytes per second at least.
+    pub fn new(what: &'static str, probe: Probe, min_rate: u64) -> Arc<Self> {
         Arc::new(Self {
             what,
             probe,
+            min_rate: min_rate.max(1),
             open: Mutex::new(None),
         })
+    }
+
+    /// The deadline of a call that sends (or whose store handles) `bytes`.
+    pub fn deadline_for(&self, bytes: u64) -> Duration {
+        ANSWER_WITHIN + Duration::from_secs_f64(bytes as f64 / self.min_rate as f64)
     }
 
     /// `Ok` if the store is thought to answer, or does when asked now.
@@ -248,6 +255,7 @@ mod tests {
                     }
                 })
             }),
+            DEFAULT_MIN_RATE,
         )
     }
 

@@ -21,7 +21,7 @@ use object_store::{
 };
 
 use super::StorageError;
-use super::breaker::{self, Breaker};
+use super::breaker::Breaker;
 use super::s3::PART_SIZE;
 
 /// The longest a server-side copy may take: S3 copies up to 5 GiB in one
@@ -36,8 +36,9 @@ pub struct Guarded {
 
 impl Guarded {
     /// `inner`, whose breaker probes by asking for `probe` (an answer, even
-    /// "not found", means the endpoint is back).
-    pub fn new(inner: AmazonS3, probe: Path) -> Self {
+    /// "not found", means the endpoint is back) and expects bodies to go at
+    /// `min_rate` bytes per second at least.
+    pub fn new(inner: AmazonS3, probe: Path, min_rate: u64) -> Self {
         let inner = Arc::new(inner);
         let prober = Arc::clone(&inner);
         let breaker = Breaker::new(
@@ -51,12 +52,13 @@ impl Guarded {
                     )
                 })
             }),
+            min_rate,
         );
         Self { inner, breaker }
     }
 
     async fn call<T>(&self, bytes: u64, call: impl Future<Output = Result<T>>) -> Result<T> {
-        self.within(breaker::deadline_for(bytes), call).await
+        self.within(self.breaker.deadline_for(bytes), call).await
     }
 
     async fn within<T>(&self, deadline: Duration, call: impl Future<Output = Result<T>>) -> Result<T> {

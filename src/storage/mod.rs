@@ -462,7 +462,10 @@ mod contract_tests {
             limits,
             std::future::pending(),
         ));
-        (RemoteBlobStore::new(&url, &secret).unwrap(), local)
+        (
+            RemoteBlobStore::new(&url, &secret, breaker::DEFAULT_MIN_RATE).unwrap(),
+            local,
+        )
     }
 
     #[tokio::test]
@@ -504,6 +507,7 @@ mod contract_tests {
         let wrong = RemoteBlobStore::new(
             &url,
             &crate::config::Secret::new("not-the-key-but-also-thirty-two-b"),
+            breaker::DEFAULT_MIN_RATE,
         )
         .unwrap();
         assert!(matches!(wrong.check().await, Err(StorageError::Unavailable(_))));

@@ -103,8 +103,9 @@ struct Remote {
 }
 
 impl RemoteBlobStore {
-    /// A store on the node at `url` (`http://host:port`), speaking with `key`.
-    pub fn new(url: &str, key: &Secret) -> Result<Self, StorageError> {
+    /// A store on the node at `url` (`http://host:port`), speaking with `key`,
+    /// whose calls expect bodies to go at `min_rate` bytes per second at least.
+    pub fn new(url: &str, key: &Secret, min_rate: u64) -> Result<Self, StorageError> {
         let invalid = |what: String| StorageError::Io(std::io::Error::other(what));
         let parsed = url::Url::parse(url).map_err(|err| invalid(format!("storage URL {url:?}: {err}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
@@ -146,7 +147,7 @@ impl RemoteBlobStore {
                 client,
                 base,
                 key,
-                breaker: Breaker::new("the storage node", probe),
+                breaker: Breaker::new("the storage node", probe, min_rate),
             }),
         })
     }
@@ -173,7 +174,7 @@ impl Remote {
         bytes: u64,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, StorageError> {
-        let deadline = breaker::deadline_for(bytes);
+        let deadline = self.breaker.deadline_for(bytes);
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         self.breaker
@@ -208,7 +209,7 @@ impl Remote {
         read: impl Future<Output = reqwest::Result<T>>,
     ) -> Result<T, StorageError> {
         let read = async { read.await.map_err(protocol_error) };
-        self.breaker.call(breaker::deadline_for(bytes), read).await
+        self.breaker.call(self.breaker.deadline_for(bytes), read).await
     }
 
     /// Stages `chunks` at `offset` of upload `id`; returns the node's new offset and state.

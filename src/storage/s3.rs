@@ -54,6 +54,9 @@ pub struct S3Settings {
     pub path_style: bool,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
+    /// The slowest a body is expected to go to the store, in bytes per second
+    /// (what each call's deadline allows for its bytes).
+    pub min_rate: u64,
 }
 
 impl S3Settings {
@@ -69,6 +72,7 @@ impl S3Settings {
             path_style: false,
             access_key_id: None,
             secret_access_key: None,
+            min_rate: super::breaker::DEFAULT_MIN_RATE,
         })
     }
 }
@@ -101,7 +105,11 @@ impl S3BlobStore {
             builder = builder.with_secret_access_key(secret);
         }
         let root = Path::from(settings.prefix.as_str());
-        let store = Guarded::new(builder.build().map_err(io_error)?, root.clone().join(".probe"));
+        let store = Guarded::new(
+            builder.build().map_err(io_error)?,
+            root.clone().join(".probe"),
+            settings.min_rate,
+        );
         let shown = match settings.prefix.as_str() {
             "" => format!("s3://{}", settings.bucket),
             prefix => format!("s3://{}/{prefix}", settings.bucket),

@@ -115,7 +115,7 @@ async fn fails_fast_and_recovers(app: &TestApp, link: &Link) {
 
     let asked = Instant::now();
     let upload = app
-        .put_file(&ann, "during.bin", sample_bytes(12 * 1024 * 1024))
+        .put_file(&ann, "during.bin", sample_bytes(6 * 1024 * 1024))
         .await;
     assert_eq!(upload.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(upload).await, "storage_unavailable");

@@ -80,8 +80,8 @@ impl std::fmt::Debug for Readiness {
 struct Rounds {
     /// The last round that finished, and when it started.
     last: Option<(Instant, Report)>,
-    /// The round under way, and when it started.
-    current: Option<(Instant, Round)>,
+    /// The round under way.
+    current: Option<Round>,
 }
 
 /// A round of probes, shared by whoever waits for it; each component's result
@@ -102,10 +102,10 @@ impl Readiness {
             let mut rounds = self.rounds.lock().unwrap_or_else(PoisonError::into_inner);
             match (&rounds.last, &rounds.current) {
                 (Some((started, report)), _) if started.elapsed() < FRESH => return report.clone(),
-                (_, Some((_, round))) => round.clone(),
+                (_, Some(round)) => round.clone(),
                 _ => {
                     let round = self.start(db.clone(), Arc::clone(blobs));
-                    rounds.current = Some((Instant::now(), round.clone()));
+                    rounds.current = Some(round.clone());
                     round
                 }
             }

@@ -102,11 +102,11 @@ struct Activity {
     in_flight: AtomicUsize,
     /// Whether a write waits for the client to read.
     writing: AtomicBool,
-    /// Requests whose response has ended.
-    served: AtomicU64,
-    /// When the connection became idle: its opening, or the last response's end.
+    /// When the last response ended.
     idle_since: AtomicU64,
-    /// When the first byte after `idle_since` arrived, or [`NOTHING`].
+    /// When the next request's head began: its first byte after the last
+    /// response, or [`NOTHING`] before that byte. A new connection's first
+    /// head counts from the opening.
     head_started: AtomicU64,
     /// Woken when a deadline may have moved closer: a request ended, or a
     /// head began.
@@ -121,9 +121,8 @@ impl Activity {
             opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
             writing: AtomicBool::new(false),
-            served: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
-            head_started: AtomicU64::new(NOTHING),
+            head_started: AtomicU64::new(0),
             changed: Notify::new(),
         }
     }
@@ -151,9 +150,7 @@ impl Activity {
         }
         let idle_since = self.idle_since.load(Ordering::Relaxed);
         let head_started = self.head_started.load(Ordering::Relaxed);
-        Some(if self.served.load(Ordering::Relaxed) == 0 {
-            (self.at(idle_since) + limits.header_timeout, "header")
-        } else if head_started != NOTHING {
+        Some(if head_started != NOTHING {
             (self.at(head_started) + limits.header_timeout, "header")
         } else {
             (self.at(idle_since) + limits.keep_alive_timeout, "keep_alive")
@@ -204,7 +201,6 @@ impl Drop for Busy {
         let activity = &self.0;
         activity.idle_since.store(activity.now(), Ordering::Relaxed);
         activity.head_started.store(NOTHING, Ordering::Relaxed);
-        activity.served.fetch_add(1, Ordering::Relaxed);
         activity.in_flight.fetch_sub(1, Ordering::Relaxed);
         activity.changed.notify_one();
     }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Limits, connection};
+use crate::http::openapi::{ErrorBody, ErrorDetail};
 use crate::metrics;
 
 /// Refused connections lingering at once; more are closed at once.
@@ -117,10 +118,13 @@ impl Refusal {
                 "your address has as many connections open as the server allows; close some and try again",
             ),
         };
-        let body = serde_json::json!({
-            "error": { "code": "too_many_connections", "message": message }
-        })
-        .to_string();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: "too_many_connections",
+                message: message.to_owned(),
+            },
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
         format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
              retry-after: 1\r\nconnection: close\r\n\r\n{body}",

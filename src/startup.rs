@@ -37,7 +37,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     };
     let secret = prepare_data_dir_and_secret(config)?;
     let db = Db::connect(config).await?;
-    let audit = AuditWriter::start(db.clone(), chain_key(config, &secret)?);
+    let audit = AuditWriter::start(db.clone(), chain_key(config, || Ok(secret.clone()))?);
     let (blobs, max_upload_bytes) = match remote {
         Some(remote) => remote,
         None => blob_store(config).await?,
@@ -93,32 +93,27 @@ pub async fn build_node(config: &Config) -> anyhow::Result<NodeState> {
 /// The audit chain's key, for commands that check the chain: `audit_key`,
 /// or derived from the configured or kept secret (never a new one).
 pub fn audit_key(config: &Config) -> anyhow::Result<ChainKey> {
-    let secret = match (&config.secret_key, config.backend()) {
-        (Some(secret), _) => secret.clone(),
+    chain_key(config, || match (&config.secret_key, config.backend()) {
+        (Some(secret), _) => Ok(secret.clone()),
         (None, Backend::Sqlite) => {
             let path = config.data_dir.join(SECRET_FILE);
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "cannot read the secret the audit key derives from, {}",
-                    path.display()
-                )
-            })?;
-            Secret::new(text.trim())
+            read_kept_secret(&path)?
+                .with_context(|| format!("no secret at {} for the audit key to derive from", path.display()))
         }
         (None, Backend::Postgres) => bail!("SECRET_KEY or DEPOT_AUDIT_KEY must be set with PostgreSQL"),
-    };
-    chain_key(config, &secret)
+    })
 }
 
-/// `audit_key` if set (at least 32 bytes), else a key derived from `secret`.
-fn chain_key(config: &Config, secret: &Secret) -> anyhow::Result<ChainKey> {
-    match &config.audit_key {
+/// `audit_key` if set (at least 32 bytes), else a key derived from `secret()`.
+fn chain_key(config: &Config, secret: impl FnOnce() -> anyhow::Result<Secret>) -> anyhow::Result<ChainKey> {
+    let key = match &config.audit_key {
         Some(key) => {
             check_length(key, "DEPOT_AUDIT_KEY")?;
-            Ok(ChainKey::derive(key.expose().as_bytes()))
+            key.clone()
         }
-        None => Ok(ChainKey::derive(secret.expose().as_bytes())),
-    }
+        None => secret()?,
+    };
+    Ok(ChainKey::derive(key.expose().as_bytes()))
 }
 
 /// The key gateway and storage node share: set, and at least 32 bytes.
@@ -238,25 +233,31 @@ fn check_length(secret: &Secret, what: &str) -> anyhow::Result<()> {
 
 /// Reads the kept secret, or creates one (mode 0600) on first run.
 fn load_or_generate_secret(path: &Path) -> anyhow::Result<Secret> {
+    if let Some(secret) = read_kept_secret(path)? {
+        return Ok(secret);
+    }
+    let mut bytes = [0u8; 32];
+    argon2::password_hash::rand_core::RngCore::fill_bytes(
+        &mut argon2::password_hash::rand_core::OsRng,
+        &mut bytes,
+    );
+    let secret = hex::encode(bytes);
+    let mut file = open_private(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), "generated a signing secret");
+    Ok(Secret::new(secret))
+}
+
+/// The secret kept at `path`, checked for length; `None` if there is none yet.
+fn read_kept_secret(path: &Path) -> anyhow::Result<Option<Secret>> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let secret = Secret::new(text.trim());
             check_length(&secret, &path.display().to_string())?;
-            Ok(secret)
+            Ok(Some(secret))
         }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            argon2::password_hash::rand_core::RngCore::fill_bytes(
-                &mut argon2::password_hash::rand_core::OsRng,
-                &mut bytes,
-            );
-            let secret = hex::encode(bytes);
-            let mut file = open_private(path).with_context(|| format!("cannot create {}", path.display()))?;
-            file.write_all(secret.as_bytes())?;
-            file.sync_all()?;
-            tracing::info!(path = %path.display(), "generated a signing secret");
-            Ok(Secret::new(secret))
-        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
     }
 }

@@ -309,3 +309,33 @@ async fn a_chain_written_before_it_was_keyed_still_verifies_after_the_upgrade() 
         stdout(&verified)
     );
 }
+
+#[tokio::test]
+async fn a_chain_keyed_with_depot_audit_key_verifies_with_that_key_alone() {
+    let key = "an-audit-key-kept-apart-from-the-secret";
+    let app = TestApp::spawn_with(|config| config.audit_key = Some(depot::config::Secret::new(key))).await;
+    let ann = app.user("ann").await;
+    assert_eq!(
+        app.put_file(&ann, "a.bin", sample_bytes(10)).await.status(),
+        StatusCode::CREATED
+    );
+    let verify = |audit_key: &str| {
+        let mut command = depot(app.data_dir());
+        command
+            .args(["audit", "verify", "--data-dir"])
+            .arg(app.data_dir());
+        if let Some(url) = &app.config.database_url {
+            command.env("DATABASE_URL", url.expose());
+        }
+        command.env("DEPOT_AUDIT_KEY", audit_key).output().unwrap()
+    };
+    let right = verify(key);
+    assert!(right.status.success(), "{}", stdout(&right));
+    let wrong = verify("another-audit-key-of-thirty-two-bytes!!");
+    assert!(!wrong.status.success());
+    assert!(
+        stdout(&wrong).contains("event 1 was altered"),
+        "{}",
+        stdout(&wrong)
+    );
+}

@@ -11,6 +11,11 @@ const PAGE_SIZE = 20;
 
 const view = { page: 1, activeFile: null };
 
+// The tab's session, asked for on sign-in. Uploads wait for it, so that a file
+// dropped the moment the list appears still joins the session (and becomes its
+// active file).
+let sessionReady = Promise.resolve(null);
+
 // ── Sign in and out ────────────────────────────────────────────────────────
 
 function showSignIn(message = '') {
@@ -26,7 +31,8 @@ async function showFiles() {
   $('account').hidden = false;
   $('whoami').textContent = auth.username;
   $('files-view').hidden = false;
-  const session = await ensureSession();
+  sessionReady = ensureSession();
+  const session = await sessionReady;
   view.activeFile = session.active_file;
   await Promise.all([refreshFiles(), refreshHistory()]);
 }
@@ -70,7 +76,7 @@ function listQuery() {
 
 // Requests overlap (typing, several uploads ending): only the newest one's
 // answer is shown, whatever order the answers arrive in.
-const latest = { files: 0, history: 0 };
+const latest = { files: 0, history: 0, session: 0 };
 
 async function refreshFiles() {
   const asked = ++latest.files;
@@ -175,8 +181,10 @@ async function refreshHistory() {
 
 // ── Uploads ────────────────────────────────────────────────────────────────
 
-function uploadAll(files) {
+async function uploadAll(files) {
   const description = $('upload-description').value.trim();
+  // Without a session (it could not be made) the uploads go on outside one.
+  await sessionReady.catch(() => null);
   for (const file of files) startUpload(file, description);
 }
 
@@ -225,8 +233,10 @@ function startUpload(file, description) {
 
 // The list, the session's active file (the upload that finished last) and history.
 function refreshAll() {
+  // Answers may cross: only the session asked for last names the active file.
+  const asked = ++latest.session;
   const files = ensureSession().then((session) => {
-    view.activeFile = session.active_file;
+    if (asked === latest.session) view.activeFile = session.active_file;
     return refreshFiles();
   });
   Promise.all([files, refreshHistory()]).catch(report);

@@ -1,4 +1,5 @@
-//! Prometheus metrics, served at `GET /metrics` in the text exposition format.
+//! Prometheus metrics, counted here and served by `http::metrics` at
+//! `GET /metrics` in the text exposition format.
 //!
 //! One registry per process (a test process runs many servers; their counts
 //! add up). Routes are labelled by their template (`/api/v1/files/{file_name}`),
@@ -7,19 +8,12 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::state::AppState;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -204,62 +198,35 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
-/// The middleware (a route layer, so the route template is known): counts
-/// and times every request, and the uploads under way.
-pub async fn track(request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let uploading = is_upload(&method, &route);
-    if uploading {
-        METRICS.uploads_in_progress.inc();
-    }
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    if uploading {
-        METRICS.uploads_in_progress.dec();
-    }
-    METRICS
-        .latency
-        .get_or_create(&RouteLabels {
-            method: method.clone(),
-            route: route.clone(),
-        })
-        .observe(started.elapsed().as_secs_f64());
+/// An upload request began (`POST`/`PUT` of a file, a tus `POST` or `PATCH`).
+pub fn upload_started() {
+    METRICS.uploads_in_progress.inc();
+}
+
+pub fn upload_ended() {
+    METRICS.uploads_in_progress.dec();
+}
+
+/// A request answered, labelled by its route template, never its path.
+pub fn request_answered(method: &str, route: &str, status: u16, took: Duration) {
+    let route = RouteLabels {
+        method: method.to_owned(),
+        route: route.to_owned(),
+    };
+    METRICS.latency.get_or_create(&route).observe(took.as_secs_f64());
     METRICS
         .requests
         .get_or_create(&RequestLabels {
-            method,
-            route,
-            status: response.status().as_u16(),
+            method: route.method,
+            route: route.route,
+            status,
         })
         .inc();
-    response
 }
 
-fn is_upload(method: &str, route: &str) -> bool {
-    matches!(
-        (method, route),
-        (
-            "POST",
-            "/api/v1/files/" | "/api/v1/files" | "/api/v1/uploads/" | "/api/v1/uploads"
-        ) | (
-            "PUT",
-            "/api/v1/files/{file_name}/content" | "/api/v1/files/active/content"
-        ) | ("PATCH", "/api/v1/uploads/{id}")
-    )
-}
-
-/// `GET /metrics`
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
-    responses((status = 200, description = "Prometheus metrics", content_type = "application/openmetrics-text", body = String)))]
-pub async fn scrape(State(state): State<AppState>) -> Response {
-    let pool = state.db.pool();
-    let idle = i64::try_from(pool.num_idle()).unwrap_or_default();
-    let open = i64::from(pool.size());
-    for (label, value) in [("idle", idle), ("in_use", open - idle)] {
+/// The database pool's connections, as a scrape finds them.
+pub fn db_connections(idle: i64, in_use: i64) {
+    for (label, value) in [("idle", idle), ("in_use", in_use)] {
         METRICS
             .db_connections
             .get_or_create(&PoolLabels {
@@ -267,18 +234,13 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
             })
             .set(value);
     }
+}
+
+/// Every metric in the text exposition format.
+pub fn encode() -> Result<String, std::fmt::Error> {
     let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &METRICS.registry) {
-        Ok(()) => (
-            [(
-                CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    prometheus_client::encoding::text::encode(&mut text, &METRICS.registry)?;
+    Ok(text)
 }
 
 pub fn uploaded(bytes: u64) {

@@ -14,12 +14,12 @@ use crate::config::{Backend, Config, Role, Secret};
 use crate::db::Db;
 use crate::db::audit::ChainKey;
 use crate::http::NodeState;
-use crate::maintenance::{self, Maintenance};
 use crate::pipeline::audit::AuditWriter;
+use crate::pipeline::maintenance::{self, Maintenance};
 use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
+use crate::pipeline::state::{AppState, UploadPolicy};
 use crate::pipeline::storage_node::StorageNode;
-use crate::state::{AppState, UploadPolicy};
 use crate::storage::{BlobStore, LocalBlobStore, MAX_OBJECT_COPY, RemoteBlobStore, S3BlobStore};
 
 /// HS256 keys shorter than this are refused (RFC 7518 §3.2).

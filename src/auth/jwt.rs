@@ -5,13 +5,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::AuthError;
 use crate::config::Secret;
-use crate::error::AppError;
+use crate::domain::UserId;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 const LEEWAY_SECONDS: u64 = 60;
-
-pub type UserId = i64;
 
 /// Signing and verification keys derived from the configured secret.
 #[derive(Clone)]
@@ -71,9 +70,9 @@ impl Keys {
     }
 
     /// Issues a token with the configured default lifetime; `admin` for an admin's account.
-    pub fn issue_default(&self, user: UserId, admin: bool) -> Result<String, AppError> {
+    pub fn issue_default(&self, user: UserId, admin: bool) -> Result<String, AuthError> {
         self.issue_with(user, self.default_ttl, admin)
-            .map_err(|err| AppError::Internal(err.into()))
+            .map_err(AuthError::from)
     }
 
     pub fn issue(&self, user: UserId, ttl: Duration) -> Result<String, jsonwebtoken::errors::Error> {
@@ -103,7 +102,7 @@ impl Keys {
         user: UserId,
         file_name: &str,
         ttl: Duration,
-    ) -> Result<(String, u64), AppError> {
+    ) -> Result<(String, u64), AuthError> {
         let exp = now().saturating_add(ttl.as_secs());
         let claims = LinkClaims {
             sub: user.to_string(),
@@ -113,45 +112,45 @@ impl Keys {
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map(|token| (token, exp))
-            .map_err(|err| AppError::Internal(err.into()))
+            .map_err(AuthError::from)
     }
 
     /// The user and file a download link's token names; 401 for anything
     /// expired, tampered or not a link.
-    pub fn verify_link(&self, token: &str) -> Result<(UserId, String), AppError> {
+    pub fn verify_link(&self, token: &str) -> Result<(UserId, String), AuthError> {
         let mut validation = self.validation.clone();
         validation.set_audience(&[LINK_AUDIENCE]);
         let data = jsonwebtoken::decode::<LinkClaims>(token, &self.decoding, &validation)
-            .map_err(|_| AppError::Unauthorized("invalid or expired download link"))?;
+            .map_err(|_| AuthError::Unauthorized("invalid or expired download link"))?;
         let user = data
             .claims
             .sub
             .parse()
-            .map_err(|_| AppError::Unauthorized("download link subject is not a user id"))?;
+            .map_err(|_| AuthError::Unauthorized("download link subject is not a user id"))?;
         Ok((user, data.claims.file))
     }
 
     /// The user a token speaks for, or 401 for anything expired, tampered or malformed.
-    pub fn verify(&self, token: &str) -> Result<UserId, AppError> {
+    pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
         self.verify_claims(token).map(|(user, _)| user)
     }
 
     /// The user a token speaks for, and whether it is an admin token.
-    pub fn verify_claims(&self, token: &str) -> Result<(UserId, bool), AppError> {
+    pub fn verify_claims(&self, token: &str) -> Result<(UserId, bool), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| AppError::Unauthorized("invalid or expired token"))?;
+            .map_err(|_| AuthError::Unauthorized("invalid or expired token"))?;
         if data
             .claims
             .iat
             .is_some_and(|iat| iat > now().saturating_add(LEEWAY_SECONDS))
         {
-            return Err(AppError::Unauthorized("invalid or expired token"));
+            return Err(AuthError::Unauthorized("invalid or expired token"));
         }
         let user = data
             .claims
             .sub
             .parse()
-            .map_err(|_| AppError::Unauthorized("token subject is not a user id"))?;
+            .map_err(|_| AuthError::Unauthorized("token subject is not a user id"))?;
         Ok((user, data.claims.admin))
     }
 }

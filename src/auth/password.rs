@@ -7,7 +7,7 @@ use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
-use crate::error::AppError;
+use super::AuthError;
 
 /// A hash of a random secret, with the same parameters as every stored hash. A
 /// login for a username that does not exist is checked against it, so it costs
@@ -24,47 +24,43 @@ const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// What a new account's username and password must be: 422 otherwise.
-pub fn check_new_account(username: &str, password: &str) -> Result<(), AppError> {
+pub fn check_new_account(username: &str, password: &str) -> Result<(), AuthError> {
     if username.is_empty()
         || username.chars().count() > MAX_USERNAME_CHARS
         || username.chars().any(char::is_control)
     {
-        return Err(AppError::Validation(format!(
+        return Err(AuthError::Invalid(format!(
             "username must be 1 to {MAX_USERNAME_CHARS} printable characters"
         )));
     }
     if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
-        return Err(AppError::Validation(format!(
+        return Err(AuthError::Invalid(format!(
             "password must be at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes"
         )));
     }
     Ok(())
 }
 
-pub async fn hash(password: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || hash_now(password.as_bytes()))
-        .await
-        .map_err(|err| AppError::Internal(err.into()))?
+pub async fn hash(password: String) -> Result<String, AuthError> {
+    tokio::task::spawn_blocking(move || hash_now(password.as_bytes())).await?
 }
 
-fn hash_now(password: &[u8]) -> Result<String, AppError> {
+fn hash_now(password: &[u8]) -> Result<String, AuthError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password, &salt)
         .map(|hash| hash.to_string())
-        .map_err(|err| AppError::Internal(anyhow::anyhow!("password hashing failed: {err}")))
+        .map_err(|err| AuthError::Internal(anyhow::anyhow!("password hashing failed: {err}")))
 }
 
 /// Spends the time of a password check for a username that does not exist.
-pub async fn verify_decoy(password: String) -> Result<(), AppError> {
-    let decoy = tokio::task::spawn_blocking(|| DECOY.clone())
-        .await
-        .map_err(|err| AppError::Internal(err.into()))?;
+pub async fn verify_decoy(password: String) -> Result<(), AuthError> {
+    let decoy = tokio::task::spawn_blocking(|| DECOY.clone()).await?;
     verify(password, decoy).await.map(drop)
 }
 
 /// Whether `password` matches `stored`; a malformed stored hash never matches.
-pub async fn verify(password: String, stored: String) -> Result<bool, AppError> {
+pub async fn verify(password: String, stored: String) -> Result<bool, AuthError> {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
             .map(|parsed| {
@@ -75,7 +71,7 @@ pub async fn verify(password: String, stored: String) -> Result<bool, AppError> 
             .unwrap_or(false)
     })
     .await
-    .map_err(|err| AppError::Internal(err.into()))
+    .map_err(AuthError::from)
 }
 
 #[cfg(test)]

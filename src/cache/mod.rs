@@ -23,8 +23,8 @@ pub use entry::ActiveEntry;
 pub use local::LocalCache;
 pub use redis::RedisCache;
 
-use crate::auth::UserId;
 use crate::domain::SessionId;
+use crate::domain::UserId;
 use crate::domain::timestamp::now_micros;
 use crate::metrics;
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::maintenance::{self, Job, JobError, Progress, Trigger};
+use crate::pipeline::maintenance::{self, Job, JobError, Progress, Trigger};
 use crate::startup;
 
 /// Runs `job` to its end, printing progress to stderr and the report to

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, FlagOverrides, Role};
 use crate::db::Db;
-use crate::maintenance::Job;
+use crate::pipeline::maintenance::Job;
 use crate::pipeline::{migrate_storage, session};
 use crate::{auth, profile, server, startup, telemetry};
 

@@ -3,8 +3,8 @@
 
 use crate::auth::password;
 use crate::config::Config;
+use crate::db::is_unique_violation;
 use crate::db::{Db, users};
-use crate::error::is_unique_violation;
 use crate::startup;
 
 pub async fn add(config: Config, username: &str, admin: bool) -> anyhow::Result<()> {

@@ -7,8 +7,8 @@ use sqlx::{AnyConnection, AnyPool};
 
 use ipld_core::cid::Cid;
 
-use crate::auth::UserId;
 use crate::db::blobs;
+use crate::domain::UserId;
 use crate::ipfs::Dag;
 use crate::storage::BlobKey;
 

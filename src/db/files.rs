@@ -2,8 +2,8 @@
 
 use sqlx::{AnyConnection, AnyPool, FromRow};
 
-use crate::auth::UserId;
 use crate::db::conditions::{Conditions, contains_pattern, prefix_pattern};
+use crate::domain::UserId;
 use crate::storage::BlobKey;
 
 const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, corrupt_at, created_at";

@@ -4,9 +4,9 @@
 
 use sqlx::{AnyConnection, AnyPool, FromRow};
 
-use crate::auth::UserId;
 use crate::db::conditions::{Conditions, contains_pattern};
 use crate::domain::SessionId;
+use crate::domain::UserId;
 use crate::domain::processing::Status;
 
 const COLUMNS: &str = "id, session_id, user_id, filename, file_name, size, content_type, status, \

@@ -134,3 +134,8 @@ async fn leaves_no_transaction(conn: &mut sqlx::AnyConnection) -> Result<bool, s
     }
     Ok(clean)
 }
+
+/// Whether a database error is a unique-constraint violation (duplicate name).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some_and(|db| db.is_unique_violation())
+}

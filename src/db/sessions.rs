@@ -4,8 +4,8 @@
 
 use sqlx::{AnyConnection, AnyPool, FromRow};
 
-use crate::auth::UserId;
 use crate::domain::SessionId;
+use crate::domain::UserId;
 
 const COLUMNS: &str = "id, user_id, created_at, last_seen_at, expires_at, active_file_id, active_version";
 

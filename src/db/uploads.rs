@@ -4,8 +4,8 @@
 
 use sqlx::{AnyConnection, AnyPool, FromRow};
 
-use crate::auth::UserId;
 use crate::domain::UploadId;
+use crate::domain::UserId;
 
 const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, description, metadata, \
                        length, upload_offset, store_state, hash_state, created_at, expires_at, locked_until";

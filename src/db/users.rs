@@ -3,7 +3,7 @@
 
 use sqlx::AnyPool;
 
-use crate::auth::UserId;
+use crate::domain::UserId;
 use crate::domain::timestamp::now_micros;
 
 /// An account as a login needs it.

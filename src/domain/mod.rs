@@ -13,3 +13,6 @@ pub use byte_range::ByteRange;
 pub use file_name::FileName;
 pub use session_id::SessionId;
 pub use upload_id::UploadId;
+
+/// A user's id: the database row's key and a token's `sub`.
+pub type UserId = i64;

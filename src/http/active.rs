@@ -9,14 +9,14 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::auth::{AuthUser, ContentReader};
-use crate::error::AppError;
+use crate::http::caller::{AuthUser, ContentReader};
+use crate::http::error::ApiError;
 use crate::http::files::{FileView, parse_name};
 use crate::http::session_hint::{SessionHint, parse_session};
 use crate::http::{download, json_error, upload};
 use crate::pipeline::active;
 use crate::pipeline::audit::Audit;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 /// Seed 2's `ActiveFile` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -34,7 +34,7 @@ pub async fn get(
     AuthUser(user): AuthUser,
     Extension(audit): Extension<Audit>,
     Path(session): Path<String>,
-) -> Result<Json<FileView>, AppError> {
+) -> Result<Json<FileView>, ApiError> {
     let session = parse_session(&session)?;
     audit.note_session(&session.to_string());
     let record = active::get(&state, user, session).await?;
@@ -54,7 +54,7 @@ pub async fn set(
     Extension(audit): Extension<Audit>,
     Path(session): Path<String>,
     body: Result<Json<ActiveFile>, JsonRejection>,
-) -> Result<Json<FileView>, AppError> {
+) -> Result<Json<FileView>, ApiError> {
     let session = parse_session(&session)?;
     audit.note_session(&session.to_string());
     let Json(body) = body.map_err(json_error)?;
@@ -94,6 +94,6 @@ pub async fn download_file_named_active(
     user: ContentReader,
     audit: Extension<Audit>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     download::content(state, user, audit, Path(ACTIVE.to_owned()), headers).await
 }

@@ -12,11 +12,12 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::AdminUser;
 use crate::db::audit::{self, Event, Filter};
 use crate::domain::timestamp;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::http::caller::AdminUser;
+use crate::http::error::ApiError;
+use crate::pipeline::Error;
+use crate::pipeline::state::AppState;
 
 const DEFAULT_PAGE: i64 = 100;
 const MAX_PAGE: i64 = 1000;
@@ -39,13 +40,13 @@ pub struct AuditParams {
 }
 
 impl AuditParams {
-    fn filter(&self) -> Result<Filter, AppError> {
+    fn filter(&self) -> Result<Filter, ApiError> {
         let time = |name: &str, value: &Option<String>| {
             value
                 .as_deref()
                 .map(|text| {
                     timestamp::parse_rfc3339(text).ok_or_else(|| {
-                        AppError::Validation(format!("{name} must be an RFC 3339 time, not {text:?}"))
+                        Error::Validation(format!("{name} must be an RFC 3339 time, not {text:?}"))
                     })
                 })
                 .transpose()
@@ -120,10 +121,10 @@ pub struct AuditPage {
     next: Option<i64>,
 }
 
-fn params(query: Result<Query<AuditParams>, QueryRejection>) -> Result<AuditParams, AppError> {
+fn params(query: Result<Query<AuditParams>, QueryRejection>) -> Result<AuditParams, Error> {
     query
         .map(|Query(params)| params)
-        .map_err(|rejection| AppError::Validation(rejection.body_text()))
+        .map_err(|rejection| Error::Validation(rejection.body_text()))
 }
 
 /// `GET /api/v1/admin/audit`
@@ -134,11 +135,11 @@ pub async fn audit(
     State(state): State<AppState>,
     _admin: AdminUser,
     query: Result<Query<AuditParams>, QueryRejection>,
-) -> Result<Json<AuditPage>, AppError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let params = params(query)?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AppError::Validation(format!("limit must be 1 to {MAX_PAGE}")));
+        return Err(Error::Validation(format!("limit must be 1 to {MAX_PAGE}")).into());
     }
     let events = audit::page(
         state.db.pool(),
@@ -171,15 +172,13 @@ pub async fn export(
     State(state): State<AppState>,
     _admin: AdminUser,
     query: Result<Query<AuditParams>, QueryRejection>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let params = params(query)?;
     let format = match params.format.as_deref().unwrap_or("jsonl") {
         "jsonl" => Format::JsonLines,
         "csv" => Format::Csv,
         other => {
-            return Err(AppError::Validation(format!(
-                "format must be jsonl or csv, not {other:?}"
-            )));
+            return Err(Error::Validation(format!("format must be jsonl or csv, not {other:?}")).into());
         }
     };
     let filter = params.filter()?;

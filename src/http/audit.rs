@@ -16,11 +16,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::request_id::RequestId;
 
-use crate::auth;
-use crate::error::AppError;
+use crate::http::caller;
+use crate::http::error::ApiError;
 use crate::http::session_hint::SessionHint;
+use crate::pipeline::Error;
 use crate::pipeline::audit::{Audit, Who};
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 /// What an audited request is, by method and route; `None` for requests the
 /// trail does not record (the steps of a resumable upload that neither
@@ -106,7 +107,7 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
         Ok(()) => response,
         Err(err) => {
             tracing::error!(error = %err, action, "could not write an audit event; the request fails");
-            AppError::Unavailable("the audit trail").into_response()
+            ApiError::from(Error::Unavailable("the audit trail")).into_response()
         }
     }
 }
@@ -115,10 +116,12 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
 /// refuses a bad one), the session the request names, its peer address,
 /// request id and this server's role.
 async fn who(state: &AppState, parts: &mut axum::http::request::Parts, method: &Method) -> Who {
-    let actor = match auth::bearer(parts) {
+    let actor = match caller::bearer(parts) {
         Ok(token) => state.keys.verify(token).ok(),
         // A download link speaks for the user who made it.
-        Err(_) => auth::link(parts).and_then(|link| state.keys.verify_link(&link).ok().map(|(user, _)| user)),
+        Err(_) => {
+            caller::link(parts).and_then(|link| state.keys.verify_link(&link).ok().map(|(user, _)| user))
+        }
     };
     let session = match SessionHint::from_request_parts(parts, state).await {
         Ok(hint) => hint.claimed().map(|id| id.to_string()).unwrap_or_default(),

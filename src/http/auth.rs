@@ -7,12 +7,14 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{UserId, password};
+use crate::auth::password;
+use crate::db::is_unique_violation;
 use crate::db::users;
-use crate::error::{AppError, is_unique_violation};
+use crate::domain::UserId;
+use crate::http::error::ApiError;
 use crate::http::json_error;
 use crate::pipeline::audit::Audit;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
@@ -37,7 +39,7 @@ pub async fn register(
     State(state): State<AppState>,
     Extension(audit): Extension<Audit>,
     body: Result<Json<Credentials>, JsonRejection>,
-) -> Result<(StatusCode, Json<TokenResponse>), AppError> {
+) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
     let Json(credentials) = body.map_err(json_error)?;
     let username = credentials.username.trim();
     audit.note_name(username);
@@ -47,7 +49,7 @@ pub async fn register(
         .await
         .map_err(|err| {
             if is_unique_violation(&err) {
-                AppError::UsernameTaken(username.to_owned())
+                ApiError::UsernameTaken(username.to_owned())
             } else {
                 err.into()
             }
@@ -65,21 +67,21 @@ pub async fn login(
     State(state): State<AppState>,
     Extension(audit): Extension<Audit>,
     body: Result<Json<Credentials>, JsonRejection>,
-) -> Result<Json<TokenResponse>, AppError> {
+) -> Result<Json<TokenResponse>, ApiError> {
     let Json(credentials) = body.map_err(json_error)?;
     audit.note_name(credentials.username.trim());
     let Some(account) = users::find_credentials(state.db.pool(), credentials.username.trim()).await? else {
         password::verify_decoy(credentials.password).await?;
-        return Err(AppError::InvalidCredentials);
+        return Err(ApiError::InvalidCredentials);
     };
     if !password::verify(credentials.password, account.password_hash).await? {
-        return Err(AppError::InvalidCredentials);
+        return Err(ApiError::InvalidCredentials);
     }
     audit.note_actor(account.id);
     Ok(Json(token_for(&state, account.id, account.is_admin == 1)?))
 }
 
-fn token_for(state: &AppState, user_id: UserId, admin: bool) -> Result<TokenResponse, AppError> {
+fn token_for(state: &AppState, user_id: UserId, admin: bool) -> Result<TokenResponse, ApiError> {
     Ok(TokenResponse {
         access_token: state.keys.issue_default(user_id, admin)?,
         token_type: "bearer",

@@ -18,17 +18,18 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::auth::{AuthUser, ContentReader};
 use crate::db::dag;
 use crate::db::files::{self, FileRecord};
 use crate::domain::byte_range::{ByteRange, RangeRequest};
 use crate::domain::content_type;
-use crate::error::AppError;
+use crate::http::caller::{AuthUser, ContentReader};
+use crate::http::error::ApiError;
 use crate::http::files::find_owned;
 use crate::ipfs::{CHUNK_BYTES, verify};
+use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
+use crate::pipeline::state::AppState;
 use crate::pipeline::transfer;
-use crate::state::AppState;
 use crate::storage::{BlobKey, ByteStream, StorageError};
 
 #[utoipa::path(get, path = "/api/v1/files/{file_name}/content", tag = "files",
@@ -46,9 +47,9 @@ pub async fn content(
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
     request: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     if reader.only.as_ref().is_some_and(|only| *only != file_name) {
-        return Err(AppError::NotFound("file"));
+        return Err(Error::NotFound("file").into());
     }
     let record = find_owned(&state, AuthUser(reader.user), &file_name).await?;
     let caching = Caching {
@@ -72,7 +73,7 @@ pub async fn serve(
     request: &HeaderMap,
     caching: Caching,
     audit: &Audit,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     audit.note_file(&record.file_name, &record.sha256, 0);
     let Caching { etag, cache_control } = caching;
     let size = u64::try_from(record.size).unwrap_or_default();
@@ -87,7 +88,7 @@ pub async fn serve(
         return builder
             .status(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
-            .map_err(|err| AppError::Internal(err.into()));
+            .map_err(ApiError::from);
     }
 
     // A Range is honoured only if the client's copy is still this content.
@@ -96,7 +97,7 @@ pub async fn serve(
         _ => header_text(request, RANGE),
     };
     let range = match RangeRequest::from_header(range_header, size) {
-        RangeRequest::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size }),
+        RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
         RangeRequest::Partial(range) => Some(range),
         RangeRequest::Full => None,
     };
@@ -131,14 +132,12 @@ pub async fn serve(
         }
     };
     let tracked = transfer::track_download(state, &record, length, body).await?;
-    builder
-        .body(Body::from_stream(tracked))
-        .map_err(|err| AppError::Internal(err.into()))
+    builder.body(Body::from_stream(tracked)).map_err(ApiError::from)
 }
 
 /// The whole blob, checked chunk by chunk against its DAG's leaves; content
 /// stored before depot kept DAGs streams unchecked.
-async fn verified_whole(state: &AppState, key: &BlobKey) -> Result<ByteStream, AppError> {
+async fn verified_whole(state: &AppState, key: &BlobKey) -> Result<ByteStream, ApiError> {
     let leaves = dag::leaves(state.db.pool(), key).await?;
     let stream = state.blobs.read(key, None).await.map_err(unreadable(key))?;
     if leaves.is_empty() {
@@ -159,7 +158,7 @@ async fn verified_range(
     key: &BlobKey,
     range: &ByteRange,
     size: u64,
-) -> Result<ByteStream, AppError> {
+) -> Result<ByteStream, ApiError> {
     let chunk = CHUNK_BYTES as u64;
     let covering = range.aligned_to(chunk, size);
     let (first, last) = (covering.start / chunk, covering.end / chunk);
@@ -176,7 +175,7 @@ async fn verified_range(
         .read(key, Some(covering.as_inclusive()))
         .await
         .map_err(unreadable(key))?;
-    let first = usize::try_from(first).map_err(|err| AppError::Internal(err.into()))?;
+    let first = usize::try_from(first).map_err(|err| Error::Internal(err.into()))?;
     let chunks = checked(state, key, verify::verified_chunks(stream, leaves, first));
     Ok(Box::pin(verify::slice(
         chunks,
@@ -209,12 +208,14 @@ fn checked(
 
 /// A live file's blob that cannot be read is a server fault, whatever the store
 /// says — unless the store is out of reach (a storage node down): 503.
-pub fn unreadable(key: &BlobKey) -> impl Fn(StorageError) -> AppError + '_ {
+pub fn unreadable(key: &BlobKey) -> impl Fn(StorageError) -> ApiError + '_ {
     move |err| match err {
         StorageError::Unavailable(_) => err.into(),
         err => {
             crate::metrics::blob_store_error(err.kind());
-            AppError::Internal(anyhow::anyhow!("blob {key} of a live file is unreadable: {err}"))
+            ApiError::from(Error::Internal(anyhow::anyhow!(
+                "blob {key} of a live file is unreadable: {err}"
+            )))
         }
     }
 }

@@ -5,14 +5,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
 
-use crate::auth::AuthUser;
 use crate::db::files::{self, FileRecord};
 use crate::db::transfers::{self, Transfer};
 use crate::domain::{FileName, timestamp};
-use crate::error::AppError;
+use crate::http::caller::AuthUser;
+use crate::http::error::ApiError;
 use crate::pipeline;
+use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 /// A file as the API shows it. `user_id` and internal ids stay private.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -54,16 +55,16 @@ impl From<FileRecord> for FileView {
 }
 
 /// Parses a `{file_name}` path segment (already percent-decoded by the router).
-pub fn parse_name(raw: &str) -> Result<FileName, AppError> {
+pub fn parse_name(raw: &str) -> Result<FileName, Error> {
     Ok(FileName::parse(raw)?)
 }
 
 /// The caller's file by name; another user's file is as missing as a missing one.
-pub async fn find_owned(state: &AppState, user: AuthUser, raw_name: &str) -> Result<FileRecord, AppError> {
+pub async fn find_owned(state: &AppState, user: AuthUser, raw_name: &str) -> Result<FileRecord, ApiError> {
     let name = parse_name(raw_name)?;
     files::find(state.db.pool(), user.0, name.as_str())
         .await?
-        .ok_or(AppError::NotFound("file"))
+        .ok_or_else(|| Error::NotFound("file").into())
 }
 
 /// `GET /api/v1/files/{file_name}`
@@ -74,7 +75,7 @@ pub async fn metadata(
     user: AuthUser,
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
-) -> Result<Json<FileView>, AppError> {
+) -> Result<Json<FileView>, ApiError> {
     let record = find_owned(&state, user, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
     Ok(Json(record.into()))
@@ -116,7 +117,7 @@ pub async fn transfers(
     user: AuthUser,
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
-) -> Result<Json<Vec<TransferView>>, AppError> {
+) -> Result<Json<Vec<TransferView>>, ApiError> {
     let record = find_owned(&state, user, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
     let transfers = transfers::of_file(state.db.pool(), record.id).await?;
@@ -152,7 +153,7 @@ pub async fn link(
     user: AuthUser,
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
-) -> Result<(axum::http::StatusCode, Json<LinkView>), AppError> {
+) -> Result<(axum::http::StatusCode, Json<LinkView>), ApiError> {
     let record = find_owned(&state, user, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
     let (token, expires) = state.keys.issue_link(user.0, &record.file_name, LINK_TTL)?;
@@ -176,7 +177,7 @@ pub async fn delete(
     AuthUser(user): AuthUser,
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
-) -> Result<Json<FileView>, AppError> {
+) -> Result<Json<FileView>, ApiError> {
     let name = parse_name(&file_name)?;
     Ok(Json(
         pipeline::delete::delete(&state, user, &name, &audit)

@@ -10,14 +10,15 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::AuthUser;
 use crate::db::history::{self, HistoryFilter, RecordRow, Scope};
 use crate::domain::processing::Status;
 use crate::domain::{SessionId, size, timestamp};
-use crate::error::AppError;
+use crate::http::caller::AuthUser;
+use crate::http::error::ApiError;
 use crate::http::session_hint::{SessionHint, announce, parse_session};
+use crate::pipeline::Error;
 use crate::pipeline::session;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 100;
@@ -83,8 +84,8 @@ pub async fn history(
     AuthUser(user): AuthUser,
     hint: SessionHint,
     params: Result<Query<HistoryParams>, QueryRejection>,
-) -> Result<Response, AppError> {
-    let Query(params) = params.map_err(|rejection| AppError::Validation(rejection.body_text()))?;
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|rejection| Error::Validation(rejection.body_text()))?;
     let page = positive("page", params.page.as_deref(), 1, i64::MAX)?;
     let page_size = positive(
         "page_size",
@@ -96,7 +97,9 @@ pub async fn history(
     let user_scope = match params.scope.as_deref() {
         None | Some("session") => false,
         Some("user") => true,
-        Some(_) => return Err(AppError::Validation("`scope` must be `session` or `user`".into())),
+        Some(_) => {
+            return Err(Error::Validation("`scope` must be `session` or `user`".into()).into());
+        }
     };
     let explicit = params
         .session_id
@@ -170,22 +173,20 @@ impl RecordView {
     }
 }
 
-fn positive(name: &str, raw: Option<&str>, default: i64, max: i64) -> Result<i64, AppError> {
+fn positive(name: &str, raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
     let Some(raw) = raw else {
         return Ok(default);
     };
     match raw.trim().parse::<i64>() {
         Ok(value) if (1..=max).contains(&value) => Ok(value),
-        _ if max == i64::MAX => Err(AppError::Validation(format!(
-            "`{name}` must be a whole number from 1"
-        ))),
-        _ => Err(AppError::Validation(format!(
-            "`{name}` must be a whole number from 1 to {max}"
-        ))),
+        _ if max == i64::MAX => {
+            Err(Error::Validation(format!("`{name}` must be a whole number from 1")).into())
+        }
+        _ => Err(Error::Validation(format!("`{name}` must be a whole number from 1 to {max}")).into()),
     }
 }
 
-fn filter_of(params: &HistoryParams) -> Result<HistoryFilter, AppError> {
+fn filter_of(params: &HistoryParams) -> Result<HistoryFilter, ApiError> {
     let statuses = match params.status.as_deref() {
         None => Vec::new(),
         Some(raw) => raw
@@ -193,7 +194,7 @@ fn filter_of(params: &HistoryParams) -> Result<HistoryFilter, AppError> {
             .filter(|part| !part.trim().is_empty())
             .map(|part| {
                 part.parse::<Status>()
-                    .map_err(|err| AppError::Validation(format!("`status`: {err}")))
+                    .map_err(|err| Error::Validation(format!("`status`: {err}")))
             })
             .collect::<Result<_, _>>()?,
     };
@@ -210,7 +211,7 @@ fn filter_of(params: &HistoryParams) -> Result<HistoryFilter, AppError> {
     if let (Some(from), Some(to)) = (from, to)
         && from > to
     {
-        return Err(AppError::Validation("`from` is after `to`".into()));
+        return Err(Error::Validation("`from` is after `to`".into()).into());
     }
     Ok(HistoryFilter {
         statuses,
@@ -228,13 +229,13 @@ enum DayEdge {
 
 /// An RFC 3339 timestamp, or a `YYYY-MM-DD` date taken as the start or the last
 /// microsecond of that UTC day.
-fn instant(name: &str, raw: &str, edge: DayEdge) -> Result<i64, AppError> {
+fn instant(name: &str, raw: &str, edge: DayEdge) -> Result<i64, ApiError> {
     let raw = raw.trim();
     if let Some(micros) = timestamp::parse_rfc3339(raw) {
         return Ok(micros);
     }
     let day_start = timestamp::parse_rfc3339(&format!("{raw}T00:00:00Z")).ok_or_else(|| {
-        AppError::Validation(format!(
+        Error::Validation(format!(
             "`{name}` must be a date (2026-01-31) or an RFC 3339 timestamp (2026-01-31T12:00:00Z)"
         ))
     })?;

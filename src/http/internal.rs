@@ -24,7 +24,8 @@ use subtle::ConstantTimeEq;
 use crate::config::Secret;
 use crate::domain::UploadId;
 use crate::domain::byte_range::RangeRequest;
-use crate::error::AppError;
+use crate::http::error::ApiError;
+use crate::pipeline::Error;
 use crate::pipeline::storage_node::StorageNode;
 use crate::storage::BlobKey;
 use crate::storage::remote::{
@@ -69,7 +70,7 @@ pub fn router(state: NodeState) -> Router {
         .merge(internal)
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
-        .fallback(|| async { AppError::NotFound("route") })
+        .fallback(|| async { ApiError::from(Error::NotFound("route")) })
         .with_state(state)
 }
 
@@ -82,7 +83,7 @@ async fn require_key(State(state): State<NodeState>, request: Request, next: Nex
     if accepted {
         next.run(request).await
     } else {
-        AppError::Unauthorized("the internal storage API needs a valid X-Internal-Api-Key").into_response()
+        ApiError::Unauthorized("the internal storage API needs a valid X-Internal-Api-Key").into_response()
     }
 }
 
@@ -100,12 +101,12 @@ async fn readyz(State(state): State<NodeState>) -> Response {
     }
 }
 
-fn parse_key(text: &str) -> Result<BlobKey, AppError> {
-    BlobKey::parse(text).ok_or_else(|| AppError::BadRequest(format!("not a SHA-256 key: {text:?}")))
+fn parse_key(text: &str) -> Result<BlobKey, Error> {
+    BlobKey::parse(text).ok_or_else(|| Error::BadRequest(format!("not a SHA-256 key: {text:?}")))
 }
 
-fn parse_upload(text: &str) -> Result<UploadId, AppError> {
-    UploadId::parse(text).ok_or(AppError::NotFound("upload"))
+fn parse_upload(text: &str) -> Result<UploadId, ApiError> {
+    UploadId::parse(text).ok_or_else(|| Error::NotFound("upload").into())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -117,9 +118,9 @@ async fn upload(
     State(state): State<NodeState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let declared = header(&headers, SHA256_HEADER)
-        .ok_or_else(|| AppError::MissingField(format!("{SHA256_HEADER} is required")))
+        .ok_or_else(|| Error::MissingField(format!("{SHA256_HEADER} is required")))
         .and_then(parse_key)?;
     let size = state.node.upload(&declared, body.into_data_stream()).await?;
     Ok((
@@ -141,7 +142,7 @@ async fn append(
     Query(Offset { offset }): Query<Offset>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Staged>, AppError> {
+) -> Result<Json<Staged>, ApiError> {
     let id = parse_upload(&id)?;
     let upload_state = header(&headers, STATE_HEADER).unwrap_or_default();
     let transient = headers.contains_key(TRANSIENT_HEADER);
@@ -159,7 +160,7 @@ async fn check_staged(
     Path(id): Path<String>,
     Query(Offset { offset }): Query<Offset>,
     headers: HeaderMap,
-) -> Result<StatusCode, AppError> {
+) -> Result<StatusCode, ApiError> {
     let id = parse_upload(&id)?;
     state
         .node
@@ -182,12 +183,13 @@ async fn read_staged(
     Path(id): Path<String>,
     Query(StagedRange { start, len }): Query<StagedRange>,
     headers: HeaderMap,
-) -> Result<Bytes, AppError> {
+) -> Result<Bytes, ApiError> {
     let id = parse_upload(&id)?;
     state
         .node
         .read_staged(id, header(&headers, STATE_HEADER).unwrap_or_default(), start, len)
         .await
+        .map_err(ApiError::from)
 }
 
 /// `POST /internal/storage/upload/{id}/commit`: the staged bytes become the
@@ -196,7 +198,7 @@ async fn commit(
     State(state): State<NodeState>,
     Path(id): Path<String>,
     Json(request): Json<Commit>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id = parse_upload(&id)?;
     let key = parse_key(&request.sha256)?;
     state.node.commit(id, &key, request.size, &request.state).await?;
@@ -212,7 +214,7 @@ async fn discard(
     State(state): State<NodeState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<StatusCode, AppError> {
+) -> Result<StatusCode, ApiError> {
     let id = parse_upload(&id)?;
     state
         .node
@@ -232,14 +234,14 @@ async fn download(
     method: Method,
     Query(KeyQuery { key }): Query<KeyQuery>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let key = parse_key(&key)?;
     let size = state
         .node
         .blobs
         .size(&key)
         .await?
-        .ok_or(AppError::NotFound("blob"))?;
+        .ok_or(Error::NotFound("blob"))?;
     let range = RangeRequest::from_header(header(&headers, RANGE.as_str()), size);
     let (status, range, length) = match range {
         RangeRequest::Full => (StatusCode::OK, None, size),
@@ -248,7 +250,7 @@ async fn download(
             Some(range.clone()),
             range.byte_count(),
         ),
-        RangeRequest::Unsatisfiable => return Err(AppError::RangeNotSatisfiable { size }),
+        RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
     };
     let mut response = Response::builder()
         .status(status)
@@ -268,7 +270,7 @@ async fn download(
             .await?;
         Body::from_stream(stream)
     };
-    response.body(body).map_err(|err| AppError::Internal(err.into()))
+    response.body(body).map_err(ApiError::from)
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,7 +282,7 @@ struct DeleteRequest {
 async fn delete(
     State(state): State<NodeState>,
     Json(request): Json<DeleteRequest>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let key = parse_key(&request.key)?;
     state.node.blobs.delete(&key).await?;
     Ok(Json(json!({ "key": key.as_str(), "deleted": true })))
@@ -299,14 +301,14 @@ struct ListQuery {
 async fn list(
     State(state): State<NodeState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<ListPage>, AppError> {
+) -> Result<Json<ListPage>, ApiError> {
     if query.prefix.len() > 64
         || !query
             .prefix
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
-        return Err(AppError::Validation("prefix must be lower-case hex".to_owned()));
+        return Err(Error::Validation("prefix must be lower-case hex".to_owned()).into());
     }
     let after = match query.after.as_str() {
         "" => None,

@@ -26,18 +26,20 @@ use iroh_car::{CarHeader, CarWriter};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
 
-use crate::auth::{AuthUser, UserId};
 use crate::db::dag::{self, BlockSource};
 use crate::db::files::{self, FileRecord};
+use crate::domain::UserId;
 use crate::domain::{FileName, timestamp};
-use crate::error::AppError;
+use crate::http::caller::AuthUser;
 use crate::http::download::{self, Caching, unreadable};
+use crate::http::error::ApiError;
 use crate::http::files::FileView;
 use crate::ipfs::car::{self, Step};
 use crate::ipfs::{CHUNK_BYTES, verify};
 use crate::pipeline;
+use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 /// Content that never changes under its name may be kept by the client forever.
 const IMMUTABLE: &str = "private, max-age=29030400, immutable";
@@ -62,14 +64,14 @@ enum Answer {
 
 impl Answer {
     /// `?format=` first, then the `Accept` header, as IPFS gateways do.
-    fn of(format: Option<&str>, headers: &HeaderMap) -> Result<Self, AppError> {
+    fn of(format: Option<&str>, headers: &HeaderMap) -> Result<Self, ApiError> {
         match format {
             Some("raw") => return Ok(Self::Raw),
             Some("car") => return Ok(Self::Car),
             Some(other) => {
-                return Err(AppError::BadRequest(format!(
-                    "format {other:?} is not served; use raw or car"
-                )));
+                return Err(
+                    Error::BadRequest(format!("format {other:?} is not served; use raw or car")).into(),
+                );
             }
             None => {}
         }
@@ -88,10 +90,10 @@ impl Answer {
 }
 
 /// Parses a CID in any base and version; depot names content by its CIDv1.
-pub fn parse_cid(text: &str) -> Result<Cid, AppError> {
-    let cid = Cid::try_from(text).map_err(|err| AppError::InvalidCid(format!("{text:?}: {err}")))?;
+pub fn parse_cid(text: &str) -> Result<Cid, ApiError> {
+    let cid = Cid::try_from(text).map_err(|err| ApiError::InvalidCid(format!("{text:?}: {err}")))?;
     cid.into_v1()
-        .map_err(|err| AppError::InvalidCid(format!("{text:?}: {err}")))
+        .map_err(|err| ApiError::InvalidCid(format!("{text:?}: {err}")))
 }
 
 /// `GET /ipfs/{cid}`
@@ -106,8 +108,8 @@ pub async fn gateway(
     Path(cid): Path<String>,
     params: Result<Query<GatewayParams>, QueryRejection>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let Query(params) = params.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
     let cid = parse_cid(&cid)?;
     match Answer::of(params.format.as_deref(), &headers)? {
         Answer::Bytes => {
@@ -124,17 +126,17 @@ pub async fn gateway(
 }
 
 /// The caller's oldest file whose content is `cid`.
-async fn owned_root(state: &AppState, user: UserId, cid: &Cid) -> Result<FileRecord, AppError> {
+async fn owned_root(state: &AppState, user: UserId, cid: &Cid) -> Result<FileRecord, ApiError> {
     files::find_by_cid(state.db.pool(), user, &cid.to_string())
         .await?
         .into_iter()
         .next()
-        .ok_or(AppError::NotFound("content"))
+        .ok_or_else(|| Error::NotFound("content").into())
 }
 
-async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response, AppError> {
+async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response, ApiError> {
     let data = match dag::owned_block(state.db.pool(), user, &cid.to_string()).await? {
-        None => return Err(AppError::NotFound("block")),
+        None => return Err(Error::NotFound("block").into()),
         Some(BlockSource::Node(data)) => data,
         Some(BlockSource::Leaf { blob: key, chunk }) => {
             let start = u64::try_from(chunk).unwrap_or_default() * CHUNK_BYTES as u64;
@@ -151,9 +153,10 @@ async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response,
             if !verify::matches(&cid, [&data[..]]) {
                 let index = usize::try_from(chunk).unwrap_or_default();
                 download::flag_corrupt(state, &key, verify::Mismatch { index });
-                return Err(AppError::Internal(anyhow::anyhow!(
+                return Err(Error::Internal(anyhow::anyhow!(
                     "chunk {chunk} of {key} does not match its CID"
-                )));
+                ))
+                .into());
             }
             data
         }
@@ -167,19 +170,19 @@ async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response,
         .header(X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(CONTENT_DISPOSITION, format!("attachment; filename=\"{cid}.bin\""))
         .body(Body::from(data))
-        .map_err(|err| AppError::Internal(err.into()))
+        .map_err(ApiError::from)
 }
 
 /// A CARv1 of the whole DAG, written by a task into a pipe the response reads:
 /// inner nodes come from the database, leaves from one sequential read of the
 /// blob, each checked against its CID. A failure mid-way ends the body early.
-async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Response, AppError> {
+async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Response, ApiError> {
     let record = owned_root(state, user, &root).await?;
     let key = record.blob_key()?;
     let pool = state.db.pool();
     let nodes = dag::nodes(pool, &key).await?;
     let leaves = dag::leaves(pool, &key).await?;
-    let steps = car::depth_first(root, &nodes).map_err(|err| AppError::Internal(err.into()))?;
+    let steps = car::depth_first(root, &nodes).map_err(|err| Error::Internal(err.into()))?;
     let blob = state.blobs.read(&key, None).await.map_err(unreadable(&key))?;
 
     let (pipe, body) = tokio::io::duplex(CAR_PIPE_BYTES);
@@ -223,7 +226,7 @@ async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Respons
             format!("attachment; filename=\"{root}.car\""),
         )
         .body(Body::from_stream(ReaderStream::new(body)))
-        .map_err(|err| AppError::Internal(err.into()))
+        .map_err(ApiError::from)
 }
 
 /// What the caller stores under one CID.
@@ -247,10 +250,10 @@ pub async fn info(
     AuthUser(user): AuthUser,
     Extension(audit): Extension<Audit>,
     Path(cid): Path<String>,
-) -> Result<Json<CidInfo>, AppError> {
+) -> Result<Json<CidInfo>, ApiError> {
     let cid = parse_cid(&cid)?;
     let records = files::find_by_cid(state.db.pool(), user, &cid.to_string()).await?;
-    let first = records.first().ok_or(AppError::NotFound("content"))?;
+    let first = records.first().ok_or(Error::NotFound("content"))?;
     audit.note_file(&first.file_name, &first.sha256, 0);
     Ok(Json(CidInfo {
         cid: cid.to_string(),
@@ -276,21 +279,21 @@ pub async fn delete(
     AuthUser(user): AuthUser,
     Extension(audit): Extension<Audit>,
     Path(cid): Path<String>,
-) -> Result<Json<Deleted>, AppError> {
+) -> Result<Json<Deleted>, ApiError> {
     let cid = parse_cid(&cid)?;
     let records = files::find_by_cid(state.db.pool(), user, &cid.to_string()).await?;
     if records.is_empty() {
-        return Err(AppError::NotFound("content"));
+        return Err(Error::NotFound("content").into());
     }
     let mut deleted = Vec::with_capacity(records.len());
     for record in records {
         let name = FileName::parse(&record.file_name)
-            .map_err(|err| AppError::Internal(anyhow::anyhow!("stored file name is invalid: {err}")))?;
+            .map_err(|err| Error::Internal(anyhow::anyhow!("stored file name is invalid: {err}")))?;
         match pipeline::delete::delete(&state, user, &name, &audit).await {
             Ok(record) => deleted.push(record.into()),
             // Deleted meanwhile by another request: not ours to report.
-            Err(AppError::NotFound(_)) => {}
-            Err(err) => return Err(err),
+            Err(Error::NotFound(_)) => {}
+            Err(err) => return Err(err.into()),
         }
     }
     Ok(Json(Deleted {

@@ -11,12 +11,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::AdminUser;
 use crate::db::jobs::{self, JobRun};
 use crate::domain::timestamp;
-use crate::error::AppError;
-use crate::maintenance::{self, Job, JobError, Progress, Trigger};
-use crate::state::AppState;
+use crate::http::caller::AdminUser;
+use crate::http::error::ApiError;
+use crate::pipeline::Error;
+use crate::pipeline::maintenance::{self, Job, JobError, Progress, Trigger};
+use crate::pipeline::state::AppState;
 
 const DEFAULT_RUNS: i64 = 20;
 const MAX_RUNS: i64 = 200;
@@ -62,18 +63,18 @@ pub async fn start(
     State(state): State<AppState>,
     _admin: AdminUser,
     Path(name): Path<String>,
-) -> Result<(StatusCode, Json<RunView>), AppError> {
-    let job = Job::parse(&name).ok_or(AppError::NotFound("job"))?;
+) -> Result<(StatusCode, Json<RunView>), ApiError> {
+    let job = Job::parse(&name).ok_or(Error::NotFound("job"))?;
     let progress: Progress = Arc::new(move |line: &str| tracing::info!(job = job.name(), "{line}"));
     let started = maintenance::start(&state, job, Trigger::Api, progress)
         .await
         .map_err(|err| match err {
-            JobError::Busy { .. } => AppError::JobRunning(err.to_string()),
-            err => AppError::Internal(err.into()),
+            JobError::Busy { .. } => ApiError::JobRunning(err.to_string()),
+            err => ApiError::from(Error::Internal(err.into())),
         })?;
     let run = jobs::run(state.db.pool(), started.run_id)
         .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("job run {} vanished", started.run_id)))?;
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("job run {} vanished", started.run_id)))?;
     Ok((StatusCode::ACCEPTED, Json(run.into())))
 }
 
@@ -98,19 +99,20 @@ pub async fn runs(
     State(state): State<AppState>,
     _admin: AdminUser,
     query: Result<Query<RunsParams>, QueryRejection>,
-) -> Result<Json<RunsPage>, AppError> {
-    let Query(params) = query.map_err(|rejection| AppError::Validation(rejection.body_text()))?;
+) -> Result<Json<RunsPage>, ApiError> {
+    let Query(params) = query.map_err(|rejection| Error::Validation(rejection.body_text()))?;
     if let Some(job) = &params.job
         && Job::parse(job).is_none()
     {
-        return Err(AppError::Validation(format!(
+        return Err(Error::Validation(format!(
             "job must be one of {}",
             Job::ALL.map(Job::name).join(", ")
-        )));
+        ))
+        .into());
     }
     let limit = params.limit.unwrap_or(DEFAULT_RUNS);
     if !(1..=MAX_RUNS).contains(&limit) {
-        return Err(AppError::Validation(format!("limit must be 1 to {MAX_RUNS}")));
+        return Err(Error::Validation(format!("limit must be 1 to {MAX_RUNS}")).into());
     }
     let runs = jobs::runs(state.db.pool(), params.job.as_deref(), limit).await?;
     Ok(Json(RunsPage {

@@ -11,12 +11,13 @@ use axum::extract::{OriginalUri, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
-use crate::auth::AuthUser;
 use crate::db::files::{self, FileFilter, Order, Page};
 use crate::domain::timestamp;
-use crate::error::AppError;
+use crate::http::caller::AuthUser;
+use crate::http::error::ApiError;
 use crate::http::files::FileView;
-use crate::state::AppState;
+use crate::pipeline::Error;
+use crate::pipeline::state::AppState;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 1000;
@@ -50,8 +51,8 @@ pub async fn list(
     AuthUser(user): AuthUser,
     OriginalUri(uri): OriginalUri,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<(HeaderMap, Json<Vec<FileView>>), AppError> {
-    let Query(params) = params.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+) -> Result<(HeaderMap, Json<Vec<FileView>>), ApiError> {
+    let Query(params) = params.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
     let filter = filter_of(&params)?;
     let page = page_of(&params)?;
 
@@ -83,13 +84,13 @@ pub async fn list(
     Ok((headers, Json(rows.into_iter().map(FileView::from).collect())))
 }
 
-fn filter_of(params: &ListParams) -> Result<FileFilter, AppError> {
-    let time = |name: &str, value: &Option<String>| -> Result<Option<i64>, AppError> {
+fn filter_of(params: &ListParams) -> Result<FileFilter, ApiError> {
+    let time = |name: &str, value: &Option<String>| -> Result<Option<i64>, Error> {
         value
             .as_deref()
             .map(|text| {
                 timestamp::parse_rfc3339(text)
-                    .ok_or_else(|| AppError::BadRequest(format!("`{name}` must be an RFC 3339 timestamp")))
+                    .ok_or_else(|| Error::BadRequest(format!("`{name}` must be an RFC 3339 timestamp")))
             })
             .transpose()
     };
@@ -103,12 +104,12 @@ fn filter_of(params: &ListParams) -> Result<FileFilter, AppError> {
     })
 }
 
-fn page_of(params: &ListParams) -> Result<Page, AppError> {
+fn page_of(params: &ListParams) -> Result<Page, ApiError> {
     let bounded = |name: &str, value: i64| {
         if (1..=MAX_LIMIT).contains(&value) {
             Ok(value)
         } else {
-            Err(AppError::BadRequest(format!(
+            Err(Error::BadRequest(format!(
                 "`{name}` must be between 1 and {MAX_LIMIT}"
             )))
         }
@@ -116,19 +117,20 @@ fn page_of(params: &ListParams) -> Result<Page, AppError> {
     let cursor_mode = params.cursor.is_some() || params.limit.is_some();
     let page_mode = params.page.is_some() || params.page_size.is_some() || params.sort.is_some();
     if cursor_mode && page_mode {
-        return Err(AppError::BadRequest(
+        return Err(Error::BadRequest(
             "use either `limit`/`cursor` or `page`/`page_size`/`sort`, not both".into(),
-        ));
+        )
+        .into());
     }
     if page_mode {
         let page = params.page.unwrap_or(1);
         if page < 1 {
-            return Err(AppError::BadRequest("`page` starts at 1".into()));
+            return Err(Error::BadRequest("`page` starts at 1".into()).into());
         }
         let order = match params.sort.as_deref() {
             None => Order::default(),
             Some(text) => Order::parse(text).ok_or_else(|| {
-                AppError::BadRequest(
+                Error::BadRequest(
                     "`sort` must be one of created_at, name, size, each optionally preceded by `-`".into(),
                 )
             })?,
@@ -145,7 +147,7 @@ fn page_of(params: &ListParams) -> Result<Page, AppError> {
         .map(|cursor| {
             cursor
                 .parse::<i64>()
-                .map_err(|_| AppError::BadRequest("`cursor` is not a cursor this server issued".into()))
+                .map_err(|_| Error::BadRequest("`cursor` is not a cursor this server issued".into()))
         })
         .transpose()?;
     Ok(Page::Cursor {

@@ -6,13 +6,16 @@ mod admin;
 mod audit;
 mod auth;
 pub mod body_rate;
+pub mod caller;
 mod download;
+pub mod error;
 mod files;
 mod history;
 mod internal;
 mod ipfs;
 mod jobs;
 mod listing;
+mod metrics;
 pub mod openapi;
 mod ops;
 mod preview;
@@ -33,8 +36,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::http::error::ApiError;
+use crate::pipeline::Error;
+use crate::pipeline::state::AppState;
 
 pub use internal::NodeState;
 
@@ -45,14 +49,15 @@ pub(crate) const TUS_VERSION: &str = "1.0.0";
 pub(crate) const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// A JSON body that could not be read: too large, not JSON, or the wrong shape.
-pub(crate) fn json_error(rejection: JsonRejection) -> AppError {
+pub(crate) fn json_error(rejection: JsonRejection) -> ApiError {
     match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge {
+        StatusCode::PAYLOAD_TOO_LARGE => Error::TooLarge {
             limit: JSON_BODY_LIMIT as u64,
         },
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(rejection.body_text()),
-        _ => AppError::Validation(rejection.body_text()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType(rejection.body_text()),
+        _ => Error::Validation(rejection.body_text()),
     }
+    .into()
 }
 
 pub fn router(state: AppState) -> Router {
@@ -108,7 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/", get(ui::index))
         .route("/ui/{version}/{name}", get(ui::asset))
-        .route("/metrics", get(crate::metrics::scrape))
+        .route("/metrics", get(metrics::scrape))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
@@ -120,8 +125,8 @@ pub fn router(state: AppState) -> Router {
             .merge(resumable)
             .merge(api)
             .route_layer(audited)
-            .route_layer(axum::middleware::from_fn(crate::metrics::track))
-            .fallback(|| async { AppError::NotFound("route") })
+            .route_layer(axum::middleware::from_fn(metrics::track))
+            .fallback(|| async { ApiError::from(Error::NotFound("route")) })
             .with_state(state),
     )
 }

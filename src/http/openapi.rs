@@ -10,10 +10,10 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    active, admin, auth, download, files, history, ipfs, jobs, listing, ops, preview, sessions, tus, ui,
-    upload, usage,
+    active, admin, auth, download, files, history, ipfs, jobs, listing, metrics, ops, preview, sessions, tus,
+    ui, upload, usage,
 };
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 /// Every error: `{"error": {"code", "message"}}`; `code` is stable.
 #[derive(Debug, Serialize, ToSchema)]
@@ -48,7 +48,7 @@ pub struct ErrorDetail {
         ipfs::gateway, ipfs::info, ipfs::delete,
         usage::usage, sessions::create, sessions::read, history::history,
         admin::audit, admin::export, jobs::runs, jobs::start,
-        ops::healthz, ops::readyz, crate::metrics::scrape, ui::index, ui::asset,
+        ops::healthz, ops::readyz, metrics::scrape, ui::index, ui::asset,
     ),
     tags(
         (name = "files", description = "Upload, list, read and delete files"),

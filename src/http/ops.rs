@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::pipeline::Error;
+use crate::pipeline::state::AppState;
 
 /// The process is up and serving HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
@@ -42,7 +42,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     .map(|(name, _)| name)
     .collect();
     body["error"] = json!({
-        "code": AppError::Unavailable("").code(),
+        "code": Error::Unavailable("").code(),
         "message": format!("{} cannot take writes", down.join(" and ")),
     });
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()

@@ -13,16 +13,17 @@ use bytes::BytesMut;
 use futures_util::TryStreamExt;
 use serde::Serialize;
 
-use crate::auth::AuthUser;
 use crate::db::files::FileRecord;
 use crate::domain::content_type;
-use crate::error::AppError;
+use crate::http::caller::AuthUser;
 use crate::http::download::unreadable;
+use crate::http::error::ApiError;
 use crate::http::files::find_owned;
+use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
+use crate::pipeline::state::AppState;
 use crate::profile::Format;
 use crate::profile::preview::first_rows;
-use crate::state::AppState;
 
 /// Rows of a table preview, after its header.
 pub const TABLE_ROWS: usize = 100;
@@ -65,7 +66,7 @@ pub async fn preview(
     user: AuthUser,
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
-) -> Result<Json<PreviewView>, AppError> {
+) -> Result<Json<PreviewView>, ApiError> {
     let record = find_owned(&state, user, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
     let preview = match kind_of(&record) {
@@ -124,7 +125,7 @@ fn kind_of(record: &FileRecord) -> Kind {
     }
 }
 
-async fn table(state: &AppState, record: &FileRecord, delimiter: u8) -> Result<Preview, AppError> {
+async fn table(state: &AppState, record: &FileRecord, delimiter: u8) -> Result<Preview, ApiError> {
     let (head, whole) = first_bytes(state, record, TABLE_BYTES).await?;
     Ok(match first_rows(&head, delimiter, TABLE_ROWS, whole) {
         Ok(table) => Preview::Table {
@@ -137,7 +138,7 @@ async fn table(state: &AppState, record: &FileRecord, delimiter: u8) -> Result<P
     })
 }
 
-async fn text(state: &AppState, record: &FileRecord) -> Result<Preview, AppError> {
+async fn text(state: &AppState, record: &FileRecord) -> Result<Preview, ApiError> {
     let (head, _) = first_bytes(state, record, TEXT_BYTES).await?;
     Ok(text_of(&head, record))
 }
@@ -160,7 +161,7 @@ async fn first_bytes(
     state: &AppState,
     record: &FileRecord,
     limit: u64,
-) -> Result<(BytesMut, bool), AppError> {
+) -> Result<(BytesMut, bool), ApiError> {
     let size = u64::try_from(record.size).unwrap_or_default();
     if size == 0 {
         return Ok((BytesMut::new(), true));
@@ -178,6 +179,6 @@ async fn first_bytes(
             Ok(head)
         })
         .await
-        .map_err(|err| AppError::Internal(anyhow::anyhow!("reading blob {key} for a preview: {err}")))?;
+        .map_err(|err| Error::Internal(anyhow::anyhow!("reading blob {key} for a preview: {err}")))?;
     Ok((head, end == size))
 }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use cookie::{Cookie, SameSite};
 
 use crate::domain::SessionId;
-use crate::error::AppError;
+use crate::pipeline::Error;
 use crate::pipeline::session::{Named, Session};
 
 pub const SESSION_HEADER: &str = "x-session-id";
@@ -59,7 +59,7 @@ impl SessionHint {
     /// What the request named: `explicit` (a path segment or form field) first,
     /// then the header, then the cookie. A malformed header is the client's error;
     /// a malformed cookie is ignored (a new session replaces it).
-    pub fn named(&self, explicit: Option<SessionId>) -> Result<Named, AppError> {
+    pub fn named(&self, explicit: Option<SessionId>) -> Result<Named, Error> {
         if let Some(id) = explicit {
             return Ok(Named::Explicit(id));
         }
@@ -74,8 +74,8 @@ impl SessionHint {
 }
 
 /// Parses a session id given by the client (422 when it is not a UUID).
-pub fn parse_session(raw: &str) -> Result<SessionId, AppError> {
-    SessionId::parse(raw).map_err(|err| AppError::InvalidSessionId(err.to_string()))
+pub fn parse_session(raw: &str) -> Result<SessionId, Error> {
+    SessionId::parse(raw).map_err(|err| Error::InvalidSessionId(err.to_string()))
 }
 
 /// Names the session in `X-Session-Id`, and (re)sets the browser's cookie when

@@ -7,14 +7,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::auth::AuthUser;
 use crate::db::files;
 use crate::db::sessions::SessionRow;
 use crate::domain::timestamp;
-use crate::error::AppError;
+use crate::http::caller::AuthUser;
+use crate::http::error::ApiError;
 use crate::http::session_hint::{announce, parse_session};
 use crate::pipeline::session;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 /// A session as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -28,7 +28,7 @@ pub struct SessionView {
 }
 
 impl SessionView {
-    async fn of(state: &AppState, row: SessionRow) -> Result<Self, AppError> {
+    async fn of(state: &AppState, row: SessionRow) -> Result<Self, ApiError> {
         let active_file = match row.active_file_id {
             Some(id) => files::find_by_id(state.db.pool(), id)
                 .await?
@@ -49,7 +49,7 @@ impl SessionView {
 /// `X-Session-Id` and the `depot_session` cookie.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
     responses((status = 201, description = "A new session; also set as the `depot_session` cookie", body = SessionView)))]
-pub async fn create(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Response, AppError> {
+pub async fn create(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Response, ApiError> {
     let session = session::start(&state, user).await?;
     let mut headers = HeaderMap::new();
     announce(&mut headers, &session, state.sessions.ttl);
@@ -68,7 +68,7 @@ pub async fn read(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<SessionView>, AppError> {
+) -> Result<Json<SessionView>, ApiError> {
     let id = parse_session(&id)?;
     let row = session::find(&state, user, id).await?;
     Ok(Json(SessionView::of(&state, row).await?))

@@ -18,15 +18,16 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::auth::AuthUser;
 use crate::domain::UploadId;
-use crate::error::AppError;
 use crate::http::TUS_VERSION;
+use crate::http::caller::AuthUser;
+use crate::http::error::ApiError;
 use crate::http::session_hint::{SessionHint, announce, parse_session};
+use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::resumable::{self, ChecksumAlgorithm, Creation, ExpectedChecksum, Patch, Status};
 use crate::pipeline::session;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
 const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
@@ -87,20 +88,18 @@ pub async fn create(
     hint: SessionHint,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     require_tus(&headers)?;
     if headers.contains_key(UPLOAD_DEFER_LENGTH) {
-        return Err(AppError::BadRequest(
-            "Upload-Defer-Length is not supported; send Upload-Length".into(),
-        ));
+        return Err(
+            Error::BadRequest("Upload-Defer-Length is not supported; send Upload-Length".into()).into(),
+        );
     }
     let length = number(&headers, &UPLOAD_LENGTH)?
-        .ok_or_else(|| AppError::BadRequest("Upload-Length is required".into()))?;
+        .ok_or_else(|| Error::BadRequest("Upload-Length is required".into()))?;
     let raw_metadata = text(&headers, &UPLOAD_METADATA)?.unwrap_or_default();
     if raw_metadata.len() > MAX_METADATA {
-        return Err(AppError::Validation(format!(
-            "Upload-Metadata is longer than {MAX_METADATA} bytes"
-        )));
+        return Err(Error::Validation(format!("Upload-Metadata is longer than {MAX_METADATA} bytes")).into());
     }
     let metadata = Metadata::parse(&raw_metadata)?;
     let session_field = match metadata.get("session_id") {
@@ -132,7 +131,7 @@ pub async fn create(
         };
         match appended {
             Ok(appended) => status = appended,
-            Err(err) => response = err.into_response(),
+            Err(err) => response = ApiError::from(err).into_response(),
         }
     }
     let created = response.status() == StatusCode::CREATED;
@@ -157,7 +156,7 @@ pub async fn head(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     require_tus(&headers)?;
     let status = resumable::status(&state, user, upload_id(&id)?).await?;
     let mut response = StatusCode::OK.into_response();
@@ -189,15 +188,15 @@ pub async fn patch(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     require_tus(&headers)?;
     if !text(&headers, &CONTENT_TYPE)?.is_some_and(|value| is_offset_octet_stream(&value)) {
-        return Err(AppError::UnsupportedMediaType(format!(
-            "a PATCH body must be {OFFSET_OCTET_STREAM}"
-        )));
+        return Err(
+            Error::UnsupportedMediaType(format!("a PATCH body must be {OFFSET_OCTET_STREAM}")).into(),
+        );
     }
     let offset = number(&headers, &UPLOAD_OFFSET)?
-        .ok_or_else(|| AppError::BadRequest("Upload-Offset is required".into()))?;
+        .ok_or_else(|| Error::BadRequest("Upload-Offset is required".into()))?;
     let patch = patch_of(&headers, offset)?;
     let status = resumable::append(
         &state,
@@ -222,14 +221,14 @@ pub async fn terminate(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     require_tus(&headers)?;
     resumable::terminate(&state, user, upload_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// What a request's headers say about the bytes it appends at `offset`.
-fn patch_of(headers: &HeaderMap, offset: u64) -> Result<Patch, AppError> {
+fn patch_of(headers: &HeaderMap, offset: u64) -> Result<Patch, Error> {
     Ok(Patch {
         offset,
         declared_len: number(headers, &CONTENT_LENGTH)?,
@@ -267,58 +266,58 @@ fn http_date(micros: i64) -> String {
 }
 
 /// Requests must say they speak tus 1.0.0 (412 otherwise).
-fn require_tus(headers: &HeaderMap) -> Result<(), AppError> {
+fn require_tus(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get(TUS_RESUMABLE).map(HeaderValue::as_bytes) {
         Some(version) if version == TUS_VERSION.as_bytes() => Ok(()),
-        Some(version) => Err(AppError::UnsupportedTusVersion(
+        Some(version) => Err(ApiError::UnsupportedTusVersion(
             String::from_utf8_lossy(version).chars().take(32).collect(),
         )),
-        None => Err(AppError::UnsupportedTusVersion(String::new())),
+        None => Err(ApiError::UnsupportedTusVersion(String::new())),
     }
 }
 
 /// An upload URL's last segment; anything but an id we hand out is no upload.
-fn upload_id(raw: &str) -> Result<UploadId, AppError> {
-    UploadId::parse(raw).ok_or(AppError::NotFound("upload"))
+fn upload_id(raw: &str) -> Result<UploadId, ApiError> {
+    UploadId::parse(raw).ok_or_else(|| Error::NotFound("upload").into())
 }
 
-fn text(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, AppError> {
+fn text(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, Error> {
     headers
         .get(name)
         .map(|value| {
             value
                 .to_str()
                 .map(str::to_owned)
-                .map_err(|_| AppError::BadRequest(format!("{name} is not ASCII")))
+                .map_err(|_| Error::BadRequest(format!("{name} is not ASCII")))
         })
         .transpose()
 }
 
-fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, AppError> {
+fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, Error> {
     text(headers, name)?
         .map(|value| {
             let valid = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
             valid
                 .then(|| value.parse::<u64>().ok())
                 .flatten()
-                .ok_or_else(|| AppError::BadRequest(format!("{name} must be a non-negative integer")))
+                .ok_or_else(|| Error::BadRequest(format!("{name} must be a non-negative integer")))
         })
         .transpose()
 }
 
 /// `Upload-Checksum: <algorithm> <base64 digest>`.
-fn checksum(raw: &str) -> Result<ExpectedChecksum, AppError> {
-    let (name, digest) = raw.split_once(' ').ok_or_else(|| {
-        AppError::BadRequest("Upload-Checksum must be `<algorithm> <base64 digest>`".into())
-    })?;
+fn checksum(raw: &str) -> Result<ExpectedChecksum, Error> {
+    let (name, digest) = raw
+        .split_once(' ')
+        .ok_or_else(|| Error::BadRequest("Upload-Checksum must be `<algorithm> <base64 digest>`".into()))?;
     let algorithm = ChecksumAlgorithm::parse(name).ok_or_else(|| {
-        AppError::BadRequest(format!(
+        Error::BadRequest(format!(
             "checksum algorithm {name:?} is not supported; use sha1 or sha256"
         ))
     })?;
     let digest = BASE64
         .decode(digest.trim())
-        .map_err(|_| AppError::BadRequest("the Upload-Checksum digest is not base64".into()))?;
+        .map_err(|_| Error::BadRequest("the Upload-Checksum digest is not base64".into()))?;
     Ok(ExpectedChecksum { algorithm, digest })
 }
 
@@ -328,16 +327,15 @@ fn checksum(raw: &str) -> Result<ExpectedChecksum, AppError> {
 struct Metadata(Vec<(String, String)>);
 
 impl Metadata {
-    fn parse(raw: &str) -> Result<Self, AppError> {
+    fn parse(raw: &str) -> Result<Self, Error> {
         let mut pairs = Vec::new();
         for pair in raw.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
             let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
-            let bytes = BASE64.decode(value.trim()).map_err(|_| {
-                AppError::BadRequest(format!("Upload-Metadata value of {key:?} is not base64"))
-            })?;
-            let value = String::from_utf8(bytes).map_err(|_| {
-                AppError::Validation(format!("Upload-Metadata value of {key:?} is not UTF-8"))
-            })?;
+            let bytes = BASE64
+                .decode(value.trim())
+                .map_err(|_| Error::BadRequest(format!("Upload-Metadata value of {key:?} is not base64")))?;
+            let value = String::from_utf8(bytes)
+                .map_err(|_| Error::Validation(format!("Upload-Metadata value of {key:?} is not UTF-8")))?;
             pairs.push((key.to_owned(), value));
         }
         Ok(Self(pairs))
@@ -364,7 +362,7 @@ mod tests {
         assert_eq!(metadata.get("file_name"), None);
         assert!(matches!(
             Metadata::parse("filename not*base64"),
-            Err(AppError::BadRequest(_))
+            Err(Error::BadRequest(_))
         ));
     }
 

@@ -14,7 +14,8 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
+use crate::http::error::ApiError;
+use crate::pipeline::Error;
 
 struct Asset {
     name: &'static str,
@@ -81,11 +82,11 @@ pub async fn index() -> Response {
     params(("version" = String, Path), ("name" = String, Path)),
     responses((status = 200, description = "A script, style or image of the web UI", body = String),
         (status = 404, description = "Another build's, or no such asset", body = crate::http::openapi::ErrorBody)))]
-pub async fn asset(Path((version, name)): Path<(String, String)>) -> Result<Response, AppError> {
+pub async fn asset(Path((version, name)): Path<(String, String)>) -> Result<Response, ApiError> {
     let asset = ASSETS
         .iter()
         .find(|asset| asset.name == name && version == *VERSION)
-        .ok_or(AppError::NotFound("asset"))?;
+        .ok_or(Error::NotFound("asset"))?;
     Ok((
         guarded_headers(asset.content_type, "public, max-age=31536000, immutable"),
         asset.bytes,

@@ -17,19 +17,21 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::auth::{AuthUser, UserId};
 use crate::db::files::FileRecord;
+use crate::domain::UserId;
 use crate::domain::{SessionId, content_type};
-use crate::error::AppError;
 use crate::http::body_rate;
+use crate::http::caller::AuthUser;
+use crate::http::error::ApiError;
 use crate::http::files::{FileView, parse_name};
 use crate::http::session_hint::{SessionHint, announce, parse_session};
+use crate::pipeline::Error;
 use crate::pipeline::attempt::{Attempt, Intent};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::session::{self, Session};
+use crate::pipeline::state::AppState;
 use crate::pipeline::upload::{self, Ingest, UploadMeta};
 use crate::profile::Format;
-use crate::state::AppState;
 
 /// RFC 3986 unreserved characters stay as they are in a `Location` path segment.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -99,11 +101,11 @@ pub async fn raw(
             content_type: content_type::detect(&[], &file_name),
         };
         let attempt = Attempt::begin(&state.db, user, session.id, intent).await?;
-        Ok::<_, AppError>((session, attempt))
+        Ok::<_, Error>((session, attempt))
     };
     let (session, attempt) = match begun.await {
         Ok(begun) => begun,
-        Err(err) => return err.into_response(),
+        Err(err) => return ApiError::from(err).into_response(),
     };
     let outcome = receive_raw(&state, &attempt, &file_name, &headers, body, &audit).await;
     respond(&state, &session, attempt.finish(outcome).await)
@@ -116,7 +118,7 @@ async fn receive_raw(
     headers: &HeaderMap,
     body: Body,
     audit: &Audit,
-) -> Result<FileRecord, AppError> {
+) -> Result<FileRecord, Error> {
     refuse_oversized(
         headers,
         state.policy.max_upload_bytes,
@@ -124,12 +126,12 @@ async fn receive_raw(
     )?;
     let description = match headers.get("x-description") {
         Some(value) if value.len() > MAX_TEXT_FIELD => {
-            return Err(AppError::Validation(format!(
+            return Err(Error::Validation(format!(
                 "X-Description is longer than {MAX_TEXT_FIELD} bytes"
             )));
         }
         Some(value) => std::str::from_utf8(value.as_bytes())
-            .map_err(|_| AppError::Validation("X-Description is not UTF-8".into()))?
+            .map_err(|_| Error::Validation("X-Description is not UTF-8".into()))?
             .to_owned(),
         None => String::new(),
     };
@@ -167,11 +169,11 @@ impl FormUpload<'_> {
         &mut self,
         headers: &HeaderMap,
         multipart: Result<Multipart, MultipartRejection>,
-    ) -> Result<FileRecord, AppError> {
+    ) -> Result<FileRecord, Error> {
         let limit = self.state.policy.max_upload_bytes;
         refuse_oversized(headers, limit.saturating_add(MULTIPART_OVERHEAD), limit)?;
         let mut multipart =
-            multipart.map_err(|rejection| AppError::UnsupportedMediaType(rejection.body_text()))?;
+            multipart.map_err(|rejection| Error::UnsupportedMediaType(rejection.body_text()))?;
 
         let mut file_name = None;
         let mut description = String::new();
@@ -214,9 +216,9 @@ impl FormUpload<'_> {
         }
 
         let file_name =
-            file_name.ok_or_else(|| AppError::MissingField("form field `file_name` is required".into()))?;
+            file_name.ok_or_else(|| Error::MissingField("form field `file_name` is required".into()))?;
         let (ingest, original_name) =
-            staged.ok_or_else(|| AppError::MissingField("form field `file` is required".into()))?;
+            staged.ok_or_else(|| Error::MissingField("form field `file` is required".into()))?;
         let meta = meta(self.user, &file_name, original_name, description)?;
         if !prechecked {
             upload::precheck(self.state, &meta).await?;
@@ -233,7 +235,7 @@ impl FormUpload<'_> {
     }
 
     /// Begins the attempt, once, in the session known so far.
-    async fn begin(&mut self, file_name: Option<&str>, original_name: Option<&str>) -> Result<(), AppError> {
+    async fn begin(&mut self, file_name: Option<&str>, original_name: Option<&str>) -> Result<(), Error> {
         if self.begun.is_none() {
             let session =
                 session::resolve(self.state, self.user, self.hint.named(self.session_field)?).await?;
@@ -250,15 +252,15 @@ impl FormUpload<'_> {
         Ok(())
     }
 
-    fn attempt(&self) -> Result<&Attempt, AppError> {
+    fn attempt(&self) -> Result<&Attempt, Error> {
         match &self.begun {
             Some((_, attempt)) => Ok(attempt),
-            None => Err(AppError::Internal(anyhow::anyhow!("upload attempt not begun"))),
+            None => Err(Error::Internal(anyhow::anyhow!("upload attempt not begun"))),
         }
     }
 
     /// A `session_id` that came after the file part moves the attempt there.
-    async fn follow_late_session_field(&mut self) -> Result<(), AppError> {
+    async fn follow_late_session_field(&mut self) -> Result<(), Error> {
         let (Some(field), Some((session, attempt))) = (self.session_field, self.begun.as_mut()) else {
             return Ok(());
         };
@@ -271,16 +273,18 @@ impl FormUpload<'_> {
 
     /// Records the outcome — beginning the attempt now if the request failed
     /// before its file part — and answers.
-    async fn finish(mut self, outcome: Result<FileRecord, AppError>) -> Response {
+    async fn finish(mut self, outcome: Result<FileRecord, Error>) -> Response {
         if self.begun.is_none()
             && let Err(err) = self.begin(None, None).await
         {
             // No session to record the attempt in (a bad or foreign session id).
-            return outcome.err().unwrap_or(err).into_response();
+            return ApiError::from(outcome.err().unwrap_or(err)).into_response();
         }
         match self.begun {
             Some((session, attempt)) => respond(self.state, &session, attempt.finish(outcome).await),
-            None => AppError::Internal(anyhow::anyhow!("upload attempt not begun")).into_response(),
+            None => {
+                ApiError::from(Error::Internal(anyhow::anyhow!("upload attempt not begun"))).into_response()
+            }
         }
     }
 }
@@ -290,7 +294,7 @@ fn meta(
     file_name: &str,
     original_name: Option<String>,
     description: String,
-) -> Result<UploadMeta, AppError> {
+) -> Result<UploadMeta, Error> {
     Ok(UploadMeta {
         user,
         file_name: parse_name(file_name)?,
@@ -301,10 +305,10 @@ fn meta(
 
 /// 201 with the file's metadata and where to fetch it, or the error; either way
 /// naming the session.
-fn respond(state: &AppState, session: &Session, result: Result<FileRecord, AppError>) -> Response {
+fn respond(state: &AppState, session: &Session, result: Result<FileRecord, Error>) -> Response {
     let mut response = match result {
         Ok(record) => created(record),
-        Err(err) => err.into_response(),
+        Err(err) => ApiError::from(err).into_response(),
     };
     announce(response.headers_mut(), session, state.sessions.ttl);
     response
@@ -330,9 +334,9 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// A declared `Content-Length` over the limit is refused before any byte is read.
-fn refuse_oversized(headers: &HeaderMap, max_body: u64, limit: u64) -> Result<(), AppError> {
+fn refuse_oversized(headers: &HeaderMap, max_body: u64, limit: u64) -> Result<(), Error> {
     match declared_length(headers) {
-        Some(length) if length > max_body => Err(AppError::TooLarge { limit }),
+        Some(length) if length > max_body => Err(Error::TooLarge { limit }),
         _ => Ok(()),
     }
 }
@@ -341,7 +345,7 @@ async fn ingest_field(
     state: &AppState,
     mut field: Field<'_>,
     format: Option<Format>,
-) -> Result<Ingest, AppError> {
+) -> Result<Ingest, Error> {
     let mut ingest = Ingest::start(state, format).await?;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         ingest.push(chunk).await?;
@@ -349,21 +353,21 @@ async fn ingest_field(
     Ok(ingest)
 }
 
-async fn read_text(mut field: Field<'_>) -> Result<String, AppError> {
+async fn read_text(mut field: Field<'_>) -> Result<String, Error> {
     let name = field.name().unwrap_or_default().to_owned();
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
-            return Err(AppError::Validation(format!(
+            return Err(Error::Validation(format!(
                 "form field `{name}` is longer than {MAX_TEXT_FIELD} bytes"
             )));
         }
         bytes.extend_from_slice(&chunk);
     }
-    String::from_utf8(bytes).map_err(|_| AppError::Validation(format!("form field `{name}` is not UTF-8")))
+    String::from_utf8(bytes).map_err(|_| Error::Validation(format!("form field `{name}` is not UTF-8")))
 }
 
-async fn drain(mut field: Field<'_>) -> Result<(), AppError> {
+async fn drain(mut field: Field<'_>) -> Result<(), Error> {
     while field.chunk().await.map_err(multipart_error)?.is_some() {}
     Ok(())
 }
@@ -371,21 +375,21 @@ async fn drain(mut field: Field<'_>) -> Result<(), AppError> {
 /// A malformed form and a form whose body stopped arriving look alike to the
 /// parser; both are the client's (400), and both discard the staged bytes. A
 /// body cut for arriving too slowly is told apart (408).
-fn multipart_error(err: MultipartError) -> AppError {
+fn multipart_error(err: MultipartError) -> Error {
     tracing::warn!(error = %err.body_text(), "multipart upload failed; staged bytes discarded");
     if body_rate::is_too_slow(&err) {
-        return AppError::BodyTimeout;
+        return Error::BodyTimeout;
     }
-    AppError::BadRequest(format!(
+    Error::BadRequest(format!(
         "malformed or interrupted multipart body: {}",
         err.body_text()
     ))
 }
 
-fn interrupted(err: axum::Error) -> AppError {
+fn interrupted(err: axum::Error) -> Error {
     tracing::warn!(error = %err, "upload interrupted; staged bytes discarded");
     if body_rate::is_too_slow(&err) {
-        return AppError::BodyTimeout;
+        return Error::BodyTimeout;
     }
-    AppError::Interrupted
+    Error::Interrupted
 }

@@ -5,10 +5,10 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use crate::auth::AuthUser;
 use crate::db::files;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::http::caller::AuthUser;
+use crate::http::error::ApiError;
+use crate::pipeline::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsageView {
@@ -28,7 +28,7 @@ pub struct UsageView {
 pub async fn usage(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-) -> Result<Json<UsageView>, AppError> {
+) -> Result<Json<UsageView>, ApiError> {
     let usage = files::usage(state.db.pool(), user).await?;
     #[allow(clippy::cast_precision_loss)] // a ratio for people to read
     let dedup_ratio = if usage.physical_bytes > 0 {

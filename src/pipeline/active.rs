@@ -2,19 +2,19 @@
 //! it. Every change bumps the session's `active_version`, and the cache keeps only
 //! the newest version it has seen, so concurrent writers cannot leave it stale.
 
-use crate::auth::UserId;
 use crate::cache::ActiveEntry;
 use crate::db::files::{self, FileRecord};
 use crate::db::sessions::{self, ActiveChange};
+use crate::domain::UserId;
 use crate::domain::timestamp::now_micros;
 use crate::domain::{FileName, SessionId};
-use crate::error::AppError;
+use crate::pipeline::Error;
 use crate::pipeline::session;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 /// The session's active file: from the cache when it has the session, otherwise
 /// from the database (refilling the cache).
-pub async fn get(state: &AppState, user: UserId, id: SessionId) -> Result<FileRecord, AppError> {
+pub async fn get(state: &AppState, user: UserId, id: SessionId) -> Result<FileRecord, Error> {
     let now = now_micros();
     if let Some(entry) = state.cache.get(user, id).await
         && entry.session_expires_at > now
@@ -27,7 +27,7 @@ pub async fn get(state: &AppState, user: UserId, id: SessionId) -> Result<FileRe
             };
             state.cache.put(user, id, &refreshed).await;
         }
-        return entry.file.ok_or(AppError::NotFound("active file"));
+        return entry.file.ok_or(Error::NotFound("active file"));
     }
 
     let row = session::find(state, user, id).await?;
@@ -41,7 +41,7 @@ pub async fn get(state: &AppState, user: UserId, id: SessionId) -> Result<FileRe
         file: file.clone(),
     };
     state.cache.put(user, id, &entry).await;
-    file.ok_or(AppError::NotFound("active file"))
+    file.ok_or(Error::NotFound("active file"))
 }
 
 /// Makes the user's file `name` the active file of session `id` (registering the
@@ -51,15 +51,15 @@ pub async fn set(
     user: UserId,
     id: SessionId,
     name: &FileName,
-) -> Result<FileRecord, AppError> {
+) -> Result<FileRecord, Error> {
     session::open(state, user, id).await?;
     let mut tx = state.db.begin().await?;
     let file = files::lock_owned(&mut tx, user, name.as_str())
         .await?
-        .ok_or(AppError::NotFound("file"))?;
+        .ok_or(Error::NotFound("file"))?;
     let change = sessions::set_active(&mut tx, id, user, file.id)
         .await?
-        .ok_or(AppError::NotFound("session"))?;
+        .ok_or(Error::NotFound("session"))?;
     tx.commit().await?;
     publish(state, &change, Some(file.clone())).await;
     Ok(file)

@@ -4,13 +4,13 @@
 //! dropped unfinished — the client went away mid-request — is marked failed by
 //! its guard.
 
-use crate::auth::UserId;
 use crate::db::history::{self, NewRecord};
 use crate::db::{Db, Tx};
 use crate::domain::SessionId;
+use crate::domain::UserId;
 use crate::domain::file_name::recordable;
 use crate::domain::timestamp::now_micros;
-use crate::error::AppError;
+use crate::pipeline::Error;
 
 #[derive(Debug)]
 pub struct Attempt {
@@ -35,7 +35,7 @@ pub struct Intent {
 }
 
 impl Attempt {
-    pub async fn begin(db: &Db, user: UserId, session: SessionId, intent: Intent) -> Result<Self, AppError> {
+    pub async fn begin(db: &Db, user: UserId, session: SessionId, intent: Intent) -> Result<Self, Error> {
         let id = uuid::Uuid::new_v4().to_string();
         history::insert(
             db.pool(),
@@ -90,13 +90,13 @@ impl Attempt {
     }
 
     /// Bytes start to flow.
-    pub async fn processing(&self) -> Result<(), AppError> {
+    pub async fn processing(&self) -> Result<(), Error> {
         history::mark_processing(self.db.pool(), &self.id).await?;
         Ok(())
     }
 
     /// The upload named another session than the one it began in.
-    pub async fn move_to(&mut self, session: SessionId) -> Result<(), AppError> {
+    pub async fn move_to(&mut self, session: SessionId) -> Result<(), Error> {
         if session != self.session {
             history::move_to_session(self.db.pool(), &self.id, self.session, session).await?;
             self.session = session;
@@ -105,7 +105,7 @@ impl Attempt {
     }
 
     /// Records the outcome; a failure keeps the error's code and message.
-    pub async fn finish<T>(mut self, outcome: Result<T, AppError>) -> Result<T, AppError> {
+    pub async fn finish<T>(mut self, outcome: Result<T, Error>) -> Result<T, Error> {
         self.finished = true;
         if let Err(err) = &outcome
             && let Err(record_err) = history::fail(
@@ -123,7 +123,7 @@ impl Attempt {
     }
 
     /// Completes the record inside the transaction that stores the file.
-    pub async fn complete(&self, tx: &mut Tx, done: &history::Completion<'_>) -> Result<(), AppError> {
+    pub async fn complete(&self, tx: &mut Tx, done: &history::Completion<'_>) -> Result<(), Error> {
         history::complete(tx, &self.id, done).await?;
         Ok(())
     }
@@ -138,7 +138,7 @@ impl Drop for Attempt {
             return;
         };
         let (db, id) = (self.db.clone(), std::mem::take(&mut self.id));
-        let err = AppError::Interrupted;
+        let err = Error::Interrupted;
         runtime.spawn(async move {
             if let Err(record_err) =
                 history::fail(db.pool(), &id, err.code(), &err.to_string(), now_micros()).await

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sqlx::AnyConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::UserId;
 use crate::db::Db;
 use crate::db::audit::{self, ChainKey, NewEvent};
+use crate::domain::UserId;
 use crate::domain::file_name::recordable;
 use crate::domain::timestamp;
 

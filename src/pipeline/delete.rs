@@ -8,14 +8,14 @@
 
 use std::time::Duration;
 
-use crate::auth::UserId;
 use crate::db::files::{self, FileRecord};
 use crate::db::{blobs, sessions, transfers};
+use crate::domain::UserId;
 use crate::domain::{FileName, timestamp};
-use crate::error::AppError;
+use crate::pipeline::Error;
 use crate::pipeline::active;
 use crate::pipeline::audit::Audit;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 use crate::storage::BlobKey;
 
 /// The longest pause between two tries of a removal; the first is
@@ -29,13 +29,13 @@ pub async fn delete(
     user: UserId,
     file_name: &FileName,
     audit: &Audit,
-) -> Result<FileRecord, AppError> {
+) -> Result<FileRecord, Error> {
     let mut tx = state.db.begin().await?;
     // The row lock first: a concurrent "make it active" either finished before
     // (and is cleared here) or waits and then finds the file gone.
     let locked = files::lock_owned(&mut tx, user, file_name.as_str())
         .await?
-        .ok_or(AppError::NotFound("file"))?;
+        .ok_or(Error::NotFound("file"))?;
     let cleared = sessions::clear_active_file(&mut tx, locked.id).await?;
     let key = locked.blob_key()?;
     // The event first: if it cannot be written, nothing irreversible has happened.
@@ -49,7 +49,7 @@ pub async fn delete(
     }
     let record = files::delete(&mut tx, user, file_name.as_str())
         .await?
-        .ok_or(AppError::NotFound("file"))?;
+        .ok_or(Error::NotFound("file"))?;
     tx.commit().await?;
     audit.committed();
     for change in &cleared {
@@ -83,7 +83,7 @@ async fn remove_bytes(
     conn: &mut sqlx::AnyConnection,
     key: &BlobKey,
     failures: u32,
-) -> Result<Removal, AppError> {
+) -> Result<Removal, Error> {
     let now = timestamp::now_micros();
     match state.blobs.delete(key).await {
         Ok(()) => {
@@ -105,7 +105,7 @@ async fn remove_bytes(
 }
 
 /// One round of scheduled removals that are due; returns how many went.
-pub async fn retry_cleanups(state: &AppState) -> Result<u64, AppError> {
+pub async fn retry_cleanups(state: &AppState) -> Result<u64, Error> {
     let due = blobs::due_cleanups(state.db.pool(), timestamp::now_micros(), CLEANUPS_PER_ROUND).await?;
     let mut removed = 0;
     for sha256 in due {

@@ -15,11 +15,16 @@ pub mod active;
 pub mod attempt;
 pub mod audit;
 pub mod delete;
+pub mod error;
+pub mod maintenance;
 pub mod migrate_storage;
 pub mod readiness;
 pub mod resumable;
 pub mod session;
 pub mod side_thread;
+pub mod state;
 pub mod storage_node;
 pub mod transfer;
 pub mod upload;
+
+pub use error::Error;

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use crate::auth::UserId;
 use crate::db::sessions::{self, SessionRow};
 use crate::domain::SessionId;
+use crate::domain::UserId;
 use crate::domain::timestamp::now_micros;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::pipeline::Error;
+use crate::pipeline::state::AppState;
 
 /// How long sessions live, and how often they are swept.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub struct Session {
 }
 
 /// Resolves what the request named to a live session of `user`.
-pub async fn resolve(state: &AppState, user: UserId, named: Named) -> Result<Session, AppError> {
+pub async fn resolve(state: &AppState, user: UserId, named: Named) -> Result<Session, Error> {
     match named {
         Named::Explicit(id) => Ok(Session {
             id,
@@ -75,7 +75,7 @@ pub async fn resolve(state: &AppState, user: UserId, named: Named) -> Result<Ses
                 row,
                 set_cookie: true,
             }),
-            Err(AppError::NotFound(_) | AppError::SessionExpired) => start(state, user).await,
+            Err(Error::NotFound(_) | Error::SessionExpired) => start(state, user).await,
             Err(err) => Err(err),
         },
         Named::Nothing => start(state, user).await,
@@ -83,7 +83,7 @@ pub async fn resolve(state: &AppState, user: UserId, named: Named) -> Result<Ses
 }
 
 /// A new session with a random id.
-pub async fn start(state: &AppState, user: UserId) -> Result<Session, AppError> {
+pub async fn start(state: &AppState, user: UserId) -> Result<Session, Error> {
     let id = SessionId::new_random();
     let row = open(state, user, id).await?;
     tracing::debug!(user, session = %id, "session started");
@@ -96,7 +96,7 @@ pub async fn start(state: &AppState, user: UserId) -> Result<Session, AppError> 
 
 /// The user's live session `id`, registered for them if nobody holds it yet.
 /// Another user's session is as missing as an unknown one.
-pub async fn open(state: &AppState, user: UserId, id: SessionId) -> Result<SessionRow, AppError> {
+pub async fn open(state: &AppState, user: UserId, id: SessionId) -> Result<SessionRow, Error> {
     let now = now_micros();
     let row = match sessions::find(state.db.pool(), id).await? {
         Some(row) => row,
@@ -106,17 +106,17 @@ pub async fn open(state: &AppState, user: UserId, id: SessionId) -> Result<Sessi
             // Read back: a concurrent registration by someone else may have won.
             sessions::find(state.db.pool(), id)
                 .await?
-                .ok_or(AppError::NotFound("session"))?
+                .ok_or(Error::NotFound("session"))?
         }
     };
     live(state, id, row, user, now).await
 }
 
 /// The user's live session `id`, which must exist already.
-pub async fn find(state: &AppState, user: UserId, id: SessionId) -> Result<SessionRow, AppError> {
+pub async fn find(state: &AppState, user: UserId, id: SessionId) -> Result<SessionRow, Error> {
     let row = sessions::find(state.db.pool(), id)
         .await?
-        .ok_or(AppError::NotFound("session"))?;
+        .ok_or(Error::NotFound("session"))?;
     live(state, id, row, user, now_micros()).await
 }
 
@@ -127,7 +127,7 @@ async fn live(
     row: SessionRow,
     user: UserId,
     now: i64,
-) -> Result<SessionRow, AppError> {
+) -> Result<SessionRow, Error> {
     let mut row = usable(row, user, now)?;
     if state.sessions.slide_due(row.expires_at, now) {
         row.last_seen_at = now;
@@ -137,12 +137,12 @@ async fn live(
     Ok(row)
 }
 
-fn usable(row: SessionRow, user: UserId, now: i64) -> Result<SessionRow, AppError> {
+fn usable(row: SessionRow, user: UserId, now: i64) -> Result<SessionRow, Error> {
     if row.user_id != user {
-        return Err(AppError::NotFound("session"));
+        return Err(Error::NotFound("session"));
     }
     if row.expires_at <= now {
-        return Err(AppError::SessionExpired);
+        return Err(Error::SessionExpired);
     }
     Ok(row)
 }

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::error::AppError;
 use crate::ipfs::CidBuilder;
+use crate::pipeline::Error;
 use crate::profile::{DatasetError, Profile, Profiler};
 
 /// Chunks queued for the thread; when it falls behind, the upload waits.
@@ -21,7 +21,7 @@ const QUEUE_CHUNKS: usize = 16;
 /// What a side thread does with the chunks, and what it gives at the end.
 pub trait ChunkConsumer: Send + 'static {
     type Output: Send + 'static;
-    type Error: Into<AppError> + Send + 'static;
+    type Error: Into<Error> + Send + 'static;
 
     fn push(&mut self, chunk: &[u8]) -> Result<(), Self::Error>;
     fn finish(self) -> Result<Self::Output, Self::Error>;
@@ -112,7 +112,7 @@ impl<C: ChunkConsumer> SideThread<C> {
 
     /// Queues a chunk; fails once the thread has stopped on an error (a
     /// dataset pandas would refuse: 422).
-    pub async fn push(&mut self, chunk: Bytes) -> Result<(), AppError> {
+    pub async fn push(&mut self, chunk: Bytes) -> Result<(), Error> {
         let Some(chunks) = &self.chunks else {
             return Ok(());
         };
@@ -125,11 +125,11 @@ impl<C: ChunkConsumer> SideThread<C> {
     }
 
     /// The output of everything pushed.
-    pub async fn finish(mut self) -> Result<C::Output, AppError> {
+    pub async fn finish(mut self) -> Result<C::Output, Error> {
         self.chunks = None;
         match self.outcome().await? {
             Ended::Finished(output) => Ok(output),
-            Ended::Paused(_) | Ended::Abandoned => Err(AppError::Internal(anyhow::anyhow!(
+            Ended::Paused(_) | Ended::Abandoned => Err(Error::Internal(anyhow::anyhow!(
                 "a side thread stopped before the end"
             ))),
         }
@@ -137,24 +137,24 @@ impl<C: ChunkConsumer> SideThread<C> {
 
     /// The consumer once it has taken everything pushed, to go on with later
     /// (a resumable upload's next request).
-    pub async fn pause(mut self) -> Result<C, AppError> {
+    pub async fn pause(mut self) -> Result<C, Error> {
         self.pausing.store(true, Ordering::Relaxed);
         self.chunks = None;
         match self.outcome().await? {
             Ended::Paused(consumer) => Ok(consumer),
             Ended::Finished(_) | Ended::Abandoned => {
-                Err(AppError::Internal(anyhow::anyhow!("a side thread did not pause")))
+                Err(Error::Internal(anyhow::anyhow!("a side thread did not pause")))
             }
         }
     }
 
-    async fn outcome(&mut self) -> Result<Ended<C>, AppError> {
+    async fn outcome(&mut self) -> Result<Ended<C>, Error> {
         let Some(done) = self.done.take() else {
             return Ok(Ended::Abandoned);
         };
         match done.await {
             Ok(result) => result.map_err(Into::into),
-            Err(err) => Err(AppError::Internal(anyhow::anyhow!("a side thread failed: {err}"))),
+            Err(err) => Err(Error::Internal(anyhow::anyhow!("a side thread failed: {err}"))),
         }
     }
 }

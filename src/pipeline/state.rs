@@ -2,14 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
-
 use crate::auth::Keys;
 use crate::cache::ActiveFileCache;
 use crate::config::{ExtensionAllowList, Role};
 use crate::db::Db;
-use crate::maintenance::Maintenance;
 use crate::pipeline::audit::AuditWriter;
+use crate::pipeline::maintenance::Maintenance;
 use crate::pipeline::readiness::Readiness;
 use crate::pipeline::resumable::{OpenUploads, WarmProfiles};
 use crate::pipeline::session::SessionPolicy;
@@ -47,10 +45,4 @@ pub struct UploadPolicy {
     /// The first pause before a deleted file's bytes are removed again, when
     /// the store could not remove them at once.
     pub cleanup_retry: std::time::Duration,
-}
-
-impl FromRef<AppState> for Keys {
-    fn from_ref(state: &AppState) -> Self {
-        state.keys.clone()
-    }
 }

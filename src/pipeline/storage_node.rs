@@ -19,8 +19,8 @@ use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::domain::UploadId;
-use crate::error::AppError;
 use crate::ipfs;
+use crate::pipeline::Error;
 use crate::storage::remote::Staged;
 use crate::storage::{BlobKey, BlobStore, BlobWriter, StorageError};
 
@@ -56,7 +56,7 @@ impl StagedState {
     }
 
     /// The state a gateway sends back; empty means a new upload.
-    fn decode(text: &str) -> Result<Self, AppError> {
+    fn decode(text: &str) -> Result<Self, Error> {
         if text.is_empty() {
             return Ok(Self {
                 offset: 0,
@@ -64,7 +64,7 @@ impl StagedState {
                 store: String::new(),
             });
         }
-        let invalid = || AppError::BadRequest("malformed upload state".to_owned());
+        let invalid = || Error::BadRequest("malformed upload state".to_owned());
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
         let (&version, rest) = bytes.split_first().ok_or_else(invalid)?;
         let (offset, mut rest) = rest.split_at_checked(8).ok_or_else(invalid)?;
@@ -115,7 +115,7 @@ impl StorageNode {
 
     /// A whole body with its SHA-256 declared: committed under that key only if
     /// the bytes have it. Returns the size.
-    pub async fn upload<S, E>(&self, declared: &BlobKey, body: S) -> Result<u64, AppError>
+    pub async fn upload<S, E>(&self, declared: &BlobKey, body: S) -> Result<u64, Error>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
@@ -137,7 +137,7 @@ impl StorageNode {
         state: &str,
         transient: bool,
         body: S,
-    ) -> Result<Staged, AppError>
+    ) -> Result<Staged, Error>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
@@ -145,7 +145,7 @@ impl StorageNode {
         let _held = lock.lock().await;
         let mut staged = StagedState::decode(state)?;
         if staged.offset != offset {
-            return Err(AppError::OffsetMismatch {
+            return Err(Error::OffsetMismatch {
                 expected: staged.offset,
                 given: offset,
             });
@@ -180,12 +180,12 @@ impl StorageNode {
         declared: &BlobKey,
         size: u64,
         state: &str,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), Error> {
         let lock = self.lock(id);
         let _held = lock.lock().await;
         let staged = StagedState::decode(state)?;
         if staged.offset != size {
-            return Err(AppError::OffsetMismatch {
+            return Err(Error::OffsetMismatch {
                 expected: staged.offset,
                 given: size,
             });
@@ -207,7 +207,7 @@ impl StorageNode {
 
     /// Whether upload `id` holds at least `offset` bytes ([`StorageError::NotFound`]
     /// if not); bytes past `offset` are dropped, as when it resumes there.
-    pub async fn check_staged(&self, id: UploadId, offset: u64, state: &str) -> Result<(), AppError> {
+    pub async fn check_staged(&self, id: UploadId, offset: u64, state: &str) -> Result<(), Error> {
         let lock = self.lock(id);
         let _held = lock.lock().await;
         let store = StagedState::decode(state)?.store;
@@ -217,17 +217,11 @@ impl StorageNode {
 
     /// `len` bytes from `start` of what upload `id` has staged (the bytes
     /// `state` describes), for a gateway that profiles them before it commits.
-    /// [`AppError::NotFound`] where the store cannot read staged bytes without
+    /// [`Error::NotFound`] where the store cannot read staged bytes without
     /// ending the write.
-    pub async fn read_staged(
-        &self,
-        id: UploadId,
-        state: &str,
-        start: u64,
-        len: u64,
-    ) -> Result<Bytes, AppError> {
+    pub async fn read_staged(&self, id: UploadId, state: &str, start: u64, len: u64) -> Result<Bytes, Error> {
         if !self.blobs.reads_staged_in_place() {
-            return Err(AppError::NotFound("a readable staged upload"));
+            return Err(Error::NotFound("a readable staged upload"));
         }
         let lock = self.lock(id);
         let _held = lock.lock().await;
@@ -236,7 +230,7 @@ impl StorageNode {
         let mut reader = writer
             .staged_reader()
             .await?
-            .ok_or(AppError::NotFound("a readable staged upload"))?;
+            .ok_or(Error::NotFound("a readable staged upload"))?;
         let len = len.min(staged.offset.saturating_sub(start));
         let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             use std::io::{Read, Seek};
@@ -246,21 +240,21 @@ impl StorageNode {
             Ok(bytes)
         })
         .await
-        .map_err(|err| AppError::Internal(err.into()))?;
+        .map_err(|err| Error::Internal(err.into()))?;
         let bytes = read.map_err(StorageError::from)?;
         drop(writer);
         Ok(Bytes::from(bytes))
     }
 
     /// Drops a staged upload and what it staged.
-    pub async fn discard(&self, id: UploadId, state: &str) -> Result<(), AppError> {
+    pub async fn discard(&self, id: UploadId, state: &str) -> Result<(), Error> {
         let lock = self.lock(id);
         let _held = lock.lock().await;
         let store = StagedState::decode(state)?.store;
         self.forget(id, &store).await
     }
 
-    async fn forget(&self, id: UploadId, store: &str) -> Result<(), AppError> {
+    async fn forget(&self, id: UploadId, store: &str) -> Result<(), Error> {
         self.blobs.discard(&id, store).await?;
         self.unmark_transient(id).await
     }
@@ -277,13 +271,13 @@ impl StorageNode {
     }
 
     /// Notes (or updates) an open one-request stage with its latest state.
-    async fn mark_transient(&self, id: UploadId, state: &str) -> Result<(), AppError> {
+    async fn mark_transient(&self, id: UploadId, state: &str) -> Result<(), Error> {
         tokio::fs::write(self.transient.join(id.to_string()), state)
             .await
-            .map_err(|err| AppError::from(StorageError::from(err)))
+            .map_err(|err| Error::from(StorageError::from(err)))
     }
 
-    async fn unmark_transient(&self, id: UploadId) -> Result<(), AppError> {
+    async fn unmark_transient(&self, id: UploadId) -> Result<(), Error> {
         match tokio::fs::remove_file(self.transient.join(id.to_string())).await {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(StorageError::from(err).into()),
             _ => Ok(()),
@@ -292,19 +286,15 @@ impl StorageNode {
 }
 
 /// Writes a request body into `writer`, hashing it; returns its length. A body
-/// cut short is [`AppError::Interrupted`], and the writer, dropped by the
+/// cut short is [`Error::Interrupted`], and the writer, dropped by the
 /// caller, keeps none of it.
-async fn write_body<S, E>(
-    writer: &mut dyn BlobWriter,
-    sha256: &mut Sha256,
-    mut body: S,
-) -> Result<u64, AppError>
+async fn write_body<S, E>(writer: &mut dyn BlobWriter, sha256: &mut Sha256, mut body: S) -> Result<u64, Error>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
     let mut written = 0;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|_| AppError::Interrupted)?;
+        let chunk = chunk.map_err(|_| Error::Interrupted)?;
         sha256.update(&chunk);
         written += chunk.len() as u64;
         writer.write(chunk).await?;
@@ -312,13 +302,13 @@ where
     Ok(written)
 }
 
-fn check_digest(declared: &BlobKey, sha256: Sha256) -> Result<(), AppError> {
+fn check_digest(declared: &BlobKey, sha256: Sha256) -> Result<(), Error> {
     let received = BlobKey::from_digest(&sha256.finalize().into());
     if &received == declared {
         Ok(())
     } else {
         tracing::warn!(%declared, %received, "refused a blob whose bytes do not match its declared SHA-256");
-        Err(AppError::DigestMismatch {
+        Err(Error::DigestMismatch {
             declared: declared.to_string(),
         })
     }

@@ -11,8 +11,8 @@ use futures_util::Stream;
 use crate::db::files::FileRecord;
 use crate::db::transfers::{self, Direction, NewTransfer};
 use crate::domain::timestamp;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::pipeline::Error;
+use crate::pipeline::state::AppState;
 
 /// Records a download of `record` that starts now, and returns `body` (of
 /// `length` bytes) counted: the row is finished when the stream ends or is
@@ -24,7 +24,7 @@ pub async fn track_download<S, E>(
     record: &FileRecord,
     length: u64,
     body: S,
-) -> Result<TrackedDownload<S>, AppError>
+) -> Result<TrackedDownload<S>, Error>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {

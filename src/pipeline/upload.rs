@@ -3,20 +3,21 @@
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::auth::UserId;
 use crate::db::files::{self, FileRecord, NewFile};
 use crate::db::history::Completion;
+use crate::db::is_unique_violation;
 use crate::db::transfers::{self, Direction, NewTransfer};
 use crate::db::{blobs, dag, sessions, uploads};
+use crate::domain::UserId;
 use crate::domain::{FileName, UploadId, content_type, timestamp};
-use crate::error::{AppError, is_unique_violation};
 use crate::ipfs::{CidBuilder, Dag};
+use crate::pipeline::Error;
 use crate::pipeline::active;
 use crate::pipeline::attempt::Attempt;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::side_thread::SideThread;
+use crate::pipeline::state::AppState;
 use crate::profile::{self, Format, Profile, Profiler};
-use crate::state::AppState;
 use crate::storage::{BlobKey, BlobWriter};
 
 /// Who stores what under which name: everything about an upload but its bytes.
@@ -32,15 +33,15 @@ pub struct UploadMeta {
 
 /// Checks that can be made before any byte is read, so a doomed upload is refused
 /// at once: the extension allow-list and the name being free.
-pub async fn precheck(state: &AppState, meta: &UploadMeta) -> Result<(), AppError> {
+pub async fn precheck(state: &AppState, meta: &UploadMeta) -> Result<(), Error> {
     let named = meta.original_name.as_deref().unwrap_or(meta.file_name.as_str());
     if !state.policy.allowed_extensions.allows(named) {
-        return Err(AppError::ExtensionNotAllowed {
+        return Err(Error::ExtensionNotAllowed {
             allowed: state.policy.allowed_extensions.as_slice().join(", "),
         });
     }
     if files::exists(state.db.pool(), meta.user, meta.file_name.as_str()).await? {
-        return Err(AppError::FileExists(meta.file_name.to_string()));
+        return Err(Error::FileExists(meta.file_name.to_string()));
     }
     Ok(())
 }
@@ -70,7 +71,7 @@ impl std::fmt::Debug for Ingest {
 
 impl Ingest {
     /// Starts staging a body; `format` says whether (and how) to profile it.
-    pub async fn start(state: &AppState, format: Option<Format>) -> Result<Self, AppError> {
+    pub async fn start(state: &AppState, format: Option<Format>) -> Result<Self, Error> {
         Ok(Self {
             writer: state.blobs.stage().await?,
             started_at: timestamp::now_micros(),
@@ -85,10 +86,10 @@ impl Ingest {
     /// Takes the next chunk; refuses it (413) before writing if it would pass the
     /// limit, and (422) as soon as the profiler finds the dataset is one pandas
     /// would refuse.
-    pub async fn push(&mut self, chunk: Bytes) -> Result<(), AppError> {
+    pub async fn push(&mut self, chunk: Bytes) -> Result<(), Error> {
         let size = self.size.saturating_add(chunk.len() as u64);
         if size > self.limit {
-            return Err(AppError::TooLarge { limit: self.limit });
+            return Err(Error::TooLarge { limit: self.limit });
         }
         self.profiling.push(&chunk).await?;
         self.cid.push(chunk.clone()).await?;
@@ -99,7 +100,7 @@ impl Ingest {
     }
 
     /// Everything the body gave, once every byte has arrived.
-    pub async fn finish(mut self) -> Result<Received, AppError> {
+    pub async fn finish(mut self) -> Result<Received, Error> {
         let (head, profile) = self.profiling.finish(self.writer.as_mut()).await?;
         Ok(Received {
             writer: self.writer,
@@ -149,7 +150,7 @@ impl Profiling {
 
     /// Takes the next chunk; fails (422) as soon as the profiler finds the
     /// dataset is one pandas would refuse.
-    pub async fn push(&mut self, chunk: &Bytes) -> Result<(), AppError> {
+    pub async fn push(&mut self, chunk: &Bytes) -> Result<(), Error> {
         let room = content_type::SNIFF_LEN.saturating_sub(self.head.len());
         let after_head = chunk.slice(room.min(chunk.len())..);
         self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
@@ -170,7 +171,7 @@ impl Profiling {
     /// the head's magic bytes say it is an image, an archive or another binary
     /// format, whatever its name: those files get no summary rather than an
     /// `invalid_dataset` error.
-    async fn start_profiler(&mut self) -> Result<(), AppError> {
+    async fn start_profiler(&mut self) -> Result<(), Error> {
         let Some(format) = self
             .format
             .take()
@@ -190,10 +191,7 @@ impl Profiling {
 
     /// The head and the dataset profile, once every byte has arrived; a
     /// format that needs random access is read from what `writer` staged.
-    pub async fn finish(
-        mut self,
-        writer: &mut dyn BlobWriter,
-    ) -> Result<(Vec<u8>, Option<Profile>), AppError> {
+    pub async fn finish(mut self, writer: &mut dyn BlobWriter) -> Result<(Vec<u8>, Option<Profile>), Error> {
         if self.head.len() < content_type::SNIFF_LEN {
             self.start_profiler().await?;
         }
@@ -207,7 +205,7 @@ impl Profiling {
 
     /// Stops until the next request; fails (422) if the bytes so far are not a
     /// dataset pandas would read.
-    pub async fn pause(self) -> Result<PausedProfiling, AppError> {
+    pub async fn pause(self) -> Result<PausedProfiling, Error> {
         let profiler = match self.profiler {
             Some(profiler) => Some(profiler.pause().await?),
             None => None,
@@ -242,16 +240,13 @@ pub fn worth_profiling(format: Format, head: &[u8]) -> bool {
 
 /// Profiles the bytes a writer has staged, read back from the start (on the
 /// blocking pool); `None` where the store cannot read them back.
-pub async fn profile_staged(
-    writer: &mut dyn BlobWriter,
-    format: Format,
-) -> Result<Option<Profile>, AppError> {
+pub async fn profile_staged(writer: &mut dyn BlobWriter, format: Format) -> Result<Option<Profile>, Error> {
     let Some(reader) = writer.staged_reader().await? else {
         return Ok(None);
     };
     let profiled = tokio::task::spawn_blocking(move || profile::profile_file(format, reader))
         .await
-        .map_err(|err| AppError::Internal(anyhow::anyhow!("the profiler failed: {err}")))?;
+        .map_err(|err| Error::Internal(anyhow::anyhow!("the profiler failed: {err}")))?;
     Ok(profiled.map_err(crate::storage::StorageError::from)??)
 }
 
@@ -291,7 +286,7 @@ pub async fn store(
     meta: UploadMeta,
     received: Received,
     audit: &Audit,
-) -> Result<FileRecord, AppError> {
+) -> Result<FileRecord, Error> {
     let Received {
         writer,
         started_at,
@@ -305,12 +300,12 @@ pub async fn store(
     let (summary, profile) = match profile {
         Some(profile) => (
             profile.summary(),
-            serde_json::to_string(&profile).map_err(|err| AppError::Internal(err.into()))?,
+            serde_json::to_string(&profile).map_err(|err| Error::Internal(err.into()))?,
         ),
         None => (String::new(), String::new()),
     };
     let named = meta.original_name.as_deref().unwrap_or(meta.file_name.as_str());
-    let size = i64::try_from(size).map_err(|_| AppError::TooLarge {
+    let size = i64::try_from(size).map_err(|_| Error::TooLarge {
         limit: state.policy.max_upload_bytes,
     })?;
     let new_file = NewFile {
@@ -330,7 +325,7 @@ pub async fn store(
     let mut tx = state.db.begin().await?;
     let record = files::insert(&mut tx, &new_file).await.map_err(|err| {
         if is_unique_violation(&err) {
-            AppError::FileExists(new_file.file_name.clone())
+            Error::FileExists(new_file.file_name.clone())
         } else {
             err.into()
         }

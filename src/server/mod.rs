@@ -4,6 +4,8 @@
 mod connection;
 mod limits;
 mod listener;
+#[cfg(test)]
+mod node_tests;
 
 use std::future::Future;
 
@@ -11,8 +13,9 @@ use tokio::net::TcpListener;
 
 pub use limits::Limits;
 
-use crate::state::AppState;
-use crate::{http, jobs, maintenance};
+use crate::http;
+use crate::pipeline::maintenance;
+use crate::pipeline::state::AppState;
 
 /// Serves until `shutdown` resolves; the background jobs stop with the server,
 /// and maintenance runs under way get [`maintenance::STOP_DEADLINE`] to record
@@ -26,7 +29,6 @@ pub async fn run(
     let maintenance = state.maintenance.clone();
     let open_uploads = state.open_uploads.clone();
     let jobs_shutdown = maintenance.stop.clone();
-    jobs::spawn_all(&state, &jobs_shutdown);
     maintenance::spawn_schedules(&state);
     let _stop_jobs = jobs_shutdown.clone().drop_guard();
     let served = listener::serve(listener, http::router(state), limits, async move {

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 
 use crate::db::{blobs, files, jobs};
 use crate::domain::timestamp::now_micros;
-use crate::maintenance::{JobError, Progress, flag_corrupt, micros, stopping};
+use crate::pipeline::maintenance::{JobError, Progress, flag_corrupt, micros, stopping};
+use crate::pipeline::state::AppState;
 use crate::pipeline::{delete, resumable, session};
-use crate::state::AppState;
 use crate::storage::BlobKey;
 
 const PAGE: usize = 1000;

@@ -5,10 +5,12 @@
 //! node runs it at a time, however many share the database), record the run,
 //! do the work in batches while renewing the lease and watching for shutdown,
 //! then record how it ended with its report. A run that finds the lease held
-//! elsewhere does nothing ([`JobError::Busy`]).
+//! elsewhere does nothing ([`JobError::Busy`]). [`schedule`] runs them, and
+//! the frequent sweeps (expiry, retried removals), on one scheduler.
 
 mod cleanup;
 mod report;
+mod schedule;
 mod verify;
 
 use std::fmt;
@@ -21,9 +23,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::db::jobs;
 use crate::domain::timestamp::now_micros;
-use crate::state::AppState;
+use crate::pipeline::state::AppState;
 
 pub use report::render as render_report;
+pub use schedule::spawn as spawn_schedules;
 
 /// How long a lease lasts unless renewed; a node that died lets go this long after.
 const LEASE: Duration = Duration::from_secs(60);
@@ -183,7 +186,7 @@ pub async fn start(
     let pool = state.db.pool();
     let holder = state.maintenance.node.clone();
     let now = now_micros();
-    if !jobs::take_lease(pool, job.name(), &holder, now, now + micros(LEASE)).await? {
+    if !take_lease(state, job.name()).await? {
         let holder = jobs::lease_holder(pool, job.name(), now)
             .await?
             .unwrap_or_default();
@@ -192,7 +195,7 @@ pub async fn start(
     let run_id = match jobs::start_run(pool, job.name(), trigger.as_str(), &holder, now).await {
         Ok(id) => id,
         Err(err) => {
-            jobs::release_lease(pool, job.name(), &holder).await.ok();
+            release_lease(state, job.name()).await;
             return Err(err.into());
         }
     };
@@ -211,9 +214,7 @@ pub async fn start(
             err = keep_lease(&state, job) => Err(err),
         };
         record(&state, job, run_id, &result, began.elapsed()).await;
-        jobs::release_lease(state.db.pool(), job.name(), &state.maintenance.node)
-            .await
-            .ok();
+        release_lease(&state, job.name()).await;
         result
     });
     Ok(Started { run_id, finished })
@@ -231,20 +232,32 @@ async fn work(state: &AppState, job: Job, progress: &Progress) -> Result<Value, 
 async fn keep_lease(state: &AppState, job: Job) -> JobError {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
-        let now = now_micros();
-        match jobs::take_lease(
-            state.db.pool(),
-            job.name(),
-            &state.maintenance.node,
-            now,
-            now + micros(LEASE),
-        )
-        .await
-        {
+        match take_lease(state, job.name()).await {
             Ok(true) => {}
             Ok(false) => return JobError::Failed(anyhow::anyhow!("the job's lease was taken over")),
             Err(err) => tracing::warn!(job = job.name(), error = %err, "could not renew the job's lease"),
         }
+    }
+}
+
+/// Takes (or renews) the lease `name` for this node, for [`LEASE`]: whether
+/// it now holds it. One lease per job, and one per sweep.
+async fn take_lease(state: &AppState, name: &str) -> Result<bool, sqlx::Error> {
+    let now = now_micros();
+    jobs::take_lease(
+        state.db.pool(),
+        name,
+        &state.maintenance.node,
+        now,
+        now + micros(LEASE),
+    )
+    .await
+}
+
+/// Lets go of a lease; one not let go (the database away) expires by itself.
+async fn release_lease(state: &AppState, name: &str) {
+    if let Err(err) = jobs::release_lease(state.db.pool(), name, &state.maintenance.node).await {
+        tracing::warn!(lease = name, error = %err, "could not release a lease; it expires by itself");
     }
 }
 
@@ -272,47 +285,6 @@ async fn record(state: &AppState, job: Job, run_id: i64, result: &Result<Value, 
     .await
     {
         tracing::error!(job = job.name(), run = run_id, error = %err, "could not record the end of a job run");
-    }
-}
-
-/// Starts each job's schedule: every interval, a node runs the job unless
-/// some node ran it less than an interval ago or runs it now.
-pub fn spawn_schedules(state: &AppState) {
-    for job in Job::ALL {
-        let interval = state.maintenance.settings.interval(job);
-        if interval.is_zero() {
-            continue;
-        }
-        let state = state.clone();
-        tokio::spawn(async move {
-            let stop = state.maintenance.stop.clone();
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep(interval) => {}
-                }
-                if let Err(err) = scheduled_round(&state, job, interval).await {
-                    tracing::warn!(job = job.name(), error = %err, "scheduled job round failed");
-                }
-            }
-        });
-    }
-}
-
-async fn scheduled_round(state: &AppState, job: Job, interval: Duration) -> Result<(), JobError> {
-    let last = jobs::last_start(state.db.pool(), job.name()).await?;
-    if last.is_some_and(|last| now_micros() - last < micros(interval)) {
-        return Ok(());
-    }
-    let progress: Progress = Arc::new(move |line: &str| tracing::info!(job = job.name(), "{line}"));
-    match start(state, job, Trigger::Schedule, progress).await {
-        Ok(started) => started
-            .finished
-            .await
-            .map_err(|err| JobError::Failed(err.into()))?
-            .map(drop),
-        Err(JobError::Busy { .. }) => Ok(()),
-        Err(err) => Err(err),
     }
 }
 

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use crate::db::{jobs, storage_report};
 use crate::domain::size::human;
 use crate::domain::timestamp::now_micros;
-use crate::maintenance::JobError;
-use crate::state::AppState;
+use crate::pipeline::maintenance::JobError;
+use crate::pipeline::state::AppState;
 
 /// Users and content types listed, the largest first.
 const TOP: i64 = 20;

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{blobs, dag, files};
 use crate::ipfs::verify::verified_chunks;
-use crate::maintenance::{JobError, Progress, flag_corrupt, stopping};
-use crate::state::AppState;
+use crate::pipeline::maintenance::{JobError, Progress, flag_corrupt, stopping};
+use crate::pipeline::state::AppState;
 use crate::storage::{BlobKey, ByteStream, StorageError};
 
 const PAGE: i64 = 200;

@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::auth::UserId;
 use crate::db::Db;
 use crate::db::uploads::{self, Progress, UploadRow};
 use crate::domain::UploadId;
+use crate::domain::UserId;
 use crate::domain::timestamp::now_micros;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::pipeline::Error;
+use crate::pipeline::state::AppState;
 
 /// How long a writer's lock lasts unless renewed; a writer that died lets go
 /// after this long.
@@ -46,7 +46,7 @@ impl UploadLock {
     /// expired, 423 while another request holds it. A holder may be another
     /// node's upload settling its last request, which takes milliseconds, so
     /// a held lock is tried again for a little while before the 423.
-    pub async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Self, UploadRow), AppError> {
+    pub async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Self, UploadRow), Error> {
         let token = uuid::Uuid::new_v4().to_string();
         let patience = tokio::time::Instant::now() + HOLDER_PATIENCE;
         let row = loop {
@@ -56,12 +56,12 @@ impl UploadLock {
             }
             let row = uploads::find(state.db.pool(), id, user)
                 .await?
-                .ok_or(AppError::NotFound("upload"))?;
+                .ok_or(Error::NotFound("upload"))?;
             if row.expires_at < now {
-                return Err(AppError::UploadExpired);
+                return Err(Error::UploadExpired);
             }
             if tokio::time::Instant::now() >= patience {
-                return Err(AppError::UploadLocked);
+                return Err(Error::UploadLocked);
             }
             tokio::time::sleep(HOLDER_POLL).await;
         };
@@ -101,7 +101,7 @@ impl UploadLock {
     }
 
     /// Lets go before the refusal `err` is answered.
-    pub async fn release(self, err: AppError) -> AppError {
+    pub async fn release(self, err: Error) -> Error {
         self.let_go().await;
         err
     }
@@ -121,11 +121,11 @@ pub(super) struct LockHandle {
 
 impl LockHandle {
     /// Fails with 423 when the lock is no longer this one.
-    pub async fn record(&self, progress: Progress) -> Result<(), AppError> {
+    pub async fn record(&self, progress: Progress) -> Result<(), Error> {
         if uploads::record(self.db.pool(), self.id, &self.token, progress).await? {
             Ok(())
         } else {
-            Err(AppError::UploadLocked)
+            Err(Error::UploadLocked)
         }
     }
 }

@@ -29,20 +29,20 @@ use self::lock::{LockHandle, UploadLock, lease_end};
 pub use self::open::OpenUploads;
 use self::open::{Claim, Found, Open, Settled};
 pub use self::warm::WarmProfiles;
-use crate::auth::UserId;
 use crate::db::files::FileRecord;
 use crate::db::uploads::{self, NewUpload, Progress, UploadRow};
+use crate::domain::UserId;
 use crate::domain::timestamp::now_micros;
 use crate::domain::{FileName, SessionId, UploadId, content_type};
-use crate::error::AppError;
 use crate::ipfs::CidBuilder;
+use crate::pipeline::Error;
 use crate::pipeline::attempt::{Attempt, Intent};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::session::Session;
 use crate::pipeline::side_thread::SideThread;
+use crate::pipeline::state::AppState;
 use crate::pipeline::upload::{self, Profiling, Received, UploadMeta};
 use crate::profile::Format;
-use crate::state::AppState;
 use crate::storage::{BlobWriter, ResumableWriter};
 
 /// How long a status request waits for a writing request to end, and how
@@ -127,7 +127,7 @@ pub async fn create(
     session: &Session,
     creation: Creation,
     audit: &Audit,
-) -> Result<Status, AppError> {
+) -> Result<Status, Error> {
     let Creation {
         user,
         file_name,
@@ -152,7 +152,7 @@ pub async fn create(
     let expires_at = expires_from(state, now);
     let recorded = async {
         let file_name = file_name.ok_or_else(|| {
-            AppError::MissingField("Upload-Metadata must name the file: `file_name` or `filename`".into())
+            Error::MissingField("Upload-Metadata must name the file: `file_name` or `filename`".into())
         })?;
         let meta = UploadMeta {
             user,
@@ -165,7 +165,7 @@ pub async fn create(
         let length = i64::try_from(length)
             .ok()
             .filter(|_| length <= limit)
-            .ok_or(AppError::TooLarge { limit })?;
+            .ok_or(Error::TooLarge { limit })?;
         let row = NewUpload {
             id,
             user_id: user,
@@ -180,7 +180,7 @@ pub async fn create(
             created_at: now,
             expires_at,
         };
-        Ok::<_, AppError>(uploads::insert(state.db.pool(), &row).await?)
+        Ok::<_, Error>(uploads::insert(state.db.pool(), &row).await?)
     }
     .await;
     if let Err(err) = recorded {
@@ -197,7 +197,7 @@ pub async fn create(
             file: None,
         });
     }
-    let empty = futures_util::stream::empty::<Result<Bytes, AppError>>();
+    let empty = futures_util::stream::empty::<Result<Bytes, Error>>();
     append(state, user, id, Patch::default(), empty, audit).await
 }
 
@@ -207,7 +207,7 @@ pub async fn create(
 /// server is still saving what the failed request brought, and should hear the
 /// offset that leaves, not the one before it. While its last requests settle
 /// here, waits for them.
-pub async fn status(state: &AppState, user: UserId, id: UploadId) -> Result<Status, AppError> {
+pub async fn status(state: &AppState, user: UserId, id: UploadId) -> Result<Status, Error> {
     let patience = tokio::time::Instant::now() + WRITER_PATIENCE;
     let row = loop {
         let found = state.open_uploads.find(id).await;
@@ -216,7 +216,7 @@ pub async fn status(state: &AppState, user: UserId, id: UploadId) -> Result<Stat
         }
         let row = uploads::find(state.db.pool(), id, user)
             .await?
-            .ok_or(AppError::NotFound("upload"))?;
+            .ok_or(Error::NotFound("upload"))?;
         let writing = match found {
             Found::Taken => true,
             // The lock is this node's, held between requests.
@@ -229,7 +229,7 @@ pub async fn status(state: &AppState, user: UserId, id: UploadId) -> Result<Stat
         tokio::time::sleep(WRITER_POLL).await;
     };
     if row.expires_at < now_micros() {
-        return Err(AppError::UploadExpired);
+        return Err(Error::UploadExpired);
     }
     Ok(Status {
         id,
@@ -255,7 +255,7 @@ pub async fn append<S, E>(
     patch: Patch,
     body: S,
     audit: &Audit,
-) -> Result<Status, AppError>
+) -> Result<Status, Error>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -296,11 +296,11 @@ where
 }
 
 /// Why a request cannot append to the upload as it stands, before any byte.
-fn refusal(open: &Open, patch: &Patch) -> Option<AppError> {
+fn refusal(open: &Open, patch: &Patch) -> Option<Error> {
     let at = u64::try_from(open.row.upload_offset).unwrap_or_default();
     let length = u64::try_from(open.row.length).unwrap_or_default();
     if patch.offset != at {
-        Some(AppError::OffsetMismatch {
+        Some(Error::OffsetMismatch {
             expected: at,
             given: patch.offset,
         })
@@ -308,7 +308,7 @@ fn refusal(open: &Open, patch: &Patch) -> Option<AppError> {
         .declared_len
         .is_some_and(|len| at.saturating_add(len) > length)
     {
-        Some(AppError::PastUploadLength { length })
+        Some(Error::PastUploadLength { length })
     } else {
         None
     }
@@ -317,7 +317,7 @@ fn refusal(open: &Open, patch: &Patch) -> Option<AppError> {
 /// The upload ready for a request's bytes, its row holding the state to resume
 /// the store's writer from; a 409 naming the durable offset if an earlier
 /// request did not settle.
-async fn go_on(state: &AppState, mut open: Open, given: u64) -> Result<Open, AppError> {
+async fn go_on(state: &AppState, mut open: Open, given: u64) -> Result<Open, Error> {
     if let Some(Err(err)) = open.settled.clone().now_or_never() {
         return Err(unsettled(state, open.lock, open.row.user_id, &err, given).await);
     }
@@ -341,7 +341,7 @@ async fn store_last(
     body: Appending,
     settled: Settled,
     audit: &Audit,
-) -> Result<Status, AppError> {
+) -> Result<Status, Error> {
     let id = lock.id;
     let finished = match settled.await {
         Ok(_) => match body.cid.finish().await {
@@ -380,7 +380,7 @@ async fn leave_open(
     mut row: UploadRow,
     body: Appending,
     settled: Settled,
-) -> Result<Status, AppError> {
+) -> Result<Status, Error> {
     let Appending {
         mut writer,
         sha256,
@@ -441,7 +441,7 @@ async fn leave_open(
 
 /// The user's upload, taken for a request that writes to it: open on this node
 /// already, or opened now by taking its lock.
-async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Claim, Open), AppError> {
+async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Claim, Open), Error> {
     let mut claim = state.open_uploads.claim(id, user).await?;
     if let Some(open) = claim.open.take() {
         return Ok((claim, *open));
@@ -449,7 +449,7 @@ async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Claim, Op
     let (lock, row) = UploadLock::take(state, user, id).await?;
     let Some((sha256, cid)) = checkpoint::restore(&row.hash_state) else {
         return Err(lock
-            .release(AppError::Internal(anyhow::anyhow!(
+            .release(Error::Internal(anyhow::anyhow!(
                 "upload {id} has a damaged hash state"
             )))
             .await);
@@ -463,11 +463,11 @@ async fn with_recorded_leaves(
     state: &AppState,
     id: UploadId,
     mut cid: CidBuilder,
-) -> Result<CidBuilder, AppError> {
+) -> Result<CidBuilder, Error> {
     if cid.leaves_elsewhere() > 0 {
         let recorded = uploads::leaves(state.db.pool(), id).await?;
         if !recorded.is_some_and(|leaves| cid.put_back_leaves(leaves)) {
-            return Err(AppError::Internal(anyhow::anyhow!(
+            return Err(Error::Internal(anyhow::anyhow!(
                 "upload {id}'s recorded CID leaves do not match its hash state"
             )));
         }
@@ -485,18 +485,18 @@ fn settle(
     mut progress: Progress,
 ) -> Settled {
     let settling = state.open_uploads.settle(async move {
-        let store_state = writer.persist().await.map_err(AppError::from)?;
+        let store_state = writer.persist().await.map_err(Error::from)?;
         before
             .await
-            .map_err(|err| AppError::Internal(anyhow::anyhow!("an earlier request did not settle: {err}")))?;
+            .map_err(|err| Error::Internal(anyhow::anyhow!("an earlier request did not settle: {err}")))?;
         progress.store_state = store_state.clone();
         lock.record(progress).await?;
-        Ok::<_, AppError>(store_state)
+        Ok::<_, Error>(store_state)
     });
     async move {
         match settling.await {
             Ok(settled) => settled.map_err(Arc::new),
-            Err(err) => Err(Arc::new(AppError::Internal(err.into()))),
+            Err(err) => Err(Arc::new(Error::Internal(err.into()))),
         }
     }
     .boxed()
@@ -505,16 +505,16 @@ fn settle(
 
 /// Lets go of an upload whose earlier requests did not settle, and tells the
 /// request where it durably stands: the client goes on from there.
-async fn unsettled(state: &AppState, lock: UploadLock, user: UserId, err: &AppError, given: u64) -> AppError {
+async fn unsettled(state: &AppState, lock: UploadLock, user: UserId, err: &Error, given: u64) -> Error {
     let id = lock.id;
     tracing::error!(upload = %id, error = %err, "an upload's bytes could not be saved; its client goes back to the durable offset");
     lock.let_go().await;
     match uploads::find(state.db.pool(), id, user).await {
-        Ok(Some(row)) => AppError::OffsetMismatch {
+        Ok(Some(row)) => Error::OffsetMismatch {
             expected: u64::try_from(row.upload_offset).unwrap_or_default(),
             given,
         },
-        Ok(None) => AppError::NotFound("upload"),
+        Ok(None) => Error::NotFound("upload"),
         Err(err) => err.into(),
     }
 }
@@ -529,7 +529,7 @@ async fn receive<S, E>(
     cid: CidBuilder,
     patch: Patch,
     body: S,
-) -> Result<Appending, AppError>
+) -> Result<Appending, Error>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -559,10 +559,10 @@ where
     if let (Some(expected), Some(running)) = (&checksum, body.checksum.take()) {
         if body.cut {
             tracing::warn!(upload = %lock.id, "a checksummed PATCH was cut short; its bytes were discarded");
-            return Err(AppError::Interrupted);
+            return Err(Error::Interrupted);
         }
         if running.finish() != expected.digest {
-            return Err(AppError::ChecksumMismatch {
+            return Err(Error::ChecksumMismatch {
                 algorithm: expected.algorithm.name(),
             });
         }
@@ -571,7 +571,7 @@ where
 }
 
 /// Removes the user's upload and its bytes; its record says it was terminated.
-pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(), AppError> {
+pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(), Error> {
     let (claim, open) = take(state, user, id).await?;
     let (lock, mut row) = (open.lock, open.row);
     // The store's state once the requests before have settled; if they did
@@ -579,7 +579,7 @@ pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(
     if let Ok(store_state) = open.settled.await {
         row.store_state = store_state;
     }
-    if let Err(err) = remove(state, &row, id, AppError::UploadTerminated).await {
+    if let Err(err) = remove(state, &row, id, Error::UploadTerminated).await {
         return Err(lock.release(err).await);
     }
     lock.forget();
@@ -589,7 +589,7 @@ pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(
 
 /// Removes every expired upload nobody is writing to, with its bytes; their
 /// records say they expired. Returns how many were removed.
-pub async fn expire(state: &AppState) -> Result<u64, AppError> {
+pub async fn expire(state: &AppState) -> Result<u64, Error> {
     let mut removed = 0;
     loop {
         let now = now_micros();
@@ -601,7 +601,7 @@ pub async fn expire(state: &AppState) -> Result<u64, AppError> {
             };
             let token = uuid::Uuid::new_v4().to_string();
             if uploads::claim_expired(state.db.pool(), id, &token, now, lease_end(now)).await? {
-                remove(state, &row, id, AppError::UploadExpired).await?;
+                remove(state, &row, id, Error::UploadExpired).await?;
                 removed += 1;
             }
         }
@@ -612,7 +612,7 @@ pub async fn expire(state: &AppState) -> Result<u64, AppError> {
 }
 
 /// Startup on a single-node backend: whoever held upload locks is gone.
-pub async fn release_all_locks(state: &AppState) -> Result<(), AppError> {
+pub async fn release_all_locks(state: &AppState) -> Result<(), Error> {
     let released = uploads::unlock_all(state.db.pool()).await?;
     if released > 0 {
         tracing::info!(
@@ -640,7 +640,7 @@ struct Appending {
 }
 
 impl Appending {
-    async fn read<S, E>(mut self, mut body: S, lock: &UploadLock) -> Result<Self, AppError>
+    async fn read<S, E>(mut self, mut body: S, lock: &UploadLock) -> Result<Self, Error>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -655,11 +655,11 @@ impl Appending {
                 }
             };
             if lock.lost() {
-                return Err(AppError::UploadLocked);
+                return Err(Error::UploadLocked);
             }
             let offset = self.offset + chunk.len() as u64;
             if offset > self.length {
-                return Err(AppError::PastUploadLength { length: self.length });
+                return Err(Error::PastUploadLength { length: self.length });
             }
             if let Some(checksum) = &mut self.checksum {
                 checksum.update(&chunk);
@@ -689,16 +689,16 @@ async fn complete(
     mut writer: Box<dyn ResumableWriter>,
     hashed: Hashed,
     audit: &Audit,
-) -> Result<Status, AppError> {
+) -> Result<Status, Error> {
     let id = lock.id;
     let user = row.user_id;
-    let session = SessionId::parse(&row.session_id).map_err(|err| AppError::Internal(err.into()))?;
+    let session = SessionId::parse(&row.session_id).map_err(|err| Error::Internal(err.into()))?;
     let attempt = Attempt::resume(&state.db, row.record_id.clone(), user, session);
     let stored = async {
         attempt.processing().await?;
         let meta = UploadMeta {
             user,
-            file_name: FileName::parse(&row.file_name).map_err(|err| AppError::Internal(err.into()))?,
+            file_name: FileName::parse(&row.file_name).map_err(|err| Error::Internal(err.into()))?,
             original_name: Some(row.filename.clone()).filter(|name| !name.is_empty()),
             description: row.description.clone(),
         };
@@ -742,18 +742,18 @@ async fn complete(
 }
 
 /// Removes an upload that will not complete, failing its record with `reason`.
-async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: AppError) -> Result<(), AppError> {
+async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: Error) -> Result<(), Error> {
     discard(state, id, &row.store_state).await?;
-    let session = SessionId::parse(&row.session_id).map_err(|err| AppError::Internal(err.into()))?;
+    let session = SessionId::parse(&row.session_id).map_err(|err| Error::Internal(err.into()))?;
     let attempt = Attempt::resume(&state.db, row.record_id.clone(), row.user_id, session);
     match attempt.finish::<()>(Err(reason)).await {
-        Err(AppError::UploadExpired | AppError::UploadTerminated) => Ok(()),
+        Err(Error::UploadExpired | Error::UploadTerminated) => Ok(()),
         other => other,
     }
 }
 
 /// Removes an upload's bytes, then its row.
-async fn discard(state: &AppState, id: UploadId, store_state: &str) -> Result<(), AppError> {
+async fn discard(state: &AppState, id: UploadId, store_state: &str) -> Result<(), Error> {
     state.warm_profiles.forget(id);
     state.blobs.discard(&id, store_state).await?;
     let mut conn = state.db.pool().acquire().await?;
@@ -767,7 +767,7 @@ async fn discard(state: &AppState, id: UploadId, store_state: &str) -> Result<()
 async fn profile_from_staged(
     writer: &mut dyn BlobWriter,
     named: &str,
-) -> Result<(Vec<u8>, Option<crate::profile::Profile>), AppError> {
+) -> Result<(Vec<u8>, Option<crate::profile::Profile>), Error> {
     let head = match writer.staged_reader().await? {
         Some(reader) => {
             let head = tokio::task::spawn_blocking(move || {
@@ -779,7 +779,7 @@ async fn profile_from_staged(
                 .map(|_| head)
             })
             .await
-            .map_err(|err| AppError::Internal(err.into()))?;
+            .map_err(|err| Error::Internal(err.into()))?;
             head.map_err(crate::storage::StorageError::from)?
         }
         None => Vec::new(),

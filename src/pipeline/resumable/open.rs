@@ -23,11 +23,11 @@ use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 use super::lock::UploadLock;
-use crate::auth::UserId;
 use crate::db::uploads::UploadRow;
 use crate::domain::UploadId;
-use crate::error::AppError;
+use crate::domain::UserId;
 use crate::ipfs::CidBuilder;
+use crate::pipeline::Error;
 
 /// How long a stopping server waits for the uploads open on it to settle and
 /// let go of their locks.
@@ -35,7 +35,7 @@ const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The settling of an upload's requests so far: the store's state to resume
 /// with once every byte written is durable and its offset committed.
-pub(super) type Settled = Shared<BoxFuture<'static, Result<String, Arc<AppError>>>>;
+pub(super) type Settled = Shared<BoxFuture<'static, Result<String, Arc<Error>>>>;
 
 /// An upload between two of its requests on this node.
 pub(super) struct Open {
@@ -128,20 +128,20 @@ impl OpenUploads {
 
     /// Claims the upload for a request of `user`'s: 423 while another request
     /// writes to it, 404 if it is someone else's. Waits while it closes.
-    pub(super) async fn claim(self: &Arc<Self>, id: UploadId, user: UserId) -> Result<Claim, AppError> {
+    pub(super) async fn claim(self: &Arc<Self>, id: UploadId, user: UserId) -> Result<Claim, Error> {
         loop {
             let closing = {
                 let mut slots = self.slots();
                 match slots.get(&id) {
                     Some(Slot::Closing(closed)) => closed.clone(),
-                    Some(Slot::Taken(owner)) if *owner == user => return Err(AppError::UploadLocked),
+                    Some(Slot::Taken(owner)) if *owner == user => return Err(Error::UploadLocked),
                     Some(Slot::Idle(open)) if open.row.user_id == user => {
                         let Some(Slot::Idle(open)) = slots.insert(id, Slot::Taken(user)) else {
                             unreachable!("the slot was idle")
                         };
                         return Ok(self.hold(id, Some(open)));
                     }
-                    Some(_) => return Err(AppError::NotFound("upload")),
+                    Some(_) => return Err(Error::NotFound("upload")),
                     None => {
                         slots.insert(id, Slot::Taken(user));
                         return Ok(self.hold(id, None));

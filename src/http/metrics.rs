@@ -1,0 +1,64 @@
+//! `GET /metrics` and the middleware that counts and times every request.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::metrics;
+use crate::pipeline::state::AppState;
+
+/// The middleware (a route layer, so the route template is known): counts
+/// and times every request, and the uploads under way.
+pub async fn track(request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let uploading = is_upload(&method, &route);
+    if uploading {
+        metrics::upload_started();
+    }
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    if uploading {
+        metrics::upload_ended();
+    }
+    metrics::request_answered(&method, &route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+fn is_upload(method: &str, route: &str) -> bool {
+    matches!(
+        (method, route),
+        (
+            "POST",
+            "/api/v1/files/" | "/api/v1/files" | "/api/v1/uploads/" | "/api/v1/uploads"
+        ) | (
+            "PUT",
+            "/api/v1/files/{file_name}/content" | "/api/v1/files/active/content"
+        ) | ("PATCH", "/api/v1/uploads/{id}")
+    )
+}
+
+/// `GET /metrics`
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus metrics", content_type = "application/openmetrics-text", body = String)))]
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let pool = state.db.pool();
+    let idle = i64::try_from(pool.num_idle()).unwrap_or_default();
+    metrics::db_connections(idle, i64::from(pool.size()) - idle);
+    match metrics::encode() {
+        Ok(text) => (
+            [(
+                CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

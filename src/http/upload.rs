@@ -26,11 +26,11 @@ use crate::http::error::ApiError;
 use crate::http::files::{FileView, parse_name};
 use crate::http::session_hint::{SessionHint, announce, parse_session};
 use crate::pipeline::Error;
-use crate::pipeline::attempt::{Attempt, Intent};
+use crate::pipeline::attempt::Intent;
 use crate::pipeline::audit::Audit;
-use crate::pipeline::session::{self, Session};
+use crate::pipeline::session::Session;
 use crate::pipeline::state::AppState;
-use crate::pipeline::upload::{self, Ingest, UploadMeta};
+use crate::pipeline::upload::{Upload, UploadMeta};
 use crate::profile::Format;
 
 /// RFC 3986 unreserved characters stay as they are in a `Location` path segment.
@@ -68,7 +68,7 @@ pub async fn multipart(
         audit,
         hint,
         session_field: None,
-        begun: None,
+        upload: None,
     };
     let outcome = form.receive(&headers, multipart).await;
     form.finish(outcome).await
@@ -92,33 +92,38 @@ pub async fn raw(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let begun = async {
-        let session = session::resolve(&state, user, hint.named(None)?).await?;
-        let intent = Intent {
-            filename: file_name.clone(),
-            file_name: file_name.clone(),
-            size: declared_length(&headers).unwrap_or(0),
-            content_type: content_type::detect(&[], &file_name),
-        };
-        let attempt = Attempt::begin(&state.db, user, session.id, intent).await?;
-        Ok::<_, Error>((session, attempt))
+    let intent = Intent {
+        filename: file_name.clone(),
+        file_name: file_name.clone(),
+        size: declared_length(&headers).unwrap_or(0),
+        content_type: content_type::detect(&[], &file_name),
     };
-    let (session, attempt) = match begun.await {
-        Ok(begun) => begun,
+    let begun = match hint.named(None) {
+        Ok(named) => Upload::begin(&state, user, named, intent, audit).await,
+        Err(err) => Err(err),
+    };
+    let mut upload = match begun {
+        Ok(upload) => upload,
         Err(err) => return ApiError::from(err).into_response(),
     };
-    let outcome = receive_raw(&state, &attempt, &file_name, &headers, body, &audit).await;
-    respond(&state, &session, attempt.finish(outcome).await)
+    let (session, stored) = match receive_raw(&mut upload, &state, &file_name, &headers, body).await {
+        Ok(meta) => upload.finish(meta).await,
+        Err(err) => {
+            let (session, err) = upload.abort(err).await;
+            (session, Err(err))
+        }
+    };
+    respond(&state, &session, stored)
 }
 
+/// Reads a raw body into the upload: what to store it as.
 async fn receive_raw(
+    upload: &mut Upload<'_>,
     state: &AppState,
-    attempt: &Attempt,
     file_name: &str,
     headers: &HeaderMap,
     body: Body,
-    audit: &Audit,
-) -> Result<FileRecord, Error> {
+) -> Result<UploadMeta, Error> {
     refuse_oversized(
         headers,
         state.policy.max_upload_bytes,
@@ -135,21 +140,19 @@ async fn receive_raw(
             .to_owned(),
         None => String::new(),
     };
-    let meta = meta(attempt.user(), file_name, None, description)?;
-    upload::precheck(state, &meta).await?;
-    attempt.processing().await?;
+    let meta = meta(upload.user(), file_name, None, description)?;
+    upload.check(&meta).await?;
 
     let declared_type = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let mut ingest = Ingest::start(state, Format::detect(file_name, declared_type)).await?;
+    upload.open_body(Format::detect(file_name, declared_type)).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(interrupted)?;
-        ingest.push(chunk).await?;
+        upload.push(chunk.map_err(interrupted)?).await?;
     }
-    upload::store(state, attempt, meta, ingest.finish().await?, audit).await
+    Ok(meta)
 }
 
 /// One multipart request as its parts arrive.
@@ -160,16 +163,17 @@ struct FormUpload<'a> {
     hint: SessionHint,
     /// The form's `session_id`, once read.
     session_field: Option<SessionId>,
-    /// The session and attempt, from the moment the upload's session is known.
-    begun: Option<(Session, Attempt)>,
+    /// The upload, from the moment its session is known.
+    upload: Option<Upload<'a>>,
 }
 
-impl FormUpload<'_> {
+impl<'a> FormUpload<'a> {
+    /// Reads the form: what to store its file as.
     async fn receive(
         &mut self,
         headers: &HeaderMap,
         multipart: Result<Multipart, MultipartRejection>,
-    ) -> Result<FileRecord, Error> {
+    ) -> Result<UploadMeta, Error> {
         let limit = self.state.policy.max_upload_bytes;
         refuse_oversized(headers, limit.saturating_add(MULTIPART_OVERHEAD), limit)?;
         let mut multipart =
@@ -177,15 +181,11 @@ impl FormUpload<'_> {
 
         let mut file_name = None;
         let mut description = String::new();
-        let mut staged: Option<(Ingest, Option<String>)> = None;
-        let mut prechecked = false;
+        let mut original_name = None;
+        let mut has_file = false;
         while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
             match field.name().unwrap_or_default() {
-                "file_name" => {
-                    file_name = Some(read_text(field).await?);
-                    // A name given after the file has not been checked yet.
-                    prechecked = false;
-                }
+                "file_name" => file_name = Some(read_text(field).await?),
                 "description" => description = read_text(field).await?,
                 "session_id" => {
                     // A blank field (a form without a session) names none.
@@ -195,21 +195,24 @@ impl FormUpload<'_> {
                     }
                 }
                 "file" => {
-                    let original_name = field.file_name().map(str::to_owned);
+                    original_name = field.file_name().map(str::to_owned);
                     self.begin(file_name.as_deref(), original_name.as_deref()).await?;
+                    let upload = self.upload_mut()?;
+                    // A name given before the file refuses a doomed upload
+                    // before its bytes are read.
                     if let Some(name) = &file_name {
-                        let meta = meta(self.user, name, original_name.clone(), String::new())?;
-                        upload::precheck(self.state, &meta).await?;
-                        prechecked = true;
+                        let meta = meta(upload.user(), name, original_name.clone(), String::new())?;
+                        upload.check(&meta).await?;
                     }
-                    self.attempt()?.processing().await?;
                     // The part's own name, else the form's `file_name`, says what it is.
                     let named = original_name
                         .as_deref()
                         .or(file_name.as_deref())
                         .unwrap_or_default();
                     let format = Format::detect(named, field.content_type().unwrap_or_default());
-                    staged = Some((ingest_field(self.state, field, format).await?, original_name));
+                    upload.open_body(format).await?;
+                    read_file(upload, field).await?;
+                    has_file = true;
                 }
                 _ => drain(field).await?,
             }
@@ -217,28 +220,19 @@ impl FormUpload<'_> {
 
         let file_name =
             file_name.ok_or_else(|| Error::MissingField("form field `file_name` is required".into()))?;
-        let (ingest, original_name) =
-            staged.ok_or_else(|| Error::MissingField("form field `file` is required".into()))?;
-        let meta = meta(self.user, &file_name, original_name, description)?;
-        if !prechecked {
-            upload::precheck(self.state, &meta).await?;
+        if !has_file {
+            return Err(Error::MissingField("form field `file` is required".into()));
         }
-        self.follow_late_session_field().await?;
-        upload::store(
-            self.state,
-            self.attempt()?,
-            meta,
-            ingest.finish().await?,
-            &self.audit,
-        )
-        .await
+        // A `session_id` that came after the file part moves the upload there.
+        if let Some(field) = self.session_field {
+            self.upload_mut()?.move_to(field).await?;
+        }
+        meta(self.user, &file_name, original_name, description)
     }
 
-    /// Begins the attempt, once, in the session known so far.
+    /// Begins the upload, once, in the session known so far.
     async fn begin(&mut self, file_name: Option<&str>, original_name: Option<&str>) -> Result<(), Error> {
-        if self.begun.is_none() {
-            let session =
-                session::resolve(self.state, self.user, self.hint.named(self.session_field)?).await?;
+        if self.upload.is_none() {
             let filename = original_name.or(file_name).unwrap_or_default();
             let intent = Intent {
                 filename: filename.to_owned(),
@@ -246,46 +240,39 @@ impl FormUpload<'_> {
                 size: 0,
                 content_type: content_type::detect(&[], filename),
             };
-            let attempt = Attempt::begin(&self.state.db, self.user, session.id, intent).await?;
-            self.begun = Some((session, attempt));
+            let named = self.hint.named(self.session_field)?;
+            let upload = Upload::begin(self.state, self.user, named, intent, self.audit.clone()).await?;
+            self.upload = Some(upload);
         }
         Ok(())
     }
 
-    fn attempt(&self) -> Result<&Attempt, Error> {
-        match &self.begun {
-            Some((_, attempt)) => Ok(attempt),
-            None => Err(Error::Internal(anyhow::anyhow!("upload attempt not begun"))),
-        }
+    fn upload_mut(&mut self) -> Result<&mut Upload<'a>, Error> {
+        self.upload
+            .as_mut()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("upload not begun")))
     }
 
-    /// A `session_id` that came after the file part moves the attempt there.
-    async fn follow_late_session_field(&mut self) -> Result<(), Error> {
-        let (Some(field), Some((session, attempt))) = (self.session_field, self.begun.as_mut()) else {
-            return Ok(());
-        };
-        if field != session.id {
-            *session = session::resolve(self.state, self.user, session::Named::Explicit(field)).await?;
-            attempt.move_to(field).await?;
-        }
-        Ok(())
-    }
-
-    /// Records the outcome — beginning the attempt now if the request failed
-    /// before its file part — and answers.
-    async fn finish(mut self, outcome: Result<FileRecord, Error>) -> Response {
-        if self.begun.is_none()
+    /// Stores the file or records why not — beginning the upload now if the
+    /// request failed before its file part — and answers.
+    async fn finish(mut self, outcome: Result<UploadMeta, Error>) -> Response {
+        if self.upload.is_none()
             && let Err(err) = self.begin(None, None).await
         {
             // No session to record the attempt in (a bad or foreign session id).
             return ApiError::from(outcome.err().unwrap_or(err)).into_response();
         }
-        match self.begun {
-            Some((session, attempt)) => respond(self.state, &session, attempt.finish(outcome).await),
-            None => {
-                ApiError::from(Error::Internal(anyhow::anyhow!("upload attempt not begun"))).into_response()
+        let Some(upload) = self.upload else {
+            return ApiError::from(Error::Internal(anyhow::anyhow!("upload not begun"))).into_response();
+        };
+        let (session, stored) = match outcome {
+            Ok(meta) => upload.finish(meta).await,
+            Err(err) => {
+                let (session, err) = upload.abort(err).await;
+                (session, Err(err))
             }
-        }
+        };
+        respond(self.state, &session, stored)
     }
 }
 
@@ -341,16 +328,12 @@ fn refuse_oversized(headers: &HeaderMap, max_body: u64, limit: u64) -> Result<()
     }
 }
 
-async fn ingest_field(
-    state: &AppState,
-    mut field: Field<'_>,
-    format: Option<Format>,
-) -> Result<Ingest, Error> {
-    let mut ingest = Ingest::start(state, format).await?;
+/// Streams the form's file part into the upload.
+async fn read_file(upload: &mut Upload<'_>, mut field: Field<'_>) -> Result<(), Error> {
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-        ingest.push(chunk).await?;
+        upload.push(chunk).await?;
     }
-    Ok(ingest)
+    Ok(())
 }
 
 async fn read_text(mut field: Field<'_>) -> Result<String, Error> {

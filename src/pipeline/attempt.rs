@@ -106,20 +106,27 @@ impl Attempt {
 
     /// Records the outcome; a failure keeps the error's code and message.
     pub async fn finish<T>(mut self, outcome: Result<T, Error>) -> Result<T, Error> {
+        match &outcome {
+            Ok(_) => self.finished = true,
+            Err(err) => self.fail(err).await,
+        }
+        outcome
+    }
+
+    /// Records that the upload failed with `err`.
+    pub async fn fail(mut self, err: &Error) {
         self.finished = true;
-        if let Err(err) = &outcome
-            && let Err(record_err) = history::fail(
-                self.db.pool(),
-                &self.id,
-                err.code(),
-                &err.to_string(),
-                now_micros(),
-            )
-            .await
+        if let Err(record_err) = history::fail(
+            self.db.pool(),
+            &self.id,
+            err.code(),
+            &err.to_string(),
+            now_micros(),
+        )
+        .await
         {
             tracing::warn!(record = self.id, error = %record_err, "could not record a failed upload");
         }
-        outcome
     }
 
     /// Completes the record inside the transaction that stores the file.

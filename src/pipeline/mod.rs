@@ -1,15 +1,15 @@
 //! What storing and deleting a file does, independent of how the bytes arrived.
 //!
-//! An upload is an [`attempt::Attempt`] (its processing record) in a
-//! [`session::Session`], and two steps: [`upload::Ingest`] reads the body once,
+//! An upload is one [`upload::Upload`]: it resolves its [`session::Session`],
+//! keeps its processing record ([`attempt::Attempt`]), reads the body once,
 //! chunk by chunk, into a staged blob while hashing it, building its CID and
-//! profiling datasets (the last two on threads of their own, [`side_thread`]);
-//! [`upload::store`] then
-//! records the file, completes the record and makes the file the session's active
-//! file ([`active`]) in one database transaction, and commits the blob.
-//! [`delete::delete`] undoes it. A [`resumable`] upload receives its body over
-//! several requests and ends in the same [`upload::store`]. A
-//! [`storage_node`] stages and commits blobs for gateways.
+//! profiling datasets (the last two on threads of their own, [`side_thread`]),
+//! then records the file, completes the record and makes the file the
+//! session's active file ([`active`]) in one database transaction, and commits
+//! the blob. [`delete::delete`] undoes it. A [`resumable`] upload receives its
+//! body over several requests and ends in the same [`upload::store`]. A
+//! [`storage_node`] stages and commits blobs for gateways. [`maintenance`]
+//! runs the jobs and sweeps; every failure is an [`Error`].
 
 pub mod active;
 pub mod attempt;

@@ -1,0 +1,143 @@
+//! One upload from its first byte to its answer, whichever way its bytes come:
+//! the session it works in, its processing record, the body's ingest (size
+//! limit, SHA-256, CID, profiling, the blob writer) and the transaction that
+//! records it with its audit event. A multipart form and a raw `PUT` drive an
+//! [`Upload`]; the rules every upload obeys are checked in [`Upload::check`].
+//!
+//! The pieces: [`ingest`] reads a body into a staged blob, [`profiling`]
+//! profiles it on the way, and [`record`] stores it as a file in one
+//! transaction. A resumable upload ([`super::resumable`]) receives its body
+//! over several requests and ends in the same [`record::store`].
+
+mod ingest;
+mod profiling;
+mod record;
+
+use bytes::Bytes;
+
+pub use self::ingest::{Ingest, Received};
+pub use self::profiling::{PausedProfiling, Profiling, profile_staged, worth_profiling};
+pub use self::record::{UploadMeta, precheck, store};
+use crate::db::files::FileRecord;
+use crate::domain::{SessionId, UserId};
+use crate::pipeline::Error;
+use crate::pipeline::attempt::{Attempt, Intent};
+use crate::pipeline::audit::Audit;
+use crate::pipeline::session::{self, Named, Session};
+use crate::pipeline::state::AppState;
+use crate::profile::Format;
+
+/// An upload under way. Dropped unfinished — the client went away — its staged
+/// bytes are discarded and its record says it was interrupted.
+#[derive(Debug)]
+pub struct Upload<'a> {
+    state: &'a AppState,
+    session: Session,
+    attempt: Attempt,
+    audit: Audit,
+    /// The body, once its bytes flow.
+    ingest: Option<Ingest>,
+    /// The name and client name [`Upload::check`] last passed.
+    checked: Option<(String, Option<String>)>,
+}
+
+impl<'a> Upload<'a> {
+    /// Resolves the session the request named and begins the upload's
+    /// processing record (`pending`) in it.
+    pub async fn begin(
+        state: &'a AppState,
+        user: UserId,
+        named: Named,
+        intent: Intent,
+        audit: Audit,
+    ) -> Result<Self, Error> {
+        let session = session::resolve(state, user, named).await?;
+        let attempt = Attempt::begin(&state.db, user, session.id, intent).await?;
+        Ok(Self {
+            state,
+            session,
+            attempt,
+            audit,
+            ingest: None,
+            checked: None,
+        })
+    }
+
+    pub fn user(&self) -> UserId {
+        self.attempt.user()
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// What can be refused before any byte is read: the extension and the name
+    /// being free. [`Upload::finish`] checks again if the name changed since.
+    pub async fn check(&mut self, meta: &UploadMeta) -> Result<(), Error> {
+        precheck(self.state, meta).await?;
+        self.checked = Some(Self::checked_as(meta));
+        Ok(())
+    }
+
+    /// The body begins: the record turns `processing`, and its bytes are
+    /// staged and profiled as `format` says.
+    pub async fn open_body(&mut self, format: Option<Format>) -> Result<(), Error> {
+        self.attempt.processing().await?;
+        self.ingest = Some(Ingest::start(self.state, format).await?);
+        Ok(())
+    }
+
+    /// Takes the body's next chunk (413 past the size limit, 422 as soon as a
+    /// dataset is one pandas would refuse).
+    pub async fn push(&mut self, chunk: Bytes) -> Result<(), Error> {
+        self.ingest_mut()?.push(chunk).await
+    }
+
+    /// A session the request named after the body began moves the upload there.
+    pub async fn move_to(&mut self, id: SessionId) -> Result<(), Error> {
+        if id != self.session.id {
+            self.session = session::resolve(self.state, self.user(), Named::Explicit(id)).await?;
+            self.attempt.move_to(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the received body as `meta` says and records the outcome:
+    /// the session the upload ended in, and the file or why it was refused.
+    pub async fn finish(mut self, meta: UploadMeta) -> (Session, Result<FileRecord, Error>) {
+        let stored = self.store(meta).await;
+        let stored = self.attempt.finish(stored).await;
+        (self.session, stored)
+    }
+
+    /// Ends the upload refused or failed with `err`: its staged bytes are
+    /// discarded and its record says why.
+    pub async fn abort(self, err: Error) -> (Session, Error) {
+        drop(self.ingest);
+        self.attempt.fail(&err).await;
+        (self.session, err)
+    }
+
+    async fn store(&mut self, meta: UploadMeta) -> Result<FileRecord, Error> {
+        if self.checked != Some(Self::checked_as(&meta)) {
+            self.check(&meta).await?;
+        }
+        let received = match self.ingest.take() {
+            Some(ingest) => ingest.finish().await?,
+            None => return Err(not_open()),
+        };
+        store(self.state, &self.attempt, meta, received, &self.audit).await
+    }
+
+    fn ingest_mut(&mut self) -> Result<&mut Ingest, Error> {
+        self.ingest.as_mut().ok_or_else(not_open)
+    }
+
+    fn checked_as(meta: &UploadMeta) -> (String, Option<String>) {
+        (meta.file_name.to_string(), meta.original_name.clone())
+    }
+}
+
+fn not_open() -> Error {
+    Error::Internal(anyhow::anyhow!("the upload's body was not opened"))
+}

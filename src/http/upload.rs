@@ -26,7 +26,7 @@ use crate::http::error::ApiError;
 use crate::http::files::{FileView, parse_name};
 use crate::http::session_hint::{SessionHint, announce, parse_session};
 use crate::pipeline::Error;
-use crate::pipeline::attempt::Intent;
+use crate::pipeline::attempt::Announcement;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::session::Session;
 use crate::pipeline::state::AppState;
@@ -92,14 +92,14 @@ pub async fn raw(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let intent = Intent {
-        filename: file_name.clone(),
-        file_name: file_name.clone(),
-        size: declared_length(&headers).unwrap_or(0),
+    let announced = Announcement {
+        client_name: file_name.clone(),
+        stored_name: file_name.clone(),
+        declared_size: declared_length(&headers).unwrap_or(0),
         content_type: content_type::detect(&[], &file_name),
     };
     let begun = match hint.named(None) {
-        Ok(named) => Upload::begin(&state, user, named, intent, audit).await,
+        Ok(named) => Upload::begin(&state, user, named, announced, audit).await,
         Err(err) => Err(err),
     };
     let mut upload = match begun {
@@ -234,14 +234,14 @@ impl<'a> FormUpload<'a> {
     async fn begin(&mut self, file_name: Option<&str>, original_name: Option<&str>) -> Result<(), Error> {
         if self.upload.is_none() {
             let filename = original_name.or(file_name).unwrap_or_default();
-            let intent = Intent {
-                filename: filename.to_owned(),
-                file_name: file_name.unwrap_or_default().to_owned(),
-                size: 0,
+            let announced = Announcement {
+                client_name: filename.to_owned(),
+                stored_name: file_name.unwrap_or_default().to_owned(),
+                declared_size: 0,
                 content_type: content_type::detect(&[], filename),
             };
             let named = self.hint.named(self.session_field)?;
-            let upload = Upload::begin(self.state, self.user, named, intent, self.audit.clone()).await?;
+            let upload = Upload::begin(self.state, self.user, named, announced, self.audit.clone()).await?;
             self.upload = Some(upload);
         }
         Ok(())

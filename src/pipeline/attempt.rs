@@ -23,19 +23,24 @@ pub struct Attempt {
 
 /// What is known about an upload when it begins.
 #[derive(Debug, Clone, Default)]
-pub struct Intent {
-    /// The client's name for the bytes.
-    pub filename: String,
+pub struct Announcement {
+    /// The client's own name for the bytes (a part's or tus' `filename`).
+    pub client_name: String,
     /// The name the file is to be stored under, when already known.
-    pub file_name: String,
-    /// Declared size, when the client declared one.
-    pub size: u64,
+    pub stored_name: String,
+    /// The size the client declared, or 0.
+    pub declared_size: u64,
     /// Declared or guessed content type.
     pub content_type: String,
 }
 
 impl Attempt {
-    pub async fn begin(db: &Db, user: UserId, session: SessionId, intent: Intent) -> Result<Self, Error> {
+    pub async fn begin(
+        db: &Db,
+        user: UserId,
+        session: SessionId,
+        announced: Announcement,
+    ) -> Result<Self, Error> {
         let id = uuid::Uuid::new_v4().to_string();
         history::insert(
             db.pool(),
@@ -43,10 +48,10 @@ impl Attempt {
                 id: id.clone(),
                 session_id: session,
                 user_id: user,
-                filename: recordable(&intent.filename),
-                file_name: recordable(&intent.file_name),
-                size: i64::try_from(intent.size).unwrap_or(i64::MAX),
-                content_type: intent.content_type,
+                filename: recordable(&announced.client_name),
+                file_name: recordable(&announced.stored_name),
+                size: i64::try_from(announced.declared_size).unwrap_or(i64::MAX),
+                content_type: announced.content_type,
                 started_at: now_micros(),
             },
         )

@@ -36,7 +36,7 @@ use crate::domain::timestamp::now_micros;
 use crate::domain::{FileName, SessionId, UploadId, content_type};
 use crate::ipfs::CidBuilder;
 use crate::pipeline::Error;
-use crate::pipeline::attempt::{Attempt, Intent};
+use crate::pipeline::attempt::{Announcement, Attempt};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::session::Session;
 use crate::pipeline::side_thread::SideThread;
@@ -140,13 +140,13 @@ pub async fn create(
         .as_deref()
         .or(file_name.as_deref())
         .unwrap_or_default();
-    let intent = Intent {
-        filename: named.to_owned(),
-        file_name: file_name.clone().unwrap_or_default(),
-        size: length,
+    let announced = Announcement {
+        client_name: named.to_owned(),
+        stored_name: file_name.clone().unwrap_or_default(),
+        declared_size: length,
         content_type: content_type::detect(&[], named),
     };
-    let attempt = Attempt::begin(&state.db, user, session.id, intent).await?;
+    let attempt = Attempt::begin(&state.db, user, session.id, announced).await?;
     let id = UploadId::new_random();
     let now = now_micros();
     let expires_at = expires_from(state, now);
@@ -260,13 +260,13 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let (claim, open) = take(state, user, id).await?;
-    if let Some(err) = refusal(&open, &patch) {
+    let (claim, open) = take_for_writing(state, user, id).await?;
+    if let Some(err) = refusal_before_bytes(&open, &patch) {
         // Nothing was written: the upload stays as it was.
         state.open_uploads.put(claim, open);
         return Err(err);
     }
-    let open = go_on(state, open, patch.offset).await?;
+    let open = ready_for_bytes(state, open, patch.offset).await?;
     let Open {
         lock,
         row,
@@ -285,18 +285,18 @@ where
         }
     };
     if body.offset == u64::try_from(row.length).unwrap_or_default() && !body.cut {
-        let stored = store_last(state, lock, row, body, settled, audit).await;
+        let stored = store_completed(state, lock, row, body, settled, audit).await;
         drop(claim);
         return stored;
     }
     if body.cut {
         tracing::info!(upload = %id, offset = body.offset, "PATCH cut short; the bytes that arrived are kept");
     }
-    leave_open(state, claim, lock, row, body, settled).await
+    answer_and_keep_open(state, claim, lock, row, body, settled).await
 }
 
 /// Why a request cannot append to the upload as it stands, before any byte.
-fn refusal(open: &Open, patch: &Patch) -> Option<Error> {
+fn refusal_before_bytes(open: &Open, patch: &Patch) -> Option<Error> {
     let at = u64::try_from(open.row.upload_offset).unwrap_or_default();
     let length = u64::try_from(open.row.length).unwrap_or_default();
     if patch.offset != at {
@@ -317,7 +317,7 @@ fn refusal(open: &Open, patch: &Patch) -> Option<Error> {
 /// The upload ready for a request's bytes, its row holding the state to resume
 /// the store's writer from; a 409 naming the durable offset if an earlier
 /// request did not settle.
-async fn go_on(state: &AppState, mut open: Open, given: u64) -> Result<Open, Error> {
+async fn ready_for_bytes(state: &AppState, mut open: Open, given: u64) -> Result<Open, Error> {
     if let Some(Err(err)) = open.settled.clone().now_or_never() {
         return Err(unsettled(state, open.lock, open.row.user_id, &err, given).await);
     }
@@ -334,7 +334,7 @@ async fn go_on(state: &AppState, mut open: Open, given: u64) -> Result<Open, Err
 
 /// Stores the upload whose last byte `body` brought, once the requests before
 /// it have settled.
-async fn store_last(
+async fn store_completed(
     state: &AppState,
     lock: UploadLock,
     row: UploadRow,
@@ -373,7 +373,7 @@ async fn store_last(
 /// Answers a request that did not complete the upload once its bytes are
 /// written, leaving the upload open for the next one and the bytes to settle
 /// behind the answer.
-async fn leave_open(
+async fn answer_and_keep_open(
     state: &AppState,
     claim: Claim,
     lock: UploadLock,
@@ -411,7 +411,7 @@ async fn leave_open(
     };
     row.upload_offset = progress.offset;
     row.expires_at = expires_at;
-    let settled = settle(state, lock.handle(), writer, settled, progress);
+    let settled = persist_behind_answer(state, lock.handle(), writer, settled, progress);
     if let Some(profiling) = profiling
         && let Ok(paused) = profiling.pause().await
     {
@@ -441,7 +441,7 @@ async fn leave_open(
 
 /// The user's upload, taken for a request that writes to it: open on this node
 /// already, or opened now by taking its lock.
-async fn take(state: &AppState, user: UserId, id: UploadId) -> Result<(Claim, Open), Error> {
+async fn take_for_writing(state: &AppState, user: UserId, id: UploadId) -> Result<(Claim, Open), Error> {
     let mut claim = state.open_uploads.claim(id, user).await?;
     if let Some(open) = claim.open.take() {
         return Ok((claim, *open));
@@ -477,7 +477,7 @@ async fn with_recorded_leaves(
 
 /// Makes a request's bytes durable behind its answer: syncs them, waits for
 /// the requests before it to settle, then records the new offset.
-fn settle(
+fn persist_behind_answer(
     state: &AppState,
     lock: LockHandle,
     writer: Box<dyn ResumableWriter>,
@@ -572,7 +572,7 @@ where
 
 /// Removes the user's upload and its bytes; its record says it was terminated.
 pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(), Error> {
-    let (claim, open) = take(state, user, id).await?;
+    let (claim, open) = take_for_writing(state, user, id).await?;
     let (lock, mut row) = (open.lock, open.row);
     // The store's state once the requests before have settled; if they did
     // not, the last state known.

@@ -21,7 +21,7 @@ pub use self::record::{UploadMeta, precheck, store};
 use crate::db::files::FileRecord;
 use crate::domain::{SessionId, UserId};
 use crate::pipeline::Error;
-use crate::pipeline::attempt::{Attempt, Intent};
+use crate::pipeline::attempt::{Announcement, Attempt};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::session::{self, Named, Session};
 use crate::pipeline::state::AppState;
@@ -48,11 +48,11 @@ impl<'a> Upload<'a> {
         state: &'a AppState,
         user: UserId,
         named: Named,
-        intent: Intent,
+        announced: Announcement,
         audit: Audit,
     ) -> Result<Self, Error> {
         let session = session::resolve(state, user, named).await?;
-        let attempt = Attempt::begin(&state.db, user, session.id, intent).await?;
+        let attempt = Attempt::begin(&state.db, user, session.id, announced).await?;
         Ok(Self {
             state,
             session,

@@ -106,13 +106,8 @@ pub async fn raw(
         Ok(upload) => upload,
         Err(err) => return ApiError::from(err).into_response(),
     };
-    let (session, stored) = match receive_raw(&mut upload, &state, &file_name, &headers, body).await {
-        Ok(meta) => upload.finish(meta).await,
-        Err(err) => {
-            let (session, err) = upload.abort(err).await;
-            (session, Err(err))
-        }
-    };
+    let received = receive_raw(&mut upload, &state, &file_name, &headers, body).await;
+    let (session, stored) = upload.end(received).await;
     respond(&state, &session, stored)
 }
 
@@ -265,13 +260,7 @@ impl<'a> FormUpload<'a> {
         let Some(upload) = self.upload else {
             return ApiError::from(Error::Internal(anyhow::anyhow!("upload not begun"))).into_response();
         };
-        let (session, stored) = match outcome {
-            Ok(meta) => upload.finish(meta).await,
-            Err(err) => {
-                let (session, err) = upload.abort(err).await;
-                (session, Err(err))
-            }
-        };
+        let (session, stored) = upload.end(outcome).await;
         respond(self.state, &session, stored)
     }
 }

@@ -118,6 +118,18 @@ impl<'a> Upload<'a> {
         (self.session, err)
     }
 
+    /// [`Upload::finish`] with what the request asked to store, or
+    /// [`Upload::abort`] with why reading it failed.
+    pub async fn end(self, received: Result<UploadMeta, Error>) -> (Session, Result<FileRecord, Error>) {
+        match received {
+            Ok(meta) => self.finish(meta).await,
+            Err(err) => {
+                let (session, err) = self.abort(err).await;
+                (session, Err(err))
+            }
+        }
+    }
+
     async fn store(&mut self, meta: UploadMeta) -> Result<FileRecord, Error> {
         if self.checked != Some(Self::checked_as(&meta)) {
             self.check(&meta).await?;

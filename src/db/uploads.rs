@@ -6,6 +6,7 @@ use sqlx::{AnyConnection, AnyPool, FromRow};
 
 use crate::domain::UploadId;
 use crate::domain::UserId;
+use crate::storage::ResumeState;
 
 const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, description, metadata, \
                        length, upload_offset, store_state, hash_state, created_at, expires_at, locked_until";
@@ -22,7 +23,9 @@ pub struct UploadRow {
     pub metadata: String,
     pub length: i64,
     pub upload_offset: i64,
-    pub store_state: String,
+    /// A state the row holds damaged fails the read that finds it.
+    #[sqlx(try_from = "String")]
+    pub store_state: ResumeState,
     pub hash_state: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -119,7 +122,7 @@ pub async fn renew(pool: &AnyPool, id: UploadId, token: &str, until: i64) -> Res
 #[derive(Debug)]
 pub struct Progress {
     pub offset: i64,
-    pub store_state: String,
+    pub store_state: ResumeState,
     pub hash_state: Vec<u8>,
     pub expires_at: i64,
     /// The digests of the CID leaves finished since the last progress (32
@@ -143,7 +146,7 @@ pub async fn record(
     .bind(id.to_string())
     .bind(token)
     .bind(progress.offset)
-    .bind(progress.store_state)
+    .bind(progress.store_state.encode())
     .bind(progress.hash_state)
     .bind(progress.expires_at)
     .execute(&mut *tx)

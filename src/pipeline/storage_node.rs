@@ -22,7 +22,7 @@ use crate::domain::UploadId;
 use crate::ipfs;
 use crate::pipeline::Error;
 use crate::storage::remote::Staged;
-use crate::storage::{BlobKey, BlobStore, BlobWriter, StorageError};
+use crate::storage::{BlobKey, BlobStore, BlobWriter, ResumeState, StorageError};
 
 /// The directory, in the node's data dir, naming its open one-request stages.
 pub const TRANSIENT_DIR: &str = "transient-uploads";
@@ -41,7 +41,7 @@ struct StagedState {
     offset: u64,
     sha256: Sha256,
     /// What the node's own store needs to resume the bytes.
-    store: String,
+    store: ResumeState,
 }
 
 impl StagedState {
@@ -51,7 +51,7 @@ impl StagedState {
         let mut bytes = vec![Self::VERSION];
         bytes.extend_from_slice(&self.offset.to_le_bytes());
         ipfs::save_sha256(&self.sha256, &mut bytes);
-        bytes.extend_from_slice(self.store.as_bytes());
+        bytes.extend_from_slice(self.store.encode().as_bytes());
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
@@ -61,7 +61,7 @@ impl StagedState {
             return Ok(Self {
                 offset: 0,
                 sha256: Sha256::new(),
-                store: String::new(),
+                store: ResumeState::InStagedBytes,
             });
         }
         let invalid = || Error::BadRequest("malformed upload state".to_owned());
@@ -73,7 +73,10 @@ impl StagedState {
         }
         let offset = u64::from_le_bytes(offset.try_into().map_err(|_| invalid())?);
         let sha256 = ipfs::restore_sha256(&mut rest).ok_or_else(invalid)?;
-        let store = String::from_utf8(rest.to_vec()).map_err(|_| invalid())?;
+        let store = std::str::from_utf8(rest)
+            .ok()
+            .and_then(|text| ResumeState::decode(text).ok())
+            .ok_or_else(invalid)?;
         Ok(Self {
             offset,
             sha256,
@@ -254,7 +257,7 @@ impl StorageNode {
         self.forget(id, &store).await
     }
 
-    async fn forget(&self, id: UploadId, store: &str) -> Result<(), Error> {
+    async fn forget(&self, id: UploadId, store: &ResumeState) -> Result<(), Error> {
         self.blobs.discard(&id, store).await?;
         self.unmark_transient(id).await
     }

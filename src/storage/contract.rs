@@ -75,7 +75,7 @@ async fn deleting_removes_and_is_idempotent(store: &dyn BlobStore) {
 
 async fn resumable_upload_continues_where_it_was_persisted(store: &dyn BlobStore) {
     let upload = UploadId::new_random();
-    let mut first = store.resume(&upload, 0, "").await.unwrap();
+    let mut first = store.resume(&upload, 0, &ResumeState::default()).await.unwrap();
     first.write(Bytes::from_static(b"resum")).await.unwrap();
     let state = first.persist().await.unwrap();
 
@@ -107,7 +107,7 @@ async fn resumable_upload_continues_where_it_was_persisted(store: &dyn BlobStore
 
 async fn discarded_upload_leaves_nothing(store: &dyn BlobStore) {
     let upload = UploadId::new_random();
-    let mut writer = store.resume(&upload, 0, "").await.unwrap();
+    let mut writer = store.resume(&upload, 0, &ResumeState::default()).await.unwrap();
     writer.write(Bytes::from_static(b"abandoned")).await.unwrap();
     let state = writer.persist().await.unwrap();
     store.discard(&upload, &state).await.unwrap();
@@ -141,7 +141,7 @@ async fn large_bodies_cross_part_boundaries(store: &dyn BlobStore) {
     store.delete(&even_key).await.unwrap();
 
     let upload = UploadId::new_random();
-    let mut state = String::new();
+    let mut state = ResumeState::default();
     let cuts = [0, 3_000_000, 12_500_000, 12_500_001, content.len()];
     for (index, part) in cuts.windows(2).enumerate() {
         let mut writer = store.resume(&upload, part[0] as u64, &state).await.unwrap();

@@ -15,7 +15,9 @@ use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
+use super::{
+    BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, ResumeState, StagedReader, StorageError,
+};
 use crate::domain::UploadId;
 
 /// Chunks are gathered (by reference, not copied) until this many bytes wait,
@@ -92,12 +94,12 @@ impl BlobStore for LocalBlobStore {
         }))
     }
 
-    /// Keeps no state beyond the file: `state` is always empty.
+    /// Keeps no state beyond the file: `state` is always [`ResumeState::InStagedBytes`].
     async fn resume(
         &self,
         upload: &UploadId,
         offset: u64,
-        _state: &str,
+        _state: &ResumeState,
     ) -> Result<Box<dyn ResumableWriter>, StorageError> {
         let path = self.paths.upload(upload);
         let file = if offset == 0 {
@@ -133,7 +135,7 @@ impl BlobStore for LocalBlobStore {
             })
     }
 
-    async fn discard(&self, upload: &UploadId, _state: &str) -> Result<(), StorageError> {
+    async fn discard(&self, upload: &UploadId, _state: &ResumeState) -> Result<(), StorageError> {
         match fs::remove_file(self.paths.upload(upload)).await {
             Ok(()) => sync_dir(&self.paths.uploads).await,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -320,29 +322,29 @@ impl BlobWriter for LocalWriter {
 
 #[async_trait]
 impl ResumableWriter for LocalWriter {
-    async fn persist(mut self: Box<Self>) -> Result<String, StorageError> {
+    async fn persist(mut self: Box<Self>) -> Result<ResumeState, StorageError> {
         self.flush().await?;
         self.finish_write_back().await?;
         let file = self.file.take().ok_or_else(closed_writer)?;
         blocking(move || file.sync_data()).await?;
         self.staged.disarm();
-        Ok(String::new())
+        Ok(ResumeState::InStagedBytes)
     }
 
-    /// The staged file is all there is: it is resumed with an empty state.
-    async fn write_out(&mut self) -> Result<Option<String>, StorageError> {
+    /// The staged file is all there is: it is resumed with [`ResumeState::InStagedBytes`].
+    async fn write_out(&mut self) -> Result<Option<ResumeState>, StorageError> {
         self.flush().await?;
         self.staged.disarm();
-        Ok(Some(String::new()))
+        Ok(Some(ResumeState::InStagedBytes))
     }
 
     /// Written, not synced: the commit's sync of the file covers these bytes.
-    async fn keep(mut self: Box<Self>) -> Result<String, StorageError> {
+    async fn keep(mut self: Box<Self>) -> Result<ResumeState, StorageError> {
         self.flush().await?;
         self.finish_write_back().await?;
         self.file.take().ok_or_else(closed_writer)?;
         self.staged.disarm();
-        Ok(String::new())
+        Ok(ResumeState::InStagedBytes)
     }
 }
 

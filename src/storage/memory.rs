@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
+use super::{
+    BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, ResumeState, StagedReader, StorageError,
+};
 use crate::domain::UploadId;
 
 type Shared<K, V> = Arc<Mutex<HashMap<K, V>>>;
@@ -44,7 +46,7 @@ impl BlobStore for MemoryBlobStore {
         &self,
         upload: &UploadId,
         offset: u64,
-        _state: &str,
+        _state: &ResumeState,
     ) -> Result<Box<dyn ResumableWriter>, StorageError> {
         let mut buffer = match lock(&self.uploads).get(upload) {
             Some(staged) => staged.clone(),
@@ -63,7 +65,7 @@ impl BlobStore for MemoryBlobStore {
         }))
     }
 
-    async fn discard(&self, upload: &UploadId, _state: &str) -> Result<(), StorageError> {
+    async fn discard(&self, upload: &UploadId, _state: &ResumeState) -> Result<(), StorageError> {
         lock(&self.uploads).remove(upload);
         Ok(())
     }
@@ -154,11 +156,11 @@ impl BlobWriter for MemoryWriter {
 
 #[async_trait]
 impl ResumableWriter for MemoryWriter {
-    async fn persist(self: Box<Self>) -> Result<String, StorageError> {
+    async fn persist(self: Box<Self>) -> Result<ResumeState, StorageError> {
         let this = *self;
         if let Some((upload, uploads)) = this.upload {
             lock(&uploads).insert(upload, this.buffer);
         }
-        Ok(String::new())
+        Ok(ResumeState::InStagedBytes)
     }
 }

@@ -14,6 +14,7 @@ mod local;
 mod memory;
 mod ranged;
 pub mod remote;
+mod resume;
 mod s3;
 
 use std::fmt;
@@ -30,6 +31,7 @@ use crate::domain::UploadId;
 pub use local::LocalBlobStore;
 pub use memory::MemoryBlobStore;
 pub use remote::RemoteBlobStore;
+pub use resume::{ResumeState, S3Parts};
 pub use s3::{MAX_OBJECT_COPY, S3BlobStore, S3Settings};
 
 /// A stream of blob bytes, as served to clients.
@@ -116,19 +118,19 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     async fn stage(&self) -> Result<Box<dyn BlobWriter>, StorageError>;
 
     /// Continues the resumable upload `upload` at byte `offset` (0 starts it),
-    /// with the `state` its last [`ResumableWriter::persist`] returned (empty
-    /// at first). Bytes staged past `offset` — a write that a crash cut short
+    /// with the `state` its last [`ResumableWriter::persist`] returned (the
+    /// default at first). Bytes staged past `offset` — a write that a crash cut short
     /// — are dropped; fewer than `offset` staged bytes is
     /// [`StorageError::NotFound`].
     async fn resume(
         &self,
         upload: &UploadId,
         offset: u64,
-        state: &str,
+        state: &ResumeState,
     ) -> Result<Box<dyn ResumableWriter>, StorageError>;
 
     /// Removes a resumable upload's staged bytes; removing none is not an error.
-    async fn discard(&self, upload: &UploadId, state: &str) -> Result<(), StorageError>;
+    async fn discard(&self, upload: &UploadId, state: &ResumeState) -> Result<(), StorageError>;
 
     /// Streams a blob, or the inclusive byte `range` of it.
     async fn read(
@@ -203,7 +205,7 @@ pub trait ResumableWriter: BlobWriter {
     /// Makes everything written so far durable and leaves it staged, to be
     /// resumed by a later request (on any node that shares the store). Returns
     /// what the store needs to resume it (kept with the upload).
-    async fn persist(self: Box<Self>) -> Result<String, StorageError>;
+    async fn persist(self: Box<Self>) -> Result<ResumeState, StorageError>;
 
     /// Writes out what is buffered, so that a writer resumed at the offset
     /// reached finds every byte, before [`persist`](Self::persist) has made
@@ -211,14 +213,14 @@ pub trait ResumableWriter: BlobWriter {
     /// none beyond the staged bytes; `None` when only `persist` can tell it
     /// (the next request then waits for it). Once it has returned a state,
     /// the bytes written stay staged whatever happens to this writer.
-    async fn write_out(&mut self) -> Result<Option<String>, StorageError> {
+    async fn write_out(&mut self) -> Result<Option<ResumeState>, StorageError> {
         Ok(None)
     }
 
     /// Like [`persist`](Self::persist), for bytes that need not survive a
     /// crash: a storage node's one-request stage, discarded if the node
     /// restarts, made durable only when committed. A store may skip the sync.
-    async fn keep(self: Box<Self>) -> Result<String, StorageError> {
+    async fn keep(self: Box<Self>) -> Result<ResumeState, StorageError> {
         self.persist().await
     }
 }

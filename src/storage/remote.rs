@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use super::breaker::{self, Breaker};
 use super::ranged::{FIRST_READ, RangedReader};
-use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
+use super::{
+    BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, ResumeState, StagedReader, StorageError,
+};
 use crate::config::Secret;
 use crate::domain::UploadId;
 
@@ -309,14 +311,16 @@ impl BlobStore for RemoteBlobStore {
         &self,
         upload: &UploadId,
         offset: u64,
-        state: &str,
+        state: &ResumeState,
     ) -> Result<Box<dyn ResumableWriter>, StorageError> {
+        // The node's state, as it handed it back.
+        let state = node_state(state);
         if offset > 0 {
             self.remote
                 .send(|| {
                     self.remote
                         .request(Method::HEAD, &format!("upload/{upload}?offset={offset}"))
-                        .header(STATE_HEADER, state)
+                        .header(STATE_HEADER, &state)
                 })
                 .await?;
         }
@@ -324,17 +328,18 @@ impl BlobStore for RemoteBlobStore {
             Arc::clone(&self.remote),
             *upload,
             offset,
-            state.to_owned(),
+            state,
             false,
         )))
     }
 
-    async fn discard(&self, upload: &UploadId, state: &str) -> Result<(), StorageError> {
+    async fn discard(&self, upload: &UploadId, state: &ResumeState) -> Result<(), StorageError> {
+        let state = node_state(state);
         self.remote
             .send(|| {
                 self.remote
                     .request(Method::DELETE, &format!("upload/{upload}"))
-                    .header(STATE_HEADER, state)
+                    .header(STATE_HEADER, &state)
             })
             .await
             .map(drop)
@@ -586,10 +591,10 @@ impl BlobWriter for RemoteWriter {
 
 #[async_trait]
 impl ResumableWriter for RemoteWriter {
-    async fn persist(mut self: Box<Self>) -> Result<String, StorageError> {
+    async fn persist(mut self: Box<Self>) -> Result<ResumeState, StorageError> {
         self.stage_all().await?;
         self.done = true;
-        Ok(std::mem::take(&mut self.staged.state))
+        Ok(ResumeState::Node(std::mem::take(&mut self.staged.state)))
     }
 }
 
@@ -632,7 +637,7 @@ impl Drop for RemoteWriter {
         let store = RemoteBlobStore {
             remote: Arc::clone(&self.remote),
         };
-        let (id, state) = (self.id, std::mem::take(&mut self.staged.state));
+        let (id, state) = (self.id, ResumeState::Node(std::mem::take(&mut self.staged.state)));
         runtime.spawn(async move {
             // A node that does not answer now gets the discard once it does.
             for _ in 0..DISCARD_ATTEMPTS {
@@ -647,5 +652,13 @@ impl Drop for RemoteWriter {
             }
             tracing::warn!(upload = %id, "the storage node did not come back to discard a staged write; it goes when the node restarts");
         });
+    }
+}
+
+/// The node's state in a resume state; a new upload has none yet.
+fn node_state(state: &ResumeState) -> String {
+    match state {
+        ResumeState::Node(state) => state.clone(),
+        ResumeState::InStagedBytes | ResumeState::S3(_) => String::new(),
     }
 }

@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use super::guarded::{self, Guarded};
 use super::ranged::RangedReader;
-use super::{BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, StagedReader, StorageError};
+use super::{
+    BlobKey, BlobStore, BlobWriter, ByteStream, ResumableWriter, ResumeState, StagedReader, StorageError,
+};
 use crate::domain::UploadId;
 
 /// The size of every part but the last: above S3's 5 MiB minimum, and equal
@@ -194,12 +196,12 @@ impl BlobStore for S3BlobStore {
         &self,
         upload: &UploadId,
         offset: u64,
-        state: &str,
+        state: &ResumeState,
     ) -> Result<Box<dyn ResumableWriter>, StorageError> {
-        let saved = if state.is_empty() {
-            ResumableState::default()
-        } else {
-            serde_json::from_str::<ResumableState>(state).map_err(io_error)?
+        let saved = match state {
+            ResumeState::InStagedBytes => S3Parts::default(),
+            ResumeState::S3(parts) => parts.clone(),
+            ResumeState::Node(_) => return Err(io_error("a storage node's state is no S3 upload's")),
         };
         let tail_len = offset
             .checked_sub(saved.part_bytes)
@@ -237,12 +239,13 @@ impl BlobStore for S3BlobStore {
         Ok(Box::new(writer))
     }
 
-    async fn discard(&self, upload: &UploadId, state: &str) -> Result<(), StorageError> {
-        if let Ok(saved) = serde_json::from_str::<ResumableState>(state)
-            && let Some(id) = saved.multipart
+    async fn discard(&self, upload: &UploadId, state: &ResumeState) -> Result<(), StorageError> {
+        if let ResumeState::S3(S3Parts {
+            multipart: Some(id), ..
+        }) = state
         {
             let data = self.upload_dir(upload).join("data");
-            if let Err(err) = self.store.abort_multipart(&data, &id).await {
+            if let Err(err) = self.store.abort_multipart(&data, id).await {
                 tracing::warn!(%upload, error = %err, "could not abort a resumable upload's multipart upload");
             }
         }
@@ -325,9 +328,10 @@ impl BlobStore for S3BlobStore {
     }
 }
 
-/// What a resumable upload needs kept between requests (in its database row).
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct ResumableState {
+/// What a resumable upload on S3 needs kept between requests
+/// ([`ResumeState::S3`](super::ResumeState::S3)).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Parts {
     multipart: Option<MultipartId>,
     /// The ETag of each part sent, in order.
     parts: Vec<String>,
@@ -563,7 +567,7 @@ impl BlobWriter for S3Writer {
 impl ResumableWriter for S3Writer {
     /// Sends every full part, and keeps the rest as the upload's new tail
     /// object; the old tail goes when the next request finds it unused.
-    async fn persist(mut self: Box<Self>) -> Result<String, StorageError> {
+    async fn persist(mut self: Box<Self>) -> Result<ResumeState, StorageError> {
         let upload = self.resumable.ok_or_else(|| io_error("not a resumable upload"))?;
         self.parts.settle().await?;
         self.parts.abort_on_drop = false;
@@ -581,7 +585,7 @@ impl ResumableWriter for S3Writer {
                 Some(name)
             }
         };
-        let state = ResumableState {
+        Ok(ResumeState::S3(S3Parts {
             multipart: self.parts.id.clone(),
             parts: self
                 .parts
@@ -591,8 +595,7 @@ impl ResumableWriter for S3Writer {
                 .collect(),
             part_bytes,
             tail,
-        };
-        serde_json::to_string(&state).map_err(io_error)
+        }))
     }
 }
 

@@ -43,7 +43,7 @@ use crate::pipeline::side_thread::SideThread;
 use crate::pipeline::state::AppState;
 use crate::pipeline::upload::{self, Profiling, Received, UploadMeta};
 use crate::profile::Format;
-use crate::storage::{BlobWriter, ResumableWriter};
+use crate::storage::{BlobWriter, ResumableWriter, ResumeState};
 
 /// How long a status request waits for a writing request to end, and how
 /// often it looks.
@@ -403,7 +403,8 @@ async fn answer_and_keep_open(
     let (first_leaf, leaves) = cid.take_leaves();
     let progress = Progress {
         offset: i64::try_from(offset).unwrap_or(i64::MAX),
-        store_state: String::new(),
+        // Set once the bytes are durable (persist_behind_answer).
+        store_state: ResumeState::default(),
         hash_state: checkpoint::save(&sha256, &cid),
         expires_at,
         first_leaf: i64::try_from(first_leaf).unwrap_or(i64::MAX),
@@ -753,7 +754,7 @@ async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: Error) 
 }
 
 /// Removes an upload's bytes, then its row.
-async fn discard(state: &AppState, id: UploadId, store_state: &str) -> Result<(), Error> {
+async fn discard(state: &AppState, id: UploadId, store_state: &ResumeState) -> Result<(), Error> {
     state.warm_profiles.forget(id);
     state.blobs.discard(&id, store_state).await?;
     let mut conn = state.db.pool().acquire().await?;

@@ -28,6 +28,7 @@ use crate::domain::UploadId;
 use crate::domain::UserId;
 use crate::ipfs::CidBuilder;
 use crate::pipeline::Error;
+use crate::storage::ResumeState;
 
 /// How long a stopping server waits for the uploads open on it to settle and
 /// let go of their locks.
@@ -35,7 +36,7 @@ const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The settling of an upload's requests so far: the store's state to resume
 /// with once every byte written is durable and its offset committed.
-pub(super) type Settled = Shared<BoxFuture<'static, Result<String, Arc<Error>>>>;
+pub(super) type Settled = Shared<BoxFuture<'static, Result<ResumeState, Arc<Error>>>>;
 
 /// An upload between two of its requests on this node.
 pub(super) struct Open {
@@ -49,7 +50,7 @@ pub(super) struct Open {
     pub settled: Settled,
     /// The state to resume the store's writer with, when known before
     /// `settled` (see [`ResumableWriter::write_out`](crate::storage::ResumableWriter::write_out)).
-    pub store_state: Option<String>,
+    pub store_state: Option<ResumeState>,
 }
 
 impl Open {

@@ -952,8 +952,13 @@ async fn abandoned_uploads_are_removed_with_their_bytes_once_expired() {
         "the expired upload's bytes are removed"
     );
     assert_eq!(tus.head(&upload).await.status(), StatusCode::NOT_FOUND);
+    // The record is failed right after the bytes and the row go.
+    let failed = || async { app.history(&ann, &session, "").await["records"][0]["status"] == "failed" };
+    assert!(
+        app.eventually_async(failed).await,
+        "the record says the upload failed"
+    );
     let record = &app.history(&ann, &session, "").await["records"][0];
-    assert_eq!(record["status"], "failed");
     assert_eq!(record["error_code"], "upload_expired");
 }
 

@@ -1,4 +1,4 @@
-//! Authentication: HS256 bearer tokens and download links ([`jwt`]) and
+//! Authentication: HS256 bearer tokens and download links (`jwt`) and
 //! argon2id passwords ([`password`]). The extractors that apply them to a
 //! request are the HTTP layer's (`http::caller`).
 

@@ -5,45 +5,46 @@
 //! The upload's row ([`uploads`]) is its durable state: how many bytes are
 //! durable, and the SHA-256 and CID builder states of exactly those bytes (a
 //! [`checkpoint`]), so completing never reads the bytes again to hash them. Each
-//! request that writes holds the row's lock ([`UploadLock`]): a second writer
-//! gets 423, and bytes never interleave. The bytes are staged in the blob store
+//! request that writes holds the row's lock ([`lock::UploadLock`]): a second
+//! writer gets 423, and bytes never interleave. A request's write goes
+//! through the steps of [`writing`]; its [`body`] is hashed and checked on the
+//! way, and the last one ends in [`complete`]. The bytes are staged in the blob store
 //! under the upload's id. A request answers once its bytes are written; they
 //! are synced and the offset committed behind it ([`open`]), so the offset in
 //! the row is always durable bytes, and whatever a crash leaves past it is
 //! dropped on resume.
 
+mod body;
 mod checkpoint;
+mod complete;
 mod lock;
 mod open;
 mod warm;
+mod writing;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{FutureExt, Stream, StreamExt};
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use futures_util::Stream;
+use sha2::Sha256;
 
-use self::lock::{LockHandle, UploadLock, lease_end};
+use self::lock::lease_end;
+use self::open::Found;
 pub use self::open::OpenUploads;
-use self::open::{Claim, Found, Open, Settled};
 pub use self::warm::WarmProfiles;
+use self::writing::Taken;
 use crate::db::files::FileRecord;
-use crate::db::uploads::{self, NewUpload, Progress, UploadRow};
-use crate::domain::UserId;
+use crate::db::uploads::{self, NewUpload, UploadRow};
 use crate::domain::timestamp::now_micros;
-use crate::domain::{FileName, SessionId, UploadId, content_type};
+use crate::domain::{FileName, SessionId, UploadId, UserId, content_type};
 use crate::ipfs::CidBuilder;
 use crate::pipeline::Error;
 use crate::pipeline::attempt::{Announcement, Attempt};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::session::Session;
-use crate::pipeline::side_thread::SideThread;
 use crate::pipeline::state::AppState;
-use crate::pipeline::upload::{self, Profiling, Received, UploadMeta};
-use crate::profile::Format;
-use crate::storage::{BlobWriter, ResumableWriter, ResumeState};
+use crate::pipeline::upload::{self, UploadMeta};
+use crate::storage::ResumeState;
 
 /// How long a status request waits for a writing request to end, and how
 /// often it looks.
@@ -260,320 +261,27 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let (claim, open) = take_for_writing(state, user, id).await?;
-    if let Some(err) = refusal_before_bytes(&open, &patch) {
+    let taken = Taken::take(state, user, id).await?;
+    if let Some(err) = taken.refusal_before_bytes(&patch) {
         // Nothing was written: the upload stays as it was.
-        state.open_uploads.put(claim, open);
+        taken.put_back();
         return Err(err);
     }
-    let open = ready_for_bytes(state, open, patch.offset).await?;
-    let Open {
-        lock,
-        row,
-        sha256,
-        cid,
-        settled,
-        ..
-    } = open;
-    // Every refusal closes the upload before it answers, so the client's
-    // next request finds it free.
-    let body = match receive(state, &lock, &row, sha256, cid, patch, body).await {
-        Ok(body) => body,
-        Err(err) => {
-            let _ = settled.await;
-            return Err(lock.release(err).await);
-        }
-    };
-    if body.offset == u64::try_from(row.length).unwrap_or_default() && !body.cut {
-        let stored = store_completed(state, lock, row, body, settled, audit).await;
-        drop(claim);
-        return stored;
-    }
-    if body.cut {
-        tracing::info!(upload = %id, offset = body.offset, "PATCH cut short; the bytes that arrived are kept");
-    }
-    answer_and_keep_open(state, claim, lock, row, body, settled).await
-}
-
-/// Why a request cannot append to the upload as it stands, before any byte.
-fn refusal_before_bytes(open: &Open, patch: &Patch) -> Option<Error> {
-    let at = u64::try_from(open.row.upload_offset).unwrap_or_default();
-    let length = u64::try_from(open.row.length).unwrap_or_default();
-    if patch.offset != at {
-        Some(Error::OffsetMismatch {
-            expected: at,
-            given: patch.offset,
-        })
-    } else if patch
-        .declared_len
-        .is_some_and(|len| at.saturating_add(len) > length)
-    {
-        Some(Error::PastUploadLength { length })
+    let appended = taken
+        .ready_for_bytes(patch.offset)
+        .await?
+        .receive(patch, body)
+        .await?;
+    if appended.completes() {
+        appended.store(audit).await
     } else {
-        None
+        appended.keep_open().await
     }
-}
-
-/// The upload ready for a request's bytes, its row holding the state to resume
-/// the store's writer from; a 409 naming the durable offset if an earlier
-/// request did not settle.
-async fn ready_for_bytes(state: &AppState, mut open: Open, given: u64) -> Result<Open, Error> {
-    if let Some(Err(err)) = open.settled.clone().now_or_never() {
-        return Err(unsettled(state, open.lock, open.row.user_id, &err, given).await);
-    }
-    let store_state = match open.store_state.clone() {
-        Some(known) => known,
-        None => match open.settled.clone().await {
-            Ok(settled) => settled,
-            Err(err) => return Err(unsettled(state, open.lock, open.row.user_id, &err, given).await),
-        },
-    };
-    open.row.store_state = store_state;
-    Ok(open)
-}
-
-/// Stores the upload whose last byte `body` brought, once the requests before
-/// it have settled.
-async fn store_completed(
-    state: &AppState,
-    lock: UploadLock,
-    row: UploadRow,
-    body: Appending,
-    settled: Settled,
-    audit: &Audit,
-) -> Result<Status, Error> {
-    let id = lock.id;
-    let finished = match settled.await {
-        Ok(_) => match body.cid.finish().await {
-            Ok(cid) => with_recorded_leaves(state, id, cid).await,
-            Err(err) => Err(err),
-        },
-        Err(err) => {
-            drop(body.writer);
-            let given = u64::try_from(row.upload_offset).unwrap_or_default();
-            return Err(unsettled(state, lock, row.user_id, &err, given).await);
-        }
-    };
-    let cid = match finished {
-        Ok(cid) => cid,
-        Err(err) => {
-            // Undone (the staged bytes cut back) before the lock is free.
-            drop(body.writer);
-            return Err(lock.release(err).await);
-        }
-    };
-    let hashed = Hashed {
-        sha256: body.sha256,
-        cid,
-        profiling: body.profiling,
-    };
-    complete(state, lock, row, body.writer, hashed, audit).await
-}
-
-/// Answers a request that did not complete the upload once its bytes are
-/// written, leaving the upload open for the next one and the bytes to settle
-/// behind the answer.
-async fn answer_and_keep_open(
-    state: &AppState,
-    claim: Claim,
-    lock: UploadLock,
-    mut row: UploadRow,
-    body: Appending,
-    settled: Settled,
-) -> Result<Status, Error> {
-    let Appending {
-        mut writer,
-        sha256,
-        cid,
-        offset,
-        profiling,
-        ..
-    } = body;
-    // The CID thread's last chunks and the last write, side by side.
-    let (cid, written) = tokio::join!(cid.finish(), writer.write_out());
-    let (mut cid, known_state) = match cid.and_then(|cid| Ok((cid, written?))) {
-        Ok(written) => written,
-        Err(err) => {
-            drop(writer);
-            let _ = settled.await;
-            return Err(lock.release(err).await);
-        }
-    };
-    let expires_at = expires_from(state, now_micros());
-    let (first_leaf, leaves) = cid.take_leaves();
-    let progress = Progress {
-        offset: i64::try_from(offset).unwrap_or(i64::MAX),
-        // Set once the bytes are durable (persist_behind_answer).
-        store_state: ResumeState::default(),
-        hash_state: checkpoint::save(&sha256, &cid),
-        expires_at,
-        first_leaf: i64::try_from(first_leaf).unwrap_or(i64::MAX),
-        leaves: leaves.concat(),
-    };
-    row.upload_offset = progress.offset;
-    row.expires_at = expires_at;
-    let settled = persist_behind_answer(state, lock.handle(), writer, settled, progress);
-    if let Some(profiling) = profiling
-        && let Ok(paused) = profiling.pause().await
-    {
-        state.warm_profiles.keep(lock.id, offset, paused);
-    }
-    let status = Status {
-        id: lock.id,
-        offset,
-        length: u64::try_from(row.length).unwrap_or_default(),
-        metadata: row.metadata.clone(),
-        expires_at,
-        file: None,
-    };
-    state.open_uploads.put(
-        claim,
-        Open {
-            lock,
-            row,
-            sha256,
-            cid,
-            settled,
-            store_state: known_state,
-        },
-    );
-    Ok(status)
-}
-
-/// The user's upload, taken for a request that writes to it: open on this node
-/// already, or opened now by taking its lock.
-async fn take_for_writing(state: &AppState, user: UserId, id: UploadId) -> Result<(Claim, Open), Error> {
-    let mut claim = state.open_uploads.claim(id, user).await?;
-    if let Some(open) = claim.open.take() {
-        return Ok((claim, *open));
-    }
-    let (lock, row) = UploadLock::take(state, user, id).await?;
-    let Some((sha256, cid)) = checkpoint::restore(&row.hash_state) else {
-        return Err(lock
-            .release(Error::Internal(anyhow::anyhow!(
-                "upload {id} has a damaged hash state"
-            )))
-            .await);
-    };
-    Ok((claim, Open::recorded(lock, row, sha256, cid)))
-}
-
-/// The builder with the leaves that earlier requests recorded put back, ready
-/// to finish.
-async fn with_recorded_leaves(
-    state: &AppState,
-    id: UploadId,
-    mut cid: CidBuilder,
-) -> Result<CidBuilder, Error> {
-    if cid.leaves_elsewhere() > 0 {
-        let recorded = uploads::leaves(state.db.pool(), id).await?;
-        if !recorded.is_some_and(|leaves| cid.put_back_leaves(leaves)) {
-            return Err(Error::Internal(anyhow::anyhow!(
-                "upload {id}'s recorded CID leaves do not match its hash state"
-            )));
-        }
-    }
-    Ok(cid)
-}
-
-/// Makes a request's bytes durable behind its answer: syncs them, waits for
-/// the requests before it to settle, then records the new offset.
-fn persist_behind_answer(
-    state: &AppState,
-    lock: LockHandle,
-    writer: Box<dyn ResumableWriter>,
-    before: Settled,
-    mut progress: Progress,
-) -> Settled {
-    let settling = state.open_uploads.settle(async move {
-        let store_state = writer.persist().await.map_err(Error::from)?;
-        before
-            .await
-            .map_err(|err| Error::Internal(anyhow::anyhow!("an earlier request did not settle: {err}")))?;
-        progress.store_state = store_state.clone();
-        lock.record(progress).await?;
-        Ok::<_, Error>(store_state)
-    });
-    async move {
-        match settling.await {
-            Ok(settled) => settled.map_err(Arc::new),
-            Err(err) => Err(Arc::new(Error::Internal(err.into()))),
-        }
-    }
-    .boxed()
-    .shared()
-}
-
-/// Lets go of an upload whose earlier requests did not settle, and tells the
-/// request where it durably stands: the client goes on from there.
-async fn unsettled(state: &AppState, lock: UploadLock, user: UserId, err: &Error, given: u64) -> Error {
-    let id = lock.id;
-    tracing::error!(upload = %id, error = %err, "an upload's bytes could not be saved; its client goes back to the durable offset");
-    lock.let_go().await;
-    match uploads::find(state.db.pool(), id, user).await {
-        Ok(Some(row)) => Error::OffsetMismatch {
-            expected: u64::try_from(row.upload_offset).unwrap_or_default(),
-            given,
-        },
-        Ok(None) => Error::NotFound("upload"),
-        Err(err) => err.into(),
-    }
-}
-
-/// Reads a request's body into the upload, from where it stands, under its
-/// lock: the body and its checksum.
-async fn receive<S, E>(
-    state: &AppState,
-    lock: &UploadLock,
-    row: &UploadRow,
-    sha256: Sha256,
-    cid: CidBuilder,
-    patch: Patch,
-    body: S,
-) -> Result<Appending, Error>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let at = u64::try_from(row.upload_offset).unwrap_or_default();
-    let length = u64::try_from(row.length).unwrap_or_default();
-    let checksum = patch.checksum;
-    let profiling = match state.warm_profiles.take(lock.id, at) {
-        Some(paused) => Some(Profiling::resume(paused)),
-        None if at == 0 => Some(Profiling::new(Format::detect(client_name(row), ""))),
-        None => None,
-    };
-    let mut body = Appending {
-        writer: state.blobs.resume(&lock.id, at, &row.store_state).await?,
-        sha256,
-        cid: SideThread::start(cid),
-        checksum: checksum
-            .as_ref()
-            .map(|expected| RunningChecksum::new(expected.algorithm)),
-        offset: at,
-        length,
-        cut: false,
-        profiling,
-    }
-    .read(body, lock)
-    .await?;
-    if let (Some(expected), Some(running)) = (&checksum, body.checksum.take()) {
-        if body.cut {
-            tracing::warn!(upload = %lock.id, "a checksummed PATCH was cut short; its bytes were discarded");
-            return Err(Error::Interrupted);
-        }
-        if running.finish() != expected.digest {
-            return Err(Error::ChecksumMismatch {
-                algorithm: expected.algorithm.name(),
-            });
-        }
-    }
-    Ok(body)
 }
 
 /// Removes the user's upload and its bytes; its record says it was terminated.
 pub async fn terminate(state: &AppState, user: UserId, id: UploadId) -> Result<(), Error> {
-    let (claim, open) = take_for_writing(state, user, id).await?;
+    let (claim, open) = Taken::take(state, user, id).await?.into_parts();
     let (lock, mut row) = (open.lock, open.row);
     // The store's state once the requests before have settled; if they did
     // not, the last state known.
@@ -624,124 +332,6 @@ pub async fn release_all_locks(state: &AppState) -> Result<(), Error> {
     Ok(())
 }
 
-/// One request's body on its way into the upload.
-struct Appending {
-    writer: Box<dyn ResumableWriter>,
-    sha256: Sha256,
-    cid: SideThread<CidBuilder>,
-    checksum: Option<RunningChecksum>,
-    /// Where the upload stands with this body's bytes so far.
-    offset: u64,
-    length: u64,
-    /// Whether the body stopped before its end (the client went away).
-    cut: bool,
-    /// The dataset profiler, when it has seen every byte from the first
-    /// (see [`WarmProfiles`]).
-    profiling: Option<Profiling>,
-}
-
-impl Appending {
-    async fn read<S, E>(mut self, mut body: S, lock: &UploadLock) -> Result<Self, Error>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(err) => {
-                    tracing::debug!(error = %err, "upload body cut short");
-                    self.cut = true;
-                    break;
-                }
-            };
-            if lock.lost() {
-                return Err(Error::UploadLocked);
-            }
-            let offset = self.offset + chunk.len() as u64;
-            if offset > self.length {
-                return Err(Error::PastUploadLength { length: self.length });
-            }
-            if let Some(checksum) = &mut self.checksum {
-                checksum.update(&chunk);
-            }
-            if let Some(profiling) = &mut self.profiling
-                && profiling.push(&chunk).await.is_err()
-            {
-                // Not a dataset pandas would read: the last request finds
-                // that out again, from the staged bytes, and says so.
-                self.profiling = None;
-            }
-            self.sha256.update(&chunk);
-            self.cid.push(chunk.clone()).await?;
-            self.writer.write(chunk).await?;
-            self.offset = offset;
-        }
-        Ok(self)
-    }
-}
-
-/// Stores the completed upload as a file; if that fails, the upload is removed
-/// and its record says why.
-async fn complete(
-    state: &AppState,
-    lock: UploadLock,
-    row: UploadRow,
-    mut writer: Box<dyn ResumableWriter>,
-    hashed: Hashed,
-    audit: &Audit,
-) -> Result<Status, Error> {
-    let id = lock.id;
-    let user = row.user_id;
-    let session = SessionId::parse(&row.session_id).map_err(|err| Error::Internal(err.into()))?;
-    let attempt = Attempt::resume(&state.db, row.record_id.clone(), user, session);
-    let stored = async {
-        attempt.processing().await?;
-        let meta = UploadMeta {
-            user,
-            file_name: FileName::parse(&row.file_name).map_err(|err| Error::Internal(err.into()))?,
-            original_name: Some(row.filename.clone()).filter(|name| !name.is_empty()),
-            description: row.description.clone(),
-        };
-        let (head, profile) = match hashed.profiling {
-            Some(profiling) => profiling.finish(writer.as_mut()).await?,
-            None => profile_from_staged(writer.as_mut(), client_name(&row)).await?,
-        };
-        let received = Received {
-            writer,
-            started_at: row.created_at,
-            key: crate::storage::BlobKey::from_digest(&hashed.sha256.finalize().into()),
-            dag: hashed.cid.finish(),
-            size: u64::try_from(row.length).unwrap_or_default(),
-            head,
-            profile,
-            upload: Some(id),
-        };
-        upload::store(state, &attempt, meta, received, audit).await
-    }
-    .await;
-    match attempt.finish(stored).await {
-        Ok(file) => {
-            lock.forget();
-            Ok(Status {
-                id,
-                offset: u64::try_from(file.size).unwrap_or_default(),
-                length: u64::try_from(file.size).unwrap_or_default(),
-                metadata: row.metadata,
-                expires_at: row.expires_at,
-                file: Some(file),
-            })
-        }
-        Err(err) => {
-            if let Err(remove_err) = discard(state, id, &row.store_state).await {
-                tracing::warn!(upload = %id, error = %remove_err, "could not remove a failed upload");
-            }
-            lock.forget();
-            Err(err)
-        }
-    }
-}
-
 /// Removes an upload that will not complete, failing its record with `reason`.
 async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: Error) -> Result<(), Error> {
     discard(state, id, &row.store_state).await?;
@@ -762,36 +352,6 @@ async fn discard(state: &AppState, id: UploadId, store_state: &ResumeState) -> R
     Ok(())
 }
 
-/// The head and profile of what a writer staged, read back from the store: for
-/// an upload whose profiler did not see every byte (a request on another node,
-/// a restart, a request that was refused).
-async fn profile_from_staged(
-    writer: &mut dyn BlobWriter,
-    named: &str,
-) -> Result<(Vec<u8>, Option<crate::profile::Profile>), Error> {
-    let head = match writer.staged_reader().await? {
-        Some(reader) => {
-            let head = tokio::task::spawn_blocking(move || {
-                let mut head = Vec::with_capacity(content_type::SNIFF_LEN);
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(reader, content_type::SNIFF_LEN as u64),
-                    &mut head,
-                )
-                .map(|_| head)
-            })
-            .await
-            .map_err(|err| Error::Internal(err.into()))?;
-            head.map_err(crate::storage::StorageError::from)?
-        }
-        None => Vec::new(),
-    };
-    let profile = match Format::detect(named, "").filter(|format| upload::worth_profiling(*format, &head)) {
-        Some(format) => upload::profile_staged(writer, format).await?,
-        None => None,
-    };
-    Ok((head, profile))
-}
-
 /// The client's name for an upload's bytes, which tells its format.
 fn client_name(row: &UploadRow) -> &str {
     if row.filename.is_empty() {
@@ -803,40 +363,4 @@ fn client_name(row: &UploadRow) -> &str {
 
 fn expires_from(state: &AppState, now: i64) -> i64 {
     now.saturating_add(i64::try_from(state.policy.upload_expiry.as_micros()).unwrap_or(i64::MAX))
-}
-
-/// What the last request of an upload computed on the way: the hashes of
-/// every byte, and the profiler if it saw them all.
-struct Hashed {
-    sha256: Sha256,
-    cid: CidBuilder,
-    profiling: Option<Profiling>,
-}
-
-enum RunningChecksum {
-    Sha1(Sha1),
-    Sha256(Sha256),
-}
-
-impl RunningChecksum {
-    fn new(algorithm: ChecksumAlgorithm) -> Self {
-        match algorithm {
-            ChecksumAlgorithm::Sha1 => Self::Sha1(Sha1::new()),
-            ChecksumAlgorithm::Sha256 => Self::Sha256(Sha256::new()),
-        }
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Self::Sha1(hasher) => hasher.update(bytes),
-            Self::Sha256(hasher) => hasher.update(bytes),
-        }
-    }
-
-    fn finish(self) -> Vec<u8> {
-        match self {
-            Self::Sha1(hasher) => hasher.finalize().to_vec(),
-            Self::Sha256(hasher) => hasher.finalize().to_vec(),
-        }
-    }
 }

@@ -1,0 +1,100 @@
+//! One request's body on its way into a resumable upload: hashed, checked
+//! against its `Upload-Checksum`, profiled and written, chunk by chunk.
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use super::ChecksumAlgorithm;
+use super::lock::UploadLock;
+use crate::ipfs::CidBuilder;
+use crate::pipeline::Error;
+use crate::pipeline::side_thread::SideThread;
+use crate::pipeline::upload::Profiling;
+use crate::storage::ResumableWriter;
+
+/// One request's body on its way into the upload.
+pub(super) struct Appending {
+    pub writer: Box<dyn ResumableWriter>,
+    pub sha256: Sha256,
+    pub cid: SideThread<CidBuilder>,
+    pub checksum: Option<RunningChecksum>,
+    /// Where the upload stands with this body's bytes so far.
+    pub offset: u64,
+    pub length: u64,
+    /// Whether the body stopped before its end (the client went away).
+    pub cut: bool,
+    /// The dataset profiler, when it has seen every byte from the first
+    /// (see [`WarmProfiles`]).
+    pub profiling: Option<Profiling>,
+}
+
+impl Appending {
+    pub async fn read<S, E>(mut self, mut body: S, lock: &UploadLock) -> Result<Self, Error>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(err) => {
+                    tracing::debug!(error = %err, "upload body cut short");
+                    self.cut = true;
+                    break;
+                }
+            };
+            if lock.lost() {
+                return Err(Error::UploadLocked);
+            }
+            let offset = self.offset + chunk.len() as u64;
+            if offset > self.length {
+                return Err(Error::PastUploadLength { length: self.length });
+            }
+            if let Some(checksum) = &mut self.checksum {
+                checksum.update(&chunk);
+            }
+            if let Some(profiling) = &mut self.profiling
+                && profiling.push(&chunk).await.is_err()
+            {
+                // Not a dataset pandas would read: the last request finds
+                // that out again, from the staged bytes, and says so.
+                self.profiling = None;
+            }
+            self.sha256.update(&chunk);
+            self.cid.push(chunk.clone()).await?;
+            self.writer.write(chunk).await?;
+            self.offset = offset;
+        }
+        Ok(self)
+    }
+}
+
+pub(super) enum RunningChecksum {
+    Sha1(Sha1),
+    Sha256(Sha256),
+}
+
+impl RunningChecksum {
+    pub fn new(algorithm: ChecksumAlgorithm) -> Self {
+        match algorithm {
+            ChecksumAlgorithm::Sha1 => Self::Sha1(Sha1::new()),
+            ChecksumAlgorithm::Sha256 => Self::Sha256(Sha256::new()),
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Sha1(hasher) => hasher.update(bytes),
+            Self::Sha256(hasher) => hasher.update(bytes),
+        }
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        match self {
+            Self::Sha1(hasher) => hasher.finalize().to_vec(),
+            Self::Sha256(hasher) => hasher.finalize().to_vec(),
+        }
+    }
+}

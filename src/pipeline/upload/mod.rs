@@ -2,7 +2,9 @@
 //! the session it works in, its processing record, the body's ingest (size
 //! limit, SHA-256, CID, profiling, the blob writer) and the transaction that
 //! records it with its audit event. A multipart form and a raw `PUT` drive an
-//! [`Upload`]; the rules every upload obeys are checked in [`Upload::check`].
+//! [`Upload`]. The rules every upload obeys before its bytes are read are one
+//! function, [`precheck`]: [`Upload::check`] calls it, and so does the
+//! creation of a resumable upload.
 //!
 //! The pieces: [`ingest`] reads a body into a staged blob, [`profiling`]
 //! profiles it on the way, and [`record`] stores it as a file in one

@@ -13,21 +13,18 @@ use bytes::Bytes;
 use futures_util::{FutureExt, Stream};
 use sha2::Sha256;
 
-use super::body::{Appending, RunningChecksum};
+use super::body::{Appending, read};
 use super::complete::{Hashed, complete};
 use super::lock::{LockHandle, UploadLock};
 use super::open::{Claim, Open, Settled};
-use super::{Patch, Status, checkpoint, client_name, expires_from};
+use super::{Patch, Status, checkpoint, expires_from};
 use crate::db::uploads::{self, Progress, UploadRow};
 use crate::domain::timestamp::now_micros;
 use crate::domain::{UploadId, UserId};
 use crate::ipfs::CidBuilder;
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
-use crate::pipeline::side_thread::SideThread;
 use crate::pipeline::state::AppState;
-use crate::pipeline::upload::Profiling;
-use crate::profile::Format;
 use crate::storage::{ResumableWriter, ResumeState};
 
 /// An upload a request has taken for writing: open on this node already, or
@@ -306,57 +303,6 @@ impl Appended<'_> {
         );
         Ok(status)
     }
-}
-
-/// Reads a request's body into the upload, from where it stands, under its
-/// lock: the body and its checksum.
-async fn read<S, E>(
-    state: &AppState,
-    lock: &UploadLock,
-    row: &UploadRow,
-    sha256: Sha256,
-    cid: CidBuilder,
-    patch: Patch,
-    body: S,
-) -> Result<Appending, Error>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let at = u64::try_from(row.upload_offset).unwrap_or_default();
-    let length = u64::try_from(row.length).unwrap_or_default();
-    let checksum = patch.checksum;
-    let profiling = match state.warm_profiles.take(lock.id, at) {
-        Some(paused) => Some(Profiling::resume(paused)),
-        None if at == 0 => Some(Profiling::new(Format::detect(client_name(row), ""))),
-        None => None,
-    };
-    let mut body = Appending {
-        writer: state.blobs.resume(&lock.id, at, &row.store_state).await?,
-        sha256,
-        cid: SideThread::start(cid),
-        checksum: checksum
-            .as_ref()
-            .map(|expected| RunningChecksum::new(expected.algorithm)),
-        offset: at,
-        length,
-        cut: false,
-        profiling,
-    }
-    .read(body, lock)
-    .await?;
-    if let (Some(expected), Some(running)) = (&checksum, body.checksum.take()) {
-        if body.cut {
-            tracing::warn!(upload = %lock.id, "a checksummed PATCH was cut short; its bytes were discarded");
-            return Err(Error::Interrupted);
-        }
-        if running.finish() != expected.digest {
-            return Err(Error::ChecksumMismatch {
-                algorithm: expected.algorithm.name(),
-            });
-        }
-    }
-    Ok(body)
 }
 
 /// The builder with the leaves that earlier requests recorded put back, ready

@@ -5,8 +5,8 @@
 //! node runs it at a time, however many share the database), record the run,
 //! do the work in batches while renewing the lease and watching for shutdown,
 //! then record how it ended with its report. A run that finds the lease held
-//! elsewhere does nothing ([`JobError::Busy`]). One scheduler (`schedule`) runs them, and
-//! the frequent sweeps (expiry, retried removals), on one scheduler.
+//! elsewhere does nothing ([`JobError::Busy`]). One scheduler (`schedule`)
+//! runs them and the frequent sweeps (expiry, retried removals).
 
 mod cleanup;
 mod report;

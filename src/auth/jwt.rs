@@ -188,12 +188,17 @@ mod tests {
     #[test]
     fn a_download_link_opens_one_file_and_is_no_bearer_token() {
         let keys = keys();
-        let (link, _) = keys.issue_link(7, "a b.csv", Duration::from_secs(60)).unwrap();
-        assert_eq!(keys.verify_link(&link).unwrap(), (7, "a b.csv".to_owned()));
+        let (link, _) = keys
+            .issue_link(UserId::new(7), "a b.csv", Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(
+            keys.verify_link(&link).unwrap(),
+            (UserId::new(7), "a b.csv".to_owned())
+        );
         assert!(keys.verify(&link).is_err(), "a link is not a bearer token");
-        let bearer = keys.issue(7, Duration::from_secs(60)).unwrap();
+        let bearer = keys.issue(UserId::new(7), Duration::from_secs(60)).unwrap();
         assert!(keys.verify_link(&bearer).is_err(), "a bearer token is not a link");
-        let (expired, _) = keys.issue_link(7, "a", Duration::ZERO).unwrap();
+        let (expired, _) = keys.issue_link(UserId::new(7), "a", Duration::ZERO).unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         let mut strict = keys;
         strict.validation.leeway = 0;
@@ -203,23 +208,25 @@ mod tests {
     #[test]
     fn issued_token_verifies_to_its_user() {
         let keys = keys();
-        let token = keys.issue(42, Duration::from_secs(60)).unwrap();
-        assert_eq!(keys.verify(&token).unwrap(), 42);
+        let token = keys.issue(UserId::new(42), Duration::from_secs(60)).unwrap();
+        assert_eq!(keys.verify(&token).unwrap(), UserId::new(42));
     }
 
     #[test]
     fn only_tokens_minted_as_admin_say_so() {
         let keys = keys();
-        let plain = keys.issue(7, Duration::from_secs(60)).unwrap();
-        let admin = keys.issue_with(7, Duration::from_secs(60), true).unwrap();
-        assert_eq!(keys.verify_claims(&plain).unwrap(), (7, false));
-        assert_eq!(keys.verify_claims(&admin).unwrap(), (7, true));
+        let plain = keys.issue(UserId::new(7), Duration::from_secs(60)).unwrap();
+        let admin = keys
+            .issue_with(UserId::new(7), Duration::from_secs(60), true)
+            .unwrap();
+        assert_eq!(keys.verify_claims(&plain).unwrap(), (UserId::new(7), false));
+        assert_eq!(keys.verify_claims(&admin).unwrap(), (UserId::new(7), true));
     }
 
     #[test]
     fn token_signed_with_another_secret_is_rejected() {
         let other = Keys::new(&Secret::new("another-secret-another-secret-xx"), 3600);
-        let token = other.issue(1, Duration::from_secs(60)).unwrap();
+        let token = other.issue(UserId::new(1), Duration::from_secs(60)).unwrap();
         assert!(keys().verify(&token).is_err());
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::cache::Fields;
 use crate::db::files::FileRecord;
+use crate::domain::UserId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveEntry {
@@ -53,7 +54,7 @@ impl ActiveEntry {
             None => None,
             Some(file_name) => Some(FileRecord {
                 id: int("file_id")?,
-                user_id: int("user_id")?,
+                user_id: UserId::new(int("user_id")?),
                 file_name: file_name.clone(),
                 storage_uri: text("storage_uri")?,
                 description: text("description")?,
@@ -87,7 +88,7 @@ mod tests {
     fn file() -> FileRecord {
         FileRecord {
             id: 7,
-            user_id: 3,
+            user_id: UserId::new(3),
             file_name: "sales".into(),
             storage_uri: "local:///data/blobs/sha256/ab/abc".into(),
             description: "Q1".into(),

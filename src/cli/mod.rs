@@ -181,7 +181,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { user, ttl, admin } => {
             let secret = startup::prepare_data_dir_and_secret(&config)?;
             let keys = auth::Keys::new(&secret, config.token_ttl_seconds);
-            println!("{}", keys.issue_with(user, ttl, admin)?);
+            println!(
+                "{}",
+                keys.issue_with(crate::domain::UserId::new(user), ttl, admin)?
+            );
             Ok(())
         }
         Command::Audit { command } => runtime()?.block_on(audit::run(config, command)),

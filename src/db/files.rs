@@ -11,7 +11,7 @@ const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct FileRecord {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub file_name: String,
     pub storage_uri: String,
     pub description: String,
@@ -229,7 +229,7 @@ pub async fn list(
     filter: &FileFilter,
     page: Page,
 ) -> Result<(Vec<FileRecord>, Option<i64>), sqlx::Error> {
-    let mut conditions = Conditions::new("user_id = {}", user);
+    let mut conditions = Conditions::new("user_id = {}", user.get());
     if let Some(name) = &filter.name_contains {
         conditions.push_text("LOWER(file_name) LIKE {} ESCAPE '\\'", contains_pattern(name));
     }

@@ -16,7 +16,7 @@ const COLUMNS: &str = "id, session_id, user_id, filename, file_name, size, conte
 pub struct RecordRow {
     pub id: String,
     pub session_id: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The client's name for the upload (a multipart part's filename, or the file name).
     pub filename: String,
     /// depot's name for the stored file.
@@ -92,7 +92,7 @@ pub async fn insert(pool: &AnyPool, record: &NewRecord) -> Result<(), sqlx::Erro
 // busy timeout.
 
 /// Whose record was moved, and in which session.
-type Moved = Option<(i64, String)>;
+type Moved = Option<(UserId, String)>;
 
 /// Bytes are flowing: `pending` → `processing`.
 pub async fn mark_processing(pool: &AnyPool, id: &str) -> Result<(), sqlx::Error> {
@@ -119,7 +119,7 @@ pub async fn move_to_session(
 ) -> Result<(), sqlx::Error> {
     let (from, to) = (from.to_string(), to.to_string());
     let mut tx = pool.begin().await?;
-    let moved: Option<(i64, String)> = sqlx::query_as(
+    let moved: Option<(UserId, String)> = sqlx::query_as(
         "UPDATE processing_records SET session_id = $2 WHERE id = $1 AND session_id = $3 \
          RETURNING user_id, status",
     )
@@ -298,7 +298,7 @@ pub async fn page(
 /// The user's records in `scope` — always the user's: a swept session id may
 /// since belong to someone else.
 fn scope_conditions(user: UserId, scope: Scope) -> Conditions {
-    let mut conditions = Conditions::new("user_id = {}", user);
+    let mut conditions = Conditions::new("user_id = {}", user.get());
     if let Scope::Session(session) = scope {
         conditions.push_text("session_id = {}", session.to_string());
     }

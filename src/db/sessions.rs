@@ -12,7 +12,7 @@ const COLUMNS: &str = "id, user_id, created_at, last_seen_at, expires_at, active
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
     pub id: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
@@ -24,7 +24,7 @@ pub struct SessionRow {
 #[derive(Debug, Clone, FromRow)]
 pub struct ActiveChange {
     pub id: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub expires_at: i64,
     pub active_version: i64,
 }

@@ -3,6 +3,8 @@
 
 use sqlx::{AnyConnection, AnyPool};
 
+use crate::domain::UserId;
+
 /// Which way the bytes went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -22,7 +24,7 @@ impl Direction {
 #[derive(Debug, Clone)]
 pub struct NewTransfer<'a> {
     pub file_id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub file_name: &'a str,
     pub sha256: &'a str,
     pub direction: Direction,

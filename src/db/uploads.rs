@@ -14,7 +14,7 @@ const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, 
 #[derive(Debug, Clone, FromRow)]
 pub struct UploadRow {
     pub id: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub session_id: String,
     pub record_id: String,
     pub file_name: String,

@@ -8,11 +8,10 @@ pub mod session_id;
 pub mod size;
 pub mod timestamp;
 pub mod upload_id;
+pub mod user_id;
 
 pub use byte_range::ByteRange;
 pub use file_name::FileName;
 pub use session_id::SessionId;
 pub use upload_id::UploadId;
-
-/// A user's id: the database row's key and a token's `sub`.
-pub type UserId = i64;
+pub use user_id::UserId;

@@ -26,6 +26,7 @@ pub struct Credentials {
 pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
+    #[schema(value_type = i64)]
     user_id: UserId,
     /// Whether the account is an admin: its token also opens `/api/v1/admin/…`.
     admin: bool,
@@ -54,7 +55,7 @@ pub async fn register(
                 err.into()
             }
         })?;
-    tracing::info!(user = user_id, admin, "user registered");
+    tracing::info!(user = user_id.get(), admin, "user registered");
     audit.note_actor(user_id);
     Ok((StatusCode::CREATED, Json(token_for(&state, user_id, admin)?)))
 }

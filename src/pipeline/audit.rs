@@ -105,7 +105,7 @@ impl Audit {
         let who = &self.0.who;
         NewEvent {
             at: timestamp::now_micros(),
-            actor: note.actor.or(who.actor),
+            actor: note.actor.or(who.actor).map(UserId::get),
             session_id: recordable(note.session.as_deref().unwrap_or(&who.session)),
             action: action.to_owned(),
             // As the client named it, which may be a name refused for being unsafe.

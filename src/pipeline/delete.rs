@@ -55,7 +55,7 @@ pub async fn delete(
     for change in &cleared {
         active::publish(state, change, None).await;
     }
-    tracing::info!(user, file = %record.file_name, sha256 = %key, "file deleted");
+    tracing::info!(user = user.get(), file = %record.file_name, sha256 = %key, "file deleted");
     Ok(record)
 }
 

@@ -86,7 +86,7 @@ pub async fn resolve(state: &AppState, user: UserId, named: Named) -> Result<Ses
 pub async fn start(state: &AppState, user: UserId) -> Result<Session, Error> {
     let id = SessionId::new_random();
     let row = open(state, user, id).await?;
-    tracing::debug!(user, session = %id, "session started");
+    tracing::debug!(user = user.get(), session = %id, "session started");
     Ok(Session {
         id,
         row,

@@ -11,8 +11,12 @@ use crate::process::depot;
 /// An operator's token for the app, as `depot token --admin` mints it.
 fn admin_token(app: &TestApp) -> String {
     let keys = depot::auth::Keys::new(&depot::config::Secret::new(app.secret()), 3600);
-    keys.issue_with(999, std::time::Duration::from_secs(600), true)
-        .unwrap()
+    keys.issue_with(
+        depot::domain::UserId::new(999),
+        std::time::Duration::from_secs(600),
+        true,
+    )
+    .unwrap()
 }
 
 /// Every event so far, oldest first (the query itself is one more event).

@@ -131,7 +131,7 @@ pub async fn store(
     writer.commit(&key).await?;
     tx.commit().await?;
     audit.committed();
-    tracing::info!(user = meta.user, file = %record.file_name, size, sha256 = %key, "file stored");
+    tracing::info!(user = meta.user.get(), file = %record.file_name, size, sha256 = %key, "file stored");
     match activated {
         Some(change) => active::publish(state, &change, Some(record.clone())).await,
         None => tracing::warn!(session = %attempt.session(), "session gone before its upload completed"),

@@ -25,7 +25,8 @@
 //!   database stays the truth), JWTs and passwords, the dataset profiler and
 //!   the CID builder. Each has its own error type.
 //! - [`domain`] — the parsed types that guard the edges (`FileName`,
-//!   `ByteRange`, `SessionId`, `UserId`, content types); with [`config`],
+//!   `ByteRange`, `SessionId`, `UserId`, `BlobKey` — a content's SHA-256 —,
+//!   content types); with [`config`],
 //!   [`metrics`] (counters for Prometheus) and [`telemetry`] it imports
 //!   nothing of depot's above it.
 

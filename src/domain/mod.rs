@@ -1,5 +1,6 @@
 //! Types that parse untrusted input once, at the edge.
 
+pub mod blob_key;
 pub mod byte_range;
 pub mod content_type;
 pub mod file_name;
@@ -10,6 +11,7 @@ pub mod timestamp;
 pub mod upload_id;
 pub mod user_id;
 
+pub use blob_key::BlobKey;
 pub use byte_range::ByteRange;
 pub use file_name::FileName;
 pub use session_id::SessionId;

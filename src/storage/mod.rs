@@ -34,43 +34,11 @@ pub use remote::RemoteBlobStore;
 pub use resume::{ResumeState, S3Parts};
 pub use s3::{MAX_OBJECT_COPY, S3BlobStore, S3Settings};
 
+/// Blobs are keyed by the SHA-256 of their content.
+pub use crate::domain::BlobKey;
+
 /// A stream of blob bytes, as served to clients.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
-
-/// The SHA-256 of a blob's content, as 64 lower-case hex digits.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct BlobKey(String);
-
-impl BlobKey {
-    pub fn from_digest(digest: &[u8; 32]) -> Self {
-        Self(hex::encode(digest))
-    }
-
-    /// Accepts only 64 lower-case hex digits, so a key is always a safe path segment.
-    pub fn parse(hex_digest: &str) -> Option<Self> {
-        let valid = hex_digest.len() == 64
-            && hex_digest
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        valid.then(|| Self(hex_digest.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for BlobKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BlobKey({})", self.0)
-    }
-}
-
-impl fmt::Display for BlobKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -29,7 +29,7 @@ pub(super) struct Appending {
     /// Whether the body stopped before its end (the client went away).
     pub cut: bool,
     /// The dataset profiler, when it has seen every byte from the first
-    /// (see [`WarmProfiles`]).
+    /// (see [`super::WarmProfiles`]).
     pub profiling: Option<Profiling>,
 }
 
@@ -104,7 +104,7 @@ impl RunningChecksum {
 
 /// Reads a request's body into the upload, from where it stands, under its
 /// lock: the body and its checksum.
-pub(super) async fn read<S, E>(
+pub(super) async fn receive<S, E>(
     state: &AppState,
     lock: &UploadLock,
     row: &UploadRow,

@@ -6,13 +6,14 @@
 //! durable, and the SHA-256 and CID builder states of exactly those bytes (a
 //! [`checkpoint`]), so completing never reads the bytes again to hash them. Each
 //! request that writes holds the row's lock ([`lock::UploadLock`]): a second
-//! writer gets 423, and bytes never interleave. A request's write goes
-//! through the steps of [`writing`]; its [`body`] is hashed and checked on the
-//! way, and the last one ends in [`complete`]. The bytes are staged in the blob store
-//! under the upload's id. A request answers once its bytes are written; they
-//! are synced and the offset committed behind it ([`open`]), so the offset in
-//! the row is always durable bytes, and whatever a crash leaves past it is
-//! dropped on resume.
+//! writer gets 423, and bytes never interleave. The bytes are staged in the
+//! blob store under the upload's id. A request answers once its bytes are
+//! written; they are synced and the offset committed behind it ([`open`]), so
+//! the offset in the row is always durable bytes, and whatever a crash leaves
+//! past it is dropped on resume.
+//!
+//! A request's write goes through the steps of [`writing`]; its [`body`] is
+//! hashed and checked on the way, and the last request ends in [`complete`].
 
 mod body;
 mod checkpoint;
@@ -337,10 +338,8 @@ async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: Error) 
     discard(state, id, &row.store_state).await?;
     let session = SessionId::parse(&row.session_id).map_err(|err| Error::Internal(err.into()))?;
     let attempt = Attempt::resume(&state.db, row.record_id.clone(), row.user_id, session);
-    match attempt.finish::<()>(Err(reason)).await {
-        Err(Error::UploadExpired | Error::UploadTerminated) => Ok(()),
-        other => other,
-    }
+    attempt.fail(&reason).await;
+    Ok(())
 }
 
 /// Removes an upload's bytes, then its row.

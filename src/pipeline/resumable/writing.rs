@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::{FutureExt, Stream};
 use sha2::Sha256;
 
-use super::body::{Appending, read};
+use super::body::{Appending, receive};
 use super::complete::{Hashed, complete};
 use super::lock::{LockHandle, UploadLock};
 use super::open::{Claim, Open, Settled};
@@ -158,7 +158,7 @@ impl<'a> Ready<'a> {
             cid,
             settled,
         } = self;
-        match read(state, &lock, &row, sha256, cid, patch, body).await {
+        match receive(state, &lock, &row, sha256, cid, patch, body).await {
             Ok(body) => Ok(Appended {
                 state,
                 claim,

@@ -125,7 +125,8 @@ impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
             AuthError::Unauthorized(reason) => Self::Unauthorized(reason),
-            other => Self::Pipeline(other.into()),
+            AuthError::Invalid(message) => Self::Pipeline(Error::Validation(message)),
+            AuthError::Internal(err) => Self::Pipeline(Error::Internal(err)),
         }
     }
 }

@@ -3,7 +3,6 @@
 //! layer answers with it (and a status of its choosing). Storage and database
 //! errors are given their meaning here, once.
 
-use crate::auth::AuthError;
 use crate::domain::file_name::FileNameError;
 use crate::profile::DatasetError;
 use crate::storage::StorageError;
@@ -130,17 +129,6 @@ impl From<sqlx::Error> for Error {
 impl From<FileNameError> for Error {
     fn from(err: FileNameError) -> Self {
         Self::InvalidFileName(err.to_string())
-    }
-}
-
-impl From<AuthError> for Error {
-    fn from(err: AuthError) -> Self {
-        match err {
-            AuthError::Invalid(message) => Self::Validation(message),
-            // The pipeline asks auth only for what it may not refuse (hashes, tokens).
-            AuthError::Unauthorized(reason) => Self::Internal(anyhow::anyhow!(reason)),
-            AuthError::Internal(err) => Self::Internal(err),
-        }
     }
 }
 

@@ -241,7 +241,7 @@ async fn keep_lease(state: &AppState, job: Job) -> JobError {
 }
 
 /// Takes (or renews) the lease `name` for this node, for [`LEASE`]: whether
-/// it now holds it. One lease per job, and one per sweep.
+/// it now holds it. One lease per job.
 async fn take_lease(state: &AppState, name: &str) -> Result<bool, sqlx::Error> {
     let now = now_micros();
     jobs::take_lease(

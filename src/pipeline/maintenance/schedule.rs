@@ -1,18 +1,19 @@
 //! The one scheduler of a server's periodic work. Every task runs on its own
-//! interval until the node stops, and under a lease in the database, so that
-//! however many nodes share it, one at a time does the work:
+//! interval until the node stops:
 //!
 //! - the sweeps — expired sessions, expired resumable uploads, removals of
-//!   deleted files' bytes the store refused — run at start and then often;
-//!   each round takes the sweep's lease or, held elsewhere, skips;
-//! - the maintenance jobs ([`Job`]) wait an interval first, and a round runs
-//!   one only when no node has started it for an interval; their runs are
-//!   recorded ([`super::start`]).
+//!   deleted files' bytes the store refused — run at start and then often, on
+//!   every node: each claims what it removes in the database, so two nodes
+//!   sweeping at once never remove one thing twice;
+//! - the maintenance jobs ([`Job`]) wait an interval first and run under their
+//!   lease, one node at a time; a round runs one only when no node has
+//!   started it for an interval, and their runs are recorded
+//!   ([`super::start`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Job, JobError, Progress, Trigger, micros, release_lease, start, take_lease};
+use super::{Job, JobError, Progress, Trigger, micros, start};
 use crate::db::jobs;
 use crate::domain::timestamp::now_micros;
 use crate::pipeline::state::AppState;
@@ -33,12 +34,11 @@ impl Sweep {
         Sweep::RetriedRemovals,
     ];
 
-    /// Its lease's name (apart from the jobs' names).
-    fn lease(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
-            Sweep::ExpiredSessions => "sweep:expired-sessions",
-            Sweep::ExpiredUploads => "sweep:expired-uploads",
-            Sweep::RetriedRemovals => "sweep:retried-removals",
+            Sweep::ExpiredSessions => "expired-sessions",
+            Sweep::ExpiredUploads => "expired-uploads",
+            Sweep::RetriedRemovals => "retried-removals",
         }
     }
 
@@ -80,7 +80,7 @@ pub fn spawn(state: &AppState) {
     for sweep in Sweep::ALL {
         every(
             state,
-            sweep.lease(),
+            sweep.name(),
             sweep.interval(state),
             false,
             move |state| async move { sweep_round(&state, sweep).await },
@@ -128,12 +128,7 @@ where
 }
 
 async fn sweep_round(state: &AppState, sweep: Sweep) -> anyhow::Result<()> {
-    if !take_lease(state, sweep.lease()).await? {
-        return Ok(());
-    }
-    let removed = sweep.run(state).await;
-    release_lease(state, sweep.lease()).await;
-    let removed = removed?;
+    let removed = sweep.run(state).await?;
     if removed > 0 {
         tracing::info!(removed, "{}", sweep.removed());
     }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{FutureExt, Stream};
-use sha2::Sha256;
 
 use super::body::{Appending, receive};
 use super::complete::{Hashed, complete};
@@ -110,35 +109,16 @@ impl<'a> Taken<'a> {
             },
         };
         open.row.store_state = store_state;
-        let Open {
-            lock,
-            row,
-            sha256,
-            cid,
-            settled,
-            ..
-        } = open;
-        Ok(Ready {
-            state,
-            claim,
-            lock,
-            row,
-            sha256,
-            cid,
-            settled,
-        })
+        Ok(Ready { state, claim, open })
     }
 }
 
-/// An upload whose store can take the request's bytes where it stands.
+/// An upload whose store can take the request's bytes where it stands: its
+/// row holds the state the store's writer resumes from.
 pub(super) struct Ready<'a> {
     state: &'a AppState,
     claim: Claim,
-    lock: UploadLock,
-    row: UploadRow,
-    sha256: Sha256,
-    cid: CidBuilder,
-    settled: Settled,
+    open: Open,
 }
 
 impl<'a> Ready<'a> {
@@ -149,15 +129,15 @@ impl<'a> Ready<'a> {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let Self {
-            state,
-            claim,
+        let Self { state, claim, open } = self;
+        let Open {
             lock,
             row,
             sha256,
             cid,
             settled,
-        } = self;
+            ..
+        } = open;
         match receive(state, &lock, &row, sha256, cid, patch, body).await {
             Ok(body) => Ok(Appended {
                 state,

@@ -9,19 +9,16 @@ use sha2::{Digest, Sha256};
 use super::lock::UploadLock;
 use super::{ChecksumAlgorithm, Patch, client_name};
 use crate::db::uploads::UploadRow;
-use crate::ipfs::CidBuilder;
 use crate::pipeline::Error;
-use crate::pipeline::side_thread::SideThread;
 use crate::pipeline::state::AppState;
-use crate::pipeline::upload::Profiling;
+use crate::pipeline::upload::{Digesting, Digests, Profiling};
 use crate::profile::Format;
 use crate::storage::ResumableWriter;
 
 /// One request's body on its way into the upload.
 pub(super) struct Appending {
     pub writer: Box<dyn ResumableWriter>,
-    pub sha256: Sha256,
-    pub cid: SideThread<CidBuilder>,
+    pub digests: Digesting,
     pub checksum: Option<RunningChecksum>,
     /// Where the upload stands with this body's bytes so far.
     pub offset: u64,
@@ -65,8 +62,7 @@ impl Appending {
                 // that out again, from the staged bytes, and says so.
                 self.profiling = None;
             }
-            self.sha256.update(&chunk);
-            self.cid.push(chunk.clone()).await?;
+            self.digests.push(&chunk).await?;
             self.writer.write(chunk).await?;
             self.offset = offset;
         }
@@ -108,8 +104,7 @@ pub(super) async fn receive<S, E>(
     state: &AppState,
     lock: &UploadLock,
     row: &UploadRow,
-    sha256: Sha256,
-    cid: CidBuilder,
+    digests: Digests,
     patch: Patch,
     body: S,
 ) -> Result<Appending, Error>
@@ -127,8 +122,7 @@ where
     };
     let mut body = Appending {
         writer: state.blobs.resume(&lock.id, at, &row.store_state).await?,
-        sha256,
-        cid: SideThread::start(cid),
+        digests: digests.start(),
         checksum: checksum
             .as_ref()
             .map(|expected| RunningChecksum::new(expected.algorithm)),

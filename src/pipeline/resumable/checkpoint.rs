@@ -1,9 +1,8 @@
 //! The hash state of a resumable upload's durable bytes, kept in its row so
 //! that any node can go on hashing where the last request stopped.
 
-use sha2::Sha256;
-
 use crate::ipfs::{self, CidBuilder};
+use crate::pipeline::upload::Digests;
 
 /// The encoding's version, its first byte. Version 1 held every finished
 /// leaf's digest too, rewritten by every request; version 2 leaves them to
@@ -14,16 +13,16 @@ const WITH_LEAVES: u8 = 1;
 /// The hash state of an upload's bytes: the SHA-256 of the whole content so
 /// far and the CID builder, without its finished leaves (see
 /// [`CidBuilder::save`]).
-pub(super) fn save(sha256: &Sha256, cid: &CidBuilder) -> Vec<u8> {
+pub(super) fn save(digests: &Digests) -> Vec<u8> {
     let mut out = vec![VERSION];
-    ipfs::save_sha256(sha256, &mut out);
-    cid.save(&mut out);
+    ipfs::save_sha256(&digests.sha256, &mut out);
+    digests.cid.save(&mut out);
     out
 }
 
 /// A hash state saved by [`save`] (or by a version that kept the leaves in it,
 /// which come back held by the builder); `None` if the bytes are not one.
-pub(super) fn restore(bytes: &[u8]) -> Option<(Sha256, CidBuilder)> {
+pub(super) fn restore(bytes: &[u8]) -> Option<Digests> {
     let (&version, mut rest) = bytes.split_first()?;
     if version != VERSION && version != WITH_LEAVES {
         return None;
@@ -43,12 +42,12 @@ pub(super) fn restore(bytes: &[u8]) -> Option<(Sha256, CidBuilder)> {
             return None;
         }
     }
-    rest.is_empty().then_some((sha256, cid))
+    rest.is_empty().then_some(Digests { sha256, cid })
 }
 
 #[cfg(test)]
 mod tests {
-    use sha2::Digest;
+    use sha2::{Digest, Sha256};
 
     use super::*;
 
@@ -59,7 +58,7 @@ mod tests {
         sha256.update(&bytes[..300_001]);
         cid.push(&bytes[..300_001]);
         let (_, kept) = cid.take_leaves();
-        let (mut sha256, mut cid) = restore(&save(&sha256, &cid)).expect("restores");
+        let Digests { mut sha256, mut cid } = restore(&save(&Digests { sha256, cid })).expect("restores");
         sha256.update(&bytes[300_001..]);
         cid.push(&bytes[300_001..]);
         assert_eq!(sha256.finalize(), Sha256::digest(&bytes));
@@ -85,15 +84,15 @@ mod tests {
         cid.save(&mut version_1);
         version_1.extend_from_slice(&(leaves.len() as u64).to_le_bytes());
         version_1.extend(leaves.iter().flatten());
-        let (restored_sha256, restored) = restore(&version_1).expect("restores");
-        assert_eq!(restored_sha256.finalize(), Sha256::digest(&bytes));
-        assert_eq!(restored.leaves_elsewhere(), 0);
-        assert_eq!(restored.finish().root, whole.finish().root);
+        let restored = restore(&version_1).expect("restores");
+        assert_eq!(restored.sha256.finalize(), Sha256::digest(&bytes));
+        assert_eq!(restored.cid.leaves_elsewhere(), 0);
+        assert_eq!(restored.cid.finish().root, whole.finish().root);
     }
 
     #[test]
     fn a_checkpoint_of_another_version_or_with_trailing_bytes_is_refused() {
-        let saved = save(&Sha256::default(), &CidBuilder::default());
+        let saved = save(&Digests::default());
         let mut other_version = saved.clone();
         other_version[0] = 3;
         assert!(restore(&other_version).is_none());

@@ -2,26 +2,22 @@
 //! profiled (from the staged bytes if the profiler did not see them all),
 //! and the file stored like any other upload.
 
-use sha2::{Digest, Sha256};
-
 use super::lock::UploadLock;
 use super::{Status, client_name, discard};
 use crate::db::uploads::UploadRow;
 use crate::domain::{FileName, SessionId, content_type};
-use crate::ipfs::CidBuilder;
 use crate::pipeline::Error;
 use crate::pipeline::attempt::Attempt;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::state::AppState;
-use crate::pipeline::upload::{self, Profiling, Received, UploadMeta};
+use crate::pipeline::upload::{self, Digests, Profiling, Received, UploadMeta};
 use crate::profile::Format;
 use crate::storage::{BlobWriter, ResumableWriter};
 
 /// What the last request of an upload computed on the way: the hashes of
 /// every byte, and the profiler if it saw them all.
 pub(super) struct Hashed {
-    pub sha256: Sha256,
-    pub cid: CidBuilder,
+    pub digests: Digests,
     pub profiling: Option<Profiling>,
 }
 
@@ -51,11 +47,12 @@ pub(super) async fn complete(
             Some(profiling) => profiling.finish(writer.as_mut()).await?,
             None => profile_from_staged(writer.as_mut(), client_name(&row)).await?,
         };
+        let (key, dag) = hashed.digests.finish();
         let received = Received {
             writer,
             started_at: row.created_at,
-            key: crate::storage::BlobKey::from_digest(&hashed.sha256.finalize().into()),
-            dag: hashed.cid.finish(),
+            key,
+            dag,
             size: u64::try_from(row.length).unwrap_or_default(),
             head,
             profile,

@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use sha2::Sha256;
 
 use self::lock::lease_end;
 use self::open::Found;
@@ -38,13 +37,12 @@ use crate::db::files::FileRecord;
 use crate::db::uploads::{self, NewUpload, UploadRow};
 use crate::domain::timestamp::now_micros;
 use crate::domain::{FileName, SessionId, UploadId, UserId, content_type};
-use crate::ipfs::CidBuilder;
 use crate::pipeline::Error;
 use crate::pipeline::attempt::{Announcement, Attempt};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::session::Session;
 use crate::pipeline::state::AppState;
-use crate::pipeline::upload::{self, UploadMeta};
+use crate::pipeline::upload::{self, Digests, UploadMeta};
 use crate::storage::ResumeState;
 
 /// How long a status request waits for a writing request to end, and how
@@ -178,7 +176,7 @@ pub async fn create(
             description: &meta.description,
             metadata: &metadata,
             length,
-            hash_state: checkpoint::save(&Sha256::default(), &CidBuilder::default()),
+            hash_state: checkpoint::save(&Digests::default()),
             created_at: now,
             expires_at,
         };

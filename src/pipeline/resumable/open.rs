@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use sha2::Sha256;
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
@@ -26,8 +25,8 @@ use super::lock::UploadLock;
 use crate::db::uploads::UploadRow;
 use crate::domain::UploadId;
 use crate::domain::UserId;
-use crate::ipfs::CidBuilder;
 use crate::pipeline::Error;
+use crate::pipeline::upload::Digests;
 use crate::storage::ResumeState;
 
 /// How long a stopping server waits for the uploads open on it to settle and
@@ -45,8 +44,7 @@ pub(super) struct Open {
     /// written, settled or not.
     pub row: UploadRow,
     /// The hashes of those bytes.
-    pub sha256: Sha256,
-    pub cid: CidBuilder,
+    pub digests: Digests,
     pub settled: Settled,
     /// The state to resume the store's writer with, when known before
     /// `settled` (see [`ResumableWriter::write_out`](crate::storage::ResumableWriter::write_out)).
@@ -55,13 +53,12 @@ pub(super) struct Open {
 
 impl Open {
     /// An upload as the database has it, all of it settled.
-    pub fn recorded(lock: UploadLock, row: UploadRow, sha256: Sha256, cid: CidBuilder) -> Self {
+    pub fn recorded(lock: UploadLock, row: UploadRow, digests: Digests) -> Self {
         let store_state = row.store_state.clone();
         Self {
             lock,
             row,
-            sha256,
-            cid,
+            digests,
             settled: futures_util::future::ready(Ok(store_state.clone()))
                 .boxed()
                 .shared(),

@@ -20,10 +20,10 @@ use super::{Patch, Status, checkpoint, expires_from};
 use crate::db::uploads::{self, Progress, UploadRow};
 use crate::domain::timestamp::now_micros;
 use crate::domain::{UploadId, UserId};
-use crate::ipfs::CidBuilder;
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::state::AppState;
+use crate::pipeline::upload::Digests;
 use crate::storage::{ResumableWriter, ResumeState};
 
 /// An upload a request has taken for writing: open on this node already, or
@@ -45,7 +45,7 @@ impl<'a> Taken<'a> {
             });
         }
         let (lock, row) = UploadLock::take(state, user, id).await?;
-        let Some((sha256, cid)) = checkpoint::restore(&row.hash_state) else {
+        let Some(digests) = checkpoint::restore(&row.hash_state) else {
             return Err(lock
                 .release(Error::Internal(anyhow::anyhow!(
                     "upload {id} has a damaged hash state"
@@ -55,7 +55,7 @@ impl<'a> Taken<'a> {
         Ok(Self {
             state,
             claim,
-            open: Open::recorded(lock, row, sha256, cid),
+            open: Open::recorded(lock, row, digests),
         })
     }
 
@@ -133,12 +133,11 @@ impl<'a> Ready<'a> {
         let Open {
             lock,
             row,
-            sha256,
-            cid,
+            digests,
             settled,
             ..
         } = open;
-        match receive(state, &lock, &row, sha256, cid, patch, body).await {
+        match receive(state, &lock, &row, digests, patch, body).await {
             Ok(body) => Ok(Appended {
                 state,
                 claim,
@@ -183,8 +182,8 @@ impl Appended<'_> {
         } = self;
         let id = lock.id;
         let finished = match settled.await {
-            Ok(_) => match body.cid.finish().await {
-                Ok(cid) => with_recorded_leaves(state, id, cid).await,
+            Ok(_) => match body.digests.stop().await {
+                Ok(digests) => with_recorded_leaves(state, id, digests).await,
                 Err(err) => Err(err),
             },
             Err(err) => {
@@ -193,8 +192,8 @@ impl Appended<'_> {
                 return Err(unsettled(state, lock, row.user_id, &err, given).await);
             }
         };
-        let cid = match finished {
-            Ok(cid) => cid,
+        let digests = match finished {
+            Ok(digests) => digests,
             Err(err) => {
                 // Undone (the staged bytes cut back) before the lock is free.
                 drop(body.writer);
@@ -202,8 +201,7 @@ impl Appended<'_> {
             }
         };
         let hashed = Hashed {
-            sha256: body.sha256,
-            cid,
+            digests,
             profiling: body.profiling,
         };
         let stored = complete(state, lock, row, body.writer, hashed, audit).await;
@@ -227,15 +225,14 @@ impl Appended<'_> {
         }
         let Appending {
             mut writer,
-            sha256,
-            cid,
+            digests,
             offset,
             profiling,
             ..
         } = body;
         // The CID thread's last chunks and the last write, side by side.
-        let (cid, written) = tokio::join!(cid.finish(), writer.write_out());
-        let (mut cid, known_state) = match cid.and_then(|cid| Ok((cid, written?))) {
+        let (digests, written) = tokio::join!(digests.stop(), writer.write_out());
+        let (mut digests, known_state) = match digests.and_then(|digests| Ok((digests, written?))) {
             Ok(written) => written,
             Err(err) => {
                 drop(writer);
@@ -244,12 +241,12 @@ impl Appended<'_> {
             }
         };
         let expires_at = expires_from(state, now_micros());
-        let (first_leaf, leaves) = cid.take_leaves();
+        let (first_leaf, leaves) = digests.cid.take_leaves();
         let progress = Progress {
             offset: i64::try_from(offset).unwrap_or(i64::MAX),
             // Set once the bytes are durable (persist_behind_answer).
             store_state: ResumeState::default(),
-            hash_state: checkpoint::save(&sha256, &cid),
+            hash_state: checkpoint::save(&digests),
             expires_at,
             first_leaf: i64::try_from(first_leaf).unwrap_or(i64::MAX),
             leaves: leaves.concat(),
@@ -275,8 +272,7 @@ impl Appended<'_> {
             Open {
                 lock,
                 row,
-                sha256,
-                cid,
+                digests,
                 settled,
                 store_state: known_state,
             },
@@ -285,22 +281,22 @@ impl Appended<'_> {
     }
 }
 
-/// The builder with the leaves that earlier requests recorded put back, ready
-/// to finish.
+/// The digests with the CID leaves that earlier requests recorded put back,
+/// ready to finish.
 async fn with_recorded_leaves(
     state: &AppState,
     id: UploadId,
-    mut cid: CidBuilder,
-) -> Result<CidBuilder, Error> {
-    if cid.leaves_elsewhere() > 0 {
+    mut digests: Digests,
+) -> Result<Digests, Error> {
+    if digests.cid.leaves_elsewhere() > 0 {
         let recorded = uploads::leaves(state.db.pool(), id).await?;
-        if !recorded.is_some_and(|leaves| cid.put_back_leaves(leaves)) {
+        if !recorded.is_some_and(|leaves| digests.cid.put_back_leaves(leaves)) {
             return Err(Error::Internal(anyhow::anyhow!(
                 "upload {id}'s recorded CID leaves do not match its hash state"
             )));
         }
     }
-    Ok(cid)
+    Ok(digests)
 }
 
 /// Makes a request's bytes durable behind its answer: syncs them, waits for

@@ -2,13 +2,12 @@
 //! by CID and, for datasets, profiled on the way.
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
+use super::digests::{Digesting, Digests};
 use super::profiling::Profiling;
 use crate::domain::{UploadId, timestamp};
-use crate::ipfs::{CidBuilder, Dag};
+use crate::ipfs::Dag;
 use crate::pipeline::Error;
-use crate::pipeline::side_thread::SideThread;
 use crate::pipeline::state::AppState;
 use crate::profile::{Format, Profile};
 use crate::storage::{BlobKey, BlobWriter};
@@ -21,8 +20,7 @@ pub struct Ingest {
     writer: Box<dyn BlobWriter>,
     /// When the first byte could arrive (microseconds).
     started_at: i64,
-    hasher: Sha256,
-    cid: SideThread<CidBuilder>,
+    digests: Digesting,
     profiling: Profiling,
     size: u64,
     limit: u64,
@@ -42,8 +40,7 @@ impl Ingest {
         Ok(Self {
             writer: state.blobs.stage().await?,
             started_at: timestamp::now_micros(),
-            hasher: Sha256::new(),
-            cid: SideThread::start(CidBuilder::default()),
+            digests: Digests::default().start(),
             profiling: Profiling::new(format),
             size: 0,
             limit: state.policy.max_upload_bytes,
@@ -59,8 +56,7 @@ impl Ingest {
             return Err(Error::TooLarge { limit: self.limit });
         }
         self.profiling.push(&chunk).await?;
-        self.cid.push(chunk.clone()).await?;
-        self.hasher.update(&chunk);
+        self.digests.push(&chunk).await?;
         self.writer.write(chunk).await?;
         self.size = size;
         Ok(())
@@ -69,11 +65,12 @@ impl Ingest {
     /// Everything the body gave, once every byte has arrived.
     pub async fn finish(mut self) -> Result<Received, Error> {
         let (head, profile) = self.profiling.finish(self.writer.as_mut()).await?;
+        let (key, dag) = self.digests.stop().await?.finish();
         Ok(Received {
             writer: self.writer,
             started_at: self.started_at,
-            key: BlobKey::from_digest(&self.hasher.finalize().into()),
-            dag: self.cid.finish().await?.finish(),
+            key,
+            dag,
             size: self.size,
             head,
             profile,

@@ -11,12 +11,14 @@
 //! transaction. A resumable upload ([`super::resumable`]) receives its body
 //! over several requests and ends in the same [`record::store`].
 
+mod digests;
 mod ingest;
 mod profiling;
 mod record;
 
 use bytes::Bytes;
 
+pub use self::digests::{Digesting, Digests};
 pub use self::ingest::{Ingest, Received};
 pub use self::profiling::{PausedProfiling, Profiling, profile_staged, worth_profiling};
 pub use self::record::{UploadMeta, precheck, store};

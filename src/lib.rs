@@ -14,7 +14,10 @@
 //! - [`pipeline`] — what an upload, a deletion or a maintenance job *does*:
 //!   streams a body once into the blob store while hashing it, building its CID
 //!   ([`ipfs`]) and profiling datasets ([`profile`]), then records it — with its
-//!   audit event — in one database transaction. Its [`pipeline::Error`] names
+//!   audit event — in one database transaction. Every way an upload arrives
+//!   (a multipart form, a raw `PUT`, a resumable upload's creation and last
+//!   request) drives one [`pipeline::upload::Upload`], so a rule every upload
+//!   obeys is written once. Its [`pipeline::Error`] names
 //!   every failure with a stable code. The periodic work runs on one scheduler
 //!   ([`pipeline::maintenance`]); a storage node's side of the internal API is
 //!   here too.

@@ -26,7 +26,6 @@ use crate::http::session_hint::{SessionHint, announce, parse_session};
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::resumable::{self, ChecksumAlgorithm, Creation, ExpectedChecksum, Patch, Status};
-use crate::pipeline::session;
 use crate::pipeline::state::AppState;
 
 const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
@@ -106,7 +105,7 @@ pub async fn create(
         Some(raw) if !raw.trim().is_empty() => Some(parse_session(raw)?),
         _ => None,
     };
-    let session = session::resolve(&state, user, hint.named(session_field)?).await?;
+    let named = hint.named(session_field)?;
     let creation = Creation {
         user,
         file_name: metadata
@@ -118,7 +117,7 @@ pub async fn create(
         length,
         metadata: raw_metadata,
     };
-    let mut status = resumable::create(&state, &session, creation, &audit).await?;
+    let (mut status, session) = resumable::create(&state, named, creation, &audit).await?;
     let location = HeaderValue::from_str(&format!("{UPLOADS_PATH}{}", status.id));
     let carries_bytes = text(&headers, &CONTENT_TYPE)?.is_some_and(|value| is_offset_octet_stream(&value));
     let mut response = StatusCode::CREATED.into_response();

@@ -102,12 +102,12 @@ pub async fn raw(
         Ok(named) => Upload::begin(&state, user, named, announced, audit).await,
         Err(err) => Err(err),
     };
-    let mut upload = match begun {
-        Ok(upload) => upload,
+    let (mut upload, session) = match begun {
+        Ok(begun) => begun,
         Err(err) => return ApiError::from(err).into_response(),
     };
     let received = receive_raw(&mut upload, &state, &file_name, &headers, body).await;
-    let (session, stored) = upload.end(received).await;
+    let stored = upload.end(received).await;
     respond(&state, &session, stored)
 }
 
@@ -158,8 +158,8 @@ struct FormUpload<'a> {
     hint: SessionHint,
     /// The form's `session_id`, once read.
     session_field: Option<SessionId>,
-    /// The upload, from the moment its session is known.
-    upload: Option<Upload<'a>>,
+    /// The upload and the session it works in, from the moment that is known.
+    upload: Option<(Upload<'a>, Session)>,
 }
 
 impl<'a> FormUpload<'a> {
@@ -219,8 +219,11 @@ impl<'a> FormUpload<'a> {
             return Err(Error::MissingField("form field `file` is required".into()));
         }
         // A `session_id` that came after the file part moves the upload there.
-        if let Some(field) = self.session_field {
-            self.upload_mut()?.move_to(field).await?;
+        if let Some(field) = self.session_field
+            && let Some((upload, session)) = &mut self.upload
+            && let Some(moved) = upload.move_to(field).await?
+        {
+            *session = moved;
         }
         meta(self.user, &file_name, original_name, description)
     }
@@ -236,8 +239,8 @@ impl<'a> FormUpload<'a> {
                 content_type: content_type::detect(&[], filename),
             };
             let named = self.hint.named(self.session_field)?;
-            let upload = Upload::begin(self.state, self.user, named, announced, self.audit.clone()).await?;
-            self.upload = Some(upload);
+            let begun = Upload::begin(self.state, self.user, named, announced, self.audit.clone()).await?;
+            self.upload = Some(begun);
         }
         Ok(())
     }
@@ -245,6 +248,7 @@ impl<'a> FormUpload<'a> {
     fn upload_mut(&mut self) -> Result<&mut Upload<'a>, Error> {
         self.upload
             .as_mut()
+            .map(|(upload, _)| upload)
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("upload not begun")))
     }
 
@@ -257,10 +261,10 @@ impl<'a> FormUpload<'a> {
             // No session to record the attempt in (a bad or foreign session id).
             return ApiError::from(outcome.err().unwrap_or(err)).into_response();
         }
-        let Some(upload) = self.upload else {
+        let Some((upload, session)) = self.upload else {
             return ApiError::from(Error::Internal(anyhow::anyhow!("upload not begun"))).into_response();
         };
-        let (session, stored) = upload.end(outcome).await;
+        let stored = upload.end(outcome).await;
         respond(self.state, &session, stored)
     }
 }

@@ -3,14 +3,13 @@
 //! and the file stored like any other upload.
 
 use super::lock::UploadLock;
-use super::{Status, client_name, discard};
+use super::{Status, checkpoint_of, client_name, discard};
 use crate::db::uploads::UploadRow;
-use crate::domain::{FileName, SessionId, content_type};
+use crate::domain::{FileName, content_type};
 use crate::pipeline::Error;
-use crate::pipeline::attempt::Attempt;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::state::AppState;
-use crate::pipeline::upload::{self, Digests, Profiling, Received, UploadMeta};
+use crate::pipeline::upload::{self, Digests, Profiling, Received, Upload, UploadMeta};
 use crate::profile::Format;
 use crate::storage::{BlobWriter, ResumableWriter};
 
@@ -33,10 +32,9 @@ pub(super) async fn complete(
 ) -> Result<Status, Error> {
     let id = lock.id;
     let user = row.user_id;
-    let session = SessionId::parse(&row.session_id).map_err(|err| Error::Internal(err.into()))?;
-    let attempt = Attempt::resume(&state.db, row.record_id.clone(), user, session);
-    let stored = async {
-        attempt.processing().await?;
+    let mut upload = Upload::resume(state, checkpoint_of(&row)?, audit.clone());
+    let received = async {
+        upload.processing().await?;
         let meta = UploadMeta {
             user,
             file_name: FileName::parse(&row.file_name).map_err(|err| Error::Internal(err.into()))?,
@@ -58,10 +56,14 @@ pub(super) async fn complete(
             profile,
             upload: Some(id),
         };
-        upload::store(state, &attempt, meta, received, audit).await
+        Ok((meta, received))
     }
     .await;
-    match attempt.finish(stored).await {
+    let stored = match received {
+        Ok((meta, received)) => upload.finish_received(meta, received).await,
+        Err(err) => Err(upload.abort(err).await),
+    };
+    match stored {
         Ok(file) => {
             lock.forget();
             Ok(Status {

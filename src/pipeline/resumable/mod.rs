@@ -1,6 +1,6 @@
 //! Resumable uploads (tus 1.0): an upload created by one request and filled by
-//! later ones, on any node, until its last byte arrives and it goes through
-//! [`upload::store`] like any other upload.
+//! later ones, on any node, until its last byte arrives and it is stored like
+//! any other upload.
 //!
 //! The upload's row ([`uploads`]) is its durable state: how many bytes are
 //! durable, and the SHA-256 and CID builder states of exactly those bytes (a
@@ -12,8 +12,10 @@
 //! the offset in the row is always durable bytes, and whatever a crash leaves
 //! past it is dropped on resume.
 //!
-//! A request's write goes through the steps of [`writing`]; its [`body`] is
-//! hashed and checked on the way, and the last request ends in [`complete`].
+//! Its creation begins an [`Upload`], like any other upload, and suspends it
+//! at a checkpoint in the row. A request's write goes through the steps of
+//! [`writing`]; its [`body`] is hashed and checked on the way, and the last
+//! request resumes the [`Upload`] in [`complete`] to store the file.
 
 mod body;
 mod checkpoint;
@@ -40,9 +42,9 @@ use crate::domain::{FileName, SessionId, UploadId, UserId, content_type};
 use crate::pipeline::Error;
 use crate::pipeline::attempt::{Announcement, Attempt};
 use crate::pipeline::audit::Audit;
-use crate::pipeline::session::Session;
+use crate::pipeline::session::{Named, Session};
 use crate::pipeline::state::AppState;
-use crate::pipeline::upload::{self, Digests, UploadMeta};
+use crate::pipeline::upload::{Checkpoint, Digests, Upload, UploadMeta};
 use crate::storage::ResumeState;
 
 /// How long a status request waits for a writing request to end, and how
@@ -118,16 +120,17 @@ impl ChecksumAlgorithm {
     }
 }
 
-/// Creates an upload in `session`: begins its processing record (`pending`),
-/// checks what can be checked before any byte (name, extension, size — a
-/// refusal fails the record) and records the upload's row. An empty upload is
-/// complete at once.
+/// Creates an upload in the session the request named: begins its
+/// [`Upload`] — its processing record `pending` — checks what can be checked
+/// before any byte (name, extension, size; a refusal fails the record),
+/// records the upload's row and suspends the upload at its checkpoint there.
+/// An empty upload is complete at once.
 pub async fn create(
     state: &AppState,
-    session: &Session,
+    named: Named,
     creation: Creation,
     audit: &Audit,
-) -> Result<Status, Error> {
+) -> Result<(Status, Session), Error> {
     let Creation {
         user,
         file_name,
@@ -136,17 +139,17 @@ pub async fn create(
         length,
         metadata,
     } = creation;
-    let named = original_name
+    let client_name = original_name
         .as_deref()
         .or(file_name.as_deref())
         .unwrap_or_default();
     let announced = Announcement {
-        client_name: named.to_owned(),
+        client_name: client_name.to_owned(),
         stored_name: file_name.clone().unwrap_or_default(),
         declared_size: length,
-        content_type: content_type::detect(&[], named),
+        content_type: content_type::detect(&[], client_name),
     };
-    let attempt = Attempt::begin(&state.db, user, session.id, announced).await?;
+    let (mut upload, session) = Upload::begin(state, user, named, announced, audit.clone()).await?;
     let id = UploadId::new_random();
     let now = now_micros();
     let expires_at = expires_from(state, now);
@@ -160,17 +163,18 @@ pub async fn create(
             original_name,
             description,
         };
-        upload::precheck(state, &meta).await?;
+        upload.check(&meta).await?;
         let limit = state.policy.max_upload_bytes;
         let length = i64::try_from(length)
             .ok()
             .filter(|_| length <= limit)
             .ok_or(Error::TooLarge { limit })?;
+        let checkpoint = upload.checkpoint();
         let row = NewUpload {
             id,
             user_id: user,
-            session_id: session.id.to_string(),
-            record_id: attempt.id(),
+            session_id: checkpoint.session.to_string(),
+            record_id: &checkpoint.record,
             file_name: meta.file_name.as_str(),
             filename: meta.original_name.as_deref().unwrap_or_default(),
             description: &meta.description,
@@ -184,21 +188,23 @@ pub async fn create(
     }
     .await;
     if let Err(err) = recorded {
-        return attempt.finish(Err(err)).await;
+        return Err(upload.abort(err).await);
     }
-    attempt.suspend();
+    upload.suspend();
     if length > 0 {
-        return Ok(Status {
+        let status = Status {
             id,
             offset: 0,
             length,
             metadata,
             expires_at,
             file: None,
-        });
+        };
+        return Ok((status, session));
     }
     let empty = futures_util::stream::empty::<Result<Bytes, Error>>();
-    append(state, user, id, Patch::default(), empty, audit).await
+    let status = append(state, user, id, Patch::default(), empty, audit).await?;
+    Ok((status, session))
 }
 
 /// Where the user's upload stands, durably: 404 for anyone else's, 410 once
@@ -334,10 +340,24 @@ pub async fn release_all_locks(state: &AppState) -> Result<(), Error> {
 /// Removes an upload that will not complete, failing its record with `reason`.
 async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: Error) -> Result<(), Error> {
     discard(state, id, &row.store_state).await?;
-    let session = SessionId::parse(&row.session_id).map_err(|err| Error::Internal(err.into()))?;
-    let attempt = Attempt::resume(&state.db, row.record_id.clone(), row.user_id, session);
-    attempt.fail(&reason).await;
+    let Checkpoint {
+        user,
+        session,
+        record,
+    } = checkpoint_of(row)?;
+    Attempt::resume(&state.db, record, user, session)
+        .fail(&reason)
+        .await;
     Ok(())
+}
+
+/// Where the upload's creation suspended its [`Upload`].
+fn checkpoint_of(row: &UploadRow) -> Result<Checkpoint, Error> {
+    Ok(Checkpoint {
+        user: row.user_id,
+        session: SessionId::parse(&row.session_id).map_err(|err| Error::Internal(err.into()))?,
+        record: row.record_id.clone(),
+    })
 }
 
 /// Removes an upload's bytes, then its row.

@@ -1,15 +1,16 @@
 //! One upload from its first byte to its answer, whichever way its bytes come:
 //! the session it works in, its processing record, the body's ingest (size
 //! limit, SHA-256, CID, profiling, the blob writer) and the transaction that
-//! records it with its audit event. A multipart form and a raw `PUT` drive an
-//! [`Upload`]. The rules every upload obeys before its bytes are read are one
-//! function, [`precheck`]: [`Upload::check`] calls it, and so does the
-//! creation of a resumable upload.
+//! records it with its audit event. A multipart form, a raw `PUT` and every
+//! request of a resumable upload drive an [`Upload`]: a resumable upload's
+//! creation checks it and suspends it at a [`Checkpoint`], and its last
+//! request resumes it there to store what the requests between received.
+//! The rules every upload obeys before its bytes are read are one function,
+//! [`precheck`], which [`Upload::check`] calls.
 //!
-//! The pieces: [`ingest`] reads a body into a staged blob, [`profiling`]
-//! profiles it on the way, and [`record`] stores it as a file in one
-//! transaction. A resumable upload ([`super::resumable`]) receives its body
-//! over several requests and ends in the same [`record::store`].
+//! The pieces: [`ingest`] reads a body into a staged blob, hashing it through
+//! [`digests`] and profiling it through [`profiling`] on the way, and
+//! [`record`] stores it as a file in one transaction.
 
 mod digests;
 mod ingest;
@@ -36,13 +37,21 @@ use crate::profile::Format;
 #[derive(Debug)]
 pub struct Upload<'a> {
     state: &'a AppState,
-    session: Session,
     attempt: Attempt,
     audit: Audit,
     /// The body, once its bytes flow.
     ingest: Option<Ingest>,
     /// The name and client name [`Upload::check`] last passed.
     checked: Option<(String, Option<String>)>,
+}
+
+/// Where a resumable upload's workflow stands between its requests: the
+/// processing record its creation began, in the session it began in.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub user: UserId,
+    pub session: SessionId,
+    pub record: String,
 }
 
 impl<'a> Upload<'a> {
@@ -54,25 +63,44 @@ impl<'a> Upload<'a> {
         named: Named,
         announced: Announcement,
         audit: Audit,
-    ) -> Result<Self, Error> {
+    ) -> Result<(Self, Session), Error> {
         let session = session::resolve(state, user, named).await?;
         let attempt = Attempt::begin(&state.db, user, session.id, announced).await?;
-        Ok(Self {
-            state,
+        Ok((Self::with(state, attempt, audit), session))
+    }
+
+    /// The upload a resumable upload's [`Upload::suspend`] left, taken up by
+    /// a later request.
+    pub fn resume(state: &'a AppState, checkpoint: Checkpoint, audit: Audit) -> Self {
+        let Checkpoint {
+            user,
             session,
+            record,
+        } = checkpoint;
+        Self::with(state, Attempt::resume(&state.db, record, user, session), audit)
+    }
+
+    fn with(state: &'a AppState, attempt: Attempt, audit: Audit) -> Self {
+        Self {
+            state,
             attempt,
             audit,
             ingest: None,
             checked: None,
-        })
+        }
     }
 
     pub fn user(&self) -> UserId {
         self.attempt.user()
     }
 
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// What a later request needs to go on with the upload: see [`Upload::suspend`].
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            user: self.user(),
+            session: self.attempt.session(),
+            record: self.attempt.id().to_owned(),
+        }
     }
 
     /// What can be refused before any byte is read: the extension and the name
@@ -83,10 +111,16 @@ impl<'a> Upload<'a> {
         Ok(())
     }
 
+    /// Bytes flow: the record turns `processing`. (`&mut`: an upload is
+    /// `Send` but not `Sync`, as its blob writer is not.)
+    pub async fn processing(&mut self) -> Result<(), Error> {
+        self.attempt.processing().await
+    }
+
     /// The body begins: the record turns `processing`, and its bytes are
     /// staged and profiled as `format` says.
     pub async fn open_body(&mut self, format: Option<Format>) -> Result<(), Error> {
-        self.attempt.processing().await?;
+        self.processing().await?;
         self.ingest = Some(Ingest::start(self.state, format).await?);
         Ok(())
     }
@@ -97,40 +131,51 @@ impl<'a> Upload<'a> {
         self.ingest_mut()?.push(chunk).await
     }
 
-    /// A session the request named after the body began moves the upload there.
-    pub async fn move_to(&mut self, id: SessionId) -> Result<(), Error> {
-        if id != self.session.id {
-            self.session = session::resolve(self.state, self.user(), Named::Explicit(id)).await?;
-            self.attempt.move_to(id).await?;
+    /// A session the request named after the body began moves the upload
+    /// there: the session it is in now.
+    pub async fn move_to(&mut self, id: SessionId) -> Result<Option<Session>, Error> {
+        if id == self.attempt.session() {
+            return Ok(None);
         }
-        Ok(())
+        let session = session::resolve(self.state, self.user(), Named::Explicit(id)).await?;
+        self.attempt.move_to(id).await?;
+        Ok(Some(session))
     }
 
-    /// Stores the received body as `meta` says and records the outcome:
-    /// the session the upload ended in, and the file or why it was refused.
-    pub async fn finish(mut self, meta: UploadMeta) -> (Session, Result<FileRecord, Error>) {
+    /// Leaves the upload for a later request to go on with from its
+    /// [`Upload::checkpoint`]: its record stays `pending`.
+    pub fn suspend(self) {
+        self.attempt.suspend();
+    }
+
+    /// Stores the received body as `meta` says and records the outcome: the
+    /// file, or why it was refused.
+    pub async fn finish(mut self, meta: UploadMeta) -> Result<FileRecord, Error> {
         let stored = self.store(meta).await;
-        let stored = self.attempt.finish(stored).await;
-        (self.session, stored)
+        self.attempt.finish(stored).await
+    }
+
+    /// Stores a body received before this request — a resumable upload's,
+    /// checked when it was created — and records the outcome.
+    pub async fn finish_received(self, meta: UploadMeta, received: Received) -> Result<FileRecord, Error> {
+        let stored = store(self.state, &self.attempt, meta, received, &self.audit).await;
+        self.attempt.finish(stored).await
     }
 
     /// Ends the upload refused or failed with `err`: its staged bytes are
     /// discarded and its record says why.
-    pub async fn abort(self, err: Error) -> (Session, Error) {
+    pub async fn abort(self, err: Error) -> Error {
         drop(self.ingest);
         self.attempt.fail(&err).await;
-        (self.session, err)
+        err
     }
 
     /// [`Upload::finish`] with what the request asked to store, or
     /// [`Upload::abort`] with why reading it failed.
-    pub async fn end(self, received: Result<UploadMeta, Error>) -> (Session, Result<FileRecord, Error>) {
+    pub async fn end(self, received: Result<UploadMeta, Error>) -> Result<FileRecord, Error> {
         match received {
             Ok(meta) => self.finish(meta).await,
-            Err(err) => {
-                let (session, err) = self.abort(err).await;
-                (session, Err(err))
-            }
+            Err(err) => Err(self.abort(err).await),
         }
     }
 

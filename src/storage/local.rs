@@ -77,15 +77,14 @@ impl LocalBlobStore {
 
 #[async_trait]
 impl BlobStore for LocalBlobStore {
+    /// The temp file is created with the first bytes written out: a small
+    /// upload's whole life on disk — create, write, sync, rename, sync the
+    /// directory — is one trip to the blocking pool, at its commit.
     async fn stage(&self) -> Result<Box<dyn BlobWriter>, StorageError> {
         let temp_path = self.paths.staging.join(format!("{}.part", uuid::Uuid::new_v4()));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp_path)
-            .await?;
         Ok(Box::new(LocalWriter {
-            file: Some(Arc::new(file.into_std().await)),
+            file: None,
+            unopened: true,
             pending: Vec::new(),
             pending_bytes: 0,
             staged: StagedFile::temporary(temp_path),
@@ -126,6 +125,7 @@ impl BlobStore for LocalBlobStore {
             .map(|file| {
                 Box::new(LocalWriter {
                     file: Some(Arc::new(file)),
+                    unopened: false,
                     pending: Vec::new(),
                     pending_bytes: 0,
                     staged: StagedFile::resumed(path, offset),
@@ -232,7 +232,10 @@ impl BlobStore for LocalBlobStore {
 }
 
 struct LocalWriter {
+    /// `None` until a fresh stage is first written out, and once committed.
     file: Option<Arc<std::fs::File>>,
+    /// A fresh stage whose file is not created yet.
+    unopened: bool,
     /// Chunks not written yet, and their total size.
     pending: Vec<Bytes>,
     pending_bytes: usize,
@@ -245,18 +248,47 @@ struct LocalWriter {
 }
 
 impl LocalWriter {
-    /// Writes the pending chunks straight from their buffers.
+    /// Writes the pending chunks straight from their buffers (creating a
+    /// fresh stage's file first).
     async fn flush(&mut self) -> Result<(), StorageError> {
-        let file = Arc::clone(self.file.as_ref().ok_or_else(closed_writer)?);
         let batch = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
+        if std::mem::take(&mut self.unopened) {
+            let path = self.staged.path().to_owned();
+            let file = blocking(move || {
+                let file = create_staged(&path)?;
+                write_all(&file, &batch)?;
+                Ok(file)
+            })
+            .await?;
+            self.file = Some(Arc::new(file));
+            return Ok(());
+        }
+        let file = Arc::clone(self.file.as_ref().ok_or_else(closed_writer)?);
+        blocking(move || write_all(&file, &batch)).await
+    }
+
+    /// A fresh stage that never reached [`WRITE_BUFFER`]: created, written,
+    /// synced and renamed to `target` in one go.
+    async fn commit_unopened(&mut self, target: PathBuf) -> Result<(), StorageError> {
+        let staged = self.staged.path().to_owned();
+        let blobs = self.paths.blobs.clone();
+        let batch = std::mem::take(&mut self.pending);
         blocking(move || {
-            for chunk in &batch {
-                std::io::Write::write_all(&mut &*file, chunk)?;
+            let file = create_staged(&staged)?;
+            write_all(&file, &batch)?;
+            file.sync_all()?;
+            let fan_out_dir = parent_of(&target);
+            if std::fs::metadata(fan_out_dir).is_err() {
+                std::fs::create_dir_all(fan_out_dir)?;
+                std::fs::File::open(&blobs)?.sync_all()?;
             }
-            Ok(())
+            std::fs::rename(&staged, &target)?;
+            std::fs::File::open(fan_out_dir)?.sync_all()
         })
-        .await
+        .await?;
+        self.staged.disarm();
+        Ok(())
     }
 
     /// Starts writing back what is written, unless a write-back still runs.
@@ -303,6 +335,9 @@ impl BlobWriter for LocalWriter {
     }
 
     async fn commit(mut self: Box<Self>, key: &BlobKey) -> Result<(), StorageError> {
+        if std::mem::take(&mut self.unopened) {
+            return self.commit_unopened(self.paths.blob(key)).await;
+        }
         self.flush().await?;
         self.finish_write_back().await?;
         let file = self.file.take().ok_or_else(closed_writer)?;
@@ -446,6 +481,20 @@ fn sorted_names(dir: &Path) -> std::io::Result<Vec<String>> {
 
 fn parent_of(path: &Path) -> &Path {
     path.parent().unwrap_or(path)
+}
+
+fn create_staged(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+fn write_all(mut file: &std::fs::File, chunks: &[Bytes]) -> std::io::Result<()> {
+    for chunk in chunks {
+        std::io::Write::write_all(&mut file, chunk)?;
+    }
+    Ok(())
 }
 
 /// fsync of a directory, so a rename or unlink inside it is durable.

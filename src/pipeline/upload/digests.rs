@@ -24,7 +24,7 @@ impl Digests {
     pub fn start(self) -> Digesting {
         Digesting {
             sha256: self.sha256,
-            cid: SideThread::start(self.cid),
+            cid: Cid::Inline(self.cid, 0),
         }
     }
 
@@ -40,22 +40,47 @@ impl Digests {
 /// Hashes being computed as a body's bytes pass.
 pub struct Digesting {
     sha256: Sha256,
-    cid: SideThread<CidBuilder>,
+    cid: Cid,
+}
+
+/// Bytes up to this many are added to the CID builder inline; past them, it
+/// moves to a thread of its own. A small file is done before a hand-over to
+/// another thread would have paid for itself.
+const INLINE_CID_BYTES: u64 = 64 * 1024;
+
+enum Cid {
+    /// On the request's own task, with the bytes it has taken.
+    Inline(CidBuilder, u64),
+    Thread(SideThread<CidBuilder>),
 }
 
 impl Digesting {
     pub async fn push(&mut self, chunk: &Bytes) -> Result<(), Error> {
-        self.cid.push(chunk.clone()).await?;
         self.sha256.update(chunk);
-        Ok(())
+        if let Cid::Inline(builder, taken) = &mut self.cid {
+            *taken += chunk.len() as u64;
+            if *taken <= INLINE_CID_BYTES {
+                builder.push(chunk);
+                return Ok(());
+            }
+            self.cid = Cid::Thread(SideThread::start(std::mem::take(builder)));
+        }
+        match &mut self.cid {
+            Cid::Thread(thread) => thread.push(chunk.clone()).await,
+            Cid::Inline(..) => unreachable!("moved to its thread above"),
+        }
     }
 
     /// Stops hashing: the hashes of every byte pushed, once the CID thread
-    /// has taken the last one.
+    /// (if any) has taken the last one.
     pub async fn stop(self) -> Result<Digests, Error> {
+        let cid = match self.cid {
+            Cid::Inline(builder, _) => builder,
+            Cid::Thread(thread) => thread.finish().await?,
+        };
         Ok(Digests {
             sha256: self.sha256,
-            cid: self.cid.finish().await?,
+            cid,
         })
     }
 }
@@ -68,8 +93,12 @@ impl std::fmt::Debug for Digests {
 
 impl std::fmt::Debug for Digesting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cid = match &self.cid {
+            Cid::Inline(_, taken) => format!("inline, {taken} bytes"),
+            Cid::Thread(thread) => format!("{thread:?}"),
+        };
         f.debug_struct("Digesting")
-            .field("cid", &self.cid)
+            .field("cid", &cid)
             .finish_non_exhaustive()
     }
 }

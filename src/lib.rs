@@ -14,7 +14,8 @@
 //! - [`pipeline`] — what an upload, a deletion or a maintenance job *does*:
 //!   streams a body once into the blob store while hashing it, building its CID
 //!   ([`ipfs`]) and profiling datasets ([`profile`]), then records it — with its
-//!   audit event — in one database transaction. Every way an upload arrives
+//!   audit event — in one database transaction, shared by the uploads that end
+//!   together ([`pipeline::group_commit`]). Every way an upload arrives
 //!   (a multipart form, a raw `PUT`, a resumable upload's creation and last
 //!   request) drives one [`pipeline::upload::Upload`], so a rule every upload
 //!   obeys is written once. Its [`pipeline::Error`] names

@@ -15,6 +15,7 @@ use crate::db::Db;
 use crate::db::audit::ChainKey;
 use crate::http::NodeState;
 use crate::pipeline::audit::AuditWriter;
+use crate::pipeline::group_commit::GroupCommit;
 use crate::pipeline::maintenance::{self, Maintenance};
 use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
@@ -44,7 +45,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     };
     let state = AppState {
         role: config.role,
-        db,
+        db: db.clone(),
         blobs,
         keys: Keys::new(&secret, config.token_ttl_seconds),
         policy: Arc::new(UploadPolicy {
@@ -61,6 +62,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         warm_profiles: Arc::default(),
         open_uploads: Arc::default(),
         audit,
+        commits: GroupCommit::start(db.clone()),
         maintenance: Arc::new(Maintenance::new(maintenance::Settings {
             cleanup_interval: config.cleanup_interval.0,
             verify_interval: config.verify_interval.0,

@@ -17,19 +17,45 @@ pub fn stored_key(sha256: &str) -> Result<BlobKey, sqlx::Error> {
         .ok_or_else(|| sqlx::Error::Decode(format!("stored sha256 {sha256:?} is malformed").into()))
 }
 
-/// Counts one more file pointing at `key`, creating the row for new content.
-pub async fn add_ref(conn: &mut AnyConnection, key: &BlobKey, size: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Whether the database has a row for `key` — content some file refers to,
+/// or whose bytes are still to be removed. A read, without a lock: the
+/// answer may be stale by the time the caller acts on it.
+pub async fn known(pool: &AnyPool, key: &BlobKey) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT refcount FROM blobs WHERE sha256 = $1")
+        .bind(key.as_str())
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Counts one more file pointing at `key`, creating the row for new content;
+/// returns the new count (1: no other file referred to it just before).
+pub async fn add_ref(conn: &mut AnyConnection, key: &BlobKey, size: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
         "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES ($1, $2, 1, $3) \
          ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount + 1, \
-         cleanup_scheduled_for = NULL, cleanup_attempts = 0",
+         cleanup_scheduled_for = NULL, cleanup_attempts = 0 RETURNING refcount",
     )
     .bind(key.as_str())
     .bind(size)
     .bind(now_micros())
-    .execute(conn)
+    .fetch_one(conn)
     .await
-    .map(drop)
+}
+
+/// Takes the lock of content's row — creating it, unused, if there is none —
+/// and returns whether no file refers to it. The caller holds the lock until
+/// it commits: an upload of the same content waits for it in [`add_ref`].
+pub async fn hold_unused(conn: &mut AnyConnection, key: &BlobKey) -> Result<bool, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar(
+        "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES ($1, 0, 0, $2) \
+         ON CONFLICT (sha256) DO UPDATE SET refcount = blobs.refcount RETURNING refcount",
+    )
+    .bind(key.as_str())
+    .bind(now_micros())
+    .fetch_one(conn)
+    .await?;
+    Ok(count == 0)
 }
 
 /// Counts one file fewer; returns true when that was the last reference, so

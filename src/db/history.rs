@@ -64,27 +64,87 @@ pub enum Scope {
     User,
 }
 
-pub async fn insert(pool: &AnyPool, record: &NewRecord) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+/// Records an attempt as it stands (`pending` or `processing`), inside the
+/// caller's transaction.
+pub async fn insert(conn: &mut AnyConnection, record: &NewRecord, status: Status) -> Result<(), sqlx::Error> {
+    insert_with(conn, record, status, &Outcome::default()).await
+}
+
+/// Records an attempt that failed before it was ever recorded, inside the
+/// caller's transaction.
+pub async fn insert_failed(
+    conn: &mut AnyConnection,
+    record: &NewRecord,
+    code: &str,
+    message: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let outcome = Outcome {
+        error: Some((code, message)),
+        completed_at: Some(now),
+        ..Outcome::default()
+    };
+    insert_with(conn, record, Status::Failed, &outcome).await
+}
+
+/// Records an attempt that completed before it was ever recorded, inside the
+/// caller's transaction: one write where an early record takes three.
+pub async fn insert_completed(
+    conn: &mut AnyConnection,
+    record: &NewRecord,
+    done: &Completion<'_>,
+) -> Result<(), sqlx::Error> {
+    let completed = NewRecord {
+        file_name: done.file_name.to_owned(),
+        size: done.size,
+        content_type: done.content_type.to_owned(),
+        ..record.clone()
+    };
+    let outcome = Outcome {
+        file_id: Some(done.file_id),
+        completed_at: Some(done.completed_at),
+        error: None,
+    };
+    insert_with(conn, &completed, Status::Completed, &outcome).await
+}
+
+/// How a record inserted at its end ended.
+#[derive(Default)]
+struct Outcome<'a> {
+    file_id: Option<i64>,
+    completed_at: Option<i64>,
+    error: Option<(&'a str, &'a str)>,
+}
+
+async fn insert_with(
+    conn: &mut AnyConnection,
+    record: &NewRecord,
+    status: Status,
+    outcome: &Outcome<'_>,
+) -> Result<(), sqlx::Error> {
+    let session = record.session_id.to_string();
     sqlx::query(
         "INSERT INTO processing_records \
-         (id, session_id, user_id, filename, file_name, size, content_type, status, started_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         (id, session_id, user_id, filename, file_name, size, content_type, status, started_at, \
+          completed_at, file_id, error_code, error_message) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&record.id)
-    .bind(record.session_id.to_string())
+    .bind(&session)
     .bind(record.user_id)
     .bind(&record.filename)
     .bind(&record.file_name)
     .bind(record.size)
     .bind(&record.content_type)
-    .bind(Status::Pending.as_str())
+    .bind(status.as_str())
     .bind(record.started_at)
-    .execute(&mut *tx)
+    .bind(outcome.completed_at)
+    .bind(outcome.file_id)
+    .bind(outcome.error.map_or("", |(code, _)| code))
+    .bind(outcome.error.map_or("", |(_, message)| message))
+    .execute(&mut *conn)
     .await?;
-    let session = record.session_id.to_string();
-    count(&mut tx, record.user_id, &session, Status::Pending, 1).await?;
-    tx.commit().await
+    count(conn, record.user_id, &session, status, 1).await
 }
 
 // Every transaction below starts with its write: on SQLite a transaction that

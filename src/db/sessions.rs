@@ -37,16 +37,16 @@ pub async fn find(pool: &AnyPool, id: SessionId) -> Result<Option<SessionRow>, s
         .await
 }
 
-/// Registers `id` for `user` unless the id is taken (by anyone); the caller reads
-/// the row back to learn who owns it.
+/// Registers `id` for `user` unless the id is taken (by anyone); returns
+/// whether it was registered now.
 pub async fn insert_if_absent(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     id: SessionId,
     user: UserId,
     now: i64,
     expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
         "INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at) \
          VALUES ($1, $2, $3, $3, $4) ON CONFLICT (id) DO NOTHING",
     )
@@ -54,9 +54,9 @@ pub async fn insert_if_absent(
     .bind(user)
     .bind(now)
     .bind(expires_at)
-    .execute(pool)
-    .await
-    .map(drop)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// Slides the session's expiry forward from `now`.

@@ -142,6 +142,7 @@ async fn receive_raw(
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
+    upload.expect_request_bytes(declared_length(headers));
     upload.open_body(Format::detect(file_name, declared_type)).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -205,6 +206,7 @@ impl<'a> FormUpload<'a> {
                         .or(file_name.as_deref())
                         .unwrap_or_default();
                     let format = Format::detect(named, field.content_type().unwrap_or_default());
+                    upload.expect_request_bytes(declared_length(headers));
                     upload.open_body(format).await?;
                     read_file(upload, field).await?;
                     has_file = true;

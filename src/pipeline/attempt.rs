@@ -3,14 +3,24 @@
 //! stores the file) or `failed` with the error's code and message. An attempt
 //! dropped unfinished — the client went away mid-request — is marked failed by
 //! its guard.
+//!
+//! The record is written when it is first worth reading: an attempt that
+//! ends quickly — an upload of a small file — writes it once, with its
+//! outcome (in the transaction that stores the file, or as `failed`), instead
+//! of three times; one that goes on is recorded when its upload asks
+//! ([`Attempt::record`]: a resumable upload's creation, a large body).
 
-use crate::db::history::{self, NewRecord};
-use crate::db::{Db, Tx};
+use sqlx::AnyConnection;
+
+use crate::db::Db;
+use crate::db::history::{self, Completion, NewRecord};
 use crate::domain::SessionId;
 use crate::domain::UserId;
 use crate::domain::file_name::recordable;
+use crate::domain::processing::Status;
 use crate::domain::timestamp::now_micros;
 use crate::pipeline::Error;
+use crate::pipeline::session::NewSession;
 
 #[derive(Debug)]
 pub struct Attempt {
@@ -18,6 +28,12 @@ pub struct Attempt {
     session: SessionId,
     user: UserId,
     db: Db,
+    /// The record as it is to be inserted, until it is.
+    unwritten: Option<NewRecord>,
+    /// The session the request started, registered with the record.
+    new_session: Option<NewSession>,
+    /// Whether bytes flow.
+    processing: bool,
     finished: bool,
 }
 
@@ -34,50 +50,103 @@ pub struct Announcement {
     pub content_type: String,
 }
 
+/// How an attempt's record is completed inside the transaction that stores
+/// its file: by the update of a record already written, or by the insert of
+/// the whole record.
+#[derive(Debug)]
+pub struct Completing {
+    id: String,
+    unwritten: Option<NewRecord>,
+    new_session: Option<NewSession>,
+}
+
+impl Completing {
+    pub async fn write(&self, conn: &mut AnyConnection, done: &Completion<'_>) -> Result<(), Error> {
+        if let Some(session) = &self.new_session {
+            session.register(conn).await?;
+        }
+        match &self.unwritten {
+            Some(record) => history::insert_completed(conn, record, done).await?,
+            None => history::complete(conn, &self.id, done).await?,
+        }
+        Ok(())
+    }
+}
+
 impl Attempt {
-    pub async fn begin(
+    /// An attempt begins; its record is written when [`Attempt::record`]
+    /// asks, or with its outcome — and a session the request started
+    /// (`new_session`), with the record.
+    pub fn begin(
         db: &Db,
         user: UserId,
-        session: SessionId,
+        (session, new_session): (SessionId, Option<NewSession>),
         announced: Announcement,
-    ) -> Result<Self, Error> {
+    ) -> Self {
         let id = uuid::Uuid::new_v4().to_string();
-        history::insert(
-            db.pool(),
-            &NewRecord {
-                id: id.clone(),
-                session_id: session,
-                user_id: user,
-                filename: recordable(&announced.client_name),
-                file_name: recordable(&announced.stored_name),
-                size: i64::try_from(announced.declared_size).unwrap_or(i64::MAX),
-                content_type: announced.content_type,
-                started_at: now_micros(),
-            },
-        )
-        .await?;
-        Ok(Self {
+        let record = NewRecord {
+            id: id.clone(),
+            session_id: session,
+            user_id: user,
+            filename: recordable(&announced.client_name),
+            file_name: recordable(&announced.stored_name),
+            size: i64::try_from(announced.declared_size).unwrap_or(i64::MAX),
+            content_type: announced.content_type,
+            started_at: now_micros(),
+        };
+        Self {
             id,
             session,
             user,
             db: db.clone(),
+            unwritten: Some(record),
+            new_session,
+            processing: false,
             finished: false,
-        })
+        }
     }
 
-    /// The attempt of a resumable upload, begun by an earlier request.
+    /// The attempt of a resumable upload, begun (and recorded) by an earlier request.
     pub fn resume(db: &Db, id: String, user: UserId, session: SessionId) -> Self {
         Self {
             id,
             session,
             user,
             db: db.clone(),
+            unwritten: None,
+            new_session: None,
+            processing: false,
             finished: false,
         }
     }
 
+    /// Writes the record now, as it stands, if it is not yet written.
+    pub async fn record(&mut self) -> Result<(), Error> {
+        if let Some(record) = &self.unwritten {
+            let status = if self.processing {
+                Status::Processing
+            } else {
+                Status::Pending
+            };
+            let mut tx = self.db.begin().await?;
+            if let Some(session) = &self.new_session {
+                session.register(&mut tx).await?;
+            }
+            history::insert(&mut tx, record, status).await?;
+            tx.commit().await?;
+            self.unwritten = None;
+            self.new_session = None;
+        }
+        Ok(())
+    }
+
+    /// Whether the record is written yet.
+    pub fn recorded(&self) -> bool {
+        self.unwritten.is_none()
+    }
+
     /// Leaves the record as it is — `pending` — for a later request of the same
-    /// resumable upload to go on with.
+    /// resumable upload to go on with; see [`Attempt::record`].
     pub fn suspend(mut self) {
         self.finished = true;
     }
@@ -95,17 +164,24 @@ impl Attempt {
     }
 
     /// Bytes start to flow.
-    pub async fn processing(&self) -> Result<(), Error> {
-        history::mark_processing(self.db.pool(), &self.id).await?;
+    pub async fn processing(&mut self) -> Result<(), Error> {
+        self.processing = true;
+        if self.recorded() {
+            history::mark_processing(self.db.pool(), &self.id).await?;
+        }
         Ok(())
     }
 
     /// The upload named another session than the one it began in.
     pub async fn move_to(&mut self, session: SessionId) -> Result<(), Error> {
-        if session != self.session {
-            history::move_to_session(self.db.pool(), &self.id, self.session, session).await?;
-            self.session = session;
+        if session == self.session {
+            return Ok(());
         }
+        match &mut self.unwritten {
+            Some(record) => record.session_id = session,
+            None => history::move_to_session(self.db.pool(), &self.id, self.session, session).await?,
+        }
+        self.session = session;
         Ok(())
     }
 
@@ -121,24 +197,39 @@ impl Attempt {
     /// Records that the upload failed with `err`.
     pub async fn fail(mut self, err: &Error) {
         self.finished = true;
-        if let Err(record_err) = history::fail(
-            self.db.pool(),
-            &self.id,
-            err.code(),
-            &err.to_string(),
-            now_micros(),
-        )
-        .await
-        {
+        let (unwritten, new_session) = (self.unwritten.take(), self.new_session.take());
+        if let Err(record_err) = write_failure(&self.db, &self.id, unwritten, new_session, err).await {
             tracing::warn!(record = self.id, error = %record_err, "could not record a failed upload");
         }
     }
 
-    /// Completes the record inside the transaction that stores the file.
-    pub async fn complete(&self, tx: &mut Tx, done: &history::Completion<'_>) -> Result<(), Error> {
-        history::complete(tx, &self.id, done).await?;
-        Ok(())
+    /// How the transaction that stores the file completes the record.
+    pub fn completing(&self) -> Completing {
+        Completing {
+            id: self.id.clone(),
+            unwritten: self.unwritten.clone(),
+            new_session: self.new_session.clone(),
+        }
     }
+}
+
+async fn write_failure(
+    db: &Db,
+    id: &str,
+    unwritten: Option<NewRecord>,
+    new_session: Option<NewSession>,
+    err: &Error,
+) -> Result<(), Error> {
+    let (code, message, now) = (err.code(), err.to_string(), now_micros());
+    let Some(record) = unwritten else {
+        return Ok(history::fail(db.pool(), id, code, &message, now).await?);
+    };
+    let mut tx = db.begin().await?;
+    if let Some(session) = new_session {
+        session.register(&mut tx).await?;
+    }
+    history::insert_failed(&mut tx, &record, code, &message, now).await?;
+    Ok(tx.commit().await?)
 }
 
 impl Drop for Attempt {
@@ -150,10 +241,10 @@ impl Drop for Attempt {
             return;
         };
         let (db, id) = (self.db.clone(), std::mem::take(&mut self.id));
-        let err = Error::Interrupted;
+        let (unwritten, new_session) = (self.unwritten.take(), self.new_session.take());
         runtime.spawn(async move {
             if let Err(record_err) =
-                history::fail(db.pool(), &id, err.code(), &err.to_string(), now_micros()).await
+                write_failure(&db, &id, unwritten, new_session, &Error::Interrupted).await
             {
                 tracing::warn!(record = id, error = %record_err, "could not record an interrupted upload");
             }

@@ -31,7 +31,8 @@ pub async fn delete(
     audit: &Audit,
 ) -> Result<FileRecord, Error> {
     let mut tx = state.db.begin().await?;
-    // The row lock first: a concurrent "make it active" either finished before
+    audit.hold(&mut tx).await?;
+    // The row lock next: a concurrent "make it active" either finished before
     // (and is cleared here) or waits and then finds the file gone.
     let locked = files::lock_owned(&mut tx, user, file_name.as_str())
         .await?

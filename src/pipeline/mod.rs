@@ -4,18 +4,21 @@
 //! keeps its processing record ([`attempt::Attempt`]), reads the body once,
 //! chunk by chunk, into a staged blob while hashing it, building its CID and
 //! profiling datasets (the last two on threads of their own, [`side_thread`]),
-//! then records the file, completes the record and makes the file the
-//! session's active file ([`active`]) in one database transaction, and commits
-//! the blob. [`delete::delete`] undoes it. A [`resumable`] upload receives its
-//! body over several requests and ends in the same [`upload::store`]. A
-//! [`storage_node`] stages and commits blobs for gateways. [`maintenance`]
-//! runs the jobs and sweeps; every failure is an [`Error`].
+//! places new content at its address, then records the file, completes the
+//! record and makes the file the session's active file ([`active`]) in one
+//! database transaction, shared with the uploads that end at the same moment
+//! ([`group_commit`]). [`delete::delete`] undoes it. A [`resumable`] upload
+//! receives its body over several requests, and its last request finishes
+//! the same [`upload::Upload`]. A [`storage_node`] stages and commits blobs
+//! for gateways. [`maintenance`] runs the jobs and sweeps; every failure is
+//! an [`Error`].
 
 pub mod active;
 pub mod attempt;
 pub mod audit;
 pub mod delete;
 pub mod error;
+pub mod group_commit;
 pub mod maintenance;
 pub mod migrate_storage;
 pub mod readiness;

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use sqlx::AnyConnection;
+
 use crate::db::sessions::{self, SessionRow};
 use crate::domain::SessionId;
 use crate::domain::UserId;
@@ -63,35 +65,116 @@ pub struct Session {
 
 /// Resolves what the request named to a live session of `user`.
 pub async fn resolve(state: &AppState, user: UserId, named: Named) -> Result<Session, Error> {
+    let (session, new) = resolve_deferring(state, user, named).await?;
+    if let Some(new) = new {
+        new.register_now(state).await?;
+    }
+    Ok(session)
+}
+
+/// [`resolve`], except that a new session is not registered yet: the caller
+/// registers it ([`NewSession::register`]) in the transaction that first
+/// writes something in it — an upload, with its processing record — instead
+/// of waiting for a commit of its own first.
+pub async fn resolve_deferring(
+    state: &AppState,
+    user: UserId,
+    named: Named,
+) -> Result<(Session, Option<NewSession>), Error> {
     match named {
-        Named::Explicit(id) => Ok(Session {
-            id,
-            row: open(state, user, id).await?,
-            set_cookie: false,
-        }),
-        Named::Cookie(id) => match open(state, user, id).await {
-            Ok(row) => Ok(Session {
+        Named::Explicit(id) => {
+            let session = Session {
                 id,
-                row,
-                set_cookie: true,
-            }),
-            Err(Error::NotFound(_) | Error::SessionExpired) => start(state, user).await,
+                row: open(state, user, id).await?,
+                set_cookie: false,
+            };
+            Ok((session, None))
+        }
+        Named::Cookie(id) => match open(state, user, id).await {
+            Ok(row) => Ok((
+                Session {
+                    id,
+                    row,
+                    set_cookie: true,
+                },
+                None,
+            )),
+            Err(Error::NotFound(_) | Error::SessionExpired) => Ok(deferred(fresh(state, user))),
             Err(err) => Err(err),
         },
-        Named::Nothing => start(state, user).await,
+        Named::Nothing => Ok(deferred(fresh(state, user))),
     }
 }
 
-/// A new session with a random id.
+/// A new session with a random id, registered at once.
 pub async fn start(state: &AppState, user: UserId) -> Result<Session, Error> {
+    let (session, new) = fresh(state, user);
+    new.register_now(state).await?;
+    Ok(session)
+}
+
+fn deferred((session, new): (Session, NewSession)) -> (Session, Option<NewSession>) {
+    (session, Some(new))
+}
+
+/// A session with a random id — one nobody holds, so registering it needs no
+/// read before or after — and its registration, still to be written.
+fn fresh(state: &AppState, user: UserId) -> (Session, NewSession) {
     let id = SessionId::new_random();
-    let row = open(state, user, id).await?;
-    tracing::debug!(user = user.get(), session = %id, "session started");
-    Ok(Session {
+    let now = now_micros();
+    let expires_at = state.sessions.expires_from(now);
+    let row = SessionRow {
+        id: id.to_string(),
+        user_id: user,
+        created_at: now,
+        last_seen_at: now,
+        expires_at,
+        active_file_id: None,
+        active_version: 0,
+    };
+    let session = Session {
         id,
         row,
         set_cookie: true,
-    })
+    };
+    let new = NewSession {
+        id,
+        user,
+        now,
+        expires_at,
+    };
+    (session, new)
+}
+
+/// A session started by this request and not registered yet.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    id: SessionId,
+    user: UserId,
+    now: i64,
+    expires_at: i64,
+}
+
+impl NewSession {
+    /// Registers the session inside the caller's transaction.
+    pub async fn register(&self, conn: &mut AnyConnection) -> Result<(), Error> {
+        if !sessions::insert_if_absent(conn, self.id, self.user, self.now, self.expires_at).await? {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "a random session id {} was taken",
+                self.id
+            )));
+        }
+        tracing::debug!(user = self.user.get(), session = %self.id, "session started");
+        Ok(())
+    }
+
+    /// Registers the session in the next group commit.
+    pub async fn register_now(self, state: &AppState) -> Result<(), Error> {
+        state
+            .commits
+            .run(move |conn| Box::pin(async move { self.register(conn).await }))
+            .await
+    }
 }
 
 /// The user's live session `id`, registered for them if nobody holds it yet.
@@ -102,7 +185,9 @@ pub async fn open(state: &AppState, user: UserId, id: SessionId) -> Result<Sessi
         Some(row) => row,
         None => {
             let expires_at = state.sessions.expires_from(now);
-            sessions::insert_if_absent(state.db.pool(), id, user, now, expires_at).await?;
+            let mut conn = state.db.pool().acquire().await?;
+            sessions::insert_if_absent(&mut conn, id, user, now, expires_at).await?;
+            drop(conn);
             // Read back: a concurrent registration by someone else may have won.
             sessions::find(state.db.pool(), id)
                 .await?

@@ -7,6 +7,7 @@ use crate::cache::ActiveFileCache;
 use crate::config::{ExtensionAllowList, Role};
 use crate::db::Db;
 use crate::pipeline::audit::AuditWriter;
+use crate::pipeline::group_commit::GroupCommit;
 use crate::pipeline::maintenance::Maintenance;
 use crate::pipeline::readiness::Readiness;
 use crate::pipeline::resumable::{OpenUploads, WarmProfiles};
@@ -29,6 +30,8 @@ pub struct AppState {
     pub open_uploads: Arc<OpenUploads>,
     /// Commits the audit events of reads and refusals, many at a time.
     pub audit: AuditWriter,
+    /// Commits stored uploads, many at a time.
+    pub commits: GroupCommit,
     /// This node's maintenance jobs: their schedule, lease name and stop signal.
     pub maintenance: Arc<Maintenance>,
     /// Whether the database and blob store take writes, probed on demand.

@@ -102,18 +102,25 @@ async fn after_fsync_errors_end_uploads_work_again_and_readyz_tracks_the_fault()
     };
     let mut refused = Vec::new();
     let mut not_ready = false;
+    // What each round saw, for the message if /readyz never turns.
+    let mut seen = Vec::new();
     for n in 0..40 {
         let name = format!("during-{n}.csv");
         let status = put(name.clone()).await;
         assert!(!status.is_success(), "{name} was acknowledged while fsync failed");
         refused.push(name);
-        not_ready |= ready().await == StatusCode::SERVICE_UNAVAILABLE;
+        let readiness = ready().await;
+        seen.push((status.as_u16(), readiness.as_u16()));
+        not_ready |= readiness == StatusCode::SERVICE_UNAVAILABLE;
         if not_ready && refused.len() >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(not_ready, "/readyz said ready all through the fault");
+    assert!(
+        not_ready,
+        "/readyz said ready all through the fault: (upload, readyz) {seen:?}"
+    );
     drop(fault);
 
     // Back by itself within seconds: no transaction or lock left behind.
@@ -148,5 +155,127 @@ async fn after_fsync_errors_end_uploads_work_again_and_readyz_tracks_the_fault()
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}");
+    }
+}
+
+/// Uploads that end together commit together; a kill -9 in the middle of
+/// that loses none that were acknowledged, and leaves none half-stored.
+#[tokio::test]
+async fn kill_9_amid_concurrent_small_uploads_loses_no_acknowledged_file() {
+    let postgres = PostgresDatabase::for_test().await;
+    let mut env = vec![("SECRET_KEY", "batch-test-secret-batch-test-secret!".to_owned())];
+    if let Some(database) = &postgres {
+        env.push(("DATABASE_URL", database.url()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &env);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = server.register(&client, "ann", "correct horse battery").await;
+    let body = |name: &str| format!("{name}\n").repeat(200).into_bytes();
+
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let senders: Vec<_> = (0..32)
+        .map(|sender| {
+            let (client, token, address) = (client.clone(), token.clone(), server.address.clone());
+            let acknowledged = acknowledged.clone();
+            tokio::spawn(async move {
+                for n in 0.. {
+                    let name = format!("small-{sender}-{n}.txt");
+                    let sent = client
+                        .put(format!("{address}/api/v1/files/{name}/content"))
+                        .bearer_auth(&token)
+                        .body(body(&name))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(response) if response.status() == StatusCode::CREATED => {
+                            acknowledged.lock().unwrap().push(name);
+                        }
+                        _ => return n,
+                    }
+                }
+                unreachable!()
+            })
+        })
+        .collect();
+    // Well into the stream of commits, then gone.
+    for _ in 0..600 {
+        if acknowledged.lock().unwrap().len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.stop();
+    let sent: usize = futures_util::future::join_all(senders)
+        .await
+        .into_iter()
+        .map(|sent| sent.unwrap() + 1)
+        .sum();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= 300,
+        "only {} uploads went through",
+        acknowledged.len()
+    );
+
+    let server = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &env);
+    let listing: serde_json::Value = client
+        .get(format!("{}/api/v1/files/?limit=1000", server.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let files = listing.as_array().unwrap();
+    let listed = files.len();
+    assert!(listed < 1000, "more files than one page holds");
+    assert!(
+        (acknowledged.len()..=sent).contains(&listed),
+        "{listed} files after the restart; {} were acknowledged, {sent} sent",
+        acknowledged.len()
+    );
+    for name in &acknowledged {
+        let response = client
+            .get(format!("{}/api/v1/files/{name}/content", server.address))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{name} was acknowledged, then lost"
+        );
+        assert_eq!(response.bytes().await.unwrap(), body(name), "{name}");
+    }
+    // Every file there — acknowledged or not — is whole, with its record completed.
+    let history: serde_json::Value = client
+        .get(format!(
+            "{}/api/ingestion/history?scope=user&status=completed&page_size=1",
+            server.address
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["total"].as_u64().unwrap() as usize, listed, "{history}");
+    for file in files {
+        let name = file["file_name"].as_str().unwrap();
+        let response = client
+            .get(format!("{}/api/v1/files/{name}/content", server.address))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.bytes().await.unwrap(), body(name), "{name}");
     }
 }

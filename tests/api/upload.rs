@@ -378,3 +378,43 @@ async fn concurrent_uploads_of_one_name_store_exactly_one_file() {
     assert_eq!(app.blob_files().len(), 1, "a losing upload left its blob");
     assert!(app.eventually(|| app.staged_files().is_empty()).await);
 }
+
+/// New content's bytes reach their content address before the database
+/// records them; a deletion of the last file with the same content, racing an
+/// upload of it, must not leave the upload recorded without its bytes.
+#[tokio::test]
+async fn an_upload_racing_the_deletion_of_the_same_content_is_stored_whole() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let content = vec![7u8; 64 * 1024];
+    for round in 0..20 {
+        let first = format!("first-{round}.bin");
+        let second = format!("second-{round}.bin");
+        assert_eq!(
+            app.put_file(&ann, &first, content.clone()).await.status(),
+            StatusCode::CREATED
+        );
+        let (deleted, uploaded) = tokio::join!(
+            app.delete_file(&ann, &first),
+            app.put_file(&ann, &second, content.clone())
+        );
+        assert_eq!(
+            deleted.status(),
+            StatusCode::OK,
+            "round {round}: {}",
+            deleted.text().await.unwrap()
+        );
+        let status = uploaded.status();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "round {round}: {}",
+            uploaded.text().await.unwrap()
+        );
+        let response = app.download(&ann, &second).await;
+        assert_eq!(response.status(), StatusCode::OK, "round {round}");
+        assert_eq!(response.bytes().await.unwrap(), content, "round {round}");
+        assert_eq!(app.delete_file(&ann, &second).await.status(), StatusCode::OK);
+    }
+    assert!(app.blob_files().is_empty(), "bytes no file refers to were kept");
+}

@@ -50,6 +50,18 @@ pub struct Event {
     pub key_version: i32,
 }
 
+/// Locks the chain's head until the caller's transaction ends, before it
+/// locks anything else: a transaction that appends an event holds the head
+/// to its end anyway, and taking it first keeps every audited transaction's
+/// locks in one order, so two of them never wait for each other in a circle
+/// (on PostgreSQL, which would abort one — with a group commit, a whole batch).
+pub async fn hold_head(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE audit_head SET last_id = last_id WHERE id = 1")
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Appends an event, keyed with `key`, inside the caller's transaction: the
 /// chain's head is locked until it commits, so events take their places one
 /// at a time, and an event is only there if the change it records is.

@@ -169,6 +169,7 @@ pub async fn create(
             .ok()
             .filter(|_| length <= limit)
             .ok_or(Error::TooLarge { limit })?;
+        upload.record_now().await?;
         let checkpoint = upload.checkpoint();
         let row = NewUpload {
             id,

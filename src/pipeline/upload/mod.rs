@@ -43,7 +43,15 @@ pub struct Upload<'a> {
     ingest: Option<Ingest>,
     /// The name and client name [`Upload::check`] last passed.
     checked: Option<(String, Option<String>)>,
+    /// How many bytes the request brings, when it says.
+    request_bytes: Option<u64>,
 }
+
+/// A request of at least this many bytes — or of a length it does not tell —
+/// has its processing record written as its body begins, so that the history
+/// shows it under way; a smaller one, over in a moment, has it written once,
+/// with its outcome.
+const RECORD_FROM_BYTES: u64 = 1024 * 1024;
 
 /// Where a resumable upload's workflow stands between its requests: the
 /// processing record its creation began, in the session it began in.
@@ -64,8 +72,8 @@ impl<'a> Upload<'a> {
         announced: Announcement,
         audit: Audit,
     ) -> Result<(Self, Session), Error> {
-        let session = session::resolve(state, user, named).await?;
-        let attempt = Attempt::begin(&state.db, user, session.id, announced).await?;
+        let (session, new_session) = session::resolve_deferring(state, user, named).await?;
+        let attempt = Attempt::begin(&state.db, user, (session.id, new_session), announced);
         Ok((Self::with(state, attempt, audit), session))
     }
 
@@ -87,6 +95,7 @@ impl<'a> Upload<'a> {
             audit,
             ingest: None,
             checked: None,
+            request_bytes: None,
         }
     }
 
@@ -117,10 +126,19 @@ impl<'a> Upload<'a> {
         self.attempt.processing().await
     }
 
-    /// The body begins: the record turns `processing`, and its bytes are
-    /// staged and profiled as `format` says.
+    /// The request says how many bytes it brings (`Content-Length`).
+    pub fn expect_request_bytes(&mut self, bytes: Option<u64>) {
+        self.request_bytes = bytes;
+    }
+
+    /// The body begins: the record turns `processing` — written now if the
+    /// request is a large one — and its bytes are staged and profiled as
+    /// `format` says.
     pub async fn open_body(&mut self, format: Option<Format>) -> Result<(), Error> {
         self.processing().await?;
+        if self.request_bytes.is_none_or(|bytes| bytes >= RECORD_FROM_BYTES) {
+            self.attempt.record().await?;
+        }
         self.ingest = Some(Ingest::start(self.state, format).await?);
         Ok(())
     }
@@ -140,6 +158,11 @@ impl<'a> Upload<'a> {
         let session = session::resolve(self.state, self.user(), Named::Explicit(id)).await?;
         self.attempt.move_to(id).await?;
         Ok(Some(session))
+    }
+
+    /// Writes the processing record now, before anything refers to it.
+    pub async fn record_now(&mut self) -> Result<(), Error> {
+        self.attempt.record().await
     }
 
     /// Leaves the upload for a later request to go on with from its

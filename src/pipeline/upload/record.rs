@@ -1,17 +1,24 @@
 //! What an upload must satisfy before its bytes are read, and the one
 //! transaction that records a received body as a file.
 
+use std::sync::Arc;
+
+use sqlx::AnyConnection;
+
 use crate::db::files::{self, FileRecord, NewFile};
 use crate::db::history::Completion;
 use crate::db::is_unique_violation;
+use crate::db::sessions::ActiveChange;
 use crate::db::transfers::{self, Direction, NewTransfer};
 use crate::db::{blobs, dag, sessions, uploads};
-use crate::domain::{FileName, UserId, content_type, timestamp};
+use crate::domain::{FileName, SessionId, UploadId, UserId, content_type, timestamp};
+use crate::ipfs::Dag;
 use crate::pipeline::Error;
 use crate::pipeline::active;
-use crate::pipeline::attempt::Attempt;
+use crate::pipeline::attempt::{Attempt, Completing};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::state::AppState;
+use crate::storage::{BlobKey, BlobStore, BlobWriter};
 
 use super::ingest::Received;
 
@@ -41,11 +48,19 @@ pub async fn precheck(state: &AppState, meta: &UploadMeta) -> Result<(), Error> 
     Ok(())
 }
 
-/// Records the file, completes the attempt's processing record, makes the file its
-/// session's active file and commits the blob, all in one transaction: either all
-/// of it happened afterwards or none of it did. The blob row lock (see [`blobs`])
-/// orders this against a concurrent deletion of the same content. The cache hears
-/// of the new active file after the commit.
+/// Records the file, completes the attempt's processing record, makes the file
+/// its session's active file and appends its audit event, all in one
+/// transaction — shared with the uploads that end at the same moment (see
+/// [`GroupCommit`](crate::pipeline::group_commit)): either all of it happened
+/// afterwards or none of it did. The cache hears of the new active file after
+/// the commit.
+///
+/// New content's bytes are made durable at their content address first,
+/// outside the database's write lock: bytes no file refers to are harmless,
+/// and are removed again if the transaction does not take them ([`unplace`]).
+/// Content the database already knows is committed inside the transaction,
+/// after its row's lock is taken, as a deletion of the last file with that
+/// content removes the bytes under the same lock.
 pub async fn store(
     state: &AppState,
     attempt: &Attempt,
@@ -74,67 +89,157 @@ pub async fn store(
     let size = i64::try_from(size).map_err(|_| Error::TooLarge {
         limit: state.policy.max_upload_bytes,
     })?;
-    let new_file = NewFile {
-        user_id: meta.user,
-        file_name: meta.file_name.to_string(),
-        storage_uri: state.blobs.uri(&key),
-        description: meta.description,
-        summary,
-        profile,
-        size,
-        content_type: content_type::detect(&head, named),
-        sha256: key.to_string(),
-        cid: tree.root.to_string(),
-        created_at: timestamp::now_micros(),
-    };
-
-    let mut tx = state.db.begin().await?;
-    let record = files::insert(&mut tx, &new_file).await.map_err(|err| {
-        if is_unique_violation(&err) {
-            Error::FileExists(new_file.file_name.clone())
-        } else {
-            err.into()
-        }
-    })?;
-    blobs::add_ref(&mut tx, &key, size).await?;
-    if !dag::stored(&mut tx, &key).await? {
-        dag::insert(&mut tx, &key, &tree).await?;
-    }
-    let done = Completion {
-        file_id: record.id,
-        file_name: &record.file_name,
-        size,
-        content_type: &record.content_type,
-        completed_at: timestamp::now_micros(),
-    };
-    attempt.complete(&mut tx, &done).await?;
-    let streamed = NewTransfer {
-        file_id: record.id,
-        user_id: meta.user,
-        file_name: &record.file_name,
-        sha256: &record.sha256,
-        direction: Direction::Upload,
+    let mut stored = Stored {
+        file: NewFile {
+            user_id: meta.user,
+            file_name: meta.file_name.to_string(),
+            storage_uri: state.blobs.uri(&key),
+            description: meta.description,
+            summary,
+            profile,
+            size,
+            content_type: content_type::detect(&head, named),
+            sha256: key.to_string(),
+            cid: tree.root.to_string(),
+            created_at: timestamp::now_micros(),
+        },
+        key: key.clone(),
+        tree,
+        completing: attempt.completing(),
+        session: attempt.session(),
+        started_at,
         server_role: state.role.as_str(),
-        stream_start: started_at,
-        stream_complete: Some(done.completed_at),
-        bytes_transferred: size,
+        upload,
+        audit: audit.clone(),
+        blobs: state.blobs.clone(),
+        writer: None,
     };
-    transfers::insert(&mut tx, &streamed).await?;
-    crate::metrics::uploaded(u64::try_from(size).unwrap_or_default());
-    audit.note_file(&record.file_name, &record.sha256, size);
-    audit.note_session(&attempt.session().to_string());
-    audit.record(&mut tx, "upload").await?;
-    if let Some(upload) = upload {
-        uploads::delete(&mut tx, upload).await?;
+    if blobs::known(state.db.pool(), &key).await? {
+        stored.writer = Some(writer);
+    } else {
+        writer.commit(&key).await?;
     }
-    let activated = sessions::set_active(&mut tx, attempt.session(), meta.user, record.id).await?;
-    writer.commit(&key).await?;
-    tx.commit().await?;
+    let recorded = state
+        .commits
+        .run(move |conn| Box::pin(async move { stored.record(conn).await }))
+        .await;
+    let (record, activated) = match recorded {
+        Ok(recorded) => recorded,
+        Err(err) => {
+            unplace(state, &key).await;
+            return Err(err);
+        }
+    };
     audit.committed();
+    crate::metrics::uploaded(u64::try_from(size).unwrap_or_default());
     tracing::info!(user = meta.user.get(), file = %record.file_name, size, sha256 = %key, "file stored");
     match activated {
         Some(change) => active::publish(state, &change, Some(record.clone())).await,
         None => tracing::warn!(session = %attempt.session(), "session gone before its upload completed"),
     }
     Ok(record)
+}
+
+/// Everything the transaction that stores an upload writes.
+struct Stored {
+    file: NewFile,
+    key: BlobKey,
+    tree: Dag,
+    completing: Completing,
+    session: SessionId,
+    started_at: i64,
+    server_role: &'static str,
+    upload: Option<UploadId>,
+    audit: Audit,
+    blobs: Arc<dyn BlobStore>,
+    /// The staged bytes, for content the database knew: committed under its
+    /// row's lock.
+    writer: Option<Box<dyn BlobWriter>>,
+}
+
+impl Stored {
+    async fn record(self, conn: &mut AnyConnection) -> Result<(FileRecord, Option<ActiveChange>), Error> {
+        self.audit.hold(conn).await?;
+        let record = files::insert(conn, &self.file).await.map_err(|err| {
+            if is_unique_violation(&err) {
+                Error::FileExists(self.file.file_name.clone())
+            } else {
+                err.into()
+            }
+        })?;
+        let size = self.file.size;
+        let count = blobs::add_ref(conn, &self.key, size).await?;
+        match self.writer {
+            Some(writer) => writer.commit(&self.key).await?,
+            // Placed as new content; but if another upload of the same content
+            // recorded it meanwhile, and a deletion then removed it, it is gone.
+            None if count == 1 => ensure_placed(&*self.blobs, &self.key).await?,
+            None => {}
+        }
+        if !dag::stored(conn, &self.key).await? {
+            dag::insert(conn, &self.key, &self.tree).await?;
+        }
+        let done = Completion {
+            file_id: record.id,
+            file_name: &record.file_name,
+            size,
+            content_type: &record.content_type,
+            completed_at: timestamp::now_micros(),
+        };
+        self.completing.write(conn, &done).await?;
+        let streamed = NewTransfer {
+            file_id: record.id,
+            user_id: self.file.user_id,
+            file_name: &record.file_name,
+            sha256: &record.sha256,
+            direction: Direction::Upload,
+            server_role: self.server_role,
+            stream_start: self.started_at,
+            stream_complete: Some(done.completed_at),
+            bytes_transferred: size,
+        };
+        transfers::insert(conn, &streamed).await?;
+        self.audit.note_file(&record.file_name, &record.sha256, size);
+        self.audit.note_session(&self.session.to_string());
+        self.audit.record(conn, "upload").await?;
+        if let Some(upload) = self.upload {
+            uploads::delete(conn, upload).await?;
+        }
+        let activated = sessions::set_active(conn, self.session, self.file.user_id, record.id).await?;
+        Ok((record, activated))
+    }
+}
+
+/// Fails the upload if its bytes are gone from their content address.
+async fn ensure_placed(blobs: &dyn BlobStore, key: &BlobKey) -> Result<(), Error> {
+    match blobs.size(key).await? {
+        Some(_) => Ok(()),
+        None => {
+            tracing::warn!(sha256 = %key, "a deletion of the same content removed an upload's bytes before it was recorded");
+            Err(Error::Unavailable(
+                "the content, removed by a concurrent deletion; send it again",
+            ))
+        }
+    }
+}
+
+/// Removes the bytes an upload placed, if its transaction did not record them
+/// and no file refers to them: under the blob row's lock, as a deletion does,
+/// so an upload of the same content that is recording them waits, then finds
+/// them gone ([`ensure_placed`]) rather than recording missing bytes. A
+/// failure here leaves them to the cleanup job, which reaps unreferenced bytes.
+async fn unplace(state: &AppState, key: &BlobKey) {
+    let removed = async {
+        let mut tx = state.db.begin().await?;
+        if blobs::hold_unused(&mut tx, key).await? {
+            state.blobs.delete(key).await?;
+            blobs::forget(&mut tx, key).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    }
+    .await;
+    if let Err(err) = removed {
+        tracing::warn!(sha256 = %key, error = %err, "could not remove the bytes of an upload that was not recorded");
+    }
 }

@@ -1,0 +1,139 @@
+//! Changes that commit together. Each change runs in a savepoint of one
+//! shared transaction, and the transaction commits — one sync of the
+//! database's log — once for every change queued while the last commit ran.
+//! Each caller hears of its own change only once that commit is durable, so
+//! the durability promise is the one a transaction of its own gives; but
+//! concurrent uploads no longer queue one commit and one sync each behind
+//! the database's write lock.
+//!
+//! A change that fails is rolled back to its savepoint and answered with its
+//! error; the others commit. A failed commit fails every change of the batch.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::future::BoxFuture;
+use sqlx::{Acquire, AnyConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::Db;
+use crate::pipeline::Error;
+
+/// Most changes one commit takes.
+const MAX_BATCH: usize = 128;
+
+/// A change, run on the batch's connection inside its savepoint.
+type Change = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), Error>> + Send>;
+
+type Queued = (Change, oneshot::Sender<Result<(), Error>>);
+
+/// The queue of changes waiting for the next commit.
+#[derive(Debug, Clone)]
+pub struct GroupCommit {
+    queue: mpsc::Sender<Queued>,
+}
+
+impl GroupCommit {
+    /// Starts committing on the runtime; it stops when every clone is gone.
+    pub fn start(db: Db) -> Self {
+        let (queue, mut waiting) = mpsc::channel::<Queued>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                commit_batch(&db, &mut batch).await;
+            }
+        });
+        Self { queue }
+    }
+
+    /// Runs `change` in the next batch and returns what it returned once the
+    /// batch has committed.
+    pub async fn run<T, F>(&self, change: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, Error>> + Send + 'static,
+    {
+        let output = Arc::new(Mutex::new(None));
+        let slot = output.clone();
+        let change: Change = Box::new(move |conn| {
+            Box::pin(async move {
+                let value = change(conn).await?;
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+                Ok(())
+            })
+        });
+        let (done, committed) = oneshot::channel();
+        let stopped = || Error::Unavailable("database");
+        self.queue.send((change, done)).await.map_err(|_| stopped())?;
+        committed.await.map_err(|_| stopped())??;
+        let value = output.lock().unwrap_or_else(PoisonError::into_inner).take();
+        value.ok_or_else(|| Error::Internal(anyhow::anyhow!("a committed change gave nothing back")))
+    }
+}
+
+/// Runs every change of `batch` in one transaction, each in a savepoint,
+/// commits, and answers each.
+async fn commit_batch(db: &Db, batch: &mut Vec<Queued>) {
+    let mut queued = std::mem::take(batch).into_iter();
+    let mut tx = match db.begin().await {
+        Ok(tx) => tx,
+        Err(err) => return answer_all(queued, &err),
+    };
+    let mut ran = Vec::with_capacity(queued.len());
+    while let Some((change, done)) = queued.next() {
+        let outcome = match tx.begin().await {
+            Ok(mut savepoint) => match change(&mut savepoint).await {
+                Ok(()) => savepoint.commit().await.map_err(Error::from),
+                Err(err) => match savepoint.rollback().await {
+                    Ok(()) => Err(err),
+                    Err(rollback) => {
+                        // The transaction is in no state to go on with: the
+                        // change hears its own error, every other one this.
+                        tracing::error!(error = %rollback, "a savepoint could not be rolled back; the batch is abandoned");
+                        let _ = done.send(Err(err));
+                        return answer_all(
+                            ran.into_iter()
+                                .map(|(_, done)| ((), done))
+                                .chain(queued.map(|(_, done)| ((), done))),
+                            &rollback,
+                        );
+                    }
+                },
+            },
+            Err(err) => Err(Error::from(err)),
+        };
+        ran.push((outcome, done));
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for (outcome, done) in ran {
+                let _ = done.send(outcome);
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, changes = ran.len(), "a group commit failed");
+            for (outcome, done) in ran {
+                let _ = done.send(outcome.and_then(|()| Err(commit_failed(&err))));
+            }
+        }
+    }
+}
+
+/// Tells every change of a batch that did not commit why.
+fn answer_all<T>(
+    changes: impl IntoIterator<Item = (T, oneshot::Sender<Result<(), Error>>)>,
+    err: &sqlx::Error,
+) {
+    for (_, done) in changes {
+        let _ = done.send(Err(commit_failed(err)));
+    }
+}
+
+/// The error each change of a batch hears when the batch did not commit.
+fn commit_failed(err: &sqlx::Error) -> Error {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            Error::Unavailable("database")
+        }
+        other => Error::Internal(anyhow::anyhow!("the commit failed: {other}")),
+    }
+}

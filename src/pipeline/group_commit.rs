@@ -8,6 +8,10 @@
 //!
 //! A change that fails is rolled back to its savepoint and answered with its
 //! error; the others commit. A failed commit fails every change of the batch.
+//!
+//! A batch takes the audit chain's head before anything else, since its
+//! changes append events ([`audit::hold_head`] says why first); they then
+//! need not take it each.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -15,7 +19,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{Acquire, AnyConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::Db;
+use crate::db::{Db, audit};
 use crate::pipeline::Error;
 
 /// Most changes one commit takes.
@@ -74,7 +78,12 @@ impl GroupCommit {
 /// commits, and answers each.
 async fn commit_batch(db: &Db, batch: &mut Vec<Queued>) {
     let mut queued = std::mem::take(batch).into_iter();
-    let mut tx = match db.begin().await {
+    let held = async {
+        let mut tx = db.begin().await?;
+        audit::hold_head(&mut tx).await?;
+        Ok::<_, sqlx::Error>(tx)
+    };
+    let mut tx = match held.await {
         Ok(tx) => tx,
         Err(err) => return answer_all(queued, &err),
     };

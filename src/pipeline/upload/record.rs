@@ -159,7 +159,7 @@ struct Stored {
 
 impl Stored {
     async fn record(self, conn: &mut AnyConnection) -> Result<(FileRecord, Option<ActiveChange>), Error> {
-        self.audit.hold(conn).await?;
+        // The batch holds the audit chain's head already (see GroupCommit).
         let record = files::insert(conn, &self.file).await.map_err(|err| {
             if is_unique_violation(&err) {
                 Error::FileExists(self.file.file_name.clone())

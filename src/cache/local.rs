@@ -9,12 +9,40 @@ use async_trait::async_trait;
 
 use crate::cache::{CacheBackend, CacheError, Fields};
 
-/// Expired entries are swept when the map grows past this many.
+/// Expired entries are swept when the map grows past this many, and then
+/// each time it has doubled since the last sweep.
 const SWEEP_ABOVE: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct LocalCache {
-    entries: Mutex<HashMap<String, (Fields, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug)]
+struct Entries {
+    map: HashMap<String, (Fields, Instant)>,
+    /// The size past which the next put sweeps. A sweep that leaves most
+    /// entries (all alive) moves it to twice what is left, so puts into a
+    /// large map of live sessions are not each a scan of all of them.
+    sweep_above: usize,
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            sweep_above: SWEEP_ABOVE,
+        }
+    }
+}
+
+impl Entries {
+    fn sweep_if_due(&mut self, now: Instant) {
+        if self.map.len() > self.sweep_above {
+            self.map.retain(|_, (_, expires)| *expires > now);
+            self.sweep_above = (2 * self.map.len()).max(SWEEP_ABOVE);
+        }
+    }
 }
 
 impl LocalCache {
@@ -24,7 +52,7 @@ impl LocalCache {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Fields, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -34,7 +62,7 @@ impl LocalCache {
 #[async_trait]
 impl CacheBackend for LocalCache {
     async fn get(&self, key: &str, ttl: Duration) -> Result<Option<Fields>, CacheError> {
-        let mut entries = self.lock();
+        let entries = &mut self.lock().map;
         let now = Instant::now();
         match entries.get_mut(key) {
             Some((fields, expires)) if *expires > now => {
@@ -50,11 +78,10 @@ impl CacheBackend for LocalCache {
     }
 
     async fn put(&self, key: &str, version: i64, fields: &Fields, ttl: Duration) -> Result<(), CacheError> {
-        let mut entries = self.lock();
+        let mut guard = self.lock();
         let now = Instant::now();
-        if entries.len() > SWEEP_ABOVE {
-            entries.retain(|_, (_, expires)| *expires > now);
-        }
+        guard.sweep_if_due(now);
+        let entries = &mut guard.map;
         let newer_cached = entries
             .get(key)
             .is_some_and(|(cached, expires)| *expires > now && cached_version(cached) > version);
@@ -65,7 +92,7 @@ impl CacheBackend for LocalCache {
     }
 
     async fn delete(&self, keys: &[String]) -> Result<(), CacheError> {
-        let mut entries = self.lock();
+        let entries = &mut self.lock().map;
         for key in keys {
             entries.remove(key);
         }
@@ -73,7 +100,7 @@ impl CacheBackend for LocalCache {
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError> {
-        self.lock().retain(|key, _| !key.starts_with(prefix));
+        self.lock().map.retain(|key, _| !key.starts_with(prefix));
         Ok(())
     }
 
@@ -113,6 +140,33 @@ mod tests {
         assert_eq!(cache.get("k", ttl).await.unwrap(), Some(fields(2, "new")));
         cache.put("k", 2, &fields(2, "same"), ttl).await.unwrap();
         assert_eq!(cache.get("k", ttl).await.unwrap(), Some(fields(2, "same")));
+    }
+
+    #[tokio::test]
+    async fn a_large_map_is_swept_of_expired_entries_without_rescanning_live_ones() {
+        let cache = LocalCache::new();
+        let (short, long) = (Duration::from_millis(10), Duration::from_secs(60));
+        for n in 0..SWEEP_ABOVE / 2 {
+            cache
+                .put(&format!("gone-{n}"), 1, &fields(1, "a"), short)
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for n in 0..SWEEP_ABOVE {
+            cache
+                .put(&format!("live-{n}"), 1, &fields(1, "a"), long)
+                .await
+                .unwrap();
+        }
+        let entries = cache.lock();
+        assert_eq!(entries.map.len(), SWEEP_ABOVE, "the expired entries were swept");
+        // What the sweep left was all alive: the next one waits for twice that.
+        assert!(
+            entries.sweep_above >= 2 * (SWEEP_ABOVE / 2 + 1),
+            "{}",
+            entries.sweep_above
+        );
     }
 
     #[tokio::test]

@@ -64,7 +64,8 @@ pub struct Checkpoint {
 
 impl<'a> Upload<'a> {
     /// Resolves the session the request named and begins the upload's
-    /// processing record (`pending`) in it.
+    /// attempt in it; its processing record is written when it is worth
+    /// reading (see [`Attempt`]), a new session with it.
     pub async fn begin(
         state: &'a AppState,
         user: UserId,
@@ -166,7 +167,8 @@ impl<'a> Upload<'a> {
     }
 
     /// Leaves the upload for a later request to go on with from its
-    /// [`Upload::checkpoint`]: its record stays `pending`.
+    /// [`Upload::checkpoint`]: its record, written by [`Upload::record_now`],
+    /// stays `pending`.
     pub fn suspend(self) {
         self.attempt.suspend();
     }

@@ -119,12 +119,6 @@ impl Audit {
         }
     }
 
-    /// Takes the chain's head at the start of a change's transaction, before
-    /// any other lock (see [`audit::hold_head`]).
-    pub async fn hold(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        audit::hold_head(conn).await
-    }
-
     /// Appends the event of a change inside the transaction that makes it,
     /// so that one is there only with the other. The caller marks it
     /// [`committed`](Self::committed) once the transaction is.

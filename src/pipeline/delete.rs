@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::db::audit::hold_head;
 use crate::db::files::{self, FileRecord};
 use crate::db::{blobs, sessions, transfers};
 use crate::domain::UserId;
@@ -31,7 +32,8 @@ pub async fn delete(
     audit: &Audit,
 ) -> Result<FileRecord, Error> {
     let mut tx = state.db.begin().await?;
-    audit.hold(&mut tx).await?;
+    // The chain's head before any other lock, as every audited change takes it.
+    hold_head(&mut tx).await?;
     // The row lock next: a concurrent "make it active" either finished before
     // (and is cleared here) or waits and then finds the file gone.
     let locked = files::lock_owned(&mut tx, user, file_name.as_str())

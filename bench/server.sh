@@ -14,6 +14,9 @@
 #   start_builds                           a server of this build and, with BASELINE set, one of
 #                                          that binary, each on a data dir of its own and signed
 #                                          in: BUILDS (current, baseline), URLS, AUTHS, PIDS by build
+#   bench_database NAME                    a fresh PostgreSQL database NAME on the server of
+#                                          BENCH_DATABASE_URL, dropped at exit; sets BENCH_DB_URL
+#                                          (call it in the script's own shell, not in $(…))
 #   seconds COMMAND…                       runs it, prints how long it took
 #   put_file FILE NAME                     a raw PUT of FILE as NAME (201 or exit)
 #   tus_file CHUNK_DIR BYTES NAME          the files in CHUNK_DIR, in name order, as one
@@ -29,6 +32,7 @@ bench_init() {
     WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/depot-bench.XXXXXX")"
     SERVER_PID=""
     BENCH_PIDS=()
+    BENCH_DATABASES=()
     trap bench_cleanup EXIT
     echo "building release…" >&2
     cargo build --release --quiet
@@ -42,7 +46,17 @@ bench_cleanup() {
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
     done
     if [ "$(type -t on_exit)" = function ]; then on_exit || true; fi
+    local db
+    for db in "${BENCH_DATABASES[@]}"; do
+        psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
+    done
     rm -rf "$WORK"
+}
+
+bench_database() {
+    psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $1" >/dev/null
+    BENCH_DATABASES+=("$1")
+    BENCH_DB_URL="$(python3 -c "import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path='/' + sys.argv[2]).geturl())" "$BENCH_DATABASE_URL" "$1")"
 }
 
 random_input() {

@@ -18,9 +18,6 @@ source bench/server.sh
 REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
 DURATION="${BENCH_SECONDS:-10}s"
 PG_DB=""
-on_exit() {
-    [ -z "$PG_DB" ] || psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
-}
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 redis-cli -u "$REDIS" ping >/dev/null || { echo "Redis is not answering at $REDIS" >&2; exit 1; }
@@ -30,8 +27,8 @@ bench_init
 ENV=(REDIS_URL="$REDIS")
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
     PG_DB="depot_bench_$$"
-    psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
-    PG_URL="$(python3 -c "import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path='/$PG_DB').geturl())" "$BENCH_DATABASE_URL")"
+    bench_database "$PG_DB"
+    PG_URL="$BENCH_DB_URL"
     ENV+=(DATABASE_URL="$PG_URL" SECRET_KEY="bench-secret-bench-secret-bench-secret")
     DB_NAME="PostgreSQL"
 else

@@ -19,32 +19,20 @@ source bench/server.sh
 ROUNDS="${1:-3}"
 DURATION="${BENCH_SECONDS:-15}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
-PG_DBS=()
-on_exit() {
-    local db
-    for db in "${PG_DBS[@]}"; do
-        psql "$BENCH_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-    done
-}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 
 bench_init
-
-# A database of its own for each build on PostgreSQL.
-database_env() {
-    if [ -z "${BENCH_DATABASE_URL:-}" ]; then return; fi
-    local db="depot_small_$1_$$"
-    psql "$BENCH_DATABASE_URL" -qc "CREATE DATABASE $db" >/dev/null
-    PG_DBS+=("$db")
-    echo "DATABASE_URL=$(python3 -c "import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path='/$db').geturl())" "$BENCH_DATABASE_URL")"
-    echo "SECRET_KEY=bench-secret-bench-secret-bench-secret"
-}
 
 BUILDS=(current)
 declare -A BINS=([current]="$BIN") URLS AUTHS PIDS RESULTS
 [ -n "${BASELINE:-}" ] && BUILDS+=(baseline) && BINS[baseline]="$BASELINE"
 for build in "${BUILDS[@]}"; do
-    mapfile -t env_pairs < <(database_env "$build")
+    env_pairs=()
+    # A database of its own for each build on PostgreSQL.
+    if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+        bench_database "depot_small_${build}_$$"
+        env_pairs=(DATABASE_URL="$BENCH_DB_URL" SECRET_KEY="bench-secret-bench-secret-bench-secret")
+    fi
     BIN="${BINS[$build]}" start_server "$WORK/data-$build" "${env_pairs[@]}"
     mv "$WORK/server.log" "$WORK/server-$build.log"
     register

@@ -38,7 +38,8 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     };
     let secret = prepare_data_dir_and_secret(config)?;
     let db = Db::connect(config).await?;
-    let audit = AuditWriter::start(db.clone(), chain_key(config, || Ok(secret.clone()))?);
+    let audit_key = chain_key(config, || Ok(secret.clone()))?;
+    let audit = AuditWriter::start(db.clone(), audit_key.clone());
     let (blobs, max_upload_bytes) = match remote {
         Some(remote) => remote,
         None => blob_store(config).await?,
@@ -62,7 +63,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         warm_profiles: Arc::default(),
         open_uploads: Arc::default(),
         audit,
-        commits: GroupCommit::start(db.clone()),
+        commits: GroupCommit::start(db.clone(), audit_key),
         maintenance: Arc::new(Maintenance::new(maintenance::Settings {
             cleanup_interval: config.cleanup_interval.0,
             verify_interval: config.verify_interval.0,

@@ -1,7 +1,7 @@
 //! The audit trail's view of one request: who asks (user, session, address,
 //! request id, server role) and, as the work goes on, what it touches. A
 //! change (an upload, a deletion) appends its event in its own transaction
-//! ([`Audit::record`]); anything else — reads, refusals, failures — gets its
+//! ([`Audit::record`], or with its group commit's batch); anything else — reads, refusals, failures — gets its
 //! event from the HTTP layer once the answer is known, through the
 //! [`AuditWriter`], which commits the events of concurrent requests together.
 
@@ -119,12 +119,18 @@ impl Audit {
         }
     }
 
+    /// The event of this request's change, as the change succeeding writes it.
+    pub fn change_event(&self, action: &str) -> NewEvent {
+        self.event(action, self.0.who.success, None)
+    }
+
     /// Appends the event of a change inside the transaction that makes it,
     /// so that one is there only with the other. The caller marks it
     /// [`committed`](Self::committed) once the transaction is.
     pub async fn record(&self, conn: &mut AnyConnection, action: &str) -> Result<(), sqlx::Error> {
-        let event = self.event(action, self.0.who.success, None);
-        audit::append(conn, &self.0.key, &event).await.map(drop)
+        audit::append(conn, &self.0.key, &self.change_event(action))
+            .await
+            .map(drop)
     }
 
     /// The transaction that [`record`](Self::record)ed this request's event committed.

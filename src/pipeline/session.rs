@@ -172,7 +172,7 @@ impl NewSession {
     pub async fn register_now(self, state: &AppState) -> Result<(), Error> {
         state
             .commits
-            .run(move |conn| Box::pin(async move { self.register(conn).await }))
+            .run(move |batch| Box::pin(async move { self.register(batch.conn()).await }))
             .await
     }
 }

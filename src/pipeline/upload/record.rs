@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use sqlx::AnyConnection;
-
 use crate::db::files::{self, FileRecord, NewFile};
 use crate::db::history::Completion;
 use crate::db::is_unique_violation;
@@ -17,6 +15,7 @@ use crate::pipeline::Error;
 use crate::pipeline::active;
 use crate::pipeline::attempt::{Attempt, Completing};
 use crate::pipeline::audit::Audit;
+use crate::pipeline::group_commit::Batch;
 use crate::pipeline::state::AppState;
 use crate::storage::{BlobKey, BlobStore, BlobWriter};
 
@@ -121,7 +120,7 @@ pub async fn store(
     }
     let recorded = state
         .commits
-        .run(move |conn| Box::pin(async move { stored.record(conn).await }))
+        .run(move |batch| Box::pin(async move { stored.record(batch).await }))
         .await;
     let (record, activated) = match recorded {
         Ok(recorded) => recorded,
@@ -158,9 +157,8 @@ struct Stored {
 }
 
 impl Stored {
-    async fn record(self, conn: &mut AnyConnection) -> Result<(FileRecord, Option<ActiveChange>), Error> {
-        // The batch holds the audit chain's head already (see GroupCommit).
-        let record = files::insert(conn, &self.file).await.map_err(|err| {
+    async fn record(self, batch: &mut Batch<'_>) -> Result<(FileRecord, Option<ActiveChange>), Error> {
+        let record = files::insert(batch.conn(), &self.file).await.map_err(|err| {
             if is_unique_violation(&err) {
                 Error::FileExists(self.file.file_name.clone())
             } else {
@@ -168,7 +166,7 @@ impl Stored {
             }
         })?;
         let size = self.file.size;
-        let count = blobs::add_ref(conn, &self.key, size).await?;
+        let count = blobs::add_ref(batch.conn(), &self.key, size).await?;
         match self.writer {
             Some(writer) => writer.commit(&self.key).await?,
             // Placed as new content; but if another upload of the same content
@@ -176,8 +174,8 @@ impl Stored {
             None if count == 1 => ensure_placed(&*self.blobs, &self.key).await?,
             None => {}
         }
-        if !dag::stored(conn, &self.key).await? {
-            dag::insert(conn, &self.key, &self.tree).await?;
+        if !dag::stored(batch.conn(), &self.key).await? {
+            dag::insert(batch.conn(), &self.key, &self.tree).await?;
         }
         let done = Completion {
             file_id: record.id,
@@ -186,7 +184,7 @@ impl Stored {
             content_type: &record.content_type,
             completed_at: timestamp::now_micros(),
         };
-        self.completing.write(conn, &done).await?;
+        self.completing.write(batch.conn(), &done).await?;
         let streamed = NewTransfer {
             file_id: record.id,
             user_id: self.file.user_id,
@@ -198,14 +196,15 @@ impl Stored {
             stream_complete: Some(done.completed_at),
             bytes_transferred: size,
         };
-        transfers::insert(conn, &streamed).await?;
+        transfers::insert(batch.conn(), &streamed).await?;
         self.audit.note_file(&record.file_name, &record.sha256, size);
         self.audit.note_session(&self.session.to_string());
-        self.audit.record(conn, "upload").await?;
+        batch.audit(self.audit.change_event("upload"));
         if let Some(upload) = self.upload {
-            uploads::delete(conn, upload).await?;
+            uploads::delete(batch.conn(), upload).await?;
         }
-        let activated = sessions::set_active(conn, self.session, self.file.user_id, record.id).await?;
+        let activated =
+            sessions::set_active(batch.conn(), self.session, self.file.user_id, record.id).await?;
         Ok((record, activated))
     }
 }

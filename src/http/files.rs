@@ -23,8 +23,9 @@ pub struct FileView {
     pub description: String,
     pub summary: String,
     /// Rows, columns and per-column statistics of a dataset; null otherwise.
+    /// Sent as stored, without being parsed into a tree and written again.
     #[schema(value_type = Option<Object>)]
-    pub profile: Option<serde_json::Value>,
+    pub profile: Option<Box<serde_json::value::RawValue>>,
     pub size: i64,
     pub content_type: String,
     pub sha256: String,
@@ -43,7 +44,7 @@ impl From<FileRecord> for FileView {
             storage_uri: record.storage_uri,
             description: record.description,
             summary: record.summary,
-            profile: serde_json::from_str(&record.profile).ok(),
+            profile: serde_json::value::RawValue::from_string(record.profile).ok(),
             size: record.size,
             content_type: record.content_type,
             sha256: record.sha256,

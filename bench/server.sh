@@ -11,9 +11,12 @@
 #   start_server DATA_DIR [NAME=VALUE…]   sets SERVER_PID and URL; the environment
 #                                          pairs are passed to `depot serve`
 #   register                               sets TOKEN, USER_ID and AUTH
-#   start_builds                           a server of this build and, with BASELINE set, one of
-#                                          that binary, each on a data dir of its own and signed
-#                                          in: BUILDS (current, baseline), URLS, AUTHS, PIDS by build
+#   start_builds [NAME=VALUE…]             a server of this build and, with BASELINE set, one of
+#                                          that binary, each on a data dir (and, with
+#                                          BENCH_DATABASE_URL, a PostgreSQL database) of its own,
+#                                          signed in: BUILDS (current, baseline), and by build
+#                                          URLS, AUTHS, USER_IDS, PIDS, DB_URLS (empty on SQLite)
+#                                          and LOGS; the pairs go to every server
 #   bench_database NAME                    a fresh PostgreSQL database NAME on the server of
 #                                          BENCH_DATABASE_URL, dropped at exit; sets BENCH_DB_URL
 #                                          (call it in the script's own shell, not in $(…))
@@ -95,21 +98,27 @@ register() {
 
 start_builds() {
     BUILDS=(current)
-    declare -gA URLS AUTHS PIDS
-    start_build current "$BIN"
-    if [ -n "${BASELINE:-}" ]; then
-        BUILDS+=(baseline)
-        start_build baseline "$BASELINE"
-    fi
-}
-
-start_build() {
-    BIN="$2" start_server "$WORK/data-$1"
-    mv "$WORK/server.log" "$WORK/server-$1.log"
-    register
-    URLS[$1]=$URL AUTHS[$1]=$AUTH PIDS[$1]=$SERVER_PID
-    BENCH_PIDS+=("$SERVER_PID")
-    SERVER_PID=""
+    [ -n "${BASELINE:-}" ] && BUILDS+=(baseline)
+    declare -gA URLS AUTHS USER_IDS PIDS DB_URLS LOGS
+    local build bin env_pairs
+    for build in "${BUILDS[@]}"; do
+        bin="$BIN"
+        [ "$build" = baseline ] && bin="$BASELINE"
+        env_pairs=("$@")
+        DB_URLS[$build]=""
+        if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+            bench_database "depot_${build}_$$"
+            DB_URLS[$build]="$BENCH_DB_URL"
+            env_pairs+=(DATABASE_URL="$BENCH_DB_URL" SECRET_KEY="bench-secret-bench-secret-bench-secret")
+        fi
+        BIN="$bin" start_server "$WORK/data-$build" "${env_pairs[@]}"
+        LOGS[$build]="$WORK/server-$build.log"
+        mv "$WORK/server.log" "${LOGS[$build]}"
+        register
+        URLS[$build]=$URL AUTHS[$build]=$AUTH USER_IDS[$build]=$USER_ID PIDS[$build]=$SERVER_PID
+        BENCH_PIDS+=("$SERVER_PID")
+        SERVER_PID=""
+    done
 }
 
 seconds() {

@@ -23,23 +23,8 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; ex
 
 bench_init
 
-BUILDS=(current)
-declare -A BINS=([current]="$BIN") URLS AUTHS PIDS RESULTS
-[ -n "${BASELINE:-}" ] && BUILDS+=(baseline) && BINS[baseline]="$BASELINE"
-for build in "${BUILDS[@]}"; do
-    env_pairs=()
-    # A database of its own for each build on PostgreSQL.
-    if [ -n "${BENCH_DATABASE_URL:-}" ]; then
-        bench_database "depot_small_${build}_$$"
-        env_pairs=(DATABASE_URL="$BENCH_DB_URL" SECRET_KEY="bench-secret-bench-secret-bench-secret")
-    fi
-    BIN="${BINS[$build]}" start_server "$WORK/data-$build" "${env_pairs[@]}"
-    mv "$WORK/server.log" "$WORK/server-$build.log"
-    register
-    URLS[$build]=$URL AUTHS[$build]=$AUTH PIDS[$build]=$SERVER_PID
-    BENCH_PIDS+=("$SERVER_PID")
-    SERVER_PID=""
-done
+declare -A RESULTS
+start_builds
 
 run_wrk() { # BUILD PREFIX DURATION
     AUTH="${AUTHS[$1]}" PREFIX="$2" wrk -t 2 -c "$CONNECTIONS" -d "$3" --latency \
@@ -53,7 +38,7 @@ for round in $(seq 1 "$ROUNDS"); do
         case "$line" in
             *" errors=0") ;;
             *) echo "$build: some uploads were not answered 201; the server said:" >&2
-               grep -E 'WARN|ERROR' "$WORK/server-$build.log" | tail -n 3 >&2 ;;
+               grep -E 'WARN|ERROR' "${LOGS[$build]}" | tail -n 3 >&2 ;;
         esac
         RESULTS[$build]+="$line;"
     done

@@ -4,7 +4,7 @@ use clap::Parser;
 
 /// mimalloc rather than glibc's allocator: a server under load spent a sixth
 /// of its CPU in glibc's malloc and free and on the locks of its arenas
-/// (docs/benchmarks.md, "Small files").
+/// (docs/benchmarks.md, "Audited reads").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

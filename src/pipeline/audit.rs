@@ -1,8 +1,9 @@
 //! The audit trail's view of one request: who asks (user, session, address,
 //! request id, server role) and, as the work goes on, what it touches. A
-//! change (an upload, a deletion) appends its event in its own transaction
-//! ([`Audit::record`], or with its group commit's batch); anything else — reads, refusals, failures — gets its
-//! event from the HTTP layer once the answer is known, through the
+//! change appends its event in the transaction that makes it: a deletion
+//! through [`Audit::record`], an upload through its group commit's batch
+//! ([`Audit::change_event`]). Anything else — reads, refusals, failures —
+//! gets its event from the HTTP layer once the answer is known, through the
 //! [`AuditWriter`], which commits the events of concurrent requests together.
 
 use std::sync::atomic::{AtomicBool, Ordering};

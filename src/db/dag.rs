@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, AnyPool};
 
 use ipld_core::cid::Cid;
 
-use crate::db::blobs;
+use crate::db::{blobs, values_sql};
 use crate::domain::UserId;
 use crate::ipfs::Dag;
 use crate::storage::BlobKey;
@@ -31,6 +31,7 @@ pub async fn insert(conn: &mut AnyConnection, key: &BlobKey, dag: &Dag) -> Resul
         let sql = values_sql(
             "INSERT INTO dag_leaves (blob_sha256, chunk, cid) VALUES ",
             batch.len(),
+            3,
         );
         let mut query = sqlx::query(&sql);
         for (offset, cid) in batch.iter().enumerate() {
@@ -45,6 +46,7 @@ pub async fn insert(conn: &mut AnyConnection, key: &BlobKey, dag: &Dag) -> Resul
         let sql = values_sql(
             "INSERT INTO dag_nodes (blob_sha256, cid, data) VALUES ",
             batch.len(),
+            3,
         ) + " ON CONFLICT DO NOTHING";
         let mut query = sqlx::query(&sql);
         for node in batch {
@@ -56,19 +58,6 @@ pub async fn insert(conn: &mut AnyConnection, key: &BlobKey, dag: &Dag) -> Resul
         query.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// `INSERT … VALUES ($1, $2, $3), ($4, $5, $6), …` for `rows` rows of three values.
-fn values_sql(prefix: &str, rows: usize) -> String {
-    let mut sql = String::from(prefix);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        let first = row * 3 + 1;
-        sql.push_str(&format!("(${}, ${}, ${})", first, first + 1, first + 2));
-    }
-    sql
 }
 
 /// Where a block the user may read lives.

@@ -135,7 +135,41 @@ async fn leaves_no_transaction(conn: &mut sqlx::AnyConnection) -> Result<bool, s
     Ok(clean)
 }
 
+/// `prefix` followed by `VALUES`-style rows of placeholders for a multi-row
+/// insert: `($1, $2, $3), ($4, $5, $6), …` for `rows` rows of `columns` values.
+pub fn values_sql(prefix: &str, rows: usize, columns: usize) -> String {
+    let mut sql = String::from(prefix);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * columns + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Whether a database error is a unique-constraint violation (duplicate name).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error().is_some_and(|db| db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_sql;
+
+    #[test]
+    fn values_sql_numbers_every_placeholder_once_row_by_row() {
+        assert_eq!(
+            values_sql("INSERT INTO t VALUES ", 1, 2),
+            "INSERT INTO t VALUES ($1, $2)"
+        );
+        assert_eq!(
+            values_sql("V ", 3, 3),
+            "V ($1, $2, $3), ($4, $5, $6), ($7, $8, $9)"
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod verify;
 use sqlx::{AnyConnection, AnyPool};
 
 use crate::db::conditions::Conditions;
+use crate::db::values_sql;
 
 pub use chain::{ChainKey, KeyVersion};
 pub use verify::{Break, Checkpoint, Verification, verify};
@@ -110,17 +111,10 @@ async fn insert(
     conn: &mut AnyConnection,
     rows: &[(i64, &NewEvent, String, String)],
 ) -> Result<(), sqlx::Error> {
-    const PARAMETERS: usize = 15;
-    let values: Vec<String> = (0..rows.len())
-        .map(|row| {
-            let first = row * PARAMETERS + 1;
-            let placeholders: Vec<String> = (first..first + PARAMETERS).map(|n| format!("${n}")).collect();
-            format!("({})", placeholders.join(", "))
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO audit_events ({COLUMNS}) VALUES {}",
-        values.join(", ")
+    let sql = values_sql(
+        &format!("INSERT INTO audit_events ({COLUMNS}) VALUES "),
+        rows.len(),
+        15,
     );
     let mut query = sqlx::query(&sql);
     for (id, event, prev_hash, hash) in rows {

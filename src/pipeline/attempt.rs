@@ -29,9 +29,7 @@ pub struct Attempt {
     user: UserId,
     db: Db,
     /// The record as it is to be inserted, until it is.
-    unwritten: Option<NewRecord>,
-    /// The session the request started, registered with the record.
-    new_session: Option<NewSession>,
+    unwritten: Option<Unwritten>,
     /// Whether bytes flow.
     processing: bool,
     finished: bool,
@@ -50,23 +48,39 @@ pub struct Announcement {
     pub content_type: String,
 }
 
+/// A record not yet written, and the session the request started, which is
+/// registered in the same transaction, before the record that refers to it.
+#[derive(Debug, Clone)]
+struct Unwritten {
+    record: NewRecord,
+    new_session: Option<NewSession>,
+}
+
+impl Unwritten {
+    async fn register_session(&self, conn: &mut AnyConnection) -> Result<(), Error> {
+        match &self.new_session {
+            Some(session) => session.register(conn).await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// How an attempt's record is completed inside the transaction that stores
 /// its file: by the update of a record already written, or by the insert of
 /// the whole record.
 #[derive(Debug)]
 pub struct Completing {
     id: String,
-    unwritten: Option<NewRecord>,
-    new_session: Option<NewSession>,
+    unwritten: Option<Unwritten>,
 }
 
 impl Completing {
     pub async fn write(&self, conn: &mut AnyConnection, done: &Completion<'_>) -> Result<(), Error> {
-        if let Some(session) = &self.new_session {
-            session.register(conn).await?;
-        }
         match &self.unwritten {
-            Some(record) => history::insert_completed(conn, record, done).await?,
+            Some(unwritten) => {
+                unwritten.register_session(conn).await?;
+                history::insert_completed(conn, &unwritten.record, done).await?;
+            }
             None => history::complete(conn, &self.id, done).await?,
         }
         Ok(())
@@ -99,8 +113,7 @@ impl Attempt {
             session,
             user,
             db: db.clone(),
-            unwritten: Some(record),
-            new_session,
+            unwritten: Some(Unwritten { record, new_session }),
             processing: false,
             finished: false,
         }
@@ -114,7 +127,6 @@ impl Attempt {
             user,
             db: db.clone(),
             unwritten: None,
-            new_session: None,
             processing: false,
             finished: false,
         }
@@ -122,20 +134,17 @@ impl Attempt {
 
     /// Writes the record now, as it stands, if it is not yet written.
     pub async fn record(&mut self) -> Result<(), Error> {
-        if let Some(record) = &self.unwritten {
+        if let Some(unwritten) = &self.unwritten {
             let status = if self.processing {
                 Status::Processing
             } else {
                 Status::Pending
             };
             let mut tx = self.db.begin().await?;
-            if let Some(session) = &self.new_session {
-                session.register(&mut tx).await?;
-            }
-            history::insert(&mut tx, record, status).await?;
+            unwritten.register_session(&mut tx).await?;
+            history::insert(&mut tx, &unwritten.record, status).await?;
             tx.commit().await?;
             self.unwritten = None;
-            self.new_session = None;
         }
         Ok(())
     }
@@ -178,7 +187,7 @@ impl Attempt {
             return Ok(());
         }
         match &mut self.unwritten {
-            Some(record) => record.session_id = session,
+            Some(unwritten) => unwritten.record.session_id = session,
             None => history::move_to_session(self.db.pool(), &self.id, self.session, session).await?,
         }
         self.session = session;
@@ -197,8 +206,7 @@ impl Attempt {
     /// Records that the upload failed with `err`.
     pub async fn fail(mut self, err: &Error) {
         self.finished = true;
-        let (unwritten, new_session) = (self.unwritten.take(), self.new_session.take());
-        if let Err(record_err) = write_failure(&self.db, &self.id, unwritten, new_session, err).await {
+        if let Err(record_err) = write_failure(&self.db, &self.id, self.unwritten.take(), err).await {
             tracing::warn!(record = self.id, error = %record_err, "could not record a failed upload");
         }
     }
@@ -208,27 +216,18 @@ impl Attempt {
         Completing {
             id: self.id.clone(),
             unwritten: self.unwritten.clone(),
-            new_session: self.new_session.clone(),
         }
     }
 }
 
-async fn write_failure(
-    db: &Db,
-    id: &str,
-    unwritten: Option<NewRecord>,
-    new_session: Option<NewSession>,
-    err: &Error,
-) -> Result<(), Error> {
+async fn write_failure(db: &Db, id: &str, unwritten: Option<Unwritten>, err: &Error) -> Result<(), Error> {
     let (code, message, now) = (err.code(), err.to_string(), now_micros());
-    let Some(record) = unwritten else {
+    let Some(unwritten) = unwritten else {
         return Ok(history::fail(db.pool(), id, code, &message, now).await?);
     };
     let mut tx = db.begin().await?;
-    if let Some(session) = new_session {
-        session.register(&mut tx).await?;
-    }
-    history::insert_failed(&mut tx, &record, code, &message, now).await?;
+    unwritten.register_session(&mut tx).await?;
+    history::insert_failed(&mut tx, &unwritten.record, code, &message, now).await?;
     Ok(tx.commit().await?)
 }
 
@@ -241,11 +240,9 @@ impl Drop for Attempt {
             return;
         };
         let (db, id) = (self.db.clone(), std::mem::take(&mut self.id));
-        let (unwritten, new_session) = (self.unwritten.take(), self.new_session.take());
+        let unwritten = self.unwritten.take();
         runtime.spawn(async move {
-            if let Err(record_err) =
-                write_failure(&db, &id, unwritten, new_session, &Error::Interrupted).await
-            {
+            if let Err(record_err) = write_failure(&db, &id, unwritten, &Error::Interrupted).await {
                 tracing::warn!(record = id, error = %record_err, "could not record an interrupted upload");
             }
         });

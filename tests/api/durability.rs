@@ -72,11 +72,7 @@ impl Drop for FsyncFault {
 async fn after_fsync_errors_end_uploads_work_again_and_readyz_tracks_the_fault() {
     let deployment = Deployment::new("fault-test-secret-fault-test-secret!").await;
     let server = deployment.serve();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let token = server.register(&client, "ann", "correct horse battery").await;
+    let (client, token) = signed_in(&server).await;
     let put = |name: String| {
         let request = client
             .put(format!("{}/api/v1/files/{name}/content", server.address))
@@ -158,11 +154,7 @@ async fn after_fsync_errors_end_uploads_work_again_and_readyz_tracks_the_fault()
 async fn kill_9_amid_concurrent_small_uploads_loses_no_acknowledged_file() {
     let deployment = Deployment::new("batch-test-secret-batch-test-secret!").await;
     let server = deployment.serve();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let token = server.register(&client, "ann", "correct horse battery").await;
+    let (client, token) = signed_in(&server).await;
     let body = |name: &str| format!("{name}\n").repeat(200).into_bytes();
 
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -267,6 +259,17 @@ struct Deployment {
     env: Vec<(&'static str, String)>,
     /// Dropped with the deployment: the database goes then.
     _postgres: Option<PostgresDatabase>,
+}
+
+/// A client that gives up on a request after 30 s, and the token of a user
+/// "ann" registered on `server`.
+async fn signed_in(server: &ServerProcess) -> (reqwest::Client, String) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let token = server.register(&client, "ann", "correct horse battery").await;
+    (client, token)
 }
 
 impl Deployment {

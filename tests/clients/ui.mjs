@@ -43,6 +43,12 @@ async function openPage(viewport) {
     else page.errors.push(`console: ${text}`);
   });
   page.on('pageerror', (error) => page.errors.push(`page error: ${error.message}`));
+  // A server error names its request, so a failure says which one it was.
+  page.on('response', async (response) => {
+    if (response.status() < 500) return;
+    const body = await response.text().catch(() => '');
+    page.errors.push(`${response.status()} from ${response.request().method()} ${response.url()}: ${body}`);
+  });
   return page;
 }
 

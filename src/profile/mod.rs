@@ -308,7 +308,8 @@ pub struct ColumnProfile {
 }
 
 impl Profile {
-    /// Seed 2's markdown, exactly, followed by a table of the statistics.
+    /// Seed 2's markdown, exactly, followed by a table of the statistics; a
+    /// NUL the file's names or values hold is shown as U+FFFD.
     pub fn summary(&self) -> String {
         let mut text = format!(
             "The dataset has **{} rows** and **{} columns**.\n\nIt contains the following features:\n\n",
@@ -343,7 +344,8 @@ impl Profile {
                 ));
             }
         }
-        text
+        // A NUL from the file would not survive PostgreSQL's text columns.
+        text.replace('\0', "\u{FFFD}")
     }
 }
 

@@ -194,6 +194,14 @@ fn the_summary_is_seed_twos_markdown_then_a_table() {
 }
 
 #[test]
+fn a_nul_in_a_name_or_value_is_shown_as_a_replacement_character() {
+    let csv = "na\0me,n\nx\0y,1\n";
+    let summary = profile(csv.as_bytes()).unwrap().unwrap().summary();
+    assert!(!summary.contains('\0'), "{summary:?}");
+    assert!(summary.contains("- **na\u{FFFD}me**: `object`"), "{summary}");
+}
+
+#[test]
 fn records_too_long_or_too_wide_give_no_profile_rather_than_an_error() {
     let wide = format!("{}\n", ",".repeat(delimited::MAX_FIELDS + 10));
     assert_eq!(profile(wide.as_bytes()).unwrap(), None);

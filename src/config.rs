@@ -90,6 +90,11 @@ pub struct Config {
     pub verify_rate: u64,
     /// How often the `report` job runs (`DEPOT_REPORT_INTERVAL`).
     pub report_interval: HumanDuration,
+    /// Who may create an account through `/api/v1/auth/register`
+    /// (`DEPOT_SIGNUP`): anyone (`open`), or nobody but the deployment's
+    /// first account, its admin (`closed`, the default); admins create the
+    /// others (`depot user add`).
+    pub signup: Signup,
     /// Lifetime of tokens issued by `/api/v1/auth/*`, in seconds (`DEPOT_TOKEN_TTL_SECONDS`).
     pub token_ttl_seconds: u64,
     /// How long a session lives after its last use, e.g. `30d` (`DEPOT_SESSION_TTL`).
@@ -158,6 +163,7 @@ impl Default for Config {
             verify_interval: HumanDuration::from_secs(24 * 3600),
             verify_rate: 64 * 1024 * 1024,
             report_interval: HumanDuration::from_secs(24 * 3600),
+            signup: Signup::Closed,
             token_ttl_seconds: 3600,
             session_ttl: HumanDuration::from_secs(30 * 24 * 3600),
             active_file_ttl: HumanDuration::from_secs(3600),
@@ -271,6 +277,17 @@ impl Role {
             Self::Storage => "storage",
         }
     }
+}
+
+/// Who may create an account through `/api/v1/auth/register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signup {
+    /// Anyone who can reach depot.
+    Open,
+    /// Only the first account of a deployment, which becomes its admin.
+    #[default]
+    Closed,
 }
 
 /// The metadata database a configuration selects.

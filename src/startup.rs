@@ -15,6 +15,7 @@ use crate::db::Db;
 use crate::db::audit::ChainKey;
 use crate::http::NodeState;
 use crate::pipeline::audit::AuditWriter;
+use crate::pipeline::credentials::Credentials;
 use crate::pipeline::group_commit::GroupCommit;
 use crate::pipeline::maintenance::{self, Maintenance};
 use crate::pipeline::resumable;
@@ -44,11 +45,14 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         Some(remote) => remote,
         None => blob_store(config).await?,
     };
+    let keys = Keys::new(&secret, config.token_ttl_seconds);
     let state = AppState {
         role: config.role,
         db: db.clone(),
         blobs,
-        keys: Keys::new(&secret, config.token_ttl_seconds),
+        credentials: Arc::new(Credentials::new(keys.clone(), db.clone())),
+        keys,
+        signup: config.signup,
         policy: Arc::new(UploadPolicy {
             max_upload_bytes,
             allowed_extensions: config.allowed_extensions.clone(),

@@ -34,9 +34,24 @@ struct Claims {
     exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iat: Option<u64>,
-    /// Set only on tokens `depot token --admin` mints: they may read the audit trail.
+    /// Set on an admin's tokens and on those `depot token --admin` mints:
+    /// they open the admin routes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     admin: bool,
+    /// The account's token generation when depot issued it; signing out
+    /// moves the generation on and so revokes the token. Tokens minted
+    /// elsewhere with the shared secret have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r#gen: Option<i64>,
+}
+
+/// What a valid bearer token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user: UserId,
+    pub admin: bool,
+    /// The account's token generation it was issued in, if depot issued it.
+    pub generation: Option<i64>,
 }
 
 /// The audience of a download link's token; bearer tokens have none, and a
@@ -69,9 +84,10 @@ impl Keys {
         }
     }
 
-    /// Issues a token with the configured default lifetime; `admin` for an admin's account.
-    pub fn issue_default(&self, user: UserId, admin: bool) -> Result<String, AuthError> {
-        self.issue_with(user, self.default_ttl, admin)
+    /// Issues a token with the configured default lifetime in the account's
+    /// token `generation`; `admin` for an admin's account.
+    pub fn issue_default(&self, user: UserId, admin: bool, generation: i64) -> Result<String, AuthError> {
+        self.encode(user, self.default_ttl, admin, Some(generation))
             .map_err(AuthError::from)
     }
 
@@ -79,12 +95,24 @@ impl Keys {
         self.issue_with(user, ttl, false)
     }
 
-    /// A token that may also use the admin endpoints when `admin` is set.
+    /// A token that may also use the admin endpoints when `admin` is set, as
+    /// an external auth service with the shared secret would mint it: in no
+    /// token generation, so signing out does not revoke it.
     pub fn issue_with(
         &self,
         user: UserId,
         ttl: Duration,
         admin: bool,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.encode(user, ttl, admin, None)
+    }
+
+    fn encode(
+        &self,
+        user: UserId,
+        ttl: Duration,
+        admin: bool,
+        generation: Option<i64>,
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = now();
         let claims = Claims {
@@ -92,6 +120,7 @@ impl Keys {
             iat: Some(now),
             exp: now.saturating_add(ttl.as_secs()),
             admin,
+            r#gen: generation,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -132,11 +161,11 @@ impl Keys {
 
     /// The user a token speaks for, or 401 for anything expired, tampered or malformed.
     pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
-        self.verify_claims(token).map(|(user, _)| user)
+        self.verify_claims(token).map(|claims| claims.user)
     }
 
-    /// The user a token speaks for, and whether it is an admin token.
-    pub fn verify_claims(&self, token: &str) -> Result<(UserId, bool), AuthError> {
+    /// What a token says: its user, whether it is an admin token, and its generation.
+    pub fn verify_claims(&self, token: &str) -> Result<TokenClaims, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| AuthError::Unauthorized("invalid or expired token"))?;
         if data
@@ -151,7 +180,11 @@ impl Keys {
             .sub
             .parse()
             .map_err(|_| AuthError::Unauthorized("token subject is not a user id"))?;
-        Ok((user, data.claims.admin))
+        Ok(TokenClaims {
+            user,
+            admin: data.claims.admin,
+            generation: data.claims.r#gen,
+        })
     }
 }
 
@@ -219,8 +252,17 @@ mod tests {
         let admin = keys
             .issue_with(UserId::new(7), Duration::from_secs(60), true)
             .unwrap();
-        assert_eq!(keys.verify_claims(&plain).unwrap(), (UserId::new(7), false));
-        assert_eq!(keys.verify_claims(&admin).unwrap(), (UserId::new(7), true));
+        assert!(!keys.verify_claims(&plain).unwrap().admin);
+        assert!(keys.verify_claims(&admin).unwrap().admin);
+    }
+
+    #[test]
+    fn issued_tokens_carry_their_generation_and_minted_ones_none() {
+        let keys = keys();
+        let issued = keys.issue_default(UserId::new(7), false, 3).unwrap();
+        let minted = keys.issue(UserId::new(7), Duration::from_secs(60)).unwrap();
+        assert_eq!(keys.verify_claims(&issued).unwrap().generation, Some(3));
+        assert_eq!(keys.verify_claims(&minted).unwrap().generation, None);
     }
 
     #[test]

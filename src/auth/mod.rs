@@ -1,10 +1,12 @@
-//! Authentication: HS256 bearer tokens and download links (`jwt`) and
-//! argon2id passwords ([`password`]). The extractors that apply them to a
-//! request are the HTTP layer's (`http::caller`).
+//! Authentication: HS256 bearer tokens and download links (`jwt`), API keys
+//! ([`api_key`]) and argon2id passwords ([`password`]). Resolving a bearer
+//! credential to an account is the pipeline's (`pipeline::credentials`); the
+//! extractors that apply it to a request are the HTTP layer's (`http::caller`).
 
+pub mod api_key;
 mod error;
 mod jwt;
 pub mod password;
 
 pub use error::AuthError;
-pub use jwt::Keys;
+pub use jwt::{Keys, TokenClaims};

@@ -2,6 +2,7 @@
 //! `Any` code path. Portable SQL only: `$n` placeholders, i64 timestamps, text keys.
 //! Each backend has its own migrations folder, applied at startup.
 
+pub mod api_keys;
 pub mod audit;
 pub mod blobs;
 pub mod conditions;

@@ -1,5 +1,6 @@
 //! Types that parse untrusted input once, at the edge.
 
+pub mod access;
 pub mod blob_key;
 pub mod byte_range;
 pub mod content_type;
@@ -11,6 +12,7 @@ pub mod timestamp;
 pub mod upload_id;
 pub mod user_id;
 
+pub use access::{AccountRole, Scope};
 pub use blob_key::BlobKey;
 pub use byte_range::ByteRange;
 pub use file_name::FileName;

@@ -52,6 +52,10 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
         ("DELETE", "/api/v1/files/{file_name}" | "/api/v1/cids/{cid}") => "delete",
         ("POST", "/api/v1/auth/login") => "login",
         ("POST", "/api/v1/auth/register") => "register",
+        ("POST", "/api/v1/auth/logout") => "logout",
+        ("POST", "/api/v1/keys") => "key_create",
+        ("GET", "/api/v1/keys") => "key_list",
+        ("DELETE", "/api/v1/keys/{id}") => "key_revoke",
         ("POST", "/api/v1/uploads/" | "/api/v1/uploads") => "upload_start",
         // A PATCH that completes the upload records "upload" itself; one that
         // fails is recorded as a failed upload; the ones between are not events.
@@ -65,7 +69,13 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
 }
 
 /// The status a change answers when it succeeds, as its event records it.
-fn success_for(method: &Method) -> StatusCode {
+fn success_for(method: &Method, route: &str) -> StatusCode {
+    if matches!(
+        (method.as_str(), route),
+        ("POST", "/api/v1/auth/logout") | ("DELETE", "/api/v1/keys/{id}")
+    ) {
+        return StatusCode::NO_CONTENT;
+    }
     match *method {
         Method::POST | Method::PUT => StatusCode::CREATED,
         Method::PATCH => StatusCode::NO_CONTENT,
@@ -88,7 +98,10 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
         .await
         .ok()
         .and_then(|Path(params)| params.into_values().next());
-    let audit = Audit::new(who(&state, &mut parts, &method).await, state.audit.key().clone());
+    let audit = Audit::new(
+        who(&state, &mut parts, &method, &route).await,
+        state.audit.key().clone(),
+    );
     parts.extensions.insert(audit.clone());
     let response = next.run(Request::from_parts(parts, body)).await;
 
@@ -115,9 +128,9 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
 /// Who asks: the user a valid token names (the handler checks it again and
 /// refuses a bad one), the session the request names, its peer address,
 /// request id and this server's role.
-async fn who(state: &AppState, parts: &mut axum::http::request::Parts, method: &Method) -> Who {
+async fn who(state: &AppState, parts: &mut axum::http::request::Parts, method: &Method, route: &str) -> Who {
     let actor = match caller::bearer(parts) {
-        Ok(token) => state.keys.verify(token).ok(),
+        Ok(_) => caller::resolve(parts, state).await.ok().map(|caller| caller.user),
         // A download link speaks for the user who made it.
         Err(_) => {
             caller::link(parts).and_then(|link| state.keys.verify_link(&link).ok().map(|(user, _)| user))
@@ -144,7 +157,7 @@ async fn who(state: &AppState, parts: &mut axum::http::request::Parts, method: &
         client_ip,
         request_id,
         server_role: state.role.as_str(),
-        success: success_for(method).as_u16(),
+        success: success_for(method, route).as_u16(),
     }
 }
 

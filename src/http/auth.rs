@@ -1,4 +1,5 @@
-//! `POST /api/v1/auth/register` and `/login`: built-in accounts that get a token.
+//! `POST /api/v1/auth/register`, `/login` and `/logout`: built-in accounts
+//! that get a token, and sign out everywhere.
 
 use axum::Extension;
 use axum::Json;
@@ -8,12 +9,16 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::password;
+use crate::config::Signup;
+use crate::db::audit::hold_head;
 use crate::db::is_unique_violation;
-use crate::db::users;
-use crate::domain::UserId;
+use crate::db::{api_keys, users};
+use crate::domain::{AccountRole, Scope, UserId};
 use crate::http::error::ApiError;
 use crate::http::json_error;
+use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
+use crate::pipeline::credentials::Caller;
 use crate::pipeline::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -35,6 +40,7 @@ pub struct TokenResponse {
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", security(()),
     request_body = Credentials,
     responses((status = 201, description = "The account and its token; the first account is an admin", body = TokenResponse),
+        (status = 403, description = "Sign-up is closed and the deployment has its admin (`signup_closed`)", body = crate::http::openapi::ErrorBody),
         (status = 409, description = "The username is taken (`username_taken`)", body = crate::http::openapi::ErrorBody), (status = 422, description = "A bad username or password", body = crate::http::openapi::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
@@ -44,6 +50,10 @@ pub async fn register(
     let Json(credentials) = body.map_err(json_error)?;
     let username = credentials.username.trim();
     audit.note_name(username);
+    // With sign-up closed, only the first account — the admin — registers.
+    if state.signup == Signup::Closed && !users::none_yet(state.db.pool()).await? {
+        return Err(ApiError::SignupClosed);
+    }
     password::check_new_account(username, &credentials.password)?;
     let hash = password::hash(credentials.password).await?;
     let (user_id, admin) = users::create(state.db.pool(), username, &hash, false)
@@ -57,7 +67,7 @@ pub async fn register(
         })?;
     tracing::info!(user = user_id.get(), admin, "user registered");
     audit.note_actor(user_id);
-    Ok((StatusCode::CREATED, Json(token_for(&state, user_id, admin)?)))
+    Ok((StatusCode::CREATED, Json(token_for(&state, user_id, admin, 0)?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
@@ -79,12 +89,82 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     audit.note_actor(account.id);
-    Ok(Json(token_for(&state, account.id, account.is_admin == 1)?))
+    if account.standing.disabled() {
+        return Err(ApiError::Unauthorized("the account is disabled"));
+    }
+    let admin = account.standing.role() == AccountRole::Admin;
+    Ok(Json(token_for(
+        &state,
+        account.id,
+        admin,
+        account.standing.token_generation,
+    )?))
 }
 
-fn token_for(state: &AppState, user_id: UserId, admin: bool) -> Result<TokenResponse, ApiError> {
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Signed out: with a token, every token issued to the account so far stops working; with an API key, that key is revoked. Both within 5 s on every node, at once on this one"),
+        (status = 401, description = "No valid credential", body = crate::http::openapi::ErrorBody)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = state.db.begin().await?;
+    hold_head(&mut tx).await?;
+    let revoked_key = match caller.key {
+        Some(key) => Some(
+            api_keys::revoke(&mut tx, caller.user, key)
+                .await?
+                .ok_or(Error::NotFound("key"))?,
+        ),
+        None => {
+            users::revoke_tokens(&mut tx, caller.user).await?;
+            None
+        }
+    };
+    audit.record(&mut tx, "logout").await?;
+    tx.commit().await?;
+    audit.committed();
+    match revoked_key {
+        Some((_, digest)) => state.credentials.forget_key(&digest),
+        None => state.credentials.forget_account(caller.user),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who the caller is, as `depot whoami` shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    #[schema(value_type = i64)]
+    user_id: UserId,
+    /// None for an account an external auth service vouches for.
+    username: Option<String>,
+    /// What this credential may do: `read`, `read-write` or `admin`.
+    scope: Scope,
+    /// The API key the request was made with, if it was one.
+    key_id: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, description = "The caller and what its credential may do", body = Me),
+        (status = 401, description = "No valid credential", body = crate::http::openapi::ErrorBody)))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    Ok(Json(Me {
+        user_id: caller.user,
+        username: users::username(state.db.pool(), caller.user).await?,
+        scope: caller.scope,
+        key_id: caller.key,
+    }))
+}
+
+fn token_for(
+    state: &AppState,
+    user_id: UserId,
+    admin: bool,
+    generation: i64,
+) -> Result<TokenResponse, ApiError> {
     Ok(TokenResponse {
-        access_token: state.keys.issue_default(user_id, admin)?,
+        access_token: state.keys.issue_default(user_id, admin, generation)?,
         token_type: "bearer",
         user_id,
         admin,

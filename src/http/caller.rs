@@ -1,83 +1,106 @@
-//! Who is calling: the extractors that turn a request's bearer token or
-//! download link into a user id.
+//! Who is calling: the extractors that turn a request's bearer token, API
+//! key or download link into a user, and refuse what its scope does not
+//! allow. The audit middleware resolves the credential first and leaves the
+//! [`Caller`] in the request's extensions; the extractors take it from there.
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
-use crate::auth::Keys;
 use crate::domain::UserId;
 use crate::pipeline::Error;
+use crate::pipeline::credentials::Caller;
 use crate::pipeline::state::AppState;
 
-impl FromRef<AppState> for Keys {
-    fn from_ref(state: &AppState) -> Self {
-        state.keys.clone()
+/// The caller a request's bearer credential proves, resolved once per request.
+pub async fn resolve(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    if let Some(caller) = parts.extensions.get::<Caller>() {
+        return Ok(*caller);
+    }
+    let caller = state.credentials.resolve(bearer(parts)?).await?;
+    parts.extensions.insert(caller);
+    Ok(caller)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        resolve(parts, state).await
     }
 }
 
-/// The caller, proven by a valid bearer token.
+/// The caller, proven by a valid bearer credential whose scope allows the
+/// request: one that reads only is refused any method but `GET`, `HEAD` and
+/// `OPTIONS` (403 `insufficient_scope`).
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser(pub UserId);
 
-impl<S> FromRequestParts<S> for AuthUser
-where
-    Keys: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (user, _) = Keys::from_ref(state).verify_claims(bearer(parts)?)?;
-        Ok(Self(user))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = resolve(parts, state).await?;
+        if !parts.method.is_safe() && !caller.scope.writes() {
+            return Err(ApiError::InsufficientScope);
+        }
+        Ok(Self(caller.user))
     }
 }
 
-/// An operator, proven by a token `depot token --admin` minted. Anyone else
-/// with a valid token hears that the route does not exist (404).
+/// The caller of a request that changes nothing although its method is not
+/// a read (making a download link, signing out): any valid credential.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader(pub UserId);
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(resolve(parts, state).await?.user))
+    }
+}
+
+/// An operator: an admin's token, an `admin` key, or a token `depot token
+/// --admin` minted. Anyone else with a valid credential hears that the
+/// route does not exist (404).
 #[derive(Debug, Clone, Copy)]
 pub struct AdminUser(pub UserId);
 
-impl<S> FromRequestParts<S> for AdminUser
-where
-    Keys: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for AdminUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Keys::from_ref(state).verify_claims(bearer(parts)?)? {
-            (user, true) => Ok(Self(user)),
-            (_, false) => Err(Error::NotFound("route").into()),
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = resolve(parts, state).await?;
+        if !caller.admin() {
+            return Err(Error::NotFound("route").into());
         }
+        Ok(Self(caller.user))
     }
 }
 
-/// Who reads a file's content: a bearer token's user, or — on a request
-/// without an `Authorization` header — the holder of a download link
-/// (`?link=…`, from `POST /api/v1/files/{file_name}/link`), which opens that
-/// one file only (`only`).
+/// Who reads a file's content: a bearer credential's user, or — on a
+/// request without an `Authorization` header — the holder of a download
+/// link (`?link=…`, from `POST /api/v1/files/{file_name}/link`), which opens
+/// that one file only (`only`).
 #[derive(Debug, Clone)]
 pub struct ContentReader {
     pub user: UserId,
     pub only: Option<String>,
 }
 
-impl<S> FromRequestParts<S> for ContentReader
-where
-    Keys: FromRef<S>,
-    S: Send + Sync,
-{
+impl FromRequestParts<AppState> for ContentReader {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if parts.headers.contains_key(AUTHORIZATION) {
-            let (user, _) = Keys::from_ref(state).verify_claims(bearer(parts)?)?;
+            let user = resolve(parts, state).await?.user;
             return Ok(Self { user, only: None });
         }
         let link = link(parts).ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        let (user, file) = Keys::from_ref(state).verify_link(&link)?;
+        let (user, file) = state.keys.verify_link(&link)?;
+        state.credentials.check_enabled(user).await?;
         Ok(Self {
             user,
             only: Some(file),

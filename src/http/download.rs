@@ -22,7 +22,7 @@ use crate::db::dag;
 use crate::db::files::{self, FileRecord};
 use crate::domain::byte_range::{ByteRange, RangeRequest};
 use crate::domain::content_type;
-use crate::http::caller::{AuthUser, ContentReader};
+use crate::http::caller::ContentReader;
 use crate::http::error::ApiError;
 use crate::http::files::find_owned;
 use crate::ipfs::{CHUNK_BYTES, verify};
@@ -51,7 +51,7 @@ pub async fn content(
     if reader.only.as_ref().is_some_and(|only| *only != file_name) {
         return Err(Error::NotFound("file").into());
     }
-    let record = find_owned(&state, AuthUser(reader.user), &file_name).await?;
+    let record = find_owned(&state, reader.user, &file_name).await?;
     let caching = Caching {
         etag: format!("\"{}\"", record.sha256),
         cache_control: "private, no-cache",

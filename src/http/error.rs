@@ -35,6 +35,10 @@ pub enum ApiError {
     RangeNotSatisfiable { size: u64 },
     #[error("{0}; try again when it has finished")]
     JobRunning(String),
+    #[error("this credential may only read")]
+    InsufficientScope,
+    #[error("sign-up is closed on this server; ask an admin for an account")]
+    SignupClosed,
 }
 
 impl ApiError {
@@ -45,6 +49,7 @@ impl ApiError {
             Self::UsernameTaken(_) | Self::JobRunning(_) => StatusCode::CONFLICT,
             Self::UnsupportedTusVersion(_) => StatusCode::PRECONDITION_FAILED,
             Self::InvalidCid(_) => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope | Self::SignupClosed => StatusCode::FORBIDDEN,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         }
     }
@@ -60,6 +65,8 @@ impl ApiError {
             Self::UnsupportedTusVersion(_) => "unsupported_tus_version",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::JobRunning(_) => "job_running",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::SignupClosed => "signup_closed",
         }
     }
 }

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::db::files::{self, FileRecord};
 use crate::db::transfers::{self, Transfer};
-use crate::domain::{FileName, timestamp};
-use crate::http::caller::AuthUser;
+use crate::domain::{FileName, UserId, timestamp};
+use crate::http::caller::{AuthUser, Reader};
 use crate::http::error::ApiError;
 use crate::pipeline;
 use crate::pipeline::Error;
@@ -61,9 +61,9 @@ pub fn parse_name(raw: &str) -> Result<FileName, Error> {
 }
 
 /// The caller's file by name; another user's file is as missing as a missing one.
-pub async fn find_owned(state: &AppState, user: AuthUser, raw_name: &str) -> Result<FileRecord, ApiError> {
+pub async fn find_owned(state: &AppState, user: UserId, raw_name: &str) -> Result<FileRecord, ApiError> {
     let name = parse_name(raw_name)?;
-    files::find(state.db.pool(), user.0, name.as_str())
+    files::find(state.db.pool(), user, name.as_str())
         .await?
         .ok_or_else(|| Error::NotFound("file").into())
 }
@@ -77,7 +77,7 @@ pub async fn metadata(
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
 ) -> Result<Json<FileView>, ApiError> {
-    let record = find_owned(&state, user, &file_name).await?;
+    let record = find_owned(&state, user.0, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
     Ok(Json(record.into()))
 }
@@ -119,7 +119,7 @@ pub async fn transfers(
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
 ) -> Result<Json<Vec<TransferView>>, ApiError> {
-    let record = find_owned(&state, user, &file_name).await?;
+    let record = find_owned(&state, user.0, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
     let transfers = transfers::of_file(state.db.pool(), record.id).await?;
     Ok(Json(transfers.into_iter().map(TransferView::from).collect()))
@@ -151,11 +151,11 @@ pub struct LinkView {
         (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn link(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Reader,
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
 ) -> Result<(axum::http::StatusCode, Json<LinkView>), ApiError> {
-    let record = find_owned(&state, user, &file_name).await?;
+    let record = find_owned(&state, user.0, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
     let (token, expires) = state.keys.issue_link(user.0, &record.file_name, LINK_TTL)?;
     let name = percent_encoding::utf8_percent_encode(&record.file_name, SEGMENT);

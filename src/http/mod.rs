@@ -14,6 +14,7 @@ mod history;
 mod internal;
 mod ipfs;
 mod jobs;
+mod keys;
 mod listing;
 mod metrics;
 pub mod openapi;
@@ -30,7 +31,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{Request, StatusCode};
-use axum::routing::{get, options, post, put};
+use axum::routing::{delete, get, options, post, put};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -111,6 +112,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/jobs/{name}", post(jobs::start))
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/keys", post(keys::create).get(keys::list))
+        .route("/api/v1/keys/{id}", delete(keys::revoke))
         .route("/", get(ui::index))
         .route("/ui/{version}/{name}", get(ui::asset))
         .route("/metrics", get(metrics::scrape))

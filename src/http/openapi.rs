@@ -10,8 +10,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    active, admin, auth, download, files, history, ipfs, jobs, listing, metrics, ops, preview, sessions, tus,
-    ui, upload, usage,
+    active, admin, auth, download, files, history, ipfs, jobs, keys, listing, metrics, ops, preview,
+    sessions, tus, ui, upload, usage,
 };
 use crate::pipeline::state::AppState;
 
@@ -39,7 +39,7 @@ pub struct ErrorDetail {
     modifiers(&BearerToken),
     security(("bearer" = [])),
     paths(
-        auth::register, auth::login,
+        auth::register, auth::login, auth::logout, auth::me, keys::create, keys::list, keys::revoke,
         upload::multipart, listing::list, upload::raw, download::content,
         active::upload_file_named_active, active::download_file_named_active,
         files::metadata, files::delete, files::transfers, files::link, preview::preview,
@@ -56,6 +56,7 @@ pub struct ErrorDetail {
         (name = "content", description = "Content addressing: IPFS CIDs, CARs, blocks"),
         (name = "sessions", description = "Sessions, the active file and processing history"),
         (name = "auth", description = "Accounts and tokens"),
+        (name = "keys", description = "API keys for scripts: made, listed and revoked by their owner"),
         (name = "admin", description = "The audit trail and maintenance jobs (admins only)"),
         (name = "operations", description = "Health, metrics and the web UI"),
     ),
@@ -73,7 +74,7 @@ impl Modify for BearerToken {
                 SecurityScheme::Http(
                     HttpBuilder::new()
                         .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("JWT")
+                        .bearer_format("JWT or depot_… API key")
                         .build(),
                 ),
             );

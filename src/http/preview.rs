@@ -67,7 +67,7 @@ pub async fn preview(
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
 ) -> Result<Json<PreviewView>, ApiError> {
-    let record = find_owned(&state, user, &file_name).await?;
+    let record = find_owned(&state, user.0, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
     let preview = match kind_of(&record) {
         Kind::Table(delimiter) => table(&state, &record, delimiter).await?,

@@ -16,6 +16,7 @@
 pub mod active;
 pub mod attempt;
 pub mod audit;
+pub mod credentials;
 pub mod delete;
 pub mod error;
 pub mod group_commit;

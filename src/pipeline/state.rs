@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use crate::auth::Keys;
 use crate::cache::ActiveFileCache;
-use crate::config::{ExtensionAllowList, Role};
+use crate::config::{ExtensionAllowList, Role, Signup};
 use crate::db::Db;
 use crate::pipeline::audit::AuditWriter;
+use crate::pipeline::credentials::Credentials;
 use crate::pipeline::group_commit::GroupCommit;
 use crate::pipeline::maintenance::Maintenance;
 use crate::pipeline::readiness::Readiness;
@@ -21,6 +22,10 @@ pub struct AppState {
     pub db: Db,
     pub blobs: Arc<dyn BlobStore>,
     pub keys: Keys,
+    /// Resolves bearer tokens and API keys to callers.
+    pub credentials: Arc<Credentials>,
+    /// Who may create an account through `/api/v1/auth/register`.
+    pub signup: Signup,
     pub policy: Arc<UploadPolicy>,
     pub sessions: Arc<SessionPolicy>,
     pub cache: ActiveFileCache,

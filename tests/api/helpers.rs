@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use depot::config::{Config, Role, Secret, ServiceUrl};
+use depot::config::{Config, Role, Secret, ServiceUrl, Signup};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use sqlx::Connection;
@@ -107,6 +107,8 @@ impl TestApp {
             addr: "127.0.0.1:0".into(),
             data_dir: data_dir.path().to_owned(),
             log: "warn".into(),
+            // The suite signs up many users; the closed default has its own test.
+            signup: Signup::Open,
             ..Config::default()
         };
         let postgres = match std::env::var(POSTGRES_VAR) {

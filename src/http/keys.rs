@@ -1,0 +1,178 @@
+//! `/api/v1/keys`: a user's API keys — made (the secret shown once), listed
+//! (never the secret) and revoked.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::api_key;
+use crate::config::HumanDuration;
+use crate::db::api_keys::{self, ApiKey, NewKey};
+use crate::db::audit::hold_head;
+use crate::domain::Scope;
+use crate::domain::timestamp::{self, now_micros};
+use crate::http::caller::{AuthUser, Reader};
+use crate::http::error::ApiError;
+use crate::http::json_error;
+use crate::pipeline::Error;
+use crate::pipeline::audit::Audit;
+use crate::pipeline::credentials::Caller;
+use crate::pipeline::state::AppState;
+
+/// Longest name a key may have, in characters.
+const NAME_CHARS: usize = 100;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    /// What the key is for, e.g. `nightly-sync`.
+    name: String,
+    /// `read`, `read-write`, or `admin` (admins only).
+    scope: Scope,
+    /// How long the key works: seconds, or e.g. `90d`; unset, until revoked.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "90d")]
+    expires_in: Option<HumanDuration>,
+}
+
+/// A key as its owner sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    id: i64,
+    name: String,
+    scope: String,
+    created_at: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+}
+
+impl From<ApiKey> for KeyView {
+    fn from(key: ApiKey) -> Self {
+        Self {
+            id: key.id,
+            name: key.name,
+            scope: key.scope,
+            created_at: timestamp::to_rfc3339(key.created_at),
+            expires_at: key.expires_at.map(timestamp::to_rfc3339),
+            last_used_at: key.last_used_at.map(timestamp::to_rfc3339),
+        }
+    }
+}
+
+/// A new key, with its secret: shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedKey {
+    /// The secret, sent as `Authorization: Bearer <key>`.
+    key: String,
+    #[serde(flatten)]
+    view: KeyView,
+}
+
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = KeyRequest,
+    responses((status = 201, description = "The key; its secret is in `key` and is not shown again", body = CreatedKey),
+        (status = 403, description = "A scope above the caller's own (`insufficient_scope`)", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "A bad name, scope or expiry", body = crate::http::openapi::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
+    caller: Caller,
+    AuthUser(user): AuthUser,
+    body: Result<Json<KeyRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let Json(request) = body.map_err(json_error)?;
+    let name = request.name.trim();
+    audit.note_name(name);
+    if name.is_empty() || name.chars().count() > NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(Error::Validation(format!(
+            "a key's name is 1 to {NAME_CHARS} characters, without control characters"
+        ))
+        .into());
+    }
+    // No credential makes one that may do more than itself.
+    if request.scope > caller.scope {
+        return Err(ApiError::InsufficientScope);
+    }
+    let now = now_micros();
+    let expires_at = match request.expires_in {
+        None => None,
+        Some(HumanDuration(lifetime)) if lifetime.is_zero() => {
+            return Err(Error::Validation("expires_in must be longer than zero".into()).into());
+        }
+        Some(HumanDuration(lifetime)) => Some(
+            i64::try_from(lifetime.as_micros())
+                .ok()
+                .and_then(|micros| now.checked_add(micros))
+                .ok_or_else(|| Error::Validation("expires_in is too long".into()))?,
+        ),
+    };
+    let (secret, digest) = api_key::generate();
+    let mut tx = state.db.begin().await?;
+    hold_head(&mut tx).await?;
+    let key = api_keys::insert(
+        &mut tx,
+        &NewKey {
+            user,
+            name,
+            scope: request.scope.as_str(),
+            secret_sha256: &digest,
+            created_at: now,
+            expires_at,
+        },
+    )
+    .await?;
+    audit.record(&mut tx, "key_create").await?;
+    tx.commit().await?;
+    audit.committed();
+    tracing::info!(
+        user = user.get(),
+        key = key.id,
+        scope = key.scope,
+        "API key created"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            key: secret,
+            view: key.into(),
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+    responses((status = 200, description = "The caller's keys, oldest first, without their secrets", body = [KeyView])))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<Vec<KeyView>>, ApiError> {
+    let keys = api_keys::list(state.db.pool(), user).await?;
+    Ok(Json(keys.into_iter().map(KeyView::from).collect()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", params(("id" = i64, Path)),
+    responses((status = 204, description = "Revoked: the key stops working on every node within 5 s"),
+        (status = 404, description = "No such key of yours", body = crate::http::openapi::ErrorBody)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
+    Reader(user): Reader,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    // Any key may revoke the caller's keys, a read-only one too: taking
+    // power away is always allowed.
+    let id: i64 = id.parse().map_err(|_| Error::NotFound("key"))?;
+    let mut tx = state.db.begin().await?;
+    hold_head(&mut tx).await?;
+    let (name, digest) = api_keys::revoke(&mut tx, user, id)
+        .await?
+        .ok_or(Error::NotFound("key"))?;
+    audit.note_name(&name);
+    audit.record(&mut tx, "key_revoke").await?;
+    tx.commit().await?;
+    audit.committed();
+    state.credentials.forget_key(&digest);
+    tracing::info!(user = user.get(), key = id, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

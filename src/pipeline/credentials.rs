@@ -1,0 +1,256 @@
+//! Who a bearer credential speaks for and what it may do: a token depot
+//! issued (checked against its account's token generation), a token minted
+//! elsewhere with the shared secret, or an API key. An account's standing
+//! and a key's grant are read from the database and kept on this node for
+//! at most [`REVOCATION_BOUND`], so signing out, revoking a key or
+//! disabling an account takes hold on every node within that bound, and at
+//! once on the node that did it.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::auth::{AuthError, Keys, api_key};
+use crate::db::{Db, api_keys, users};
+use crate::domain::timestamp::now_micros;
+use crate::domain::{Scope, UserId};
+
+/// The longest a revoked token or key, or a disabled account, keeps working
+/// on a node that did not revoke it.
+pub const REVOCATION_BOUND: Duration = Duration::from_secs(5);
+
+/// How stale a key's "last used" or an account's "last seen" may get before
+/// it is written again.
+const USE_NOTED_EVERY_MICROS: i64 = 60_000_000;
+
+/// Most accounts and keys kept per node; past it, stale entries are dropped.
+const CACHE_ENTRIES: usize = 4096;
+
+/// The caller a request's credential proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub user: UserId,
+    /// What this credential may do: the less of its own scope and its account's role.
+    pub scope: Scope,
+    /// The API key it presented, if it was one.
+    pub key: Option<i64>,
+}
+
+impl Caller {
+    pub fn admin(&self) -> bool {
+        self.scope == Scope::Admin
+    }
+}
+
+/// Resolves bearer credentials; one per node, shared by every request.
+#[derive(Debug)]
+pub struct Credentials {
+    keys: Keys,
+    db: Db,
+    accounts: Fresh<UserId, Option<users::Standing>>,
+    grants: Fresh<String, api_keys::Grant>,
+}
+
+impl Credentials {
+    pub fn new(keys: Keys, db: Db) -> Self {
+        Self {
+            keys,
+            db,
+            accounts: Fresh::default(),
+            grants: Fresh::default(),
+        }
+    }
+
+    /// The caller `bearer` proves, or 401 with the reason.
+    pub async fn resolve(&self, bearer: &str) -> Result<Caller, AuthError> {
+        if api_key::is_key(bearer) {
+            self.resolve_key(bearer).await
+        } else {
+            self.resolve_token(bearer).await
+        }
+    }
+
+    async fn resolve_token(&self, token: &str) -> Result<Caller, AuthError> {
+        let claims = self.keys.verify_claims(token)?;
+        let claimed = if claims.admin {
+            Scope::Admin
+        } else {
+            Scope::ReadWrite
+        };
+        let scope = match (
+            self.standing(claims.user, claims.generation).await?,
+            claims.generation,
+        ) {
+            // Minted with the shared secret for an account depot does not
+            // keep (seed 2's external auth service): as the token says.
+            (None, None) => claimed,
+            (None, Some(_)) => return Err(AuthError::Unauthorized("the account no longer exists")),
+            (Some(standing), generation) => {
+                if standing.disabled() {
+                    return Err(AuthError::Unauthorized("the account is disabled"));
+                }
+                match generation {
+                    Some(generation) if generation != standing.token_generation => {
+                        return Err(AuthError::Unauthorized("the token was revoked; sign in again"));
+                    }
+                    Some(_) => claimed.min(standing.role().ceiling()),
+                    // Minted by an operator (`depot token --admin`) or an
+                    // external service: its admin claim stands.
+                    None if claims.admin => Scope::Admin,
+                    None => claimed.min(standing.role().ceiling()),
+                }
+            }
+        };
+        Ok(Caller {
+            user: claims.user,
+            scope,
+            key: None,
+        })
+    }
+
+    async fn resolve_key(&self, secret: &str) -> Result<Caller, AuthError> {
+        let digest = api_key::digest(secret);
+        let grant = match self.grants.get(&digest) {
+            Some(grant) => grant,
+            None => {
+                let grant = api_keys::find(self.db.pool(), &digest)
+                    .await
+                    .map_err(internal)?
+                    .ok_or(AuthError::Unauthorized("invalid or revoked API key"))?;
+                if is_stale(grant.last_used_at) {
+                    let (pool, id) = (self.db.pool().clone(), grant.id);
+                    tokio::spawn(async move {
+                        if let Err(err) = api_keys::used(&pool, id, now_micros()).await {
+                            tracing::warn!(key = id, error = %err, "could not note when an API key was last used");
+                        }
+                    });
+                }
+                self.grants.put(digest, grant.clone());
+                grant
+            }
+        };
+        if grant.expires_at.is_some_and(|expires| expires <= now_micros()) {
+            return Err(AuthError::Unauthorized("the API key has expired"));
+        }
+        let granted = Scope::parse(&grant.scope).unwrap_or(Scope::Read);
+        let scope = match self.standing(grant.user_id, None).await? {
+            Some(standing) if standing.disabled() => {
+                return Err(AuthError::Unauthorized("the account is disabled"));
+            }
+            Some(standing) => granted.min(standing.role().ceiling()),
+            None => granted,
+        };
+        Ok(Caller {
+            user: grant.user_id,
+            scope,
+            key: Some(grant.id),
+        })
+    }
+
+    /// 401 if `user`'s account is disabled: what a download link they made
+    /// is checked against.
+    pub async fn check_enabled(&self, user: UserId) -> Result<(), AuthError> {
+        match self.standing(user, None).await? {
+            Some(standing) if standing.disabled() => Err(AuthError::Unauthorized("the account is disabled")),
+            _ => Ok(()),
+        }
+    }
+
+    /// An account's standing, from this node's copy while it is fresh and
+    /// not older than a token in `generation` shows it is (a sign-in on
+    /// another node since).
+    async fn standing(
+        &self,
+        user: UserId,
+        generation: Option<i64>,
+    ) -> Result<Option<users::Standing>, AuthError> {
+        let known = self.accounts.get(&user).filter(|standing| {
+            let seen = standing.as_ref().map(|standing| standing.token_generation);
+            generation.is_none_or(|generation| seen.is_some_and(|seen| seen >= generation))
+        });
+        if let Some(standing) = known {
+            return Ok(standing);
+        }
+        let standing = users::standing(self.db.pool(), user).await.map_err(internal)?;
+        if standing
+            .as_ref()
+            .is_some_and(|standing| is_stale(standing.last_seen_at))
+        {
+            let pool = self.db.pool().clone();
+            tokio::spawn(async move {
+                if let Err(err) = users::seen(&pool, user, now_micros()).await {
+                    tracing::warn!(user = user.get(), error = %err, "could not note when a user was last seen");
+                }
+            });
+        }
+        self.accounts.put(user, standing.clone());
+        Ok(standing)
+    }
+
+    /// Forgets what this node knows of `user`'s account, after a change to it.
+    pub fn forget_account(&self, user: UserId) {
+        self.accounts.remove(&user);
+    }
+
+    /// Forgets a key this node knows, after its revocation.
+    pub fn forget_key(&self, digest: &str) {
+        self.grants.remove(digest);
+    }
+}
+
+fn is_stale(noted: Option<i64>) -> bool {
+    noted.is_none_or(|noted| noted < now_micros() - USE_NOTED_EVERY_MICROS)
+}
+
+fn internal(err: sqlx::Error) -> AuthError {
+    AuthError::Internal(err.into())
+}
+
+/// Values read from the database, each served for [`REVOCATION_BOUND`]
+/// after it was read.
+#[derive(Debug)]
+struct Fresh<K, V> {
+    entries: Mutex<HashMap<K, (V, Instant)>>,
+}
+
+impl<K, V> Default for Fresh<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Fresh<K, V> {
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let (value, read_at) = entries.get(key)?;
+        (read_at.elapsed() < REVOCATION_BOUND).then(|| value.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CACHE_ENTRIES {
+            entries.retain(|_, (_, read_at)| read_at.elapsed() < REVOCATION_BOUND);
+        }
+        if entries.len() < CACHE_ENTRIES {
+            entries.insert(key, (value, Instant::now()));
+        }
+    }
+
+    fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+}

@@ -1,9 +1,5 @@
-//! The command-line client in the same binary: `depot login`, `upload`, `ls`,
-//! `get`, `rm`, `info` against a depot server over its public API.
-//!
-//! The server and token come from `--server`/`--token`, else `DEPOT_SERVER`/
-//! `DEPOT_TOKEN`, else the client config file `depot login` writes
-//! (`$DEPOT_CLIENT_CONFIG`, or `~/.config/depot/client.toml`, mode 0600).
+//! The command-line client's file commands: `upload`, `ls`, `get`, `rm`,
+//! `info` against a depot server over its public API ([`super::remote`]).
 //! Every failure exits non-zero with the server's own message.
 
 use std::path::{Path, PathBuf};
@@ -14,37 +10,17 @@ use clap::Args;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::{Response, StatusCode};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::remote::{Remote, RemoteArgs, ServerError, server_error};
 
 /// Files this large or larger go up over tus, in resumable chunks.
 const RESUMABLE_FROM: u64 = 64 * 1024 * 1024;
 const CHUNK: u64 = 8 * 1024 * 1024;
 /// Pauses before the attempts that follow a failed request.
 const RETRY_DELAYS: [u64; 6] = [1, 2, 4, 8, 15, 30];
-const DEFAULT_SERVER: &str = "http://127.0.0.1:8002";
-
-/// Where the client finds its server, on every client command.
-#[derive(Debug, Clone, Args)]
-pub struct RemoteArgs {
-    /// The depot server, e.g. `https://depot.example.com` (env DEPOT_SERVER;
-    /// else the one `depot login` saved; else http://127.0.0.1:8002).
-    #[arg(long, env = "DEPOT_SERVER")]
-    pub server: Option<String>,
-    /// A bearer token (env DEPOT_TOKEN; else the one `depot login` saved).
-    #[arg(long, env = "DEPOT_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct LoginArgs {
-    #[command(flatten)]
-    pub remote: RemoteArgs,
-    #[arg(long)]
-    pub username: String,
-}
 
 #[derive(Debug, Args)]
 pub struct UploadArgs {
@@ -89,119 +65,11 @@ pub struct NameArgs {
     pub name: String,
 }
 
-/// What `depot login` keeps.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Saved {
-    server: Option<String>,
-    token: Option<String>,
-}
-
-fn config_path() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("DEPOT_CLIENT_CONFIG") {
-        return Ok(PathBuf::from(path));
-    }
-    let base = match std::env::var_os("XDG_CONFIG_HOME") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").context("neither HOME nor DEPOT_CLIENT_CONFIG is set")?)
-                .join(".config")
-        }
-    };
-    Ok(base.join("depot").join("client.toml"))
-}
-
-fn saved() -> anyhow::Result<Saved> {
-    let path = config_path()?;
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            toml::from_str(&text).with_context(|| format!("{} is not a client config", path.display()))
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Saved::default()),
-        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// A server to talk to, with the caller's token.
-struct Remote {
-    server: String,
-    token: Option<String>,
-    http: reqwest::Client,
-}
-
-impl Remote {
-    fn new(args: &RemoteArgs) -> anyhow::Result<Self> {
-        let saved = saved()?;
-        let server = args
-            .server
-            .clone()
-            .or(saved.server)
-            .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
-        Ok(Self {
-            server: server.trim_end_matches('/').to_owned(),
-            token: args.token.clone().or(saved.token),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .build()?,
-        })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server)
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> anyhow::Result<reqwest::RequestBuilder> {
-        let token = self
-            .token
-            .as_deref()
-            .context("not signed in: run `depot login --username NAME`, or pass --token / DEPOT_TOKEN")?;
-        Ok(self.http.request(method, self.url(path)).bearer_auth(token))
-    }
-
-    /// Sends, and turns an error answer into the server's message.
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Response> {
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.server))?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(server_error(response).await)
-        }
-    }
-
-    async fn json(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        Ok(self.send(request).await?.json().await?)
-    }
-
-    /// A file's metadata, as `GET /api/v1/files/{file_name}` gives it.
-    async fn metadata(&self, name: &str) -> anyhow::Result<Value> {
-        self.json(self.request(reqwest::Method::GET, &file_path(name, ""))?)
-            .await
-    }
-}
-
-/// The server's `{"error": {"code", "message"}}`.
-#[derive(Debug, thiserror::Error)]
-#[error("{message} ({code}, HTTP {status})")]
-struct ServerError {
-    status: u16,
-    code: String,
-    message: String,
-}
-
-async fn server_error(response: Response) -> anyhow::Error {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or_default();
-    match (body["error"]["message"].as_str(), body["error"]["code"].as_str()) {
-        (Some(message), Some(code)) => ServerError {
-            status: status.as_u16(),
-            code: code.to_owned(),
-            message: message.to_owned(),
-        }
-        .into(),
-        _ => anyhow::anyhow!("the server answered {status}"),
-    }
+/// A file's metadata, as `GET /api/v1/files/{file_name}` gives it.
+async fn file_metadata(remote: &Remote, name: &str) -> anyhow::Result<Value> {
+    remote
+        .json(remote.request(reqwest::Method::GET, &file_path(name, ""))?)
+        .await
 }
 
 fn file_path(name: &str, suffix: &str) -> String {
@@ -218,45 +86,6 @@ fn progress_bar(total: u64, label: &str) -> ProgressBar {
     }
     bar.set_message(label.to_owned());
     bar
-}
-
-pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
-    let password = super::password_from_stdin()?;
-    let remote = Remote::new(&args.remote)?;
-    let body = remote
-        .json(
-            remote
-                .http
-                .post(remote.url("/api/v1/auth/login"))
-                .json(&serde_json::json!({ "username": args.username, "password": password })),
-        )
-        .await?;
-    let saved = Saved {
-        server: Some(remote.server.clone()),
-        token: body["access_token"].as_str().map(str::to_owned),
-    };
-    let path = config_path()?;
-    write_private(&path, &toml::to_string(&saved)?)?;
-    println!(
-        "signed in to {} as {}; token saved in {}",
-        remote.server,
-        args.username,
-        path.display()
-    );
-    Ok(())
-}
-
-/// Writes a file only its owner may read.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub async fn upload(args: UploadArgs) -> anyhow::Result<()> {
@@ -409,7 +238,7 @@ async fn upload_resumable(
         bar.set_position(offset);
     }
     bar.finish_and_clear();
-    remote.metadata(name).await
+    file_metadata(remote, name).await
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -492,7 +321,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
 /// and renames it into place.
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
-    let meta = remote.metadata(&args.name).await?;
+    let meta = file_metadata(&remote, &args.name).await?;
     let sha256 = meta["sha256"].as_str().unwrap_or_default().to_owned();
     let size = meta["size"].as_u64().unwrap_or_default();
     let output = args.output.unwrap_or_else(|| PathBuf::from(&args.name));
@@ -562,7 +391,7 @@ pub async fn rm(args: NameArgs) -> anyhow::Result<()> {
 
 pub async fn info(args: NameArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
-    let meta = remote.metadata(&args.name).await?;
+    let meta = file_metadata(&remote, &args.name).await?;
     for key in [
         "file_name",
         "size",

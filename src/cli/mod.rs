@@ -2,9 +2,11 @@
 //! `admin` and `profile` for a deployment; `login`, `upload`, `ls`, `get`, `rm`
 //! and `info`, the client of a running server.
 
+mod account;
 mod audit;
 mod client;
 mod jobs;
+mod remote;
 mod users;
 
 use std::path::PathBuf;
@@ -75,9 +77,18 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Sign in to a server; its token is kept in the client config file
-    /// (the password is read from stdin's first line).
-    Login(client::LoginArgs),
+    /// Sign in to a server: an API key for this machine is made and kept in
+    /// the client config file (the password is read from stdin's first line).
+    Login(account::LoginArgs),
+    /// Sign out: revoke the kept key and forget it.
+    Logout(remote::RemoteArgs),
+    /// Who the kept (or given) credential speaks for, and what it may do.
+    Whoami(remote::RemoteArgs),
+    /// Your API keys, for scripts.
+    Key {
+        #[command(subcommand)]
+        command: account::KeyCommand,
+    },
     /// Upload files, with progress; 64 MiB and larger go up resumably (tus)
     /// and survive dropped connections.
     Upload(client::UploadArgs),
@@ -197,7 +208,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command: UserCommand::Add { username, admin },
         } => runtime()?.block_on(users::add(config, &username, admin)),
         // The client's commands speak to a server; the deployment's configuration is not theirs.
-        Command::Login(args) => runtime()?.block_on(client::login(args)),
+        Command::Login(args) => runtime()?.block_on(account::login(args)),
+        Command::Logout(args) => runtime()?.block_on(account::logout(args)),
+        Command::Whoami(args) => runtime()?.block_on(account::whoami(args)),
+        Command::Key { command } => runtime()?.block_on(account::key(command)),
         Command::Upload(args) => runtime()?.block_on(client::upload(args)),
         Command::Ls(args) => runtime()?.block_on(client::ls(args)),
         Command::Get(args) => runtime()?.block_on(client::get(args)),

@@ -1,4 +1,4 @@
-//! The command-line client (`depot login|upload|ls|get|rm|info`) end to end
+//! The command-line client (`depot login|logout|whoami|key|upload|ls|get|rm|info`) end to end
 //! against a real server: byte-identical round trips, the server's errors as
 //! its own, and interrupted transfers resumed.
 
@@ -132,6 +132,74 @@ async fn the_client_uploads_lists_downloads_and_removes_files() {
         text(&anonymous.stderr).contains("not signed in"),
         "{}",
         text(&anonymous.stderr)
+    );
+}
+
+/// `depot login` keeps an API key, not the password or a one-hour token;
+/// `whoami` and `key` use it; `logout` revokes it.
+#[tokio::test]
+async fn the_client_signs_in_with_a_key_that_logout_revokes() {
+    let app = TestApp::spawn().await;
+    let home = tempfile::tempdir().unwrap();
+    signed_in(&app, home.path(), "ann").await;
+    let saved = std::fs::read_to_string(home.path().join("client.toml")).unwrap();
+    let key = saved
+        .split('"')
+        .find(|part| part.starts_with("depot_"))
+        .unwrap_or_else(|| panic!("no API key saved: {saved}"))
+        .to_owned();
+    let server = app.address.clone();
+    let cli = |args: &[&str]| client(home.path(), &server, args);
+
+    let me = run(cli(&["whoami"])).await;
+    assert!(
+        me.contains("ann") && me.contains("API key") && me.contains("read and write"),
+        "{me}"
+    );
+
+    // A read-only key for a script: printed once, listed without its secret.
+    let secret = run(cli(&["key", "create", "nightly", "--scope", "read"])).await;
+    let secret = secret.trim();
+    assert!(secret.starts_with("depot_"), "{secret}");
+    let listed = run(cli(&["key", "list"])).await;
+    assert!(
+        listed.contains("nightly") && listed.contains("depot login on"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret[6..]), "{listed}");
+    let csv = home.path().join("x.csv");
+    std::fs::write(&csv, "a\n1\n").unwrap();
+    let refused = output(cli(&["upload", csv.to_str().unwrap(), "--token", secret])).await;
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("insufficient_scope, HTTP 403"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let keys: Vec<Value> = serde_json::from_str(&run(cli(&["key", "list", "--json"])).await).unwrap();
+    let nightly = keys.iter().find(|key| key["name"] == "nightly").unwrap();
+    run(cli(&["key", "revoke", &nightly["id"].to_string()])).await;
+    let gone = output(cli(&["ls", "--token", secret])).await;
+    assert!(text(&gone.stderr).contains("HTTP 401"), "{}", text(&gone.stderr));
+
+    run(cli(&["logout"])).await;
+    let after = output(cli(&["ls"])).await;
+    assert!(
+        text(&after.stderr).contains("not signed in"),
+        "{}",
+        text(&after.stderr)
+    );
+    let old = app
+        .client
+        .get(app.url("/api/v1/files/"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old.status(),
+        reqwest::StatusCode::UNAUTHORIZED,
+        "the saved key is revoked"
     );
 }
 

@@ -91,9 +91,9 @@ pub struct Config {
     /// How often the `report` job runs (`DEPOT_REPORT_INTERVAL`).
     pub report_interval: HumanDuration,
     /// Who may create an account through `/api/v1/auth/register`
-    /// (`DEPOT_SIGNUP`): anyone (`open`), or nobody but the deployment's
-    /// first account, its admin (`closed`, the default); admins create the
-    /// others (`depot user add`).
+    /// (`DEPOT_SIGNUP`): anyone (`open`), whoever has an admin's invite
+    /// (`invite`), or nobody (`closed`, the default: admins create accounts).
+    /// The deployment's first account, its admin, can always register.
     pub signup: Signup,
     /// Lifetime of tokens issued by `/api/v1/auth/*`, in seconds (`DEPOT_TOKEN_TTL_SECONDS`).
     pub token_ttl_seconds: u64,
@@ -285,7 +285,9 @@ impl Role {
 pub enum Signup {
     /// Anyone who can reach depot.
     Open,
-    /// Only the first account of a deployment, which becomes its admin.
+    /// Whoever has an invite an admin made (`POST /api/v1/admin/invites`).
+    Invite,
+    /// Nobody but the first account of a deployment, which becomes its admin.
     #[default]
     Closed,
 }

@@ -25,3 +25,17 @@ CREATE TABLE api_keys (
     last_used_at  INTEGER
 );
 CREATE INDEX api_keys_by_user ON api_keys (user_id, id);
+
+-- Invites an admin hands out when sign-up is `invite`: one account each,
+-- with the role the invite names, before it expires. Only the code's
+-- SHA-256 is kept.
+CREATE TABLE invites (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    code_sha256 TEXT    NOT NULL UNIQUE,
+    role        TEXT    NOT NULL,
+    created_by  INTEGER,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_by     INTEGER,
+    used_at     INTEGER
+);

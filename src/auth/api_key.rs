@@ -1,6 +1,7 @@
 //! API keys: `depot_` and 64 hex digits of randomness, so secret scanners
-//! can find a leaked one. Only a key's SHA-256 is stored; with 256 random
-//! bits, a slow password hash would add nothing but time on every request.
+//! can find a leaked one; invite codes likewise, after `depot-invite-`.
+//! Only their SHA-256 is stored; with 256 random bits, a slow password hash
+//! would add nothing but time on every request.
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
@@ -8,11 +9,23 @@ use sha2::{Digest, Sha256};
 /// What every key starts with.
 pub const PREFIX: &str = "depot_";
 
+/// What every invite code starts with.
+pub const INVITE_PREFIX: &str = "depot-invite-";
+
 /// A new key's secret, to be shown once, and the digest that is kept.
 pub fn generate() -> (String, String) {
+    generate_with(PREFIX)
+}
+
+/// A new invite's code, to be shown once, and the digest that is kept.
+pub fn generate_invite() -> (String, String) {
+    generate_with(INVITE_PREFIX)
+}
+
+fn generate_with(prefix: &str) -> (String, String) {
     let mut random = [0u8; 32];
     OsRng.fill_bytes(&mut random);
-    let secret = format!("{PREFIX}{}", hex::encode(random));
+    let secret = format!("{prefix}{}", hex::encode(random));
     let digest = digest(&secret);
     (secret, digest)
 }

@@ -33,6 +33,11 @@ pub fn check_new_account(username: &str, password: &str) -> Result<(), AuthError
             "username must be 1 to {MAX_USERNAME_CHARS} printable characters"
         )));
     }
+    check_password(password)
+}
+
+/// What a new password must be: 422 otherwise.
+pub fn check_password(password: &str) -> Result<(), AuthError> {
     if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
         return Err(AuthError::Invalid(format!(
             "password must be at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes"

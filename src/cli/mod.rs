@@ -65,7 +65,7 @@ pub enum Command {
     /// Accounts.
     User {
         #[command(subcommand)]
-        command: UserCommand,
+        command: users::UserCommand,
     },
     /// The audit trail.
     Audit {
@@ -122,18 +122,6 @@ pub struct ServeArgs {
     /// The storage node a gateway uses, e.g. `http://10.0.0.2:8003` (env DEPOT_STORAGE_URL).
     #[arg(long)]
     pub storage_url: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create an account; its password is read from the first line of stdin.
-    Add {
-        username: String,
-        /// An admin: may run maintenance jobs and read the audit trail. The
-        /// first account registered is always one.
-        #[arg(long)]
-        admin: bool,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,9 +192,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(serve(config))
         }
         Command::Admin { command } => runtime()?.block_on(admin(config, command)),
-        Command::User {
-            command: UserCommand::Add { username, admin },
-        } => runtime()?.block_on(users::add(config, &username, admin)),
+        Command::User { command } => runtime()?.block_on(users::run(config, command)),
         // The client's commands speak to a server; the deployment's configuration is not theirs.
         Command::Login(args) => runtime()?.block_on(account::login(args)),
         Command::Logout(args) => runtime()?.block_on(account::logout(args)),

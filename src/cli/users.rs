@@ -1,28 +1,216 @@
-//! `depot user add NAME [--admin]`: an account made from the command line,
-//! its password read from stdin's first line.
+//! `depot user …`: accounts administered on the server's own machine,
+//! against its configured database — the way to make the first admin of a
+//! closed deployment, or to get back in when no admin can sign in. Each
+//! change is an audit event with the server role `cli`, and takes hold on
+//! running nodes within the revocation bound.
 
-use crate::auth::password;
+use anyhow::Context;
+use clap::Subcommand;
+
 use crate::config::Config;
-use crate::db::is_unique_violation;
-use crate::db::{Db, users};
+use crate::db::users;
+use crate::domain::AccountRole;
+use crate::domain::timestamp;
+use crate::pipeline::accounts::{self, Admission, Change};
+use crate::pipeline::audit::{Audit, Who};
+use crate::pipeline::state::AppState;
 use crate::startup;
 
-pub async fn add(config: Config, username: &str, admin: bool) -> anyhow::Result<()> {
-    let password = super::password_from_stdin()?;
-    password::check_new_account(username, &password)?;
-    startup::prepare_data_dir_and_secret(&config)?;
-    let db = Db::connect(&config).await?;
-    let hash = password::hash(password).await?;
-    let (id, is_admin) = users::create(db.pool(), username, &hash, admin)
-        .await
-        .map_err(|err| {
-            if is_unique_violation(&err) {
-                anyhow::anyhow!("username {username:?} is taken")
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; its password is read from the first line of stdin.
+    Add {
+        username: String,
+        /// An admin: may administer users, run maintenance jobs and read the
+        /// audit trail. The first account is always one.
+        #[arg(long, conflicts_with = "role")]
+        admin: bool,
+        /// `admin`, `user` (the default) or `reader` (reads only).
+        #[arg(long, value_parser = parse_role)]
+        role: Option<AccountRole>,
+    },
+    /// List the accounts with what each stores.
+    List,
+    /// Make an invite for one account (for `signup = invite`) and print its
+    /// code, which the person signs up with.
+    Invite {
+        /// The role the account gets: `admin`, `user` (the default) or `reader`.
+        #[arg(long, value_parser = parse_role, default_value = "user")]
+        role: AccountRole,
+        /// How long the invite works, e.g. `2d`.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        expires_in: std::time::Duration,
+    },
+    /// Disable an account: its tokens and keys stop working, it cannot sign in.
+    Disable { username: String },
+    /// Enable a disabled account again (its earlier tokens stay revoked).
+    Enable { username: String },
+    /// Change an account's role: `admin`, `user` or `reader`.
+    SetRole {
+        username: String,
+        #[arg(value_parser = parse_role)]
+        role: AccountRole,
+    },
+    /// Set an account's password, read from the first line of stdin; its
+    /// tokens issued before stop working.
+    ResetPassword { username: String },
+    /// Delete an account and every file it owns; its audit events stay.
+    Delete {
+        username: String,
+        /// Really: without it, nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn parse_role(text: &str) -> Result<AccountRole, String> {
+    match text {
+        "admin" => Ok(AccountRole::Admin),
+        "user" => Ok(AccountRole::User),
+        "reader" => Ok(AccountRole::Reader),
+        _ => Err(format!("{text:?} is not a role: admin, user or reader")),
+    }
+}
+
+pub async fn run(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    let state = startup::build_state(&config).await?;
+    let audit = Audit::new(
+        Who {
+            server_role: "cli",
+            success: 200,
+            ..Who::default()
+        },
+        state.audit.key().clone(),
+    );
+    match command {
+        UserCommand::Add {
+            username,
+            admin,
+            role,
+        } => {
+            let password = super::password_from_stdin()?;
+            let role = role.unwrap_or(if admin {
+                AccountRole::Admin
             } else {
-                err.into()
-            }
-        })?;
-    let role = if is_admin { "an admin" } else { "a user" };
-    println!("created {username} (id {id}), {role}");
+                AccountRole::User
+            });
+            audit.note_name(&username);
+            let (id, role) = accounts::create(&state, &username, password, Admission::ByAdmin(role)).await?;
+            audit.note_actor(id);
+            state
+                .audit
+                .write(audit.event("user_create", 201, None))
+                .await
+                .map_err(|err| anyhow::anyhow!("the account was made, but its audit event failed: {err}"))?;
+            println!("created {username} (id {id}), {}", describe(role));
+        }
+        UserCommand::List => print_accounts(&state).await?,
+        UserCommand::Invite { role, expires_in } => {
+            let (code, invite) = accounts::invite(&state, role, expires_in, None).await?;
+            audit.note_name(role.as_str());
+            state
+                .audit
+                .write(audit.event("invite_create", 201, None))
+                .await
+                .map_err(|err| anyhow::anyhow!("the invite was made, but its audit event failed: {err}"))?;
+            eprintln!(
+                "invite {} for {}, until {} — sign up with this code (or open /#invite=<code> in the web UI):",
+                invite.id,
+                describe(role),
+                timestamp::to_rfc3339(invite.expires_at)
+            );
+            println!("{code}");
+        }
+        UserCommand::Disable { username } => {
+            let change = Change {
+                disabled: Some(true),
+                ..Change::default()
+            };
+            apply(&state, &audit, &username, change).await?;
+            println!("{username} is disabled; their tokens and keys stop working");
+        }
+        UserCommand::Enable { username } => {
+            let change = Change {
+                disabled: Some(false),
+                ..Change::default()
+            };
+            apply(&state, &audit, &username, change).await?;
+            println!("{username} is enabled; they sign in again to get a token");
+        }
+        UserCommand::SetRole { username, role } => {
+            let change = Change {
+                role: Some(role),
+                ..Change::default()
+            };
+            apply(&state, &audit, &username, change).await?;
+            println!("{username} is now {}", describe(role));
+        }
+        UserCommand::ResetPassword { username } => {
+            let password = super::password_from_stdin()?;
+            let change = Change {
+                password: Some(password),
+                ..Change::default()
+            };
+            apply(&state, &audit, &username, change).await?;
+            println!("{username}'s password is set; their earlier tokens stop working");
+        }
+        UserCommand::Delete { username, yes } => {
+            let id = user_id(&state, &username).await?;
+            anyhow::ensure!(
+                yes,
+                "this deletes {username} and every file they own; pass --yes to do it"
+            );
+            let files = accounts::delete(&state, &audit, id).await?;
+            println!("deleted {username} and {files} file(s)");
+        }
+    }
     Ok(())
+}
+
+async fn apply(state: &AppState, audit: &Audit, username: &str, change: Change) -> anyhow::Result<()> {
+    let id = user_id(state, username).await?;
+    accounts::change(state, audit, id, change, "user_update").await?;
+    Ok(())
+}
+
+async fn user_id(state: &AppState, username: &str) -> anyhow::Result<crate::domain::UserId> {
+    Ok(users::find_credentials(state.db.pool(), username)
+        .await?
+        .with_context(|| format!("no account named {username:?}"))?
+        .id)
+}
+
+async fn print_accounts(state: &AppState) -> anyhow::Result<()> {
+    let accounts = users::accounts(state.db.pool()).await?;
+    println!(
+        "{:>6}  {:<20}  {:<6}  {:<8}  {:>7}  {:>14}  LAST SEEN",
+        "ID", "USERNAME", "ROLE", "STATE", "FILES", "BYTES"
+    );
+    for account in accounts {
+        println!(
+            "{:>6}  {:<20}  {:<6}  {:<8}  {:>7}  {:>14}  {}",
+            account.id,
+            account.username,
+            account.role,
+            if account.disabled != 0 {
+                "disabled"
+            } else {
+                "enabled"
+            },
+            account.files,
+            account.bytes,
+            account
+                .last_seen_at
+                .map_or_else(|| "never".to_owned(), timestamp::to_rfc3339)
+        );
+    }
+    Ok(())
+}
+
+fn describe(role: AccountRole) -> &'static str {
+    match role {
+        AccountRole::Admin => "an admin",
+        AccountRole::User => "a user",
+        AccountRole::Reader => "a reader (reads only)",
+    }
 }

@@ -207,6 +207,15 @@ pub async fn exists(pool: &AnyPool, user: UserId, file_name: &str) -> Result<boo
     Ok(found.is_some())
 }
 
+/// Up to `limit` of `user`'s file names, in no particular order.
+pub async fn names_of(pool: &AnyPool, user: UserId, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT file_name FROM files WHERE user_id = $1 LIMIT $2")
+        .bind(user)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
 /// Deletes the row and returns it, or `None` when the user has no such file.
 pub async fn delete(
     conn: &mut AnyConnection,

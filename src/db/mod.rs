@@ -9,6 +9,7 @@ pub mod conditions;
 pub mod dag;
 pub mod files;
 pub mod history;
+pub mod invites;
 pub mod jobs;
 pub mod sessions;
 pub mod storage_report;

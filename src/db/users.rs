@@ -1,5 +1,6 @@
-//! Accounts for the built-in register/login endpoints. The first account is
-//! an admin; later ones are admins only when made so (`depot user add --admin`).
+//! Accounts: the built-in register/login endpoints' users, their roles and
+//! standing, and what an admin changes of them. The first account is an
+//! admin; later ones are admins only when made so.
 
 use sqlx::{AnyConnection, AnyPool};
 
@@ -34,32 +35,33 @@ impl Standing {
     }
 }
 
-/// Creates a user, an admin if `admin` or if it is the first; returns its id
-/// and whether it is an admin. A taken username surfaces as a unique violation.
+/// Creates a user with `role`, or an admin if it is the deployment's first
+/// account; returns its id and role. A taken username surfaces as a unique
+/// violation.
 pub async fn create(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     username: &str,
     password_hash: &str,
-    admin: bool,
-) -> Result<(UserId, bool), sqlx::Error> {
+    role: AccountRole,
+) -> Result<(UserId, AccountRole), sqlx::Error> {
     let (id, role): (UserId, String) = sqlx::query_as(
         "INSERT INTO users (username, password_hash, created_at, role) \
-         SELECT $1, $2, $3, CASE WHEN $4 = 1 OR NOT EXISTS (SELECT 1 FROM users) THEN 'admin' ELSE 'user' END \
+         SELECT $1, $2, $3, CASE WHEN NOT EXISTS (SELECT 1 FROM users) THEN 'admin' ELSE $4 END \
          RETURNING id, role",
     )
     .bind(username)
     .bind(password_hash)
     .bind(now_micros())
-    .bind(i64::from(admin))
-    .fetch_one(pool)
+    .bind(role.as_str())
+    .fetch_one(conn)
     .await?;
-    Ok((id, AccountRole::from_stored(&role) == AccountRole::Admin))
+    Ok((id, AccountRole::from_stored(&role)))
 }
 
 /// Whether the deployment has no account yet: its first one becomes the admin.
-pub async fn none_yet(pool: &AnyPool) -> Result<bool, sqlx::Error> {
+pub async fn none_yet(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
     let (any,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM (SELECT 1 FROM users LIMIT 1) AS one")
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await?;
     Ok(any == 0)
 }
@@ -111,4 +113,101 @@ pub async fn seen(pool: &AnyPool, user: UserId, now: i64) -> Result<(), sqlx::Er
         .execute(pool)
         .await
         .map(drop)
+}
+
+/// An account as an admin sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: UserId,
+    pub username: String,
+    pub role: String,
+    pub disabled: i64,
+    pub created_at: i64,
+    pub last_seen_at: Option<i64>,
+    pub files: i64,
+    pub bytes: i64,
+}
+
+const ACCOUNT: &str = "SELECT u.id, u.username, u.role, u.disabled, u.created_at, u.last_seen_at, \
+     (SELECT COUNT(*) FROM files f WHERE f.user_id = u.id) AS files, \
+     (SELECT CAST(COALESCE(SUM(f.size), 0) AS BIGINT) FROM files f WHERE f.user_id = u.id) AS bytes \
+     FROM users u";
+
+/// Every account, oldest first.
+pub async fn accounts(pool: &AnyPool) -> Result<Vec<Account>, sqlx::Error> {
+    sqlx::query_as(&format!("{ACCOUNT} ORDER BY u.id"))
+        .fetch_all(pool)
+        .await
+}
+
+/// One account, if it exists.
+pub async fn account(conn: &mut AnyConnection, user: UserId) -> Result<Option<Account>, sqlx::Error> {
+    sqlx::query_as(&format!("{ACCOUNT} WHERE u.id = $1"))
+        .bind(user)
+        .fetch_optional(conn)
+        .await
+}
+
+/// What an admin changes of an account; `None` keeps a field.
+#[derive(Debug, Default)]
+pub struct AccountChange<'a> {
+    pub role: Option<&'a str>,
+    pub disabled: Option<bool>,
+    pub password_hash: Option<&'a str>,
+}
+
+/// Applies `change` to `user`'s account and revokes the tokens issued to it
+/// so far, which carry what it was; `false` if there is no such account.
+pub async fn change(
+    conn: &mut AnyConnection,
+    user: UserId,
+    change: &AccountChange<'_>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
+         password_hash = COALESCE($4, password_hash), token_generation = token_generation + 1 \
+         WHERE id = $1",
+    )
+    .bind(user)
+    .bind(change.role)
+    .bind(change.disabled.map(i64::from))
+    .bind(change.password_hash)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected() == 1)
+}
+
+/// How many enabled admins the deployment has.
+pub async fn enabled_admins(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+        .fetch_one(conn)
+        .await
+}
+
+/// The password hash of `user`, if depot keeps their account.
+pub async fn password_hash(pool: &AnyPool, user: UserId) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Removes what is left of `user` once their files are gone: their keys,
+/// sessions and processing history, and the account itself. Resumable
+/// uploads they left are made due for cleanup. Audit events stay.
+pub async fn remove(conn: &mut AnyConnection, user: UserId) -> Result<bool, sqlx::Error> {
+    for statement in [
+        "DELETE FROM api_keys WHERE user_id = $1",
+        "DELETE FROM sessions WHERE user_id = $1",
+        "DELETE FROM processing_records WHERE user_id = $1",
+        "DELETE FROM processing_counts WHERE user_id = $1",
+        "UPDATE uploads SET expires_at = 0 WHERE user_id = $1",
+    ] {
+        sqlx::query(statement).bind(user).execute(&mut *conn).await?;
+    }
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected() == 1)
 }

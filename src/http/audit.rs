@@ -53,6 +53,7 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
         ("POST", "/api/v1/auth/login") => "login",
         ("POST", "/api/v1/auth/register") => "register",
         ("POST", "/api/v1/auth/logout") => "logout",
+        ("POST", "/api/v1/auth/password") => "password_change",
         ("POST", "/api/v1/keys") => "key_create",
         ("GET", "/api/v1/keys") => "key_list",
         ("DELETE", "/api/v1/keys/{id}") => "key_revoke",
@@ -64,17 +65,25 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
         ("DELETE", "/api/v1/uploads/{id}") => "upload_cancel",
         ("GET", "/api/v1/admin/audit" | "/api/v1/admin/audit/export") => "audit_read",
         ("POST", "/api/v1/admin/jobs/{name}") => "job_start",
+        ("GET", "/api/v1/admin/users") => "user_list",
+        ("POST", "/api/v1/admin/users") => "user_create",
+        ("PATCH", "/api/v1/admin/users/{id}") => "user_update",
+        ("DELETE", "/api/v1/admin/users/{id}") => "user_delete",
+        ("POST", "/api/v1/admin/invites") => "invite_create",
+        ("GET", "/api/v1/admin/invites") => "invite_list",
+        ("DELETE", "/api/v1/admin/invites/{id}") => "invite_revoke",
         _ => return None,
     })
 }
 
 /// The status a change answers when it succeeds, as its event records it.
 fn success_for(method: &Method, route: &str) -> StatusCode {
-    if matches!(
-        (method.as_str(), route),
-        ("POST", "/api/v1/auth/logout") | ("DELETE", "/api/v1/keys/{id}")
-    ) {
-        return StatusCode::NO_CONTENT;
+    match (method.as_str(), route) {
+        ("POST", "/api/v1/auth/logout") | ("DELETE", "/api/v1/keys/{id}" | "/api/v1/admin/invites/{id}") => {
+            return StatusCode::NO_CONTENT;
+        }
+        ("PATCH", "/api/v1/admin/users/{id}") | ("POST", "/api/v1/auth/password") => return StatusCode::OK,
+        _ => {}
     }
     match *method {
         Method::POST | Method::PUT => StatusCode::CREATED,

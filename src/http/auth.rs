@@ -9,14 +9,14 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::password;
-use crate::config::Signup;
 use crate::db::audit::hold_head;
-use crate::db::is_unique_violation;
 use crate::db::{api_keys, users};
 use crate::domain::{AccountRole, Scope, UserId};
+use crate::http::caller::AuthUser;
 use crate::http::error::ApiError;
 use crate::http::json_error;
 use crate::pipeline::Error;
+use crate::pipeline::accounts::{self, Admission};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::credentials::Caller;
 use crate::pipeline::state::AppState;
@@ -25,6 +25,10 @@ use crate::pipeline::state::AppState;
 pub struct Credentials {
     username: String,
     password: String,
+    /// Registration only: an invite code from an admin, which sign-up
+    /// `invite` asks for; it gives the account the invite's role.
+    #[serde(default)]
+    invite: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -40,7 +44,7 @@ pub struct TokenResponse {
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", security(()),
     request_body = Credentials,
     responses((status = 201, description = "The account and its token; the first account is an admin", body = TokenResponse),
-        (status = 403, description = "Sign-up is closed and the deployment has its admin (`signup_closed`)", body = crate::http::openapi::ErrorBody),
+        (status = 403, description = "Sign-up is closed, or needs an invite (`signup_closed`); the invite is unknown, used or expired (`invalid_invite`)", body = crate::http::openapi::ErrorBody),
         (status = 409, description = "The username is taken (`username_taken`)", body = crate::http::openapi::ErrorBody), (status = 422, description = "A bad username or password", body = crate::http::openapi::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
@@ -50,21 +54,11 @@ pub async fn register(
     let Json(credentials) = body.map_err(json_error)?;
     let username = credentials.username.trim();
     audit.note_name(username);
-    // With sign-up closed, only the first account — the admin — registers.
-    if state.signup == Signup::Closed && !users::none_yet(state.db.pool()).await? {
-        return Err(ApiError::SignupClosed);
-    }
-    password::check_new_account(username, &credentials.password)?;
-    let hash = password::hash(credentials.password).await?;
-    let (user_id, admin) = users::create(state.db.pool(), username, &hash, false)
-        .await
-        .map_err(|err| {
-            if is_unique_violation(&err) {
-                ApiError::UsernameTaken(username.to_owned())
-            } else {
-                err.into()
-            }
-        })?;
+    let admission = Admission::SignUp {
+        invite: credentials.invite.as_deref(),
+    };
+    let (user_id, role) = accounts::create(&state, username, credentials.password, admission).await?;
+    let admin = role == AccountRole::Admin;
     tracing::info!(user = user_id.get(), admin, "user registered");
     audit.note_actor(user_id);
     Ok((StatusCode::CREATED, Json(token_for(&state, user_id, admin, 0)?)))
@@ -130,6 +124,43 @@ pub async fn logout(
         None => state.credentials.forget_account(caller.user),
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 200, description = "Changed: every token issued before stops working; here is a new one", body = TokenResponse),
+        (status = 401, description = "The current password is wrong (`invalid_credentials`)", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "The account is kept by an external auth service", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "A new password that breaks the rules", body = crate::http::openapi::ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
+    AuthUser(user): AuthUser,
+    body: Result<Json<PasswordChange>, JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Json(change) = body.map_err(json_error)?;
+    let stored = users::password_hash(state.db.pool(), user)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    if !password::verify(change.current_password, stored).await? {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let password = Some(change.new_password);
+    let change = accounts::Change {
+        password,
+        ..Default::default()
+    };
+    accounts::change(&state, &audit, user, change, "password_change").await?;
+    let standing = users::standing(state.db.pool(), user)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    let admin = standing.role() == AccountRole::Admin;
+    Ok(Json(token_for(&state, user, admin, standing.token_generation)?))
 }
 
 /// Who the caller is, as `depot whoami` shows it.

@@ -25,8 +25,6 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("wrong username or password")]
     InvalidCredentials,
-    #[error("username {0:?} is taken")]
-    UsernameTaken(String),
     #[error("not a CID: {0}")]
     InvalidCid(String),
     #[error("unsupported tus version {0:?}; this server speaks 1.0.0")]
@@ -37,8 +35,6 @@ pub enum ApiError {
     JobRunning(String),
     #[error("this credential may only read")]
     InsufficientScope,
-    #[error("sign-up is closed on this server; ask an admin for an account")]
-    SignupClosed,
 }
 
 impl ApiError {
@@ -46,10 +42,10 @@ impl ApiError {
         match self {
             Self::Pipeline(err) => status_of(err),
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::UsernameTaken(_) | Self::JobRunning(_) => StatusCode::CONFLICT,
+            Self::JobRunning(_) => StatusCode::CONFLICT,
             Self::UnsupportedTusVersion(_) => StatusCode::PRECONDITION_FAILED,
             Self::InvalidCid(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope | Self::SignupClosed => StatusCode::FORBIDDEN,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         }
     }
@@ -60,13 +56,11 @@ impl ApiError {
             Self::Pipeline(err) => err.code(),
             Self::Unauthorized(_) => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
-            Self::UsernameTaken(_) => "username_taken",
             Self::InvalidCid(_) => "invalid_cid",
             Self::UnsupportedTusVersion(_) => "unsupported_tus_version",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::JobRunning(_) => "job_running",
             Self::InsufficientScope => "insufficient_scope",
-            Self::SignupClosed => "signup_closed",
         }
     }
 }
@@ -75,7 +69,9 @@ impl ApiError {
 fn status_of(err: &Error) -> StatusCode {
     match err {
         Error::NotFound(_) | Error::SessionExpired => StatusCode::NOT_FOUND,
-        Error::FileExists(_) | Error::OffsetMismatch { .. } => StatusCode::CONFLICT,
+        Error::FileExists(_) | Error::OffsetMismatch { .. } | Error::UsernameTaken(_) | Error::LastAdmin => {
+            StatusCode::CONFLICT
+        }
         Error::UploadLocked => StatusCode::LOCKED,
         Error::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         Error::UploadExpired | Error::UploadTerminated => StatusCode::GONE,
@@ -91,6 +87,7 @@ fn status_of(err: &Error) -> StatusCode {
         Error::BadRequest(_) | Error::Interrupted => StatusCode::BAD_REQUEST,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        Error::SignupClosed(_) | Error::InvalidInvite => StatusCode::FORBIDDEN,
         Error::Unavailable(_) | Error::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

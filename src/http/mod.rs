@@ -12,6 +12,7 @@ pub mod error;
 mod files;
 mod history;
 mod internal;
+mod invites;
 mod ipfs;
 mod jobs;
 mod keys;
@@ -26,12 +27,13 @@ mod tus;
 mod ui;
 mod upload;
 mod usage;
+mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{Request, StatusCode};
-use axum::routing::{delete, get, options, post, put};
+use axum::routing::{delete, get, options, patch, post, put};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -110,10 +112,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/audit/export", get(admin::export))
         .route("/api/v1/admin/jobs", get(jobs::runs))
         .route("/api/v1/admin/jobs/{name}", post(jobs::start))
+        .route("/api/v1/admin/users", get(users::list).post(users::create))
+        .route("/api/v1/admin/invites", get(invites::list).post(invites::create))
+        .route("/api/v1/admin/invites/{id}", delete(invites::revoke))
+        .route(
+            "/api/v1/admin/users/{id}",
+            patch(users::change).delete(users::delete),
+        )
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/auth/password", post(auth::change_password))
         .route("/api/v1/keys", post(keys::create).get(keys::list))
         .route("/api/v1/keys/{id}", delete(keys::revoke))
         .route("/", get(ui::index))

@@ -10,8 +10,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    active, admin, auth, download, files, history, ipfs, jobs, keys, listing, metrics, ops, preview,
-    sessions, tus, ui, upload, usage,
+    active, admin, auth, download, files, history, invites, ipfs, jobs, keys, listing, metrics, ops, preview,
+    sessions, tus, ui, upload, usage, users,
 };
 use crate::pipeline::state::AppState;
 
@@ -39,7 +39,7 @@ pub struct ErrorDetail {
     modifiers(&BearerToken),
     security(("bearer" = [])),
     paths(
-        auth::register, auth::login, auth::logout, auth::me, keys::create, keys::list, keys::revoke,
+        auth::register, auth::login, auth::logout, auth::me, auth::change_password, keys::create, keys::list, keys::revoke,
         upload::multipart, listing::list, upload::raw, download::content,
         active::upload_file_named_active, active::download_file_named_active,
         files::metadata, files::delete, files::transfers, files::link, preview::preview,
@@ -48,6 +48,8 @@ pub struct ErrorDetail {
         ipfs::gateway, ipfs::info, ipfs::delete,
         usage::usage, sessions::create, sessions::read, history::history,
         admin::audit, admin::export, jobs::runs, jobs::start,
+        users::list, users::create, users::change, users::delete,
+        invites::create, invites::list, invites::revoke,
         ops::healthz, ops::readyz, metrics::scrape, ui::index, ui::asset,
     ),
     tags(
@@ -57,7 +59,7 @@ pub struct ErrorDetail {
         (name = "sessions", description = "Sessions, the active file and processing history"),
         (name = "auth", description = "Accounts and tokens"),
         (name = "keys", description = "API keys for scripts: made, listed and revoked by their owner"),
-        (name = "admin", description = "The audit trail and maintenance jobs (admins only)"),
+        (name = "admin", description = "Users, the audit trail and maintenance jobs (admins only)"),
         (name = "operations", description = "Health, metrics and the web UI"),
     ),
 )]

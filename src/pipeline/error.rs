@@ -59,6 +59,14 @@ pub enum Error {
     StorageUnavailable,
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
+    #[error("username {0:?} is taken")]
+    UsernameTaken(String),
+    #[error("that would leave the deployment without an enabled admin")]
+    LastAdmin,
+    #[error("{0}")]
+    SignupClosed(&'static str),
+    #[error("the invite is unknown, used or expired; ask an admin for another")]
+    InvalidInvite,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -92,6 +100,10 @@ impl Error {
             Self::StorageFull => "storage_full",
             Self::StorageUnavailable => "storage_unavailable",
             Self::Unavailable(_) => "unavailable",
+            Self::UsernameTaken(_) => "username_taken",
+            Self::LastAdmin => "last_admin",
+            Self::SignupClosed(_) => "signup_closed",
+            Self::InvalidInvite => "invalid_invite",
             Self::Internal(_) => "internal",
         }
     }
@@ -122,6 +134,17 @@ impl From<sqlx::Error> for Error {
                 Self::Unavailable("database")
             }
             other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::auth::AuthError> for Error {
+    fn from(err: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        match err {
+            AuthError::Invalid(message) => Self::Validation(message),
+            AuthError::Unauthorized(reason) => Self::Validation(reason.to_owned()),
+            AuthError::Internal(err) => Self::Internal(err),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! for gateways. [`maintenance`] runs the jobs and sweeps; every failure is
 //! an [`Error`].
 
+pub mod accounts;
 pub mod active;
 pub mod attempt;
 pub mod audit;

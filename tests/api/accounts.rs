@@ -444,8 +444,434 @@ async fn a_closed_sign_up_admits_only_the_first_account() {
         )
         .await;
     assert_eq!(login.status(), StatusCode::UNAUTHORIZED, "no account was made");
+
+    // An admin still makes accounts.
+    let made = app
+        .client
+        .post(app.url("/api/v1/admin/users"))
+        .bearer_auth(&admin.token)
+        .json(&json!({ "username": "mallory", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    assert_eq!(made.json::<Value>().await.unwrap()["role"], "user");
+    let login = app
+        .post_json(
+            "/api/v1/auth/login",
+            &json!({ "username": "mallory", "password": "correct horse battery" }),
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
     assert_eq!(
         app.put_file(&admin, "still.csv", sample_bytes(10)).await.status(),
         StatusCode::CREATED
     );
+}
+
+async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/auth/login",
+        &json!({ "username": username, "password": password }),
+    )
+    .await
+}
+
+async fn token_of(response: reqwest::Response, id: i64) -> TestUser {
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    TestUser {
+        token: body["access_token"].as_str().unwrap().to_owned(),
+        id,
+    }
+}
+
+async fn admin_change(app: &TestApp, admin: &TestUser, id: i64, body: Value) -> reqwest::Response {
+    app.client
+        .patch(app.url(&format!("/api/v1/admin/users/{id}")))
+        .bearer_auth(&admin.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_creates_disables_promotes_and_demotes_users() {
+    let app = TestApp::spawn().await;
+    let second = second_node(&app).await;
+    let root = app.user("root").await;
+    let ann = app.user("ann").await;
+    assert_eq!(
+        app.put_file(&ann, "a.csv", "x\n1\n").await.status(),
+        StatusCode::CREATED
+    );
+    let (ann_key, _) = key_user(&app, &ann, "read-write").await;
+
+    // Only an admin sees the accounts, with what each stores.
+    assert_eq!(
+        app.get(&ann, "/api/v1/admin/users").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let listed: Value = app.get(&root, "/api/v1/admin/users").await.json().await.unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["root", "ann"]);
+    assert_eq!(
+        (listed[0]["role"].as_str(), listed[1]["role"].as_str()),
+        (Some("admin"), Some("user"))
+    );
+    assert_eq!(
+        (listed[1]["files"].as_i64(), listed[1]["bytes_used"].as_i64()),
+        (Some(1), Some(4))
+    );
+
+    // A reader an admin makes reads and cannot write, whatever its token says.
+    let made = app
+        .client
+        .post(app.url("/api/v1/admin/users"))
+        .bearer_auth(&root.token)
+        .json(&json!({ "username": "carl", "password": "carl's long password", "role": "reader" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let carl_id = made.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let carl = token_of(login(&app, "carl", "carl's long password").await, carl_id).await;
+    assert_eq!(app.get(&carl, "/api/v1/files/").await.status(), StatusCode::OK);
+    let refused = app.put_file(&carl, "c.csv", "x\n1\n").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(refused).await, "insufficient_scope");
+
+    // Disabled: ann's token and key stop working on both nodes, and she cannot sign in.
+    assert_eq!(
+        second.get(&ann_key, "/api/v1/files/").await.status(),
+        StatusCode::OK
+    );
+    let disabled = admin_change(&app, &root, ann.id, json!({ "disabled": true })).await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    assert_eq!(disabled.json::<Value>().await.unwrap()["disabled"], true);
+    assert_eq!(
+        app.get(&ann, "/api/v1/files/").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get(&ann_key, "/api/v1/files/").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let took = answers_within(&second, &ann_key, "/api/v1/files/", StatusCode::UNAUTHORIZED).await;
+    assert!(
+        took.is_some_and(|took| took <= REVOCATION_BOUND + Duration::from_millis(500)),
+        "{took:?}"
+    );
+    let login_refused = login(&app, "ann", "correct horse battery").await;
+    assert_eq!(login_refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(login_refused.text().await.unwrap().contains("disabled"));
+
+    // Enabled again and promoted: her key works again, her old token does not.
+    let promoted = admin_change(&app, &root, ann.id, json!({ "disabled": false, "role": "admin" })).await;
+    assert_eq!(promoted.status(), StatusCode::OK);
+    assert_eq!(app.get(&ann_key, "/api/v1/files/").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&ann, "/api/v1/files/").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let ann_admin = token_of(login(&app, "ann", "correct horse battery").await, ann.id).await;
+    assert_eq!(
+        app.get(&ann_admin, "/api/v1/admin/users").await.status(),
+        StatusCode::OK
+    );
+
+    // An admin may step down while another remains; the last one may not.
+    let stepped_down = admin_change(&app, &ann_admin, root.id, json!({ "role": "user" })).await;
+    assert_eq!(stepped_down.status(), StatusCode::OK);
+    let last = admin_change(&app, &ann_admin, ann.id, json!({ "role": "user" })).await;
+    assert_eq!(last.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(last).await, "last_admin");
+    let last = admin_change(&app, &ann_admin, ann.id, json!({ "disabled": true })).await;
+    assert_eq!(error_code(last).await, "last_admin");
+    assert_eq!(
+        app.get(&ann_admin, "/api/v1/admin/users").await.status(),
+        StatusCode::OK,
+        "nothing changed"
+    );
+
+    // A password reset: the old password and token stop working.
+    let reset = admin_change(
+        &app,
+        &ann_admin,
+        carl_id,
+        json!({ "password": "a brand new password" }),
+    )
+    .await;
+    assert_eq!(reset.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&carl, "/api/v1/files/").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, "carl", "carl's long password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, "carl", "a brand new password").await.status(),
+        StatusCode::OK
+    );
+
+    for (id, body, status) in [
+        (
+            carl_id,
+            json!({ "role": "owner" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            carl_id,
+            json!({ "password": "short" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (9999, json!({ "disabled": true }), StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(admin_change(&app, &ann_admin, id, body).await.status(), status);
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_user_deletes_their_files_and_keeps_shared_content() {
+    let app = TestApp::spawn().await;
+    let root = app.user("root").await;
+    let ann = app.user("ann").await;
+    let shared = sample_bytes(3000);
+    assert_eq!(
+        app.put_file(&root, "shared.bin", shared.clone()).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.put_file(&ann, "same.bin", shared.clone()).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.put_file(&ann, "own.bin", sample_bytes(5000)).await.status(),
+        StatusCode::CREATED
+    );
+    let (key, _) = key_user(&app, &ann, "read").await;
+    assert_eq!(app.blob_files().len(), 2);
+
+    let refused = send(
+        &app,
+        &root,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/admin/users/{}", root.id),
+    )
+    .await;
+    assert_eq!(error_code(refused).await, "last_admin");
+
+    let deleted = send(
+        &app,
+        &root,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/admin/users/{}", ann.id),
+    )
+    .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let body: Value = deleted.json().await.unwrap();
+    assert_eq!(
+        (body["username"].as_str(), body["files_deleted"].as_u64()),
+        (Some("ann"), Some(2))
+    );
+
+    assert_eq!(
+        app.blob_files().len(),
+        1,
+        "ann's own content went, the shared stayed"
+    );
+    assert_eq!(
+        app.download(&root, "shared.bin").await.bytes().await.unwrap(),
+        shared
+    );
+    for credential in [&ann, &key] {
+        assert_eq!(
+            app.get(credential, "/api/v1/files/").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login(&app, "ann", "correct horse battery").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let listed: Value = app.get(&root, "/api/v1/admin/users").await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let again = send(
+        &app,
+        &root,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/admin/users/{}", ann.id),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    // The trail keeps each deletion, and the chain verifies.
+    let db = app.db().await;
+    let actions: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT action, outcome FROM audit_events WHERE action IN ('delete', 'user_delete') ORDER BY id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        actions,
+        [
+            ("user_delete".into(), 409),
+            ("delete".into(), 200),
+            ("delete".into(), 200),
+            ("user_delete".into(), 200),
+            ("user_delete".into(), 404)
+        ]
+    );
+    let key = depot::startup::audit_key(&app.config).unwrap();
+    let verified = depot::db::audit::verify(db.pool(), &key, 100, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(verified.broken, None);
+}
+
+#[tokio::test]
+async fn changing_ones_password_signs_out_everywhere_and_gives_a_new_token() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let other = token_of(login(&app, "ann", "correct horse battery").await, ann.id).await;
+    let change = |current: &str, new: &str| {
+        app.client
+            .post(app.url("/api/v1/auth/password"))
+            .bearer_auth(&ann.token)
+            .json(&json!({ "current_password": current, "new_password": new }))
+            .send()
+    };
+    assert_eq!(
+        change("wrong password", "another long one")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let changed = change("correct horse battery", "another long one").await.unwrap();
+    let fresh = token_of(changed, ann.id).await;
+    for old in [&ann, &other] {
+        assert_eq!(
+            app.get(old, "/api/v1/files/").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(app.get(&fresh, "/api/v1/files/").await.status(), StatusCode::OK);
+    assert_eq!(
+        login(&app, "ann", "another long one").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_invite_makes_one_account_with_its_role_when_sign_up_asks_for_invites() {
+    let app = TestApp::spawn_with(|config| config.signup = Signup::Invite).await;
+    let root = app.user("root").await;
+    let register = |username: &'static str, invite: Option<String>| {
+        let mut body = json!({ "username": username, "password": "correct horse battery" });
+        if let Some(invite) = invite {
+            body["invite"] = json!(invite);
+        }
+        let app = &app;
+        async move { app.post_json("/api/v1/auth/register", &body).await }
+    };
+    let refused = register("eve", None).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "signup_closed");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("invite"));
+
+    let made = app
+        .client
+        .post(app.url("/api/v1/admin/invites"))
+        .bearer_auth(&root.token)
+        .json(&json!({ "role": "reader", "expires_in": "1h" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let made: Value = made.json().await.unwrap();
+    let code = made["code"].as_str().unwrap().to_owned();
+    assert!(code.starts_with("depot-invite-"), "{code}");
+
+    let forged = register("eve", Some("depot-invite-0000".into())).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_code(forged).await, "invalid_invite");
+
+    let joined = register("fay", Some(code.clone())).await;
+    assert_eq!(joined.status(), StatusCode::CREATED);
+    let fay: Value = joined.json().await.unwrap();
+    let fay = TestUser {
+        token: fay["access_token"].as_str().unwrap().to_owned(),
+        id: fay["user_id"].as_i64().unwrap(),
+    };
+    let write = app.put_file(&fay, "f.csv", "x\n1\n").await;
+    assert_eq!(
+        error_code(write).await,
+        "insufficient_scope",
+        "the invite made a reader"
+    );
+
+    let again = register("gus", Some(code)).await;
+    assert_eq!(
+        error_code(again).await,
+        "invalid_invite",
+        "an invite makes one account"
+    );
+    let listed: Value = app
+        .get(&root, "/api/v1/admin/invites")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["used_by"].as_i64(), Some(fay.id));
+    assert!(listed[0].get("code").is_none());
+
+    // A taken username leaves the invite unused.
+    let second: Value = app
+        .client
+        .post(app.url("/api/v1/admin/invites"))
+        .bearer_auth(&root.token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = second["code"].as_str().unwrap().to_owned();
+    assert_eq!(
+        register("fay", Some(code.clone())).await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(register("hal", Some(code)).await.status(), StatusCode::CREATED);
+
+    // A revoked invite is refused.
+    let third: Value = app
+        .client
+        .post(app.url("/api/v1/admin/invites"))
+        .bearer_auth(&root.token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/v1/admin/invites/{}", third["id"]);
+    assert_eq!(
+        send(&app, &root, reqwest::Method::DELETE, &path).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let revoked = register("ida", Some(third["code"].as_str().unwrap().to_owned())).await;
+    assert_eq!(error_code(revoked).await, "invalid_invite");
 }

@@ -409,3 +409,92 @@ fn depot_profile_prints_the_summary_an_upload_would_get() {
         stderr_of(&refused)
     );
 }
+
+/// `depot user …` on the server's machine: a closed deployment's accounts
+/// made, listed, disabled, re-roled, reset and deleted without the API, each
+/// taking hold on the running server.
+#[tokio::test]
+async fn depot_user_administers_accounts_on_the_servers_machine() {
+    let app = &TestApp::spawn_with(|config| config.signup = depot::config::Signup::Closed).await;
+    let root = app.user("root").await;
+    let with_password = |args: &[&str], password: &str| {
+        let mut command = depot_for(app, args);
+        command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{password}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let added = with_password(&["user", "add", "dana", "--role", "reader"], "danas password");
+    assert!(added.status.success(), "{}", stderr_of(&added));
+    assert!(String::from_utf8_lossy(&added.stdout).contains("a reader"));
+    let login = |password: &'static str| async move {
+        let body = serde_json::json!({ "username": "dana", "password": password });
+        app.post_json("/api/v1/auth/login", &body).await
+    };
+    assert_eq!(login("danas password").await.status(), StatusCode::OK);
+
+    let listed = depot_for(app, &["user", "list"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.contains("root") && listed.contains("dana") && listed.contains("reader"),
+        "{listed}"
+    );
+
+    let disabled = depot_for(app, &["user", "disable", "dana"]).output().unwrap();
+    assert!(disabled.status.success(), "{}", stderr_of(&disabled));
+    assert_eq!(login("danas password").await.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        depot_for(app, &["user", "enable", "dana"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let reset = with_password(&["user", "reset-password", "dana"], "a fresh password");
+    assert!(reset.status.success(), "{}", stderr_of(&reset));
+    assert_eq!(login("danas password").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(login("a fresh password").await.status(), StatusCode::OK);
+
+    // The last admin stays one; a typo names the missing account.
+    let demote = depot_for(app, &["user", "set-role", "root", "user"])
+        .output()
+        .unwrap();
+    assert!(!demote.status.success());
+    assert!(
+        stderr_of(&demote).contains("without an enabled admin"),
+        "{}",
+        stderr_of(&demote)
+    );
+    let typo = depot_for(app, &["user", "disable", "dnaa"]).output().unwrap();
+    assert!(
+        stderr_of(&typo).contains("no account named \"dnaa\""),
+        "{}",
+        stderr_of(&typo)
+    );
+
+    let invited = depot_for(app, &["user", "invite", "--role", "reader", "--expires-in", "2d"])
+        .output()
+        .unwrap();
+    assert!(invited.status.success(), "{}", stderr_of(&invited));
+    assert!(String::from_utf8_lossy(&invited.stdout).starts_with("depot-invite-"));
+    let invites: serde_json::Value = app
+        .get(&root, "/api/v1/admin/invites")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(invites[0]["role"], "reader");
+
+    let unconfirmed = depot_for(app, &["user", "delete", "dana"]).output().unwrap();
+    assert!(!unconfirmed.status.success() && stderr_of(&unconfirmed).contains("--yes"));
+    let deleted = depot_for(app, &["user", "delete", "dana", "--yes"])
+        .output()
+        .unwrap();
+    assert!(deleted.status.success(), "{}", stderr_of(&deleted));
+    assert_eq!(login("a fresh password").await.status(), StatusCode::UNAUTHORIZED);
+    let users: serde_json::Value = app.get(&root, "/api/v1/admin/users").await.json().await.unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 1);
+}

@@ -2,7 +2,7 @@
 // kept for this tab only (sessionStorage), and JSON requests that turn
 // depot's error bodies into ApiError.
 
-const KEYS = { token: 'depot.token', username: 'depot.username', session: 'depot.session' };
+const KEYS = { token: 'depot.token', username: 'depot.username', admin: 'depot.admin', session: 'depot.session' };
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -16,9 +16,11 @@ export const auth = {
   get token() { return sessionStorage.getItem(KEYS.token); },
   get username() { return sessionStorage.getItem(KEYS.username); },
   get session() { return sessionStorage.getItem(KEYS.session); },
-  signedIn(username, token) {
+  get admin() { return sessionStorage.getItem(KEYS.admin) === 'true'; },
+  signedIn(username, token, admin) {
     sessionStorage.setItem(KEYS.username, username);
     sessionStorage.setItem(KEYS.token, token);
+    sessionStorage.setItem(KEYS.admin, String(Boolean(admin)));
   },
   useSession(id) { sessionStorage.setItem(KEYS.session, id); },
   signOut() { Object.values(KEYS).forEach((key) => sessionStorage.removeItem(key)); },
@@ -68,11 +70,18 @@ export async function getJson(path, options) {
   return (await request(path, options)).json();
 }
 
-export async function signIn(mode, username, password) {
-  const body = await getJson(`/api/v1/auth/${mode}`, {
-    method: 'POST', json: { username, password }, signedIn: false,
-  });
-  auth.signedIn(username, body.access_token);
+export async function signIn(mode, username, password, invite) {
+  const json = { username, password };
+  if (mode === 'register' && invite) json.invite = invite;
+  const body = await getJson(`/api/v1/auth/${mode}`, { method: 'POST', json, signedIn: false });
+  auth.signedIn(username, body.access_token, body.admin);
+}
+
+// Signing out ends the sign-in on the server too: every token issued to the
+// account so far stops working, in this tab and elsewhere.
+export async function signOut() {
+  if (auth.token) await request('/api/v1/auth/logout', { method: 'POST' }).catch(() => {});
+  auth.signOut();
 }
 
 // The tab's session: the one it had if it is still alive, else a new one.

@@ -1,8 +1,11 @@
 // depot's web UI: sign in, upload by drop or picker with progress, browse and
-// search your files, preview them, and follow this session's history.
+// search your files, preview them, and follow this session's history; API
+// keys (#keys) and, for admins, users and invites (#admin).
 
-import { auth, ensureSession, getJson, request, signIn, whenSignedOut } from './api.js';
+import { showAdmin } from './admin.js';
+import { auth, ensureSession, getJson, request, signIn, signOut, whenSignedOut } from './api.js';
 import { setUpDetails, showDetails } from './details.js';
+import { showKeys } from './keys.js';
 import { el, humanDate, humanDuration, humanSize } from './format.js';
 import { upload } from './upload.js';
 
@@ -18,19 +21,48 @@ let sessionReady = Promise.resolve(null);
 
 // ── Sign in and out ────────────────────────────────────────────────────────
 
+const VIEWS = ['files', 'keys', 'admin'];
+
 function showSignIn(message = '') {
-  $('files-view').hidden = true;
+  for (const name of VIEWS) $(`${name}-view`).hidden = true;
   $('account').hidden = true;
+  $('nav').hidden = true;
   $('auth-view').hidden = false;
   $('auth-error').textContent = message;
+  // An invite link (/#invite=…) fills in its code for a new account.
+  const invite = location.hash.startsWith('#invite=') ? decodeURIComponent(location.hash.slice(8)) : '';
+  if (invite) {
+    $('auth-invite').value = invite;
+    $('auth-title').textContent = 'Create your depot account';
+  }
   $('auth-username').focus();
 }
 
-async function showFiles() {
+// The page the address names (#files, #keys, #admin), once signed in.
+async function route() {
+  const asked = location.hash.slice(1);
+  const name = VIEWS.includes(asked) && (asked !== 'admin' || auth.admin) ? asked : 'files';
   $('auth-view').hidden = true;
   $('account').hidden = false;
+  $('nav').hidden = false;
+  $('nav-admin').hidden = !auth.admin;
   $('whoami').textContent = auth.username;
-  $('files-view').hidden = false;
+  for (const view of VIEWS) $(`${view}-view`).hidden = view !== name;
+  for (const link of document.querySelectorAll('#nav a')) {
+    if (link.dataset.view === name) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  if (name === 'keys') return showKeys();
+  if (name === 'admin') return showAdmin();
+  return showFiles();
+}
+
+window.addEventListener('hashchange', () => {
+  if (auth.token) route().catch(report);
+  else if (location.hash.startsWith('#invite=')) showSignIn();
+});
+
+async function showFiles() {
   sessionReady = ensureSession();
   const session = await sessionReady;
   view.activeFile = session.active_file;
@@ -43,16 +75,18 @@ $('auth-form').addEventListener('submit', async (event) => {
   const form = new FormData(event.target);
   $('auth-error').textContent = '';
   try {
-    await signIn(mode, form.get('username'), form.get('password'));
+    await signIn(mode, form.get('username'), form.get('password'), form.get('invite'));
     event.target.reset();
-    await showFiles();
+    $('auth-title').textContent = 'Sign in to depot';
+    if (location.hash.startsWith('#invite=')) history.replaceState(null, '', location.pathname);
+    await route();
   } catch (error) {
     $('auth-error').textContent = error.message;
   }
 });
 
-$('sign-out').addEventListener('click', () => {
-  auth.signOut();
+$('sign-out').addEventListener('click', async () => {
+  await signOut();
   $('file-rows').replaceChildren();
   $('history-rows').replaceChildren();
   $('uploads').replaceChildren();
@@ -284,5 +318,5 @@ function report(error) {
 
 // ── Start ──────────────────────────────────────────────────────────────────
 
-if (auth.token) showFiles().catch(report);
+if (auth.token) route().catch(report);
 else showSignIn();

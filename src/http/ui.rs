@@ -39,6 +39,8 @@ const ASSETS: &[Asset] = &[
     asset!("upload.js", "text/javascript; charset=utf-8"),
     asset!("details.js", "text/javascript; charset=utf-8"),
     asset!("format.js", "text/javascript; charset=utf-8"),
+    asset!("keys.js", "text/javascript; charset=utf-8"),
+    asset!("admin.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];

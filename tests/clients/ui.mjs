@@ -66,11 +66,82 @@ async function dropFiles(page, files) {
   await page.dispatchEvent('main', 'drop', { dataTransfer: transfer });
 }
 
-async function signIn(page, mode, username) {
-  await page.goto(base);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill('correct horse battery');
-  await page.getByRole('button', { name: mode === 'register' ? 'Create account' : 'Sign in' }).click();
+async function signIn(page, mode, username, url = base) {
+  await page.goto(url);
+  const form = page.locator('#auth-form');
+  await form.getByLabel('Username').fill(username);
+  await form.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await form.getByRole('button', { name: mode === 'register' ? 'Create account' : 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Your files' }).waitFor();
+}
+
+// The link an admin made on the desktop, which the phone signs up with.
+let inviteLink = null;
+
+// A request from the page with `credential` as its bearer; the status.
+const statusWith = (page, credential, path, method = 'GET') => page.evaluate(
+  async ({ credential, path, method }) => (await fetch(path, {
+    method, headers: { Authorization: `Bearer ${credential}` }, body: method === 'PUT' ? 'x' : undefined,
+  })).status,
+  { credential, path, method },
+);
+
+// API keys and user administration, as the deployment's first account (its admin).
+async function team(page) {
+  await page.getByRole('link', { name: 'Keys' }).click();
+  await page.getByRole('heading', { name: 'API keys' }).waitFor();
+  const keyForm = page.locator('#key-form');
+  await keyForm.getByLabel('Name').fill('nightly-sync');
+  await keyForm.getByLabel('Scope').selectOption('read');
+  await keyForm.getByLabel('Expires').selectOption('90d');
+  await keyForm.getByRole('button', { name: 'Create key' }).click();
+  const secret = page.getByLabel(/Your new key/);
+  await secret.waitFor();
+  const key = await secret.inputValue();
+  check(key.startsWith('depot_'), `the key is shown once: ${key}`);
+  const row = page.locator('#key-rows tr', { hasText: 'nightly-sync' });
+  await row.waitFor();
+  check((await row.textContent()).includes('read'), 'the key is listed with its scope');
+  check(!(await page.locator('#key-rows').textContent()).includes(key.slice(6)), 'the list never shows the secret');
+  check(await statusWith(page, key, '/api/v1/files/') === 200, 'the key reads');
+  page.expected.push('status of 403');
+  check(await statusWith(page, key, '/api/v1/files/x.txt/content', 'PUT') === 403, 'a read key cannot upload');
+  await page.screenshot({ path: `${shots}/desktop-keys.png`, fullPage: true });
+  await row.getByRole('button', { name: 'Revoke the key nightly-sync' }).click();
+  await page.getByText('No keys yet.').waitFor();
+  page.expected.push('status of 401');
+  check(await statusWith(page, key, '/api/v1/files/') === 401, 'a revoked key is refused');
+
+  await page.getByRole('link', { name: 'Admin' }).click();
+  await page.getByRole('heading', { name: 'Users' }).waitFor();
+  const form = page.locator('#user-form');
+  await form.getByLabel('Username').fill('reed');
+  await form.getByLabel('Password').fill('reeds long password');
+  await form.getByLabel('Role').selectOption('reader');
+  await form.getByRole('button', { name: 'Add user' }).click();
+  const reed = page.locator('#user-rows tr', { hasText: 'reed' });
+  await reed.waitFor();
+  check(await reed.getByLabel('Role of reed').inputValue() === 'reader', 'reed is a reader');
+  await reed.getByRole('button', { name: 'Disable reed' }).click();
+  await reed.getByText('disabled', { exact: true }).waitFor();
+  await reed.getByRole('button', { name: 'Enable reed' }).click();
+  await reed.getByText('enabled', { exact: true }).waitFor();
+  // The last admin cannot step down; the refusal says why.
+  page.expected.push('status of 409');
+  await page.getByLabel('Role of ann').selectOption('user');
+  await page.getByText('without an enabled admin').waitFor();
+  check(await page.getByLabel('Role of ann').inputValue() === 'admin', 'ann is still the admin');
+  await reed.getByRole('button', { name: 'Delete reed' }).click();
+  await page.locator('#admin-dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.waitForFunction(() => !document.querySelector('#user-rows tr[data-name="reed"]'));
+
+  await page.locator('#invite-form').getByLabel('Role').selectOption('user');
+  await page.getByRole('button', { name: 'Make invite link' }).click();
+  await page.locator('#invite-link').waitFor();
+  inviteLink = await page.getByLabel(/Send this link/).inputValue();
+  check(inviteLink.includes('/#invite=depot-invite-'), `an invite link: ${inviteLink}`);
+  await page.screenshot({ path: `${shots}/desktop-admin.png`, fullPage: true });
+  await page.getByRole('link', { name: 'Files' }).click();
   await page.getByRole('heading', { name: 'Your files' }).waitFor();
 }
 
@@ -195,9 +266,15 @@ async function desktop(page) {
   await page.screenshot({ path: `${shots}/desktop-history.png`, fullPage: true });
 
   await largeFiles(page);
+  await team(page);
 
+  // Signing out ends the token on the server, not only in the tab.
+  const token = await page.evaluate(() => sessionStorage.getItem('depot.token'));
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to depot' }).waitFor();
+  check(!(await page.getByRole('button', { name: 'Sign out' }).isVisible()), 'no Sign out on the sign-in page');
+  page.expected.push('status of 401');
+  check(await statusWith(page, token, '/api/v1/files/') === 401, 'the signed-out token is refused');
 }
 
 // Files of 64 MiB and more go up in resumable chunks: one whose first chunk's
@@ -305,9 +382,13 @@ async function largeFiles(page) {
 }
 
 async function phone(page) {
-  await page.goto(base);
+  // Signed up through the invite link the admin made on the desktop.
+  check(inviteLink, 'the desktop run made an invite link');
+  await page.goto(inviteLink);
+  await page.getByRole('heading', { name: 'Create your depot account' }).waitFor();
+  check(await page.getByLabel('Invite code').inputValue() !== '', 'the invite code is filled in');
   await page.screenshot({ path: `${shots}/phone-sign-in.png` });
-  await signIn(page, 'register', 'bob');
+  await signIn(page, 'register', 'bob', inviteLink);
 
   // On a phone files are picked, not dropped.
   await page.getByLabel('Choose files…').setInputFiles([

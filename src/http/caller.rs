@@ -49,8 +49,9 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// The caller of a request that changes nothing although its method is not
-/// a read (making a download link, signing out): any valid credential.
+/// The caller of a request that changes no data although its method is not
+/// a read (making a download link or a session, signing out, revoking a
+/// key): any valid credential.
 #[derive(Debug, Clone, Copy)]
 pub struct Reader(pub UserId);
 

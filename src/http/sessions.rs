@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::db::files;
 use crate::db::sessions::SessionRow;
 use crate::domain::timestamp;
-use crate::http::caller::AuthUser;
+use crate::http::caller::{AuthUser, Reader};
 use crate::http::error::ApiError;
 use crate::http::session_hint::{announce, parse_session};
 use crate::pipeline::session;
@@ -49,7 +49,9 @@ impl SessionView {
 /// `X-Session-Id` and the `depot_session` cookie.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
     responses((status = 201, description = "A new session; also set as the `depot_session` cookie", body = SessionView)))]
-pub async fn create(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Response, ApiError> {
+/// A credential that only reads may open a session too: a session is the
+/// client's own bookkeeping (its active file, its history), not data.
+pub async fn create(State(state): State<AppState>, Reader(user): Reader) -> Result<Response, ApiError> {
     let session = session::start(&state, user).await?;
     let mut headers = HeaderMap::new();
     announce(&mut headers, &session, state.sessions.ttl);

@@ -173,6 +173,12 @@ async fn a_read_only_key_reads_but_cannot_change_anything() {
         app.download(&reader, "kept.csv").await.bytes().await.unwrap(),
         "a,b\n1,2\n"
     );
+    let session = send(&app, &reader, reqwest::Method::POST, "/api/v1/sessions").await;
+    assert_eq!(
+        session.status(),
+        StatusCode::CREATED,
+        "a session is the client's own bookkeeping"
+    );
     let link = send(
         &app,
         &reader,
@@ -212,7 +218,6 @@ async fn a_read_only_key_reads_but_cannot_change_anything() {
             json!({ "name": "escalate", "scope": "read-write" }),
         )
         .await,
-        send(&app, &reader, reqwest::Method::POST, "/api/v1/sessions").await,
     ];
     for response in refused {
         assert_eq!(response.status(), StatusCode::FORBIDDEN);

@@ -36,7 +36,10 @@ printf 'date,sales\n2024-01-01,3.5\n' |
     curl -sf -H "Authorization: Bearer $token" -T - "$base/api/v1/files/sales.csv/content" >/dev/null
 
 # The `st` command, through the interpreter that has it installed (a fresh
-# pyenv has no shim for it until a rehash).
+# pyenv has no shim for it until a rehash). Operations that can end the run's
+# own sign-in (signing out, a password change, disabling or deleting its
+# account) are left out: after them every request would be a 401 and test
+# nothing. The API suite covers them (tests/api/accounts.rs).
 SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$here" python3 -c \
     'import sys; from schemathesis.cli import schemathesis; sys.argv[0] = "st"; sys.exit(schemathesis())' \
     run "$base/openapi.json" \
@@ -44,4 +47,7 @@ SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$here" python3 -c \
     --checks not_a_server_error,response_schema_conformance \
     --phases examples,coverage,fuzzing \
     --max-examples "$examples" \
-    --generation-deterministic
+    --generation-deterministic \
+    --exclude-path /api/v1/auth/logout \
+    --exclude-path /api/v1/auth/password \
+    --exclude-path /api/v1/admin/users/{id}

@@ -1,5 +1,6 @@
-//! `POST /api/v1/auth/register`, `/login` and `/logout`: built-in accounts
-//! that get a token, and sign out everywhere.
+//! `/api/v1/auth/…`: built-in accounts that register (as the sign-up
+//! setting allows) and log in for a token, sign out everywhere, change
+//! their password, and ask who they are (`me`).
 
 use axum::Extension;
 use axum::Json;
@@ -54,9 +55,12 @@ pub async fn register(
     let Json(credentials) = body.map_err(json_error)?;
     let username = credentials.username.trim();
     audit.note_name(username);
-    let admission = Admission::SignUp {
-        invite: credentials.invite.as_deref(),
-    };
+    let invite = credentials
+        .invite
+        .as_deref()
+        .map(str::trim)
+        .filter(|code| !code.is_empty());
+    let admission = Admission::SignUp { invite };
     let (user_id, role) = accounts::create(&state, username, credentials.password, admission).await?;
     let admin = role == AccountRole::Admin;
     tracing::info!(user = user_id.get(), admin, "user registered");

@@ -38,30 +38,19 @@ pub async fn create(
     admission: Admission<'_>,
 ) -> Result<(UserId, AccountRole), Error> {
     password::check_new_account(username, &password)?;
+    // Refused before the password is hashed, so that a closed server spends
+    // nothing on a refusal; decided again, for good, in the transaction.
+    let first = users::none_yet(&mut *state.db.pool().acquire().await?).await?;
+    admitted(state, first, admission)?;
     let hash = password::hash(password).await?;
     let mut tx = state.db.begin().await?;
     // A write first: on SQLite a transaction that reads first may not get
     // to write. Accounts are made one at a time.
     hold_head(&mut tx).await?;
-    let first = users::none_yet(&mut tx).await?;
-    let (role, invite) = match admission {
-        Admission::ByAdmin(role) => (role, None),
-        Admission::SignUp { invite } if first => (AccountRole::User, invite),
-        Admission::SignUp { .. } if state.signup == Signup::Closed => {
-            return Err(Error::SignupClosed(
-                "sign-up is closed on this server; ask an admin for an account",
-            ));
-        }
-        Admission::SignUp { invite: None } if state.signup == Signup::Invite => {
-            return Err(Error::SignupClosed(
-                "sign-up on this server needs an invite from an admin",
-            ));
-        }
-        Admission::SignUp { invite } => (AccountRole::User, invite),
-    };
+    let (role, invite) = admitted(state, users::none_yet(&mut tx).await?, admission)?;
     let taken = match invite {
         Some(code) => {
-            let digest = api_key::digest(code.trim());
+            let digest = api_key::digest(code);
             Some(
                 invites::take(&mut tx, &digest, now_micros())
                     .await?
@@ -87,6 +76,26 @@ pub async fn create(
     }
     tx.commit().await?;
     Ok((id, role))
+}
+
+/// The role an account would get and the invite it would take, or why it
+/// may not be made; `first` says whether the deployment has no account yet.
+fn admitted<'a>(
+    state: &AppState,
+    first: bool,
+    admission: Admission<'a>,
+) -> Result<(AccountRole, Option<&'a str>), Error> {
+    match admission {
+        Admission::ByAdmin(role) => Ok((role, None)),
+        Admission::SignUp { invite } if first => Ok((AccountRole::User, invite)),
+        Admission::SignUp { .. } if state.signup == Signup::Closed => Err(Error::SignupClosed(
+            "sign-up is closed on this server; ask an admin for an account",
+        )),
+        Admission::SignUp { invite: None } if state.signup == Signup::Invite => Err(Error::SignupClosed(
+            "sign-up on this server needs an invite from an admin",
+        )),
+        Admission::SignUp { invite } => Ok((AccountRole::User, invite)),
+    }
 }
 
 /// How long an invite works when the admin says nothing: a week.

@@ -65,12 +65,18 @@ async fn error_code(response: reqwest::Response) -> String {
     body["error"]["code"].as_str().unwrap_or_default().to_owned()
 }
 
-/// Waits until `path` answers `status` for `user` on `app`; how long it took.
-async fn answers_within(app: &TestApp, user: &TestUser, path: &str, status: StatusCode) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < REVOCATION_BOUND + Duration::from_secs(2) {
-        if app.get(user, path).await.status() == status {
-            return Some(start.elapsed());
+/// Asks `path` for `user` on `app` until it answers 401, and returns how
+/// long after `changed` the last request that was still let in was sent —
+/// what the revocation bound promises to keep under 5 s, whatever the load
+/// does to the answers' latency. `None` if it never answered 401.
+async fn last_let_in(app: &TestApp, user: &TestUser, path: &str, changed: Instant) -> Option<Duration> {
+    let mut last = Duration::ZERO;
+    while changed.elapsed() < REVOCATION_BOUND + Duration::from_secs(10) {
+        let sent = changed.elapsed();
+        match app.get(user, path).await.status() {
+            StatusCode::UNAUTHORIZED => return Some(last),
+            StatusCode::OK => last = sent,
+            other => panic!("{path} answered {other}"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -323,17 +329,15 @@ async fn signing_out_revokes_the_accounts_tokens_on_every_node_within_the_bound(
     assert_eq!(second.get(&ann, "/api/v1/files/").await.status(), StatusCode::OK);
 
     let out = send(&first, &ann, reqwest::Method::POST, "/api/v1/auth/logout").await;
+    let changed = Instant::now();
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         first.get(&ann, "/api/v1/files/").await.status(),
         StatusCode::UNAUTHORIZED,
         "at once on the node that signed out"
     );
-    let took = answers_within(&second, &ann, "/api/v1/files/", StatusCode::UNAUTHORIZED).await;
-    assert!(
-        took.is_some_and(|took| took <= REVOCATION_BOUND + Duration::from_millis(500)),
-        "{took:?}"
-    );
+    let took = last_let_in(&second, &ann, "/api/v1/files/", changed).await;
+    assert!(took.is_some_and(|took| took < REVOCATION_BOUND), "{took:?}");
 
     // Signing in again works at once on every node.
     let login = first
@@ -365,15 +369,11 @@ async fn a_revoked_key_stops_working_on_another_node_within_the_bound() {
     assert_eq!(second.get(&key, "/api/v1/files/").await.status(), StatusCode::OK);
 
     let path = format!("/api/v1/keys/{id}");
-    assert_eq!(
-        send(&first, &ann, reqwest::Method::DELETE, &path).await.status(),
-        StatusCode::NO_CONTENT
-    );
-    let took = answers_within(&second, &key, "/api/v1/files/", StatusCode::UNAUTHORIZED).await;
-    assert!(
-        took.is_some_and(|took| took <= REVOCATION_BOUND + Duration::from_millis(500)),
-        "{took:?}"
-    );
+    let revoked = send(&first, &ann, reqwest::Method::DELETE, &path).await;
+    let changed = Instant::now();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let took = last_let_in(&second, &key, "/api/v1/files/", changed).await;
+    assert!(took.is_some_and(|took| took < REVOCATION_BOUND), "{took:?}");
 }
 
 #[tokio::test]
@@ -558,6 +558,7 @@ async fn an_admin_creates_disables_promotes_and_demotes_users() {
         StatusCode::OK
     );
     let disabled = admin_change(&app, &root, ann.id, json!({ "disabled": true })).await;
+    let changed = Instant::now();
     assert_eq!(disabled.status(), StatusCode::OK);
     assert_eq!(disabled.json::<Value>().await.unwrap()["disabled"], true);
     assert_eq!(
@@ -568,11 +569,8 @@ async fn an_admin_creates_disables_promotes_and_demotes_users() {
         app.get(&ann_key, "/api/v1/files/").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let took = answers_within(&second, &ann_key, "/api/v1/files/", StatusCode::UNAUTHORIZED).await;
-    assert!(
-        took.is_some_and(|took| took <= REVOCATION_BOUND + Duration::from_millis(500)),
-        "{took:?}"
-    );
+    let took = last_let_in(&second, &ann_key, "/api/v1/files/", changed).await;
+    assert!(took.is_some_and(|took| took < REVOCATION_BOUND), "{took:?}");
     let login_refused = login(&app, "ann", "correct horse battery").await;
     assert_eq!(login_refused.status(), StatusCode::UNAUTHORIZED);
     assert!(login_refused.text().await.unwrap().contains("disabled"));

@@ -77,12 +77,12 @@ function ask(user, what) {
   $('admin-dialog').showModal();
 }
 
+$('admin-dialog-cancel').addEventListener('click', () => $('admin-dialog').close());
+
+// Confirmed, by its button or by Enter in the password field.
 $('admin-dialog-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  if (event.submitter?.value !== 'yes' || !asked) {
-    $('admin-dialog').close();
-    return;
-  }
+  if (!asked) return;
   const { user, what } = asked;
   const password = $('admin-dialog-password').value;
   $('admin-dialog').close();

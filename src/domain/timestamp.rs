@@ -15,6 +15,11 @@ pub fn to_rfc3339(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The moment `lifetime` after `micros`, if it is one a timestamp can hold.
+pub fn after(micros: i64, lifetime: std::time::Duration) -> Option<i64> {
+    micros.checked_add(i64::try_from(lifetime.as_micros()).ok()?)
+}
+
 /// Parses an RFC 3339 timestamp (`2026-01-31T12:00:00Z`) into microseconds.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
@@ -24,6 +29,14 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lifetime_past_what_a_timestamp_holds_has_no_end() {
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(after(1_000_000, day), Some(86_400_000_000 + 1_000_000));
+        assert_eq!(after(i64::MAX - 10, day), None);
+        assert_eq!(after(0, std::time::Duration::MAX), None);
+    }
 
     #[test]
     fn rfc3339_round_trips_at_microsecond_precision() {

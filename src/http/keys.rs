@@ -102,9 +102,7 @@ pub async fn create(
             return Err(Error::Validation("expires_in must be longer than zero".into()).into());
         }
         Some(HumanDuration(lifetime)) => Some(
-            i64::try_from(lifetime.as_micros())
-                .ok()
-                .and_then(|micros| now.checked_add(micros))
+            timestamp::after(now, lifetime)
                 .ok_or_else(|| Error::Validation("expires_in is too long".into()))?,
         ),
     };

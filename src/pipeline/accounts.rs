@@ -9,7 +9,7 @@ use crate::auth::{api_key, password};
 use crate::config::Signup;
 use crate::db::audit::hold_head;
 use crate::db::{files, invites, is_unique_violation, users};
-use crate::domain::timestamp::now_micros;
+use crate::domain::timestamp::{self, now_micros};
 use crate::domain::{AccountRole, FileName, UserId};
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
@@ -113,9 +113,7 @@ pub async fn invite(
         return Err(Error::Validation("an invite must last longer than zero".into()));
     }
     let now = now_micros();
-    let expires_at = i64::try_from(lifetime.as_micros())
-        .ok()
-        .and_then(|micros| now.checked_add(micros))
+    let expires_at = timestamp::after(now, lifetime)
         .ok_or_else(|| Error::Validation("an invite's lifetime is too long".into()))?;
     let (code, digest) = api_key::generate_invite();
     let invite = invites::insert(

@@ -24,14 +24,19 @@ async fn second_node(first: &TestApp) -> TestApp {
 }
 
 /// `user`'s new key: its JSON as created.
-async fn create_key(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Response {
+/// A JSON `POST` to `path` as `user`.
+async fn post_as(app: &TestApp, user: &TestUser, path: &str, body: Value) -> reqwest::Response {
     app.client
-        .post(app.url("/api/v1/keys"))
+        .post(app.url(path))
         .bearer_auth(&user.token)
         .json(&body)
         .send()
         .await
         .unwrap()
+}
+
+async fn create_key(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Response {
+    post_as(app, user, "/api/v1/keys", body).await
 }
 
 /// A key of `user` with `scope`, as a user of its own.
@@ -451,14 +456,13 @@ async fn a_closed_sign_up_admits_only_the_first_account() {
     assert_eq!(login.status(), StatusCode::UNAUTHORIZED, "no account was made");
 
     // An admin still makes accounts.
-    let made = app
-        .client
-        .post(app.url("/api/v1/admin/users"))
-        .bearer_auth(&admin.token)
-        .json(&json!({ "username": "mallory", "password": "correct horse battery" }))
-        .send()
-        .await
-        .unwrap();
+    let made = post_as(
+        &app,
+        &admin,
+        "/api/v1/admin/users",
+        json!({ "username": "mallory", "password": "correct horse battery" }),
+    )
+    .await;
     assert_eq!(made.status(), StatusCode::CREATED);
     assert_eq!(made.json::<Value>().await.unwrap()["role"], "user");
     let login = app
@@ -536,14 +540,13 @@ async fn an_admin_creates_disables_promotes_and_demotes_users() {
     );
 
     // A reader an admin makes reads and cannot write, whatever its token says.
-    let made = app
-        .client
-        .post(app.url("/api/v1/admin/users"))
-        .bearer_auth(&root.token)
-        .json(&json!({ "username": "carl", "password": "carl's long password", "role": "reader" }))
-        .send()
-        .await
-        .unwrap();
+    let made = post_as(
+        &app,
+        &root,
+        "/api/v1/admin/users",
+        json!({ "username": "carl", "password": "carl's long password", "role": "reader" }),
+    )
+    .await;
     assert_eq!(made.status(), StatusCode::CREATED);
     let carl_id = made.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
     let carl = token_of(login(&app, "carl", "carl's long password").await, carl_id).await;
@@ -793,14 +796,13 @@ async fn an_invite_makes_one_account_with_its_role_when_sign_up_asks_for_invites
     assert_eq!(refused["error"]["code"], "signup_closed");
     assert!(refused["error"]["message"].as_str().unwrap().contains("invite"));
 
-    let made = app
-        .client
-        .post(app.url("/api/v1/admin/invites"))
-        .bearer_auth(&root.token)
-        .json(&json!({ "role": "reader", "expires_in": "1h" }))
-        .send()
-        .await
-        .unwrap();
+    let made = post_as(
+        &app,
+        &root,
+        "/api/v1/admin/invites",
+        json!({ "role": "reader", "expires_in": "1h" }),
+    )
+    .await;
     assert_eq!(made.status(), StatusCode::CREATED);
     let made: Value = made.json().await.unwrap();
     let code = made["code"].as_str().unwrap().to_owned();
@@ -840,14 +842,8 @@ async fn an_invite_makes_one_account_with_its_role_when_sign_up_asks_for_invites
     assert!(listed[0].get("code").is_none());
 
     // A taken username leaves the invite unused.
-    let second: Value = app
-        .client
-        .post(app.url("/api/v1/admin/invites"))
-        .bearer_auth(&root.token)
-        .json(&json!({}))
-        .send()
+    let second: Value = post_as(&app, &root, "/api/v1/admin/invites", json!({}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -859,14 +855,8 @@ async fn an_invite_makes_one_account_with_its_role_when_sign_up_asks_for_invites
     assert_eq!(register("hal", Some(code)).await.status(), StatusCode::CREATED);
 
     // A revoked invite is refused.
-    let third: Value = app
-        .client
-        .post(app.url("/api/v1/admin/invites"))
-        .bearer_auth(&root.token)
-        .json(&json!({}))
-        .send()
+    let third: Value = post_as(&app, &root, "/api/v1/admin/invites", json!({}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -131,6 +131,16 @@ async function team(page) {
   await page.getByLabel('Role of ann').selectOption('user');
   await page.getByText('without an enabled admin').waitFor();
   check(await page.getByLabel('Role of ann').inputValue() === 'admin', 'ann is still the admin');
+  await reed.getByRole('button', { name: 'Reset the password of reed' }).click();
+  await page.locator('#admin-dialog').getByLabel('New password').fill('reeds new password');
+  const reset = page.waitForResponse((response) => response.request().method() === 'PATCH');
+  await page.keyboard.press('Enter');
+  check((await reset).status() === 200, 'Enter in the dialog sets the password');
+  const signedIn = await page.evaluate(async () => (await fetch('/api/v1/auth/login', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: 'reed', password: 'reeds new password' }),
+  })).status);
+  check(signedIn === 200, 'reed signs in with the password the admin set');
   await reed.getByRole('button', { name: 'Delete reed' }).click();
   await page.locator('#admin-dialog').getByRole('button', { name: 'Delete' }).click();
   await page.waitForFunction(() => !document.querySelector('#user-rows tr[data-name="reed"]'));

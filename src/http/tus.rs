@@ -335,6 +335,12 @@ impl Metadata {
                 .map_err(|_| Error::BadRequest(format!("Upload-Metadata value of {key:?} is not base64")))?;
             let value = String::from_utf8(bytes)
                 .map_err(|_| Error::Validation(format!("Upload-Metadata value of {key:?} is not UTF-8")))?;
+            // Text columns (PostgreSQL's) cannot hold a NUL.
+            if value.contains('\0') {
+                return Err(Error::Validation(format!(
+                    "Upload-Metadata value of {key:?} holds a NUL character"
+                )));
+            }
             pairs.push((key.to_owned(), value));
         }
         Ok(Self(pairs))
@@ -362,6 +368,10 @@ mod tests {
         assert!(matches!(
             Metadata::parse("filename not*base64"),
             Err(Error::BadRequest(_))
+        ));
+        assert!(matches!(
+            Metadata::parse("description YQBi"),
+            Err(Error::Validation(_))
         ));
     }
 

@@ -342,7 +342,15 @@ async fn read_text(mut field: Field<'_>) -> Result<String, Error> {
         }
         bytes.extend_from_slice(&chunk);
     }
-    String::from_utf8(bytes).map_err(|_| Error::Validation(format!("form field `{name}` is not UTF-8")))
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::Validation(format!("form field `{name}` is not UTF-8")))?;
+    // Text columns (PostgreSQL's) cannot hold a NUL.
+    if text.contains('\0') {
+        return Err(Error::Validation(format!(
+            "form field `{name}` holds a NUL character"
+        )));
+    }
+    Ok(text)
 }
 
 async fn drain(mut field: Field<'_>) -> Result<(), Error> {

@@ -74,6 +74,33 @@ async fn multipart_fields_may_come_in_any_order() {
     assert_eq!(meta["description"], "file first");
 }
 
+/// A NUL fits no text column of PostgreSQL's: a description holding one is
+/// refused with 422 on every path, and nothing is kept, rather than a 500.
+#[tokio::test]
+async fn a_description_holding_a_nul_is_refused_and_nothing_is_kept() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let form = Form::new()
+        .text("file_name", "nul.csv")
+        .text("description", "a\0b")
+        .part("file", file_part(CSV.to_vec(), "nul.csv"));
+    let refused = app.post_form(&ann, form).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(refused).await, "validation_failed");
+    let tus = app
+        .client
+        .post(app.url("/api/v1/uploads/"))
+        .bearer_auth(&ann.token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "10")
+        .header("upload-metadata", "filename bnVsLmJpbg==,description YQBi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tus.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.assert_nothing_stored(&ann, "nul.csv").await;
+}
+
 #[tokio::test]
 async fn uploading_a_duplicate_name_returns_409_and_keeps_the_original() {
     let app = TestApp::spawn().await;

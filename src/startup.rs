@@ -30,6 +30,20 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The file, inside the data dir, that keeps the generated secret of the embedded default.
 pub const SECRET_FILE: &str = "secret.key";
 
+/// The state a server serves with: as [`build_state`] gives it, and — on
+/// SQLite, where there is one node — with the upload locks an earlier
+/// process held released, since whoever held them is gone.
+pub async fn build_server_state(config: &Config) -> anyhow::Result<AppState> {
+    let state = build_state(config).await?;
+    if config.backend() == Backend::Sqlite {
+        resumable::release_all_locks(&state).await?;
+    }
+    Ok(state)
+}
+
+/// The deployment's state, for a server or for a command that works beside
+/// running servers (`depot admin …`, `depot user …`), which must leave
+/// their uploads' locks alone.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     // A gateway checks its storage node first: a wrong URL or key stops it
     // before it writes anything (a generated secret) to its data dir.
@@ -77,10 +91,6 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         })),
         readiness: Arc::default(),
     };
-    if config.backend() == Backend::Sqlite {
-        // One node: whoever held an upload's lock before this start is gone.
-        resumable::release_all_locks(&state).await?;
-    }
     Ok(state)
 }
 

@@ -337,7 +337,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await?;
         return Ok(());
     }
-    let state = startup::build_state(&config).await?;
+    let state = startup::build_server_state(&config).await?;
     let listener = listen(&config).await?;
     tracing::info!(addr = %listener.local_addr()?, role, data_dir = %config.data_dir.display(), "depot is serving");
     server::run(

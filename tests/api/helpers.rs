@@ -143,7 +143,7 @@ impl TestApp {
         };
         depot::telemetry::init(&config.log);
 
-        let state = depot::startup::build_state(&config)
+        let state = depot::startup::build_server_state(&config)
             .await
             .expect("depot failed to start");
         let listener = tokio::net::TcpListener::bind(&config.addr).await.unwrap();

@@ -712,6 +712,18 @@ async fn a_second_writer_gets_423_and_the_bytes_never_interleave() {
         "the first writer is under way"
     );
 
+    // A command run beside the server leaves the lock alone.
+    let beside = crate::cli::depot_for(&app, &["user", "list"]).output().unwrap();
+    assert!(
+        beside.status.success(),
+        "{}",
+        String::from_utf8_lossy(&beside.stderr)
+    );
+    assert!(
+        locked(&app, &upload).await,
+        "depot user list released a running upload's lock"
+    );
+
     let second = tus.patch(&upload, 0, sample_bytes(1024)).await;
     assert_eq!(second.status(), StatusCode::LOCKED);
     assert_eq!(error_code(second).await, "upload_locked");

@@ -2,7 +2,9 @@
 // kept for this tab only (sessionStorage), and JSON requests that turn
 // depot's error bodies into ApiError.
 
-const KEYS = { token: 'depot.token', username: 'depot.username', admin: 'depot.admin', session: 'depot.session' };
+const KEYS = {
+  token: 'depot.token', username: 'depot.username', admin: 'depot.admin', scope: 'depot.scope', session: 'depot.session',
+};
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -17,10 +19,13 @@ export const auth = {
   get username() { return sessionStorage.getItem(KEYS.username); },
   get session() { return sessionStorage.getItem(KEYS.session); },
   get admin() { return sessionStorage.getItem(KEYS.admin) === 'true'; },
-  signedIn(username, token, admin) {
+  // A reader's sign-in may only read: the page offers nothing that writes.
+  get readOnly() { return sessionStorage.getItem(KEYS.scope) === 'read'; },
+  signedIn(username, body) {
     sessionStorage.setItem(KEYS.username, username);
-    sessionStorage.setItem(KEYS.token, token);
-    sessionStorage.setItem(KEYS.admin, String(Boolean(admin)));
+    sessionStorage.setItem(KEYS.token, body.access_token);
+    sessionStorage.setItem(KEYS.admin, String(Boolean(body.admin)));
+    sessionStorage.setItem(KEYS.scope, body.scope || 'read-write');
   },
   useSession(id) { sessionStorage.setItem(KEYS.session, id); },
   signOut() { Object.values(KEYS).forEach((key) => sessionStorage.removeItem(key)); },
@@ -74,7 +79,7 @@ export async function signIn(mode, username, password, invite) {
   const json = { username, password };
   if (mode === 'register' && invite) json.invite = invite;
   const body = await getJson(`/api/v1/auth/${mode}`, { method: 'POST', json, signedIn: false });
-  auth.signedIn(username, body.access_token, body.admin);
+  auth.signedIn(username, body);
 }
 
 // Signing out ends the sign-in on the server too: every token issued to the

@@ -47,6 +47,7 @@ async function route() {
   $('nav').hidden = false;
   $('nav-admin').hidden = !auth.admin;
   $('whoami').textContent = auth.username;
+  document.body.classList.toggle('read-only', auth.readOnly);
   for (const view of VIEWS) $(`${view}-view`).hidden = view !== name;
   for (const link of document.querySelectorAll('#nav a')) {
     if (link.dataset.view === name) link.setAttribute('aria-current', 'page');
@@ -155,7 +156,7 @@ function fileRow(file) {
       active
         ? null
         : el('button', {
-          type: 'button', class: 'secondary small', text: 'Make active',
+          type: 'button', class: 'secondary small writes', text: 'Make active',
           'aria-label': `Make ${file.file_name} the active file`, onclick: () => activate(file.file_name),
         }),
     ),
@@ -283,7 +284,7 @@ $('file-input').addEventListener('change', (event) => {
 
 // Files may be dropped anywhere on the page once signed in.
 let dragDepth = 0;
-const dropsAllowed = () => !$('files-view').hidden;
+const dropsAllowed = () => !$('files-view').hidden && !auth.readOnly;
 document.addEventListener('dragenter', (event) => {
   if (!dropsAllowed()) return;
   event.preventDefault();

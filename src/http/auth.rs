@@ -40,6 +40,8 @@ pub struct TokenResponse {
     user_id: UserId,
     /// Whether the account is an admin: its token also opens `/api/v1/admin/…`.
     admin: bool,
+    /// What the token may do: `admin`, `read-write`, or `read` for a reader.
+    scope: Scope,
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", security(()),
@@ -62,10 +64,9 @@ pub async fn register(
         .filter(|code| !code.is_empty());
     let admission = Admission::SignUp { invite };
     let (user_id, role) = accounts::create(&state, username, credentials.password, admission).await?;
-    let admin = role == AccountRole::Admin;
-    tracing::info!(user = user_id.get(), admin, "user registered");
+    tracing::info!(user = user_id.get(), role = role.as_str(), "user registered");
     audit.note_actor(user_id);
-    Ok((StatusCode::CREATED, Json(token_for(&state, user_id, admin, 0)?)))
+    Ok((StatusCode::CREATED, Json(token_for(&state, user_id, role, 0)?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
@@ -90,12 +91,12 @@ pub async fn login(
     if account.standing.disabled() {
         return Err(ApiError::Unauthorized("the account is disabled"));
     }
-    let admin = account.standing.role() == AccountRole::Admin;
+    let standing = &account.standing;
     Ok(Json(token_for(
         &state,
         account.id,
-        admin,
-        account.standing.token_generation,
+        standing.role(),
+        standing.token_generation,
     )?))
 }
 
@@ -163,8 +164,12 @@ pub async fn change_password(
     let standing = users::standing(state.db.pool(), user)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    let admin = standing.role() == AccountRole::Admin;
-    Ok(Json(token_for(&state, user, admin, standing.token_generation)?))
+    Ok(Json(token_for(
+        &state,
+        user,
+        standing.role(),
+        standing.token_generation,
+    )?))
 }
 
 /// Who the caller is, as `depot whoami` shows it.
@@ -195,13 +200,15 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me
 fn token_for(
     state: &AppState,
     user_id: UserId,
-    admin: bool,
+    role: AccountRole,
     generation: i64,
 ) -> Result<TokenResponse, ApiError> {
+    let admin = role == AccountRole::Admin;
     Ok(TokenResponse {
         access_token: state.keys.issue_default(user_id, admin, generation)?,
         token_type: "bearer",
         user_id,
         admin,
+        scope: role.ceiling(),
     })
 }

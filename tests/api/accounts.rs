@@ -549,6 +549,12 @@ async fn an_admin_creates_disables_promotes_and_demotes_users() {
     .await;
     assert_eq!(made.status(), StatusCode::CREATED);
     let carl_id = made.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let carl_login: Value = login(&app, "carl", "carl's long password")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(carl_login["scope"], "read", "a reader's token says it reads only");
     let carl = token_of(login(&app, "carl", "carl's long password").await, carl_id).await;
     assert_eq!(app.get(&carl, "/api/v1/files/").await.status(), StatusCode::OK);
     let refused = app.put_file(&carl, "c.csv", "x\n1\n").await;

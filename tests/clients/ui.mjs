@@ -66,11 +66,11 @@ async function dropFiles(page, files) {
   await page.dispatchEvent('main', 'drop', { dataTransfer: transfer });
 }
 
-async function signIn(page, mode, username, url = base) {
+async function signIn(page, mode, username, url = base, password = 'correct horse battery') {
   await page.goto(url);
   const form = page.locator('#auth-form');
   await form.getByLabel('Username').fill(username);
-  await form.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await form.getByLabel('Password', { exact: true }).fill(password);
   await form.getByRole('button', { name: mode === 'register' ? 'Create account' : 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Your files' }).waitFor();
 }
@@ -141,6 +141,17 @@ async function team(page) {
     body: JSON.stringify({ username: 'reed', password: 'reeds new password' }),
   })).status);
   check(signedIn === 200, 'reed signs in with the password the admin set');
+
+  // A reader's page offers nothing that writes.
+  const readerPage = await openPage({ width: 1280, height: 900 });
+  await signIn(readerPage, 'login', 'reed', base, 'reeds new password');
+  await readerPage.getByText('This account reads files only').waitFor();
+  check(!(await readerPage.locator('#drop-zone').isVisible()), 'a reader sees no upload zone');
+  await readerPage.getByRole('link', { name: 'Keys' }).click();
+  await readerPage.getByRole('heading', { name: 'API keys' }).waitFor();
+  check(!(await readerPage.locator('#key-form').isVisible()), 'a reader makes no keys');
+  check(!readerPage.errors.length, `the reader's page: ${readerPage.errors.join('; ')}`);
+  await readerPage.context().close();
   await reed.getByRole('button', { name: 'Delete reed' }).click();
   await page.locator('#admin-dialog').getByRole('button', { name: 'Delete' }).click();
   await page.waitForFunction(() => !document.querySelector('#user-rows tr[data-name="reed"]'));

@@ -78,29 +78,19 @@ impl Credentials {
         } else {
             Scope::ReadWrite
         };
-        let scope = match (
-            self.standing(claims.user, claims.generation).await?,
-            claims.generation,
-        ) {
+        let standing = self.enabled_standing(claims.user, claims.generation).await?;
+        let scope = match (standing, claims.generation) {
             // Minted with the shared secret for an account depot does not
             // keep (seed 2's external auth service): as the token says.
             (None, None) => claimed,
             (None, Some(_)) => return Err(AuthError::Unauthorized("the account no longer exists")),
-            (Some(standing), generation) => {
-                if standing.disabled() {
-                    return Err(AuthError::Unauthorized("the account is disabled"));
-                }
-                match generation {
-                    Some(generation) if generation != standing.token_generation => {
-                        return Err(AuthError::Unauthorized("the token was revoked; sign in again"));
-                    }
-                    Some(_) => claimed.min(standing.role().ceiling()),
-                    // Minted by an operator (`depot token --admin`) or an
-                    // external service: its admin claim stands.
-                    None if claims.admin => Scope::Admin,
-                    None => claimed.min(standing.role().ceiling()),
-                }
+            (Some(standing), Some(generation)) if generation != standing.token_generation => {
+                return Err(AuthError::Unauthorized("the token was revoked; sign in again"));
             }
+            // Minted by an operator (`depot token --admin`) or an external
+            // service: its admin claim stands.
+            (Some(_), None) if claims.admin => Scope::Admin,
+            (Some(standing), _) => claimed.min(standing.role().ceiling()),
         };
         Ok(Caller {
             user: claims.user,
@@ -120,10 +110,8 @@ impl Credentials {
                     .ok_or(AuthError::Unauthorized("invalid or revoked API key"))?;
                 if is_stale(grant.last_used_at) {
                     let (pool, id) = (self.db.pool().clone(), grant.id);
-                    tokio::spawn(async move {
-                        if let Err(err) = api_keys::used(&pool, id, now_micros()).await {
-                            tracing::warn!(key = id, error = %err, "could not note when an API key was last used");
-                        }
+                    note_in_background(format!("when API key {id} was last used"), async move {
+                        api_keys::used(&pool, id, now_micros()).await
                     });
                 }
                 self.grants.put(digest, grant.clone());
@@ -134,10 +122,7 @@ impl Credentials {
             return Err(AuthError::Unauthorized("the API key has expired"));
         }
         let granted = Scope::parse(&grant.scope).unwrap_or(Scope::Read);
-        let scope = match self.standing(grant.user_id, None).await? {
-            Some(standing) if standing.disabled() => {
-                return Err(AuthError::Unauthorized("the account is disabled"));
-            }
+        let scope = match self.enabled_standing(grant.user_id, None).await? {
             Some(standing) => granted.min(standing.role().ceiling()),
             None => granted,
         };
@@ -151,9 +136,18 @@ impl Credentials {
     /// 401 if `user`'s account is disabled: what a download link they made
     /// is checked against.
     pub async fn check_enabled(&self, user: UserId) -> Result<(), AuthError> {
-        match self.standing(user, None).await? {
+        self.enabled_standing(user, None).await.map(drop)
+    }
+
+    /// An account's [`standing`](Self::standing), or 401 if it is disabled.
+    async fn enabled_standing(
+        &self,
+        user: UserId,
+        generation: Option<i64>,
+    ) -> Result<Option<users::Standing>, AuthError> {
+        match self.standing(user, generation).await? {
             Some(standing) if standing.disabled() => Err(AuthError::Unauthorized("the account is disabled")),
-            _ => Ok(()),
+            standing => Ok(standing),
         }
     }
 
@@ -178,10 +172,8 @@ impl Credentials {
             .is_some_and(|standing| is_stale(standing.last_seen_at))
         {
             let pool = self.db.pool().clone();
-            tokio::spawn(async move {
-                if let Err(err) = users::seen(&pool, user, now_micros()).await {
-                    tracing::warn!(user = user.get(), error = %err, "could not note when a user was last seen");
-                }
+            note_in_background(format!("when user {user} was last seen"), async move {
+                users::seen(&pool, user, now_micros()).await
             });
         }
         self.accounts.put(user, standing.clone());
@@ -197,6 +189,16 @@ impl Credentials {
     pub fn forget_key(&self, digest: &str) {
         self.grants.remove(digest);
     }
+}
+
+/// Writes a "last used" note off the request's path; a failure only costs
+/// the note.
+fn note_in_background(what: String, write: impl Future<Output = Result<(), sqlx::Error>> + Send + 'static) {
+    tokio::spawn(async move {
+        if let Err(err) = write.await {
+            tracing::warn!(error = %err, "could not note {what}");
+        }
+    });
 }
 
 fn is_stale(noted: Option<i64>) -> bool {

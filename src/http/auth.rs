@@ -10,8 +10,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::password;
-use crate::db::audit::hold_head;
-use crate::db::{api_keys, users};
+use crate::db::users;
 use crate::domain::{AccountRole, Scope, UserId};
 use crate::http::caller::AuthUser;
 use crate::http::error::ApiError;
@@ -20,6 +19,7 @@ use crate::pipeline::Error;
 use crate::pipeline::accounts::{self, Admission};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::credentials::Caller;
+use crate::pipeline::keys;
 use crate::pipeline::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -108,26 +108,7 @@ pub async fn logout(
     Extension(audit): Extension<Audit>,
     caller: Caller,
 ) -> Result<StatusCode, ApiError> {
-    let mut tx = state.db.begin().await?;
-    hold_head(&mut tx).await?;
-    let revoked_key = match caller.key {
-        Some(key) => Some(
-            api_keys::revoke(&mut tx, caller.user, key)
-                .await?
-                .ok_or(Error::NotFound("key"))?,
-        ),
-        None => {
-            users::revoke_tokens(&mut tx, caller.user).await?;
-            None
-        }
-    };
-    audit.record(&mut tx, "logout").await?;
-    tx.commit().await?;
-    audit.committed();
-    match revoked_key {
-        Some((_, digest)) => state.credentials.forget_key(&digest),
-        None => state.credentials.forget_account(caller.user),
-    }
+    keys::sign_out(&state, &audit, caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

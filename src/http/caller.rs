@@ -43,7 +43,7 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = resolve(parts, state).await?;
         if !parts.method.is_safe() && !caller.scope.writes() {
-            return Err(ApiError::InsufficientScope);
+            return Err(Error::InsufficientScope.into());
         }
         Ok(Self(caller.user))
     }

@@ -33,8 +33,6 @@ pub enum ApiError {
     RangeNotSatisfiable { size: u64 },
     #[error("{0}; try again when it has finished")]
     JobRunning(String),
-    #[error("this credential may only read")]
-    InsufficientScope,
 }
 
 impl ApiError {
@@ -45,7 +43,6 @@ impl ApiError {
             Self::JobRunning(_) => StatusCode::CONFLICT,
             Self::UnsupportedTusVersion(_) => StatusCode::PRECONDITION_FAILED,
             Self::InvalidCid(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         }
     }
@@ -60,7 +57,6 @@ impl ApiError {
             Self::UnsupportedTusVersion(_) => "unsupported_tus_version",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::JobRunning(_) => "job_running",
-            Self::InsufficientScope => "insufficient_scope",
         }
     }
 }
@@ -87,7 +83,7 @@ fn status_of(err: &Error) -> StatusCode {
         Error::BadRequest(_) | Error::Interrupted => StatusCode::BAD_REQUEST,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
-        Error::SignupClosed(_) | Error::InvalidInvite => StatusCode::FORBIDDEN,
+        Error::SignupClosed(_) | Error::InvalidInvite | Error::InsufficientScope => StatusCode::FORBIDDEN,
         Error::Unavailable(_) | Error::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

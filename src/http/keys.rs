@@ -8,22 +8,17 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::api_key;
 use crate::config::HumanDuration;
-use crate::db::api_keys::{self, ApiKey, NewKey};
-use crate::db::audit::hold_head;
+use crate::db::api_keys::{self, ApiKey};
 use crate::domain::Scope;
-use crate::domain::timestamp::{self, now_micros};
+use crate::domain::timestamp;
 use crate::http::caller::{AuthUser, Reader};
 use crate::http::error::ApiError;
 use crate::http::json_error;
-use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::credentials::Caller;
 use crate::pipeline::state::AppState;
-
-/// Longest name a key may have, in characters.
-const NAME_CHARS: usize = 100;
+use crate::pipeline::{Error, keys};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -79,57 +74,13 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(audit): Extension<Audit>,
     caller: Caller,
-    AuthUser(user): AuthUser,
+    // A read credential makes no keys at all.
+    _writer: AuthUser,
     body: Result<Json<KeyRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let Json(request) = body.map_err(json_error)?;
-    let name = request.name.trim();
-    audit.note_name(name);
-    if name.is_empty() || name.chars().count() > NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(Error::Validation(format!(
-            "a key's name is 1 to {NAME_CHARS} characters, without control characters"
-        ))
-        .into());
-    }
-    // No credential makes one that may do more than itself.
-    if request.scope > caller.scope {
-        return Err(ApiError::InsufficientScope);
-    }
-    let now = now_micros();
-    let expires_at = match request.expires_in {
-        None => None,
-        Some(HumanDuration(lifetime)) if lifetime.is_zero() => {
-            return Err(Error::Validation("expires_in must be longer than zero".into()).into());
-        }
-        Some(HumanDuration(lifetime)) => Some(
-            timestamp::after(now, lifetime)
-                .ok_or_else(|| Error::Validation("expires_in is too long".into()))?,
-        ),
-    };
-    let (secret, digest) = api_key::generate();
-    let mut tx = state.db.begin().await?;
-    hold_head(&mut tx).await?;
-    let key = api_keys::insert(
-        &mut tx,
-        &NewKey {
-            user,
-            name,
-            scope: request.scope.as_str(),
-            secret_sha256: &digest,
-            created_at: now,
-            expires_at,
-        },
-    )
-    .await?;
-    audit.record(&mut tx, "key_create").await?;
-    tx.commit().await?;
-    audit.committed();
-    tracing::info!(
-        user = user.get(),
-        key = key.id,
-        scope = key.scope,
-        "API key created"
-    );
+    let lifetime = request.expires_in.map(|HumanDuration(lifetime)| lifetime);
+    let (secret, key) = keys::create(&state, &audit, caller, &request.name, request.scope, lifetime).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKey {
@@ -161,16 +112,6 @@ pub async fn revoke(
     // Any key may revoke the caller's keys, a read-only one too: taking
     // power away is always allowed.
     let id: i64 = id.parse().map_err(|_| Error::NotFound("key"))?;
-    let mut tx = state.db.begin().await?;
-    hold_head(&mut tx).await?;
-    let (name, digest) = api_keys::revoke(&mut tx, user, id)
-        .await?
-        .ok_or(Error::NotFound("key"))?;
-    audit.note_name(&name);
-    audit.record(&mut tx, "key_revoke").await?;
-    tx.commit().await?;
-    audit.committed();
-    state.credentials.forget_key(&digest);
-    tracing::info!(user = user.get(), key = id, "API key revoked");
+    keys::revoke(&state, &audit, user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

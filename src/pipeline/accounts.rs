@@ -9,12 +9,12 @@ use crate::auth::{api_key, password};
 use crate::config::Signup;
 use crate::db::audit::hold_head;
 use crate::db::{files, invites, is_unique_violation, users};
-use crate::domain::timestamp::{self, now_micros};
+use crate::domain::timestamp::now_micros;
 use crate::domain::{AccountRole, FileName, UserId};
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
-use crate::pipeline::delete;
 use crate::pipeline::state::AppState;
+use crate::pipeline::{delete, keys};
 
 /// Files deleted per round when an account goes.
 const FILES_PER_ROUND: i64 = 100;
@@ -109,19 +109,14 @@ pub async fn invite(
     lifetime: std::time::Duration,
     created_by: Option<UserId>,
 ) -> Result<(String, invites::Invite), Error> {
-    if lifetime.is_zero() {
-        return Err(Error::Validation("an invite must last longer than zero".into()));
-    }
-    let now = now_micros();
-    let expires_at = timestamp::after(now, lifetime)
-        .ok_or_else(|| Error::Validation("an invite's lifetime is too long".into()))?;
+    let expires_at = keys::expiry(lifetime)?;
     let (code, digest) = api_key::generate_invite();
     let invite = invites::insert(
         state.db.pool(),
         &digest,
         role.as_str(),
         created_by,
-        now,
+        now_micros(),
         expires_at,
     )
     .await?;

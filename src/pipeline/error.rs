@@ -65,6 +65,8 @@ pub enum Error {
     LastAdmin,
     #[error("{0}")]
     SignupClosed(&'static str),
+    #[error("this credential may not do that: it may only read, or it asks for more than it has")]
+    InsufficientScope,
     #[error("the invite is unknown, used or expired; ask an admin for another")]
     InvalidInvite,
     #[error("internal error")]
@@ -103,6 +105,7 @@ impl Error {
             Self::UsernameTaken(_) => "username_taken",
             Self::LastAdmin => "last_admin",
             Self::SignupClosed(_) => "signup_closed",
+            Self::InsufficientScope => "insufficient_scope",
             Self::InvalidInvite => "invalid_invite",
             Self::Internal(_) => "internal",
         }

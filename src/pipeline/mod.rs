@@ -21,6 +21,7 @@ pub mod credentials;
 pub mod delete;
 pub mod error;
 pub mod group_commit;
+pub mod keys;
 pub mod maintenance;
 pub mod migrate_storage;
 pub mod readiness;

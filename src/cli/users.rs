@@ -160,7 +160,7 @@ pub async fn run(config: Config, command: UserCommand) -> anyhow::Result<()> {
                 yes,
                 "this deletes {username} and every file they own; pass --yes to do it"
             );
-            let files = accounts::delete(&state, &audit, id).await?;
+            let (_, files) = accounts::delete(&state, &audit, id).await?;
             println!("deleted {username} and {files} file(s)");
         }
     }

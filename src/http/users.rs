@@ -145,8 +145,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Json<DeletedUser>, ApiError> {
     let id = user_id(&id)?;
-    let username = account(&state, id).await?.username;
-    let files_deleted = accounts::delete(&state, &audit, id).await?;
+    let (username, files_deleted) = accounts::delete(&state, &audit, id).await?;
     Ok(Json(DeletedUser {
         id,
         username,

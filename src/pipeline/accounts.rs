@@ -175,8 +175,9 @@ pub async fn change(
 
 /// Deletes `user`'s files (each its own audited deletion, so blobs and
 /// their references stay right), then the account with its keys, sessions
-/// and history. Audit events stay. Returns how many files went.
-pub async fn delete(state: &AppState, audit: &Audit, user: UserId) -> Result<u64, Error> {
+/// and history. Audit events stay. Returns its username and how many files
+/// went.
+pub async fn delete(state: &AppState, audit: &Audit, user: UserId) -> Result<(String, u64), Error> {
     let username = {
         let mut conn = state.db.pool().acquire().await?;
         users::account(&mut conn, user)
@@ -228,5 +229,5 @@ pub async fn delete(state: &AppState, audit: &Audit, user: UserId) -> Result<u64
     audit.committed();
     state.credentials.forget_account(user);
     tracing::info!(user = user.get(), files = deleted, "account deleted");
-    Ok(deleted)
+    Ok((username, deleted))
 }

@@ -68,6 +68,13 @@ pub struct Config {
     pub audit_key: Option<Secret>,
     /// Largest accepted upload in bytes (`DEPOT_MAX_UPLOAD_BYTES`); default 10 GiB.
     pub max_upload_bytes: u64,
+    /// The storage quota of a user an admin gave none of their own, in bytes
+    /// of their files, each counted in full (`DEPOT_QUOTA_BYTES`); 0, the
+    /// default, for no limit.
+    pub quota_bytes: u64,
+    /// How many files such a user may keep (`DEPOT_QUOTA_FILES`); 0, the
+    /// default, for no limit.
+    pub quota_files: u64,
     /// File extensions accepted for upload, e.g. `csv` or `csv,tsv`
     /// (`DEPOT_ALLOWED_EXTENSIONS`); empty accepts every type.
     pub allowed_extensions: ExtensionAllowList,
@@ -155,6 +162,8 @@ impl Default for Config {
             secret_key: None,
             audit_key: None,
             max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            quota_bytes: 0,
+            quota_files: 0,
             allowed_extensions: ExtensionAllowList::default(),
             upload_expiry: HumanDuration::from_secs(24 * 3600),
             cleanup_retry: HumanDuration::from_secs(30),

@@ -18,6 +18,7 @@ use crate::pipeline::audit::AuditWriter;
 use crate::pipeline::credentials::Credentials;
 use crate::pipeline::group_commit::GroupCommit;
 use crate::pipeline::maintenance::{self, Maintenance};
+use crate::pipeline::quota::Quota;
 use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
 use crate::pipeline::state::{AppState, UploadPolicy};
@@ -72,6 +73,10 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             allowed_extensions: config.allowed_extensions.clone(),
             upload_expiry: config.upload_expiry.0,
             cleanup_retry: config.cleanup_retry.0,
+            quota: Quota {
+                bytes: config.quota_bytes,
+                files: config.quota_files,
+            },
         }),
         sessions: Arc::new(SessionPolicy {
             ttl: config.session_ttl.0,

@@ -11,6 +11,7 @@ pub mod files;
 pub mod history;
 pub mod invites;
 pub mod jobs;
+pub mod quotas;
 pub mod sessions;
 pub mod storage_report;
 pub mod transfers;

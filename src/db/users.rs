@@ -23,6 +23,10 @@ pub struct Standing {
     disabled: i64,
     pub token_generation: i64,
     pub last_seen_at: Option<i64>,
+    /// The account's own storage quota, where an admin set one: `None`
+    /// for the deployment's, 0 for none.
+    pub quota_bytes: Option<i64>,
+    pub quota_files: Option<i64>,
 }
 
 impl Standing {
@@ -69,7 +73,7 @@ pub async fn none_yet(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
 /// The account named `username`, if it exists.
 pub async fn find_credentials(pool: &AnyPool, username: &str) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, password_hash, role, disabled, token_generation, last_seen_at FROM users \
+        "SELECT id, password_hash, role, disabled, token_generation, last_seen_at, quota_bytes, quota_files FROM users \
          WHERE username = $1",
     )
     .bind(username)
@@ -80,7 +84,9 @@ pub async fn find_credentials(pool: &AnyPool, username: &str) -> Result<Option<C
 /// The standing of `user`'s account, or `None` for a user depot has no row
 /// for (one an external auth service vouches for).
 pub async fn standing(pool: &AnyPool, user: UserId) -> Result<Option<Standing>, sqlx::Error> {
-    sqlx::query_as("SELECT role, disabled, token_generation, last_seen_at FROM users WHERE id = $1")
+    sqlx::query_as(
+        "SELECT role, disabled, token_generation, last_seen_at, quota_bytes, quota_files FROM users WHERE id = $1",
+    )
         .bind(user)
         .fetch_optional(pool)
         .await
@@ -126,12 +132,13 @@ pub struct Account {
     pub last_seen_at: Option<i64>,
     pub files: i64,
     pub bytes: i64,
+    pub quota_bytes: Option<i64>,
+    pub quota_files: Option<i64>,
 }
 
 const ACCOUNT: &str = "SELECT u.id, u.username, u.role, u.disabled, u.created_at, u.last_seen_at, \
-     (SELECT COUNT(*) FROM files f WHERE f.user_id = u.id) AS files, \
-     (SELECT CAST(COALESCE(SUM(f.size), 0) AS BIGINT) FROM files f WHERE f.user_id = u.id) AS bytes \
-     FROM users u";
+     COALESCE(usage.files, 0) AS files, COALESCE(usage.bytes, 0) AS bytes, u.quota_bytes, u.quota_files \
+     FROM users u LEFT JOIN user_usage usage ON usage.user_id = u.id";
 
 /// Every account, oldest first.
 pub async fn accounts(pool: &AnyPool) -> Result<Vec<Account>, sqlx::Error> {
@@ -154,10 +161,20 @@ pub struct AccountChange<'a> {
     pub role: Option<&'a str>,
     pub disabled: Option<bool>,
     pub password_hash: Option<&'a str>,
+    /// The account's own quota: `Some(None)` gives it the deployment's again.
+    pub quota_bytes: Option<Option<i64>>,
+    pub quota_files: Option<Option<i64>>,
 }
 
-/// Applies `change` to `user`'s account and revokes the tokens issued to it
-/// so far, which carry what it was; `false` if there is no such account.
+impl AccountChange<'_> {
+    /// Whether the tokens issued before carry what the change makes untrue.
+    fn revokes_tokens(&self) -> bool {
+        self.role.is_some() || self.disabled.is_some() || self.password_hash.is_some()
+    }
+}
+
+/// Applies `change` to `user`'s account — revoking the tokens issued to it
+/// so far when they carry what it was; `false` if there is no such account.
 pub async fn change(
     conn: &mut AnyConnection,
     user: UserId,
@@ -165,13 +182,20 @@ pub async fn change(
 ) -> Result<bool, sqlx::Error> {
     sqlx::query(
         "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
-         password_hash = COALESCE($4, password_hash), token_generation = token_generation + 1 \
+         password_hash = COALESCE($4, password_hash), token_generation = token_generation + $5, \
+         quota_bytes = CASE WHEN $6 = 1 THEN $7 ELSE quota_bytes END, \
+         quota_files = CASE WHEN $8 = 1 THEN $9 ELSE quota_files END \
          WHERE id = $1",
     )
     .bind(user)
     .bind(change.role)
     .bind(change.disabled.map(i64::from))
     .bind(change.password_hash)
+    .bind(i64::from(change.revokes_tokens()))
+    .bind(i64::from(change.quota_bytes.is_some()))
+    .bind(change.quota_bytes.flatten())
+    .bind(i64::from(change.quota_files.is_some()))
+    .bind(change.quota_files.flatten())
     .execute(conn)
     .await
     .map(|done| done.rows_affected() == 1)
@@ -201,6 +225,8 @@ pub async fn remove(conn: &mut AnyConnection, user: UserId) -> Result<bool, sqlx
         "DELETE FROM sessions WHERE user_id = $1",
         "DELETE FROM processing_records WHERE user_id = $1",
         "DELETE FROM processing_counts WHERE user_id = $1",
+        "DELETE FROM quota_reservations WHERE user_id = $1",
+        "DELETE FROM user_usage WHERE user_id = $1",
         "UPDATE uploads SET expires_at = 0 WHERE user_id = $1",
     ] {
         sqlx::query(statement).bind(user).execute(&mut *conn).await?;

@@ -72,7 +72,9 @@ fn status_of(err: &Error) -> StatusCode {
         Error::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         Error::UploadExpired | Error::UploadTerminated => StatusCode::GONE,
         Error::ChecksumMismatch { .. } => CHECKSUM_MISMATCH,
-        Error::TooLarge { .. } | Error::PastUploadLength { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::TooLarge { .. } | Error::PastUploadLength { .. } | Error::QuotaExceeded(_) => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
         Error::InvalidFileName(_)
         | Error::InvalidSessionId(_)
         | Error::ExtensionNotAllowed { .. }

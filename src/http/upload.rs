@@ -136,13 +136,13 @@ async fn receive_raw(
         None => String::new(),
     };
     let meta = meta(upload.user(), file_name, None, description)?;
+    upload.expect_file_bytes(declared_length(headers));
     upload.check(&meta).await?;
 
     let declared_type = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    upload.expect_request_bytes(declared_length(headers));
     upload.open_body(Format::detect(file_name, declared_type)).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {

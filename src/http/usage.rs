@@ -1,5 +1,5 @@
-//! `GET /api/v1/usage`: what the caller stores, and what deduplication saves —
-//! the same content under several names is stored once.
+//! `GET /api/v1/usage`: what the caller stores, what deduplication saves —
+//! the same content under several names is stored once — and their quota.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::db::files;
 use crate::http::caller::AuthUser;
 use crate::http::error::ApiError;
+use crate::pipeline::quota::{self, Quota};
 use crate::pipeline::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -21,6 +22,10 @@ pub struct UsageView {
     pub physical_bytes: i64,
     /// logical / physical (1.0 with nothing stored).
     pub dedup_ratio: f64,
+    /// The caller's storage quota, in logical bytes and files (0: no limit).
+    pub quota: Quota,
+    /// Room in the quota held by the caller's uploads under way.
+    pub reserved_bytes: i64,
 }
 
 #[utoipa::path(get, path = "/api/v1/usage", tag = "files",
@@ -30,6 +35,8 @@ pub async fn usage(
     AuthUser(user): AuthUser,
 ) -> Result<Json<UsageView>, ApiError> {
     let usage = files::usage(state.db.pool(), user).await?;
+    let quota = Quota::of(&state, user).await?;
+    let held = quota::held(&state, user).await?;
     #[allow(clippy::cast_precision_loss)] // a ratio for people to read
     let dedup_ratio = if usage.physical_bytes > 0 {
         usage.logical_bytes as f64 / usage.physical_bytes as f64
@@ -42,5 +49,7 @@ pub async fn usage(
         contents: usage.contents,
         physical_bytes: usage.physical_bytes,
         dedup_ratio,
+        quota,
+        reserved_bytes: held.bytes,
     }))
 }

@@ -1,13 +1,13 @@
 //! User administration for admins: `/api/v1/admin/users` lists accounts
-//! with what they store, creates them, changes their role, standing or
-//! password (`PATCH`), and deletes them with their files.
+//! with what they store, creates them, changes their role, standing,
+//! password or storage quota (`PATCH`), and deletes them with their files.
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::db::users::{self, Account};
 use crate::domain::timestamp;
@@ -18,6 +18,7 @@ use crate::http::json_error;
 use crate::pipeline::Error;
 use crate::pipeline::accounts::{self, Admission};
 use crate::pipeline::audit::Audit;
+use crate::pipeline::quota::Quota;
 use crate::pipeline::state::AppState;
 
 /// An account as an admin sees it.
@@ -34,10 +35,19 @@ pub struct UserView {
     files: i64,
     /// The bytes of its files, each counted in full (deduplicated content too).
     bytes_used: i64,
+    /// The account's own storage quota in bytes, where an admin set one
+    /// (0: none); `null` when the deployment's applies.
+    quota_bytes: Option<u64>,
+    /// The account's own quota of files, likewise.
+    quota_files: Option<u64>,
+    /// The quota that applies to it: its own or the deployment's (0: none).
+    quota: Quota,
 }
 
-impl From<Account> for UserView {
-    fn from(account: Account) -> Self {
+impl UserView {
+    fn of(account: Account, default: Quota) -> Self {
+        let own = |limit: Option<i64>| limit.map(|limit| u64::try_from(limit).unwrap_or_default());
+        let (quota_bytes, quota_files) = (own(account.quota_bytes), own(account.quota_files));
         Self {
             id: account.id,
             username: account.username,
@@ -47,6 +57,12 @@ impl From<Account> for UserView {
             last_seen_at: account.last_seen_at.map(timestamp::to_rfc3339),
             files: account.files,
             bytes_used: account.bytes,
+            quota_bytes,
+            quota_files,
+            quota: Quota {
+                bytes: quota_bytes.unwrap_or(default.bytes),
+                files: quota_files.unwrap_or(default.files),
+            },
         }
     }
 }
@@ -70,6 +86,25 @@ pub struct UserChange {
     disabled: Option<bool>,
     /// A new password, set by the admin.
     password: Option<String>,
+    /// The account's own storage quota in bytes (0: none); `null` gives it
+    /// the deployment's again.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    quota_bytes: Option<Option<u64>>,
+    /// The account's own quota of files (0: none); `null` gives it the
+    /// deployment's again.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    quota_files: Option<Option<u64>>,
+}
+
+/// A field that may be absent (`None`: left as it is), `null` or a value.
+fn present<'de, D, T>(field: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(field).map(Some)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -84,7 +119,13 @@ pub struct DeletedUser {
     responses((status = 200, description = "Every account, oldest first", body = [UserView])))]
 pub async fn list(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Vec<UserView>>, ApiError> {
     let accounts = users::accounts(state.db.pool()).await?;
-    Ok(Json(accounts.into_iter().map(UserView::from).collect()))
+    let default = state.policy.quota;
+    Ok(Json(
+        accounts
+            .into_iter()
+            .map(|account| UserView::of(account, default))
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUser,
@@ -107,7 +148,11 @@ pub async fn create(
         role = role.as_str(),
         "account created by an admin"
     );
-    Ok((StatusCode::CREATED, Json(account(&state, id).await?.into())))
+    let account = account(&state, id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserView::of(account, state.policy.quota)),
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", params(("id" = i64, Path)),
@@ -129,9 +174,11 @@ pub async fn change(
         role: change.role,
         disabled: change.disabled,
         password: change.password,
+        quota_bytes: change.quota_bytes,
+        quota_files: change.quota_files,
     };
     let account = accounts::change(&state, &audit, id, change, "user_update").await?;
-    Ok(Json(account.into()))
+    Ok(Json(UserView::of(account, state.policy.quota)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin", params(("id" = i64, Path)),

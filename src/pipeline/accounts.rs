@@ -130,10 +130,16 @@ pub struct Change {
     pub role: Option<AccountRole>,
     pub disabled: Option<bool>,
     pub password: Option<String>,
+    /// The account's own storage quota (0: none); `Some(None)` gives it the
+    /// deployment's again.
+    pub quota_bytes: Option<Option<u64>>,
+    pub quota_files: Option<Option<u64>>,
 }
 
-/// Applies `change` to `user`'s account, recorded as `action`; its tokens
-/// issued before stop working (on every node within the revocation bound).
+/// Applies `change` to `user`'s account, recorded as `action`. A change of
+/// its role, standing or password makes the tokens issued before stop
+/// working (on every node within the revocation bound); a quota takes hold
+/// within the same bound.
 pub async fn change(
     state: &AppState,
     audit: &Audit,
@@ -154,6 +160,8 @@ pub async fn change(
         role: change.role.map(AccountRole::as_str),
         disabled: change.disabled,
         password_hash: hash.as_deref(),
+        quota_bytes: change.quota_bytes.map(|quota| quota.map(stored_limit)),
+        quota_files: change.quota_files.map(|quota| quota.map(stored_limit)),
     };
     if !users::change(&mut tx, user, &changed).await? {
         return Err(Error::NotFound("user"));
@@ -230,4 +238,9 @@ pub async fn delete(state: &AppState, audit: &Audit, user: UserId) -> Result<(St
     state.credentials.forget_account(user);
     tracing::info!(user = user.get(), files = deleted, "account deleted");
     Ok((username, deleted))
+}
+
+/// A quota as its column keeps it; past `i64::MAX` is as good as no limit.
+fn stored_limit(limit: u64) -> i64 {
+    i64::try_from(limit).unwrap_or(0)
 }

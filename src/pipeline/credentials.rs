@@ -139,6 +139,12 @@ impl Credentials {
         self.enabled_standing(user, None).await.map(drop)
     }
 
+    /// An account's standing as this node knows it (its quota among it);
+    /// `None` for a user depot keeps no account of.
+    pub async fn account(&self, user: UserId) -> Result<Option<users::Standing>, AuthError> {
+        self.standing(user, None).await
+    }
+
     /// An account's [`standing`](Self::standing), or 401 if it is disabled.
     async fn enabled_standing(
         &self,

@@ -16,6 +16,7 @@ use crate::domain::{FileName, timestamp};
 use crate::pipeline::Error;
 use crate::pipeline::active;
 use crate::pipeline::audit::Audit;
+use crate::pipeline::quota;
 use crate::pipeline::state::AppState;
 use crate::storage::BlobKey;
 
@@ -53,6 +54,7 @@ pub async fn delete(
     let record = files::delete(&mut tx, user, file_name.as_str())
         .await?
         .ok_or(Error::NotFound("file"))?;
+    quota::count_deleted(&mut tx, user, record.size).await?;
     tx.commit().await?;
     audit.committed();
     for change in &cleared {

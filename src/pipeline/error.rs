@@ -22,6 +22,8 @@ pub enum Error {
     #[error("the upload exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("{0}")]
+    QuotaExceeded(crate::pipeline::quota::Exceeded),
+    #[error("{0}")]
     InvalidFileName(String),
     #[error("extension not allowed; accepted: {allowed}")]
     ExtensionNotAllowed { allowed: String },
@@ -84,6 +86,7 @@ impl Error {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::FileExists(_) => "file_exists",
             Self::TooLarge { .. } => "payload_too_large",
+            Self::QuotaExceeded(_) => "quota_exceeded",
             Self::InvalidFileName(_) => "invalid_file_name",
             Self::ExtensionNotAllowed { .. } => "extension_not_allowed",
             Self::MissingField(_) => "missing_field",

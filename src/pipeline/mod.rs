@@ -24,6 +24,7 @@ pub mod group_commit;
 pub mod keys;
 pub mod maintenance;
 pub mod migrate_storage;
+pub mod quota;
 pub mod readiness;
 pub mod resumable;
 pub mod session;

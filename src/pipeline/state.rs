@@ -53,4 +53,6 @@ pub struct UploadPolicy {
     /// The first pause before a deleted file's bytes are removed again, when
     /// the store could not remove them at once.
     pub cleanup_retry: std::time::Duration,
+    /// The storage quota of every user an admin gave none of their own.
+    pub quota: crate::pipeline::quota::Quota,
 }

@@ -13,16 +13,6 @@ use crate::helpers::{TestApp, TestUser, sample_bytes};
 const REVOCATION_BOUND: Duration = Duration::from_secs(5);
 
 /// Another node of `first`'s deployment: the same database, secret and blobs.
-async fn second_node(first: &TestApp) -> TestApp {
-    TestApp::spawn_with(|config| {
-        config.data_dir = first.data_dir().to_owned();
-        config.database_url = first.config.database_url.clone();
-        config.storage = first.config.storage.clone();
-        config.storage_url = first.config.storage_url.clone();
-    })
-    .await
-}
-
 /// `user`'s new key: its JSON as created.
 /// A JSON `POST` to `path` as `user`.
 async fn post_as(app: &TestApp, user: &TestUser, path: &str, body: Value) -> reqwest::Response {
@@ -328,7 +318,7 @@ async fn an_expired_key_is_refused() {
 #[tokio::test]
 async fn signing_out_revokes_the_accounts_tokens_on_every_node_within_the_bound() {
     let first = TestApp::spawn().await;
-    let second = second_node(&first).await;
+    let second = first.second_node().await;
     let ann = first.user("ann").await;
     // The second node has seen the token, and keeps the account's standing.
     assert_eq!(second.get(&ann, "/api/v1/files/").await.status(), StatusCode::OK);
@@ -368,7 +358,7 @@ async fn signing_out_revokes_the_accounts_tokens_on_every_node_within_the_bound(
 #[tokio::test]
 async fn a_revoked_key_stops_working_on_another_node_within_the_bound() {
     let first = TestApp::spawn().await;
-    let second = second_node(&first).await;
+    let second = first.second_node().await;
     let ann = first.user("ann").await;
     let (key, id) = key_user(&first, &ann, "read-write").await;
     assert_eq!(second.get(&key, "/api/v1/files/").await.status(), StatusCode::OK);
@@ -508,7 +498,7 @@ async fn admin_change(app: &TestApp, admin: &TestUser, id: i64, body: Value) -> 
 #[tokio::test]
 async fn an_admin_creates_disables_promotes_and_demotes_users() {
     let app = TestApp::spawn().await;
-    let second = second_node(&app).await;
+    let second = app.second_node().await;
     let root = app.user("root").await;
     let ann = app.user("ann").await;
     assert_eq!(

@@ -165,6 +165,20 @@ impl TestApp {
         }
     }
 
+    /// Another node of this one's deployment: the same database, data dir
+    /// and store, its own process state.
+    pub async fn second_node(&self) -> TestApp {
+        TestApp::spawn_with(|config| {
+            config.data_dir = self.data_dir().to_owned();
+            config.database_url = self.config.database_url.clone();
+            config.storage = self.config.storage.clone();
+            config.storage_url = self.config.storage_url.clone();
+            config.quota_bytes = self.config.quota_bytes;
+            config.quota_files = self.config.quota_files;
+        })
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -29,6 +29,7 @@ mod partition;
 mod preview;
 mod process;
 mod profile;
+mod quotas;
 mod resumable;
 mod sessions;
 mod tracking;

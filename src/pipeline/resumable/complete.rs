@@ -55,6 +55,7 @@ pub(super) async fn complete(
             head,
             profile,
             upload: Some(id),
+            held_as: Some(id.to_string()),
         };
         Ok((meta, received))
     }

@@ -36,12 +36,14 @@ pub use self::open::OpenUploads;
 pub use self::warm::WarmProfiles;
 use self::writing::Taken;
 use crate::db::files::FileRecord;
+use crate::db::quotas;
 use crate::db::uploads::{self, NewUpload, UploadRow};
 use crate::domain::timestamp::now_micros;
 use crate::domain::{FileName, SessionId, UploadId, UserId, content_type};
 use crate::pipeline::Error;
 use crate::pipeline::attempt::{Announcement, Attempt};
 use crate::pipeline::audit::Audit;
+use crate::pipeline::quota;
 use crate::pipeline::session::{Named, Session};
 use crate::pipeline::state::AppState;
 use crate::pipeline::upload::{Checkpoint, Digests, Upload, UploadMeta};
@@ -163,6 +165,7 @@ pub async fn create(
             original_name,
             description,
         };
+        upload.expect_file_bytes(Some(length));
         upload.check(&meta).await?;
         let limit = state.policy.max_upload_bytes;
         let length = i64::try_from(length)
@@ -170,6 +173,7 @@ pub async fn create(
             .filter(|_| length <= limit)
             .ok_or(Error::TooLarge { limit })?;
         upload.record_now().await?;
+        quota::hold_for_resumable(state, &id.to_string(), user, length.unsigned_abs(), expires_at).await?;
         let checkpoint = upload.checkpoint();
         let row = NewUpload {
             id,
@@ -189,6 +193,9 @@ pub async fn create(
     }
     .await;
     if let Err(err) = recorded {
+        if let Err(release) = quota::release(&state.db, &id.to_string()).await {
+            tracing::warn!(upload = %id, error = %release, "could not give up a refused upload's quota reservation");
+        }
         return Err(upload.abort(err).await);
     }
     upload.suspend();
@@ -268,7 +275,11 @@ where
     E: std::fmt::Display,
 {
     let taken = Taken::take(state, user, id).await?;
-    if let Some(err) = taken.refusal_before_bytes(&patch) {
+    let refusal = match taken.refusal_before_bytes(&patch) {
+        Some(err) => Some(err),
+        None => taken.hold_quota().await.err(),
+    };
+    if let Some(err) = refusal {
         // Nothing was written: the upload stays as it was.
         taken.put_back();
         return Err(err);
@@ -367,6 +378,7 @@ async fn discard(state: &AppState, id: UploadId, store_state: &ResumeState) -> R
     state.blobs.discard(&id, store_state).await?;
     let mut conn = state.db.pool().acquire().await?;
     uploads::delete(&mut conn, id).await?;
+    quotas::release(&mut conn, &id.to_string()).await?;
     Ok(())
 }
 

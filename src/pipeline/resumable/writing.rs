@@ -22,6 +22,7 @@ use crate::domain::timestamp::now_micros;
 use crate::domain::{UploadId, UserId};
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
+use crate::pipeline::quota;
 use crate::pipeline::state::AppState;
 use crate::pipeline::upload::Digests;
 use crate::storage::{ResumableWriter, ResumeState};
@@ -76,6 +77,16 @@ impl<'a> Taken<'a> {
         } else {
             None
         }
+    }
+
+    /// Holds the upload's room in its user's quota again, for as long as the
+    /// upload now lives: a quota lowered (or a reservation run out) since
+    /// its last request refuses this one's bytes, and the upload stays.
+    pub async fn hold_quota(&self) -> Result<(), Error> {
+        let row = &self.open.row;
+        let length = u64::try_from(row.length).unwrap_or_default();
+        let until = expires_from(self.state, now_micros());
+        quota::hold_for_resumable(self.state, &row.id, row.user_id, length, until).await
     }
 
     /// Leaves the upload as it was, open for the next request.

@@ -62,6 +62,11 @@ impl Ingest {
         Ok(())
     }
 
+    /// How many bytes arrived so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Everything the body gave, once every byte has arrived.
     pub async fn finish(mut self) -> Result<Received, Error> {
         let (head, profile) = self.profiling.finish(self.writer.as_mut()).await?;
@@ -75,6 +80,7 @@ impl Ingest {
             head,
             profile,
             upload: None,
+            held_as: None,
         })
     }
 }
@@ -93,6 +99,9 @@ pub struct Received {
     pub profile: Option<Profile>,
     /// The resumable upload the body completes, removed in the same transaction.
     pub upload: Option<UploadId>,
+    /// The quota reservation that held room for the bytes, given up in the
+    /// same transaction.
+    pub held_as: Option<String>,
 }
 
 impl std::fmt::Debug for Received {

@@ -28,6 +28,7 @@ use crate::domain::{SessionId, UserId};
 use crate::pipeline::Error;
 use crate::pipeline::attempt::{Announcement, Attempt};
 use crate::pipeline::audit::Audit;
+use crate::pipeline::quota::{self, Quota, RESERVE_FROM, Reservation};
 use crate::pipeline::session::{self, Named, Session};
 use crate::pipeline::state::AppState;
 use crate::profile::Format;
@@ -45,6 +46,10 @@ pub struct Upload<'a> {
     checked: Option<(String, Option<String>)>,
     /// How many bytes the request brings, when it says.
     request_bytes: Option<u64>,
+    /// How many bytes the file has, when the request says.
+    file_bytes: Option<u64>,
+    /// Room held in the user's quota while the bytes arrive.
+    reservation: Option<Reservation>,
 }
 
 /// A request of at least this many bytes — or of a length it does not tell —
@@ -97,6 +102,8 @@ impl<'a> Upload<'a> {
             ingest: None,
             checked: None,
             request_bytes: None,
+            file_bytes: None,
+            reservation: None,
         }
     }
 
@@ -113,10 +120,14 @@ impl<'a> Upload<'a> {
         }
     }
 
-    /// What can be refused before any byte is read: the extension and the name
-    /// being free. [`Upload::finish`] checks again if the name changed since.
+    /// What can be refused before any byte is read: the extension, the name
+    /// being free and the file fitting in the user's quota, as far as its
+    /// size is known. [`Upload::finish`] checks again if the name changed
+    /// since.
     pub async fn check(&mut self, meta: &UploadMeta) -> Result<(), Error> {
         precheck(self.state, meta).await?;
+        let quota = Quota::of(self.state, self.user()).await?;
+        quota::precheck(self.state, self.user(), quota, self.file_bytes.unwrap_or(0)).await?;
         self.checked = Some(Self::checked_as(meta));
         Ok(())
     }
@@ -132,22 +143,39 @@ impl<'a> Upload<'a> {
         self.request_bytes = bytes;
     }
 
+    /// The request's body is the file, and says how many bytes it has.
+    pub fn expect_file_bytes(&mut self, bytes: Option<u64>) {
+        self.request_bytes = bytes;
+        self.file_bytes = bytes;
+    }
+
     /// The body begins: the record turns `processing` — written now if the
-    /// request is a large one — and its bytes are staged and profiled as
+    /// request is a large one — room is held in the user's quota if the
+    /// request is a large one, and its bytes are staged and profiled as
     /// `format` says.
     pub async fn open_body(&mut self, format: Option<Format>) -> Result<(), Error> {
         self.processing().await?;
         if self.request_bytes.is_none_or(|bytes| bytes >= RECORD_FROM_BYTES) {
             self.attempt.record().await?;
         }
+        if self.reservation.is_none() && self.request_bytes.is_none_or(|bytes| bytes >= RESERVE_FROM) {
+            let quota = Quota::of(self.state, self.user()).await?;
+            let needed = self.file_bytes.unwrap_or(0);
+            self.reservation =
+                Reservation::make(&self.state.db, self.user(), quota, needed, self.request_bytes).await?;
+        }
         self.ingest = Some(Ingest::start(self.state, format).await?);
         Ok(())
     }
 
-    /// Takes the body's next chunk (413 past the size limit, 422 as soon as a
-    /// dataset is one pandas would refuse).
+    /// Takes the body's next chunk (413 past the size limit or the room the
+    /// quota leaves, 422 as soon as a dataset is one pandas would refuse).
     pub async fn push(&mut self, chunk: Bytes) -> Result<(), Error> {
-        self.ingest_mut()?.push(chunk).await
+        let ingest = self.ingest.as_mut().ok_or_else(not_open)?;
+        if let Some(reservation) = &mut self.reservation {
+            reservation.cover(ingest.size() + chunk.len() as u64).await?;
+        }
+        ingest.push(chunk).await
     }
 
     /// A session the request named after the body began moves the upload
@@ -208,15 +236,16 @@ impl<'a> Upload<'a> {
         if self.checked != Some(Self::checked_as(&meta)) {
             self.check(&meta).await?;
         }
-        let received = match self.ingest.take() {
+        let mut received = match self.ingest.take() {
             Some(ingest) => ingest.finish().await?,
             None => return Err(not_open()),
         };
-        store(self.state, &self.attempt, meta, received, &self.audit).await
-    }
-
-    fn ingest_mut(&mut self) -> Result<&mut Ingest, Error> {
-        self.ingest.as_mut().ok_or_else(not_open)
+        received.held_as = self.reservation.as_ref().map(|held| held.id().to_owned());
+        let stored = store(self.state, &self.attempt, meta, received, &self.audit).await?;
+        if let Some(held) = self.reservation.take() {
+            held.settle();
+        }
+        Ok(stored)
     }
 
     fn checked_as(meta: &UploadMeta) -> (String, Option<String>) {

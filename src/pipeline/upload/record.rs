@@ -16,6 +16,7 @@ use crate::pipeline::active;
 use crate::pipeline::attempt::{Attempt, Completing};
 use crate::pipeline::audit::Audit;
 use crate::pipeline::group_commit::Batch;
+use crate::pipeline::quota::{self, Quota};
 use crate::pipeline::state::AppState;
 use crate::storage::{BlobKey, BlobStore, BlobWriter};
 
@@ -76,7 +77,9 @@ pub async fn store(
         head,
         profile,
         upload,
+        held_as,
     } = received;
+    let quota = Quota::of(state, meta.user).await?;
     let (summary, profile) = match profile {
         Some(profile) => (
             profile.summary(),
@@ -109,6 +112,8 @@ pub async fn store(
         started_at,
         server_role: state.role.as_str(),
         upload,
+        quota,
+        held_as,
         audit: audit.clone(),
         blobs: state.blobs.clone(),
         writer: None,
@@ -149,6 +154,9 @@ struct Stored {
     started_at: i64,
     server_role: &'static str,
     upload: Option<UploadId>,
+    quota: Quota,
+    /// The reservation that held room for the bytes.
+    held_as: Option<String>,
     audit: Audit,
     blobs: Arc<dyn BlobStore>,
     /// The staged bytes, for content the database knew: committed under its
@@ -166,6 +174,14 @@ impl Stored {
             }
         })?;
         let size = self.file.size;
+        quota::count_stored(
+            batch.conn(),
+            self.file.user_id,
+            self.quota,
+            size,
+            self.held_as.as_deref(),
+        )
+        .await?;
         let count = blobs::add_ref(batch.conn(), &self.key, size).await?;
         match self.writer {
             Some(writer) => writer.commit(&self.key).await?,

@@ -8,11 +8,11 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use crate::config::Config;
-use crate::db::users;
-use crate::domain::AccountRole;
-use crate::domain::timestamp;
+use crate::db::{quotas, users};
+use crate::domain::{AccountRole, size, timestamp};
 use crate::pipeline::accounts::{self, Admission, Change};
 use crate::pipeline::audit::{Audit, Who};
+use crate::pipeline::quota::Quota;
 use crate::pipeline::state::AppState;
 use crate::startup;
 
@@ -54,6 +54,20 @@ pub enum UserCommand {
     /// Set an account's password, read from the first line of stdin; its
     /// tokens issued before stop working.
     ResetPassword { username: String },
+    /// Set an account's storage quota, or give it the deployment's again
+    /// (`quota_bytes`, `quota_files`); with neither, show it.
+    Quota {
+        username: String,
+        /// The most bytes its files may take, e.g. `10GiB`; 0 for no limit.
+        #[arg(long, value_parser = size::parse, conflicts_with = "default")]
+        bytes: Option<u64>,
+        /// The most files it may keep; 0 for no limit.
+        #[arg(long, conflicts_with = "default")]
+        files: Option<u64>,
+        /// Give it the deployment's quota again.
+        #[arg(long)]
+        default: bool,
+    },
     /// Delete an account and every file it owns; its audit events stay.
     Delete {
         username: String,
@@ -154,6 +168,34 @@ pub async fn run(config: Config, command: UserCommand) -> anyhow::Result<()> {
             apply(&state, &audit, &username, change).await?;
             println!("{username}'s password is set; their earlier tokens stop working");
         }
+        UserCommand::Quota {
+            username,
+            bytes,
+            files,
+            default,
+        } => {
+            let change = Change {
+                quota_bytes: if default { Some(None) } else { bytes.map(Some) },
+                quota_files: if default { Some(None) } else { files.map(Some) },
+                ..Change::default()
+            };
+            let id = user_id(&state, &username).await?;
+            if change.quota_bytes.is_some() || change.quota_files.is_some() {
+                accounts::change(&state, &audit, id, change, "user_update").await?;
+            }
+            let quota = Quota::of(&state, id).await?;
+            let used = quotas::usage(state.db.pool(), id).await?;
+            println!(
+                "{username}: {}; {} in {} files are stored",
+                if quota.is_unlimited() {
+                    "no limit".to_owned()
+                } else {
+                    format!("a quota of {quota}")
+                },
+                size::human(u64::try_from(used.bytes).unwrap_or_default()),
+                used.files
+            );
+        }
         UserCommand::Delete { username, yes } => {
             let id = user_id(&state, &username).await?;
             anyhow::ensure!(
@@ -183,12 +225,13 @@ async fn user_id(state: &AppState, username: &str) -> anyhow::Result<crate::doma
 async fn print_accounts(state: &AppState) -> anyhow::Result<()> {
     let accounts = users::accounts(state.db.pool()).await?;
     println!(
-        "{:>6}  {:<20}  {:<6}  {:<8}  {:>7}  {:>14}  LAST SEEN",
-        "ID", "USERNAME", "ROLE", "STATE", "FILES", "BYTES"
+        "{:>6}  {:<20}  {:<6}  {:<8}  {:>7}  {:>14}  {:<24}  LAST SEEN",
+        "ID", "USERNAME", "ROLE", "STATE", "FILES", "BYTES", "QUOTA"
     );
     for account in accounts {
+        let quota = Quota::of(state, account.id).await?;
         println!(
-            "{:>6}  {:<20}  {:<6}  {:<8}  {:>7}  {:>14}  {}",
+            "{:>6}  {:<20}  {:<6}  {:<8}  {:>7}  {:>14}  {:<24}  {}",
             account.id,
             account.username,
             account.role,
@@ -199,6 +242,7 @@ async fn print_accounts(state: &AppState) -> anyhow::Result<()> {
             },
             account.files,
             account.bytes,
+            quota.to_string(),
             account
                 .last_seen_at
                 .map_or_else(|| "never".to_owned(), timestamp::to_rfc3339)

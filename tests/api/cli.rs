@@ -411,8 +411,8 @@ fn depot_profile_prints_the_summary_an_upload_would_get() {
 }
 
 /// `depot user …` on the server's machine: a closed deployment's accounts
-/// made, listed, disabled, re-roled, reset and deleted without the API, each
-/// taking hold on the running server.
+/// made, listed, disabled, re-roled, reset, given a quota and deleted
+/// without the API, each taking hold on the running server.
 #[tokio::test]
 async fn depot_user_administers_accounts_on_the_servers_machine() {
     let app = &TestApp::spawn_with(|config| config.signup = depot::config::Signup::Closed).await;
@@ -487,6 +487,42 @@ async fn depot_user_administers_accounts_on_the_servers_machine() {
         .await
         .unwrap();
     assert_eq!(invites[0]["role"], "reader");
+
+    // A quota set on the machine takes hold on the server within the bound.
+    let quota = depot_for(app, &["user", "quota", "root", "--bytes", "1KiB"])
+        .output()
+        .unwrap();
+    assert!(quota.status.success(), "{}", stderr_of(&quota));
+    assert!(
+        String::from_utf8_lossy(&quota.stdout).contains("a quota of 1.0 KiB"),
+        "{}",
+        String::from_utf8_lossy(&quota.stdout)
+    );
+    let refused = async |attempt: u32| {
+        let response = app
+            .put_file(&root, &format!("big-{attempt}.bin"), vec![b'x'; 2000])
+            .await;
+        response.status() == StatusCode::PAYLOAD_TOO_LARGE
+    };
+    let deadline = std::time::Instant::now() + depot::pipeline::credentials::REVOCATION_BOUND * 2;
+    let mut attempt = 0;
+    while !refused(attempt).await {
+        attempt += 1;
+        assert!(std::time::Instant::now() < deadline, "the quota never took hold");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let shown = depot_for(app, &["user", "quota", "root", "--default"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("root: no limit"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+    let bad = depot_for(app, &["user", "quota", "root", "--bytes", "lots"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success() && stderr_of(&bad).contains("not a size"));
 
     let unconfirmed = depot_for(app, &["user", "delete", "dana"]).output().unwrap();
     assert!(!unconfirmed.status.success() && stderr_of(&unconfirmed).contains("--yes"));

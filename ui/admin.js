@@ -1,9 +1,9 @@
 // The Admin page, for admins: every account with what it stores — its role
-// changed, disabled or enabled, its password reset, deleted with its files —
-// and new accounts and invites.
+// changed, disabled or enabled, its quota set, its password reset, deleted
+// with its files — and new accounts and invites.
 
 import { getJson, request } from './api.js';
-import { el, humanDate, humanSize } from './format.js';
+import { el, exactSize, humanDate, humanSize, parseSize, quotaText } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const ROLES = ['admin', 'user', 'reader'];
@@ -49,6 +49,13 @@ function userRow(user) {
     type: 'button', class: 'danger small', text: 'Delete…', 'aria-label': `Delete ${user.username}`,
   });
   remove.addEventListener('click', () => ask(user, 'delete'));
+  const quota = el('button', {
+    type: 'button', class: 'secondary small', text: 'Quota…', 'aria-label': `Set the quota of ${user.username}`,
+  });
+  quota.addEventListener('click', () => ask(user, 'quota'));
+  const used = user.quota.bytes || user.quota.files
+    ? `${humanSize(user.bytes_used)} of ${quotaText(user.quota)}`
+    : humanSize(user.bytes_used);
   return el(
     'tr',
     { 'data-name': user.username, class: user.disabled ? 'disabled' : null },
@@ -56,25 +63,47 @@ function userRow(user) {
     el('td', { 'data-label': 'Role' }, role),
     el('td', { 'data-label': 'State', text: user.disabled ? 'disabled' : 'enabled' }),
     el('td', { 'data-label': 'Files', text: String(user.files) }),
-    el('td', { 'data-label': 'Used', text: humanSize(user.bytes_used) }),
+    el('td', { 'data-label': 'Used', text: used }),
     el('td', { 'data-label': 'Last seen', text: user.last_seen_at ? humanDate(user.last_seen_at) : 'never' }),
-    el('td', {}, el('div', { class: 'row' }, standing, reset, remove)),
+    el('td', {}, el('div', { class: 'row' }, standing, quota, reset, remove)),
   );
 }
 
-// The dialog that confirms a deletion or takes a new password.
+// The dialog that confirms a deletion, takes a new password or sets a quota.
+const ASKS = {
+  delete: (user) => ({
+    text: `Delete ${user.username} and their ${user.files} file(s)? This cannot be undone.`, yes: 'Delete', danger: true,
+  }),
+  reset: (user) => ({ text: `A new password for ${user.username}; their sign-ins end.`, yes: 'Set password' }),
+  quota: (user) => ({
+    text: `The storage quota of ${user.username}, who stores ${humanSize(user.bytes_used)} in ${user.files} file(s).`,
+    yes: 'Set quota',
+  }),
+};
 let asked = null;
 function ask(user, what) {
   asked = { user, what };
-  const deleting = what === 'delete';
-  $('admin-dialog-text').textContent = deleting
-    ? `Delete ${user.username} and their ${user.files} file(s)? This cannot be undone.`
-    : `A new password for ${user.username}; their sign-ins end.`;
-  $('admin-dialog-password-field').hidden = deleting;
-  $('admin-dialog-password').required = !deleting;
-  $('admin-dialog-yes').textContent = deleting ? 'Delete' : 'Set password';
-  $('admin-dialog-yes').className = deleting ? 'danger' : '';
+  const { text, yes, danger } = ASKS[what](user);
+  $('admin-dialog-text').textContent = text;
+  $('admin-dialog-password-field').hidden = what !== 'reset';
+  $('admin-dialog-password').required = what === 'reset';
+  $('admin-dialog-quota-field').hidden = what !== 'quota';
+  $('admin-dialog-quota-bytes').value = user.quota_bytes === null ? '' : exactSize(user.quota_bytes);
+  $('admin-dialog-quota-files').value = user.quota_files === null ? '' : String(user.quota_files);
+  $('admin-dialog-yes').textContent = yes;
+  $('admin-dialog-yes').className = danger ? 'danger' : '';
   $('admin-dialog').showModal();
+}
+
+// A quota from the dialog's fields: blank gives the deployment's (null).
+function quotaChange() {
+  const bytesText = $('admin-dialog-quota-bytes').value.trim();
+  const filesText = $('admin-dialog-quota-files').value.trim();
+  const quotaBytes = bytesText === '' ? null : parseSize(bytesText);
+  if (bytesText !== '' && quotaBytes === null) {
+    throw new Error(`${bytesText} is not a size such as 10 GiB or 500 MB`);
+  }
+  return { quota_bytes: quotaBytes, quota_files: filesText === '' ? null : Number(filesText) };
 }
 
 $('admin-dialog-cancel').addEventListener('click', () => $('admin-dialog').close());
@@ -85,12 +114,27 @@ $('admin-dialog-form').addEventListener('submit', async (event) => {
   if (!asked) return;
   const { user, what } = asked;
   const password = $('admin-dialog-password').value;
+  let quota = null;
+  if (what === 'quota') {
+    try {
+      quota = quotaChange();
+    } catch (error) {
+      $('admin-dialog-quota-bytes').setCustomValidity(error.message);
+      $('admin-dialog-quota-bytes').reportValidity();
+      return;
+    }
+  }
   $('admin-dialog').close();
   event.target.reset();
-  await act(() => (what === 'delete'
-    ? request(`/api/v1/admin/users/${user.id}`, { method: 'DELETE' })
-    : change(user, { password })));
+  const actions = {
+    delete: () => request(`/api/v1/admin/users/${user.id}`, { method: 'DELETE' }),
+    reset: () => change(user, { password }),
+    quota: () => change(user, quota),
+  };
+  await act(actions[what]);
 });
+
+$('admin-dialog-quota-bytes').addEventListener('input', (event) => event.target.setCustomValidity(''));
 
 $('user-form').addEventListener('submit', async (event) => {
   event.preventDefault();

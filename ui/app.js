@@ -6,7 +6,7 @@ import { showAdmin } from './admin.js';
 import { auth, ensureSession, getJson, request, signIn, signOut, whenSignedOut } from './api.js';
 import { setUpDetails, showDetails } from './details.js';
 import { showKeys } from './keys.js';
-import { el, humanDate, humanDuration, humanSize } from './format.js';
+import { el, humanDate, humanDuration, humanSize, quotaText } from './format.js';
 import { upload } from './upload.js';
 
 const $ = (id) => document.getElementById(id);
@@ -132,6 +132,29 @@ async function refreshFiles() {
   $('page-previous').disabled = view.page <= 1;
   $('page-next').disabled = view.page >= pages;
   showActive();
+  await refreshUsage();
+}
+
+// What the account stores, against its quota when it has one.
+async function refreshUsage() {
+  const usage = await getJson('/api/v1/usage');
+  const { bytes: maxBytes, files: maxFiles } = usage.quota;
+  const stored = `${usage.files} files, ${humanSize(usage.logical_bytes)}`;
+  let text = `${stored} stored`;
+  if (maxBytes || maxFiles) {
+    const left = [];
+    if (maxBytes) left.push(`${humanSize(Math.max(0, maxBytes - usage.logical_bytes))} left`);
+    if (maxFiles) left.push(`${Math.max(0, maxFiles - usage.files)} files left`);
+    text = `${stored} of a quota of ${quotaText(usage.quota)} · ${left.join(', ')}`;
+  }
+  const full = (maxBytes && usage.logical_bytes >= maxBytes) || (maxFiles && usage.files >= maxFiles);
+  $('usage-text').textContent = text;
+  $('usage').classList.toggle('full', Boolean(full));
+  const meter = $('usage-meter');
+  meter.hidden = !maxBytes;
+  if (maxBytes) {
+    Object.assign(meter, { min: 0, max: maxBytes, value: usage.logical_bytes, high: maxBytes * 0.9, optimum: 0 });
+  }
 }
 
 function fileRow(file) {

@@ -14,6 +14,34 @@ export function humanSize(bytes) {
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 
+const SCALES = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12 };
+
+// A byte count as people write it (`10 GiB`, `500MB`, `1048576`), as the
+// server reads `depot user quota --bytes`; null if it is not one.
+export function parseSize(text) {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const scale = match && SCALES[(match[2] || 'b').toLowerCase()];
+  return scale ? Math.round(Number(match[1]) * scale) : null;
+}
+
+// A byte count in the largest binary unit that holds it whole (`10 GiB`,
+// `1536 KiB`, `100000`), so that parseSize gives it back unchanged.
+export function exactSize(bytes) {
+  for (let unit = UNITS.length - 1; unit > 0; unit -= 1) {
+    const scale = 2 ** (10 * unit);
+    if (bytes >= scale && bytes % scale === 0) return `${bytes / scale} ${UNITS[unit]}`;
+  }
+  return String(bytes);
+}
+
+// A quota (`{ bytes, files }`, 0 for no limit) in words.
+export function quotaText(quota) {
+  const parts = [];
+  if (quota.bytes) parts.push(humanSize(quota.bytes));
+  if (quota.files) parts.push(`${quota.files} files`);
+  return parts.length ? parts.join(' in ') : 'no limit';
+}
+
 export function humanDate(rfc3339) {
   if (!rfc3339) return '';
   return new Date(rfc3339).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });

@@ -142,10 +142,28 @@ async function team(page) {
   })).status);
   check(signedIn === 200, 'reed signs in with the password the admin set');
 
-  // A reader's page offers nothing that writes.
+  // A quota of reed's own, set in the dialog: a size it cannot read keeps it open.
+  await reed.getByRole('button', { name: 'Set the quota of reed' }).click();
+  const quotaDialog = page.locator('#admin-dialog');
+  await quotaDialog.getByLabel('Storage').fill('lots');
+  await quotaDialog.getByRole('button', { name: 'Set quota' }).click();
+  check(await quotaDialog.evaluate((dialog) => dialog.open), 'a size it cannot read keeps the dialog open');
+  await quotaDialog.getByLabel('Storage').fill('2 GiB');
+  await quotaDialog.getByLabel('Files').fill('100');
+  const quotaSet = page.waitForResponse((response) => response.request().method() === 'PATCH');
+  await quotaDialog.getByRole('button', { name: 'Set quota' }).click();
+  check((await quotaSet).status() === 200, 'the quota is set');
+  await reed.getByText('0 B of 2.0 GiB in 100 files').waitFor();
+  await reed.getByRole('button', { name: 'Set the quota of reed' }).click();
+  check(await quotaDialog.getByLabel('Storage').inputValue() === '2 GiB', 'the dialog shows the quota as set');
+  await quotaDialog.getByRole('button', { name: 'Cancel' }).click();
+
+  // A reader's page offers nothing that writes, and shows the quota.
   const readerPage = await openPage({ width: 1280, height: 900 });
   await signIn(readerPage, 'login', 'reed', base, 'reeds new password');
   await readerPage.getByText('This account reads files only').waitFor();
+  await readerPage.getByText('of a quota of 2.0 GiB in 100 files').waitFor();
+  check(await readerPage.locator('#usage-meter').isVisible(), 'a meter shows the quota used');
   check(!(await readerPage.locator('#drop-zone').isVisible()), 'a reader sees no upload zone');
   await readerPage.getByRole('link', { name: 'Keys' }).click();
   await readerPage.getByRole('heading', { name: 'API keys' }).waitFor();

@@ -74,6 +74,9 @@ pub struct EventView {
     content_key: String,
     bytes: i64,
     outcome: i32,
+    /// The error code of a refusal or failure (`quota_exceeded`, …); empty
+    /// for what succeeded, and for events written before reasons were kept.
+    reason: String,
     client_ip: String,
     request_id: String,
     server_role: String,
@@ -104,6 +107,7 @@ impl From<Event> for EventView {
             content_key: content.content_key,
             bytes: content.bytes,
             outcome: content.outcome,
+            reason: content.reason,
             client_ip: content.client_ip,
             request_id: content.request_id,
             server_role: content.server_role,
@@ -225,7 +229,7 @@ pub async fn export(
         .into_response())
 }
 
-const CSV_COLUMNS: [&str; 15] = [
+const CSV_COLUMNS: [&str; 16] = [
     "id",
     "at",
     "actor",
@@ -235,6 +239,7 @@ const CSV_COLUMNS: [&str; 15] = [
     "content_key",
     "bytes",
     "outcome",
+    "reason",
     "client_ip",
     "request_id",
     "server_role",
@@ -243,7 +248,7 @@ const CSV_COLUMNS: [&str; 15] = [
     "keyed",
 ];
 
-fn csv_cells(event: Event) -> [String; 15] {
+fn csv_cells(event: Event) -> [String; 16] {
     let view = EventView::from(event);
     [
         view.id.to_string(),
@@ -255,6 +260,7 @@ fn csv_cells(event: Event) -> [String; 15] {
         view.content_key,
         view.bytes.to_string(),
         view.outcome.to_string(),
+        view.reason,
         view.client_ip,
         view.request_id,
         view.server_role,

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use tower_http::request_id::RequestId;
 
 use crate::http::caller;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorCode};
 use crate::http::session_hint::SessionHint;
 use crate::pipeline::Error;
 use crate::pipeline::audit::{Audit, Who};
@@ -122,6 +122,9 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
         return response;
     }
     let mut event = audit.event(action, status.as_u16(), subject.as_deref());
+    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
+        (*code).clone_into(&mut event.reason);
+    }
     if action.starts_with("download") && status.is_success() {
         event.bytes = content_length(&response);
     }

@@ -91,6 +91,10 @@ fn status_of(err: &Error) -> StatusCode {
     }
 }
 
+/// The code of an error answer, kept with the response for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -104,6 +108,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         let headers = response.headers_mut();
         match self {
             Self::Unauthorized(_) | Self::InvalidCredentials => {

@@ -114,6 +114,7 @@ impl Audit {
             content_key: note.content_key,
             bytes: note.bytes,
             outcome: i32::from(outcome),
+            reason: String::new(),
             client_ip: who.client_ip.clone(),
             request_id: who.request_id.clone(),
             server_role: who.server_role.to_owned(),

@@ -339,3 +339,55 @@ async fn a_chain_keyed_with_depot_audit_key_verifies_with_that_key_alone() {
         stdout(&wrong)
     );
 }
+
+#[tokio::test]
+async fn a_refusals_reason_is_part_of_its_event_and_its_hash() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    assert_eq!(
+        app.put_file(&ann, "a.bin", "first").await.status(),
+        StatusCode::CREATED
+    );
+    let taken = app.put_file(&ann, "a.bin", "again").await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+
+    let events: serde_json::Value = app
+        .get(&ann, "/api/v1/admin/audit?outcome=409")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refusal = &events["events"][0];
+    assert_eq!(refusal["action"], "upload");
+    assert_eq!(refusal["reason"], "file_exists", "{events}");
+    let stored: serde_json::Value = app
+        .get(&ann, "/api/v1/admin/audit?outcome=201")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["events"][0]["reason"], "", "what succeeded has no reason");
+    let trail = Trail::of(&app);
+    let whole = trail.run(&["verify"]);
+    assert!(whole.status.success(), "{}", stdout(&whole));
+
+    // The reason is hashed: changing it, or removing it, breaks the chain.
+    let db = app.db().await;
+    drop_guards(&app, db.pool()).await;
+    let id = refusal["id"].as_i64().unwrap();
+    for reason in ["payload_too_large", ""] {
+        sqlx::query("UPDATE audit_events SET reason = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let altered = trail.run(&["verify"]);
+        assert!(!altered.status.success(), "{}", stdout(&altered));
+        assert!(
+            stdout(&altered).contains(&format!("event {id}")),
+            "{}",
+            stdout(&altered)
+        );
+    }
+}

@@ -135,6 +135,33 @@ async fn every_upload_path_is_refused_before_the_excess_is_kept() {
         .map(|record| record["error_code"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(reasons, ["quota_exceeded"; 4], "{history}");
+    // And each is in the audit trail with its reason (ann, the first account, is an admin).
+    let audited: Value = app
+        .get(&ann, "/api/v1/admin/audit?outcome=413")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let audited: Vec<(&str, &str)> = audited["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| {
+            (
+                event["action"].as_str().unwrap(),
+                event["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        audited,
+        [
+            ("upload", "quota_exceeded"),
+            ("upload", "quota_exceeded"),
+            ("upload", "quota_exceeded"),
+            ("upload_start", "quota_exceeded")
+        ]
+    );
 
     let shown = usage(&app, &ann).await;
     assert_eq!(shown["quota"], json!({ "bytes": QUOTA, "files": 0 }));

@@ -77,9 +77,11 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// An event's fields and link as one JSON array, in a fixed order.
+/// An event's fields and link as one JSON array, in a fixed order. The
+/// reason, added later, ends the array when there is one, so the events
+/// written before it (and those without one) hash as they always did.
 fn canonical(id: i64, prev_hash: &str, event: &NewEvent) -> String {
-    serde_json::json!([
+    let mut fields = serde_json::json!([
         id,
         event.at,
         event.actor,
@@ -93,8 +95,13 @@ fn canonical(id: i64, prev_hash: &str, event: &NewEvent) -> String {
         event.request_id,
         event.server_role,
         prev_hash,
-    ])
-    .to_string()
+    ]);
+    if !event.reason.is_empty()
+        && let Some(fields) = fields.as_array_mut()
+    {
+        fields.push(event.reason.as_str().into());
+    }
+    fields.to_string()
 }
 
 /// The hash of an event made the way `version` says.
@@ -129,5 +136,29 @@ mod tests {
         assert!(key.verifies(&[b"x"], &key.sign(&[b"x"])));
         assert!(!other.verifies(&[b"x"], &key.sign(&[b"x"])));
         assert!(!key.verifies(&[b"x"], "not hex"));
+    }
+
+    #[test]
+    fn a_reason_is_hashed_and_an_event_without_one_hashes_as_before() {
+        let event = NewEvent {
+            action: "upload".into(),
+            outcome: 413,
+            ..NewEvent::default()
+        };
+        let fields: serde_json::Value = serde_json::from_str(&canonical(1, "00", &event)).unwrap();
+        assert_eq!(
+            fields.as_array().map(Vec::len),
+            Some(13),
+            "the fields before reasons"
+        );
+        let refused = NewEvent {
+            reason: "quota_exceeded".into(),
+            ..event.clone()
+        };
+        let key = ChainKey::derive(b"0123456789abcdef0123456789abcdef");
+        assert_ne!(
+            event_hash(KeyVersion::Keyed, &key, 1, "00", &event),
+            event_hash(KeyVersion::Keyed, &key, 1, "00", &refused)
+        );
     }
 }

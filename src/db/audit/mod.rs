@@ -20,7 +20,7 @@ pub use verify::{Break, Checkpoint, Verification, verify};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 const COLUMNS: &str = "id, at, actor, session_id, action, file_name, content_key, bytes, outcome, \
-                       client_ip, request_id, server_role, prev_hash, hash, key_version";
+                       reason, client_ip, request_id, server_role, prev_hash, hash, key_version";
 
 /// What happened, by whom, to what, with what outcome — everything an event
 /// records but its place in the chain.
@@ -34,6 +34,8 @@ pub struct NewEvent {
     pub content_key: String,
     pub bytes: i64,
     pub outcome: i32,
+    /// The error code of a refusal or failure; empty for what succeeded.
+    pub reason: String,
     pub client_ip: String,
     pub request_id: String,
     pub server_role: String,
@@ -101,7 +103,7 @@ pub async fn append_all(
     Ok(id)
 }
 
-/// Most events one `INSERT` writes: fifteen parameters each, well inside
+/// Most events one `INSERT` writes: sixteen parameters each, well inside
 /// both databases' limits, and few enough distinct statements to stay in
 /// each connection's statement cache.
 const ROWS_PER_INSERT: usize = 32;
@@ -114,7 +116,7 @@ async fn insert(
     let sql = values_sql(
         &format!("INSERT INTO audit_events ({COLUMNS}) VALUES "),
         rows.len(),
-        15,
+        16,
     );
     let mut query = sqlx::query(&sql);
     for (id, event, prev_hash, hash) in rows {
@@ -128,6 +130,7 @@ async fn insert(
             .bind(event.content_key.as_str())
             .bind(event.bytes)
             .bind(event.outcome)
+            .bind(event.reason.as_str())
             .bind(event.client_ip.as_str())
             .bind(event.request_id.as_str())
             .bind(event.server_role.as_str())

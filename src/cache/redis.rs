@@ -1,6 +1,7 @@
-//! Redis hashes over one multiplexed connection. The connection is opened in the
-//! background — at startup, and again after it broke — so no request ever waits
-//! for a connect, and depot starts and serves while Redis is down.
+//! Redis over one multiplexed connection ([`RedisLink`]), and the active-file
+//! cache's hashes in it. The connection is opened in the background — at
+//! startup, and again after it broke — so no request ever waits for a
+//! connect, and depot starts and serves while Redis is down.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,25 +31,26 @@ const DELETE_BATCH: usize = 1000;
 /// Time allowed to open a connection (in the background, never in a request).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct RedisCache {
+/// One multiplexed connection to Redis, opened in the background and
+/// opened again after it broke: what the active-file cache and the rate
+/// limiter's shared buckets talk through.
+pub struct RedisLink {
     client: Client,
     connection: Arc<Mutex<Option<MultiplexedConnection>>>,
     connecting: Arc<AtomicBool>,
     config: AsyncConnectionConfig,
-    put_script: Script,
 }
 
-impl std::fmt::Debug for RedisCache {
+impl std::fmt::Debug for RedisLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The client's connection info may carry a password.
-        f.debug_struct("RedisCache").finish_non_exhaustive()
+        f.debug_struct("RedisLink").finish_non_exhaustive()
     }
 }
 
-impl RedisCache {
-    pub const KIND: &'static str = "redis";
-
-    /// Checks the URL; [`CacheBackend::connect`] opens the connection.
+impl RedisLink {
+    /// Checks the URL; [`RedisLink::connect`] opens the connection. Each
+    /// call waits at most `timeout` for its answer.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, CacheError> {
         Ok(Self {
             client: Client::open(url)?,
@@ -57,13 +59,22 @@ impl RedisCache {
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(timeout)),
-            put_script: Script::new(PUT_IF_NOT_OLDER),
         })
+    }
+
+    /// Opens the connection now.
+    pub async fn connect(&self) -> Result<(), CacheError> {
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        *self.slot() = Some(connection);
+        Ok(())
     }
 
     /// The open connection; without one, a connect starts in the background and
     /// this call fails at once.
-    fn connection(&self) -> Result<MultiplexedConnection, CacheError> {
+    pub fn connection(&self) -> Result<MultiplexedConnection, CacheError> {
         if let Some(connection) = &*self.slot() {
             return Ok(connection.clone());
         }
@@ -87,7 +98,7 @@ impl RedisCache {
     }
 
     /// Passes `outcome` through, forgetting the connection when it broke.
-    fn checked<T>(&self, outcome: redis::RedisResult<T>) -> Result<T, CacheError> {
+    pub fn checked<T>(&self, outcome: redis::RedisResult<T>) -> Result<T, CacheError> {
         if let Err(err) = &outcome
             && (err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal())
         {
@@ -97,15 +108,36 @@ impl RedisCache {
     }
 }
 
+#[derive(Debug)]
+pub struct RedisCache {
+    link: RedisLink,
+    put_script: Script,
+}
+
+impl RedisCache {
+    pub const KIND: &'static str = "redis";
+
+    /// Checks the URL; [`CacheBackend::connect`] opens the connection.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, CacheError> {
+        Ok(Self {
+            link: RedisLink::new(url, timeout)?,
+            put_script: Script::new(PUT_IF_NOT_OLDER),
+        })
+    }
+
+    fn connection(&self) -> Result<MultiplexedConnection, CacheError> {
+        self.link.connection()
+    }
+
+    fn checked<T>(&self, outcome: redis::RedisResult<T>) -> Result<T, CacheError> {
+        self.link.checked(outcome)
+    }
+}
+
 #[async_trait]
 impl CacheBackend for RedisCache {
     async fn connect(&self) -> Result<(), CacheError> {
-        let connection = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await?;
-        *self.slot() = Some(connection);
-        Ok(())
+        self.link.connect().await
     }
 
     async fn get(&self, key: &str, ttl: Duration) -> Result<Option<Fields>, CacheError> {

@@ -13,6 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::domain::rate::Rate;
 use crate::storage::S3Settings;
 
 /// Where the configuration file is looked for when no `--config` is given.
@@ -138,6 +139,27 @@ pub struct Config {
     /// counts as one); more are refused with 429. 0: a quarter of
     /// `max_connections` (`DEPOT_MAX_CONNECTIONS_PER_CLIENT`).
     pub max_connections_per_client: usize,
+    /// Sign-ins and sign-ups per client address (`DEPOT_RATE_LOGIN`), e.g.
+    /// `60/min`; `0` for none.
+    pub rate_login: Rate,
+    /// Failed sign-ins per username from one client address before further
+    /// tries of that pair are refused until a token comes back
+    /// (`DEPOT_RATE_LOGIN_FAILURES`); a user signing in from elsewhere is
+    /// not held up.
+    pub rate_login_failures: Rate,
+    /// Upload requests (multipart, `PUT`, tus `POST`/`PATCH`) per user, or
+    /// per API key (`DEPOT_RATE_UPLOADS`).
+    pub rate_uploads: Rate,
+    /// Every other request with a valid credential, per user or API key
+    /// (`DEPOT_RATE_REQUESTS`).
+    pub rate_requests: Rate,
+    /// Requests without a valid credential (the web UI's files, download
+    /// links, refused tokens), per client address (`DEPOT_RATE_ANONYMOUS`).
+    pub rate_anonymous: Rate,
+    /// Reverse proxies whose `X-Forwarded-For` names the client, as
+    /// addresses or networks (`DEPOT_TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16`);
+    /// from anyone else the header is ignored.
+    pub trusted_proxies: TrustedProxies,
     /// Log filter in `tracing` syntax, e.g. `info` or `depot=debug` (`DEPOT_LOG`).
     pub log: String,
 }
@@ -190,6 +212,12 @@ impl Default for Config {
             send_timeout: HumanDuration::from_secs(60),
             max_connections: 0,
             max_connections_per_client: 0,
+            rate_login: Rate::new(60, Duration::from_secs(60)),
+            rate_login_failures: Rate::new(5, Duration::from_secs(15 * 60)),
+            rate_uploads: Rate::new(3000, Duration::from_secs(1)),
+            rate_requests: Rate::new(20_000, Duration::from_secs(1)),
+            rate_anonymous: Rate::new(200, Duration::from_secs(1)),
+            trusted_proxies: TrustedProxies::default(),
             log: "info".to_owned(),
         }
     }
@@ -548,5 +576,61 @@ mod tests {
         assert!(!list.allows("sales.csv.exe"));
         assert!(!list.allows("sales"));
         assert!(ExtensionAllowList::default().allows("anything"));
+    }
+}
+
+/// The reverse proxies whose `X-Forwarded-For` is believed: addresses
+/// (`10.0.0.5`) or networks (`10.1.0.0/16`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    pub fn new(networks: Vec<ipnet::IpNet>) -> Self {
+        Self(networks)
+    }
+
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        self.0.iter().any(|network| network.contains(&address))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn parse(text: &str) -> Result<ipnet::IpNet, String> {
+        let text = text.trim();
+        text.parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| format!("{text:?} is not an address or a network such as 10.0.0.0/8"))
+    }
+}
+
+impl Serialize for TrustedProxies {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(ToString::to_string))
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    /// A list (`["10.0.0.5", "10.1.0.0/16"]` in TOML) or a comma-separated
+    /// string (`DEPOT_TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16`).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            List(Vec<String>),
+            Text(String),
+        }
+        let entries = match Raw::deserialize(deserializer)? {
+            Raw::List(list) => list,
+            Raw::Text(text) => text.split(',').map(str::to_owned).collect(),
+        };
+        entries
+            .iter()
+            .filter(|entry| !entry.trim().is_empty())
+            .map(|entry| Self::parse(entry))
+            .collect::<Result<_, _>>()
+            .map(Self)
+            .map_err(serde::de::Error::custom)
     }
 }

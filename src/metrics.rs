@@ -69,6 +69,16 @@ struct PhaseLabels {
     phase: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: String,
+}
+
 struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -85,6 +95,8 @@ struct Metrics {
     connections_refused: Family<ReasonLabels, Counter>,
     connections_timed_out: Family<PhaseLabels, Counter>,
     ready: Family<ComponentLabels, Gauge>,
+    rate_limited: Family<LimitLabels, Counter>,
+    rate_limit_decisions: Family<StoreLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -179,6 +191,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "1 if the component took a write at its last readiness probe, else 0: database or blob_store",
         ready.clone(),
     );
+    let rate_limited = Family::<LimitLabels, Counter>::default();
+    registry.register(
+        "rate_limited",
+        "Requests refused with 429 rate_limited, by limit: login, login_failures, uploads, requests or anonymous",
+        rate_limited.clone(),
+    );
+    let rate_limit_decisions = Family::<StoreLabels, Counter>::default();
+    registry.register(
+        "rate_limit_decisions",
+        "With REDIS_URL set, rate-limit decisions by where they were made: redis, or in_process while Redis does not answer",
+        rate_limit_decisions.clone(),
+    );
     Metrics {
         registry,
         requests,
@@ -195,6 +219,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         connections_refused,
         connections_timed_out,
         ready,
+        rate_limited,
+        rate_limit_decisions,
     }
 });
 
@@ -321,4 +347,25 @@ pub fn component_ready(component: &'static str, ready: bool) {
             component: component.to_owned(),
         })
         .set(i64::from(ready));
+}
+
+/// A request refused by the rate limit `limit`.
+pub fn rate_limited(limit: &'static str) {
+    METRICS
+        .rate_limited
+        .get_or_create(&LimitLabels {
+            limit: limit.to_owned(),
+        })
+        .inc();
+}
+
+/// A rate-limit decision of a node with Redis: made by `redis`, or
+/// `in_process` while Redis does not answer.
+pub fn rate_limit_backend(store: &'static str) {
+    METRICS
+        .rate_limit_decisions
+        .get_or_create(&StoreLabels {
+            store: store.to_owned(),
+        })
+        .inc();
 }

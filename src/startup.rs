@@ -9,6 +9,7 @@ use anyhow::{Context, bail, ensure};
 use tracing::instrument::WithSubscriber;
 
 use crate::auth::Keys;
+use crate::cache::buckets::Buckets;
 use crate::cache::{ActiveFileCache, CacheBackend, LocalCache, RedisCache};
 use crate::config::{Backend, Config, Role, Secret};
 use crate::db::Db;
@@ -17,6 +18,7 @@ use crate::http::NodeState;
 use crate::pipeline::audit::AuditWriter;
 use crate::pipeline::credentials::Credentials;
 use crate::pipeline::group_commit::GroupCommit;
+use crate::pipeline::limits::{Limits, Rates};
 use crate::pipeline::maintenance::{self, Maintenance};
 use crate::pipeline::quota::Quota;
 use crate::pipeline::resumable;
@@ -95,8 +97,31 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             verify_rate: config.verify_rate,
         })),
         readiness: Arc::default(),
+        limits: Arc::new(rate_limits(config, &db).await?),
     };
     Ok(state)
+}
+
+/// The rate limits, their buckets in Redis when the deployment has one,
+/// under the deployment's name.
+async fn rate_limits(config: &Config, db: &Db) -> anyhow::Result<Limits> {
+    let buckets = match &config.redis_url {
+        Some(url) => {
+            let prefix = format!("depot:{}:rate:", db.deployment_name().await?);
+            Buckets::redis(url.expose(), prefix, config.cache_timeout.0)
+                .await
+                .with_context(|| format!("invalid REDIS_URL {}", url.redacted()))?
+        }
+        None => Buckets::in_process(),
+    };
+    let rates = Rates {
+        login: config.rate_login,
+        login_failures: config.rate_login_failures,
+        uploads: config.rate_uploads,
+        requests: config.rate_requests,
+        anonymous: config.rate_anonymous,
+    };
+    Ok(Limits::new(rates, buckets, config.trusted_proxies.clone()))
 }
 
 /// A storage node: its blob store (local or S3, as standalone) behind the

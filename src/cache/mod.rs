@@ -8,6 +8,7 @@
 //! could not reach Redis are remembered and those keys are dropped when it comes
 //! back, so a stale entry is never served after recovery.
 
+pub mod buckets;
 mod entry;
 mod local;
 mod redis;

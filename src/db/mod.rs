@@ -102,6 +102,13 @@ impl Db {
         self.pool.begin().await
     }
 
+    /// The deployment's random name, shared by its nodes.
+    pub async fn deployment_name(&self) -> Result<String, sqlx::Error> {
+        sqlx::query_scalar("SELECT name FROM deployment WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+    }
+
     /// A round trip to the database.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         self.pool.execute("SELECT 1").await.map(drop)

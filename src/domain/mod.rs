@@ -6,6 +6,7 @@ pub mod byte_range;
 pub mod content_type;
 pub mod file_name;
 pub mod processing;
+pub mod rate;
 pub mod session_id;
 pub mod size;
 pub mod timestamp;

@@ -7,9 +7,8 @@
 //! client gets 503 instead of the answer.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
@@ -152,11 +151,7 @@ async fn who(state: &AppState, parts: &mut axum::http::request::Parts, method: &
         Ok(hint) => hint.claimed().map(|id| id.to_string()).unwrap_or_default(),
         Err(never) => match never {},
     };
-    let client_ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip().to_string())
-        .unwrap_or_default();
+    let client_ip = caller::client_address(parts, state).to_string();
     let request_id = parts
         .extensions
         .get::<RequestId>()

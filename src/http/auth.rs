@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::password;
 use crate::db::users;
 use crate::domain::{AccountRole, Scope, UserId};
-use crate::http::caller::AuthUser;
+use crate::http::caller::{AuthUser, Client};
 use crate::http::error::ApiError;
 use crate::http::json_error;
 use crate::pipeline::Error;
@@ -72,21 +72,37 @@ pub async fn register(
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
     request_body = Credentials,
     responses((status = 200, description = "A token", body = TokenResponse),
-        (status = 401, description = "Wrong username or password (`invalid_credentials`)", body = crate::http::openapi::ErrorBody), (status = 422, description = "Not the expected JSON", body = crate::http::openapi::ErrorBody)))]
+        (status = 401, description = "Wrong username or password (`invalid_credentials`)", body = crate::http::openapi::ErrorBody),
+        (status = 429, description = "Too many sign-ins from this address, or too many failed ones for this username from it (`rate_limited`; `Retry-After` says when to try again)", body = crate::http::openapi::ErrorBody), (status = 422, description = "Not the expected JSON", body = crate::http::openapi::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     Extension(audit): Extension<Audit>,
+    Client(address): Client,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Json(credentials) = body.map_err(json_error)?;
-    audit.note_name(credentials.username.trim());
-    let Some(account) = users::find_credentials(state.db.pool(), credentials.username.trim()).await? else {
-        password::verify_decoy(credentials.password).await?;
+    let username = credentials.username.trim();
+    audit.note_name(username);
+    // A name guessed at from this address too often waits, without its
+    // password being checked; from anywhere else it is not held up.
+    if let Some(refused) = state.limits.sign_in_allowed(username, address).await {
+        crate::metrics::rate_limited(refused.limit.name());
+        return Err(Error::RateLimited(refused).into());
+    }
+    let verified = match users::find_credentials(state.db.pool(), username).await? {
+        Some(account) => password::verify(credentials.password, account.password_hash.clone())
+            .await?
+            .then_some(account),
+        None => {
+            password::verify_decoy(credentials.password).await?;
+            None
+        }
+    };
+    let Some(account) = verified else {
+        state.limits.sign_in_failed(username, address).await;
         return Err(ApiError::InvalidCredentials);
     };
-    if !password::verify(credentials.password, account.password_hash).await? {
-        return Err(ApiError::InvalidCredentials);
-    }
+    state.limits.sign_in_succeeded(username, address).await;
     audit.note_actor(account.id);
     if account.standing.disabled() {
         return Err(ApiError::Unauthorized("the account is disabled"));

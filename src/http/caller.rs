@@ -1,9 +1,11 @@
 //! Who is calling: the extractors that turn a request's bearer token, API
 //! key or download link into a user, and refuse what its scope does not
-//! allow. The audit middleware resolves the credential first and leaves the
+//! allow; and the client address a request comes from. The audit middleware resolves the credential first and leaves the
 //! [`Caller`] in the request's extensions; the extractors take it from there.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -133,3 +135,45 @@ pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
             "authorization header is not a bearer token",
         ))
 }
+
+/// The client a request comes from, worked out once per request: its peer,
+/// or — behind a trusted proxy — the address `X-Forwarded-For` names (see
+/// [`Limits::client_address`](crate::pipeline::limits::Limits::client_address)).
+pub fn client_address(parts: &mut Parts, state: &AppState) -> IpAddr {
+    if let Some(ClientAddress(address)) = parts.extensions.get::<ClientAddress>() {
+        return *address;
+    }
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| peer.ip());
+    // Proxies may each add a header line of their own: they read as one list.
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+    let address = state.limits.client_address(peer, forwarded.as_deref());
+    parts.extensions.insert(ClientAddress(address));
+    address
+}
+
+/// The client address of a request, as an extractor.
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub IpAddr);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_address(parts, state)))
+    }
+}
+
+/// A request's client address, once worked out.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddress(IpAddr);
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";

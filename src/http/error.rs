@@ -86,6 +86,7 @@ fn status_of(err: &Error) -> StatusCode {
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         Error::SignupClosed(_) | Error::InvalidInvite | Error::InsufficientScope => StatusCode::FORBIDDEN,
+        Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable(_) | Error::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -117,6 +118,7 @@ impl IntoResponse for ApiError {
             Self::UnsupportedTusVersion(_) => {
                 headers.insert("tus-version", HeaderValue::from_static(super::TUS_VERSION));
             }
+            Self::Pipeline(Error::RateLimited(refused)) => super::limits::tell(headers, &refused),
             Self::RangeNotSatisfiable { size } => {
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
                     headers.insert(CONTENT_RANGE, value);

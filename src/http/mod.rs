@@ -16,6 +16,7 @@ mod invites;
 mod ipfs;
 mod jobs;
 mod keys;
+mod limits;
 mod listing;
 mod metrics;
 pub mod openapi;
@@ -134,11 +135,13 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
 
     let audited = axum::middleware::from_fn_with_state(state.clone(), audit::trail);
+    let limited = axum::middleware::from_fn_with_state(state.clone(), limits::limit);
     let api = api.merge(openapi::router());
     observed(
         uploads
             .merge(resumable)
             .merge(api)
+            .route_layer(limited)
             .route_layer(audited)
             .route_layer(axum::middleware::from_fn(metrics::track))
             .fallback(|| async { ApiError::from(Error::NotFound("route")) })

@@ -36,7 +36,7 @@ pub struct ErrorDetail {
         description = "Self-hosted file and dataset storage: uploads (multipart, raw, tus), \
                        content addressing, dataset profiles, sessions, audit and maintenance.",
     ),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &RateLimited),
     security(("bearer" = [])),
     paths(
         auth::register, auth::login, auth::logout, auth::me, auth::change_password, keys::create, keys::list, keys::revoke,
@@ -80,6 +80,46 @@ impl Modify for BearerToken {
                         .build(),
                 ),
             );
+        }
+    }
+}
+
+/// Any request may be refused by a rate limit: every operation says so,
+/// unless it says more about it itself.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let refused = ResponseBuilder::new()
+            .description(
+                "Too many requests (`rate_limited`): `Retry-After` says when to try again, \
+                 `RateLimit` and `RateLimit-Policy` how the limit stands",
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| refused.clone().into());
+            }
         }
     }
 }

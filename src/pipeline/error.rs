@@ -69,6 +69,8 @@ pub enum Error {
     SignupClosed(&'static str),
     #[error("this credential may not do that: it may only read, or it asks for more than it has")]
     InsufficientScope,
+    #[error("too many requests ({}: {}); try again in {} s", .0.limit.name(), .0.rate, retry_seconds(.0))]
+    RateLimited(crate::pipeline::limits::Standing),
     #[error("the invite is unknown, used or expired; ask an admin for another")]
     InvalidInvite,
     #[error("internal error")]
@@ -109,10 +111,18 @@ impl Error {
             Self::LastAdmin => "last_admin",
             Self::SignupClosed(_) => "signup_closed",
             Self::InsufficientScope => "insufficient_scope",
+            Self::RateLimited(_) => "rate_limited",
             Self::InvalidInvite => "invalid_invite",
             Self::Internal(_) => "internal",
         }
     }
+}
+
+/// When a refused client may try again, in whole seconds (at least one).
+pub fn retry_seconds(refused: &crate::pipeline::limits::Standing) -> u64 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small, at least 1
+    let seconds = refused.decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    seconds
 }
 
 impl From<StorageError> for Error {

@@ -22,6 +22,7 @@ pub mod delete;
 pub mod error;
 pub mod group_commit;
 pub mod keys;
+pub mod limits;
 pub mod maintenance;
 pub mod migrate_storage;
 pub mod quota;

@@ -9,6 +9,7 @@ use crate::db::Db;
 use crate::pipeline::audit::AuditWriter;
 use crate::pipeline::credentials::Credentials;
 use crate::pipeline::group_commit::GroupCommit;
+use crate::pipeline::limits::Limits;
 use crate::pipeline::maintenance::Maintenance;
 use crate::pipeline::readiness::Readiness;
 use crate::pipeline::resumable::{OpenUploads, WarmProfiles};
@@ -41,6 +42,8 @@ pub struct AppState {
     pub maintenance: Arc<Maintenance>,
     /// Whether the database and blob store take writes, probed on demand.
     pub readiness: Arc<Readiness>,
+    /// Rate limits, and who a request's client is.
+    pub limits: Arc<Limits>,
 }
 
 /// What an upload must satisfy.

@@ -178,7 +178,7 @@ async fn when_redis_comes_back_it_is_used_again_and_serves_nothing_stale() {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub enum Mode {
     /// Bytes flow both ways.
     Pass,
     /// Connections are closed at once.
@@ -189,13 +189,13 @@ enum Mode {
 
 /// A TCP proxy in front of Redis whose mode the test switches; every switch
 /// drops the connections open at the time.
-struct Proxy {
+pub struct Proxy {
     address: String,
     mode: Arc<watch::Sender<Mode>>,
 }
 
 impl Proxy {
-    async fn start(upstream_url: &str) -> Self {
+    pub async fn start(upstream_url: &str) -> Self {
         let upstream = upstream_url
             .trim_start_matches("redis://")
             .trim_end_matches('/')
@@ -232,11 +232,11 @@ impl Proxy {
         Self { address, mode }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://{}", self.address)
     }
 
-    fn set(&self, mode: Mode) {
+    pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
     }
 }

@@ -22,6 +22,7 @@ mod durability;
 mod helpers;
 mod history;
 mod jobs;
+mod limits;
 mod listing;
 mod openapi;
 mod ops;

@@ -99,22 +99,59 @@ impl Remote {
         Ok(self.http.request(method, self.url(path)).bearer_auth(token))
     }
 
-    /// Sends, and turns an error answer into the server's message.
-    pub(super) async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Response> {
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.server))?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(server_error(response).await)
+    /// Sends, and turns an error answer into the server's message. A
+    /// request refused by a rate limit (which the server refuses before
+    /// doing anything) is sent again once `Retry-After` has passed, a few
+    /// times, when its body can be sent again.
+    pub(super) async fn send(&self, mut request: reqwest::RequestBuilder) -> anyhow::Result<Response> {
+        let mut retries = RATE_LIMIT_RETRIES;
+        loop {
+            let again = request.try_clone().filter(|_| retries > 0);
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {}", self.server))?;
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            let (Some(again), Some(wait)) = (again, rate_limited_for(&response)) else {
+                return Err(server_error(response).await);
+            };
+            eprintln!(
+                "depot: the server's rate limit is reached; trying again in {} s",
+                wait.as_secs()
+            );
+            tokio::time::sleep(wait).await;
+            (request, retries) = (again, retries - 1);
         }
     }
 
     pub(super) async fn json(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         Ok(self.send(request).await?.json().await?)
     }
+}
+
+/// How often a request refused by a rate limit is sent again.
+const RATE_LIMIT_RETRIES: usize = 5;
+/// The longest wait for a rate limit before giving up.
+const LONGEST_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a 429 `rate_limited` answer says to wait, if it is one and the
+/// wait is not too long.
+fn rate_limited_for(response: &Response) -> Option<Duration> {
+    if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let seconds: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let wait = Duration::from_secs(seconds.max(1));
+    (wait <= LONGEST_RATE_LIMIT_WAIT).then_some(wait)
 }
 
 /// The server's `{"error": {"code", "message"}}`.

@@ -250,3 +250,24 @@ async fn the_client_resumes_interrupted_uploads_and_downloads() {
     assert!(std::fs::read(&target).unwrap() == content, "byte-identical");
     assert!(!home.path().join("back.bin.part").exists());
 }
+
+#[tokio::test]
+async fn the_client_waits_out_a_rate_limit_and_goes_on() {
+    let app = TestApp::spawn_with(|config| {
+        config.rate_requests = depot::config::Rate::parse("2/2s").unwrap();
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    signed_in(&app, home.path(), "ann").await;
+    let started = std::time::Instant::now();
+    let mut waited = 0;
+    for _ in 0..4 {
+        let listed = output(client(home.path(), &app.address, &["ls"])).await;
+        assert!(listed.status.success(), "{}", text(&listed.stderr));
+        if text(&listed.stderr).contains("rate limit is reached; trying again in 1 s") {
+            waited += 1;
+        }
+    }
+    assert!(waited >= 1, "no request was refused and sent again");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+}

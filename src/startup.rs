@@ -23,7 +23,7 @@ use crate::pipeline::maintenance::{self, Maintenance};
 use crate::pipeline::quota::Quota;
 use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
-use crate::pipeline::state::{AppState, UploadPolicy};
+use crate::pipeline::state::{AppState, Services, UploadPolicy};
 use crate::pipeline::storage_node::StorageNode;
 use crate::storage::{BlobStore, LocalBlobStore, MAX_OBJECT_COPY, RemoteBlobStore, S3BlobStore};
 
@@ -63,7 +63,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         None => blob_store(config).await?,
     };
     let keys = Keys::new(&secret, config.token_ttl_seconds);
-    let state = AppState {
+    let state = AppState::new(Services {
         role: config.role,
         db: db.clone(),
         blobs,
@@ -98,7 +98,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         })),
         readiness: Arc::default(),
         limits: Arc::new(rate_limits(config, &db).await?),
-    };
+    });
     Ok(state)
 }
 

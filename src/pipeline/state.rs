@@ -16,8 +16,28 @@ use crate::pipeline::resumable::{OpenUploads, WarmProfiles};
 use crate::pipeline::session::SessionPolicy;
 use crate::storage::BlobStore;
 
+/// What every handler and job works with, behind one `Arc`: a request's
+/// layers and handlers each clone the state, and one count to bump is
+/// cheaper than one per service.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct Services {
     /// What this process serves (standalone or gateway), as file tracking records it.
     pub role: Role,
     pub db: Db,

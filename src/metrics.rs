@@ -200,7 +200,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let rate_limit_decisions = Family::<StoreLabels, Counter>::default();
     registry.register(
         "rate_limit_decisions",
-        "With REDIS_URL set, rate-limit decisions by where they were made: redis, or in_process while Redis does not answer",
+        "With REDIS_URL set, rate-limit decisions asked of Redis (each may also take tokens ahead for the next requests), and those made in_process while Redis does not answer",
         rate_limit_decisions.clone(),
     );
     Metrics {

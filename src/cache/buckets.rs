@@ -29,25 +29,39 @@ const STARTUP_CONNECT_WAIT: Duration = Duration::from_secs(2);
 /// Buckets kept in process before the full ones are swept out.
 const SWEEP_ABOVE: usize = 10_000;
 
-/// Takes `ARGV[3]` tokens from the bucket at `KEYS[1]` (one token per
-/// `ARGV[1]` µs, at most `ARGV[2]` µs ahead) if they are there, and only
-/// then if `ARGV[4]` is 1. Returns {taken (1/0), µs until the bucket is
-/// full, µs until the tokens would be there}.
+/// Takes up to `ARGV[3]` tokens from the bucket at `KEYS[1]` — one comes
+/// back every `ARGV[1]` µs, and it is full `ARGV[2]` µs after the last was
+/// taken — if at least one is there; only looks if `ARGV[4]` is not 1.
+/// Returns {tokens taken (or there), µs until the bucket is full, µs until
+/// a token is there}.
 const TAKE: &str = r"
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local interval, window, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local after = tat + tonumber(ARGV[3]) * tonumber(ARGV[1])
-local wait = after - now - tonumber(ARGV[2])
-if wait > 0 then
-  return {0, tat - now, wait}
+local free = math.floor((window - (tat - now)) / interval)
+if free < 1 then
+  return {0, tat - now, tat + interval - window - now}
 end
-if ARGV[4] == '1' and after > now then
-  redis.call('SET', KEYS[1], after, 'PX', math.ceil((after - now) / 1000) + 1)
+local taken = math.min(most, free)
+if ARGV[4] ~= '1' then
+  return {taken, tat - now, 0}
 end
-return {1, after - now, 0}
+local after = tat + taken * interval
+redis.call('SET', KEYS[1], string.format('%d', after), 'PX', math.ceil((after - now) / 1000) + 1)
+return {taken, after - now, 0}
 ";
+
+/// A node with Redis takes up to this share of a bucket at once and spends
+/// it on its own, so that a busy bucket costs a round trip per tenth of
+/// its size rather than per request. A bucket of fewer than this many
+/// tokens is taken from one at a time, exactly.
+const LEASE_SHARE: u32 = 10;
+/// Tokens a node took ahead and did not spend within this long are gone:
+/// the most a deployment can pass a rate by is a tenth of it per node and
+/// per this long.
+const LEASE_LIFE: Duration = Duration::from_secs(1);
 
 /// What a bucket said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +92,26 @@ impl Decision {
     }
 }
 
+impl Lease {
+    const EMPTY: Self = Self {
+        tokens: 0,
+        taking_since: 0,
+        left_shared: 0,
+        full_at: 0,
+        until: 0,
+    };
+}
+
+/// What a request does about a shared bucket.
+enum Spend {
+    /// It spent a token this node took ahead.
+    Token(Decision),
+    /// It takes tokens ahead from Redis, for itself and the next requests.
+    TakeAhead,
+    /// It takes its own token from Redis.
+    TakeOne,
+}
+
 /// Every rate-limit bucket of this node, kept in Redis when it has one.
 #[derive(Debug)]
 pub struct Buckets {
@@ -102,7 +136,25 @@ struct Shared {
 struct Local {
     /// Each bucket's time of being full again, µs.
     full_at: HashMap<String, i64>,
+    /// Tokens taken from Redis ahead, by bucket.
+    leases: HashMap<String, Lease>,
     sweep_above: usize,
+}
+
+/// Tokens a node took from a shared bucket ahead and spends on its own.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    tokens: u32,
+    /// Since when a request is taking more from Redis (µs; 0: none is). A
+    /// request dropped meanwhile leaves it set; it is ignored once older
+    /// than [`LEASE_LIFE`].
+    taking_since: i64,
+    /// What Redis said was left in the bucket when they were taken.
+    left_shared: u32,
+    /// When the shared bucket would be full again, µs.
+    full_at: i64,
+    /// When the tokens are gone, µs.
+    until: i64,
 }
 
 impl Buckets {
@@ -140,19 +192,62 @@ impl Buckets {
         })
     }
 
-    /// Takes `cost` tokens from `bucket` if they are there.
-    pub async fn take(&self, bucket: &str, rate: Rate, cost: u32) -> Decision {
-        self.decide(bucket, rate, cost, true).await
+    /// Takes a token from `bucket` if there is one.
+    pub async fn take(&self, bucket: &str, rate: Rate) -> Decision {
+        let Some(shared) = &self.shared else {
+            return self.decide_here(bucket, rate, true);
+        };
+        let most = (rate.count / LEASE_SHARE).max(1);
+        // One request at a time takes tokens ahead; the others meanwhile
+        // take one each, so that none are taken twice over or lost.
+        let most = match self.spend_lease(bucket, most > 1) {
+            Spend::Token(decision) => return decision,
+            Spend::TakeAhead => most,
+            Spend::TakeOne => 1,
+        };
+        let taken = shared.take(bucket, rate, most, true).await;
+        let now = now_micros();
+        if most > 1 {
+            let mut local = self.lock();
+            local.sweep_if_due(now);
+            let lease = local.leases.entry(bucket.to_owned()).or_insert(Lease::EMPTY);
+            lease.taking_since = 0;
+            if let Some((decision, taken)) = taken
+                && taken > 1
+            {
+                lease.tokens = lease.tokens.saturating_add(taken - 1);
+                lease.left_shared = decision.remaining;
+                lease.full_at = now + micros(decision.reset);
+                lease.until = now + micros(LEASE_LIFE.min(rate.per));
+            }
+        }
+        match taken {
+            Some((decision, taken)) => Decision {
+                remaining: decision.remaining.saturating_add(taken.saturating_sub(1)),
+                ..decision
+            },
+            None => self.decide_here(bucket, rate, true),
+        }
     }
 
-    /// Whether `cost` tokens are there in `bucket`, taking none.
-    pub async fn peek(&self, bucket: &str, rate: Rate, cost: u32) -> Decision {
-        self.decide(bucket, rate, cost, false).await
+    /// Whether a token is there in `bucket`, taking none.
+    pub async fn peek(&self, bucket: &str, rate: Rate) -> Decision {
+        let Some(shared) = &self.shared else {
+            return self.decide_here(bucket, rate, false);
+        };
+        match shared.take(bucket, rate, 1, false).await {
+            Some((decision, _)) => decision,
+            None => self.decide_here(bucket, rate, false),
+        }
     }
 
     /// Fills `bucket` up again.
     pub async fn clear(&self, bucket: &str) {
-        self.lock().full_at.remove(bucket);
+        {
+            let mut local = self.lock();
+            local.full_at.remove(bucket);
+            local.leases.remove(bucket);
+        }
         if let Some(shared) = &self.shared
             && let Ok(mut connection) = shared.link.connection()
         {
@@ -166,29 +261,59 @@ impl Buckets {
         }
     }
 
-    async fn decide(&self, bucket: &str, rate: Rate, cost: u32, take: bool) -> Decision {
-        if let Some(shared) = &self.shared
-            && let Some(decision) = shared.decide(bucket, rate, cost, take).await
-        {
-            return decision;
-        }
-        self.decide_here(bucket, rate, cost, take)
-    }
-
-    /// The same algorithm as the script, on this node's buckets.
-    fn decide_here(&self, bucket: &str, rate: Rate, cost: u32, take: bool) -> Decision {
+    /// A token from what this node took ahead of `bucket`, if it has one
+    /// left; else whether this request takes tokens ahead (if `ahead` and no
+    /// other request is doing so) or only its own.
+    fn spend_lease(&self, bucket: &str, ahead: bool) -> Spend {
         let now = now_micros();
         let mut local = self.lock();
+        let Some(lease) = local.leases.get_mut(bucket) else {
+            if !ahead {
+                return Spend::TakeOne;
+            }
+            let taking = Lease {
+                taking_since: now,
+                ..Lease::EMPTY
+            };
+            local.leases.insert(bucket.to_owned(), taking);
+            return Spend::TakeAhead;
+        };
+        if lease.until <= now {
+            lease.tokens = 0;
+        }
+        if lease.tokens > 0 {
+            lease.tokens -= 1;
+            return Spend::Token(Decision {
+                allowed: true,
+                remaining: lease.tokens.saturating_add(lease.left_shared),
+                reset: duration(lease.full_at - now),
+                retry_after: Duration::ZERO,
+            });
+        }
+        if ahead && lease.taking_since < now - micros(LEASE_LIFE) {
+            lease.taking_since = now;
+            return Spend::TakeAhead;
+        }
+        Spend::TakeOne
+    }
+
+    /// The same algorithm as the script, on this node's buckets, a token at
+    /// a time.
+    fn decide_here(&self, bucket: &str, rate: Rate, take: bool) -> Decision {
+        let now = now_micros();
+        let (interval, window) = (micros(rate.interval()).max(1), micros(rate.per));
+        let mut local = self.lock();
         let full_at = local.full_at.get(bucket).copied().unwrap_or(now).max(now);
-        let after = full_at.saturating_add(i64::from(cost).saturating_mul(micros(rate.interval())));
-        let wait = after - now - micros(rate.per);
-        if wait > 0 {
-            return Decision::of(rate, false, full_at - now, wait);
+        let free = (window - (full_at - now)) / interval;
+        if free < 1 {
+            return Decision::of(rate, false, full_at - now, full_at + interval - window - now);
         }
-        if take && after > now {
-            local.sweep_if_due(now);
-            local.full_at.insert(bucket.to_owned(), after);
+        if !take {
+            return Decision::of(rate, true, full_at - now, 0);
         }
+        let after = full_at + interval;
+        local.sweep_if_due(now);
+        local.full_at.insert(bucket.to_owned(), after);
         Decision::of(rate, true, after - now, 0)
     }
 
@@ -203,17 +328,22 @@ impl Local {
     /// Drops the buckets that are full again (as good as absent), each time
     /// the map has doubled since the last sweep.
     fn sweep_if_due(&mut self, now: i64) {
-        if self.full_at.len() > self.sweep_above.max(SWEEP_ABOVE) {
+        let kept = self.full_at.len() + self.leases.len();
+        if kept > self.sweep_above.max(SWEEP_ABOVE) {
             self.full_at.retain(|_, full_at| *full_at > now);
-            self.sweep_above = 2 * self.full_at.len();
+            let life = micros(LEASE_LIFE);
+            self.leases
+                .retain(|_, lease| lease.until > now || lease.taking_since > now - life);
+            self.sweep_above = 2 * (self.full_at.len() + self.leases.len());
         }
     }
 }
 
 impl Shared {
-    /// Redis's answer, or `None` if it gave none in time (the caller then
-    /// decides on this node's buckets).
-    async fn decide(&self, bucket: &str, rate: Rate, cost: u32, take: bool) -> Option<Decision> {
+    /// Redis's answer and the tokens it gave (up to `most`; with `take`
+    /// false, only looked at), or `None` if it gave none in time (the
+    /// caller then decides on this node's buckets).
+    async fn take(&self, bucket: &str, rate: Rate, most: u32, take: bool) -> Option<(Decision, u32)> {
         if now_micros() < self.retry_at.load(Ordering::Relaxed) {
             metrics::rate_limit_backend("in_process");
             return None;
@@ -222,24 +352,25 @@ impl Shared {
             let mut connection = self.link.connection()?;
             let mut invocation = self.script.key(format!("{}{bucket}", self.prefix));
             invocation
-                .arg(micros(rate.interval()))
+                .arg(micros(rate.interval()).max(1))
                 .arg(micros(rate.per))
-                .arg(cost)
+                .arg(most)
                 .arg(u8::from(take));
             let outcome: redis::RedisResult<(i64, i64, i64)> = invocation.invoke_async(&mut connection).await;
             self.link.checked(outcome)
         };
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok((allowed, full_in, wait))) => {
+            Ok(Ok((taken, full_in, wait))) => {
                 metrics::rate_limit_backend("redis");
-                Some(Decision::of(rate, allowed == 1, full_in, wait))
+                let taken = u32::try_from(taken).unwrap_or_default();
+                Some((Decision::of(rate, taken > 0, full_in, wait), taken))
             }
             Ok(Err(err)) => self.trip(&err),
             Err(_) => self.trip(&CacheError::Timeout),
         }
     }
 
-    fn trip(&self, err: &CacheError) -> Option<Decision> {
+    fn trip<T>(&self, err: &CacheError) -> Option<T> {
         let now = now_micros();
         self.retry_at.store(now + micros(RETRY_AFTER), Ordering::Relaxed);
         metrics::rate_limit_backend("in_process");
@@ -273,20 +404,20 @@ mod tests {
         let buckets = Buckets::in_process();
         let rate = Rate::new(3, Duration::from_millis(300));
         for left in [2, 1, 0] {
-            let decision = buckets.take("a", rate, 1).await;
+            let decision = buckets.take("a", rate).await;
             assert!(decision.allowed);
             assert_eq!(decision.remaining, left);
         }
-        let refused = buckets.take("a", rate, 1).await;
+        let refused = buckets.take("a", rate).await;
         assert!(!refused.allowed);
         assert!(refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_millis(100));
-        assert!(buckets.take("b", rate, 1).await.allowed, "each bucket is its own");
-        assert!(!buckets.peek("a", rate, 1).await.allowed);
+        assert!(buckets.take("b", rate).await.allowed, "each bucket is its own");
+        assert!(!buckets.peek("a", rate).await.allowed);
         tokio::time::sleep(refused.retry_after).await;
-        assert!(buckets.peek("a", rate, 1).await.allowed, "a peek takes nothing");
-        assert!(buckets.take("a", rate, 1).await.allowed);
-        assert!(!buckets.take("a", rate, 1).await.allowed);
+        assert!(buckets.peek("a", rate).await.allowed, "a peek takes nothing");
+        assert!(buckets.take("a", rate).await.allowed);
+        assert!(!buckets.take("a", rate).await.allowed);
         buckets.clear("a").await;
-        assert_eq!(buckets.take("a", rate, 1).await.remaining, 2);
+        assert_eq!(buckets.take("a", rate).await.remaining, 2);
     }
 }

@@ -92,7 +92,7 @@ impl Limits {
         if rate.is_off() {
             return None;
         }
-        let decision = self.buckets.take(&bucket(limit, who), rate, 1).await;
+        let decision = self.buckets.take(&bucket(limit, who), rate).await;
         Some(Standing {
             limit,
             rate,
@@ -108,7 +108,7 @@ impl Limits {
         if rate.is_off() {
             return None;
         }
-        let decision = self.buckets.peek(&failures(username, address), rate, 1).await;
+        let decision = self.buckets.peek(&failures(username, address), rate).await;
         (!decision.allowed).then_some(Standing {
             limit: Limit::LoginFailures,
             rate,
@@ -120,7 +120,7 @@ impl Limits {
     pub async fn sign_in_failed(&self, username: &str, address: IpAddr) {
         let rate = self.rates.login_failures;
         if !rate.is_off() {
-            self.buckets.take(&failures(username, address), rate, 1).await;
+            self.buckets.take(&failures(username, address), rate).await;
         }
     }
 

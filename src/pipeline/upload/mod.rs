@@ -149,10 +149,10 @@ impl<'a> Upload<'a> {
         self.file_bytes = bytes;
     }
 
-    /// The body begins: the record turns `processing` — written now if the
-    /// request is a large one — room is held in the user's quota if the
-    /// request is a large one, and its bytes are staged and profiled as
-    /// `format` says.
+    /// The body begins: the record turns `processing` (written now if the
+    /// request is a large one), a large body or one of a length not told
+    /// holds room in the user's quota, and its bytes are staged and profiled
+    /// as `format` says.
     pub async fn open_body(&mut self, format: Option<Format>) -> Result<(), Error> {
         self.processing().await?;
         if self.request_bytes.is_none_or(|bytes| bytes >= RECORD_FROM_BYTES) {

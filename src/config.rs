@@ -500,17 +500,22 @@ impl<'de> Deserialize<'de> for ExtensionAllowList {
     /// Accepts a list (`["csv", "tsv"]` in TOML) or a comma-separated string
     /// (`DEPOT_ALLOWED_EXTENSIONS=csv,tsv`).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            List(Vec<String>),
-            Text(String),
-        }
-        Ok(match Raw::deserialize(deserializer)? {
-            Raw::List(list) => Self::new(list),
-            Raw::Text(text) => Self::new(text.split(',')),
-        })
+        list_or_commas(deserializer).map(Self::new)
     }
+}
+
+/// A list (from TOML) or a comma-separated string (from the environment).
+fn list_or_commas<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Raw::deserialize(deserializer)? {
+        Raw::List(list) => list,
+        Raw::Text(text) => text.split(',').map(str::to_owned).collect(),
+    })
 }
 
 fn scalar_to_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -526,6 +531,52 @@ fn scalar_to_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String
         Scalar::Unsigned(n) => n.to_string(),
         Scalar::Signed(n) => n.to_string(),
     })
+}
+
+/// The reverse proxies whose `X-Forwarded-For` is believed: addresses
+/// (`10.0.0.5`) or networks (`10.1.0.0/16`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    pub fn new(networks: Vec<ipnet::IpNet>) -> Self {
+        Self(networks)
+    }
+
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        self.0.iter().any(|network| network.contains(&address))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn parse(text: &str) -> Result<ipnet::IpNet, String> {
+        let text = text.trim();
+        text.parse::<ipnet::IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| format!("{text:?} is not an address or a network such as 10.0.0.0/8"))
+    }
+}
+
+impl Serialize for TrustedProxies {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(ToString::to_string))
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    /// A list (`["10.0.0.5", "10.1.0.0/16"]` in TOML) or a comma-separated
+    /// string (`DEPOT_TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16`).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        list_or_commas(deserializer)?
+            .iter()
+            .filter(|entry| !entry.trim().is_empty())
+            .map(|entry| Self::parse(entry))
+            .collect::<Result<_, _>>()
+            .map(Self)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]
@@ -569,6 +620,22 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_read_addresses_and_networks_from_a_list_or_commas() {
+        fn read<T: Serialize>(value: T) -> Result<TrustedProxies, String> {
+            Figment::from(Serialized::default("p", value))
+                .extract_inner("p")
+                .map_err(|err| err.to_string())
+        }
+        let proxies = read("10.0.0.5, 10.1.0.0/16").unwrap();
+        assert!(proxies.contains("10.0.0.5".parse().unwrap()));
+        assert!(proxies.contains("10.1.200.3".parse().unwrap()));
+        assert!(!proxies.contains("10.0.0.6".parse().unwrap()));
+        assert!(read(vec!["::1"]).unwrap().contains("::1".parse().unwrap()));
+        let bad = read("10.0.0.5,proxy.example").unwrap_err();
+        assert!(bad.contains("\"proxy.example\" is not an address"), "{bad}");
+    }
+
+    #[test]
     fn allow_list_matches_last_extension_case_insensitively() {
         let list = ExtensionAllowList::new(["csv", ".TSV"]);
         assert!(list.allows("sales.CSV"));
@@ -576,61 +643,5 @@ mod tests {
         assert!(!list.allows("sales.csv.exe"));
         assert!(!list.allows("sales"));
         assert!(ExtensionAllowList::default().allows("anything"));
-    }
-}
-
-/// The reverse proxies whose `X-Forwarded-For` is believed: addresses
-/// (`10.0.0.5`) or networks (`10.1.0.0/16`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<ipnet::IpNet>);
-
-impl TrustedProxies {
-    pub fn new(networks: Vec<ipnet::IpNet>) -> Self {
-        Self(networks)
-    }
-
-    pub fn contains(&self, address: std::net::IpAddr) -> bool {
-        self.0.iter().any(|network| network.contains(&address))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn parse(text: &str) -> Result<ipnet::IpNet, String> {
-        let text = text.trim();
-        text.parse::<ipnet::IpNet>()
-            .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map_err(|_| format!("{text:?} is not an address or a network such as 10.0.0.0/8"))
-    }
-}
-
-impl Serialize for TrustedProxies {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(ToString::to_string))
-    }
-}
-
-impl<'de> Deserialize<'de> for TrustedProxies {
-    /// A list (`["10.0.0.5", "10.1.0.0/16"]` in TOML) or a comma-separated
-    /// string (`DEPOT_TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16`).
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            List(Vec<String>),
-            Text(String),
-        }
-        let entries = match Raw::deserialize(deserializer)? {
-            Raw::List(list) => list,
-            Raw::Text(text) => text.split(',').map(str::to_owned).collect(),
-        };
-        entries
-            .iter()
-            .filter(|entry| !entry.trim().is_empty())
-            .map(|entry| Self::parse(entry))
-            .collect::<Result<_, _>>()
-            .map(Self)
-            .map_err(serde::de::Error::custom)
     }
 }

@@ -485,16 +485,6 @@ async fn token_of(response: reqwest::Response, id: i64) -> TestUser {
     }
 }
 
-async fn admin_change(app: &TestApp, admin: &TestUser, id: i64, body: Value) -> reqwest::Response {
-    app.client
-        .patch(app.url(&format!("/api/v1/admin/users/{id}")))
-        .bearer_auth(&admin.token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn an_admin_creates_disables_promotes_and_demotes_users() {
     let app = TestApp::spawn().await;
@@ -556,7 +546,7 @@ async fn an_admin_creates_disables_promotes_and_demotes_users() {
         second.get(&ann_key, "/api/v1/files/").await.status(),
         StatusCode::OK
     );
-    let disabled = admin_change(&app, &root, ann.id, json!({ "disabled": true })).await;
+    let disabled = app.admin_change(&root, ann.id, json!({ "disabled": true })).await;
     let changed = Instant::now();
     assert_eq!(disabled.status(), StatusCode::OK);
     assert_eq!(disabled.json::<Value>().await.unwrap()["disabled"], true);
@@ -575,7 +565,9 @@ async fn an_admin_creates_disables_promotes_and_demotes_users() {
     assert!(login_refused.text().await.unwrap().contains("disabled"));
 
     // Enabled again and promoted: her key works again, her old token does not.
-    let promoted = admin_change(&app, &root, ann.id, json!({ "disabled": false, "role": "admin" })).await;
+    let promoted = app
+        .admin_change(&root, ann.id, json!({ "disabled": false, "role": "admin" }))
+        .await;
     assert_eq!(promoted.status(), StatusCode::OK);
     assert_eq!(app.get(&ann_key, "/api/v1/files/").await.status(), StatusCode::OK);
     assert_eq!(
@@ -589,12 +581,18 @@ async fn an_admin_creates_disables_promotes_and_demotes_users() {
     );
 
     // An admin may step down while another remains; the last one may not.
-    let stepped_down = admin_change(&app, &ann_admin, root.id, json!({ "role": "user" })).await;
+    let stepped_down = app
+        .admin_change(&ann_admin, root.id, json!({ "role": "user" }))
+        .await;
     assert_eq!(stepped_down.status(), StatusCode::OK);
-    let last = admin_change(&app, &ann_admin, ann.id, json!({ "role": "user" })).await;
+    let last = app
+        .admin_change(&ann_admin, ann.id, json!({ "role": "user" }))
+        .await;
     assert_eq!(last.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(last).await, "last_admin");
-    let last = admin_change(&app, &ann_admin, ann.id, json!({ "disabled": true })).await;
+    let last = app
+        .admin_change(&ann_admin, ann.id, json!({ "disabled": true }))
+        .await;
     assert_eq!(error_code(last).await, "last_admin");
     assert_eq!(
         app.get(&ann_admin, "/api/v1/admin/users").await.status(),
@@ -603,13 +601,9 @@ async fn an_admin_creates_disables_promotes_and_demotes_users() {
     );
 
     // A password reset: the old password and token stop working.
-    let reset = admin_change(
-        &app,
-        &ann_admin,
-        carl_id,
-        json!({ "password": "a brand new password" }),
-    )
-    .await;
+    let reset = app
+        .admin_change(&ann_admin, carl_id, json!({ "password": "a brand new password" }))
+        .await;
     assert_eq!(reset.status(), StatusCode::OK);
     assert_eq!(
         app.get(&carl, "/api/v1/files/").await.status(),
@@ -637,7 +631,7 @@ async fn an_admin_creates_disables_promotes_and_demotes_users() {
         ),
         (9999, json!({ "disabled": true }), StatusCode::NOT_FOUND),
     ] {
-        assert_eq!(admin_change(&app, &ann_admin, id, body).await.status(), status);
+        assert_eq!(app.admin_change(&ann_admin, id, body).await.status(), status);
     }
 }
 

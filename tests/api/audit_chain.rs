@@ -351,21 +351,11 @@ async fn a_refusals_reason_is_part_of_its_event_and_its_hash() {
     let taken = app.put_file(&ann, "a.bin", "again").await;
     assert_eq!(taken.status(), StatusCode::CONFLICT);
 
-    let events: serde_json::Value = app
-        .get(&ann, "/api/v1/admin/audit?outcome=409")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let events = app.get_json(&ann, "/api/v1/admin/audit?outcome=409").await;
     let refusal = &events["events"][0];
     assert_eq!(refusal["action"], "upload");
     assert_eq!(refusal["reason"], "file_exists", "{events}");
-    let stored: serde_json::Value = app
-        .get(&ann, "/api/v1/admin/audit?outcome=201")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stored = app.get_json(&ann, "/api/v1/admin/audit?outcome=201").await;
     assert_eq!(stored["events"][0]["reason"], "", "what succeeded has no reason");
     let trail = Trail::of(&app);
     let whole = trail.run(&["verify"]);

@@ -165,18 +165,34 @@ impl TestApp {
         }
     }
 
-    /// Another node of this one's deployment: the same database, data dir
-    /// and store, its own process state.
+    /// Another node of this one's deployment: its settings — the same
+    /// database, data dir, store and Redis — and a process state of its own.
     pub async fn second_node(&self) -> TestApp {
         TestApp::spawn_with(|config| {
-            config.data_dir = self.data_dir().to_owned();
-            config.database_url = self.config.database_url.clone();
-            config.storage = self.config.storage.clone();
-            config.storage_url = self.config.storage_url.clone();
-            config.quota_bytes = self.config.quota_bytes;
-            config.quota_files = self.config.quota_files;
+            *config = Config {
+                addr: "127.0.0.1:0".into(),
+                ..self.config.clone()
+            };
         })
         .await
+    }
+
+    /// `GET path` as `user`, answered 200 with JSON.
+    pub async fn get_json(&self, user: &TestUser, path: &str) -> Value {
+        let response = self.get(user, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// `PATCH /api/v1/admin/users/{id}` with `body`, as `admin`.
+    pub async fn admin_change(&self, admin: &TestUser, id: i64, body: Value) -> Response {
+        self.client
+            .patch(self.url(&format!("/api/v1/admin/users/{id}")))
+            .bearer_auth(&admin.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

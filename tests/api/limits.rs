@@ -93,12 +93,7 @@ async fn requests_past_the_rate_get_429_until_a_token_comes_back() {
     // Each refusal is audited with its reason (ann, the first account, is
     // an admin; her bucket is full again after two seconds)…
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let audited: Value = app
-        .get(&ann, "/api/v1/admin/audit?outcome=429")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audited = app.get_json(&ann, "/api/v1/admin/audit?outcome=429").await;
     let event = &audited["events"][0];
     assert_eq!(event["action"], "list");
     assert_eq!(event["reason"], "rate_limited");
@@ -152,22 +147,13 @@ async fn uploads_and_requests_without_a_credential_have_limits_of_their_own() {
 }
 
 /// A deployment of two nodes, their buckets in Redis at `redis`.
-async fn two_nodes(redis: String, configure: impl Fn(&mut Config) + Clone) -> (TestApp, TestApp) {
-    let (url, settings) = (redis.clone(), configure.clone());
+async fn two_nodes(redis: String, configure: impl FnOnce(&mut Config)) -> (TestApp, TestApp) {
     let first = TestApp::spawn_with(move |config| {
-        config.redis_url = Some(ServiceUrl::new(url));
-        settings(config);
-    })
-    .await;
-    let second = TestApp::spawn_with(|config| {
-        config.data_dir = first.data_dir().to_owned();
-        config.database_url = first.config.database_url.clone();
-        config.storage = first.config.storage.clone();
-        config.storage_url = first.config.storage_url.clone();
         config.redis_url = Some(ServiceUrl::new(redis));
         configure(config);
     })
     .await;
+    let second = first.second_node().await;
     (first, second)
 }
 

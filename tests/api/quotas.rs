@@ -20,9 +20,7 @@ async fn with_quota(bytes: u64, files: u64) -> TestApp {
 }
 
 async fn usage(app: &TestApp, user: &TestUser) -> Value {
-    let response = app.get(user, "/api/v1/usage").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    app.get_json(user, "/api/v1/usage").await
 }
 
 /// A raw `PUT` whose body comes in pieces, with no length told.
@@ -59,16 +57,6 @@ async fn tus_send(app: &TestApp, user: &TestUser, method: reqwest::Method, locat
         .request(method, app.url(location))
         .bearer_auth(&user.token)
         .header("tus-resumable", "1.0.0")
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn admin_change(app: &TestApp, admin: &TestUser, id: i64, body: Value) -> Response {
-    app.client
-        .patch(app.url(&format!("/api/v1/admin/users/{id}")))
-        .bearer_auth(&admin.token)
-        .json(&body)
         .send()
         .await
         .unwrap()
@@ -122,12 +110,9 @@ async fn every_upload_path_is_refused_before_the_excess_is_kept() {
     );
 
     // Each refusal failed its processing record with the reason.
-    let history: Value = app
-        .get(&ann, "/api/ingestion/history?scope=user&status=failed")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = app
+        .get_json(&ann, "/api/ingestion/history?scope=user&status=failed")
+        .await;
     let reasons: Vec<&str> = history["records"]
         .as_array()
         .unwrap()
@@ -136,12 +121,7 @@ async fn every_upload_path_is_refused_before_the_excess_is_kept() {
         .collect();
     assert_eq!(reasons, ["quota_exceeded"; 4], "{history}");
     // And each is in the audit trail with its reason (ann, the first account, is an admin).
-    let audited: Value = app
-        .get(&ann, "/api/v1/admin/audit?outcome=413")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audited = app.get_json(&ann, "/api/v1/admin/audit?outcome=413").await;
     let audited: Vec<(&str, &str)> = audited["events"]
         .as_array()
         .unwrap()
@@ -313,10 +293,12 @@ async fn an_admin_gives_a_user_a_quota_of_their_own() {
     );
 
     // A user cannot raise their own: the route is not there for them.
-    let own = admin_change(&app, &ann, ann.id, json!({ "quota_bytes": 0 })).await;
+    let own = app.admin_change(&ann, ann.id, json!({ "quota_bytes": 0 })).await;
     assert_eq!(own.status(), StatusCode::NOT_FOUND);
 
-    let raised = admin_change(&app, &admin, ann.id, json!({ "quota_bytes": 200_000 })).await;
+    let raised = app
+        .admin_change(&admin, ann.id, json!({ "quota_bytes": 200_000 }))
+        .await;
     assert_eq!(raised.status(), StatusCode::OK);
     let view: Value = raised.json().await.unwrap();
     assert_eq!(view["quota_bytes"], 200_000);
@@ -330,25 +312,31 @@ async fn an_admin_gives_a_user_a_quota_of_their_own() {
     );
 
     // Below what is used: nothing is removed, but nothing more goes in.
-    let lowered = admin_change(&app, &admin, ann.id, json!({ "quota_bytes": 100_000 })).await;
+    let lowered = app
+        .admin_change(&admin, ann.id, json!({ "quota_bytes": 100_000 }))
+        .await;
     assert_eq!(lowered.status(), StatusCode::OK);
     let refused = app.put_file(&ann, "c.bin", "x").await;
     assert_quota_exceeded(refused, "97.7 KiB", "156.2 KiB in 2 files are stored").await;
     assert_eq!(app.download(&ann, "b.bin").await.status(), StatusCode::OK);
 
     // `null` gives the deployment's back; 0 takes the limit off.
-    let none = admin_change(&app, &admin, ann.id, json!({ "quota_bytes": 0 })).await;
+    let none = app
+        .admin_change(&admin, ann.id, json!({ "quota_bytes": 0 }))
+        .await;
     assert_eq!(none.json::<Value>().await.unwrap()["quota"]["bytes"], 0);
     assert_eq!(
         app.put_file(&ann, "c.bin", "x").await.status(),
         StatusCode::CREATED
     );
-    let reset = admin_change(&app, &admin, ann.id, json!({ "quota_bytes": null })).await;
+    let reset = app
+        .admin_change(&admin, ann.id, json!({ "quota_bytes": null }))
+        .await;
     let view: Value = reset.json().await.unwrap();
     assert_eq!(view["quota_bytes"], Value::Null);
     assert_eq!(view["quota"]["bytes"], QUOTA);
 
-    let listed: Value = app.get(&admin, "/api/v1/admin/users").await.json().await.unwrap();
+    let listed = app.get_json(&admin, "/api/v1/admin/users").await;
     let ann_listed = listed
         .as_array()
         .unwrap()

@@ -18,19 +18,22 @@
 //!   together ([`pipeline::group_commit`]). Every way an upload arrives
 //!   (a multipart form, a raw `PUT`, a resumable upload's creation and last
 //!   request) drives one [`pipeline::upload::Upload`], so a rule every upload
-//!   obeys is written once. Its [`pipeline::Error`] names
+//!   obeys — the storage quota ([`pipeline::quota`]) among them — is written
+//!   once. Rate limits and who a request's client is are
+//!   [`pipeline::limits`]. Its [`pipeline::Error`] names
 //!   every failure with a stable code. The periodic work runs on one scheduler
 //!   ([`pipeline::maintenance`]); a storage node's side of the internal API is
 //!   here too.
 //! - [`storage`], [`db`], [`cache`], [`auth`], [`profile`], [`ipfs`] — blob
 //!   stores behind [`storage::BlobStore`] (local disk, S3, a storage node,
 //!   memory), the metadata store (SQLite or PostgreSQL through one sqlx code
-//!   path) and its migrations, the active-file cache (Redis or in-process; the
-//!   database stays the truth), JWTs and passwords, the dataset profiler and
+//!   path) and its migrations, the active-file cache and the rate limits'
+//!   token buckets (Redis or in-process; the database stays the truth), JWTs
+//!   and passwords, the dataset profiler and
 //!   the CID builder. Each has its own error type.
 //! - [`domain`] — the parsed types that guard the edges (`FileName`,
 //!   `ByteRange`, `SessionId`, `UserId`, `BlobKey` — a content's SHA-256 —,
-//!   content types); with [`config`],
+//!   content types, sizes and rates as people write them); with [`config`],
 //!   [`metrics`] (counters for Prometheus) and [`telemetry`] it imports
 //!   nothing of depot's above it.
 

@@ -269,7 +269,7 @@ pub struct Reservation {
 impl Reservation {
     /// Holds room for an upload of at least `needed` bytes, and as many as
     /// `expected` (or — when the request does not say — the first
-    /// [`FIRST_HOLD`] of them) if there is room; `None` if `quota` sets no
+    /// `FIRST_HOLD` of them) if there is room; `None` if `quota` sets no
     /// limit.
     pub async fn make(
         db: &Db,

@@ -3,9 +3,10 @@
 //! again (its "theoretical arrival time"), so taking a token is one atomic
 //! read-and-set. With Redis the buckets are shared by every node of a
 //! deployment (a Lua script, timed by Redis's own clock); without it, or
-//! while Redis does not answer, each node keeps its own. A failing Redis
-//! never fails a request: the node answers from its own buckets and tries
-//! Redis again a second later.
+//! while Redis does not answer, each node keeps its own. A node with Redis
+//! takes a tenth of a busy bucket at a time and spends it itself
+//! (`LEASE_SHARE`). A failing Redis never fails a request: the node answers
+//! from its own buckets and tries Redis again a second later.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -55,8 +56,8 @@ return {taken, after - now, 0}
 
 /// A node with Redis takes up to this share of a bucket at once and spends
 /// it on its own, so that a busy bucket costs a round trip per tenth of
-/// its size rather than per request. A bucket of fewer than this many
-/// tokens is taken from one at a time, exactly.
+/// its size rather than per request. A bucket of fewer than twice this
+/// many tokens is taken from one token at a time, exactly.
 const LEASE_SHARE: u32 = 10;
 /// Tokens a node took ahead and did not spend within this long are gone:
 /// the most a deployment can pass a rate by is a tenth of it per node and

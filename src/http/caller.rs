@@ -1,7 +1,8 @@
 //! Who is calling: the extractors that turn a request's bearer token, API
 //! key or download link into a user, and refuse what its scope does not
-//! allow; and the client address a request comes from. The audit middleware resolves the credential first and leaves the
-//! [`Caller`] in the request's extensions; the extractors take it from there.
+//! allow; and the client address a request comes from. The audit middleware
+//! resolves the credential first and leaves the [`Caller`] in the request's
+//! extensions; the extractors take it from there.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -140,7 +141,7 @@ pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 /// or — behind a trusted proxy — the address `X-Forwarded-For` names (see
 /// [`Limits::client_address`](crate::pipeline::limits::Limits::client_address)).
 pub fn client_address(parts: &mut Parts, state: &AppState) -> IpAddr {
-    if let Some(ClientAddress(address)) = parts.extensions.get::<ClientAddress>() {
+    if let Some(Client(address)) = parts.extensions.get::<Client>() {
         return *address;
     }
     let peer = parts
@@ -156,11 +157,12 @@ pub fn client_address(parts: &mut Parts, state: &AppState) -> IpAddr {
         .collect();
     let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
     let address = state.limits.client_address(peer, forwarded.as_deref());
-    parts.extensions.insert(ClientAddress(address));
+    parts.extensions.insert(Client(address));
     address
 }
 
-/// The client address of a request, as an extractor.
+/// The client address of a request, as an extractor; kept in the request's
+/// extensions once worked out.
 #[derive(Debug, Clone, Copy)]
 pub struct Client(pub IpAddr);
 
@@ -171,9 +173,5 @@ impl FromRequestParts<AppState> for Client {
         Ok(Self(client_address(parts, state)))
     }
 }
-
-/// A request's client address, once worked out.
-#[derive(Debug, Clone, Copy)]
-struct ClientAddress(IpAddr);
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";

@@ -110,6 +110,15 @@ pub async fn drop_expired(conn: &mut AnyConnection, user: UserId, now: i64) -> R
         .map(drop)
 }
 
+/// Removes every reservation that expired by `now`; returns how many went.
+pub async fn drop_all_expired(pool: &AnyPool, now: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM quota_reservations WHERE expires_at <= $1")
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+}
+
 /// Gives up the room the upload `id` held.
 pub async fn release(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM quota_reservations WHERE id = $1")

@@ -246,6 +246,13 @@ pub async fn hold_for_resumable(
     Ok(())
 }
 
+/// Removes the reservations that expired: those of one-request uploads a
+/// crash cut off (they hold nothing once expired, and a user's next
+/// reservation drops that user's; this drops everyone's). Returns how many.
+pub async fn drop_expired(db: &Db) -> Result<u64, Error> {
+    Ok(quotas::drop_all_expired(db.pool(), now_micros()).await?)
+}
+
 /// Gives up the room an upload that will not complete held.
 pub async fn release(db: &Db, id: &str) -> Result<(), Error> {
     let mut conn = db.pool().acquire().await?;
@@ -320,6 +327,16 @@ impl Reservation {
     /// The file was stored, and its transaction gave the room up.
     pub fn settle(mut self) {
         self.settled = true;
+    }
+
+    /// Gives the room up now: the upload will not be stored. (Dropped
+    /// instead, the reservation gives it up in the background.)
+    pub async fn release(mut self) {
+        self.settled = true;
+        if let Err(err) = release(&self.db, &self.id).await {
+            // It holds nothing once it expires.
+            tracing::warn!(reservation = self.id, error = %err, "could not give up an upload's quota reservation");
+        }
     }
 }
 

@@ -21,7 +21,7 @@ async fn start_job(app: &TestApp, admin: &TestUser, job: &str) -> reqwest::Respo
 }
 
 /// Starts `job` and waits for its run to end; the run as listed.
-async fn run_job(app: &TestApp, admin: &TestUser, job: &str) -> Value {
+pub(crate) async fn run_job(app: &TestApp, admin: &TestUser, job: &str) -> Value {
     let response = start_job(app, admin, job).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let started: Value = response.json().await.unwrap();

@@ -346,3 +346,37 @@ async fn an_admin_gives_a_user_a_quota_of_their_own() {
     assert_eq!(ann_listed["bytes_used"], 160_001);
     assert_eq!(ann_listed["files"], 3);
 }
+
+#[tokio::test]
+async fn the_cleanup_removes_reservations_of_uploads_a_crash_cut_off() {
+    let app = with_quota(QUOTA, 0).await;
+    let ann = app.user("ann").await;
+    let held = tus_create(&app, &ann, "held.bin", 10_000).await;
+    assert_eq!(held.status(), StatusCode::CREATED);
+    // What a request cut off by a crash leaves: a reservation past its expiry
+    // (ann's next reservation would drop it; the cleanup drops everyone's).
+    let db = app.db().await;
+    sqlx::query("INSERT INTO quota_reservations (id, user_id, bytes, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind("cut-off")
+        .bind(ann.id)
+        .bind(50_000_i64)
+        .bind(1_i64)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        usage(&app, &ann).await["reserved_bytes"],
+        10_000,
+        "an expired one holds nothing"
+    );
+
+    let run = crate::jobs::run_job(&app, &ann, "cleanup").await;
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    assert_eq!(run["report"]["reservations_expired"], 1, "{run}");
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM quota_reservations ORDER BY id")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0], "cut-off");
+}

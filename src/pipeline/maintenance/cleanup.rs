@@ -1,4 +1,5 @@
-//! `cleanup`: expired sessions and resumable uploads go; staged writes that a
+//! `cleanup`: expired sessions, resumable uploads and quota reservations
+//! (of uploads a crash cut off) go; staged writes that a
 //! crash left behind go once older than the grace period; stored blobs that no
 //! row names (a crash between the bytes and the commit, a rolled-back
 //! transaction) are noted, and handed to the removal of unused blobs once a
@@ -18,7 +19,7 @@ use crate::db::{blobs, files, jobs};
 use crate::domain::timestamp::now_micros;
 use crate::pipeline::maintenance::{JobError, Progress, flag_corrupt, micros, stopping};
 use crate::pipeline::state::AppState;
-use crate::pipeline::{delete, resumable, session};
+use crate::pipeline::{delete, quota, resumable, session};
 use crate::storage::BlobKey;
 
 const PAGE: usize = 1000;
@@ -27,6 +28,9 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobErro
     let grace = state.maintenance.settings.cleanup_grace;
     let sessions = session::expire(&state.db).await?;
     let uploads = resumable::expire(state).await.map_err(anyhow::Error::from)?;
+    let reservations = quota::drop_expired(&state.db)
+        .await
+        .map_err(anyhow::Error::from)?;
     let stale_cutoff = SystemTime::now()
         .checked_sub(grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -80,6 +84,7 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobErro
     Ok(json!({
         "sessions_expired": sessions,
         "uploads_expired": uploads,
+        "reservations_expired": reservations,
         "stale_stages_removed": stale_stages,
         "blobs_scanned": scan.stored,
         "orphans_waiting": scan.orphans.len() - adopted.len(),

@@ -1,7 +1,8 @@
 //! The one scheduler of a server's periodic work. Every task runs on its own
 //! interval until the node stops:
 //!
-//! - the sweeps — expired sessions, expired resumable uploads, removals of
+//! - the sweeps — expired sessions, expired resumable uploads (and quota
+//!   reservations of uploads cut off), removals of
 //!   deleted files' bytes the store refused — run at start and then often, on
 //!   every node: each claims what it removes in the database, so two nodes
 //!   sweeping at once never remove one thing twice;
@@ -17,7 +18,7 @@ use super::{Job, JobError, Progress, Trigger, micros, start};
 use crate::db::jobs;
 use crate::domain::timestamp::now_micros;
 use crate::pipeline::state::AppState;
-use crate::pipeline::{delete, resumable, session};
+use crate::pipeline::{delete, quota, resumable, session};
 
 /// The frequent sweeps; each is also part of [`Job::Cleanup`].
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +62,10 @@ impl Sweep {
     async fn run(self, state: &AppState) -> anyhow::Result<u64> {
         Ok(match self {
             Sweep::ExpiredSessions => session::expire(&state.db).await?,
-            Sweep::ExpiredUploads => resumable::expire(state).await?,
+            Sweep::ExpiredUploads => {
+                quota::drop_expired(&state.db).await?;
+                resumable::expire(state).await?
+            }
             Sweep::RetriedRemovals => delete::retry_cleanups(state).await?,
         })
     }

@@ -205,6 +205,9 @@ impl<'a> Upload<'a> {
     /// file, or why it was refused.
     pub async fn finish(mut self, meta: UploadMeta) -> Result<FileRecord, Error> {
         let stored = self.store(meta).await;
+        if stored.is_err() {
+            self.give_up_room().await;
+        }
         self.attempt.finish(stored).await
     }
 
@@ -217,10 +220,19 @@ impl<'a> Upload<'a> {
 
     /// Ends the upload refused or failed with `err`: its staged bytes are
     /// discarded and its record says why.
-    pub async fn abort(self, err: Error) -> Error {
-        drop(self.ingest);
+    pub async fn abort(mut self, err: Error) -> Error {
+        drop(self.ingest.take());
+        self.give_up_room().await;
         self.attempt.fail(&err).await;
         err
+    }
+
+    /// Gives up the room the upload held in the user's quota before it is
+    /// answered, so that the room is there for the client's next request.
+    async fn give_up_room(&mut self) {
+        if let Some(held) = self.reservation.take() {
+            held.release().await;
+        }
     }
 
     /// [`Upload::finish`] with what the request asked to store, or

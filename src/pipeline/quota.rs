@@ -269,7 +269,8 @@ pub struct Reservation {
     quota: Quota,
     bytes: u64,
     db: Db,
-    /// The transaction that stored the file gave the room up.
+    /// The room was given up: by the transaction that stored the file, or
+    /// by [`Reservation::release`].
     settled: bool,
 }
 

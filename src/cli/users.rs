@@ -229,7 +229,7 @@ async fn print_accounts(state: &AppState) -> anyhow::Result<()> {
         "ID", "USERNAME", "ROLE", "STATE", "FILES", "BYTES", "QUOTA"
     );
     for account in accounts {
-        let quota = Quota::of(state, account.id).await?;
+        let quota = Quota::own_or(account.quota_bytes, account.quota_files, state.policy.quota);
         println!(
             "{:>6}  {:<20}  {:<6}  {:<8}  {:>7}  {:>14}  {:<24}  {}",
             account.id,

@@ -59,10 +59,7 @@ impl UserView {
             bytes_used: account.bytes,
             quota_bytes,
             quota_files,
-            quota: Quota {
-                bytes: quota_bytes.unwrap_or(default.bytes),
-                files: quota_files.unwrap_or(default.files),
-            },
+            quota: Quota::own_or(account.quota_bytes, account.quota_files, default),
         }
     }
 }

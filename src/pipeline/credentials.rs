@@ -140,9 +140,10 @@ impl Credentials {
     }
 
     /// An account's standing as this node knows it (its quota among it);
-    /// `None` for a user depot keeps no account of.
+    /// `None` for a user depot keeps no account of. Looking does not count
+    /// as the account being seen.
     pub async fn account(&self, user: UserId) -> Result<Option<users::Standing>, AuthError> {
-        self.standing(user, None).await
+        self.standing(user, None, Seen::No).await
     }
 
     /// An account's [`standing`](Self::standing), or 401 if it is disabled.
@@ -151,7 +152,7 @@ impl Credentials {
         user: UserId,
         generation: Option<i64>,
     ) -> Result<Option<users::Standing>, AuthError> {
-        match self.standing(user, generation).await? {
+        match self.standing(user, generation, Seen::Yes).await? {
             Some(standing) if standing.disabled() => Err(AuthError::Unauthorized("the account is disabled")),
             standing => Ok(standing),
         }
@@ -164,6 +165,7 @@ impl Credentials {
         &self,
         user: UserId,
         generation: Option<i64>,
+        seen: Seen,
     ) -> Result<Option<users::Standing>, AuthError> {
         let known = self.accounts.get(&user).filter(|standing| {
             let seen = standing.as_ref().map(|standing| standing.token_generation);
@@ -173,9 +175,10 @@ impl Credentials {
             return Ok(standing);
         }
         let standing = users::standing(self.db.pool(), user).await.map_err(internal)?;
-        if standing
-            .as_ref()
-            .is_some_and(|standing| is_stale(standing.last_seen_at))
+        if seen == Seen::Yes
+            && standing
+                .as_ref()
+                .is_some_and(|standing| is_stale(standing.last_seen_at))
         {
             let pool = self.db.pool().clone();
             note_in_background(format!("when user {user} was last seen"), async move {
@@ -195,6 +198,13 @@ impl Credentials {
     pub fn forget_key(&self, digest: &str) {
         self.grants.remove(digest);
     }
+}
+
+/// Whether reading an account's standing means its credential was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Yes,
+    No,
 }
 
 /// Writes a "last used" note off the request's path; a failure only costs

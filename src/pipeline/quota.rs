@@ -58,15 +58,20 @@ impl Quota {
             .account(user)
             .await
             .map_err(|err| Error::Internal(anyhow::anyhow!("reading the account's quota: {err}")))?;
+        let (bytes, files) = standing.map_or((None, None), |standing| {
+            (standing.quota_bytes, standing.quota_files)
+        });
+        Ok(Self::own_or(bytes, files, state.policy.quota))
+    }
+
+    /// An account's own quota as its columns keep it (`None`: not set),
+    /// each limit not set taken from `default`.
+    pub fn own_or(bytes: Option<i64>, files: Option<i64>, default: Self) -> Self {
         let own = |limit: Option<i64>| limit.map(|limit| u64::try_from(limit).unwrap_or_default());
-        let (bytes, files) = match standing {
-            Some(standing) => (own(standing.quota_bytes), own(standing.quota_files)),
-            None => (None, None),
-        };
-        Ok(Self {
-            bytes: bytes.unwrap_or(state.policy.quota.bytes),
-            files: files.unwrap_or(state.policy.quota.files),
-        })
+        Self {
+            bytes: own(bytes).unwrap_or(default.bytes),
+            files: own(files).unwrap_or(default.files),
+        }
     }
 
     pub fn is_unlimited(self) -> bool {

@@ -430,6 +430,21 @@ async fn depot_user_administers_accounts_on_the_servers_machine() {
     let added = with_password(&["user", "add", "dana", "--role", "reader"], "danas password");
     assert!(added.status.success(), "{}", stderr_of(&added));
     assert!(String::from_utf8_lossy(&added.stdout).contains("a reader"));
+    // Looking at an account is not the account being seen.
+    let shown = depot_for(app, &["user", "quota", "dana"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("dana: no limit; 0 B in 0 files are stored"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+    let users = app.get_json(&root, "/api/v1/admin/users").await;
+    let dana = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|user| user["username"] == "dana")
+        .unwrap();
+    assert_eq!(dana["last_seen_at"], serde_json::Value::Null, "{dana}");
     let login = |password: &'static str| async move {
         let body = serde_json::json!({ "username": "dana", "password": password });
         app.post_json("/api/v1/auth/login", &body).await

@@ -115,7 +115,7 @@ const latest = { files: 0, history: 0, session: 0 };
 
 async function refreshFiles() {
   const asked = ++latest.files;
-  const response = await request(`/api/v1/files/?${listQuery()}`);
+  const [response] = await Promise.all([request(`/api/v1/files/?${listQuery()}`), refreshUsage()]);
   const files = await response.json();
   if (asked !== latest.files) return;
   const total = Number(response.headers.get('X-Total-Count') || files.length);
@@ -132,7 +132,6 @@ async function refreshFiles() {
   $('page-previous').disabled = view.page <= 1;
   $('page-next').disabled = view.page >= pages;
   showActive();
-  await refreshUsage();
 }
 
 // What the account stores, against its quota when it has one.

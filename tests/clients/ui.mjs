@@ -181,8 +181,14 @@ async function team(page) {
   inviteLink = await page.getByLabel(/Send this link/).inputValue();
   check(inviteLink.includes('/#invite=depot-invite-'), `an invite link: ${inviteLink}`);
   await page.screenshot({ path: `${shots}/desktop-admin.png`, fullPage: true });
+  // The page reads the list, the usage and the history: all answered, no
+  // request is under way when the caller signs out next.
+  const answered = Promise.all(['/api/v1/files/?', '/api/v1/usage', '/api/ingestion/history'].map(
+    (path) => page.waitForResponse((response) => response.url().includes(path)),
+  ));
   await page.getByRole('link', { name: 'Files' }).click();
   await page.getByRole('heading', { name: 'Your files' }).waitFor();
+  await answered;
 }
 
 const fileRow = (page, name) => page.locator('#file-rows tr', { has: page.getByRole('button', { name, exact: true }) });

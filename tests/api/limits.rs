@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use depot::config::{Config, Rate, ServiceUrl, TrustedProxies};
 use reqwest::{Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cache::{Mode, Proxy};
 use crate::helpers::{TestApp, TestUser, error_code, redis_url};
@@ -208,7 +208,7 @@ async fn a_guessing_loop_is_stopped_and_the_user_still_signs_in_from_elsewhere()
         config.trusted_proxies = TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]);
     })
     .await;
-    app.user("ann").await;
+    let ann = app.user("ann").await;
     let attacker = "203.0.113.66";
     for _ in 0..3 {
         let guess = sign_in(&app, "ann", "wrong guess", attacker).await;
@@ -222,28 +222,17 @@ async fn a_guessing_loop_is_stopped_and_the_user_still_signs_in_from_elsewhere()
         "a guess every 5 minutes: {wait:?}"
     );
     // Ann signs in from her own address.
-    let ann = sign_in(&app, "ann", "correct horse battery", "198.51.100.7").await;
-    assert_eq!(ann.status(), StatusCode::OK);
+    let signed_in = sign_in(&app, "ann", "correct horse battery", "198.51.100.7").await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
     // Another account is not held up from the attacker's address either.
     app.user("bob").await;
     let bob = sign_in(&app, "bob", "correct horse battery", attacker).await;
     assert_eq!(bob.status(), StatusCode::OK);
 
     // The audit trail names the attacker's address, as the proxy told it.
-    let events: Value = app
-        .client
-        .get(app.url("/api/v1/admin/audit?action=login&outcome=429"))
-        .bearer_auth(
-            ann.json::<Value>().await.unwrap()["access_token"]
-                .as_str()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = app
+        .get_json(&ann, "/api/v1/admin/audit?action=login&outcome=429")
+        .await;
     assert_eq!(events["events"][0]["client_ip"], attacker);
     assert_eq!(events["events"][0]["reason"], "rate_limited");
 }

@@ -8,6 +8,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, encode, error_code, file_part, sample_bytes};
+use crate::resumable::{Tus, location};
 
 const QUOTA: u64 = 100_000;
 
@@ -38,28 +39,9 @@ async fn put_streamed(app: &TestApp, user: &TestUser, name: &str, bytes: Vec<u8>
         .unwrap()
 }
 
+/// A tus upload of `length` bytes named `name`, created as `user`.
 async fn tus_create(app: &TestApp, user: &TestUser, name: &str, length: u64) -> Response {
-    use base64::Engine;
-    let name = base64::engine::general_purpose::STANDARD.encode(name);
-    app.client
-        .post(app.url("/api/v1/uploads/"))
-        .bearer_auth(&user.token)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", length.to_string())
-        .header("upload-metadata", format!("filename {name}"))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn tus_send(app: &TestApp, user: &TestUser, method: reqwest::Method, location: &str) -> Response {
-    app.client
-        .request(method, app.url(location))
-        .bearer_auth(&user.token)
-        .header("tus-resumable", "1.0.0")
-        .send()
-        .await
-        .unwrap()
+    Tus::new(app, user).create(length, &[("filename", name)]).await
 }
 
 /// Asserts a refusal for the quota, whose message names the quota and the usage.
@@ -182,10 +164,10 @@ async fn a_quota_of_files_counts_files_and_each_user_has_their_own() {
 async fn a_resumable_upload_holds_its_room_until_it_ends() {
     let app = with_quota(QUOTA, 0).await;
     let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
     let created = tus_create(&app, &ann, "big.bin", 60_000).await;
     assert_eq!(created.status(), StatusCode::CREATED);
-    let location = created.headers()["location"].to_str().unwrap().to_owned();
-    let location = location.trim_start_matches(&app.address).to_owned();
+    let upload = location(&created);
     assert_eq!(usage(&app, &ann).await["reserved_bytes"], 60_000);
 
     // The room it holds is not there for another upload.
@@ -193,8 +175,7 @@ async fn a_resumable_upload_holds_its_room_until_it_ends() {
     assert_quota_exceeded(put, "97.7 KiB", "58.6 KiB held by 1 uploads under way").await;
 
     // Terminated, it gives the room up.
-    let terminated = tus_send(&app, &ann, reqwest::Method::DELETE, &location).await;
-    assert_eq!(terminated.status(), StatusCode::NO_CONTENT);
+    assert_eq!(tus.delete(&upload).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(usage(&app, &ann).await["reserved_bytes"], 0);
     let put = app.put_file(&ann, "other.bin", sample_bytes(50_000)).await;
     assert_eq!(put.status(), StatusCode::CREATED);
@@ -202,18 +183,7 @@ async fn a_resumable_upload_holds_its_room_until_it_ends() {
     // Completed, its room becomes its file's.
     let created = tus_create(&app, &ann, "rest.bin", 50_000).await;
     assert_eq!(created.status(), StatusCode::CREATED);
-    let location = created.headers()["location"].to_str().unwrap().to_owned();
-    let patched = app
-        .client
-        .patch(app.url(location.trim_start_matches(&app.address)))
-        .bearer_auth(&ann.token)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-offset", "0")
-        .header("content-type", "application/offset+octet-stream")
-        .body(sample_bytes(50_000))
-        .send()
-        .await
-        .unwrap();
+    let patched = tus.patch(&location(&created), 0, sample_bytes(50_000)).await;
     assert_eq!(patched.status(), StatusCode::NO_CONTENT);
     let shown = usage(&app, &ann).await;
     assert_eq!(shown["logical_bytes"], QUOTA);

@@ -20,14 +20,14 @@ use crate::process::ServerProcess;
 const TUS: &str = "1.0.0";
 
 /// tus requests of one user against one server.
-struct Tus<'a> {
+pub(crate) struct Tus<'a> {
     client: &'a reqwest::Client,
     base: &'a str,
     token: &'a str,
 }
 
 impl<'a> Tus<'a> {
-    fn new(app: &'a TestApp, user: &'a TestUser) -> Self {
+    pub(crate) fn new(app: &'a TestApp, user: &'a TestUser) -> Self {
         Self {
             client: &app.client,
             base: &app.address,
@@ -39,7 +39,7 @@ impl<'a> Tus<'a> {
         format!("{}{path}", self.base)
     }
 
-    async fn create(&self, length: u64, metadata: &[(&str, &str)]) -> Response {
+    pub(crate) async fn create(&self, length: u64, metadata: &[(&str, &str)]) -> Response {
         self.client
             .post(self.url("/api/v1/uploads/"))
             .bearer_auth(self.token)
@@ -79,7 +79,7 @@ impl<'a> Tus<'a> {
         header(&response, "upload-offset").parse().unwrap()
     }
 
-    async fn patch(&self, upload: &str, offset: u64, body: impl Into<reqwest::Body>) -> Response {
+    pub(crate) async fn patch(&self, upload: &str, offset: u64, body: impl Into<reqwest::Body>) -> Response {
         self.patch_with(upload, offset, body, &[]).await
     }
 
@@ -121,7 +121,7 @@ impl<'a> Tus<'a> {
             .header("upload-offset", offset.to_string())
     }
 
-    async fn delete(&self, upload: &str) -> Response {
+    pub(crate) async fn delete(&self, upload: &str) -> Response {
         self.client
             .delete(self.url(upload))
             .bearer_auth(self.token)
@@ -150,7 +150,7 @@ fn header(response: &Response, name: &str) -> String {
         .to_owned()
 }
 
-fn location(response: &Response) -> String {
+pub(crate) fn location(response: &Response) -> String {
     let location = header(response, "location");
     assert!(location.starts_with("/api/v1/uploads/"), "{location}");
     location

@@ -160,6 +160,10 @@ pub struct Config {
     /// addresses or networks (`DEPOT_TRUSTED_PROXIES=10.0.0.5,10.1.0.0/16`);
     /// from anyone else the header is ignored.
     pub trusted_proxies: TrustedProxies,
+    /// The address people reach depot at, e.g. `https://files.example.org`
+    /// (`DEPOT_PUBLIC_URL`): the start of every link's URL. Unset, a link's
+    /// URL is built from the request's `Host`, over `http`.
+    pub public_url: Option<PublicUrl>,
     /// Log filter in `tracing` syntax, e.g. `info` or `depot=debug` (`DEPOT_LOG`).
     pub log: String,
 }
@@ -218,8 +222,44 @@ impl Default for Config {
             rate_requests: Rate::new(20_000, Duration::from_secs(1)),
             rate_anonymous: Rate::new(200, Duration::from_secs(1)),
             trusted_proxies: TrustedProxies::default(),
+            public_url: None,
             log: "info".to_owned(),
         }
+    }
+}
+
+/// An `http` or `https` URL without query or fragment, kept without a
+/// trailing slash, so that a path can follow it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text.trim()).map_err(|err| format!("public_url {text:?}: {err}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!("public_url {text:?} is not an http or https URL"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("public_url {text:?} has a query or fragment"));
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<PublicUrl> for String {
+    fn from(url: PublicUrl) -> Self {
+        url.0
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 

@@ -98,6 +98,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         })),
         readiness: Arc::default(),
         limits: Arc::new(rate_limits(config, &db).await?),
+        public_url: config.public_url.clone(),
     });
     Ok(state)
 }

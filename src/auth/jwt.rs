@@ -1,4 +1,5 @@
-//! HS256 JWTs whose `sub` is the integer user id (seed 2's contract).
+//! HS256 JWTs whose `sub` is the integer user id (seed 2's contract), and the
+//! key of link tokens derived from the same secret.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -6,6 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::AuthError;
+use super::link::LinkTokens;
 use crate::config::Secret;
 use crate::domain::UserId;
 
@@ -19,6 +21,7 @@ pub struct Keys {
     decoding: DecodingKey,
     validation: Validation,
     default_ttl: Duration,
+    links: LinkTokens,
 }
 
 impl std::fmt::Debug for Keys {
@@ -54,19 +57,6 @@ pub struct TokenClaims {
     pub generation: Option<i64>,
 }
 
-/// The audience of a download link's token; bearer tokens have none, and a
-/// token with an audience is refused as a bearer token.
-const LINK_AUDIENCE: &str = "depot-download";
-
-/// A download link: one user's one file, for a few minutes, and nothing else.
-#[derive(Debug, Serialize, Deserialize)]
-struct LinkClaims {
-    sub: String,
-    file: String,
-    exp: u64,
-    aud: String,
-}
-
 impl Keys {
     pub fn new(secret: &Secret, default_ttl_seconds: u64) -> Self {
         // Only HS256 is accepted: `alg: none` and algorithm confusion fail validation.
@@ -81,7 +71,13 @@ impl Keys {
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
             default_ttl: Duration::from_secs(default_ttl_seconds),
+            links: LinkTokens::derive(secret.expose().as_bytes()),
         }
+    }
+
+    /// The key of link tokens, derived from the same secret.
+    pub fn links(&self) -> &LinkTokens {
+        &self.links
     }
 
     /// Issues a token with the configured default lifetime in the account's
@@ -123,40 +119,6 @@ impl Keys {
             r#gen: generation,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-    }
-
-    /// A token that lets its holder read `file_name` of `user` for `ttl`, and nothing else.
-    pub fn issue_link(
-        &self,
-        user: UserId,
-        file_name: &str,
-        ttl: Duration,
-    ) -> Result<(String, u64), AuthError> {
-        let exp = now().saturating_add(ttl.as_secs());
-        let claims = LinkClaims {
-            sub: user.to_string(),
-            file: file_name.to_owned(),
-            exp,
-            aud: LINK_AUDIENCE.to_owned(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map(|token| (token, exp))
-            .map_err(AuthError::from)
-    }
-
-    /// The user and file a download link's token names; 401 for anything
-    /// expired, tampered or not a link.
-    pub fn verify_link(&self, token: &str) -> Result<(UserId, String), AuthError> {
-        let mut validation = self.validation.clone();
-        validation.set_audience(&[LINK_AUDIENCE]);
-        let data = jsonwebtoken::decode::<LinkClaims>(token, &self.decoding, &validation)
-            .map_err(|_| AuthError::Unauthorized("invalid or expired download link"))?;
-        let user = data
-            .claims
-            .sub
-            .parse()
-            .map_err(|_| AuthError::Unauthorized("download link subject is not a user id"))?;
-        Ok((user, data.claims.file))
     }
 
     /// The user a token speaks for, or 401 for anything expired, tampered or malformed.
@@ -216,26 +178,6 @@ mod tests {
 
     fn keys() -> Keys {
         Keys::new(&Secret::new("0123456789abcdef0123456789abcdef"), 3600)
-    }
-
-    #[test]
-    fn a_download_link_opens_one_file_and_is_no_bearer_token() {
-        let keys = keys();
-        let (link, _) = keys
-            .issue_link(UserId::new(7), "a b.csv", Duration::from_secs(60))
-            .unwrap();
-        assert_eq!(
-            keys.verify_link(&link).unwrap(),
-            (UserId::new(7), "a b.csv".to_owned())
-        );
-        assert!(keys.verify(&link).is_err(), "a link is not a bearer token");
-        let bearer = keys.issue(UserId::new(7), Duration::from_secs(60)).unwrap();
-        assert!(keys.verify_link(&bearer).is_err(), "a bearer token is not a link");
-        let (expired, _) = keys.issue_link(UserId::new(7), "a", Duration::ZERO).unwrap();
-        std::thread::sleep(Duration::from_millis(1100));
-        let mut strict = keys;
-        strict.validation.leeway = 0;
-        assert!(strict.verify_link(&expired).is_err(), "an expired link");
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct LsArgs {
     /// The files as JSON, as the API gives them.
     #[arg(long)]
     pub json: bool,
+    /// The files others shared with you, with whose each is.
+    #[arg(long, conflicts_with = "search")]
+    pub shared: bool,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +56,9 @@ pub struct GetArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
     pub name: String,
+    /// A file this user shared with you, rather than one of yours.
+    #[arg(long, value_name = "OWNER")]
+    pub from: Option<String>,
     /// Where to write it; default: the name, in the current directory.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -75,6 +81,12 @@ async fn file_metadata(remote: &Remote, name: &str) -> anyhow::Result<Value> {
 fn file_path(name: &str, suffix: &str) -> String {
     let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
     format!("/api/v1/files/{encoded}{suffix}")
+}
+
+/// The path of `owner`'s file `name`, shared with the caller.
+fn shared_path(owner: &str, name: &str, suffix: &str) -> String {
+    let encode = |text| percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC);
+    format!("/api/v1/shared/{}/{}{suffix}", encode(owner), encode(name))
 }
 
 fn progress_bar(total: u64, label: &str) -> ProgressBar {
@@ -283,6 +295,9 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
     if let Some(search) = &args.search {
         query.append_pair("name", search);
     }
+    if args.shared {
+        return ls_shared(&remote, args.json).await;
+    }
     let first = format!("/api/v1/files/?{}", query.finish());
     let mut next = Some(first.clone());
     let mut files = Vec::new();
@@ -316,12 +331,46 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The files shared with the caller, newest share first.
+async fn ls_shared(remote: &Remote, json: bool) -> anyhow::Result<()> {
+    let files = remote
+        .json(remote.request(reqwest::Method::GET, "/api/v1/shared")?)
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&files)?);
+        return Ok(());
+    }
+    for file in files.as_array().into_iter().flatten() {
+        println!(
+            "{:>10}  {:<20}  {:<16}  {}",
+            crate::domain::size::human(file["size"].as_u64().unwrap_or_default()),
+            file["shared_at"]
+                .as_str()
+                .unwrap_or_default()
+                .get(..19)
+                .unwrap_or_default(),
+            file["owner"].as_str().unwrap_or_default(),
+            file["file_name"].as_str().unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
+
 /// Downloads into `<output>.part`, resuming a previous attempt with `Range`
 /// (and `If-Range`, so a changed file starts over), then checks the SHA-256
 /// and renames it into place.
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
-    let meta = file_metadata(&remote, &args.name).await?;
+    let (meta_path, content_path) = match &args.from {
+        Some(owner) => (
+            shared_path(owner, &args.name, ""),
+            shared_path(owner, &args.name, "/content"),
+        ),
+        None => (file_path(&args.name, ""), file_path(&args.name, "/content")),
+    };
+    let meta = remote
+        .json(remote.request(reqwest::Method::GET, &meta_path)?)
+        .await?;
     let sha256 = meta["sha256"].as_str().unwrap_or_default().to_owned();
     let size = meta["size"].as_u64().unwrap_or_default();
     let output = args.output.unwrap_or_else(|| PathBuf::from(&args.name));
@@ -331,7 +380,7 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
         .map(|meta| meta.len())
         .unwrap_or(0);
 
-    let mut request = remote.request(reqwest::Method::GET, &file_path(&args.name, "/content"))?;
+    let mut request = remote.request(reqwest::Method::GET, &content_path)?;
     if have > 0 && have < size {
         request = request
             .header(reqwest::header::RANGE, format!("bytes={have}-"))

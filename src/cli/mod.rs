@@ -7,6 +7,7 @@ mod audit;
 mod client;
 mod jobs;
 mod remote;
+mod sharing;
 mod users;
 
 use std::path::PathBuf;
@@ -98,6 +99,15 @@ pub enum Command {
     Get(client::GetArgs),
     /// Delete a file.
     Rm(client::NameArgs),
+    /// Share one of your files with another user, for reading; or stop; or
+    /// list who has it.
+    Share(sharing::ShareArgs),
+    /// Links to your files, and upload links into your space, for people
+    /// without an account.
+    Link {
+        #[command(subcommand)]
+        command: sharing::LinkCommand,
+    },
     /// Show a file's metadata and dataset summary.
     Info(client::NameArgs),
     /// Profile local dataset files (CSV, TSV, JSON; Parquet and Excel in builds with those features) as an upload would: seed 2's summary
@@ -202,6 +212,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ls(args) => runtime()?.block_on(client::ls(args)),
         Command::Get(args) => runtime()?.block_on(client::get(args)),
         Command::Rm(args) => runtime()?.block_on(client::rm(args)),
+        Command::Share(args) => runtime()?.block_on(sharing::share(args)),
+        Command::Link { command } => runtime()?.block_on(sharing::link(command)),
         Command::Info(args) => runtime()?.block_on(client::info(args)),
         Command::Profile { files, json } => {
             for file in files {

@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, AnyPool};
 
 use ipld_core::cid::Cid;
 
-use crate::db::{blobs, values_sql};
+use crate::db::{blobs, files, values_sql};
 use crate::domain::UserId;
 use crate::ipfs::Dag;
 use crate::storage::BlobKey;
@@ -69,16 +69,18 @@ pub enum BlockSource {
     Leaf { blob: BlobKey, chunk: i64 },
 }
 
-/// The block `cid` from a blob one of the user's files holds.
-pub async fn owned_block(
+/// The block `cid` from a blob one of the files the user may read holds
+/// (theirs, or shared with them).
+pub async fn readable_block(
     pool: &AnyPool,
     user: UserId,
     cid: &str,
 ) -> Result<Option<BlockSource>, sqlx::Error> {
-    let node: Option<Vec<u8>> = sqlx::query_scalar(
+    let node: Option<Vec<u8>> = sqlx::query_scalar(&format!(
         "SELECT n.data FROM dag_nodes n WHERE n.cid = $1 \
-         AND EXISTS (SELECT 1 FROM files f WHERE f.user_id = $2 AND f.sha256 = n.blob_sha256) LIMIT 1",
-    )
+             AND EXISTS (SELECT 1 FROM files f WHERE {} AND f.sha256 = n.blob_sha256) LIMIT 1",
+        files::readable_by("$2")
+    ))
     .bind(cid)
     .bind(user)
     .fetch_optional(pool)
@@ -86,10 +88,11 @@ pub async fn owned_block(
     if let Some(data) = node {
         return Ok(Some(BlockSource::Node(data)));
     }
-    let leaf: Option<(String, i64)> = sqlx::query_as(
+    let leaf: Option<(String, i64)> = sqlx::query_as(&format!(
         "SELECT l.blob_sha256, l.chunk FROM dag_leaves l WHERE l.cid = $1 \
-         AND EXISTS (SELECT 1 FROM files f WHERE f.user_id = $2 AND f.sha256 = l.blob_sha256) LIMIT 1",
-    )
+             AND EXISTS (SELECT 1 FROM files f WHERE {} AND f.sha256 = l.blob_sha256) LIMIT 1",
+        files::readable_by("$2")
+    ))
     .bind(cid)
     .bind(user)
     .fetch_optional(pool)

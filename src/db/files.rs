@@ -8,6 +8,23 @@ use crate::storage::BlobKey;
 
 const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, corrupt_at, created_at";
 
+/// The file columns of a query that names the files table `alias`.
+pub fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|column| format!("{alias}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A condition on file `f` (the files table under that alias): user `$n`
+/// owns it or it is shared with them — the files they may read.
+pub fn readable_by(user_param: &str) -> String {
+    format!(
+        "(f.user_id = {user_param} OR f.id IN (SELECT s.file_id FROM shares s WHERE s.user_id = {user_param}))"
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct FileRecord {
     pub id: i64,
@@ -175,6 +192,22 @@ pub async fn relocate(pool: &AnyPool, sha256: &str, storage_uri: &str) -> Result
 /// The user's files with content `cid`, oldest first.
 pub async fn find_by_cid(pool: &AnyPool, user: UserId, cid: &str) -> Result<Vec<FileRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM files WHERE user_id = $1 AND cid = $2 ORDER BY created_at, id");
+    sqlx::query_as(&sql).bind(user).bind(cid).fetch_all(pool).await
+}
+
+/// The files with content `cid` that `user` owns or was shared, theirs
+/// first, then oldest first.
+pub async fn readable_by_cid(
+    pool: &AnyPool,
+    user: UserId,
+    cid: &str,
+) -> Result<Vec<FileRecord>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM files f WHERE f.cid = $2 AND {} \
+         ORDER BY CASE WHEN f.user_id = $1 THEN 0 ELSE 1 END, f.created_at, f.id",
+        columns_of("f"),
+        readable_by("$1")
+    );
     sqlx::query_as(&sql).bind(user).bind(cid).fetch_all(pool).await
 }
 

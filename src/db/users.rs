@@ -237,3 +237,11 @@ pub async fn remove(conn: &mut AnyConnection, user: UserId) -> Result<bool, sqlx
         .await
         .map(|done| done.rows_affected() == 1)
 }
+
+/// The id of the account named `username`.
+pub async fn id_of(pool: &AnyPool, username: &str) -> Result<Option<UserId>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_optional(pool)
+        .await
+}

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::http::caller::{AuthUser, ContentReader};
+use crate::http::caller::AuthUser;
 use crate::http::error::ApiError;
 use crate::http::files::{FileView, parse_name};
 use crate::http::session_hint::{SessionHint, parse_session};
@@ -91,7 +91,7 @@ pub async fn upload_file_named_active(
         (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn download_file_named_active(
     state: State<AppState>,
-    user: ContentReader,
+    user: AuthUser,
     audit: Extension<Audit>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

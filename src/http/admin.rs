@@ -77,6 +77,10 @@ pub struct EventView {
     /// The error code of a refusal or failure (`quota_exceeded`, …); empty
     /// for what succeeded, and for events written before reasons were kept.
     reason: String,
+    /// What the actor acted through or on besides the file: `via link …`
+    /// (a link's use), `with bob` (a share), `shared by ann` (a read of a
+    /// file shared with the actor); empty for most events.
+    detail: String,
     client_ip: String,
     request_id: String,
     server_role: String,
@@ -108,6 +112,7 @@ impl From<Event> for EventView {
             bytes: content.bytes,
             outcome: content.outcome,
             reason: content.reason,
+            detail: content.detail,
             client_ip: content.client_ip,
             request_id: content.request_id,
             server_role: content.server_role,
@@ -229,7 +234,7 @@ pub async fn export(
         .into_response())
 }
 
-const CSV_COLUMNS: [&str; 16] = [
+const CSV_COLUMNS: [&str; 17] = [
     "id",
     "at",
     "actor",
@@ -240,6 +245,7 @@ const CSV_COLUMNS: [&str; 16] = [
     "bytes",
     "outcome",
     "reason",
+    "detail",
     "client_ip",
     "request_id",
     "server_role",
@@ -248,7 +254,7 @@ const CSV_COLUMNS: [&str; 16] = [
     "keyed",
 ];
 
-fn csv_cells(event: Event) -> [String; 16] {
+fn csv_cells(event: Event) -> [String; 17] {
     let view = EventView::from(event);
     [
         view.id.to_string(),
@@ -261,6 +267,7 @@ fn csv_cells(event: Event) -> [String; 16] {
         view.bytes.to_string(),
         view.outcome.to_string(),
         view.reason,
+        view.detail,
         view.client_ip,
         view.request_id,
         view.server_role,

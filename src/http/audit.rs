@@ -32,15 +32,36 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
             "upload"
         }
         ("PUT", "/api/v1/files/active/content") => "upload",
-        ("GET", "/api/v1/files/{file_name}/content" | "/api/v1/files/active/content" | "/ipfs/{cid}") => {
+        (
+            "GET",
+            "/api/v1/files/{file_name}/content"
+            | "/api/v1/files/active/content"
+            | "/ipfs/{cid}"
+            | "/api/v1/shared/{owner}/{file_name}/content"
+            | "/s/{token}",
+        )
+        | ("POST", "/s/{token}") => {
             if status == StatusCode::PARTIAL_CONTENT {
                 "download_range"
             } else {
                 "download"
             }
         }
-        ("GET", "/api/v1/files/{file_name}/preview") => "preview",
+        ("GET", "/api/v1/files/{file_name}/preview" | "/api/v1/shared/{owner}/{file_name}/preview") => {
+            "preview"
+        }
         ("POST", "/api/v1/files/{file_name}/link") => "download_link",
+        ("POST", "/api/v1/files/{file_name}/links" | "/api/v1/upload-links") => "link_create",
+        ("GET", "/api/v1/links") => "link_list",
+        ("PATCH", "/api/v1/links/{id}") => "link_update",
+        ("DELETE", "/api/v1/links/{id}") => "link_revoke",
+        ("GET", "/s/{token}/info" | "/u/{token}/info" | "/u/{token}") => "link_open",
+        ("POST", "/u/{token}") => "upload",
+        ("PUT", "/api/v1/files/{file_name}/shared-with/{username}") => "share",
+        ("DELETE", "/api/v1/files/{file_name}/shared-with/{username}") => "unshare",
+        ("GET", "/api/v1/files/{file_name}/shared-with") => "share_list",
+        ("GET", "/api/v1/shared") => "shared_list",
+        ("GET", "/api/v1/shared/{owner}/{file_name}") => "metadata",
         ("GET", "/api/v1/files/" | "/api/v1/files") => "list",
         (
             "GET",
@@ -81,7 +102,12 @@ fn success_for(method: &Method, route: &str) -> StatusCode {
         ("POST", "/api/v1/auth/logout") | ("DELETE", "/api/v1/keys/{id}" | "/api/v1/admin/invites/{id}") => {
             return StatusCode::NO_CONTENT;
         }
-        ("PATCH", "/api/v1/admin/users/{id}") | ("POST", "/api/v1/auth/password") => return StatusCode::OK,
+        ("PATCH", "/api/v1/admin/users/{id}" | "/api/v1/links/{id}") | ("POST", "/api/v1/auth/password") => {
+            return StatusCode::OK;
+        }
+        ("DELETE", "/api/v1/links/{id}" | "/api/v1/files/{file_name}/shared-with/{username}") => {
+            return StatusCode::NO_CONTENT;
+        }
         _ => {}
     }
     match *method {
@@ -89,6 +115,16 @@ fn success_for(method: &Method, route: &str) -> StatusCode {
         Method::PATCH => StatusCode::NO_CONTENT,
         _ => StatusCode::OK,
     }
+}
+
+/// Marks an answer on an audited route that is no event: a link's page,
+/// which shows nothing until it asks for the link's information.
+#[derive(Debug, Clone, Copy)]
+pub struct Unaudited;
+
+/// Whether `route` is a link's, used without an account.
+fn is_link(route: &str) -> bool {
+    route.starts_with("/s/") || route.starts_with("/u/")
 }
 
 /// The middleware (a route layer, so the route is known).
@@ -101,11 +137,18 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
         .map(|path| path.as_str().to_owned())
         .unwrap_or_default();
     // The path's file name, CID or upload id: the subject, when the handler
-    // does not name a better one.
+    // does not name a better one. A link's token is a secret: never recorded.
     let subject = Path::<HashMap<String, String>>::from_request_parts(&mut parts, &state)
         .await
         .ok()
-        .and_then(|Path(params)| params.into_values().next());
+        .and_then(|Path(mut params)| {
+            params.remove("file_name").or_else(|| {
+                params
+                    .into_iter()
+                    .find(|(name, _)| name != "token")
+                    .map(|(_, value)| value)
+            })
+        });
     let audit = Audit::new(
         who(&state, &mut parts, &method, &route).await,
         state.audit.key().clone(),
@@ -117,6 +160,9 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
     let Some(action) = action(&method, &route, status) else {
         return response;
     };
+    if response.extensions().get::<Unaudited>().is_some() {
+        return response;
+    }
     if audit.recorded() && status.is_success() {
         return response;
     }
@@ -140,12 +186,10 @@ pub async fn trail(State(state): State<AppState>, request: Request, next: Next) 
 /// refuses a bad one), the session the request names, its peer address,
 /// request id and this server's role.
 async fn who(state: &AppState, parts: &mut axum::http::request::Parts, method: &Method, route: &str) -> Who {
+    // A link's use is its owner's: its handler notes them once it is opened.
     let actor = match caller::bearer(parts) {
-        Ok(_) => caller::resolve(parts, state).await.ok().map(|caller| caller.user),
-        // A download link speaks for the user who made it.
-        Err(_) => {
-            caller::link(parts).and_then(|link| state.keys.verify_link(&link).ok().map(|(user, _)| user))
-        }
+        Ok(_) if !is_link(route) => caller::resolve(parts, state).await.ok().map(|caller| caller.user),
+        _ => None,
     };
     let session = match SessionHint::from_request_parts(parts, state).await {
         Ok(hint) => hint.claimed().map(|id| id.to_string()).unwrap_or_default(),

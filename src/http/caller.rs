@@ -1,5 +1,5 @@
-//! Who is calling: the extractors that turn a request's bearer token, API
-//! key or download link into a user, and refuse what its scope does not
+//! Who is calling: the extractors that turn a request's bearer token or API
+//! key into a user, and refuse what its scope does not
 //! allow; and the client address a request comes from. The audit middleware
 //! resolves the credential first and leaves the [`Caller`] in the request's
 //! extensions; the extractors take it from there.
@@ -82,41 +82,6 @@ impl FromRequestParts<AppState> for AdminUser {
         }
         Ok(Self(caller.user))
     }
-}
-
-/// Who reads a file's content: a bearer credential's user, or — on a
-/// request without an `Authorization` header — the holder of a download
-/// link (`?link=…`, from `POST /api/v1/files/{file_name}/link`), which opens
-/// that one file only (`only`).
-#[derive(Debug, Clone)]
-pub struct ContentReader {
-    pub user: UserId,
-    pub only: Option<String>,
-}
-
-impl FromRequestParts<AppState> for ContentReader {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if parts.headers.contains_key(AUTHORIZATION) {
-            let user = resolve(parts, state).await?.user;
-            return Ok(Self { user, only: None });
-        }
-        let link = link(parts).ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        let (user, file) = state.keys.verify_link(&link)?;
-        state.credentials.check_enabled(user).await?;
-        Ok(Self {
-            user,
-            only: Some(file),
-        })
-    }
-}
-
-/// The download link token of a request (`?link=`), if it has one.
-pub fn link(parts: &Parts) -> Option<String> {
-    url::form_urlencoded::parse(parts.uri.query()?.as_bytes())
-        .find(|(key, _)| key == "link")
-        .map(|(_, value)| value.into_owned())
 }
 
 /// The bearer token of a request.

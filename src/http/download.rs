@@ -22,7 +22,7 @@ use crate::db::dag;
 use crate::db::files::{self, FileRecord};
 use crate::domain::byte_range::{ByteRange, RangeRequest};
 use crate::domain::content_type;
-use crate::http::caller::ContentReader;
+use crate::http::caller::AuthUser;
 use crate::http::error::ApiError;
 use crate::http::files::find_owned;
 use crate::ipfs::{CHUNK_BYTES, verify};
@@ -35,7 +35,6 @@ use crate::storage::{BlobKey, ByteStream, StorageError};
 #[utoipa::path(get, path = "/api/v1/files/{file_name}/content", tag = "files",
     security((), ("bearer" = [])),
     params(("file_name" = String, Path), ("Range" = Option<String>, Header, description = "`bytes=…`"),
-        ("link" = Option<String>, Query, description = "A download link's token, instead of a bearer token"),
         ("If-None-Match" = Option<String>, Header), ("If-Range" = Option<String>, Header)),
     responses((status = 200, description = "The bytes, checked against the CID as they stream", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
@@ -43,15 +42,12 @@ use crate::storage::{BlobKey, ByteStream, StorageError};
         (status = 416, description = "The range is outside the file", body = crate::http::openapi::ErrorBody)))]
 pub async fn content(
     State(state): State<AppState>,
-    reader: ContentReader,
+    AuthUser(user): AuthUser,
     Extension(audit): Extension<Audit>,
     Path(file_name): Path<String>,
     request: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if reader.only.as_ref().is_some_and(|only| *only != file_name) {
-        return Err(Error::NotFound("file").into());
-    }
-    let record = find_owned(&state, reader.user, &file_name).await?;
+    let record = find_owned(&state, user, &file_name).await?;
     let caching = Caching {
         etag: format!("\"{}\"", record.sha256),
         cache_control: "private, no-cache",
@@ -84,19 +80,14 @@ pub async fn serve(
         .header(CACHE_CONTROL, cache_control)
         .header(X_CONTENT_TYPE_OPTIONS, "nosniff");
 
-    if header_text(request, IF_NONE_MATCH).is_some_and(|value| etag_matches(value, &etag)) {
+    if not_modified(request, &etag) {
         return builder
             .status(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
             .map_err(ApiError::from);
     }
 
-    // A Range is honoured only if the client's copy is still this content.
-    let range_header = match header_text(request, IF_RANGE) {
-        Some(validator) if validator != etag => None,
-        _ => header_text(request, RANGE),
-    };
-    let range = match RangeRequest::from_header(range_header, size) {
+    let range = match range_asked(request, &etag, size) {
         RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
         RangeRequest::Partial(range) => Some(range),
         RangeRequest::Full => None,
@@ -133,6 +124,32 @@ pub async fn serve(
     };
     let tracked = transfer::track_download(state, &record, length, body).await?;
     builder.body(Body::from_stream(tracked)).map_err(ApiError::from)
+}
+
+/// Whether the client's copy is current (`If-None-Match`): 304.
+fn not_modified(request: &HeaderMap, etag: &str) -> bool {
+    header_text(request, IF_NONE_MATCH).is_some_and(|value| etag_matches(value, etag))
+}
+
+/// The range a request asks for; a Range is honoured only if the client's
+/// copy is still this content (`If-Range`).
+fn range_asked(request: &HeaderMap, etag: &str, size: u64) -> RangeRequest {
+    let range_header = match header_text(request, IF_RANGE) {
+        Some(validator) if validator != etag => None,
+        _ => header_text(request, RANGE),
+    };
+    RangeRequest::from_header(range_header, size)
+}
+
+/// Whether [`serve`] will send the content from its first byte: the whole
+/// of it, or a range that starts there — what a link counts as a download.
+pub fn reads_from_start(request: &HeaderMap, etag: &str, size: u64) -> bool {
+    !not_modified(request, etag)
+        && match range_asked(request, etag, size) {
+            RangeRequest::Full => true,
+            RangeRequest::Partial(range) => range.start == 0,
+            RangeRequest::Unsatisfiable => false,
+        }
 }
 
 /// The whole blob, checked chunk by chunk against its DAG's leaves; content

@@ -70,7 +70,8 @@ fn status_of(err: &Error) -> StatusCode {
         }
         Error::UploadLocked => StatusCode::LOCKED,
         Error::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-        Error::UploadExpired | Error::UploadTerminated => StatusCode::GONE,
+        Error::UploadExpired | Error::UploadTerminated | Error::LinkExpired => StatusCode::GONE,
+        Error::LinkPasswordRequired | Error::LinkPasswordWrong => StatusCode::UNAUTHORIZED,
         Error::ChecksumMismatch { .. } => CHECKSUM_MISMATCH,
         Error::TooLarge { .. } | Error::PastUploadLength { .. } | Error::QuotaExceeded(_) => {
             StatusCode::PAYLOAD_TOO_LARGE
@@ -114,6 +115,9 @@ impl IntoResponse for ApiError {
         match self {
             Self::Unauthorized(_) | Self::InvalidCredentials => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::Pipeline(Error::LinkPasswordRequired | Error::LinkPasswordWrong) => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("X-Link-Password"));
             }
             Self::UnsupportedTusVersion(_) => {
                 headers.insert("tus-version", HeaderValue::from_static(super::TUS_VERSION));

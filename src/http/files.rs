@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::db::files::{self, FileRecord};
 use crate::db::transfers::{self, Transfer};
 use crate::domain::{FileName, UserId, timestamp};
-use crate::http::caller::{AuthUser, Reader};
+use crate::http::caller::AuthUser;
 use crate::http::error::ApiError;
 use crate::pipeline;
 use crate::pipeline::Error;
@@ -123,51 +123,6 @@ pub async fn transfers(
     audit.note_file(&record.file_name, &record.sha256, 0);
     let transfers = transfers::of_file(state.db.pool(), record.id).await?;
     Ok(Json(transfers.into_iter().map(TransferView::from).collect()))
-}
-
-/// What stays unescaped in a path segment: RFC 3986's unreserved characters.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// How long a download link works.
-pub const LINK_TTL: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// A download link: the file's content URL with a token for it alone.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct LinkView {
-    /// `GET` it without an `Authorization` header; a browser can save it to disk.
-    url: String,
-    expires_at: String,
-}
-
-/// `POST /api/v1/files/{file_name}/link`: a URL that reads this one file for
-/// five minutes without a bearer token — for browsers, which cannot send
-/// one with a plain download.
-#[utoipa::path(post, path = "/api/v1/files/{file_name}/link", tag = "files", params(("file_name" = String, Path)),
-    responses((status = 201, description = "The link", body = LinkView),
-        (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
-pub async fn link(
-    State(state): State<AppState>,
-    user: Reader,
-    Extension(audit): Extension<Audit>,
-    Path(file_name): Path<String>,
-) -> Result<(axum::http::StatusCode, Json<LinkView>), ApiError> {
-    let record = find_owned(&state, user.0, &file_name).await?;
-    audit.note_file(&record.file_name, &record.sha256, 0);
-    let (token, expires) = state.keys.issue_link(user.0, &record.file_name, LINK_TTL)?;
-    let name = percent_encoding::utf8_percent_encode(&record.file_name, SEGMENT);
-    let view = LinkView {
-        url: format!("/api/v1/files/{name}/content?link={token}"),
-        expires_at: timestamp::to_rfc3339(
-            i64::try_from(expires)
-                .unwrap_or(i64::MAX)
-                .saturating_mul(1_000_000),
-        ),
-    };
-    Ok((axum::http::StatusCode::CREATED, Json(view)))
 }
 
 /// `DELETE /api/v1/files/{file_name}`: 200 with the deleted file's metadata.

@@ -1,5 +1,5 @@
 //! Content addressing over HTTP, in the IPFS gateway's conventions, for content
-//! the caller owns (anything else is 404):
+//! the caller owns or was shared (anything else is 404):
 //!
 //! - `GET /ipfs/{cid}`: the file's bytes (Range, ETag `"{cid}"`, immutable);
 //! - `?format=raw` or `Accept: application/vnd.ipld.raw`: the one block `cid`
@@ -113,7 +113,7 @@ pub async fn gateway(
     let cid = parse_cid(&cid)?;
     match Answer::of(params.format.as_deref(), &headers)? {
         Answer::Bytes => {
-            let record = owned_root(&state, user, &cid).await?;
+            let record = readable_root(&state, user, &cid).await?;
             let caching = Caching {
                 etag: format!("\"{cid}\""),
                 cache_control: IMMUTABLE,
@@ -125,9 +125,10 @@ pub async fn gateway(
     }
 }
 
-/// The caller's oldest file whose content is `cid`.
-async fn owned_root(state: &AppState, user: UserId, cid: &Cid) -> Result<FileRecord, ApiError> {
-    files::find_by_cid(state.db.pool(), user, &cid.to_string())
+/// The caller's oldest file whose content is `cid`, else the oldest shared
+/// with them.
+async fn readable_root(state: &AppState, user: UserId, cid: &Cid) -> Result<FileRecord, ApiError> {
+    files::readable_by_cid(state.db.pool(), user, &cid.to_string())
         .await?
         .into_iter()
         .next()
@@ -135,7 +136,7 @@ async fn owned_root(state: &AppState, user: UserId, cid: &Cid) -> Result<FileRec
 }
 
 async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response, ApiError> {
-    let data = match dag::owned_block(state.db.pool(), user, &cid.to_string()).await? {
+    let data = match dag::readable_block(state.db.pool(), user, &cid.to_string()).await? {
         None => return Err(Error::NotFound("block").into()),
         Some(BlockSource::Node(data)) => data,
         Some(BlockSource::Leaf { blob: key, chunk }) => {
@@ -177,7 +178,7 @@ async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response,
 /// inner nodes come from the database, leaves from one sequential read of the
 /// blob, each checked against its CID. A failure mid-way ends the body early.
 async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Response, ApiError> {
-    let record = owned_root(state, user, &root).await?;
+    let record = readable_root(state, user, &root).await?;
     let key = record.blob_key()?;
     let pool = state.db.pool();
     let nodes = dag::nodes(pool, &key).await?;

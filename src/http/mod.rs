@@ -17,6 +17,8 @@ mod ipfs;
 mod jobs;
 mod keys;
 mod limits;
+mod link_access;
+mod links;
 mod listing;
 mod metrics;
 pub mod openapi;
@@ -24,6 +26,7 @@ mod ops;
 mod preview;
 pub mod session_hint;
 mod sessions;
+mod shares;
 mod tus;
 mod ui;
 mod upload;
@@ -64,6 +67,15 @@ pub(crate) fn json_error(rejection: JsonRejection) -> ApiError {
     .into()
 }
 
+/// A JSON field that may be absent (`None`: left as it is), `null` or a value.
+pub(crate) fn present<'de, D, T>(field: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(field).map(Some)
+}
+
 pub fn router(state: AppState) -> Router {
     let uploads = Router::new()
         .route("/api/v1/files/", post(upload::multipart).get(listing::list))
@@ -75,6 +87,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/files/active/content",
             put(active::upload_file_named_active).get(active::download_file_named_active),
+        )
+        .route(
+            "/u/{token}",
+            get(link_access::upload_page).post(link_access::upload),
         )
         .layer(DefaultBodyLimit::disable());
 
@@ -98,7 +114,26 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/files/{file_name}/transfers", get(files::transfers))
         .route("/api/v1/files/{file_name}/preview", get(preview::preview))
-        .route("/api/v1/files/{file_name}/link", post(files::link))
+        .route("/api/v1/files/{file_name}/link", post(links::browser_link))
+        .route("/api/v1/files/{file_name}/links", post(links::create))
+        .route("/api/v1/files/{file_name}/shared-with", get(shares::recipients))
+        .route(
+            "/api/v1/files/{file_name}/shared-with/{username}",
+            put(shares::share).delete(shares::unshare),
+        )
+        .route("/api/v1/shared", get(shares::list))
+        .route("/api/v1/shared/{owner}/{file_name}", get(shares::metadata))
+        .route("/api/v1/shared/{owner}/{file_name}/content", get(shares::content))
+        .route("/api/v1/shared/{owner}/{file_name}/preview", get(shares::preview))
+        .route("/api/v1/links", get(links::list))
+        .route("/api/v1/links/{id}", patch(links::change).delete(links::revoke))
+        .route("/api/v1/upload-links", post(links::create_upload))
+        .route(
+            "/s/{token}",
+            get(link_access::download).post(link_access::download_form),
+        )
+        .route("/s/{token}/info", get(link_access::download_info))
+        .route("/u/{token}/info", get(link_access::upload_info))
         .route(
             "/api/v1/files/active/{session}",
             get(active::get).post(active::set),

@@ -10,8 +10,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    active, admin, auth, download, files, history, invites, ipfs, jobs, keys, listing, metrics, ops, preview,
-    sessions, tus, ui, upload, usage, users,
+    active, admin, auth, download, files, history, invites, ipfs, jobs, keys, link_access, links, listing,
+    metrics, ops, preview, sessions, shares, tus, ui, upload, usage, users,
 };
 use crate::pipeline::state::AppState;
 
@@ -42,7 +42,10 @@ pub struct ErrorDetail {
         auth::register, auth::login, auth::logout, auth::me, auth::change_password, keys::create, keys::list, keys::revoke,
         upload::multipart, listing::list, upload::raw, download::content,
         active::upload_file_named_active, active::download_file_named_active,
-        files::metadata, files::delete, files::transfers, files::link, preview::preview,
+        files::metadata, files::delete, files::transfers, links::browser_link, preview::preview,
+        shares::share, shares::unshare, shares::recipients, shares::list, shares::metadata, shares::content, shares::preview,
+        links::create, links::create_upload, links::list, links::change, links::revoke,
+        link_access::download, link_access::download_info, link_access::upload_page, link_access::upload_info, link_access::upload,
         active::get, active::set,
         tus::options, tus::create, tus::options_upload, tus::head, tus::patch, tus::terminate,
         ipfs::gateway, ipfs::info, ipfs::delete,
@@ -55,6 +58,7 @@ pub struct ErrorDetail {
     tags(
         (name = "files", description = "Upload, list, read and delete files"),
         (name = "resumable", description = "tus 1.0 resumable uploads"),
+        (name = "sharing", description = "Files shared with other users, download links and upload links"),
         (name = "content", description = "Content addressing: IPFS CIDs, CARs, blocks"),
         (name = "sessions", description = "Sessions, the active file and processing history"),
         (name = "auth", description = "Accounts and tokens"),

@@ -69,18 +69,23 @@ pub async fn preview(
 ) -> Result<Json<PreviewView>, ApiError> {
     let record = find_owned(&state, user.0, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
+    Ok(Json(of(&state, record).await?))
+}
+
+/// The preview of `record`, whoever may read it.
+pub async fn of(state: &AppState, record: FileRecord) -> Result<PreviewView, ApiError> {
     let preview = match kind_of(&record) {
-        Kind::Table(delimiter) => table(&state, &record, delimiter).await?,
-        Kind::Text => text(&state, &record).await?,
+        Kind::Table(delimiter) => table(state, &record, delimiter).await?,
+        Kind::Text => text(state, &record).await?,
         Kind::Image => Preview::Image,
         Kind::None => Preview::None,
     };
-    Ok(Json(PreviewView {
+    Ok(PreviewView {
         file_name: record.file_name,
         content_type: record.content_type,
         size: record.size,
         preview,
-    }))
+    })
 }
 
 enum Kind {

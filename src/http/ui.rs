@@ -41,11 +41,13 @@ const ASSETS: &[Asset] = &[
     asset!("format.js", "text/javascript; charset=utf-8"),
     asset!("keys.js", "text/javascript; charset=utf-8"),
     asset!("admin.js", "text/javascript; charset=utf-8"),
+    asset!("link.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 
 const PAGE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/index.html"));
+const LINK_PAGE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/link.html"));
 
 /// Scripts, styles, images and API calls from depot itself; images also from
 /// `blob:` URLs (an image preview is fetched with the token, then shown).
@@ -66,6 +68,8 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
 
 /// The page, its asset URLs pointing at this build's version.
 static INDEX: LazyLock<String> = LazyLock::new(|| PAGE.replace("{{assets}}", &format!("/ui/{}", *VERSION)));
+static LINK_INDEX: LazyLock<String> =
+    LazyLock::new(|| LINK_PAGE.replace("{{assets}}", &format!("/ui/{}", *VERSION)));
 
 /// `GET /`
 #[utoipa::path(get, path = "/", tag = "operations", security(()),
@@ -76,6 +80,18 @@ pub async fn index() -> Response {
         INDEX.as_str(),
     )
         .into_response()
+}
+
+/// The page of a link (`/s/{token}`, `/u/{token}`) for someone without an
+/// account: it reads the token from its own URL.
+pub fn link_page() -> Response {
+    let mut response = (
+        guarded_headers("text/html; charset=utf-8", "no-cache"),
+        LINK_INDEX.as_str(),
+    )
+        .into_response();
+    response.extensions_mut().insert(super::audit::Unaudited);
+    response
 }
 
 /// `GET /ui/{version}/{name}`: an asset of this build; any other version is

@@ -43,7 +43,7 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// Longest accepted text form field or `X-Description` header, in bytes.
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// Room for the multipart framing and text fields around the file part.
-const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
+pub(super) const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 
 /// `POST /api/v1/files/` with fields `file_name`, `session_id`, `description`, `file`
 /// in any order. When `file_name` comes before `file`, a doomed upload is refused
@@ -296,7 +296,7 @@ fn respond(state: &AppState, session: &Session, result: Result<FileRecord, Error
     response
 }
 
-fn created(record: FileRecord) -> Response {
+pub(super) fn created(record: FileRecord) -> Response {
     let location = format!(
         "/api/v1/files/{}",
         utf8_percent_encode(&record.file_name, PATH_SEGMENT)
@@ -308,7 +308,7 @@ fn created(record: FileRecord) -> Response {
     response
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+pub(super) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -316,7 +316,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// A declared `Content-Length` over the limit is refused before any byte is read.
-fn refuse_oversized(headers: &HeaderMap, max_body: u64, limit: u64) -> Result<(), Error> {
+pub(super) fn refuse_oversized(headers: &HeaderMap, max_body: u64, limit: u64) -> Result<(), Error> {
     match declared_length(headers) {
         Some(length) if length > max_body => Err(Error::TooLarge { limit }),
         _ => Ok(()),
@@ -324,7 +324,7 @@ fn refuse_oversized(headers: &HeaderMap, max_body: u64, limit: u64) -> Result<()
 }
 
 /// Streams the form's file part into the upload.
-async fn read_file(upload: &mut Upload<'_>, mut field: Field<'_>) -> Result<(), Error> {
+pub(super) async fn read_file(upload: &mut Upload<'_>, mut field: Field<'_>) -> Result<(), Error> {
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         upload.push(chunk).await?;
     }
@@ -353,7 +353,7 @@ async fn read_text(mut field: Field<'_>) -> Result<String, Error> {
     Ok(text)
 }
 
-async fn drain(mut field: Field<'_>) -> Result<(), Error> {
+pub(super) async fn drain(mut field: Field<'_>) -> Result<(), Error> {
     while field.chunk().await.map_err(multipart_error)?.is_some() {}
     Ok(())
 }
@@ -361,7 +361,7 @@ async fn drain(mut field: Field<'_>) -> Result<(), Error> {
 /// A malformed form and a form whose body stopped arriving look alike to the
 /// parser; both are the client's (400), and both discard the staged bytes. A
 /// body cut for arriving too slowly is told apart (408).
-fn multipart_error(err: MultipartError) -> Error {
+pub(super) fn multipart_error(err: MultipartError) -> Error {
     tracing::warn!(error = %err.body_text(), "multipart upload failed; staged bytes discarded");
     if body_rate::is_too_slow(&err) {
         return Error::BodyTimeout;

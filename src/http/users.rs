@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::db::users::{self, Account};
 use crate::domain::timestamp;
@@ -85,23 +85,14 @@ pub struct UserChange {
     password: Option<String>,
     /// The account's own storage quota in bytes (0: none); `null` gives it
     /// the deployment's again.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::present")]
     #[schema(value_type = Option<u64>)]
     quota_bytes: Option<Option<u64>>,
     /// The account's own quota of files (0: none); `null` gives it the
     /// deployment's again.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::present")]
     #[schema(value_type = Option<u64>)]
     quota_files: Option<Option<u64>>,
-}
-
-/// A field that may be absent (`None`: left as it is), `null` or a value.
-fn present<'de, D, T>(field: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(field).map(Some)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -8,7 +8,7 @@
 use crate::auth::{api_key, password};
 use crate::config::Signup;
 use crate::db::audit::hold_head;
-use crate::db::{files, invites, is_unique_violation, users};
+use crate::db::{files, invites, is_unique_violation, links, shares, users};
 use crate::domain::timestamp::now_micros;
 use crate::domain::{AccountRole, FileName, UserId};
 use crate::pipeline::Error;
@@ -182,8 +182,9 @@ pub async fn change(
 }
 
 /// Deletes `user`'s files (each its own audited deletion, so blobs and
-/// their references stay right), then the account with its keys, sessions
-/// and history. Audit events stay. Returns its username and how many files
+/// their references stay right, and their shares and links go with them),
+/// then the account with its keys, sessions, history, upload links and the
+/// shares others gave it. Audit events stay. Returns its username and how many files
 /// went.
 pub async fn delete(state: &AppState, audit: &Audit, user: UserId) -> Result<(String, u64), Error> {
     let username = {
@@ -228,6 +229,8 @@ pub async fn delete(state: &AppState, audit: &Audit, user: UserId) -> Result<(St
     }
     let mut tx = state.db.begin().await?;
     hold_head(&mut tx).await?;
+    shares::remove_recipient(&mut tx, user).await?;
+    links::remove_owner(&mut tx, user).await?;
     if !users::remove(&mut tx, user).await? {
         return Err(Error::NotFound("user"));
     }

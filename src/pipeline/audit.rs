@@ -54,6 +54,7 @@ struct Note {
     file_name: Option<String>,
     content_key: String,
     bytes: i64,
+    detail: String,
 }
 
 impl Audit {
@@ -82,6 +83,11 @@ impl Audit {
     /// The subject's name alone (a file not found, a username).
     pub fn note_name(&self, name: &str) {
         self.note().file_name = Some(name.to_owned());
+    }
+
+    /// What the actor acts through or on besides the file ("via link …").
+    pub fn note_detail(&self, detail: String) {
+        self.note().detail = detail;
     }
 
     /// The user the work proved (a login), or acts for.
@@ -115,6 +121,7 @@ impl Audit {
             bytes: note.bytes,
             outcome: i32::from(outcome),
             reason: String::new(),
+            detail: recordable(&note.detail),
             client_ip: who.client_ip.clone(),
             request_id: who.request_id.clone(),
             server_role: who.server_role.to_owned(),

@@ -73,6 +73,12 @@ pub enum Error {
     RateLimited(crate::pipeline::limits::Standing),
     #[error("the invite is unknown, used or expired; ask an admin for another")]
     InvalidInvite,
+    #[error("this link has expired, been used up or been revoked")]
+    LinkExpired,
+    #[error("this link needs its password (a form field, `?password=` or `X-Link-Password`)")]
+    LinkPasswordRequired,
+    #[error("wrong password for this link")]
+    LinkPasswordWrong,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -113,6 +119,9 @@ impl Error {
             Self::InsufficientScope => "insufficient_scope",
             Self::RateLimited(_) => "rate_limited",
             Self::InvalidInvite => "invalid_invite",
+            Self::LinkExpired => "link_expired",
+            Self::LinkPasswordRequired => "link_password_required",
+            Self::LinkPasswordWrong => "link_password_wrong",
             Self::Internal(_) => "internal",
         }
     }

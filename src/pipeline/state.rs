@@ -64,6 +64,8 @@ pub struct Services {
     pub readiness: Arc<Readiness>,
     /// Rate limits, and who a request's client is.
     pub limits: Arc<Limits>,
+    /// Where people reach depot, if configured: the start of link URLs.
+    pub public_url: Option<crate::config::PublicUrl>,
 }
 
 /// What an upload must satisfy.

@@ -299,7 +299,7 @@ async fn a_range_over_a_corrupted_chunk_is_cut_and_flags_the_file() {
         .json()
         .await
         .unwrap();
-    let link = app.url(made["url"].as_str().unwrap());
+    let link = made["url"].as_str().unwrap().to_owned();
     let ipfs = app.url(&format!("/ipfs/{cid}"));
     let content = app.url("/api/v1/files/pattern.bin/content");
     // What a client gets of a range: its bytes, or none if the connection is

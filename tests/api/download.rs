@@ -172,8 +172,8 @@ async fn another_users_file_is_404_exactly_like_a_missing_one() {
     assert_eq!(app.download(&ann, "private.csv").await.status(), StatusCode::OK);
 }
 
-/// A download link reads its one file without a bearer token, for its maker
-/// only, and is no bearer token itself.
+/// The web UI's download link reads its one file without a bearer token,
+/// for its maker only, and is no bearer token itself.
 #[tokio::test]
 async fn a_download_link_opens_one_file_without_a_token() {
     let app = TestApp::spawn().await;
@@ -181,7 +181,6 @@ async fn a_download_link_opens_one_file_without_a_token() {
     let bob = app.user("bob").await;
     let content = crate::helpers::sample_bytes(300_000);
     app.put_file(&ann, "big data.bin", content.clone()).await;
-    app.put_file(&ann, "other.txt", "other").await;
 
     let made = app
         .client
@@ -193,16 +192,21 @@ async fn a_download_link_opens_one_file_without_a_token() {
     assert_eq!(made.status(), StatusCode::CREATED);
     let link: serde_json::Value = made.json().await.unwrap();
     let url = link["url"].as_str().unwrap();
-    assert!(
-        url.starts_with("/api/v1/files/big%20data.bin/content?link="),
-        "{url}"
-    );
-    let fetched = app.client.get(app.url(url)).send().await.unwrap();
+    assert!(url.starts_with(&app.url("/s/")), "an absolute URL: {url}");
+    assert!(url.ends_with("?download"), "bytes even for a browser: {url}");
+    assert!(link["expires_at"].is_string(), "{link}");
+    let fetched = app
+        .client
+        .get(url)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fetched.status(), StatusCode::OK);
     assert!(fetched.bytes().await.unwrap() == content, "the file's bytes");
     let ranged = app
         .client
-        .get(app.url(url))
+        .get(url)
         .header("Range", "bytes=10-19")
         .send()
         .await
@@ -216,19 +220,25 @@ async fn a_download_link_opens_one_file_without_a_token() {
         .await
         .unwrap();
     assert_eq!(trail["events"][0]["actor"], ann.id, "{trail}");
-
-    let token = url.split("link=").nth(1).unwrap();
-    let elsewhere = app
-        .client
-        .get(app.url(&format!("/api/v1/files/other.txt/content?link={token}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        elsewhere.status(),
-        StatusCode::NOT_FOUND,
-        "the link opens its one file"
+    assert_eq!(trail["events"][0]["file_name"], "big data.bin", "{trail}");
+    let token = url.trim_end_matches("?download").rsplit('/').next().unwrap();
+    assert!(
+        trail["events"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("via link "),
+        "{trail}"
     );
+    assert!(!trail.to_string().contains(token), "the token is not kept");
+    assert!(
+        app.get_json(&ann, "/api/v1/links")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the web UI's own links are not listed"
+    );
+
     let as_bearer = app
         .client
         .get(app.url("/api/v1/files/"))
@@ -241,8 +251,13 @@ async fn a_download_link_opens_one_file_without_a_token() {
         StatusCode::UNAUTHORIZED,
         "a link is no bearer token"
     );
-    let tampered = app.client.get(app.url(&format!("{url}x"))).send().await.unwrap();
-    assert_eq!(tampered.status(), StatusCode::UNAUTHORIZED);
+    let tampered = app
+        .client
+        .get(format!("{}x", url.trim_end_matches("?download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered.status(), StatusCode::NOT_FOUND);
 
     let not_hers = app
         .client

@@ -33,6 +33,7 @@ mod profile;
 mod quotas;
 mod resumable;
 mod sessions;
+mod sharing;
 mod tracking;
 mod two_tier;
 mod ui;

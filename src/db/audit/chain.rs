@@ -78,8 +78,10 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// An event's fields and link as one JSON array, in a fixed order. The
-/// reason, added later, ends the array when there is one, so the events
-/// written before it (and those without one) hash as they always did.
+/// reason and then the detail, added later, end the array when there are
+/// any (a detail brings its reason along, empty or not, so the two cannot be
+/// mistaken for each other), so the events written before them (and those
+/// without) hash as they always did.
 fn canonical(id: i64, prev_hash: &str, event: &NewEvent) -> String {
     let mut fields = serde_json::json!([
         id,
@@ -96,10 +98,13 @@ fn canonical(id: i64, prev_hash: &str, event: &NewEvent) -> String {
         event.server_role,
         prev_hash,
     ]);
-    if !event.reason.is_empty()
-        && let Some(fields) = fields.as_array_mut()
-    {
-        fields.push(event.reason.as_str().into());
+    if let Some(fields) = fields.as_array_mut() {
+        if !event.reason.is_empty() || !event.detail.is_empty() {
+            fields.push(event.reason.as_str().into());
+        }
+        if !event.detail.is_empty() {
+            fields.push(event.detail.as_str().into());
+        }
     }
     fields.to_string()
 }
@@ -160,5 +165,26 @@ mod tests {
             event_hash(KeyVersion::Keyed, &key, 1, "00", &event),
             event_hash(KeyVersion::Keyed, &key, 1, "00", &refused)
         );
+    }
+
+    #[test]
+    fn a_detail_is_hashed_and_never_read_as_a_reason() {
+        let key = ChainKey::derive(b"0123456789abcdef0123456789abcdef");
+        let hash = |reason: &str, detail: &str| {
+            let event = NewEvent {
+                action: "download".into(),
+                reason: reason.into(),
+                detail: detail.into(),
+                ..NewEvent::default()
+            };
+            event_hash(KeyVersion::Keyed, &key, 1, "00", &event)
+        };
+        assert_ne!(hash("", ""), hash("", "via link 1"));
+        assert_ne!(
+            hash("x", ""),
+            hash("", "x"),
+            "a detail without a reason is not a reason"
+        );
+        assert_ne!(hash("a", "b"), hash("", "b"));
     }
 }

@@ -20,7 +20,7 @@ pub use verify::{Break, Checkpoint, Verification, verify};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 const COLUMNS: &str = "id, at, actor, session_id, action, file_name, content_key, bytes, outcome, \
-                       reason, client_ip, request_id, server_role, prev_hash, hash, key_version";
+                       reason, detail, client_ip, request_id, server_role, prev_hash, hash, key_version";
 
 /// What happened, by whom, to what, with what outcome — everything an event
 /// records but its place in the chain.
@@ -36,6 +36,9 @@ pub struct NewEvent {
     pub outcome: i32,
     /// The error code of a refusal or failure; empty for what succeeded.
     pub reason: String,
+    /// What the actor acted through or on besides the file ("via link …",
+    /// "with bob"); empty for most events.
+    pub detail: String,
     pub client_ip: String,
     pub request_id: String,
     pub server_role: String,
@@ -116,7 +119,7 @@ async fn insert(
     let sql = values_sql(
         &format!("INSERT INTO audit_events ({COLUMNS}) VALUES "),
         rows.len(),
-        16,
+        17,
     );
     let mut query = sqlx::query(&sql);
     for (id, event, prev_hash, hash) in rows {
@@ -131,6 +134,7 @@ async fn insert(
             .bind(event.bytes)
             .bind(event.outcome)
             .bind(event.reason.as_str())
+            .bind(event.detail.as_str())
             .bind(event.client_ip.as_str())
             .bind(event.request_id.as_str())
             .bind(event.server_role.as_str())

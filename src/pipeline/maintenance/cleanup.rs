@@ -1,5 +1,5 @@
 //! `cleanup`: expired sessions, resumable uploads and quota reservations
-//! (of uploads a crash cut off) go; staged writes that a
+//! (of uploads a crash cut off) go, and links a week after they expired; staged writes that a
 //! crash left behind go once older than the grace period; stored blobs that no
 //! row names (a crash between the bytes and the commit, a rolled-back
 //! transaction) are noted, and handed to the removal of unused blobs once a
@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::db::{blobs, files, jobs};
+use crate::db::{blobs, files, jobs, links};
 use crate::domain::timestamp::now_micros;
 use crate::pipeline::maintenance::{JobError, Progress, flag_corrupt, micros, stopping};
 use crate::pipeline::state::AppState;
@@ -23,6 +23,8 @@ use crate::pipeline::{delete, quota, resumable, session};
 use crate::storage::BlobKey;
 
 const PAGE: usize = 1000;
+/// How long an expired link stays in its owner's list (as `ended`).
+const LINKS_KEPT: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobError> {
     let grace = state.maintenance.settings.cleanup_grace;
@@ -31,6 +33,7 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobErro
     let reservations = quota::drop_expired(&state.db)
         .await
         .map_err(anyhow::Error::from)?;
+    let links = links::remove_ended(state.db.pool(), now_micros() - micros(LINKS_KEPT)).await?;
     let stale_cutoff = SystemTime::now()
         .checked_sub(grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -85,6 +88,7 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobErro
         "sessions_expired": sessions,
         "uploads_expired": uploads,
         "reservations_expired": reservations,
+        "links_expired": links,
         "stale_stages_removed": stale_stages,
         "blobs_scanned": scan.stored,
         "orphans_waiting": scan.orphans.len() - adopted.len(),

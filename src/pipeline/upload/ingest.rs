@@ -62,6 +62,12 @@ impl Ingest {
         Ok(())
     }
 
+    /// Refuses a body past `limit` bytes too, if that is less than the
+    /// deployment's limit (an upload link's).
+    pub fn lower_limit(&mut self, limit: u64) {
+        self.limit = self.limit.min(limit);
+    }
+
     /// How many bytes arrived so far.
     pub fn size(&self) -> u64 {
         self.size

@@ -50,6 +50,8 @@ pub struct Upload<'a> {
     file_bytes: Option<u64>,
     /// Room held in the user's quota while the bytes arrive.
     reservation: Option<Reservation>,
+    /// The most bytes this upload may have, below the deployment's limit.
+    most_bytes: Option<u64>,
 }
 
 /// A request of at least this many bytes — or of a length it does not tell —
@@ -104,6 +106,7 @@ impl<'a> Upload<'a> {
             request_bytes: None,
             file_bytes: None,
             reservation: None,
+            most_bytes: None,
         }
     }
 
@@ -149,6 +152,12 @@ impl<'a> Upload<'a> {
         self.file_bytes = bytes;
     }
 
+    /// Refuses the file (413) past `most` bytes, whatever the deployment
+    /// allows: an upload link's limit.
+    pub fn limit_bytes(&mut self, most: u64) {
+        self.most_bytes = Some(most);
+    }
+
     /// The body begins: the record turns `processing` (written now if the
     /// request is a large one), a large body or one of a length not told
     /// holds room in the user's quota, and its bytes are staged and profiled
@@ -164,7 +173,11 @@ impl<'a> Upload<'a> {
             self.reservation =
                 Reservation::make(&self.state.db, self.user(), quota, needed, self.request_bytes).await?;
         }
-        self.ingest = Some(Ingest::start(self.state, format).await?);
+        let mut ingest = Ingest::start(self.state, format).await?;
+        if let Some(most) = self.most_bytes {
+            ingest.lower_limit(most);
+        }
+        self.ingest = Some(ingest);
         Ok(())
     }
 

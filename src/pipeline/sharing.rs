@@ -1,0 +1,75 @@
+//! Sharing a file with another user, for reading, and stopping it. Each is a
+//! change with its audit event in its transaction; the file's row is locked
+//! first, so a share and a deletion of the file happen one after the other
+//! (and the share goes with the file).
+
+use crate::db::audit::hold_head;
+use crate::db::files::{self, FileRecord};
+use crate::db::{shares, users};
+use crate::domain::timestamp::now_micros;
+use crate::domain::{FileName, UserId};
+use crate::pipeline::Error;
+use crate::pipeline::audit::Audit;
+use crate::pipeline::state::AppState;
+
+/// Shares `owner`'s file with the user named `username`; returns the file and
+/// whether the share is new (sharing it again changes nothing).
+pub async fn share(
+    state: &AppState,
+    audit: &Audit,
+    owner: UserId,
+    file_name: &FileName,
+    username: &str,
+) -> Result<(FileRecord, bool), Error> {
+    audit.note_name(file_name.as_str());
+    audit.note_detail(format!("with {username}"));
+    let recipient = users::id_of(state.db.pool(), username)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    if recipient == owner {
+        return Err(Error::Validation(
+            "a file is its owner's already; share it with someone else".into(),
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    hold_head(&mut tx).await?;
+    let file = files::lock_owned(&mut tx, owner, file_name.as_str())
+        .await?
+        .ok_or(Error::NotFound("file"))?;
+    audit.note_file(&file.file_name, &file.sha256, 0);
+    let added = shares::add(&mut tx, file.id, recipient, now_micros()).await?;
+    audit.record(&mut tx, "share").await?;
+    tx.commit().await?;
+    audit.committed();
+    tracing::info!(owner = owner.get(), file = %file.file_name, recipient = recipient.get(), "file shared");
+    Ok((file, added))
+}
+
+/// Stops sharing `owner`'s file with `username`: 404 if it was not.
+pub async fn unshare(
+    state: &AppState,
+    audit: &Audit,
+    owner: UserId,
+    file_name: &FileName,
+    username: &str,
+) -> Result<(), Error> {
+    audit.note_name(file_name.as_str());
+    audit.note_detail(format!("with {username}"));
+    let recipient = users::id_of(state.db.pool(), username)
+        .await?
+        .ok_or(Error::NotFound("share"))?;
+    let mut tx = state.db.begin().await?;
+    hold_head(&mut tx).await?;
+    let file = files::lock_owned(&mut tx, owner, file_name.as_str())
+        .await?
+        .ok_or(Error::NotFound("file"))?;
+    audit.note_file(&file.file_name, &file.sha256, 0);
+    if !shares::remove(&mut tx, file.id, recipient).await? {
+        return Err(Error::NotFound("share"));
+    }
+    audit.record(&mut tx, "unshare").await?;
+    tx.commit().await?;
+    audit.committed();
+    tracing::info!(owner = owner.get(), file = %file.file_name, recipient = recipient.get(), "share revoked");
+    Ok(())
+}

@@ -1,0 +1,136 @@
+// The page of a link, for someone without an account: /s/{token} downloads
+// one file, /u/{token} takes uploads. It asks the link what it opens
+// (…/info), asks for a password when the link has one, then offers the
+// download (a form POST, so the browser saves the file) or the upload.
+
+import { humanSize, humanDate, el } from './format.js';
+
+const [, kind, token] = location.pathname.split('/');
+const base = `/${kind}/${token}`;
+let password = '';
+
+const $ = (id) => document.getElementById(id);
+
+function fail(message) {
+  $('link-loading').hidden = true;
+  $('link-error').textContent = message;
+}
+
+function passwordHeaders() {
+  return password ? { 'X-Link-Password': password } : {};
+}
+
+// What an error answer means for a person.
+async function problem(response) {
+  let body = {};
+  try { body = await response.json(); } catch { /* not JSON */ }
+  const code = body.error ? body.error.code : '';
+  if (response.status === 410) return 'This link has expired, been used up or been revoked.';
+  if (response.status === 404 && code === 'not_found') return 'There is no such link: check that you have all of it.';
+  if (response.status === 429) {
+    return `Too many tries; try again in ${response.headers.get('Retry-After') || 'a few'} seconds.`;
+  }
+  if (code === 'link_password_wrong') return 'Wrong password.';
+  return body.error ? body.error.message : `The server answered ${response.status}.`;
+}
+
+async function open() {
+  const response = await fetch(`${base}/info`, { headers: passwordHeaders() });
+  $('link-loading').hidden = true;
+  if (response.status === 401) {
+    const message = password ? await problem(response) : '';
+    $('link-password-form').hidden = false;
+    $('link-error').textContent = message;
+    $('link-password').focus();
+    return;
+  }
+  if (!response.ok) return fail(await problem(response));
+  $('link-password-form').hidden = true;
+  $('link-error').textContent = '';
+  const info = await response.json();
+  if (info.kind === 'download') showDownload(info);
+  else showUpload(info);
+}
+
+function expiry(info) {
+  return info.expires_at ? `Works until ${humanDate(info.expires_at)}.` : '';
+}
+
+function showDownload(info) {
+  document.title = `${info.file_name} — depot`;
+  $('link-file-name').textContent = info.file_name;
+  $('link-file-facts').textContent = `${humanSize(info.size)} · ${info.content_type}`;
+  if (info.summary) {
+    $('link-summary').textContent = info.summary;
+    $('link-summary').hidden = false;
+  }
+  $('link-download-form').action = base;
+  $('link-download-password').value = password;
+  const left = info.max_downloads == null ? '' : `${info.max_downloads - info.downloads} of ${info.max_downloads} downloads left. `;
+  $('link-download-limits').textContent = left + expiry(info);
+  $('link-download').hidden = false;
+}
+
+function uploadLimits(info) {
+  const parts = [];
+  if (info.max_files != null) parts.push(`${info.max_files - info.files} of ${info.max_files} files left`);
+  if (info.max_bytes != null) parts.push(`at most ${humanSize(info.max_bytes)} a file`);
+  return (parts.length ? parts.join(', ') + '. ' : '') + expiry(info);
+}
+
+function showUpload(info) {
+  $('link-upload-limits').textContent = uploadLimits(info);
+  $('link-upload').hidden = false;
+}
+
+// One file through the link, with its progress in `row`.
+function send(file, row) {
+  return new Promise((resolve) => {
+    const form = new FormData();
+    form.append('file', file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', base);
+    for (const [name, value] of Object.entries(passwordHeaders())) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) row.textContent = `${file.name}: ${Math.floor((100 * event.loaded) / event.total)} %`;
+    };
+    xhr.onload = async () => {
+      if (xhr.status === 201) {
+        row.textContent = `${file.name}: sent`;
+        row.className = 'ok';
+      } else {
+        const response = new Response(xhr.responseText, { status: xhr.status, headers: { 'Content-Type': 'application/json' } });
+        row.textContent = `${file.name}: ${await problem(response)}`;
+        row.className = 'error';
+      }
+      resolve();
+    };
+    xhr.onerror = () => {
+      row.textContent = `${file.name}: the connection failed`;
+      row.className = 'error';
+      resolve();
+    };
+    xhr.send(form);
+  });
+}
+
+$('link-password-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  password = $('link-password').value;
+  open();
+});
+
+$('link-upload-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const files = [...$('link-upload-files').files];
+  for (const file of files) {
+    const row = el('li', { text: `${file.name}: waiting` });
+    $('link-upload-results').append(row);
+    await send(file, row);
+  }
+  $('link-upload-files').value = '';
+  const response = await fetch(`${base}/info`, { headers: passwordHeaders() });
+  if (response.ok) $('link-upload-limits').textContent = uploadLimits(await response.json());
+});
+
+open().catch((err) => fail(`The link could not be opened: ${err.message}`));

@@ -271,3 +271,80 @@ async fn the_client_waits_out_a_rate_limit_and_goes_on() {
     assert!(waited >= 1, "no request was refused and sent again");
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
 }
+
+/// `depot share`, `ls --shared`, `get --from` and `depot link`, as two users
+/// and someone with only a URL would use them.
+#[tokio::test]
+async fn the_client_shares_files_and_makes_links() {
+    let app = TestApp::spawn().await;
+    let (ann_home, bob_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    signed_in(&app, ann_home.path(), "ann").await;
+    signed_in(&app, bob_home.path(), "bob").await;
+    let server = app.address.clone();
+    let ann = |args: &[&str]| client(ann_home.path(), &server, args);
+    let bob = |args: &[&str]| client(bob_home.path(), &server, args);
+    let report = ann_home.path().join("report.bin");
+    std::fs::write(&report, sample_bytes(50_000)).unwrap();
+    run(ann(&["upload", report.to_str().unwrap()])).await;
+
+    let shared = run(ann(&["share", "report.bin", "bob"])).await;
+    assert!(shared.contains("shared with bob"), "{shared}");
+    assert_eq!(run(ann(&["share", "report.bin"])).await.trim(), "bob");
+    let listed = run(bob(&["ls", "--shared"])).await;
+    assert!(
+        listed.contains("ann") && listed.contains("report.bin"),
+        "{listed}"
+    );
+    let copy = bob_home.path().join("copy.bin");
+    run(bob(&[
+        "get",
+        "report.bin",
+        "--from",
+        "ann",
+        "-o",
+        copy.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(std::fs::read(&copy).unwrap(), sample_bytes(50_000));
+    run(ann(&["share", "report.bin", "bob", "--revoke"])).await;
+    assert!(run(bob(&["ls", "--shared"])).await.trim().is_empty());
+
+    let url = run(ann(&[
+        "link",
+        "create",
+        "report.bin",
+        "--max-downloads",
+        "1",
+        "--expires-in",
+        "1d",
+    ]))
+    .await;
+    let url = url.trim();
+    let fetched = reqwest::get(url).await.unwrap();
+    assert_eq!(fetched.status(), reqwest::StatusCode::OK);
+    assert_eq!(fetched.bytes().await.unwrap(), sample_bytes(50_000));
+    let links = run(ann(&["link", "ls"])).await;
+    assert!(links.contains("ended") && links.contains("1/1"), "{links}");
+    let upload_url = run(ann(&[
+        "link",
+        "upload",
+        "--max-files",
+        "3",
+        "--max-bytes",
+        "1KiB",
+    ]))
+    .await;
+    let id = upload_url.trim().rsplit('/').next().unwrap()[..16].to_owned();
+    let changed = run(ann(&["link", "expire", &id, "--in", "2h"])).await;
+    assert!(changed.contains("works until"), "{changed}");
+    run(ann(&["link", "revoke", &id])).await;
+    let gone = reqwest::Client::new()
+        .post(upload_url.trim())
+        .multipart(
+            reqwest::multipart::Form::new().part("file", crate::helpers::file_part(b"x".to_vec(), "x.txt")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), reqwest::StatusCode::GONE);
+}

@@ -62,6 +62,11 @@ impl LinkTokens {
     }
 }
 
+/// `text` as a link's id, if it could be one (a client names a link by it).
+pub fn parse_id(text: &str) -> Option<&str> {
+    (text.len() == ID_CHARS && text.bytes().all(|byte| byte.is_ascii_hexdigit())).then_some(text)
+}
+
 /// A new link's id: random, in lowercase hex.
 pub fn new_id() -> String {
     let mut random = [0u8; ID_BYTES];

@@ -23,12 +23,17 @@ const MAX_USERNAME_CHARS: usize = 64;
 const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_BYTES: usize = 1024;
 
+/// Whether `username` is one an account could have: a name that is not is
+/// looked up nowhere (a NUL, say, is no text PostgreSQL can compare).
+pub fn could_be_username(username: &str) -> bool {
+    !username.is_empty()
+        && username.chars().count() <= MAX_USERNAME_CHARS
+        && !username.chars().any(char::is_control)
+}
+
 /// What a new account's username and password must be: 422 otherwise.
 pub fn check_new_account(username: &str, password: &str) -> Result<(), AuthError> {
-    if username.is_empty()
-        || username.chars().count() > MAX_USERNAME_CHARS
-        || username.chars().any(char::is_control)
-    {
+    if !could_be_username(username) {
         return Err(AuthError::Invalid(format!(
             "username must be 1 to {MAX_USERNAME_CHARS} printable characters"
         )));

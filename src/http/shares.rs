@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
 
+use crate::auth::password;
 use crate::db::shares::{self, SharedFile};
 use crate::domain::timestamp;
 use crate::http::caller::AuthUser;
@@ -143,6 +144,9 @@ async fn find_shared(
     file_name: &str,
 ) -> Result<SharedFile, ApiError> {
     let name = parse_name(file_name)?;
+    if !password::could_be_username(owner) {
+        return Err(Error::NotFound("file").into());
+    }
     let shared = shares::find(state.db.pool(), user, owner, name.as_str())
         .await?
         .ok_or(Error::NotFound("file"))?;

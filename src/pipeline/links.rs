@@ -168,6 +168,7 @@ pub async fn change(
 
 /// Revokes `owner`'s link `id`: it answers 410 from now on.
 pub async fn revoke(state: &AppState, audit: &Audit, owner: UserId, id: &str) -> Result<(), Error> {
+    let id = link::parse_id(id).ok_or(Error::NotFound("link"))?;
     audit.note_detail(format!("link {id}"));
     let mut tx = state.db.begin().await?;
     hold_head(&mut tx).await?;

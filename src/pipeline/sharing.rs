@@ -3,14 +3,24 @@
 //! first, so a share and a deletion of the file happen one after the other
 //! (and the share goes with the file).
 
+use crate::auth::password;
 use crate::db::audit::hold_head;
 use crate::db::files::{self, FileRecord};
 use crate::db::{shares, users};
+use crate::domain::file_name::recordable;
 use crate::domain::timestamp::now_micros;
 use crate::domain::{FileName, UserId};
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::state::AppState;
+
+/// The account named `username`, if there is one.
+async fn account_named(state: &AppState, username: &str) -> Result<Option<UserId>, Error> {
+    if !password::could_be_username(username) {
+        return Ok(None);
+    }
+    Ok(users::id_of(state.db.pool(), username).await?)
+}
 
 /// Shares `owner`'s file with the user named `username`; returns the file and
 /// whether the share is new (sharing it again changes nothing).
@@ -22,8 +32,8 @@ pub async fn share(
     username: &str,
 ) -> Result<(FileRecord, bool), Error> {
     audit.note_name(file_name.as_str());
-    audit.note_detail(format!("with {username}"));
-    let recipient = users::id_of(state.db.pool(), username)
+    audit.note_detail(format!("with {}", recordable(username)));
+    let recipient = account_named(state, username)
         .await?
         .ok_or(Error::NotFound("user"))?;
     if recipient == owner {
@@ -54,8 +64,8 @@ pub async fn unshare(
     username: &str,
 ) -> Result<(), Error> {
     audit.note_name(file_name.as_str());
-    audit.note_detail(format!("with {username}"));
-    let recipient = users::id_of(state.db.pool(), username)
+    audit.note_detail(format!("with {}", recordable(username)));
+    let recipient = account_named(state, username)
         .await?
         .ok_or(Error::NotFound("share"))?;
     let mut tx = state.db.begin().await?;

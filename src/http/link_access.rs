@@ -150,7 +150,15 @@ pub async fn download(
     serve_through(&state, &audit, &token, password, address, &method, &headers).await
 }
 
-/// `POST /s/{token}`: the download page's form, with the password.
+/// `POST /s/{token}`: the download page's form, with the password; the
+/// bytes, always as an attachment.
+#[utoipa::path(post, path = "/s/{token}", tag = "sharing", security(()),
+    params(("token" = String, Path)),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`password`"),
+    responses((status = 200, description = "The bytes, as an attachment", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "The link's password is missing or wrong", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "No such link", body = crate::http::openapi::ErrorBody),
+        (status = 410, description = "The link expired, was used up or revoked (`link_expired`)", body = crate::http::openapi::ErrorBody)))]
 pub async fn download_form(
     State(state): State<AppState>,
     Extension(audit): Extension<Audit>,

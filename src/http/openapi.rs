@@ -45,7 +45,7 @@ pub struct ErrorDetail {
         files::metadata, files::delete, files::transfers, links::browser_link, preview::preview,
         shares::share, shares::unshare, shares::recipients, shares::list, shares::metadata, shares::content, shares::preview,
         links::create, links::create_upload, links::list, links::change, links::revoke,
-        link_access::download, link_access::download_info, link_access::upload_page, link_access::upload_info, link_access::upload,
+        link_access::download, link_access::download_form, link_access::download_info, link_access::upload_page, link_access::upload_info, link_access::upload,
         active::get, active::set,
         tus::options, tus::create, tus::options_upload, tus::head, tus::patch, tus::terminate,
         ipfs::gateway, ipfs::info, ipfs::delete,

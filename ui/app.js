@@ -1,11 +1,14 @@
 // depot's web UI: sign in, upload by drop or picker with progress, browse and
-// search your files, preview them, and follow this session's history; API
-// keys (#keys) and, for admins, users and invites (#admin).
+// search your files, preview and share them, and follow this session's
+// history; files shared with you and your links (#sharing), API keys (#keys)
+// and, for admins, users and invites (#admin).
 
 import { showAdmin } from './admin.js';
 import { auth, ensureSession, getJson, request, signIn, signOut, whenSignedOut } from './api.js';
 import { setUpDetails, showDetails } from './details.js';
 import { showKeys } from './keys.js';
+import { setUpShare } from './share.js';
+import { showSharing } from './sharing.js';
 import { el, humanDate, humanDuration, humanSize, quotaText } from './format.js';
 import { upload } from './upload.js';
 
@@ -21,7 +24,7 @@ let sessionReady = Promise.resolve(null);
 
 // ── Sign in and out ────────────────────────────────────────────────────────
 
-const VIEWS = ['files', 'keys', 'admin'];
+const VIEWS = ['files', 'sharing', 'keys', 'admin'];
 
 function showSignIn(message = '') {
   for (const name of VIEWS) $(`${name}-view`).hidden = true;
@@ -54,6 +57,7 @@ async function route() {
     else link.removeAttribute('aria-current');
   }
   if (name === 'keys') return showKeys();
+  if (name === 'sharing') return showSharing();
   if (name === 'admin') return showAdmin();
   return showFiles();
 }
@@ -209,6 +213,7 @@ $('filters').addEventListener('submit', (event) => event.preventDefault());
 $('page-previous').addEventListener('click', () => { view.page -= 1; refreshFiles().catch(report); });
 $('page-next').addEventListener('click', () => { view.page += 1; refreshFiles().catch(report); });
 
+setUpShare();
 setUpDetails({
   activate,
   deleted: async (name) => {

@@ -1,9 +1,10 @@
 // The details dialog: a file's metadata, its dataset summary as a table, a
 // preview (a CSV/TSV's first rows, a text file's start, an image inline;
-// HTML and SVG only ever as text), and download, make active, delete.
+// HTML and SVG only ever as text), and download, share, make active, delete.
 
 import { download, fileUrl, getJson, request } from './api.js';
 import { el, humanDate, humanSize, textTable } from './format.js';
+import { openShare } from './share.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,6 +25,7 @@ export function setUpDetails(actions) {
     dialog.close();
   }));
   $('details-delete').addEventListener('click', () => confirmDelete(dialog.dataset.name, actions));
+  $('details-share').addEventListener('click', () => openShare(dialog.dataset.name));
 }
 
 export async function showDetails(name) {

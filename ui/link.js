@@ -130,7 +130,14 @@ $('link-upload-form').addEventListener('submit', async (event) => {
   }
   $('link-upload-files').value = '';
   const response = await fetch(`${base}/info`, { headers: passwordHeaders() });
-  if (response.ok) $('link-upload-limits').textContent = uploadLimits(await response.json());
+  if (response.ok) {
+    $('link-upload-limits').textContent = uploadLimits(await response.json());
+  } else {
+    $('link-upload-form').hidden = true;
+    $('link-upload-limits').textContent = response.status === 410
+      ? 'This link takes no more files.'
+      : await problem(response);
+  }
 });
 
 open().catch((err) => fail(`The link could not be opened: ${err.message}`));

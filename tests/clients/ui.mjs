@@ -1,8 +1,9 @@
 // depot's web UI in a real browser (Debian's Chromium through playwright-core):
 // sign up, drop two files and watch them reach 100 %, see them listed, search,
 // preview a CSV as a table, make a file active, see a duplicate refused by
-// name, delete with confirmation, read the history — at desktop width, then
-// again on a 375 px phone. Screenshots of each view go to the given folder.
+// name, delete with confirmation, read the history, share a file with a
+// colleague and through links — at desktop width, then again on a 375 px
+// phone. Screenshots of each view go to the given folder.
 // Any console error or uncaught exception fails the run.
 //
 // usage: node ui.mjs BASE_URL SCREENSHOT_DIR
@@ -312,6 +313,7 @@ async function desktop(page) {
   await page.screenshot({ path: `${shots}/desktop-history.png`, fullPage: true });
 
   await largeFiles(page);
+  await sharing(page);
   await team(page);
 
   // Signing out ends the token on the server, not only in the tab.
@@ -321,6 +323,101 @@ async function desktop(page) {
   check(!(await page.getByRole('button', { name: 'Sign out' }).isVisible()), 'no Sign out on the sign-in page');
   page.expected.push('status of 401');
   check(await statusWith(page, token, '/api/v1/files/') === 401, 'the signed-out token is refused');
+}
+
+// Sharing: with a colleague who has an account, through a link with a
+// password for someone who has none (who opens its page, gives the password
+// and downloads), and an upload link a stranger sends a file through.
+async function sharing(page) {
+  const created = await page.evaluate(async () => (await fetch('/api/v1/admin/users', {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${sessionStorage.getItem('depot.token')}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: 'cleo', password: 'cleos long password', role: 'user' }),
+  })).status);
+  check(created === 201, `ann adds cleo: ${created}`);
+
+  await page.getByRole('button', { name: 'sales.csv', exact: true }).click();
+  const details = page.getByRole('dialog', { name: 'sales.csv' });
+  await details.getByRole('button', { name: 'Share…' }).click();
+  const share = page.getByRole('dialog', { name: 'Share sales.csv' });
+  await share.getByText('Only you have it.').waitFor();
+  await share.getByLabel('Username').fill('cleo');
+  await share.getByRole('button', { name: 'Share', exact: true }).click();
+  await share.getByRole('button', { name: 'Stop sharing with cleo' }).waitFor();
+  await share.getByLabel('Most downloads').fill('2');
+  await share.getByLabel('Password (optional)').fill('open sesame');
+  await share.getByRole('button', { name: 'Make link' }).click();
+  const address = share.getByLabel('Send this address:');
+  await address.waitFor();
+  const url = await address.inputValue();
+  check(url.startsWith(`${base}/s/`), `the link's address: ${url}`);
+  await page.screenshot({ path: `${shots}/desktop-share.png` });
+  await share.getByRole('button', { name: 'Close' }).click();
+  await details.getByRole('button', { name: 'Close' }).click();
+
+  // Someone without an account: the password first (a wrong one is refused), then the file.
+  const stranger = await openPage({ width: 1280, height: 900 });
+  stranger.expected.push('status of 401', 'status of 401');
+  await stranger.goto(url);
+  await stranger.getByRole('heading', { name: 'This link is protected' }).waitFor();
+  await stranger.getByLabel('Password').fill('not the password');
+  await stranger.getByRole('button', { name: 'Open' }).click();
+  await stranger.getByText('Wrong password.').waitFor();
+  await stranger.getByLabel('Password').fill('open sesame');
+  await stranger.getByRole('button', { name: 'Open' }).click();
+  await stranger.getByRole('heading', { name: 'sales.csv' }).waitFor();
+  await stranger.getByText('2 of 2 downloads left.').waitFor();
+  check((await stranger.locator('#link-summary').textContent()).includes('sales'), 'the dataset summary');
+  await stranger.screenshot({ path: `${shots}/desktop-link-page.png`, fullPage: true });
+  const [fetched] = await Promise.all([
+    stranger.waitForEvent('download'),
+    stranger.getByRole('button', { name: 'Download' }).click(),
+  ]);
+  check(fetched.suggestedFilename() === 'sales.csv', `saved as ${fetched.suggestedFilename()}`);
+  check(readFileSync(await fetched.path(), 'utf8') === CSV, 'the stranger has the file');
+  check(!stranger.errors.length, `the link page: ${stranger.errors.join('; ')}`);
+  await stranger.context().close();
+
+  // cleo finds it under "Shared with me" and downloads it.
+  const cleo = await openPage({ width: 1280, height: 900 });
+  await signIn(cleo, 'login', 'cleo', base, 'cleos long password');
+  await cleo.getByRole('link', { name: 'Sharing' }).click();
+  const shared = cleo.locator('#shared-rows tr', { hasText: 'sales.csv' });
+  await shared.getByText('ann', { exact: true }).waitFor();
+  const [copy] = await Promise.all([
+    cleo.waitForEvent('download'),
+    shared.getByRole('button', { name: 'Download sales.csv from ann' }).click(),
+  ]);
+  check(readFileSync(await copy.path(), 'utf8') === CSV, 'cleo has the file');
+  check(!cleo.errors.length, `cleo's page: ${cleo.errors.join('; ')}`);
+  await cleo.context().close();
+
+  // ann's links count the download; an upload link takes a stranger's file.
+  await page.getByRole('link', { name: 'Sharing' }).click();
+  await page.locator('#link-rows tr', { hasText: 'sales.csv' }).getByText('1 of 2 downloads').waitFor();
+  const form = page.locator('#upload-link-form');
+  await form.getByLabel('Most files').fill('1');
+  await form.getByRole('button', { name: 'Make upload link' }).click();
+  const uploads = page.locator('#link-rows tr', { hasText: 'Uploads to you' });
+  await uploads.waitFor();
+  const uploadUrl = await uploads.locator('a').getAttribute('href');
+  await page.screenshot({ path: `${shots}/desktop-sharing.png`, fullPage: true });
+  const sender = await openPage({ width: 375, height: 812 });
+  await sender.goto(uploadUrl);
+  await sender.getByRole('heading', { name: 'Send files' }).waitFor();
+  await sender.getByText('1 of 1 files left').waitFor();
+  await sender.getByLabel('Choose files').setInputFiles([
+    { name: 'from-a-stranger.csv', mimeType: 'text/csv', buffer: Buffer.from(CSV) },
+  ]);
+  // Its last file: the page's next look at the link is refused (410).
+  sender.expected.push('status of 410');
+  await sender.getByRole('button', { name: 'Upload' }).click();
+  await sender.getByText('from-a-stranger.csv: sent').waitFor();
+  await sender.getByText('This link takes no more files.').waitFor();
+  check(!sender.errors.length, `the upload page: ${sender.errors.join('; ')}`);
+  await sender.context().close();
+  await page.getByRole('link', { name: 'Files' }).click();
+  await page.locator('#file-rows tr', { hasText: 'from-a-stranger [' }).waitFor();
 }
 
 // Files of 64 MiB and more go up in resumable chunks: one whose first chunk's

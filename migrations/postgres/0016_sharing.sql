@@ -32,6 +32,10 @@ CREATE TABLE links (
 CREATE INDEX links_by_owner ON links (owner_id, created_at);
 CREATE INDEX links_by_file ON links (file_id);
 
+-- The upload link a resumable upload was created through: only that link's
+-- holders reach it, and its file goes back to the link if it is removed.
+ALTER TABLE uploads ADD COLUMN link_id TEXT;
+
 -- What an event's actor acted through or on besides the file: "via link
 -- 1a2b…", "with bob", "shared by ann". Hashed into the chain only when not
 -- empty, after the reason, so the events written before still verify.

@@ -52,10 +52,16 @@ impl Link {
         }
     }
 
-    /// Whether the link no longer opens anything at `now`: past its expiry,
-    /// or every download or file it allowed used.
-    pub fn ended(&self, now: i64) -> bool {
+    /// Whether the link is past its expiry at `now`.
+    pub fn expired(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether the link no longer opens anything new at `now`: past its
+    /// expiry, or every download or file it allowed used (or, for files,
+    /// held by uploads under way).
+    pub fn ended(&self, now: i64) -> bool {
+        self.expired(now)
             || self.max_downloads.is_some_and(|most| self.downloads >= most)
             || self.max_files.is_some_and(|most| self.files >= most)
     }
@@ -203,10 +209,10 @@ pub async fn take_file(pool: &AnyPool, id: &str, now: i64) -> Result<bool, sqlx:
 }
 
 /// Gives back a file [`take_file`] counted for an upload that failed.
-pub async fn give_back_file(pool: &AnyPool, id: &str) -> Result<(), sqlx::Error> {
+pub async fn give_back_file<'c>(conn: impl sqlx::AnyExecutor<'c>, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE links SET files = files - 1 WHERE id = $1 AND files > 0")
         .bind(id)
-        .execute(pool)
+        .execute(conn)
         .await
         .map(drop)
 }

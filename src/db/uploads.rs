@@ -9,7 +9,7 @@ use crate::domain::UserId;
 use crate::storage::ResumeState;
 
 const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, description, metadata, \
-                       length, upload_offset, store_state, hash_state, created_at, expires_at, locked_until";
+                       length, upload_offset, store_state, hash_state, created_at, expires_at, locked_until, link_id";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UploadRow {
@@ -30,6 +30,8 @@ pub struct UploadRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub locked_until: Option<i64>,
+    /// The upload link it was created through, if it was.
+    pub link_id: Option<String>,
 }
 
 #[derive(Debug)]
@@ -46,13 +48,14 @@ pub struct NewUpload<'a> {
     pub hash_state: Vec<u8>,
     pub created_at: i64,
     pub expires_at: i64,
+    pub link_id: Option<&'a str>,
 }
 
 pub async fn insert(pool: &AnyPool, upload: &NewUpload<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO uploads (id, user_id, session_id, record_id, file_name, filename, description, \
-         metadata, length, hash_state, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         metadata, length, hash_state, created_at, expires_at, link_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(upload.id.to_string())
     .bind(upload.user_id)
@@ -66,6 +69,7 @@ pub async fn insert(pool: &AnyPool, upload: &NewUpload<'_>) -> Result<(), sqlx::
     .bind(upload.hash_state.clone())
     .bind(upload.created_at)
     .bind(upload.expires_at)
+    .bind(upload.link_id)
     .execute(pool)
     .await
     .map(drop)
@@ -201,13 +205,14 @@ pub async fn unlock(pool: &AnyPool, id: UploadId, token: &str) -> Result<(), sql
         .map(drop)
 }
 
-/// Removes the upload (completed, terminated or expired).
-pub async fn delete(conn: &mut AnyConnection, id: UploadId) -> Result<(), sqlx::Error> {
+/// Removes the upload (completed, terminated or expired); false if it was
+/// gone already.
+pub async fn delete(conn: &mut AnyConnection, id: UploadId) -> Result<bool, sqlx::Error> {
     sqlx::query("DELETE FROM uploads WHERE id = $1")
         .bind(id.to_string())
         .execute(conn)
         .await
-        .map(drop)
+        .map(|done| done.rows_affected() == 1)
 }
 
 /// Takes the lock of an expired upload nobody is writing to, to remove it.

@@ -77,12 +77,12 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
         ("POST", "/api/v1/keys") => "key_create",
         ("GET", "/api/v1/keys") => "key_list",
         ("DELETE", "/api/v1/keys/{id}") => "key_revoke",
-        ("POST", "/api/v1/uploads/" | "/api/v1/uploads") => "upload_start",
+        ("POST", "/api/v1/uploads/" | "/api/v1/uploads" | "/u/{token}/uploads/") => "upload_start",
         // A PATCH that completes the upload records "upload" itself; one that
         // fails is recorded as a failed upload; the ones between are not events.
-        ("PATCH", "/api/v1/uploads/{id}") if !status.is_success() => "upload",
-        ("HEAD", "/api/v1/uploads/{id}") if denied => "upload_status",
-        ("DELETE", "/api/v1/uploads/{id}") => "upload_cancel",
+        ("PATCH", "/api/v1/uploads/{id}" | "/u/{token}/uploads/{id}") if !status.is_success() => "upload",
+        ("HEAD", "/api/v1/uploads/{id}" | "/u/{token}/uploads/{id}") if denied => "upload_status",
+        ("DELETE", "/api/v1/uploads/{id}" | "/u/{token}/uploads/{id}") => "upload_cancel",
         ("GET", "/api/v1/admin/audit" | "/api/v1/admin/audit/export") => "audit_read",
         ("POST", "/api/v1/admin/jobs/{name}") => "job_start",
         ("GET", "/api/v1/admin/users") => "user_list",

@@ -33,7 +33,7 @@ use crate::http::upload::{
 use crate::pipeline::Error;
 use crate::pipeline::attempt::Announcement;
 use crate::pipeline::audit::Audit;
-use crate::pipeline::links::{self, FileSlot};
+use crate::pipeline::links::{self, FileSlot, Use};
 use crate::pipeline::session::Named;
 use crate::pipeline::state::AppState;
 use crate::pipeline::upload::{Upload, UploadMeta};
@@ -115,6 +115,22 @@ fn query(query: Result<Query<LinkQuery>, QueryRejection>) -> Result<LinkQuery, A
         .map_err(|rejection| Error::BadRequest(rejection.body_text()).into())
 }
 
+/// The upload link `token` opens for `purpose`, its password checked.
+pub(super) async fn open_upload_link(
+    state: &AppState,
+    audit: &Audit,
+    token: &str,
+    params: Result<Query<LinkQuery>, QueryRejection>,
+    address: IpAddr,
+    headers: &HeaderMap,
+    purpose: Use,
+) -> Result<Link, ApiError> {
+    let params = query(params)?;
+    let link = links::open(state, audit, token, Kind::Upload, purpose).await?;
+    links::unlock(state, &link, given_password(headers, &params), address).await?;
+    Ok(link)
+}
+
 /// The file a download link opens: 410 once it is gone.
 async fn file_of(state: &AppState, link: &Link) -> Result<FileRecord, ApiError> {
     let Some(id) = link.file_id else {
@@ -184,7 +200,7 @@ async fn serve_through(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let link = links::open(state, audit, token, Kind::Download).await?;
+    let link = links::open(state, audit, token, Kind::Download, Use::New).await?;
     links::unlock(state, &link, password, address).await?;
     let file = file_of(state, &link).await?;
     let etag = format!("\"{}\"", file.sha256);
@@ -233,7 +249,7 @@ pub async fn download_info(
     headers: HeaderMap,
 ) -> Result<Json<LinkInfo>, ApiError> {
     let params = query(params)?;
-    let link = links::open(&state, &audit, &token, Kind::Download).await?;
+    let link = links::open(&state, &audit, &token, Kind::Download, Use::New).await?;
     links::unlock(&state, &link, given_password(&headers, &params), address).await?;
     let file = file_of(&state, &link).await?;
     audit.note_file(&file.file_name, &file.sha256, 0);
@@ -279,9 +295,7 @@ pub async fn upload_info(
     Client(address): Client,
     headers: HeaderMap,
 ) -> Result<Json<LinkInfo>, ApiError> {
-    let params = query(params)?;
-    let link = links::open(&state, &audit, &token, Kind::Upload).await?;
-    links::unlock(&state, &link, given_password(&headers, &params), address).await?;
+    let link = open_upload_link(&state, &audit, &token, params, address, &headers, Use::New).await?;
     Ok(Json(LinkInfo::of(&link, None)))
 }
 
@@ -305,9 +319,7 @@ pub async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let params = query(params)?;
-    let link = links::open(&state, &audit, &token, Kind::Upload).await?;
-    links::unlock(&state, &link, given_password(&headers, &params), address).await?;
+    let link = open_upload_link(&state, &audit, &token, params, address, &headers, Use::New).await?;
     let most = link.max_bytes.and_then(|most| u64::try_from(most).ok());
     if let Some(most) = most {
         refuse_oversized(&headers, most.saturating_add(MULTIPART_OVERHEAD), most)?;

@@ -104,6 +104,17 @@ pub fn router(state: AppState) -> Router {
                 .patch(tus::patch)
                 .delete(tus::terminate),
         )
+        .route(
+            "/u/{token}/uploads/",
+            options(tus::options).post(tus::link_create),
+        )
+        .route(
+            "/u/{token}/uploads/{id}",
+            options(tus::options_upload)
+                .head(tus::link_head)
+                .patch(tus::link_patch)
+                .delete(tus::link_terminate),
+        )
         .layer(axum::middleware::map_response(tus::tus_resumable))
         .layer(DefaultBodyLimit::disable());
 

@@ -8,6 +8,10 @@
 //!
 //! `Upload-Metadata` keys: `file_name` (the name to store under) or
 //! `filename` (what tus clients send), `description`, `session_id`.
+//!
+//! The same protocol runs under an upload link, `/u/{token}/uploads/`, with
+//! the link as the credential: an upload made there is stored in the link
+//! owner's space under a name of its own, and only that link reaches it.
 
 use axum::Extension;
 use axum::body::Body;
@@ -18,14 +22,22 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::domain::UploadId;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+
+use crate::db::links::Link;
+use crate::db::uploads;
+use crate::domain::{UploadId, UserId};
 use crate::http::TUS_VERSION;
-use crate::http::caller::AuthUser;
+use crate::http::caller::{AuthUser, Client};
 use crate::http::error::ApiError;
+use crate::http::link_access::{LinkQuery, open_upload_link};
 use crate::http::session_hint::{SessionHint, announce, parse_session};
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
+use crate::pipeline::links::{self, FileSlot, Use};
 use crate::pipeline::resumable::{self, ChecksumAlgorithm, Creation, ExpectedChecksum, Patch, Status};
+use crate::pipeline::session::Named;
 use crate::pipeline::state::AppState;
 
 const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
@@ -88,43 +100,104 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    require_tus(&headers)?;
+    create_as(&state, Uploader::Own(user, &hint), &audit, &headers, body).await
+}
+
+/// Who a tus request uploads as: the caller, in the session its request
+/// names; or an upload link's owner, through the link, in a new session.
+enum Uploader<'a> {
+    Own(UserId, &'a SessionHint),
+    Link(&'a Link, &'a str),
+}
+
+impl Uploader<'_> {
+    fn user(&self) -> UserId {
+        match self {
+            Self::Own(user, _) => *user,
+            Self::Link(link, _) => link.owner_id,
+        }
+    }
+
+    /// Where the uploads it makes live: the upload's URL is this and its id.
+    fn uploads_path(&self) -> String {
+        match self {
+            Self::Own(..) => UPLOADS_PATH.to_owned(),
+            Self::Link(_, token) => format!("/u/{token}/uploads/"),
+        }
+    }
+}
+
+/// Creates an upload as `uploader`: `Err` when none was made; an answer
+/// otherwise, which may refuse first bytes sent with it.
+async fn create_as(
+    state: &AppState,
+    uploader: Uploader<'_>,
+    audit: &Audit,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let user = uploader.user();
+    require_tus(headers)?;
     if headers.contains_key(UPLOAD_DEFER_LENGTH) {
         return Err(
             Error::BadRequest("Upload-Defer-Length is not supported; send Upload-Length".into()).into(),
         );
     }
-    let length = number(&headers, &UPLOAD_LENGTH)?
+    let length = number(headers, &UPLOAD_LENGTH)?
         .ok_or_else(|| Error::BadRequest("Upload-Length is required".into()))?;
-    let raw_metadata = text(&headers, &UPLOAD_METADATA)?.unwrap_or_default();
+    let raw_metadata = text(headers, &UPLOAD_METADATA)?.unwrap_or_default();
     if raw_metadata.len() > MAX_METADATA {
         return Err(Error::Validation(format!("Upload-Metadata is longer than {MAX_METADATA} bytes")).into());
     }
     let metadata = Metadata::parse(&raw_metadata)?;
-    let session_field = match metadata.get("session_id") {
-        Some(raw) if !raw.trim().is_empty() => Some(parse_session(raw)?),
-        _ => None,
+    let client_name = metadata.get("filename").map(str::to_owned);
+    let (named, creation) = match &uploader {
+        Uploader::Own(_, hint) => {
+            let session_field = match metadata.get("session_id") {
+                Some(raw) if !raw.trim().is_empty() => Some(parse_session(raw)?),
+                _ => None,
+            };
+            let creation = Creation {
+                user,
+                file_name: metadata
+                    .get("file_name")
+                    .or(metadata.get("filename"))
+                    .map(str::to_owned),
+                original_name: client_name,
+                description: metadata.get("description").unwrap_or_default().to_owned(),
+                length,
+                metadata: raw_metadata,
+                link: None,
+            };
+            (hint.named(session_field)?, creation)
+        }
+        Uploader::Link(link, _) => {
+            if let Some(most) = link.max_bytes.and_then(|most| u64::try_from(most).ok())
+                && length > most
+            {
+                return Err(Error::TooLarge { limit: most }.into());
+            }
+            let named = client_name.as_deref().or(metadata.get("file_name"));
+            let creation = Creation {
+                user,
+                file_name: Some(links::stored_name(named, &link.id)?.to_string()),
+                original_name: named.map(str::to_owned),
+                description: format!("uploaded through link {}", link.id),
+                length,
+                metadata: raw_metadata,
+                link: Some(link.id.clone()),
+            };
+            (Named::Nothing, creation)
+        }
     };
-    let named = hint.named(session_field)?;
-    let creation = Creation {
-        user,
-        file_name: metadata
-            .get("file_name")
-            .or(metadata.get("filename"))
-            .map(str::to_owned),
-        original_name: metadata.get("filename").map(str::to_owned),
-        description: metadata.get("description").unwrap_or_default().to_owned(),
-        length,
-        metadata: raw_metadata,
-    };
-    let (mut status, session) = resumable::create(&state, named, creation, &audit).await?;
-    let location = HeaderValue::from_str(&format!("{UPLOADS_PATH}{}", status.id));
-    let carries_bytes = text(&headers, &CONTENT_TYPE)?.is_some_and(|value| is_offset_octet_stream(&value));
+    let (mut status, session) = resumable::create(state, named, creation, audit).await?;
+    let location = HeaderValue::from_str(&format!("{}{}", uploader.uploads_path(), status.id));
+    let carries_bytes = text(headers, &CONTENT_TYPE)?.is_some_and(|value| is_offset_octet_stream(&value));
     let mut response = StatusCode::CREATED.into_response();
     if carries_bytes && status.file.is_none() {
-        let appended = match patch_of(&headers, 0) {
+        let appended = match patch_of(headers, 0) {
             Ok(patch) => {
-                resumable::append(&state, user, status.id, patch, body.into_data_stream(), &audit).await
+                resumable::append(state, user, status.id, patch, body.into_data_stream(), audit).await
             }
             Err(err) => Err(err),
         };
@@ -141,7 +214,10 @@ pub async fn create(
     if created {
         progress_headers(headers, &status);
     }
-    announce(headers, &session, state.sessions.ttl);
+    // A link's holder is no one whose session the owner's is.
+    if let Uploader::Own(..) = uploader {
+        announce(headers, &session, state.sessions.ttl);
+    }
     Ok(response)
 }
 
@@ -156,8 +232,17 @@ pub async fn head(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_tus(&headers)?;
-    let status = resumable::status(&state, user, upload_id(&id)?).await?;
+    head_as(&state, user, upload_id(&id)?, &headers).await
+}
+
+async fn head_as(
+    state: &AppState,
+    user: UserId,
+    id: UploadId,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    require_tus(headers)?;
+    let status = resumable::status(state, user, id).await?;
     let mut response = StatusCode::OK.into_response();
     let headers = response.headers_mut();
     progress_headers(headers, &status);
@@ -188,24 +273,27 @@ pub async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    require_tus(&headers)?;
-    if !text(&headers, &CONTENT_TYPE)?.is_some_and(|value| is_offset_octet_stream(&value)) {
+    patch_as(&state, user, upload_id(&id)?, &headers, body, &audit).await
+}
+
+async fn patch_as(
+    state: &AppState,
+    user: UserId,
+    id: UploadId,
+    headers: &HeaderMap,
+    body: Body,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
+    require_tus(headers)?;
+    if !text(headers, &CONTENT_TYPE)?.is_some_and(|value| is_offset_octet_stream(&value)) {
         return Err(
             Error::UnsupportedMediaType(format!("a PATCH body must be {OFFSET_OCTET_STREAM}")).into(),
         );
     }
-    let offset = number(&headers, &UPLOAD_OFFSET)?
+    let offset = number(headers, &UPLOAD_OFFSET)?
         .ok_or_else(|| Error::BadRequest("Upload-Offset is required".into()))?;
-    let patch = patch_of(&headers, offset)?;
-    let status = resumable::append(
-        &state,
-        user,
-        upload_id(&id)?,
-        patch,
-        body.into_data_stream(),
-        &audit,
-    )
-    .await?;
+    let patch = patch_of(headers, offset)?;
+    let status = resumable::append(state, user, id, patch, body.into_data_stream(), audit).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     progress_headers(response.headers_mut(), &status);
     Ok(response)
@@ -221,9 +309,132 @@ pub async fn terminate(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_tus(&headers)?;
-    resumable::terminate(&state, user, upload_id(&id)?).await?;
+    terminate_as(&state, user, upload_id(&id)?, &headers).await
+}
+
+async fn terminate_as(
+    state: &AppState,
+    user: UserId,
+    id: UploadId,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    require_tus(headers)?;
+    resumable::terminate(state, user, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /u/{token}/uploads/`: tus creation through an upload link, with
+/// the link as the credential (its password in `X-Link-Password`); the
+/// upload holds one of the link's files until it is stored or removed.
+#[utoipa::path(post, path = "/u/{token}/uploads/", tag = "resumable", security(()),
+    params(("token" = String, Path), ("Tus-Resumable" = String, Header), ("Upload-Length" = u64, Header),
+        ("Upload-Metadata" = Option<String>, Header, description = "`filename`, base64"),
+        ("X-Link-Password" = Option<String>, Header)),
+    request_body(content = Option<Vec<u8>>, content_type = "application/offset+octet-stream", description = "Optionally, the first bytes"),
+    responses((status = 201, description = "Created; `Location` is the upload's URL, under the link's"),
+        (status = 401, description = "The link's password is missing or wrong", body = crate::http::openapi::ErrorBody),
+        (status = 404, description = "No such link", body = crate::http::openapi::ErrorBody),
+        (status = 410, description = "The link expired, took its last file or was revoked (`link_expired`)", body = crate::http::openapi::ErrorBody),
+        (status = 413, description = "Larger than the link allows", body = crate::http::openapi::ErrorBody)))]
+pub async fn link_create(
+    State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
+    Path(token): Path<String>,
+    params: Result<Query<LinkQuery>, QueryRejection>,
+    Client(address): Client,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require_tus(&headers)?;
+    let link = open_upload_link(&state, &audit, &token, params, address, &headers, Use::New).await?;
+    let slot = FileSlot::take(&state, &link).await?;
+    match create_as(&state, Uploader::Link(&link, &token), &audit, &headers, body).await {
+        // The upload holds the file from now on.
+        Ok(response) => {
+            slot.keep();
+            Ok(response)
+        }
+        Err(err) => {
+            slot.give_back().await;
+            Err(err)
+        }
+    }
+}
+
+/// The upload `id` made through the upload link `token`, and its owner: an
+/// upload made any other way is no upload of the link's (404).
+async fn link_upload(
+    state: &AppState,
+    audit: &Audit,
+    (token, id): (&str, &str),
+    params: Result<Query<LinkQuery>, QueryRejection>,
+    address: std::net::IpAddr,
+    headers: &HeaderMap,
+) -> Result<(UserId, UploadId), ApiError> {
+    require_tus(headers)?;
+    let link = open_upload_link(state, audit, token, params, address, headers, Use::Continue).await?;
+    let id = upload_id(id)?;
+    let row = uploads::find(state.db.pool(), id, link.owner_id).await?;
+    if row.and_then(|row| row.link_id).as_deref() != Some(link.id.as_str()) {
+        return Err(Error::NotFound("upload").into());
+    }
+    Ok((link.owner_id, id))
+}
+
+/// `HEAD /u/{token}/uploads/{id}`
+#[utoipa::path(head, path = "/u/{token}/uploads/{id}", tag = "resumable", security(()),
+    params(("token" = String, Path), ("id" = String, Path, format = "uuid"), ("Tus-Resumable" = String, Header), ("X-Link-Password" = Option<String>, Header)),
+    responses((status = 200, description = "`Upload-Offset`: the durable bytes; `Upload-Length`"),
+        (status = 404, description = "No such upload of the link's"), (status = 410, description = "Expired, or the link ended")))]
+pub async fn link_head(
+    State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
+    Path((token, id)): Path<(String, String)>,
+    params: Result<Query<LinkQuery>, QueryRejection>,
+    Client(address): Client,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (user, id) = link_upload(&state, &audit, (&token, &id), params, address, &headers).await?;
+    head_as(&state, user, id, &headers).await
+}
+
+/// `PATCH /u/{token}/uploads/{id}`
+#[utoipa::path(patch, path = "/u/{token}/uploads/{id}", tag = "resumable", security(()),
+    params(("token" = String, Path), ("id" = String, Path, format = "uuid"), ("Tus-Resumable" = String, Header), ("Upload-Offset" = u64, Header),
+        ("Upload-Checksum" = Option<String>, Header), ("X-Link-Password" = Option<String>, Header)),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses((status = 204, description = "Appended; the last byte stores the file in the link owner's space"),
+        (status = 404, description = "No such upload of the link's", body = crate::http::openapi::ErrorBody),
+        (status = 409, description = "A wrong offset (`offset_mismatch`)", body = crate::http::openapi::ErrorBody),
+        (status = 410, description = "Expired, or the link ended", body = crate::http::openapi::ErrorBody)))]
+pub async fn link_patch(
+    State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
+    Path((token, id)): Path<(String, String)>,
+    params: Result<Query<LinkQuery>, QueryRejection>,
+    Client(address): Client,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (user, id) = link_upload(&state, &audit, (&token, &id), params, address, &headers).await?;
+    patch_as(&state, user, id, &headers, body, &audit).await
+}
+
+/// `DELETE /u/{token}/uploads/{id}`: the link gets its file back.
+#[utoipa::path(delete, path = "/u/{token}/uploads/{id}", tag = "resumable", security(()),
+    params(("token" = String, Path), ("id" = String, Path, format = "uuid"), ("Tus-Resumable" = String, Header), ("X-Link-Password" = Option<String>, Header)),
+    responses((status = 204, description = "Terminated; its bytes and its file of the link are released"),
+        (status = 404, description = "No such upload of the link's", body = crate::http::openapi::ErrorBody)))]
+pub async fn link_terminate(
+    State(state): State<AppState>,
+    Extension(audit): Extension<Audit>,
+    Path((token, id)): Path<(String, String)>,
+    params: Result<Query<LinkQuery>, QueryRejection>,
+    Client(address): Client,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (user, id) = link_upload(&state, &audit, (&token, &id), params, address, &headers).await?;
+    terminate_as(&state, user, id, &headers).await
 }
 
 /// What a request's headers say about the bytes it appends at `offset`.

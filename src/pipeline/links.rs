@@ -184,9 +184,25 @@ pub async fn revoke(state: &AppState, audit: &Audit, owner: UserId, id: &str) ->
     Ok(())
 }
 
+/// What a request does with a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Something new: a download, a file, a look at what it opens.
+    New,
+    /// Goes on with a resumable upload begun through it, which holds one of
+    /// its files already: only its expiry (or its end) stops that.
+    Continue,
+}
+
 /// The live link of `kind` that `token` opens, its use noted on the trail as
 /// its owner's through it.
-pub async fn open(state: &AppState, audit: &Audit, token: &str, kind: Kind) -> Result<Link, Error> {
+pub async fn open(
+    state: &AppState,
+    audit: &Audit,
+    token: &str,
+    kind: Kind,
+    purpose: Use,
+) -> Result<Link, Error> {
     let id = state.keys.links().id_of(token).ok_or(Error::NotFound("link"))?;
     audit.note_detail(format!("via link {id}"));
     let mut conn = state.db.pool().acquire().await?;
@@ -197,7 +213,12 @@ pub async fn open(state: &AppState, audit: &Audit, token: &str, kind: Kind) -> R
     }
     audit.note_actor(link.owner_id);
     note_subject(audit, &link);
-    if link.ended(now_micros()) || state.credentials.check_enabled(link.owner_id).await.is_err() {
+    let now = now_micros();
+    let ended = match purpose {
+        Use::New => link.ended(now),
+        Use::Continue => link.expired(now),
+    };
+    if ended || state.credentials.check_enabled(link.owner_id).await.is_err() {
         return Err(Error::LinkExpired);
     }
     Ok(link)

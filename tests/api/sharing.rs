@@ -651,3 +651,157 @@ async fn an_upload_link_takes_files_into_its_owners_space_until_its_limit() {
         .count();
     assert_eq!(via_link, 2, "{trail}");
 }
+
+/// A tus request through an upload link: its password, no bearer token.
+fn tus(app: &TestApp, method: Method, url: &str) -> reqwest::RequestBuilder {
+    app.client
+        .request(method, url)
+        .header("tus-resumable", "1.0.0")
+        .header("x-link-password", "drop box")
+}
+
+#[tokio::test]
+async fn an_upload_link_takes_a_large_file_resumably_with_the_link_as_its_credential() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let made: Value = send(
+        &app,
+        &ann,
+        Method::POST,
+        "/api/v1/upload-links",
+        Some(json!({ "max_files": 1, "max_bytes": 2_000_000, "password": "drop box" })),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let url = made["url"].as_str().unwrap().to_owned();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let name = base64::engine::general_purpose::STANDARD.encode("survey.bin");
+    let create = |length: u64| {
+        tus(&app, Method::POST, &format!("{url}/uploads/"))
+            .header("upload-length", length.to_string())
+            .header("upload-metadata", format!("filename {name}"))
+            .send()
+    };
+
+    let too_big = create(3_000_000).await.unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let no_password = app
+        .client
+        .post(format!("{url}/uploads/"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_password.status(), StatusCode::UNAUTHORIZED);
+
+    let bytes = crate::helpers::sample_bytes(1_500_000);
+    let created = create(bytes.len() as u64).await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("/u/{token}/uploads/")),
+        "{location}"
+    );
+    let upload = app.url(&location);
+    // The upload holds the link's one file: nothing else comes through it meanwhile.
+    let meanwhile = app
+        .client
+        .post(&url)
+        .header("x-link-password", "drop box")
+        .multipart(reqwest::multipart::Form::new().part("file", file_part(b"x".to_vec(), "x.txt")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(meanwhile.status(), StatusCode::GONE);
+
+    let patch = |offset: usize, end: usize| {
+        tus(&app, Method::PATCH, &upload)
+            .header("upload-offset", offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .body(bytes[offset..end].to_vec())
+            .send()
+    };
+    assert_eq!(patch(0, 700_000).await.unwrap().status(), StatusCode::NO_CONTENT);
+    let head = tus(&app, Method::HEAD, &upload).send().await.unwrap();
+    assert_eq!(
+        head.headers()["upload-offset"],
+        "700000",
+        "resumed where it stands"
+    );
+    assert_eq!(
+        patch(700_000, bytes.len()).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let files = app.get_json(&ann, "/api/v1/files/").await;
+    let stored = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|file| file["file_name"].as_str().unwrap().starts_with("survey ["))
+        .unwrap_or_else(|| panic!("stored in ann's space: {files}"));
+    assert_eq!(stored["sha256"], hex_sha256(&bytes));
+    assert_eq!(app.get_json(&ann, "/api/v1/links").await[0]["files"], 1);
+
+    // Another link: a terminated upload gives its file back; an upload made
+    // some other way is not the link's to reach.
+    let other: Value = send(
+        &app,
+        &ann,
+        Method::POST,
+        "/api/v1/upload-links",
+        Some(json!({ "max_files": 1, "password": "drop box" })),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let other_url = other["url"].as_str().unwrap().to_owned();
+    let made = tus(&app, Method::POST, &format!("{other_url}/uploads/"))
+        .header("upload-length", "100")
+        .send()
+        .await
+        .unwrap();
+    let upload = app.url(made.headers()["location"].to_str().unwrap());
+    assert_eq!(
+        tus(&app, Method::DELETE, &upload).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let again = app
+        .client
+        .post(&other_url)
+        .header("x-link-password", "drop box")
+        .multipart(reqwest::multipart::Form::new().part("file", file_part(b"x".to_vec(), "x.txt")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::CREATED,
+        "the file came back to the link"
+    );
+
+    let own = crate::resumable::Tus::new(&app, &ann)
+        .create(10, &[("filename", "own.bin")])
+        .await;
+    let own_id = own.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let reached = tus(&app, Method::HEAD, &format!("{other_url}/uploads/{own_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        reached.status(),
+        StatusCode::NOT_FOUND,
+        "ann's own upload is not the link's"
+    );
+}

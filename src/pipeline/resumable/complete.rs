@@ -77,7 +77,7 @@ pub(super) async fn complete(
             })
         }
         Err(err) => {
-            if let Err(remove_err) = discard(state, id, &row.store_state).await {
+            if let Err(remove_err) = discard(state, id, &row).await {
                 tracing::warn!(upload = %id, error = %remove_err, "could not remove a failed upload");
             }
             lock.forget();

@@ -36,8 +36,8 @@ pub use self::open::OpenUploads;
 pub use self::warm::WarmProfiles;
 use self::writing::Taken;
 use crate::db::files::FileRecord;
-use crate::db::quotas;
 use crate::db::uploads::{self, NewUpload, UploadRow};
+use crate::db::{links, quotas};
 use crate::domain::timestamp::now_micros;
 use crate::domain::{FileName, SessionId, UploadId, UserId, content_type};
 use crate::pipeline::Error;
@@ -47,7 +47,6 @@ use crate::pipeline::quota;
 use crate::pipeline::session::{Named, Session};
 use crate::pipeline::state::AppState;
 use crate::pipeline::upload::{Checkpoint, Digests, Upload, UploadMeta};
-use crate::storage::ResumeState;
 
 /// How long a status request waits for a writing request to end, and how
 /// often it looks.
@@ -68,6 +67,9 @@ pub struct Creation {
     pub length: u64,
     /// `Upload-Metadata` as the client sent it, echoed back by `HEAD`.
     pub metadata: String,
+    /// The upload link it comes through, whose file it holds until it is
+    /// stored or removed.
+    pub link: Option<String>,
 }
 
 /// Where an upload stands.
@@ -140,6 +142,7 @@ pub async fn create(
         description,
         length,
         metadata,
+        link,
     } = creation;
     let client_name = original_name
         .as_deref()
@@ -188,6 +191,7 @@ pub async fn create(
             hash_state: checkpoint::save(&Digests::default()),
             created_at: now,
             expires_at,
+            link_id: link.as_deref(),
         };
         Ok::<_, Error>(uploads::insert(state.db.pool(), &row).await?)
     }
@@ -351,7 +355,7 @@ pub async fn release_all_locks(state: &AppState) -> Result<(), Error> {
 
 /// Removes an upload that will not complete, failing its record with `reason`.
 async fn remove(state: &AppState, row: &UploadRow, id: UploadId, reason: Error) -> Result<(), Error> {
-    discard(state, id, &row.store_state).await?;
+    discard(state, id, row).await?;
     let Checkpoint {
         user,
         session,
@@ -372,12 +376,17 @@ fn checkpoint_of(row: &UploadRow) -> Result<Checkpoint, Error> {
     })
 }
 
-/// Removes an upload's bytes, then its row.
-async fn discard(state: &AppState, id: UploadId, store_state: &ResumeState) -> Result<(), Error> {
+/// Removes an upload's bytes, then its row; the room it held in the quota
+/// and the file it held of an upload link are given back.
+async fn discard(state: &AppState, id: UploadId, row: &UploadRow) -> Result<(), Error> {
     state.warm_profiles.forget(id);
-    state.blobs.discard(&id, store_state).await?;
+    state.blobs.discard(&id, &row.store_state).await?;
     let mut conn = state.db.pool().acquire().await?;
-    uploads::delete(&mut conn, id).await?;
+    if uploads::delete(&mut conn, id).await?
+        && let Some(link) = &row.link_id
+    {
+        links::give_back_file(&mut *conn, link).await?;
+    }
     quotas::release(&mut conn, &id.to_string()).await?;
     Ok(())
 }

@@ -1,9 +1,10 @@
 // The page of a link, for someone without an account: /s/{token} downloads
-// one file, /u/{token} takes uploads. It asks the link what it opens
+// one file, /u/{token} takes uploads (large ones resumably). It asks the link what it opens
 // (…/info), asks for a password when the link has one, then offers the
 // download (a form POST, so the browser saves the file) or the upload.
 
 import { humanSize, humanDate, el } from './format.js';
+import { linkSpace, upload } from './upload.js';
 
 const [, kind, token] = location.pathname.split('/');
 const base = `/${kind}/${token}`;
@@ -83,35 +84,20 @@ function showUpload(info) {
   $('link-upload').hidden = false;
 }
 
-// One file through the link, with its progress in `row`.
-function send(file, row) {
-  return new Promise((resolve) => {
-    const form = new FormData();
-    form.append('file', file, file.name);
-    const xhr = new XMLHttpRequest();
-    xhr.open('POST', base);
-    for (const [name, value] of Object.entries(passwordHeaders())) xhr.setRequestHeader(name, value);
-    xhr.upload.onprogress = (event) => {
-      if (event.lengthComputable) row.textContent = `${file.name}: ${Math.floor((100 * event.loaded) / event.total)} %`;
-    };
-    xhr.onload = async () => {
-      if (xhr.status === 201) {
-        row.textContent = `${file.name}: sent`;
-        row.className = 'ok';
-      } else {
-        const response = new Response(xhr.responseText, { status: xhr.status, headers: { 'Content-Type': 'application/json' } });
-        row.textContent = `${file.name}: ${await problem(response)}`;
-        row.className = 'error';
-      }
-      resolve();
-    };
-    xhr.onerror = () => {
-      row.textContent = `${file.name}: the connection failed`;
-      row.className = 'error';
-      resolve();
-    };
-    xhr.send(form);
-  });
+// One file through the link, with its progress in `row`: large ones go up
+// resumably (tus, with the link as the credential), the rest in one request.
+async function send(file, row) {
+  const progress = (sent, total) => {
+    row.textContent = `${file.name}: ${total ? Math.floor((100 * sent) / total) : 100} %`;
+  };
+  try {
+    await upload(file, { progress, space: linkSpace(base, password) }).done;
+    row.textContent = `${file.name}: sent`;
+    row.className = 'ok';
+  } catch (error) {
+    row.textContent = `${file.name}: ${error.status === 410 ? 'this link takes no more files' : error.message}`;
+    row.className = 'error';
+  }
 }
 
 $('link-password-form').addEventListener('submit', (event) => {

@@ -4,6 +4,8 @@
 // upload asks the server for its durable offset and goes on from there. Its
 // URL is kept in localStorage until it ends, so the same file dropped again
 // after a reload (or a crash of the browser) goes on where it stopped.
+// Uploads go to the signed-in user's own space, or through an upload link
+// (`linkSpace`), with the link as the credential.
 
 import { authHeaders, errorOf } from './api.js';
 
@@ -13,12 +15,40 @@ const TUS = { 'Tus-Resumable': '1.0.0' };
 // Pauses between attempts after a network failure, in seconds.
 const RETRY_DELAYS = [1, 2, 4, 8, 15, 30];
 
+// Where uploads go, and as whom: the signed-in user's own space.
+const ownSpace = {
+  headers: () => authHeaders(),
+  formUrl: '/api/v1/files/',
+  uploadsUrl: '/api/v1/uploads/',
+  owner: () => sessionStorage.getItem('depot.username'),
+  // The form names the file and its session; tus' metadata likewise.
+  named: true,
+  // The stored file, as its metadata says (the last PATCH stored it).
+  async stored(file) {
+    const xhr = await send('GET', `/api/v1/files/${encodeURIComponent(file.name)}`, { headers: authHeaders() });
+    if (xhr.status !== 200) throw await apiErrorOf(xhr);
+    return JSON.parse(xhr.responseText);
+  },
+};
+
+// An upload link's holder's space: the files land in the link owner's, under
+// names the server gives them, which the holder cannot read back.
+export function linkSpace(base, password) {
+  return {
+    headers: () => (password ? { 'X-Link-Password': password } : {}),
+    formUrl: base,
+    uploadsUrl: `${base}/uploads/`,
+    owner: () => base,
+    named: false,
+    stored: async (file) => ({ file_name: file.name }),
+  };
+}
+
 // Starts uploading `file`; `progress(sent, total)` is called as bytes leave.
 // Returns { done: Promise<file view>, cancel() }.
-export function upload(file, { description, session, progress }) {
-  const job = file.size >= LARGE_FILE
-    ? new Resumable(file, { description, session, progress })
-    : new OneRequest(file, { description, session, progress });
+export function upload(file, { description, session, progress, space = ownSpace }) {
+  const options = { description, session, progress, space };
+  const job = file.size >= LARGE_FILE ? new Resumable(file, options) : new OneRequest(file, options);
   return { done: job.run(), cancel: () => job.cancel() };
 }
 
@@ -49,18 +79,20 @@ function apiErrorOf(xhr) {
 }
 
 class OneRequest {
-  constructor(file, { description, session, progress }) {
-    Object.assign(this, { file, description, session, progress });
+  constructor(file, { description, session, progress, space }) {
+    Object.assign(this, { file, description, session, progress, space });
   }
 
   async run() {
     const form = new FormData();
-    form.append('file_name', this.file.name);
-    if (this.session) form.append('session_id', this.session);
-    if (this.description) form.append('description', this.description);
+    if (this.space.named) {
+      form.append('file_name', this.file.name);
+      if (this.session) form.append('session_id', this.session);
+      if (this.description) form.append('description', this.description);
+    }
     form.append('file', this.file, this.file.name);
-    const xhr = await send('POST', '/api/v1/files/', {
-      headers: authHeaders(),
+    const xhr = await send('POST', this.space.formUrl, {
+      headers: this.space.headers(),
       body: form,
       onProgress: (loaded) => this.progress(Math.min(loaded, this.file.size), this.file.size),
       onXhr: (xhr) => { this.xhr = xhr; },
@@ -74,14 +106,20 @@ class OneRequest {
 }
 
 class Resumable {
-  constructor(file, { description, session, progress }) {
-    Object.assign(this, { file, description, session, progress, cancelled: false });
+  constructor(file, { description, session, progress, space }) {
+    Object.assign(this, { file, description, session, progress, space, cancelled: false });
   }
 
-  // The same user's same file (name, size, modification time) finds its upload again.
+  // The same user's (or link's) same file (name, size, modification time)
+  // finds its upload again.
   get key() {
     const { name, size, lastModified } = this.file;
-    return `depot.upload:${sessionStorage.getItem('depot.username')}:${name}:${size}:${lastModified}`;
+    return `depot.upload:${this.space.owner()}:${name}:${size}:${lastModified}`;
+  }
+
+  // The headers of every tus request.
+  headers() {
+    return { ...this.space.headers(), ...TUS };
   }
 
   async run() {
@@ -105,7 +143,7 @@ class Resumable {
     this.progress(offset, this.file.size);
     if (offset === this.file.size) {
       localStorage.removeItem(this.key);
-      return this.stored();
+      return this.space.stored(this.file);
     }
     let failures = 0;
     while (true) {
@@ -117,7 +155,7 @@ class Resumable {
           this.progress(offset, this.file.size);
           if (offset === this.file.size) {
             localStorage.removeItem(this.key);
-            return this.stored();
+            return this.space.stored(this.file);
           }
           continue;
         }
@@ -140,7 +178,7 @@ class Resumable {
   async resumed() {
     const url = localStorage.getItem(this.key);
     if (!url) return null;
-    const xhr = await send('HEAD', url, { headers: { ...authHeaders(), ...TUS } }).catch(() => null);
+    const xhr = await send('HEAD', url, { headers: this.headers() }).catch(() => null);
     if (xhr?.status !== 200) {
       localStorage.removeItem(this.key);
       return null;
@@ -150,12 +188,15 @@ class Resumable {
   }
 
   async create() {
-    const metadata = [['filename', this.file.name], ['session_id', this.session], ['description', this.description]]
+    const fields = this.space.named
+      ? [['filename', this.file.name], ['session_id', this.session], ['description', this.description]]
+      : [['filename', this.file.name]];
+    const metadata = fields
       .filter(([, value]) => value)
       .map(([key, value]) => `${key} ${base64(value)}`)
       .join(',');
-    const xhr = await send('POST', '/api/v1/uploads/', {
-      headers: { ...authHeaders(), ...TUS, 'Upload-Length': String(this.file.size), 'Upload-Metadata': metadata },
+    const xhr = await send('POST', this.space.uploadsUrl, {
+      headers: { ...this.headers(), 'Upload-Length': String(this.file.size), 'Upload-Metadata': metadata },
       onXhr: (xhr) => { this.xhr = xhr; },
     });
     if (xhr.status !== 201) throw await apiErrorOf(xhr);
@@ -166,7 +207,7 @@ class Resumable {
     const end = Math.min(offset + CHUNK, this.file.size);
     return send('PATCH', this.url, {
       headers: {
-        ...authHeaders(), ...TUS,
+        ...this.headers(),
         'Upload-Offset': String(offset),
         'Content-Type': 'application/offset+octet-stream',
       },
@@ -181,7 +222,7 @@ class Resumable {
     for (const delay of [0, ...RETRY_DELAYS]) {
       await this.pause(delay);
       try {
-        const xhr = await send('HEAD', this.url, { headers: { ...authHeaders(), ...TUS }, onXhr: (xhr) => { this.xhr = xhr; } });
+        const xhr = await send('HEAD', this.url, { headers: this.headers(), onXhr: (xhr) => { this.xhr = xhr; } });
         if (xhr.status === 200) return Number(xhr.getResponseHeader('Upload-Offset'));
         throw await apiErrorOf(xhr);
       } catch (error) {
@@ -189,13 +230,6 @@ class Resumable {
       }
     }
     throw new Error('the server cannot be reached; try again later');
-  }
-
-  // The stored file, as its metadata says (the last PATCH stored it).
-  async stored() {
-    const xhr = await send('GET', `/api/v1/files/${encodeURIComponent(this.file.name)}`, { headers: authHeaders() });
-    if (xhr.status !== 200) throw await apiErrorOf(xhr);
-    return JSON.parse(xhr.responseText);
   }
 
   pause(seconds) {
@@ -209,7 +243,7 @@ class Resumable {
     this.cancelled = true;
     this.xhr?.abort();
     // Release what the server holds of it; a failure here leaves it to expire.
-    if (this.url) send('DELETE', this.url, { headers: { ...authHeaders(), ...TUS } }).catch(() => {});
+    if (this.url) send('DELETE', this.url, { headers: this.headers() }).catch(() => {});
   }
 }
 

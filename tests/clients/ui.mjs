@@ -8,7 +8,9 @@
 //
 // usage: node ui.mjs BASE_URL SCREENSHOT_DIR
 
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const [base, shots] = process.argv.slice(2);
@@ -396,28 +398,35 @@ async function sharing(page) {
   await page.getByRole('link', { name: 'Sharing' }).click();
   await page.locator('#link-rows tr', { hasText: 'sales.csv' }).getByText('1 of 2 downloads').waitFor();
   const form = page.locator('#upload-link-form');
-  await form.getByLabel('Most files').fill('1');
+  await form.getByLabel('Most files').fill('2');
   await form.getByRole('button', { name: 'Make upload link' }).click();
   const uploads = page.locator('#link-rows tr', { hasText: 'Uploads to you' });
   await uploads.waitFor();
   const uploadUrl = await uploads.locator('a').getAttribute('href');
   await page.screenshot({ path: `${shots}/desktop-sharing.png`, fullPage: true });
+  // A small file and one large enough to go up resumably, through the link.
+  const folder = mkdtempSync(join(tmpdir(), 'depot-ui-'));
+  const small = join(folder, 'from-a-stranger.csv');
+  const large = join(folder, 'big-from-a-stranger.bin');
+  writeFileSync(small, CSV);
+  writeFileSync(large, Buffer.alloc(65 * 1024 * 1024, 7));
   const sender = await openPage({ width: 375, height: 812 });
   await sender.goto(uploadUrl);
   await sender.getByRole('heading', { name: 'Send files' }).waitFor();
-  await sender.getByText('1 of 1 files left').waitFor();
-  await sender.getByLabel('Choose files').setInputFiles([
-    { name: 'from-a-stranger.csv', mimeType: 'text/csv', buffer: Buffer.from(CSV) },
-  ]);
+  await sender.getByText('2 of 2 files left').waitFor();
+  await sender.getByLabel('Choose files').setInputFiles([small, large]);
   // Its last file: the page's next look at the link is refused (410).
   sender.expected.push('status of 410');
   await sender.getByRole('button', { name: 'Upload' }).click();
   await sender.getByText('from-a-stranger.csv: sent').waitFor();
+  await sender.getByText('big-from-a-stranger.bin: sent').waitFor({ timeout: 120_000 });
   await sender.getByText('This link takes no more files.').waitFor();
   check(!sender.errors.length, `the upload page: ${sender.errors.join('; ')}`);
   await sender.context().close();
+  rmSync(folder, { recursive: true });
   await page.getByRole('link', { name: 'Files' }).click();
-  await page.locator('#file-rows tr', { hasText: 'from-a-stranger [' }).waitFor();
+  await page.locator('#file-rows tr[data-name^="big-from-a-stranger ["]').waitFor();
+  await page.locator('#file-rows tr[data-name^="from-a-stranger ["]').waitFor();
 }
 
 // Files of 64 MiB and more go up in resumable chunks: one whose first chunk's

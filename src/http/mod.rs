@@ -106,11 +106,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/u/{token}/uploads/",
-            options(tus::options).post(tus::link_create),
+            options(tus::link_options).post(tus::link_create),
         )
         .route(
             "/u/{token}/uploads/{id}",
-            options(tus::options_upload)
+            options(tus::link_options_upload)
                 .head(tus::link_head)
                 .patch(tus::link_patch)
                 .delete(tus::link_terminate),

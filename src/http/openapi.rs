@@ -48,7 +48,7 @@ pub struct ErrorDetail {
         link_access::download, link_access::download_form, link_access::download_info, link_access::upload_page, link_access::upload_info, link_access::upload,
         active::get, active::set,
         tus::options, tus::create, tus::options_upload, tus::head, tus::patch, tus::terminate,
-        tus::link_create, tus::link_head, tus::link_patch, tus::link_terminate,
+        tus::link_options, tus::link_options_upload, tus::link_create, tus::link_head, tus::link_patch, tus::link_terminate,
         ipfs::gateway, ipfs::info, ipfs::delete,
         usage::usage, sessions::create, sessions::read, history::history,
         admin::audit, admin::export, jobs::runs, jobs::start,

@@ -82,6 +82,21 @@ pub async fn options_upload(state: State<AppState>) -> Response {
     options(state).await
 }
 
+/// `OPTIONS` under an upload link: the same.
+#[utoipa::path(options, path = "/u/{token}/uploads/", tag = "resumable", security(()), params(("token" = String, Path)),
+    responses((status = 204, description = "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`, `Tus-Checksum-Algorithm`")))]
+pub async fn link_options(state: State<AppState>) -> Response {
+    options(state).await
+}
+
+/// `OPTIONS` on an upload's URL under an upload link: the same.
+#[utoipa::path(options, path = "/u/{token}/uploads/{id}", tag = "resumable", security(()),
+    params(("token" = String, Path), ("id" = String, Path, format = "uuid")),
+    responses((status = 204, description = "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`, `Tus-Checksum-Algorithm`")))]
+pub async fn link_options_upload(state: State<AppState>) -> Response {
+    options(state).await
+}
+
 /// `POST`: creates an upload of `Upload-Length` bytes; 201 with its URL. A
 /// body of `application/offset+octet-stream` is its first bytes, as if sent by
 /// a `PATCH` at offset 0; if they are refused, the error still names the

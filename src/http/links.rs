@@ -143,7 +143,13 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(HOST)
         .and_then(|value| value.to_str().ok())
-        .filter(|host| url::Url::parse(&format!("http://{host}")).is_ok_and(|url| url.path() == "/"))
+        // A host name or address and a port: nothing that would change the URL's shape.
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
         .unwrap_or("localhost");
     format!("http://{host}")
 }

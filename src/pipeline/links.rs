@@ -130,6 +130,7 @@ pub async fn change(
     id: &str,
     change: Change,
 ) -> Result<Link, Error> {
+    let id = link::parse_id(id).ok_or(Error::NotFound("link"))?;
     audit.note_detail(format!("link {id}"));
     let expires_at = match change.expires_in {
         Some(Some(lifetime)) => Some(Some(expiry(lifetime)?)),

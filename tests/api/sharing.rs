@@ -805,3 +805,61 @@ async fn an_upload_link_takes_a_large_file_resumably_with_the_link_as_its_creden
         "ann's own upload is not the link's"
     );
 }
+
+#[tokio::test]
+async fn links_follow_the_public_url_the_download_rules_and_the_owners_quota() {
+    let app = TestApp::spawn_with(|config| {
+        config.public_url = Some(depot::config::PublicUrl::parse("https://files.example.org/").unwrap());
+        config.quota_bytes = 1000;
+    })
+    .await;
+    let ann = app.user("ann").await;
+    app.put_file(&ann, "page.html", "<script>alert(1)</script>").await;
+    let made = link(&app, &ann, "page.html", json!({})).await;
+    let url = made["url"].as_str().unwrap();
+    let path = url
+        .strip_prefix("https://files.example.org/s/")
+        .unwrap_or_else(|| panic!("the configured public URL: {url}"));
+    // Served here all the same: active content only ever as an attachment.
+    let page = app
+        .client
+        .get(app.url(&format!("/s/{path}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+
+    // An upload link's files count against its owner's quota.
+    let upload: Value = send(&app, &ann, Method::POST, "/api/v1/upload-links", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = upload["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("https://files.example.org")
+        .unwrap()
+        .to_owned();
+    let over = app
+        .client
+        .post(app.url(&path))
+        .multipart(reqwest::multipart::Form::new().part("file", file_part(vec![b'x'; 2000], "big.txt")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(over).await, "quota_exceeded");
+    assert_eq!(
+        app.get_json(&ann, "/api/v1/links").await[0]["files"],
+        0,
+        "the refused file went back"
+    );
+}

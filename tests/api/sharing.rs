@@ -24,6 +24,43 @@ async fn send(
     request.send().await.unwrap()
 }
 
+/// `user` shares their `file` with `username`.
+async fn share(app: &TestApp, user: &TestUser, file: &str, username: &str) -> reqwest::Response {
+    let path = format!("/api/v1/files/{file}/shared-with/{username}");
+    send(app, user, Method::PUT, &path, None).await
+}
+
+/// `user` stops sharing their `file` with `username`.
+async fn unshare(app: &TestApp, user: &TestUser, file: &str, username: &str) -> reqwest::Response {
+    let path = format!("/api/v1/files/{file}/shared-with/{username}");
+    send(app, user, Method::DELETE, &path, None).await
+}
+
+/// Makes `user` an upload link with `body`; its JSON.
+async fn upload_link(app: &TestApp, user: &TestUser, body: Value) -> Value {
+    let made = send(app, user, Method::POST, "/api/v1/upload-links", Some(body)).await;
+    assert_eq!(made.status(), StatusCode::CREATED);
+    made.json().await.unwrap()
+}
+
+/// Sends `bytes` as the file `name` through the upload link at `url`.
+async fn send_through(
+    app: &TestApp,
+    url: &str,
+    password: Option<&str>,
+    bytes: Vec<u8>,
+    name: &str,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(url)
+        .multipart(reqwest::multipart::Form::new().part("file", file_part(bytes, name)));
+    if let Some(password) = password {
+        request = request.header("X-Link-Password", password);
+    }
+    request.send().await.unwrap()
+}
+
 /// Makes a download link to `user`'s `file` with `body`; its JSON.
 async fn link(app: &TestApp, user: &TestUser, file: &str, body: Value) -> Value {
     let made = send(
@@ -50,23 +87,9 @@ async fn a_shared_file_is_read_by_its_recipient_and_stays_invisible_to_others() 
         .unwrap()
         .to_owned();
 
-    let shared = send(
-        &app,
-        &ann,
-        Method::PUT,
-        "/api/v1/files/cities.csv/shared-with/bob",
-        None,
-    )
-    .await;
+    let shared = share(&app, &ann, "cities.csv", "bob").await;
     assert_eq!(shared.status(), StatusCode::CREATED);
-    let again = send(
-        &app,
-        &ann,
-        Method::PUT,
-        "/api/v1/files/cities.csv/shared-with/bob",
-        None,
-    )
-    .await;
+    let again = share(&app, &ann, "cities.csv", "bob").await;
     assert_eq!(again.status(), StatusCode::OK, "sharing twice changes nothing");
     let recipients = app.get_json(&ann, "/api/v1/files/cities.csv/shared-with").await;
     assert_eq!(recipients[0]["username"], "bob", "{recipients}");
@@ -114,14 +137,7 @@ async fn a_shared_file_is_read_by_its_recipient_and_stays_invisible_to_others() 
         app.delete_file(&bob, "cities.csv").await.status(),
         StatusCode::NOT_FOUND
     );
-    let reshare = send(
-        &app,
-        &bob,
-        Method::PUT,
-        "/api/v1/files/cities.csv/shared-with/carol",
-        None,
-    )
-    .await;
+    let reshare = share(&app, &bob, "cities.csv", "carol").await;
     assert_eq!(reshare.status(), StatusCode::NOT_FOUND);
     let by_path = send(&app, &bob, Method::DELETE, "/api/v1/shared/ann/cities.csv", None).await;
     assert_eq!(by_path.status(), StatusCode::METHOD_NOT_ALLOWED);
@@ -161,56 +177,21 @@ async fn a_revoked_share_stops_at_once_and_shares_go_with_their_file() {
     let bob = app.user("bob").await;
     app.put_file(&ann, "notes.txt", "private").await;
 
-    let nobody = send(
-        &app,
-        &ann,
-        Method::PUT,
-        "/api/v1/files/notes.txt/shared-with/nobody",
-        None,
-    )
-    .await;
+    let nobody = share(&app, &ann, "notes.txt", "nobody").await;
     assert_eq!(nobody.status(), StatusCode::NOT_FOUND);
-    let herself = send(
-        &app,
-        &ann,
-        Method::PUT,
-        "/api/v1/files/notes.txt/shared-with/ann",
-        None,
-    )
-    .await;
+    let herself = share(&app, &ann, "notes.txt", "ann").await;
     assert_eq!(herself.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let not_hers = send(
-        &app,
-        &bob,
-        Method::PUT,
-        "/api/v1/files/notes.txt/shared-with/ann",
-        None,
-    )
-    .await;
+    let not_hers = share(&app, &bob, "notes.txt", "ann").await;
     assert_eq!(not_hers.status(), StatusCode::NOT_FOUND);
 
-    send(
-        &app,
-        &ann,
-        Method::PUT,
-        "/api/v1/files/notes.txt/shared-with/bob",
-        None,
-    )
-    .await;
+    share(&app, &ann, "notes.txt", "bob").await;
     assert_eq!(
         app.get(&bob, "/api/v1/shared/ann/notes.txt/content")
             .await
             .status(),
         StatusCode::OK
     );
-    let revoked = send(
-        &app,
-        &ann,
-        Method::DELETE,
-        "/api/v1/files/notes.txt/shared-with/bob",
-        None,
-    )
-    .await;
+    let revoked = unshare(&app, &ann, "notes.txt", "bob").await;
     assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.get(&bob, "/api/v1/shared/ann/notes.txt/content")
@@ -219,24 +200,10 @@ async fn a_revoked_share_stops_at_once_and_shares_go_with_their_file() {
         StatusCode::NOT_FOUND,
         "revoked at once"
     );
-    let twice = send(
-        &app,
-        &ann,
-        Method::DELETE,
-        "/api/v1/files/notes.txt/shared-with/bob",
-        None,
-    )
-    .await;
+    let twice = unshare(&app, &ann, "notes.txt", "bob").await;
     assert_eq!(twice.status(), StatusCode::NOT_FOUND);
 
-    send(
-        &app,
-        &ann,
-        Method::PUT,
-        "/api/v1/files/notes.txt/shared-with/bob",
-        None,
-    )
-    .await;
+    share(&app, &ann, "notes.txt", "bob").await;
     assert_eq!(app.delete_file(&ann, "notes.txt").await.status(), StatusCode::OK);
     app.put_file(&ann, "notes.txt", "a new file of the same name")
         .await;
@@ -373,7 +340,7 @@ async fn an_expired_link_and_a_wrong_password_are_refused() {
         &app,
         &ann,
         "secret.csv",
-        json!({ "password": "open sesame", "expires_in": "3s" }),
+        json!({ "password": "open sesame", "expires_in": "1h" }),
     )
     .await;
     assert!(made["expires_at"].is_string(), "{made}");
@@ -441,7 +408,18 @@ async fn an_expired_link_and_a_wrong_password_are_refused() {
     assert_eq!(info["file_name"], "secret.csv");
     assert!(info["summary"].as_str().unwrap().contains("population"), "{info}");
 
-    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    // The owner shortens it to a second; past that it is refused.
+    let id = made["id"].as_str().unwrap();
+    let shortened = send(
+        &app,
+        &ann,
+        Method::PATCH,
+        &format!("/api/v1/links/{id}"),
+        Some(json!({ "expires_in": "1s" })),
+    )
+    .await;
+    assert_eq!(shortened.status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let expired = app
         .client
         .get(&url)
@@ -452,7 +430,6 @@ async fn an_expired_link_and_a_wrong_password_are_refused() {
     assert_eq!(expired.status(), StatusCode::GONE);
     assert_eq!(error_code(expired).await, "link_expired");
 
-    let id = made["id"].as_str().unwrap();
     let renewed = send(
         &app,
         &ann,
@@ -568,38 +545,25 @@ async fn an_upload_link_takes_files_into_its_owners_space_until_its_limit() {
     let ann = app.user("ann").await;
     app.put_file(&ann, "cities.csv", "a name the link must not take\n")
         .await;
-    let made = send(
+    let made = upload_link(
         &app,
         &ann,
-        Method::POST,
-        "/api/v1/upload-links",
-        Some(json!({ "max_files": 2, "max_bytes": 1000, "password": "drop box" })),
+        json!({ "max_files": 2, "max_bytes": 1000, "password": "drop box" }),
     )
     .await;
-    assert_eq!(made.status(), StatusCode::CREATED);
-    let made: Value = made.json().await.unwrap();
     assert_eq!(made["kind"], "upload", "{made}");
     let url = made["url"].as_str().unwrap().to_owned();
     assert!(url.contains("/u/"), "{url}");
     let upload = |bytes: Vec<u8>, name: &'static str, password: Option<&'static str>| {
-        let mut request = app
-            .client
-            .post(&url)
-            .multipart(reqwest::multipart::Form::new().part("file", file_part(bytes, name)));
-        if let Some(password) = password {
-            request = request.header("X-Link-Password", password);
-        }
-        request.send()
+        send_through(&app, &url, password, bytes, name)
     };
 
-    let refused = upload(CSV.into(), "cities.csv", None).await.unwrap();
+    let refused = upload(CSV.into(), "cities.csv", None).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let too_big = upload(vec![b'x'; 2000], "big.txt", Some("drop box"))
-        .await
-        .unwrap();
+    let too_big = upload(vec![b'x'; 2000], "big.txt", Some("drop box")).await;
     assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
-    let stored = upload(CSV.into(), "cities.csv", Some("drop box")).await.unwrap();
+    let stored = upload(CSV.into(), "cities.csv", Some("drop box")).await;
     assert_eq!(stored.status(), StatusCode::CREATED);
     let stored: Value = stored.json().await.unwrap();
     let name = stored["file_name"].as_str().unwrap().to_owned();
@@ -615,17 +579,13 @@ async fn an_upload_link_takes_files_into_its_owners_space_until_its_limit() {
         "a name the link must not take\n"
     );
 
-    let second = upload(b"hello".to_vec(), "hello.txt", Some("drop box"))
-        .await
-        .unwrap();
+    let second = upload(b"hello".to_vec(), "hello.txt", Some("drop box")).await;
     assert_eq!(
         second.status(),
         StatusCode::CREATED,
         "the refused ones did not count"
     );
-    let third = upload(b"again".to_vec(), "again.txt", Some("drop box"))
-        .await
-        .unwrap();
+    let third = upload(b"again".to_vec(), "again.txt", Some("drop box")).await;
     assert_eq!(third.status(), StatusCode::GONE);
     assert_eq!(error_code(third).await, "link_expired");
     assert_eq!(app.get_json(&ann, "/api/v1/links").await[0]["files"], 2);
@@ -665,17 +625,12 @@ async fn an_upload_link_takes_a_large_file_resumably_with_the_link_as_its_creden
     use base64::Engine;
     let app = TestApp::spawn().await;
     let ann = app.user("ann").await;
-    let made: Value = send(
+    let made = upload_link(
         &app,
         &ann,
-        Method::POST,
-        "/api/v1/upload-links",
-        Some(json!({ "max_files": 1, "max_bytes": 2_000_000, "password": "drop box" })),
+        json!({ "max_files": 1, "max_bytes": 2_000_000, "password": "drop box" }),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     let url = made["url"].as_str().unwrap().to_owned();
     let token = url.rsplit('/').next().unwrap().to_owned();
     let name = base64::engine::general_purpose::STANDARD.encode("survey.bin");
@@ -708,14 +663,7 @@ async fn an_upload_link_takes_a_large_file_resumably_with_the_link_as_its_creden
     );
     let upload = app.url(&location);
     // The upload holds the link's one file: nothing else comes through it meanwhile.
-    let meanwhile = app
-        .client
-        .post(&url)
-        .header("x-link-password", "drop box")
-        .multipart(reqwest::multipart::Form::new().part("file", file_part(b"x".to_vec(), "x.txt")))
-        .send()
-        .await
-        .unwrap();
+    let meanwhile = send_through(&app, &url, Some("drop box"), b"x".to_vec(), "x.txt").await;
     assert_eq!(meanwhile.status(), StatusCode::GONE);
 
     let patch = |offset: usize, end: usize| {
@@ -749,17 +697,7 @@ async fn an_upload_link_takes_a_large_file_resumably_with_the_link_as_its_creden
 
     // Another link: a terminated upload gives its file back; an upload made
     // some other way is not the link's to reach.
-    let other: Value = send(
-        &app,
-        &ann,
-        Method::POST,
-        "/api/v1/upload-links",
-        Some(json!({ "max_files": 1, "password": "drop box" })),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let other = upload_link(&app, &ann, json!({ "max_files": 1, "password": "drop box" })).await;
     let other_url = other["url"].as_str().unwrap().to_owned();
     let made = tus(&app, Method::POST, &format!("{other_url}/uploads/"))
         .header("upload-length", "100")
@@ -771,14 +709,7 @@ async fn an_upload_link_takes_a_large_file_resumably_with_the_link_as_its_creden
         tus(&app, Method::DELETE, &upload).send().await.unwrap().status(),
         StatusCode::NO_CONTENT
     );
-    let again = app
-        .client
-        .post(&other_url)
-        .header("x-link-password", "drop box")
-        .multipart(reqwest::multipart::Form::new().part("file", file_part(b"x".to_vec(), "x.txt")))
-        .send()
-        .await
-        .unwrap();
+    let again = send_through(&app, &other_url, Some("drop box"), b"x".to_vec(), "x.txt").await;
     assert_eq!(
         again.status(),
         StatusCode::CREATED,
@@ -837,24 +768,14 @@ async fn links_follow_the_public_url_the_download_rules_and_the_owners_quota() {
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
 
     // An upload link's files count against its owner's quota.
-    let upload: Value = send(&app, &ann, Method::POST, "/api/v1/upload-links", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let upload = upload_link(&app, &ann, json!({})).await;
     let path = upload["url"]
         .as_str()
         .unwrap()
         .strip_prefix("https://files.example.org")
         .unwrap()
         .to_owned();
-    let over = app
-        .client
-        .post(app.url(&path))
-        .multipart(reqwest::multipart::Form::new().part("file", file_part(vec![b'x'; 2000], "big.txt")))
-        .send()
-        .await
-        .unwrap();
+    let over = send_through(&app, &app.url(&path), None, vec![b'x'; 2000], "big.txt").await;
     assert_eq!(over.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(over).await, "quota_exceeded");
     assert_eq!(

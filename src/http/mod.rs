@@ -18,6 +18,7 @@ mod jobs;
 mod keys;
 mod limits;
 mod link_access;
+mod link_uploads;
 mod links;
 mod listing;
 mod metrics;
@@ -106,14 +107,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/u/{token}/uploads/",
-            options(tus::link_options).post(tus::link_create),
+            options(link_uploads::link_options).post(link_uploads::link_create),
         )
         .route(
             "/u/{token}/uploads/{id}",
-            options(tus::link_options_upload)
-                .head(tus::link_head)
-                .patch(tus::link_patch)
-                .delete(tus::link_terminate),
+            options(link_uploads::link_options_upload)
+                .head(link_uploads::link_head)
+                .patch(link_uploads::link_patch)
+                .delete(link_uploads::link_terminate),
         )
         .layer(axum::middleware::map_response(tus::tus_resumable))
         .layer(DefaultBodyLimit::disable());

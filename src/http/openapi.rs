@@ -10,8 +10,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    active, admin, auth, download, files, history, invites, ipfs, jobs, keys, link_access, links, listing,
-    metrics, ops, preview, sessions, shares, tus, ui, upload, usage, users,
+    active, admin, auth, download, files, history, invites, ipfs, jobs, keys, link_access, link_uploads,
+    links, listing, metrics, ops, preview, sessions, shares, tus, ui, upload, usage, users,
 };
 use crate::pipeline::state::AppState;
 
@@ -48,7 +48,7 @@ pub struct ErrorDetail {
         link_access::download, link_access::download_form, link_access::download_info, link_access::upload_page, link_access::upload_info, link_access::upload,
         active::get, active::set,
         tus::options, tus::create, tus::options_upload, tus::head, tus::patch, tus::terminate,
-        tus::link_options, tus::link_options_upload, tus::link_create, tus::link_head, tus::link_patch, tus::link_terminate,
+        link_uploads::link_options, link_uploads::link_options_upload, link_uploads::link_create, link_uploads::link_head, link_uploads::link_patch, link_uploads::link_terminate,
         ipfs::gateway, ipfs::info, ipfs::delete,
         usage::usage, sessions::create, sessions::read, history::history,
         admin::audit, admin::export, jobs::runs, jobs::start,

@@ -19,8 +19,9 @@
 //!   (a multipart form, a raw `PUT`, a resumable upload's creation and last
 //!   request) drives one [`pipeline::upload::Upload`], so a rule every upload
 //!   obeys — the storage quota ([`pipeline::quota`]) among them — is written
-//!   once. Rate limits and who a request's client is are
-//!   [`pipeline::limits`]. Its [`pipeline::Error`] names
+//!   once — an upload through an upload link ([`pipeline::links`]) too. Rate
+//!   limits and who a request's client is are [`pipeline::limits`]; files
+//!   shared with other users are [`pipeline::sharing`]. Its [`pipeline::Error`] names
 //!   every failure with a stable code. The periodic work runs on one scheduler
 //!   ([`pipeline::maintenance`]); a storage node's side of the internal API is
 //!   here too.
@@ -28,8 +29,8 @@
 //!   stores behind [`storage::BlobStore`] (local disk, S3, a storage node,
 //!   memory), the metadata store (SQLite or PostgreSQL through one sqlx code
 //!   path) and its migrations, the active-file cache and the rate limits'
-//!   token buckets (Redis or in-process; the database stays the truth), JWTs
-//!   and passwords, the dataset profiler and
+//!   token buckets (Redis or in-process; the database stays the truth), JWTs,
+//!   link tokens and passwords, the dataset profiler and
 //!   the CID builder. Each has its own error type.
 //! - [`domain`] — the parsed types that guard the edges (`FileName`,
 //!   `ByteRange`, `SessionId`, `UserId`, `BlobKey` — a content's SHA-256 —,

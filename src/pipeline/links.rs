@@ -289,7 +289,8 @@ impl FileSlot {
         })
     }
 
-    /// The upload stored its file: the count stays.
+    /// The upload stored its file, or — a resumable one — holds it from now
+    /// on (removing the upload gives it back): the count stays.
     pub fn keep(mut self) {
         self.kept = true;
     }

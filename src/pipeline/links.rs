@@ -326,13 +326,14 @@ async fn give_back(state: &AppState, link: &str) {
 pub fn stored_name(client_name: Option<&str>, id: &str) -> Result<FileName, Error> {
     let base = client_name
         .and_then(|name| name.rsplit(['/', '\\']).next())
+        // Only dots or blanks name nothing.
+        .filter(|name| !name.trim_matches(['.', ' ']).is_empty())
         .map(|name| {
             name.chars()
                 .map(|c| if c.is_control() { '_' } else { c })
                 .collect::<String>()
                 .replace("..", "_")
         })
-        .filter(|name| !name.trim_matches(['.', ' ']).is_empty())
         .unwrap_or_else(|| "upload".to_owned());
     let (stem, extension) = match base.rfind('.') {
         Some(dot) if dot > 0 => base.split_at(dot),

@@ -14,6 +14,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::auth::AuthError;
 use crate::auth::link;
 use crate::auth::password;
 use crate::db::audit::hold_head;
@@ -219,8 +220,15 @@ pub async fn open(
         Use::New => link.ended(now),
         Use::Continue => link.expired(now),
     };
-    if ended || state.credentials.check_enabled(link.owner_id).await.is_err() {
+    if ended {
         return Err(Error::LinkExpired);
+    }
+    // A disabled owner's links end with their account; a database that does
+    // not answer is no reason to say so.
+    match state.credentials.check_enabled(link.owner_id).await {
+        Err(AuthError::Unauthorized(_)) => return Err(Error::LinkExpired),
+        Err(err) => return Err(err.into()),
+        Ok(()) => {}
     }
     Ok(link)
 }

@@ -784,3 +784,31 @@ async fn links_follow_the_public_url_the_download_rules_and_the_owners_quota() {
         "the refused file went back"
     );
 }
+
+#[tokio::test]
+async fn a_disabled_owners_links_end_and_come_back_with_the_account() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("ann").await;
+    let bob = app.user("bob").await;
+    app.put_file(&bob, "notes.txt", "bob's").await;
+    let url = link(&app, &bob, "notes.txt", json!({})).await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.client.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let disabled = app
+        .admin_change(&admin, bob.id, json!({ "disabled": true }))
+        .await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let ended = app.client.get(&url).send().await.unwrap();
+    assert_eq!(ended.status(), StatusCode::GONE);
+    app.admin_change(&admin, bob.id, json!({ "disabled": false }))
+        .await;
+    assert_eq!(
+        app.client.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}

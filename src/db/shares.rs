@@ -42,6 +42,19 @@ pub async fn add(
     .map(|done| done.rows_affected() == 1)
 }
 
+/// When file `file_id` was shared with `user`, if it is.
+pub async fn shared_at(
+    conn: &mut AnyConnection,
+    file_id: i64,
+    user: UserId,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT created_at FROM shares WHERE file_id = $1 AND user_id = $2")
+        .bind(file_id)
+        .bind(user)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Stops sharing file `file_id` with `user`; false if it was not.
 pub async fn remove(conn: &mut AnyConnection, file_id: i64, user: UserId) -> Result<bool, sqlx::Error> {
     sqlx::query("DELETE FROM shares WHERE file_id = $1 AND user_id = $2")

@@ -66,16 +66,16 @@ pub async fn share(
     Path((file_name, username)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<ShareView>), ApiError> {
     let name = parse_name(&file_name)?;
-    let (file, added) = sharing::share(&state, &audit, user, &name, &username).await?;
-    let status = if added {
+    let shared = sharing::share(&state, &audit, user, &name, &username).await?;
+    let status = if shared.new {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     let view = ShareView {
-        file_name: file.file_name,
+        file_name: shared.file.file_name,
         username,
-        shared_at: timestamp::to_rfc3339(timestamp::now_micros()),
+        shared_at: timestamp::to_rfc3339(shared.shared_at),
     };
     Ok((status, Json(view)))
 }

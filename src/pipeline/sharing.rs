@@ -22,15 +22,23 @@ async fn account_named(state: &AppState, username: &str) -> Result<Option<UserId
     Ok(users::id_of(state.db.pool(), username).await?)
 }
 
-/// Shares `owner`'s file with the user named `username`; returns the file and
-/// whether the share is new (sharing it again changes nothing).
+/// A file shared with someone.
+#[derive(Debug)]
+pub struct Shared {
+    pub file: FileRecord,
+    /// False when it was shared with them already (nothing changed).
+    pub new: bool,
+    pub shared_at: i64,
+}
+
+/// Shares `owner`'s file with the user named `username`.
 pub async fn share(
     state: &AppState,
     audit: &Audit,
     owner: UserId,
     file_name: &FileName,
     username: &str,
-) -> Result<(FileRecord, bool), Error> {
+) -> Result<Shared, Error> {
     audit.note_name(file_name.as_str());
     audit.note_detail(format!("with {}", recordable(username)));
     let recipient = account_named(state, username)
@@ -47,12 +55,15 @@ pub async fn share(
         .await?
         .ok_or(Error::NotFound("file"))?;
     audit.note_file(&file.file_name, &file.sha256, 0);
-    let added = shares::add(&mut tx, file.id, recipient, now_micros()).await?;
+    let new = shares::add(&mut tx, file.id, recipient, now_micros()).await?;
+    let shared_at = shares::shared_at(&mut tx, file.id, recipient)
+        .await?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("a share vanished in its own transaction")))?;
     audit.record(&mut tx, "share").await?;
     tx.commit().await?;
     audit.committed();
     tracing::info!(owner = owner.get(), file = %file.file_name, recipient = recipient.get(), "file shared");
-    Ok((file, added))
+    Ok(Shared { file, new, shared_at })
 }
 
 /// Stops sharing `owner`'s file with `username`: 404 if it was not.

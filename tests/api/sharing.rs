@@ -89,8 +89,11 @@ async fn a_shared_file_is_read_by_its_recipient_and_stays_invisible_to_others() 
 
     let shared = share(&app, &ann, "cities.csv", "bob").await;
     assert_eq!(shared.status(), StatusCode::CREATED);
+    let first: Value = shared.json().await.unwrap();
     let again = share(&app, &ann, "cities.csv", "bob").await;
     assert_eq!(again.status(), StatusCode::OK, "sharing twice changes nothing");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["shared_at"], first["shared_at"], "still shared since then");
     let recipients = app.get_json(&ann, "/api/v1/files/cities.csv/shared-with").await;
     assert_eq!(recipients[0]["username"], "bob", "{recipients}");
 

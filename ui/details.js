@@ -90,10 +90,8 @@ async function showPreview(preview, file) {
       break;
     }
     case 'text':
-      area.replaceChildren(
-        el('pre', { class: 'text-preview', text: preview.text }),
-        preview.truncated ? el('p', { class: 'muted', text: 'The first 64 KiB.' }) : null,
-      );
+      area.replaceChildren(el('pre', { class: 'text-preview', text: preview.text }));
+      if (preview.truncated) area.append(el('p', { class: 'muted', text: 'The first 64 KiB.' }));
       break;
     case 'image': {
       const blob = await (await request(fileUrl(file.file_name, '/content'))).blob();

@@ -277,6 +277,8 @@ async function desktop(page) {
   await page.getByRole('button', { name: 'notes.txt', exact: true }).click();
   const notes = page.getByRole('dialog', { name: 'notes.txt' });
   await notes.locator('pre', { hasText: '<script>alert(1)</script>' }).waitFor();
+  const shown = await notes.locator('#details-preview').textContent();
+  check(shown.trimEnd().endsWith('<script>alert(1)</script>'), `the preview is the text alone: ${JSON.stringify(shown)}`);
   await notes.getByRole('button', { name: 'Close' }).click();
 
   // An image previews inline (fetched with the token, shown from a blob: URL).

@@ -75,7 +75,7 @@ impl Remote {
             .or(saved.server)
             .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
         Ok(Self {
-            server: server.trim_end_matches('/').to_owned(),
+            server: server_url(&server),
             token: args.token.clone().or(saved.token),
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -128,6 +128,17 @@ impl Remote {
 
     pub(super) async fn json(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         Ok(self.send(request).await?.json().await?)
+    }
+}
+
+/// A server as people type it: `http://host:port`, or a bare `host:port`
+/// (taken as `http://`), without a trailing slash.
+fn server_url(given: &str) -> String {
+    let given = given.trim().trim_end_matches('/');
+    if given.contains("://") {
+        given.to_owned()
+    } else {
+        format!("http://{given}")
     }
 }
 

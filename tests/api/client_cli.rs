@@ -287,6 +287,11 @@ async fn the_client_shares_files_and_makes_links() {
     std::fs::write(&report, sample_bytes(50_000)).unwrap();
     run(ann(&["upload", report.to_str().unwrap()])).await;
 
+    // A server given as people type it: host and port, no scheme.
+    let bare = server.trim_start_matches("http://").to_owned();
+    let whoami = run(client(bob_home.path(), &bare, &["whoami"])).await;
+    assert!(whoami.starts_with("bob on http://"), "{whoami}");
+
     let shared = run(ann(&["share", "report.bin", "bob"])).await;
     assert!(shared.contains("shared with bob"), "{shared}");
     assert_eq!(run(ann(&["share", "report.bin"])).await.trim(), "bob");

@@ -33,7 +33,7 @@ use crate::http::upload::{
 use crate::pipeline::Error;
 use crate::pipeline::attempt::Announcement;
 use crate::pipeline::audit::Audit;
-use crate::pipeline::links::{self, FileSlot, Use};
+use crate::pipeline::links::{self, FileSlot, Use, Visit};
 use crate::pipeline::session::Named;
 use crate::pipeline::state::AppState;
 use crate::pipeline::upload::{Upload, UploadMeta};
@@ -126,9 +126,13 @@ pub(super) async fn open_upload_link(
     purpose: Use,
 ) -> Result<Link, ApiError> {
     let params = query(params)?;
-    let link = links::open(state, audit, token, Kind::Upload, purpose).await?;
-    links::unlock(state, &link, given_password(headers, &params), address).await?;
-    Ok(link)
+    let visit = Visit {
+        kind: Kind::Upload,
+        purpose,
+        password: given_password(headers, &params),
+        address,
+    };
+    Ok(links::open(state, audit, token, visit).await?)
 }
 
 /// The file a download link opens: 410 once it is gone.
@@ -200,8 +204,13 @@ async fn serve_through(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let link = links::open(state, audit, token, Kind::Download, Use::New).await?;
-    links::unlock(state, &link, password, address).await?;
+    let visit = Visit {
+        kind: Kind::Download,
+        purpose: Use::New,
+        password,
+        address,
+    };
+    let link = links::open(state, audit, token, visit).await?;
     let file = file_of(state, &link).await?;
     let etag = format!("\"{}\"", file.sha256);
     let size = u64::try_from(file.size).unwrap_or_default();
@@ -249,8 +258,13 @@ pub async fn download_info(
     headers: HeaderMap,
 ) -> Result<Json<LinkInfo>, ApiError> {
     let params = query(params)?;
-    let link = links::open(&state, &audit, &token, Kind::Download, Use::New).await?;
-    links::unlock(&state, &link, given_password(&headers, &params), address).await?;
+    let visit = Visit {
+        kind: Kind::Download,
+        purpose: Use::New,
+        password: given_password(&headers, &params),
+        address,
+    };
+    let link = links::open(&state, &audit, &token, visit).await?;
     let file = file_of(&state, &link).await?;
     audit.note_file(&file.file_name, &file.sha256, 0);
     Ok(Json(LinkInfo::of(&link, Some(&file))))

@@ -196,15 +196,26 @@ pub enum Use {
     Continue,
 }
 
-/// The live link of `kind` that `token` opens, its use noted on the trail as
-/// its owner's through it.
-pub async fn open(
-    state: &AppState,
-    audit: &Audit,
-    token: &str,
-    kind: Kind,
-    purpose: Use,
-) -> Result<Link, Error> {
+/// A request through a link: what it asks for, and what it brings.
+#[derive(Debug, Clone, Copy)]
+pub struct Visit<'a> {
+    pub kind: Kind,
+    pub purpose: Use,
+    /// The password it gives, if any.
+    pub password: Option<&'a str>,
+    /// Its client's address, which password tries are counted by.
+    pub address: IpAddr,
+}
+
+/// The live link of `visit.kind` that `token` opens, once its password (if
+/// it has one) is given; its use noted on the trail as its owner's through it.
+pub async fn open(state: &AppState, audit: &Audit, token: &str, visit: Visit<'_>) -> Result<Link, Error> {
+    let Visit {
+        kind,
+        purpose,
+        password,
+        address,
+    } = visit;
     let id = state.keys.links().id_of(token).ok_or(Error::NotFound("link"))?;
     audit.note_detail(format!("via link {id}"));
     let mut conn = state.db.pool().acquire().await?;
@@ -230,17 +241,13 @@ pub async fn open(
         Err(err) => return Err(err.into()),
         Ok(()) => {}
     }
+    unlock(state, &link, password, address).await?;
     Ok(link)
 }
 
 /// Lets the request through `link` if the link has no password or `given`
 /// is it.
-pub async fn unlock(
-    state: &AppState,
-    link: &Link,
-    given: Option<&str>,
-    address: IpAddr,
-) -> Result<(), Error> {
+async fn unlock(state: &AppState, link: &Link, given: Option<&str>, address: IpAddr) -> Result<(), Error> {
     let Some(stored) = &link.password_hash else {
         return Ok(());
     };

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::HumanDuration;
 use crate::db::links::{self, Kind, Link};
+use crate::domain::UserId;
 use crate::domain::timestamp::{self, now_micros};
 use crate::http::caller::{AuthUser, Reader};
 use crate::http::error::ApiError;
@@ -154,6 +155,22 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// Makes `user` a link to `target` with `rules`: 201 with it.
+async fn make(
+    state: &AppState,
+    audit: &Audit,
+    user: UserId,
+    target: Target<'_>,
+    rules: Rules,
+    headers: &HeaderMap,
+) -> Result<(StatusCode, Json<LinkView>), ApiError> {
+    let link = pipeline_links::create(state, audit, user, target, rules).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(LinkView::of(link, &base_url(state, headers), state)),
+    ))
+}
+
 /// `POST /api/v1/files/{file_name}/links`
 #[utoipa::path(post, path = "/api/v1/files/{file_name}/links", tag = "sharing", params(("file_name" = String, Path)),
     request_body(content = LinkRequest, description = "Every field may be left out"),
@@ -180,11 +197,7 @@ pub async fn create(
         name: &name,
         listed: true,
     };
-    let link = pipeline_links::create(&state, &audit, user, target, rules).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(LinkView::of(link, &base_url(&state, &headers), &state)),
-    ))
+    make(&state, &audit, user, target, rules, &headers).await
 }
 
 /// `POST /api/v1/files/{file_name}/link`: a URL that reads this one file for
@@ -209,11 +222,7 @@ pub async fn browser_link(
         name: &name,
         listed: false,
     };
-    let link = pipeline_links::create(&state, &audit, user, target, rules).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(LinkView::of(link, &base_url(&state, &headers), &state)),
-    ))
+    make(&state, &audit, user, target, rules, &headers).await
 }
 
 /// `POST /api/v1/upload-links`
@@ -236,11 +245,7 @@ pub async fn create_upload(
         max_bytes: request.max_bytes,
         ..Rules::default()
     };
-    let link = pipeline_links::create(&state, &audit, user, Target::Upload, rules).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(LinkView::of(link, &base_url(&state, &headers), &state)),
-    ))
+    make(&state, &audit, user, Target::Upload, rules, &headers).await
 }
 
 /// `GET /api/v1/links`: the caller's links, newest first, with their counters.

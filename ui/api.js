@@ -108,7 +108,12 @@ export async function ensureSession() {
 // a plain download cannot send.
 export async function download(name) {
   const link = await getJson(fileUrl(name, '/link'), { method: 'POST' });
-  const anchor = Object.assign(document.createElement('a'), { href: link.url, download: name });
+  saveAs(link.url, name);
+}
+
+// Has the browser save what `href` points at as `name`.
+export function saveAs(href, name) {
+  const anchor = Object.assign(document.createElement('a'), { href, download: name });
   document.body.append(anchor);
   anchor.click();
   anchor.remove();

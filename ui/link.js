@@ -3,6 +3,7 @@
 // (…/info), asks for a password when the link has one, then offers the
 // download (a form POST, so the browser saves the file) or the upload.
 
+import { errorOf } from './api.js';
 import { humanSize, humanDate, el } from './format.js';
 import { linkSpace, upload } from './upload.js';
 
@@ -23,16 +24,14 @@ function passwordHeaders() {
 
 // What an error answer means for a person.
 async function problem(response) {
-  let body = {};
-  try { body = await response.json(); } catch { /* not JSON */ }
-  const code = body.error ? body.error.code : '';
-  if (response.status === 410) return 'This link has expired, been used up or been revoked.';
-  if (response.status === 404 && code === 'not_found') return 'There is no such link: check that you have all of it.';
-  if (response.status === 429) {
+  const error = await errorOf(response);
+  if (error.status === 410) return 'This link has expired, been used up or been revoked.';
+  if (error.code === 'not_found') return 'There is no such link: check that you have all of it.';
+  if (error.status === 429) {
     return `Too many tries; try again in ${response.headers.get('Retry-After') || 'a few'} seconds.`;
   }
-  if (code === 'link_password_wrong') return 'Wrong password.';
-  return body.error ? body.error.message : `The server answered ${response.status}.`;
+  if (error.code === 'link_password_wrong') return 'Wrong password.';
+  return error.message;
 }
 
 async function open() {

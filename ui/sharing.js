@@ -2,7 +2,7 @@
 // only), the user's links with their counters (copy, revoke), and a form for
 // an upload link that lets someone without an account send files.
 
-import { getJson, request } from './api.js';
+import { getJson, request, saveAs } from './api.js';
 import { el, humanDate, humanSize, parseSize } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -27,10 +27,7 @@ async function refreshShared() {
 async function saveShared(file) {
   const blob = await (await request(sharedUrl(file, '/content'))).blob();
   const url = URL.createObjectURL(blob);
-  const anchor = Object.assign(document.createElement('a'), { href: url, download: file.file_name });
-  document.body.append(anchor);
-  anchor.click();
-  anchor.remove();
+  saveAs(url, file.file_name);
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 

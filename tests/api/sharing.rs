@@ -61,6 +61,16 @@ async fn send_through(
     request.send().await.unwrap()
 }
 
+/// `GET url` as someone without an account who gives `password`.
+async fn get_with_password(app: &TestApp, url: &str, password: &str) -> reqwest::Response {
+    app.client
+        .get(url)
+        .header("X-Link-Password", password)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Makes a download link to `user`'s `file` with `body`; its JSON.
 async fn link(app: &TestApp, user: &TestUser, file: &str, body: Value) -> Value {
     let made = send(
@@ -353,13 +363,7 @@ async fn an_expired_link_and_a_wrong_password_are_refused() {
     let without = app.client.get(&url).send().await.unwrap();
     assert_eq!(without.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(without).await, "link_password_required");
-    let wrong = app
-        .client
-        .get(&url)
-        .header("X-Link-Password", "guess")
-        .send()
-        .await
-        .unwrap();
+    let wrong = get_with_password(&app, &url, "guess").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let body = wrong.text().await.unwrap();
     assert!(body.contains("link_password_wrong"), "{body}");
@@ -367,13 +371,7 @@ async fn an_expired_link_and_a_wrong_password_are_refused() {
     let info = app.client.get(format!("{url}/info")).send().await.unwrap();
     assert_eq!(info.status(), StatusCode::UNAUTHORIZED, "not even its name");
 
-    let by_header = app
-        .client
-        .get(&url)
-        .header("X-Link-Password", "open sesame")
-        .send()
-        .await
-        .unwrap();
+    let by_header = get_with_password(&app, &url, "open sesame").await;
     assert_eq!(by_header.status(), StatusCode::OK);
     assert_eq!(by_header.text().await.unwrap(), CSV);
     let by_query = app
@@ -398,13 +396,8 @@ async fn an_expired_link_and_a_wrong_password_are_refused() {
             .starts_with("attachment"),
         "a browser saves it"
     );
-    let info: Value = app
-        .client
-        .get(format!("{url}/info"))
-        .header("X-Link-Password", "open sesame")
-        .send()
+    let info: Value = get_with_password(&app, &format!("{url}/info"), "open sesame")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -423,13 +416,7 @@ async fn an_expired_link_and_a_wrong_password_are_refused() {
     .await;
     assert_eq!(shortened.status(), StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let expired = app
-        .client
-        .get(&url)
-        .header("X-Link-Password", "open sesame")
-        .send()
-        .await
-        .unwrap();
+    let expired = get_with_password(&app, &url, "open sesame").await;
     assert_eq!(expired.status(), StatusCode::GONE);
     assert_eq!(error_code(expired).await, "link_expired");
 
@@ -442,13 +429,7 @@ async fn an_expired_link_and_a_wrong_password_are_refused() {
     )
     .await;
     assert_eq!(renewed.status(), StatusCode::OK);
-    let again = app
-        .client
-        .get(&url)
-        .header("X-Link-Password", "open sesame")
-        .send()
-        .await
-        .unwrap();
+    let again = get_with_password(&app, &url, "open sesame").await;
     assert_eq!(again.status(), StatusCode::OK, "a new expiry opens it again");
 
     // Failed passwords are on the trail, as refusals of the owner's link.
@@ -474,22 +455,10 @@ async fn guessing_a_links_password_is_held_up_like_a_sign_in() {
     let made = link(&app, &ann, "secret.csv", json!({ "password": "open sesame" })).await;
     let url = made["url"].as_str().unwrap().to_owned();
     for _ in 0..3 {
-        let wrong = app
-            .client
-            .get(&url)
-            .header("X-Link-Password", "guess")
-            .send()
-            .await
-            .unwrap();
+        let wrong = get_with_password(&app, &url, "guess").await;
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     }
-    let held = app
-        .client
-        .get(&url)
-        .header("X-Link-Password", "open sesame")
-        .send()
-        .await
-        .unwrap();
+    let held = get_with_password(&app, &url, "open sesame").await;
     assert_eq!(held.status(), StatusCode::TOO_MANY_REQUESTS, "not even checked");
     assert!(held.headers().contains_key("retry-after"));
 }

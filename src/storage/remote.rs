@@ -441,7 +441,8 @@ impl BlobStore for RemoteBlobStore {
     }
 
     fn uri(&self, key: &BlobKey) -> String {
-        format!("{}/internal/storage/download?key={key}", self.remote.base)
+        // The node's address is the deployment's business, not the caller's.
+        format!("node://sha256/{}/{key}", &key.as_str()[..2])
     }
 }
 

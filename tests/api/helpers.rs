@@ -383,7 +383,7 @@ impl TestApp {
     /// How `storage_uri` begins.
     pub fn storage_scheme(&self) -> &'static str {
         match self.config.role {
-            Role::Gateway => "http://",
+            Role::Gateway => "node://",
             _ if self.on_s3() => "s3://",
             _ => "local://",
         }

@@ -281,15 +281,16 @@ impl Config {
     /// `depot.toml` is read only when present.
     pub fn load(config_file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        match config_file {
+        let file = match config_file {
             Some(path) => {
                 anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
-                figment = figment.merge(Toml::file_exact(path));
+                Some(path)
             }
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
-            }
-            None => {}
+            None => Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+        };
+        if let Some(path) = file {
+            refuse_unknown_keys(path)?;
+            figment = figment.merge(Toml::file_exact(path));
         }
         figment
             .merge(Env::prefixed("DEPOT_").ignore(&["CONFIG"]))
@@ -330,6 +331,39 @@ impl Config {
             _ => Backend::Sqlite,
         }
     }
+}
+
+/// Refuses a config file with keys no setting has, naming them: a typo would
+/// otherwise leave its setting at the default without a word. (Unknown
+/// `DEPOT_*` variables are left alone: the client's share the prefix.)
+fn refuse_unknown_keys(path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let settings = serde_json::to_value(Config::default())?;
+    let settings = settings.as_object().context("settings are not a map")?;
+    let unknown: Vec<String> = table
+        .keys()
+        .filter(|key| !settings.contains_key(*key))
+        .map(|key| {
+            let closest = settings
+                .keys()
+                .map(|setting| (strsim::jaro_winkler(key, setting), setting))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .filter(|(likeness, _)| *likeness >= 0.85);
+            match closest {
+                Some((_, setting)) => format!("`{key}` (did you mean `{setting}`?)"),
+                None => format!("`{key}`"),
+            }
+        })
+        .collect();
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "{}: no such setting: {}; `depot config` prints every setting",
+        path.display(),
+        unknown.join(", ")
+    );
+    Ok(())
 }
 
 /// What one depot process serves.

@@ -26,7 +26,7 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyTransactionManager};
 use sqlx::{Any, AnyPool, Connection, Executor, Transaction, TransactionManager};
 
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, ServiceUrl};
 
 /// Durability first: WAL with a full fsync per commit, so a 2xx means the row is on disk.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
@@ -43,13 +43,29 @@ pub struct Db {
 
 pub type Tx = Transaction<'static, Any>;
 
+/// Refuses a `DATABASE_URL` of a database depot does not speak, by its
+/// scheme, before trying to reach it.
+fn supported(url: &ServiceUrl) -> anyhow::Result<()> {
+    let scheme = url.expose().split(':').next().unwrap_or_default();
+    anyhow::ensure!(
+        matches!(scheme, "postgres" | "postgresql" | "sqlite"),
+        "DATABASE_URL {}: `{scheme}` is not supported; depot keeps its metadata in PostgreSQL \
+         (postgres://…) or, with DATABASE_URL unset, in SQLite in the data dir",
+        url.redacted()
+    );
+    Ok(())
+}
+
 impl Db {
     /// Connects to the configured database and applies pending migrations.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = config.backend();
         let (url, shown) = match &config.database_url {
-            Some(url) => (url.expose().to_owned(), url.redacted()),
+            Some(url) => {
+                supported(url)?;
+                (url.expose().to_owned(), url.redacted())
+            }
             None => {
                 let path = std::path::absolute(config.data_dir.join("depot.db"))?;
                 let url = format!("sqlite://{}?mode=rwc", path.display());

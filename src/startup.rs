@@ -48,21 +48,17 @@ pub async fn build_server_state(config: &Config) -> anyhow::Result<AppState> {
 /// running servers (`depot admin …`, `depot user …`), which must leave
 /// their uploads' locks alone.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
-    // A gateway checks its storage node first: a wrong URL or key stops it
-    // before it writes anything (a generated secret) to its data dir.
-    let remote = match config.role {
-        Role::Gateway => Some(blob_store(config).await?),
-        _ => None,
-    };
-    let secret = prepare_data_dir_and_secret(config)?;
+    prepare_data_dir(config)?;
+    let secret = signing_secret(config)?;
+    let audit_key = chain_key(config, || Ok(secret.secret.clone()))?;
+    let (blobs, max_upload_bytes) = blob_store(config).await?;
     let db = Db::connect(config).await?;
-    let audit_key = chain_key(config, || Ok(secret.clone()))?;
+    let cache = active_file_cache(config).await?;
+    let limits = rate_limits(config, &db).await?;
+    // Only now, with every part answering, does a new deployment keep its secret.
+    secret.keep()?;
     let audit = AuditWriter::start(db.clone(), audit_key.clone());
-    let (blobs, max_upload_bytes) = match remote {
-        Some(remote) => remote,
-        None => blob_store(config).await?,
-    };
-    let keys = Keys::new(&secret, config.token_ttl_seconds);
+    let keys = Keys::new(&secret.secret, config.token_ttl_seconds);
     let state = AppState::new(Services {
         role: config.role,
         db: db.clone(),
@@ -84,7 +80,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             ttl: config.session_ttl.0,
             sweep_interval: config.session_sweep_interval.0,
         }),
-        cache: active_file_cache(config).await?,
+        cache,
         warm_profiles: Arc::default(),
         open_uploads: Arc::default(),
         audit,
@@ -97,7 +93,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             verify_rate: config.verify_rate,
         })),
         readiness: Arc::default(),
-        limits: Arc::new(rate_limits(config, &db).await?),
+        limits: Arc::new(limits),
         public_url: config.public_url.clone(),
     });
     Ok(state)
@@ -217,15 +213,21 @@ pub async fn blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, 
 }
 
 /// Whether a store answers and takes writes, within [`STORE_CHECK_TIMEOUT`].
-/// What the store logs meanwhile (its breaker opening) is left out: a
-/// failed start says everything in its one line.
+/// What the store logs meanwhile (its retries, its breaker opening) is left
+/// out, and of its error only the root cause is told (S3 clients repeat the
+/// whole request in every layer): a failed start says it in one short line.
 async fn check_store(store: &dyn BlobStore) -> anyhow::Result<()> {
     let check = tokio::time::timeout(STORE_CHECK_TIMEOUT, store.check())
         .with_subscriber(tracing::subscriber::NoSubscriber::default());
-    check
-        .await
-        .map_err(|_| anyhow::anyhow!("timed out"))?
-        .map_err(anyhow::Error::from)
+    match check.await {
+        Err(_) => bail!("timed out"),
+        Ok(Err(err)) => {
+            let err = anyhow::Error::from(err);
+            let cause = err.chain().last().map(ToString::to_string).unwrap_or_default();
+            bail!("{cause}")
+        }
+        Ok(Ok(())) => Ok(()),
+    }
 }
 
 /// How long startup waits for the object store.
@@ -246,19 +248,81 @@ async fn active_file_cache(config: &Config) -> anyhow::Result<ActiveFileCache> {
     Ok(cache)
 }
 
-/// Creates the data dir, proves it writable, and returns the signing secret.
+/// Creates the data dir, proves it writable, and returns the signing secret,
+/// keeping a newly made one at once (`depot token`).
 pub fn prepare_data_dir_and_secret(config: &Config) -> anyhow::Result<Secret> {
+    prepare_data_dir(config)?;
+    let secret = signing_secret(config)?;
+    secret.keep()?;
+    Ok(secret.secret)
+}
+
+fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     let dir = &config.data_dir;
-    ensure_writable(dir).with_context(|| format!("data dir {} is not writable", dir.display()))?;
+    ensure_writable(dir).with_context(|| format!("data dir {} is not writable", dir.display()))
+}
+
+/// The secret tokens are signed with, and where a newly made one is to be kept.
+struct SigningSecret {
+    secret: Secret,
+    /// Set for a secret made now: it is written here by [`Self::keep`] once
+    /// startup has succeeded, so a failed first start leaves no secret
+    /// behind in a new data dir.
+    unkept: Option<std::path::PathBuf>,
+}
+
+/// `SECRET_KEY`, or the secret kept in the data dir, or (SQLite, first start)
+/// a new one.
+fn signing_secret(config: &Config) -> anyhow::Result<SigningSecret> {
+    let kept = |secret| SigningSecret { secret, unkept: None };
     match (&config.secret_key, config.backend()) {
         (Some(secret), _) => {
             check_length(secret, "SECRET_KEY")?;
-            Ok(secret.clone())
+            Ok(kept(secret.clone()))
         }
-        (None, Backend::Sqlite) => load_or_generate_secret(&dir.join(SECRET_FILE)),
+        (None, Backend::Sqlite) => {
+            let path = config.data_dir.join(SECRET_FILE);
+            if let Some(secret) = read_kept_secret(&path)? {
+                return Ok(kept(secret));
+            }
+            let mut bytes = [0u8; 32];
+            argon2::password_hash::rand_core::RngCore::fill_bytes(
+                &mut argon2::password_hash::rand_core::OsRng,
+                &mut bytes,
+            );
+            Ok(SigningSecret {
+                secret: Secret::new(hex::encode(bytes)),
+                unkept: Some(path),
+            })
+        }
         (None, Backend::Postgres) => {
             bail!("SECRET_KEY must be set with PostgreSQL, so every node signs tokens with the same key")
         }
+    }
+}
+
+impl SigningSecret {
+    /// Writes a new secret (mode 0600). If another process starting on the
+    /// same new data dir kept its own first, tokens signed here would not
+    /// verify there: startup stops, and the next start reads that one.
+    fn keep(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.unkept else {
+            return Ok(());
+        };
+        let mut file = match open_private(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!(
+                    "another depot made {} while this one started; start again",
+                    path.display()
+                )
+            }
+            Err(err) => return Err(err).with_context(|| format!("cannot create {}", path.display())),
+        };
+        file.write_all(self.secret.expose().as_bytes())?;
+        file.sync_all()?;
+        tracing::info!(path = %path.display(), "generated a signing secret");
+        Ok(())
     }
 }
 
@@ -277,24 +341,6 @@ fn check_length(secret: &Secret, what: &str) -> anyhow::Result<()> {
         "{what} must be at least {MIN_SECRET_BYTES} bytes (it has {len})"
     );
     Ok(())
-}
-
-/// Reads the kept secret, or creates one (mode 0600) on first run.
-fn load_or_generate_secret(path: &Path) -> anyhow::Result<Secret> {
-    if let Some(secret) = read_kept_secret(path)? {
-        return Ok(secret);
-    }
-    let mut bytes = [0u8; 32];
-    argon2::password_hash::rand_core::RngCore::fill_bytes(
-        &mut argon2::password_hash::rand_core::OsRng,
-        &mut bytes,
-    );
-    let secret = hex::encode(bytes);
-    let mut file = open_private(path).with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(secret.as_bytes())?;
-    file.sync_all()?;
-    tracing::info!(path = %path.display(), "generated a signing secret");
-    Ok(Secret::new(secret))
 }
 
 /// The secret kept at `path`, checked for length; `None` if there is none yet.

@@ -34,6 +34,7 @@ mod quotas;
 mod resumable;
 mod sessions;
 mod sharing;
+mod startup;
 mod tracking;
 mod two_tier;
 mod ui;

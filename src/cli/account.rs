@@ -56,7 +56,7 @@ pub enum KeyCommand {
 /// Signs in with the password from stdin, makes an API key for this
 /// machine and keeps it in the client config file.
 pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
-    let password = super::password_from_stdin()?;
+    let password = super::read_password("Password: ")?;
     let mut remote = Remote::new(&args.remote)?;
     let signed_in = remote
         .json(

@@ -25,14 +25,14 @@ use crate::{auth, profile, server, startup, telemetry};
 #[derive(Debug, Parser)]
 #[command(name = "depot", version, about = "Self-hosted file and dataset storage")]
 pub struct Cli {
-    #[command(flatten)]
-    pub config: ConfigArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// Flags every subcommand shares, so `token` reads the same deployment as `serve`.
-#[derive(Debug, Args)]
+/// Flags of the commands that work on a deployment (`serve`, `config`,
+/// `token`, `user`, `audit`, `admin`), so each reads the same one as
+/// `serve`; the client's commands speak to a server and do not take them.
+#[derive(Debug, Default, Args)]
 pub struct ConfigArgs {
     /// Configuration file (default: ./depot.toml when present; env DEPOT_CONFIG).
     #[arg(long, global = true, env = "DEPOT_CONFIG")]
@@ -50,9 +50,11 @@ pub enum Command {
     /// Run the HTTP server (the default when no subcommand is given).
     Serve(ServeArgs),
     /// Print the effective configuration, secrets redacted.
-    Config,
+    Config(ConfigArgs),
     /// Mint a token for a user id with the configured secret (for external auth setups).
     Token {
+        #[command(flatten)]
+        deployment: ConfigArgs,
         /// The user id the token speaks for (its `sub`).
         #[arg(long)]
         user: i64,
@@ -65,21 +67,28 @@ pub enum Command {
     },
     /// Accounts.
     User {
+        #[command(flatten)]
+        deployment: ConfigArgs,
         #[command(subcommand)]
         command: users::UserCommand,
     },
     /// The audit trail.
     Audit {
+        #[command(flatten)]
+        deployment: ConfigArgs,
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
     /// Maintenance of a deployment's data, run once and on demand.
     Admin {
+        #[command(flatten)]
+        deployment: ConfigArgs,
         #[command(subcommand)]
         command: AdminCommand,
     },
     /// Sign in to a server: an API key for this machine is made and kept in
-    /// the client config file (the password is read from stdin's first line).
+    /// the client config file (the password is asked for without being
+    /// shown, or read from stdin's first line when piped).
     Login(account::LoginArgs),
     /// Sign out: revoke the kept key and forget it.
     Logout(remote::RemoteArgs),
@@ -110,8 +119,10 @@ pub enum Command {
     },
     /// Show a file's metadata and dataset summary.
     Info(client::NameArgs),
-    /// Profile local dataset files (CSV, TSV, JSON; Parquet and Excel in builds with those features) as an upload would: seed 2's summary
-    /// (or the profile as JSON), without a server.
+    /// Profile local dataset files (CSV, TSV, JSON; Parquet and Excel in
+    /// builds with those features) as an upload would, without a server:
+    /// rows, and per column its pandas dtype, missing values and statistics,
+    /// as the markdown summary a file's details show (or the profile as JSON).
     Profile {
         /// The files to profile.
         #[arg(required = true)]
@@ -125,6 +136,8 @@ pub enum Command {
 /// What `serve` runs; both also come from the environment and `depot.toml`.
 #[derive(Debug, Default, Args)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    pub deployment: ConfigArgs,
     /// `standalone` (everything in one process), `gateway` (the public API over a
     /// storage node) or `storage` (only the internal storage API) (env DEPOT_ROLE).
     #[arg(long, value_enum)]
@@ -167,27 +180,22 @@ pub struct JobArgs {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let command = cli
+    match cli
         .command
-        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
-
-    let serve_args = match &command {
-        Command::Serve(args) => (args.role, args.storage_url.clone()),
-        _ => (None, None),
-    };
-    let flags = FlagOverrides {
-        addr: cli.config.addr,
-        data_dir: cli.config.data_dir,
-        role: serve_args.0,
-        storage_url: serve_args.1,
-    };
-    let config = Config::load(cli.config.config.as_deref(), &flags)?;
-    match command {
-        Command::Config => {
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()))
+    {
+        Command::Config(deployment) => {
+            let config = deployment.load(None, None)?;
             print!("{}", config.to_redacted_toml()?);
             Ok(())
         }
-        Command::Token { user, ttl, admin } => {
+        Command::Token {
+            deployment,
+            user,
+            ttl,
+            admin,
+        } => {
+            let config = deployment.load(None, None)?;
             let secret = startup::prepare_data_dir_and_secret(&config)?;
             let keys = auth::Keys::new(&secret, config.token_ttl_seconds);
             println!(
@@ -196,14 +204,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Audit { command } => runtime()?.block_on(audit::run(config, command)),
-        Command::Serve(_) => {
+        Command::Serve(ServeArgs {
+            deployment,
+            role,
+            storage_url,
+        }) => {
+            let config = deployment.load(role, storage_url)?;
             telemetry::init(&config.log);
             runtime()?.block_on(serve(config))
         }
-        Command::Admin { command } => runtime()?.block_on(admin(config, command)),
-        Command::User { command } => runtime()?.block_on(users::run(config, command)),
-        // The client's commands speak to a server; the deployment's configuration is not theirs.
+        Command::Audit { deployment, command } => {
+            runtime()?.block_on(audit::run(deployment.load(None, None)?, command))
+        }
+        Command::Admin { deployment, command } => {
+            runtime()?.block_on(admin(deployment.load(None, None)?, command))
+        }
+        Command::User { deployment, command } => {
+            runtime()?.block_on(users::run(deployment.load(None, None)?, command))
+        }
+        // The client's commands speak to a server; no deployment's configuration is theirs.
         Command::Login(args) => runtime()?.block_on(account::login(args)),
         Command::Logout(args) => runtime()?.block_on(account::logout(args)),
         Command::Whoami(args) => runtime()?.block_on(account::whoami(args)),
@@ -221,6 +240,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+impl ConfigArgs {
+    /// The deployment's configuration: `depot.toml`, the environment, then
+    /// these flags (and `serve`'s own).
+    fn load(self, role: Option<Role>, storage_url: Option<String>) -> anyhow::Result<Config> {
+        let flags = FlagOverrides {
+            addr: self.addr,
+            data_dir: self.data_dir,
+            role,
+            storage_url,
+        };
+        Config::load(self.config.as_deref(), &flags)
     }
 }
 
@@ -242,13 +275,22 @@ fn profile_file(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A password from the first line of stdin (`depot login`, `depot user add`).
-fn password_from_stdin() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("cannot read the password from stdin")?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+/// A password: typed at a prompt without being shown when stdin is a
+/// terminal, else the first line of stdin (a pipe, a script). An empty one
+/// is refused here, before it reaches a server.
+fn read_password(prompt: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt).context("cannot read the password")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    anyhow::ensure!(!password.is_empty(), "no password given");
+    Ok(password)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -85,7 +85,8 @@ pub struct Limits {
     /// How long it works, e.g. `7d`; default: until revoked.
     #[arg(long)]
     expires_in: Option<String>,
-    /// Ask for a password, read from stdin's first line.
+    /// Protect it with a password: asked for without being shown, or
+    /// stdin's first line when piped.
     #[arg(long)]
     password_stdin: bool,
 }
@@ -93,7 +94,7 @@ pub struct Limits {
 impl Limits {
     fn into_json(self) -> anyhow::Result<Value> {
         let password = if self.password_stdin {
-            Some(super::password_from_stdin()?)
+            Some(super::read_password("Password for the link: ")?)
         } else {
             None
         };

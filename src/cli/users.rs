@@ -18,7 +18,8 @@ use crate::startup;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create an account; its password is read from the first line of stdin.
+    /// Create an account; its password is asked for without being shown, or
+    /// read from stdin's first line when piped.
     Add {
         username: String,
         /// An admin: may administer users, run maintenance jobs and read the
@@ -51,8 +52,8 @@ pub enum UserCommand {
         #[arg(value_parser = parse_role)]
         role: AccountRole,
     },
-    /// Set an account's password, read from the first line of stdin; its
-    /// tokens issued before stop working.
+    /// Set an account's password (asked for, or stdin's first line when
+    /// piped); its tokens issued before stop working.
     ResetPassword { username: String },
     /// Set an account's storage quota, or give it the deployment's again
     /// (`quota_bytes`, `quota_files`); with neither, show it.
@@ -102,7 +103,7 @@ pub async fn run(config: Config, command: UserCommand) -> anyhow::Result<()> {
             admin,
             role,
         } => {
-            let password = super::password_from_stdin()?;
+            let password = super::read_password(&format!("Password for {username}: "))?;
             let role = role.unwrap_or(if admin {
                 AccountRole::Admin
             } else {
@@ -160,7 +161,7 @@ pub async fn run(config: Config, command: UserCommand) -> anyhow::Result<()> {
             println!("{username} is now {}", describe(role));
         }
         UserCommand::ResetPassword { username } => {
-            let password = super::password_from_stdin()?;
+            let password = super::read_password(&format!("Password for {username}: "))?;
             let change = Change {
                 password: Some(password),
                 ..Change::default()

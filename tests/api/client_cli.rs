@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::clients::{CuttingProxy, run};
 use crate::helpers::{TestApp, hex_sha256, sample_bytes};
-use crate::process::depot;
+use crate::process::{depot, depot_at_a_terminal};
 
 /// The client against `server`, with its own config file in `home`.
 fn client(home: &Path, server: &str, args: &[&str]) -> Command {
@@ -137,6 +137,72 @@ async fn the_client_uploads_lists_downloads_and_removes_files() {
 
 /// `depot login` keeps an API key, not the password or a one-hour token;
 /// `whoami` and `key` use it; `logout` revokes it.
+/// The client's help lists its own flags, not the server's.
+#[test]
+fn client_help_leaves_out_the_servers_flags() {
+    let help = |args: &[&str]| {
+        let output = depot(std::env::temp_dir().as_path()).args(args).output().unwrap();
+        text(&output.stdout)
+    };
+    let upload = help(&["upload", "--help"]);
+    assert!(
+        upload.contains("--server") && !upload.contains("--data-dir") && !upload.contains("--addr"),
+        "{upload}"
+    );
+    let serve = help(&["serve", "--help"]);
+    assert!(
+        serve.contains("--data-dir") && serve.contains("--addr"),
+        "{serve}"
+    );
+    assert!(help(&["user", "add", "--help"]).contains("--data-dir"));
+}
+
+/// At a terminal, `depot login` asks for the password and does not show it.
+#[tokio::test]
+async fn login_at_a_terminal_asks_for_the_password_without_showing_it() {
+    let app = TestApp::spawn().await;
+    app.user("ann").await;
+    let home = tempfile::tempdir().unwrap();
+    let mut login = depot_at_a_terminal(
+        home.path(),
+        &["login", "--username", "ann", "--server", &app.address],
+    );
+    login
+        .env("DEPOT_CLIENT_CONFIG", home.path().join("client.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let shown = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut child = login.spawn().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut shown = Vec::new();
+        let mut byte = [0; 1];
+        // Typed once asked, as a person would: a terminal echoes what
+        // arrives before the prompt has turned its echo off.
+        while !String::from_utf8_lossy(&shown).contains("Password: ") {
+            assert_eq!(stdout.read(&mut byte).unwrap(), 1, "no prompt: {}", text(&shown));
+            shown.push(byte[0]);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"correct horse battery\n")
+            .unwrap();
+        stdout.read_to_end(&mut shown).unwrap();
+        assert!(child.wait().unwrap().success(), "{}", text(&shown));
+        text(&shown)
+    })
+    .await
+    .unwrap();
+    assert!(shown.contains("signed in to"), "{shown}");
+    assert!(
+        !shown.contains("correct horse"),
+        "the password was shown: {shown}"
+    );
+}
+
 #[tokio::test]
 async fn the_client_signs_in_with_a_key_that_logout_revokes() {
     let app = TestApp::spawn().await;

@@ -23,6 +23,23 @@ pub fn depot_with_open_files(cwd: &Path, open_files: u64) -> Command {
     clean(command, cwd)
 }
 
+/// The binary with these arguments on a terminal of its own (a pty that
+/// `script` makes): what is written to the command's stdin is typed there,
+/// and its stdout is what the terminal shows, echo included.
+pub fn depot_at_a_terminal(cwd: &Path, args: &[&str]) -> Command {
+    let quote = |arg: &str| format!("'{}'", arg.replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_depot"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect();
+    let mut command = Command::new("script");
+    command
+        .args(["--quiet", "--return", "--command"])
+        .arg(line.join(" "))
+        .arg("/dev/null");
+    clean(command, cwd)
+}
+
 fn clean(mut command: Command, cwd: &Path) -> Command {
     command.current_dir(cwd);
     for (key, _) in std::env::vars() {

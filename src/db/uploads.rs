@@ -9,7 +9,8 @@ use crate::domain::UserId;
 use crate::storage::ResumeState;
 
 const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, description, metadata, \
-                       length, upload_offset, store_state, hash_state, created_at, expires_at, locked_until, link_id";
+                       length, upload_offset, store_state, hash_state, created_at, expires_at, locked_until, link_id, \
+                       replace_existing";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UploadRow {
@@ -32,6 +33,8 @@ pub struct UploadRow {
     pub locked_until: Option<i64>,
     /// The upload link it was created through, if it was.
     pub link_id: Option<String>,
+    /// 1 if it takes the place of a file of the same name.
+    pub replace_existing: i64,
 }
 
 #[derive(Debug)]
@@ -49,13 +52,14 @@ pub struct NewUpload<'a> {
     pub created_at: i64,
     pub expires_at: i64,
     pub link_id: Option<&'a str>,
+    pub replace_existing: bool,
 }
 
 pub async fn insert(pool: &AnyPool, upload: &NewUpload<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO uploads (id, user_id, session_id, record_id, file_name, filename, description, \
-         metadata, length, hash_state, created_at, expires_at, link_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         metadata, length, hash_state, created_at, expires_at, link_id, replace_existing) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(upload.id.to_string())
     .bind(upload.user_id)
@@ -70,6 +74,7 @@ pub async fn insert(pool: &AnyPool, upload: &NewUpload<'_>) -> Result<(), sqlx::
     .bind(upload.created_at)
     .bind(upload.expires_at)
     .bind(upload.link_id)
+    .bind(i64::from(upload.replace_existing))
     .execute(pool)
     .await
     .map(drop)

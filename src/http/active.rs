@@ -3,8 +3,8 @@
 use axum::Extension;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
@@ -71,6 +71,7 @@ const ACTIVE: &str = "active";
 
 #[utoipa::path(put, path = "/api/v1/files/active/content", tag = "files",
     description = "The raw upload of a file named `active` (its path would otherwise be a session's).",
+    params(crate::http::upload::ReplaceParam),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, description = "Stored", body = crate::http::files::FileView),
         (status = 409, description = "The name is taken", body = crate::http::openapi::ErrorBody), (status = 408, description = "The body arrived too slowly and was cut (`body_timeout`); nothing was kept", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody)))]
@@ -79,10 +80,21 @@ pub async fn upload_file_named_active(
     user: AuthUser,
     audit: Extension<Audit>,
     hint: SessionHint,
+    replace: Result<Query<upload::ReplaceParam>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    upload::raw(state, user, audit, hint, Path(ACTIVE.to_owned()), headers, body).await
+    upload::raw(
+        state,
+        user,
+        audit,
+        hint,
+        Path(ACTIVE.to_owned()),
+        replace,
+        headers,
+        body,
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/files/active/content", tag = "files",

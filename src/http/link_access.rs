@@ -394,6 +394,7 @@ async fn store_part(
         file_name: name,
         original_name: client_name,
         description: format!("uploaded through link {}", link.id),
+        replace: false,
     };
     let received = async {
         upload.check(&meta).await?;

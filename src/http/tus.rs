@@ -161,6 +161,7 @@ pub(super) async fn create_as(
                 length,
                 metadata: raw_metadata,
                 link: None,
+                replace: metadata.get("replace") == Some("true"),
             };
             (hint.named(session_field)?, creation)
         }
@@ -179,6 +180,7 @@ pub(super) async fn create_as(
                 length,
                 metadata: raw_metadata,
                 link: Some(link.id.clone()),
+                replace: false,
             };
             (Named::Nothing, creation)
         }

@@ -10,7 +10,8 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::multipart::{Field, MultipartError};
-use axum::extract::{Multipart, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -45,10 +46,27 @@ const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// Room for the multipart framing and text fields around the file part.
 pub(super) const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 
+/// `?replace=true`: the upload takes the place of the caller's file of the
+/// same name, if there is one, in the transaction that stores it; without
+/// it, a taken name is refused with 409 `file_exists`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReplaceParam {
+    /// Replace a file of the same name (its shares and links end with it).
+    #[serde(default)]
+    replace: bool,
+}
+
+fn replace_param(query: Result<Query<ReplaceParam>, QueryRejection>) -> Result<bool, Error> {
+    query
+        .map(|Query(param)| param.replace)
+        .map_err(|rejection| Error::Validation(rejection.body_text()))
+}
+
 /// `POST /api/v1/files/` with fields `file_name`, `session_id`, `description`, `file`
 /// in any order. When `file_name` comes before `file`, a doomed upload is refused
 /// before its bytes are read.
-#[utoipa::path(post, path = "/api/v1/files/", tag = "files",
+#[utoipa::path(post, path = "/api/v1/files/", tag = "files", params(ReplaceParam),
     request_body(content = String, content_type = "multipart/form-data",
         description = "Fields `file_name`, `session_id`, `description` and `file`, in any order"),
     responses((status = 201, description = "Stored", body = crate::http::files::FileView),
@@ -59,6 +77,7 @@ pub async fn multipart(
     AuthUser(user): AuthUser,
     Extension(audit): Extension<Audit>,
     hint: SessionHint,
+    replace: Result<Query<ReplaceParam>, QueryRejection>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
@@ -70,7 +89,10 @@ pub async fn multipart(
         session_field: None,
         upload: None,
     };
-    let outcome = form.receive(&headers, multipart).await;
+    let outcome = match replace_param(replace) {
+        Ok(replace) => form.receive(&headers, multipart, replace).await,
+        Err(err) => Err(err),
+    };
     form.finish(outcome).await
 }
 
@@ -78,17 +100,20 @@ pub async fn multipart(
 #[utoipa::path(put, path = "/api/v1/files/{file_name}/content", tag = "files",
     params(("file_name" = String, Path, description = "The name to store it under"),
         ("X-Description" = Option<String>, Header, description = "The file's description"),
-        ("X-Session-Id" = Option<String>, Header, description = "The session the upload works in")),
+        ("X-Session-Id" = Option<String>, Header, description = "The session the upload works in"),
+        ReplaceParam),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
     responses((status = 201, description = "Stored", body = crate::http::files::FileView),
         (status = 409, description = "The name is taken (`file_exists`)", body = crate::http::openapi::ErrorBody), (status = 408, description = "The body arrived too slowly and was cut (`body_timeout`); nothing was kept", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
         (status = 422, description = "A bad name, or a dataset pandas would refuse", body = crate::http::openapi::ErrorBody)))]
+#[allow(clippy::too_many_arguments, reason = "an axum handler: one argument per extractor")]
 pub async fn raw(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Extension(audit): Extension<Audit>,
     hint: SessionHint,
     Path(file_name): Path<String>,
+    replace: Result<Query<ReplaceParam>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -106,7 +131,10 @@ pub async fn raw(
         Ok(begun) => begun,
         Err(err) => return ApiError::from(err).into_response(),
     };
-    let received = receive_raw(&mut upload, &state, &file_name, &headers, body).await;
+    let received = match replace_param(replace) {
+        Ok(replace) => receive_raw(&mut upload, &state, &file_name, replace, &headers, body).await,
+        Err(err) => Err(err),
+    };
     let stored = upload.end(received).await;
     respond(&state, &session, stored)
 }
@@ -116,6 +144,7 @@ async fn receive_raw(
     upload: &mut Upload<'_>,
     state: &AppState,
     file_name: &str,
+    replace: bool,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<UploadMeta, Error> {
@@ -135,7 +164,7 @@ async fn receive_raw(
             .to_owned(),
         None => String::new(),
     };
-    let meta = meta(upload.user(), file_name, None, description)?;
+    let meta = meta(upload.user(), file_name, None, description, replace)?;
     upload.expect_file_bytes(declared_length(headers));
     upload.check(&meta).await?;
 
@@ -169,6 +198,7 @@ impl<'a> FormUpload<'a> {
         &mut self,
         headers: &HeaderMap,
         multipart: Result<Multipart, MultipartRejection>,
+        replace: bool,
     ) -> Result<UploadMeta, Error> {
         let limit = self.state.policy.max_upload_bytes;
         refuse_oversized(headers, limit.saturating_add(MULTIPART_OVERHEAD), limit)?;
@@ -197,7 +227,7 @@ impl<'a> FormUpload<'a> {
                     // A name given before the file refuses a doomed upload
                     // before its bytes are read.
                     if let Some(name) = &file_name {
-                        let meta = meta(upload.user(), name, original_name.clone(), String::new())?;
+                        let meta = meta(upload.user(), name, original_name.clone(), String::new(), replace)?;
                         upload.check(&meta).await?;
                     }
                     // The part's own name, else the form's `file_name`, says what it is.
@@ -227,7 +257,7 @@ impl<'a> FormUpload<'a> {
         {
             *session = moved;
         }
-        meta(self.user, &file_name, original_name, description)
+        meta(self.user, &file_name, original_name, description, replace)
     }
 
     /// Begins the upload, once, in the session known so far.
@@ -276,12 +306,14 @@ fn meta(
     file_name: &str,
     original_name: Option<String>,
     description: String,
+    replace: bool,
 ) -> Result<UploadMeta, Error> {
     Ok(UploadMeta {
         user,
         file_name: parse_name(file_name)?,
         original_name,
         description,
+        replace,
     })
 }
 

@@ -31,6 +31,7 @@ mod preview;
 mod process;
 mod profile;
 mod quotas;
+mod replace;
 mod resumable;
 mod sessions;
 mod sharing;

@@ -40,6 +40,7 @@ pub(super) async fn complete(
             file_name: FileName::parse(&row.file_name).map_err(|err| Error::Internal(err.into()))?,
             original_name: Some(row.filename.clone()).filter(|name| !name.is_empty()),
             description: row.description.clone(),
+            replace: row.replace_existing != 0,
         };
         let (head, profile) = match hashed.profiling {
             Some(profiling) => profiling.finish(writer.as_mut()).await?,

@@ -70,6 +70,8 @@ pub struct Creation {
     /// The upload link it comes through, whose file it holds until it is
     /// stored or removed.
     pub link: Option<String>,
+    /// Take the place of a file of the same name (`replace` in `Upload-Metadata`).
+    pub replace: bool,
 }
 
 /// Where an upload stands.
@@ -143,6 +145,7 @@ pub async fn create(
         length,
         metadata,
         link,
+        replace,
     } = creation;
     let client_name = original_name
         .as_deref()
@@ -167,6 +170,7 @@ pub async fn create(
             file_name: FileName::parse(&file_name)?,
             original_name,
             description,
+            replace,
         };
         upload.expect_file_bytes(Some(length));
         upload.check(&meta).await?;
@@ -192,6 +196,7 @@ pub async fn create(
             created_at: now,
             expires_at,
             link_id: link.as_deref(),
+            replace_existing: meta.replace,
         };
         Ok::<_, Error>(uploads::insert(state.db.pool(), &row).await?)
     }

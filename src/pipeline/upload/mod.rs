@@ -16,6 +16,7 @@ mod digests;
 mod ingest;
 mod profiling;
 mod record;
+mod replace;
 
 use bytes::Bytes;
 

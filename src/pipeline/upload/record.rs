@@ -21,6 +21,7 @@ use crate::pipeline::state::AppState;
 use crate::storage::{BlobKey, BlobStore, BlobWriter};
 
 use super::ingest::Received;
+use super::replace::{self, Replaced};
 
 /// Who stores what under which name: everything about an upload but its bytes.
 #[derive(Debug, Clone)]
@@ -31,6 +32,9 @@ pub struct UploadMeta {
     /// `file_name` to detect the content type.
     pub original_name: Option<String>,
     pub description: String,
+    /// Take the place of a file of the same name, if there is one
+    /// (`?replace=true`), rather than be refused with `file_exists`.
+    pub replace: bool,
 }
 
 /// Checks that can be made before any byte is read, so a doomed upload is refused
@@ -42,7 +46,7 @@ pub async fn precheck(state: &AppState, meta: &UploadMeta) -> Result<(), Error> 
             allowed: state.policy.allowed_extensions.as_slice().join(", "),
         });
     }
-    if files::exists(state.db.pool(), meta.user, meta.file_name.as_str()).await? {
+    if !meta.replace && files::exists(state.db.pool(), meta.user, meta.file_name.as_str()).await? {
         return Err(Error::FileExists(meta.file_name.to_string()));
     }
     Ok(())
@@ -114,6 +118,7 @@ pub async fn store(
         upload,
         quota,
         held_as,
+        replace: meta.replace,
         audit: audit.clone(),
         blobs: state.blobs.clone(),
         writer: None,
@@ -127,7 +132,7 @@ pub async fn store(
         .commits
         .run(move |batch| Box::pin(async move { stored.record(batch).await }))
         .await;
-    let (record, activated) = match recorded {
+    let (record, activated, replaced) = match recorded {
         Ok(recorded) => recorded,
         Err(err) => {
             unplace(state, &key).await;
@@ -137,6 +142,12 @@ pub async fn store(
     audit.committed();
     crate::metrics::uploaded(u64::try_from(size).unwrap_or_default());
     tracing::info!(user = meta.user.get(), file = %record.file_name, size, sha256 = %key, "file stored");
+    if let Some(replaced) = replaced {
+        tracing::info!(user = meta.user.get(), file = %record.file_name, sha256 = %replaced.old.sha256, "file replaced");
+        for change in &replaced.cleared {
+            active::publish(state, change, None).await;
+        }
+    }
     match activated {
         Some(change) => active::publish(state, &change, Some(record.clone())).await,
         None => tracing::warn!(session = %attempt.session(), "session gone before its upload completed"),
@@ -157,6 +168,8 @@ struct Stored {
     quota: Quota,
     /// The reservation that held room for the bytes.
     held_as: Option<String>,
+    /// Whether a file of the same name is replaced.
+    replace: bool,
     audit: Audit,
     blobs: Arc<dyn BlobStore>,
     /// The staged bytes, for content the database knew: committed under its
@@ -165,7 +178,15 @@ struct Stored {
 }
 
 impl Stored {
-    async fn record(self, batch: &mut Batch<'_>) -> Result<(FileRecord, Option<ActiveChange>), Error> {
+    async fn record(self, batch: &mut Batch<'_>) -> Result<Recorded, Error> {
+        let replaced = match self.replace {
+            true => replace::remove_replaced(batch.conn(), self.file.user_id, &self.file.file_name).await?,
+            false => None,
+        };
+        if let Some(replaced) = &replaced {
+            self.audit
+                .note_detail(format!("replaced sha256 {}", replaced.old.sha256));
+        }
         let record = files::insert(batch.conn(), &self.file).await.map_err(|err| {
             if is_unique_violation(&err) {
                 Error::FileExists(self.file.file_name.clone())
@@ -221,9 +242,12 @@ impl Stored {
         }
         let activated =
             sessions::set_active(batch.conn(), self.session, self.file.user_id, record.id).await?;
-        Ok((record, activated))
+        Ok((record, activated, replaced))
     }
 }
+
+/// The new file, its session's new active file, and the file it replaced.
+type Recorded = (FileRecord, Option<ActiveChange>, Option<Replaced>);
 
 /// Fails the upload if its bytes are gone from their content address.
 async fn ensure_placed(blobs: &dyn BlobStore, key: &BlobKey) -> Result<(), Error> {

@@ -1,40 +1,20 @@
-//! The command-line client's file commands: `upload`, `ls`, `get`, `rm`,
-//! `info` against a depot server over its public API ([`super::remote`]).
+//! The command-line client's file commands `ls`, `get`, `rm` and `info`
+//! (`upload` is [`super::upload`]) against a depot server over its public API ([`super::remote`]).
 //! Every failure exits non-zero with the server's own message.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::remote::{Remote, RemoteArgs, ServerError, server_error};
-
-/// Files this large or larger go up over tus, in resumable chunks.
-const RESUMABLE_FROM: u64 = 64 * 1024 * 1024;
-const CHUNK: u64 = 8 * 1024 * 1024;
-/// Pauses before the attempts that follow a failed request.
-const RETRY_DELAYS: [u64; 6] = [1, 2, 4, 8, 15, 30];
-
-#[derive(Debug, Args)]
-pub struct UploadArgs {
-    #[command(flatten)]
-    pub remote: RemoteArgs,
-    /// The files to upload.
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// The name to store it under (one file only); default: its file name.
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-}
+use super::remote::{Remote, RemoteArgs};
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -59,9 +39,23 @@ pub struct GetArgs {
     /// A file this user shared with you, rather than one of yours.
     #[arg(long, value_name = "OWNER")]
     pub from: Option<String>,
-    /// Where to write it; default: the name, in the current directory.
+    /// Where to write it (`-` for stdout); default: the name, in the
+    /// current directory.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Overwrite a local file of that name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    pub name: String,
+    /// A file this user shared with you, rather than one of yours.
+    #[arg(long, value_name = "OWNER")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -72,13 +66,13 @@ pub struct NameArgs {
 }
 
 /// A file's metadata, as `GET /api/v1/files/{file_name}` gives it.
-async fn file_metadata(remote: &Remote, name: &str) -> anyhow::Result<Value> {
+pub(super) async fn file_metadata(remote: &Remote, name: &str) -> anyhow::Result<Value> {
     remote
         .json(remote.request(reqwest::Method::GET, &file_path(name, ""))?)
         .await
 }
 
-fn file_path(name: &str, suffix: &str) -> String {
+pub(super) fn file_path(name: &str, suffix: &str) -> String {
     let encoded = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
     format!("/api/v1/files/{encoded}{suffix}")
 }
@@ -89,7 +83,7 @@ fn shared_path(owner: &str, name: &str, suffix: &str) -> String {
     format!("/api/v1/shared/{}/{}{suffix}", encode(owner), encode(name))
 }
 
-fn progress_bar(total: u64, label: &str) -> ProgressBar {
+pub(super) fn progress_bar(total: u64, label: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     if let Ok(style) = ProgressStyle::with_template(
         "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
@@ -98,194 +92,6 @@ fn progress_bar(total: u64, label: &str) -> ProgressBar {
     }
     bar.set_message(label.to_owned());
     bar
-}
-
-pub async fn upload(args: UploadArgs) -> anyhow::Result<()> {
-    if args.name.is_some() && args.files.len() > 1 {
-        bail!("--name names one file; give one file or leave --name out");
-    }
-    let remote = Remote::new(&args.remote)?;
-    for path in &args.files {
-        let name = match &args.name {
-            Some(name) => name.clone(),
-            None => path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .with_context(|| format!("{} has no usable file name; pass --name", path.display()))?
-                .to_owned(),
-        };
-        let size = tokio::fs::metadata(path)
-            .await
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .len();
-        let stored = if size >= RESUMABLE_FROM {
-            upload_resumable(&remote, path, &name, size, args.description.as_deref()).await
-        } else {
-            upload_whole(&remote, path, &name, size, args.description.as_deref()).await
-        }
-        .with_context(|| format!("{}: not uploaded", path.display()))?;
-        println!(
-            "{} ({} bytes, sha256 {})",
-            stored["file_name"].as_str().unwrap_or_default(),
-            stored["size"],
-            stored["sha256"].as_str().unwrap_or_default()
-        );
-    }
-    Ok(())
-}
-
-/// One streamed `PUT`.
-async fn upload_whole(
-    remote: &Remote,
-    path: &Path,
-    name: &str,
-    size: u64,
-    description: Option<&str>,
-) -> anyhow::Result<Value> {
-    let bar = progress_bar(size, name);
-    let file = tokio::fs::File::open(path).await?;
-    let counted = bar.clone();
-    let body = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect(move |chunk| {
-        if let Ok(chunk) = chunk {
-            counted.inc(chunk.len() as u64);
-        }
-    });
-    let mut request = remote
-        .request(reqwest::Method::PUT, &file_path(name, "/content"))?
-        .header(reqwest::header::CONTENT_LENGTH, size)
-        .body(reqwest::Body::wrap_stream(body));
-    if let Some(description) = description {
-        request = request.header(
-            "X-Description",
-            reqwest::header::HeaderValue::from_bytes(description.as_bytes())?,
-        );
-    }
-    let stored = remote.json(request).await;
-    bar.finish_and_clear();
-    stored
-}
-
-/// tus 1.0 in 8 MiB `PATCH`es; a failed request is followed by a `HEAD` for
-/// the durable offset and the upload goes on from there.
-async fn upload_resumable(
-    remote: &Remote,
-    path: &Path,
-    name: &str,
-    size: u64,
-    description: Option<&str>,
-) -> anyhow::Result<Value> {
-    use base64::Engine;
-    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
-    let mut metadata = format!("filename {}", encode(name));
-    if let Some(description) = description {
-        metadata.push_str(&format!(",description {}", encode(description)));
-    }
-    let created = remote
-        .send(
-            remote
-                .request(reqwest::Method::POST, "/api/v1/uploads/")?
-                .header("Tus-Resumable", "1.0.0")
-                .header("Upload-Length", size)
-                .header("Upload-Metadata", metadata),
-        )
-        .await?;
-    let location = created
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|value| value.to_str().ok())
-        .context("the server gave no upload URL")?;
-    let upload = reqwest::Url::parse(&remote.server)?
-        .join(location)?
-        .path()
-        .to_owned();
-
-    let bar = progress_bar(size, name);
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut offset = 0u64;
-    let mut failures = 0usize;
-    while offset < size {
-        let length = CHUNK.min(size - offset);
-        let mut chunk = vec![0; usize::try_from(length)?];
-        file.seek(std::io::SeekFrom::Start(offset)).await?;
-        file.read_exact(&mut chunk).await?;
-        let sent = remote
-            .request(reqwest::Method::PATCH, &upload)?
-            .header("Tus-Resumable", "1.0.0")
-            .header("Upload-Offset", offset)
-            .header(reqwest::header::CONTENT_TYPE, "application/offset+octet-stream")
-            .body(chunk)
-            .send()
-            .await;
-        match sent {
-            Ok(response) if response.status() == StatusCode::NO_CONTENT => {
-                offset = upload_offset(&response)?;
-                failures = 0;
-                bar.set_position(offset);
-                continue;
-            }
-            Ok(response) if !retryable(response.status()) => {
-                // A stale offset is resynchronised below; anything else is final.
-                let err = server_error(response).await;
-                if err
-                    .downcast_ref::<ServerError>()
-                    .is_none_or(|err| err.code != "offset_mismatch")
-                {
-                    bar.finish_and_clear();
-                    return Err(err);
-                }
-            }
-            Ok(_) | Err(_) => {}
-        }
-        let Some(delay) = RETRY_DELAYS.get(failures) else {
-            bar.finish_and_clear();
-            bail!(
-                "the upload failed {} times in a row; run the command again later",
-                failures + 1
-            );
-        };
-        failures += 1;
-        tokio::time::sleep(Duration::from_secs(*delay)).await;
-        offset = durable_offset(remote, &upload).await?;
-        bar.suspend(|| eprintln!("{name}: resuming at byte {offset}"));
-        bar.set_position(offset);
-    }
-    bar.finish_and_clear();
-    file_metadata(remote, name).await
-}
-
-fn retryable(status: StatusCode) -> bool {
-    status.is_server_error() || status == StatusCode::LOCKED
-}
-
-fn upload_offset(response: &Response) -> anyhow::Result<u64> {
-    response
-        .headers()
-        .get("Upload-Offset")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse().ok())
-        .context("the server gave no Upload-Offset")
-}
-
-async fn durable_offset(remote: &Remote, upload: &str) -> anyhow::Result<u64> {
-    for delay in std::iter::once(0).chain(RETRY_DELAYS) {
-        tokio::time::sleep(Duration::from_secs(delay)).await;
-        let head = remote
-            .request(reqwest::Method::HEAD, upload)?
-            .header("Tus-Resumable", "1.0.0")
-            .send()
-            .await;
-        match head {
-            Ok(response) if response.status().is_success() => return upload_offset(&response),
-            Ok(response) if !retryable(response.status()) => {
-                bail!(
-                    "the upload is gone from the server (HTTP {})",
-                    response.status().as_u16()
-                )
-            }
-            _ => {}
-        }
-    }
-    bail!("cannot reach {}", remote.server)
 }
 
 pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
@@ -358,35 +164,34 @@ async fn ls_shared(remote: &Remote, json: bool) -> anyhow::Result<()> {
 
 /// Downloads into `<output>.part`, resuming a previous attempt with `Range`
 /// (and `If-Range`, so a changed file starts over), then checks the SHA-256
-/// and renames it into place.
+/// and renames it into place. A local file is not overwritten without
+/// `--force`; `-o -` writes to stdout, as `depot cat` does.
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
-    let (meta_path, content_path) = match &args.from {
-        Some(owner) => (
-            shared_path(owner, &args.name, ""),
-            shared_path(owner, &args.name, "/content"),
-        ),
-        None => (file_path(&args.name, ""), file_path(&args.name, "/content")),
-    };
-    let meta = remote
-        .json(remote.request(reqwest::Method::GET, &meta_path)?)
-        .await?;
+    let wanted = Wanted::of(&args.name, args.from.as_deref());
+    let output = args.output.unwrap_or_else(|| PathBuf::from(&args.name));
+    if output.as_os_str() == "-" {
+        return to_stdout(&remote, &wanted).await;
+    }
+    if !args.force && output.exists() {
+        bail!("{} exists; pass --force to overwrite it", output.display());
+    }
+    let meta = wanted.metadata(&remote).await?;
     let sha256 = meta["sha256"].as_str().unwrap_or_default().to_owned();
     let size = meta["size"].as_u64().unwrap_or_default();
-    let output = args.output.unwrap_or_else(|| PathBuf::from(&args.name));
     let partial = PathBuf::from(format!("{}.part", output.display()));
     let have = tokio::fs::metadata(&partial)
         .await
         .map(|meta| meta.len())
         .unwrap_or(0);
 
-    let mut request = remote.request(reqwest::Method::GET, &content_path)?;
+    let mut request = remote.request(reqwest::Method::GET, &wanted.content)?;
     if have > 0 && have < size {
         request = request
             .header(reqwest::header::RANGE, format!("bytes={have}-"))
             .header(reqwest::header::IF_RANGE, format!("\"{sha256}\""));
     }
-    let response = remote.send(request).await?;
+    let response = remote.send(request).await.with_context(|| wanted.name.clone())?;
     let resumed = response.status() == StatusCode::PARTIAL_CONTENT;
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
@@ -429,18 +234,84 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `depot cat`: the file's bytes on stdout.
+pub async fn cat(args: CatArgs) -> anyhow::Result<()> {
+    let remote = Remote::new(&args.remote)?;
+    to_stdout(&remote, &Wanted::of(&args.name, args.from.as_deref())).await
+}
+
+/// Streams a file to stdout, checking its SHA-256 as the bytes pass: a
+/// mismatch (they are out already) exits non-zero saying so.
+async fn to_stdout(remote: &Remote, wanted: &Wanted) -> anyhow::Result<()> {
+    let meta = wanted.metadata(remote).await?;
+    let sha256 = meta["sha256"].as_str().unwrap_or_default().to_owned();
+    let response = remote
+        .send(remote.request(reqwest::Method::GET, &wanted.content)?)
+        .await
+        .with_context(|| wanted.name.clone())?;
+    let mut hasher = Sha256::new();
+    let mut stdout = std::io::stdout().lock();
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.context("the download was cut off")?;
+        hasher.update(&chunk);
+        match stdout.write_all(&chunk) {
+            // The reader went away (`depot cat big.csv | head`): done.
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            written => written.context("cannot write to stdout")?,
+        }
+    }
+    stdout.flush().ok();
+    anyhow::ensure!(
+        hex::encode(hasher.finalize()) == sha256,
+        "the bytes received do not match the file's SHA-256"
+    );
+    Ok(())
+}
+
+/// A file to read: one of the caller's, or one shared with them.
+struct Wanted {
+    name: String,
+    metadata: String,
+    content: String,
+}
+
+impl Wanted {
+    fn of(name: &str, owner: Option<&str>) -> Self {
+        let path = |suffix| match owner {
+            Some(owner) => shared_path(owner, name, suffix),
+            None => file_path(name, suffix),
+        };
+        Self {
+            name: name.to_owned(),
+            metadata: path(""),
+            content: path("/content"),
+        }
+    }
+
+    async fn metadata(&self, remote: &Remote) -> anyhow::Result<Value> {
+        remote
+            .json(remote.request(reqwest::Method::GET, &self.metadata)?)
+            .await
+            .with_context(|| self.name.clone())
+    }
+}
+
 pub async fn rm(args: NameArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
     remote
         .send(remote.request(reqwest::Method::DELETE, &file_path(&args.name, ""))?)
-        .await?;
+        .await
+        .with_context(|| args.name.clone())?;
     println!("deleted {}", args.name);
     Ok(())
 }
 
 pub async fn info(args: NameArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
-    let meta = file_metadata(&remote, &args.name).await?;
+    let meta = file_metadata(&remote, &args.name)
+        .await
+        .with_context(|| args.name.clone())?;
     for key in [
         "file_name",
         "size",

@@ -8,6 +8,8 @@ mod client;
 mod jobs;
 mod remote;
 mod sharing;
+mod unfinished;
+mod upload;
 mod users;
 
 use std::path::PathBuf;
@@ -99,13 +101,17 @@ pub enum Command {
         #[command(subcommand)]
         command: account::KeyCommand,
     },
-    /// Upload files, with progress; 64 MiB and larger go up resumably (tus)
-    /// and survive dropped connections.
-    Upload(client::UploadArgs),
+    /// Upload files, with progress; 64 MiB and larger go up resumably (tus),
+    /// survive dropped connections, and a run cut short goes on where it
+    /// stopped when run again.
+    Upload(upload::UploadArgs),
     /// List your files.
     Ls(client::LsArgs),
-    /// Download a file, resuming an interrupted download, and check its SHA-256.
+    /// Download a file, resuming an interrupted download, and check its
+    /// SHA-256; a local file of that name is kept unless `--force`.
     Get(client::GetArgs),
+    /// Write a file's bytes to stdout (checking its SHA-256 as they pass).
+    Cat(client::CatArgs),
     /// Delete a file.
     Rm(client::NameArgs),
     /// Share one of your files with another user, for reading; or stop; or
@@ -227,9 +233,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logout(args) => runtime()?.block_on(account::logout(args)),
         Command::Whoami(args) => runtime()?.block_on(account::whoami(args)),
         Command::Key { command } => runtime()?.block_on(account::key(command)),
-        Command::Upload(args) => runtime()?.block_on(client::upload(args)),
+        Command::Upload(args) => runtime()?.block_on(upload::upload(args)),
         Command::Ls(args) => runtime()?.block_on(client::ls(args)),
         Command::Get(args) => runtime()?.block_on(client::get(args)),
+        Command::Cat(args) => runtime()?.block_on(client::cat(args)),
         Command::Rm(args) => runtime()?.block_on(client::rm(args)),
         Command::Share(args) => runtime()?.block_on(sharing::share(args)),
         Command::Link { command } => runtime()?.block_on(sharing::link(command)),

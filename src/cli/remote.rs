@@ -181,7 +181,11 @@ pub(super) async fn server_error(response: Response) -> anyhow::Error {
         (Some(message), Some(code)) => ServerError {
             status: status.as_u16(),
             code: code.to_owned(),
-            message: message.to_owned(),
+            // A credential the server no longer takes: say how to get one.
+            message: match code {
+                "unauthorized" => format!("{message}; sign in with `depot login --username NAME`"),
+                _ => message.to_owned(),
+            },
         }
         .into(),
         _ => anyhow::anyhow!("the server answered {status}"),

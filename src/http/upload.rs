@@ -106,7 +106,10 @@ pub async fn multipart(
     responses((status = 201, description = "Stored", body = crate::http::files::FileView),
         (status = 409, description = "The name is taken (`file_exists`)", body = crate::http::openapi::ErrorBody), (status = 408, description = "The body arrived too slowly and was cut (`body_timeout`); nothing was kept", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
         (status = 422, description = "A bad name, or a dataset pandas would refuse", body = crate::http::openapi::ErrorBody)))]
-#[allow(clippy::too_many_arguments, reason = "an axum handler: one argument per extractor")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "an axum handler: one argument per extractor"
+)]
 pub async fn raw(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,

@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, hex_sha256, sample_bytes};
 use crate::process::{depot, depot_at_a_terminal};
 
 /// The client against `server`, with its own config file in `home`.
-fn client(home: &Path, server: &str, args: &[&str]) -> Command {
+pub(crate) fn client(home: &Path, server: &str, args: &[&str]) -> Command {
     let mut command = depot(home);
     command
         .args(args)
@@ -22,7 +22,7 @@ fn client(home: &Path, server: &str, args: &[&str]) -> Command {
     command
 }
 
-async fn output(command: Command) -> Output {
+pub(crate) async fn output(command: Command) -> Output {
     tokio::task::spawn_blocking(move || {
         let mut command = command;
         command.output().unwrap()
@@ -31,12 +31,12 @@ async fn output(command: Command) -> Output {
     .unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Signs `name` up on the server and in with the client.
-async fn signed_in(app: &TestApp, home: &Path, name: &str) {
+pub(crate) async fn signed_in(app: &TestApp, home: &Path, name: &str) {
     app.user(name).await;
     let mut login = client(home, &app.address, &["login", "--username", name]);
     login
@@ -110,10 +110,10 @@ async fn the_client_uploads_lists_downloads_and_removes_files() {
     assert_eq!(std::fs::read(&copy).unwrap(), sample_bytes(100_000));
 
     run(cli(&["rm", "notes.bin"])).await;
-    let missing = output(cli(&["get", "notes.bin", "-o", copy.to_str().unwrap()])).await;
+    let missing = output(cli(&["get", "notes.bin", "-o", "gone.bin"])).await;
     assert!(!missing.status.success());
     assert!(
-        text(&missing.stderr).contains("file not found (not_found, HTTP 404)"),
+        text(&missing.stderr).contains("notes.bin: file not found (not_found, HTTP 404)"),
         "{}",
         text(&missing.stderr)
     );

@@ -15,6 +15,7 @@ mod cache;
 mod cids;
 mod cli;
 mod client_cli;
+mod client_files;
 mod clients;
 mod connections;
 mod download;

@@ -1,0 +1,150 @@
+//! The client's file commands where they meet what already exists: a file
+//! that cannot go up does not stop the others, `--replace`, directories,
+//! local files not overwritten, `cat` and `-o -`, a run cut short going on
+//! where it stopped, and errors that say which file and what to do.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::client_cli::{client, output, signed_in, text};
+use crate::clients::{CuttingProxy, run};
+use crate::helpers::{TestApp, sample_bytes};
+
+#[tokio::test]
+async fn the_client_goes_on_past_a_failed_file_and_keeps_local_files() {
+    let app = TestApp::spawn().await;
+    let home = tempfile::tempdir().unwrap();
+    signed_in(&app, home.path(), "ann").await;
+    let server = app.address.clone();
+    let cli = |args: &[&str]| client(home.path(), &server, args);
+    let path = |name: &str| home.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("a.csv"), "x\n1\n").unwrap();
+    std::fs::write(path("b.csv"), "y\n2\n").unwrap();
+    run(cli(&["upload", &path("a.csv")])).await;
+
+    // a.csv is taken: reported, and b.csv still goes up.
+    std::fs::write(path("a.csv"), "x\n1\n2\n").unwrap();
+    let both = output(cli(&["upload", &path("a.csv"), &path("b.csv")])).await;
+    assert!(!both.status.success());
+    let stderr = text(&both.stderr);
+    assert!(
+        stderr.contains("a.csv: not uploaded") && stderr.contains("file_exists"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 of 2 files not uploaded"), "{stderr}");
+    assert!(
+        text(&both.stdout).contains("b.csv (4 bytes"),
+        "{}",
+        text(&both.stdout)
+    );
+    let replaced = run(cli(&["upload", "--replace", &path("a.csv")])).await;
+    assert!(replaced.contains("a.csv (6 bytes"), "{replaced}");
+
+    let directory = output(cli(&["upload", home.path().to_str().unwrap()])).await;
+    assert!(
+        text(&directory.stderr).contains("it is a directory"),
+        "{}",
+        text(&directory.stderr)
+    );
+
+    // A local file of that name is kept unless --force.
+    let kept = output(cli(&["get", "a.csv", "-o", &path("b.csv")])).await;
+    assert!(!kept.status.success());
+    assert!(
+        text(&kept.stderr).contains("exists; pass --force"),
+        "{}",
+        text(&kept.stderr)
+    );
+    assert_eq!(std::fs::read(path("b.csv")).unwrap(), b"y\n2\n");
+    run(cli(&["get", "a.csv", "-o", &path("b.csv"), "--force"])).await;
+    assert_eq!(std::fs::read(path("b.csv")).unwrap(), b"x\n1\n2\n");
+
+    // To stdout, both ways.
+    assert_eq!(run(cli(&["cat", "a.csv"])).await, "x\n1\n2\n");
+    assert_eq!(run(cli(&["get", "a.csv", "-o", "-"])).await, "x\n1\n2\n");
+    assert!(!home.path().join("-").exists());
+
+    // Errors name the file, and a refused credential says how to get one.
+    for args in [["rm", "nope.csv"], ["get", "nope.csv"], ["cat", "nope.csv"]] {
+        let missing = output(cli(&args)).await;
+        assert!(
+            text(&missing.stderr).contains("nope.csv: file not found (not_found, HTTP 404)"),
+            "{args:?}: {}",
+            text(&missing.stderr)
+        );
+    }
+    let refused = output(cli(&["ls", "--token", "depot_not-a-key"])).await;
+    assert!(
+        text(&refused.stderr).contains("sign in with `depot login"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
+/// Starts a resumable upload of `file` through `proxy`, which cuts it, and
+/// kills the client during its pause before trying again, as Ctrl-C would.
+async fn cut_short(home: &std::path::Path, proxy: &CuttingProxy, file: &str) {
+    let mut upload = client(home, &proxy.address, &["upload", file]);
+    upload.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = upload.spawn().unwrap();
+    for _ in 0..300 {
+        if proxy.has_cut() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(proxy.has_cut(), "the upload was not cut");
+    child.kill().unwrap();
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_resumable_upload_cut_short_goes_on_when_run_again_or_is_aborted() {
+    let app = TestApp::spawn().await;
+    let home = tempfile::tempdir().unwrap();
+    signed_in(&app, home.path(), "ann").await;
+    let content = sample_bytes(70 * 1024 * 1024 + 5);
+    let big = home.path().join("big.bin");
+    std::fs::write(&big, &content).unwrap();
+    let big = big.to_str().unwrap();
+
+    let proxy = CuttingProxy::start(&app.address, 20 * 1024 * 1024).await;
+    cut_short(home.path(), &proxy, big).await;
+    let sent_before = proxy.forwarded();
+    let again = output(client(home.path(), &proxy.address, &["upload", big])).await;
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let stderr = text(&again.stderr);
+    let offset: u64 = stderr
+        .split("going on with an earlier upload at byte ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|offset| offset.parse().ok())
+        .unwrap_or_else(|| panic!("not resumed: {stderr}"));
+    assert!(offset >= 8 * 1024 * 1024, "{offset}");
+    assert!(
+        proxy.forwarded() - sent_before < content.len() as u64 - offset + 1024 * 1024,
+        "only what the server lacked went again"
+    );
+    let copy = output(client(home.path(), &app.address, &["cat", "big.bin"])).await;
+    assert!(copy.stdout == content, "byte-identical");
+
+    // Another cut run, given up: the server's upload ends, the next run starts afresh.
+    let other = home.path().join("other.bin");
+    std::fs::write(&other, &content[..66 * 1024 * 1024]).unwrap();
+    let other = other.to_str().unwrap();
+    let proxy = CuttingProxy::start(&app.address, 10 * 1024 * 1024).await;
+    cut_short(home.path(), &proxy, other).await;
+    let aborted = run(client(home.path(), &proxy.address, &["upload", "--abort", other])).await;
+    assert!(aborted.contains("ended and its bytes removed"), "{aborted}");
+    let nothing = run(client(home.path(), &proxy.address, &["upload", "--abort", other])).await;
+    assert!(nothing.contains("no unfinished upload"), "{nothing}");
+    let fresh = output(client(home.path(), &proxy.address, &["upload", other])).await;
+    assert!(fresh.status.success(), "{}", text(&fresh.stderr));
+    assert!(
+        !text(&fresh.stderr).contains("going on"),
+        "{}",
+        text(&fresh.stderr)
+    );
+}

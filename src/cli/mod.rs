@@ -400,7 +400,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let state = startup::build_server_state(&config).await?;
     let listener = listen(&config).await?;
-    tracing::info!(addr = %listener.local_addr()?, role, data_dir = %config.data_dir.display(), "depot is serving");
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, role, data_dir = %config.data_dir.display(), "depot is serving");
+    greet(&state, addr).await?;
     server::run(
         listener,
         state,
@@ -408,6 +410,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         server::shutdown_signal(),
     )
     .await?;
+    Ok(())
+}
+
+/// Tells a person who just started depot where to go, and — on a new
+/// deployment — that the first account made becomes the admin.
+async fn greet(state: &crate::pipeline::state::AppState, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let url = match &state.public_url {
+        Some(url) => url.as_str().to_owned(),
+        None if addr.ip().is_unspecified() => format!("http://localhost:{}", addr.port()),
+        None => format!("http://{addr}"),
+    };
+    tracing::info!("open {url} for the web UI; the API's documentation is at {url}/docs/");
+    let mut conn = state.db.pool().acquire().await?;
+    if crate::db::users::none_yet(&mut conn).await? {
+        tracing::info!(
+            "no account yet: the first one made (in the web UI, or POST /api/v1/auth/register) becomes the admin"
+        );
+    }
     Ok(())
 }
 

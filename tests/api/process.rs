@@ -116,6 +116,19 @@ impl ServerProcess {
         }
     }
 
+    /// The lines it logs within `wait` after starting.
+    pub fn lines_within(&self, wait: Duration) -> Vec<String> {
+        let until = std::time::Instant::now() + wait;
+        let mut lines = Vec::new();
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(_) => break,
+            }
+        }
+        lines
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::cli::stderr_of;
-use crate::process::depot;
+use crate::process::{ServerProcess, depot};
 
 /// Runs `depot serve` on `data_dir` with extra environment, until it exits.
 fn serve_until_exit(cwd: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Output {
@@ -205,4 +205,29 @@ fn an_unreachable_object_store_fails_in_one_short_line_and_leaves_no_secret() {
     assert!(stderr.len() < 200, "one short line: {stderr}");
     assert!(dir.path().join("data").exists(), "the data dir was checked");
     assert!(!dir.path().join("data").join("secret.key").exists());
+}
+
+/// A person who starts depot is told where to go and, on a new deployment,
+/// that the first account becomes the admin.
+#[tokio::test]
+async fn the_server_says_where_to_open_it_and_who_becomes_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &[]);
+    let said = first.lines_within(std::time::Duration::from_secs(2)).join("\n");
+    assert!(
+        said.contains(&format!("open {} for the web UI", first.address)),
+        "{said}"
+    );
+    assert!(said.contains("the first one made"), "{said}");
+    first
+        .register(&reqwest::Client::new(), "ann", "correct horse battery")
+        .await;
+    assert!(first.terminate());
+
+    let again = ServerProcess::serve(dir.path(), &["--addr", "127.0.0.1:0"], &[]);
+    let said = again.lines_within(std::time::Duration::from_secs(2)).join("\n");
+    assert!(
+        said.contains("for the web UI") && !said.contains("no account yet"),
+        "{said}"
+    );
 }

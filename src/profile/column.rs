@@ -10,9 +10,13 @@ use foldhash::quality::FixedState;
 use crate::profile::values::{self, Int, Number, Zone};
 use crate::profile::{ColumnProfile, Dtype};
 
-/// Exact up to a few hundred distinct values, then HyperLogLog++ with 2^12
-/// registers (about 1.6 % error, 3 KiB).
+/// Exact up to [`EXACT_DISTINCT`] distinct values, then HyperLogLog++ with
+/// 2^12 registers (about 1.6 % error, 3 KiB).
 type Sketch = CardinalityEstimator<[u8]>;
+
+/// The most distinct values the sketch keeps one by one (its array
+/// representation), so that its count is exact.
+const EXACT_DISTINCT: u64 = 128;
 
 /// The same hash for the same bytes in every run, so profiles are reproducible.
 const HASHER: FixedState = FixedState::with_seed(0x0064_6570_6f74);
@@ -290,6 +294,7 @@ impl Column {
             dtype: dtype.clone(),
             missing: Some(self.missing),
             distinct: Some(distinct),
+            distinct_estimated: distinct > EXACT_DISTINCT,
             min: None,
             max: None,
             mean: None,

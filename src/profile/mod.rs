@@ -295,6 +295,9 @@ pub struct ColumnProfile {
     /// small); absent where the file does not tell (Parquet).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distinct: Option<u64>,
+    /// Present, and true, when `distinct` is an estimate rather than a count.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub distinct_estimated: bool,
     /// Numbers: the extremes; date/times: the earliest and latest (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min: Option<serde_json::Value>,

@@ -241,6 +241,7 @@ fn column(field: &Field, rows: u64, stats: &ColumnStats) -> ColumnProfile {
         dtype,
         missing,
         distinct: None,
+        distinct_estimated: false,
         min,
         max,
         mean: None,

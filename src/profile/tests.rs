@@ -177,6 +177,26 @@ fn statistics_describe_each_column() {
 }
 
 #[test]
+fn a_distinct_count_says_when_it_is_an_estimate() {
+    let rows = |count: u32| {
+        let mut csv = String::from("id\n");
+        for id in 0..count {
+            csv.push_str(&format!("{id}\n"));
+        }
+        profile(csv.as_bytes()).unwrap().unwrap().columns.remove(0)
+    };
+    let few = rows(128);
+    assert_eq!((few.distinct, few.distinct_estimated), (Some(128), false));
+    let many = rows(5000);
+    assert!(many.distinct_estimated);
+    let json = serde_json::to_value(&few).unwrap();
+    assert!(
+        json.get("distinct_estimated").is_none(),
+        "only said when true: {json}"
+    );
+}
+
+#[test]
 fn the_summary_is_seed_twos_markdown_then_a_table() {
     let csv = "date,product,sales\n2024-01-01,widget,12.5\n2024-01-02,gadget,\n";
     let summary = profile(csv.as_bytes()).unwrap().unwrap().summary();

@@ -1,6 +1,7 @@
 // The details dialog: a file's metadata, its dataset summary as a table, a
 // preview (a CSV/TSV's first rows, a text file's start, an image inline;
-// HTML and SVG only ever as text), and download, share, make active, delete.
+// HTML and SVG only ever as text), and download, share, use as the current
+// dataset, delete.
 
 import { download, fileUrl, getJson, request } from './api.js';
 import { el, humanDate, humanSize, textTable } from './format.js';
@@ -11,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 // Object URLs of previewed images, released when the dialog closes.
 let imageUrls = [];
 
-// `actions`: { activate(name), deleted(name) } — what the page does after them.
+// `actions`: { activate(name), remove(name) → whether it went } — the page's.
 export function setUpDetails(actions) {
   const dialog = $('details');
   $('details-close').addEventListener('click', () => dialog.close());
@@ -24,7 +25,9 @@ export function setUpDetails(actions) {
     await actions.activate(dialog.dataset.name);
     dialog.close();
   }));
-  $('details-delete').addEventListener('click', () => confirmDelete(dialog.dataset.name, actions));
+  $('details-delete').addEventListener('click', () => guarded(async () => {
+    if (await actions.remove(dialog.dataset.name)) dialog.close();
+  }));
   $('details-share').addEventListener('click', () => openShare(dialog.dataset.name));
 }
 
@@ -68,16 +71,27 @@ function showMeta(file) {
   );
 }
 
+// Statistics as people read them: six significant digits (a mean is
+// 50.7181, not 50.718093999999965), separators for thousands; dates as given.
+const STATISTIC = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 6 });
+function statistic(value) {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'number' ? STATISTIC.format(value) : String(value);
+}
+
 function showProfile(profile) {
   if (!profile) return;
-  const number = (value) => (value === undefined || value === null ? '' : String(value));
+  const count = (value) => (value === undefined || value === null ? '' : value.toLocaleString());
   const rows = profile.columns.map((column) => [
-    column.name, column.dtype, number(column.missing), number(column.distinct),
-    number(column.min), number(column.max), number(column.mean),
+    column.name, column.dtype, count(column.missing),
+    column.distinct_estimated ? `≈ ${count(column.distinct)}` : count(column.distinct),
+    statistic(column.min), statistic(column.max), statistic(column.mean),
   ]);
+  const estimated = profile.columns.some((column) => column.distinct_estimated);
   $('details-profile').replaceChildren(
     el('h3', { text: `Dataset: ${profile.rows.toLocaleString()} rows, ${profile.columns.length} columns` }),
     textTable(['Column', 'dtype', 'Missing', 'Distinct', 'Min', 'Max', 'Mean'], rows),
+    estimated ? el('p', { class: 'muted', text: '≈ an estimate, within about 2 %: distinct values are counted exactly up to 128.' }) : null,
   );
 }
 
@@ -103,26 +117,4 @@ async function showPreview(preview, file) {
     default:
       area.replaceChildren(el('p', { class: 'muted', text: 'No preview for this type of file; download it to open it.' }));
   }
-}
-
-function confirmDelete(name, actions) {
-  const confirm = $('confirm-delete');
-  $('confirm-text').textContent = `Delete ${name}? This cannot be undone.`;
-  const yes = $('confirm-yes');
-  const cancel = $('confirm-cancel');
-  const close = () => {
-    yes.removeEventListener('click', remove);
-    cancel.removeEventListener('click', close);
-    confirm.close();
-  };
-  const remove = () => guarded(async () => {
-    close();
-    await request(fileUrl(name), { method: 'DELETE' });
-    $('details').close();
-    actions.deleted(name);
-  });
-  yes.addEventListener('click', remove);
-  cancel.addEventListener('click', close);
-  confirm.showModal();
-  cancel.focus();
 }

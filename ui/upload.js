@@ -1,9 +1,10 @@
 // Uploads with progress. A file under LARGE_FILE goes up as one multipart
-// request (seed 2's form); a larger one over tus 1.0 in CHUNK-sized PATCHes,
+// request; a larger one over tus 1.0 in CHUNK-sized PATCHes,
 // so a dropped connection costs at most one chunk: after a failure the
 // upload asks the server for its durable offset and goes on from there. Its
 // URL is kept in localStorage until it ends, so the same file dropped again
 // after a reload (or a crash of the browser) goes on where it stopped.
+// A file may go up under another name, or replace the file of its name.
 // Uploads go to the signed-in user's own space, or through an upload link
 // (`linkSpace`), with the link as the credential.
 
@@ -24,8 +25,8 @@ const ownSpace = {
   // The form names the file and its session; tus' metadata likewise.
   named: true,
   // The stored file, as its metadata says (the last PATCH stored it).
-  async stored(file) {
-    const xhr = await send('GET', `/api/v1/files/${encodeURIComponent(file.name)}`, { headers: authHeaders() });
+  async stored(name) {
+    const xhr = await send('GET', `/api/v1/files/${encodeURIComponent(name)}`, { headers: authHeaders() });
     if (xhr.status !== 200) throw await apiErrorOf(xhr);
     return JSON.parse(xhr.responseText);
   },
@@ -40,17 +41,21 @@ export function linkSpace(base, password) {
     uploadsUrl: `${base}/uploads/`,
     owner: () => base,
     named: false,
-    stored: async (file) => ({ file_name: file.name }),
+    stored: async (name) => ({ file_name: name }),
   };
 }
 
-// Starts uploading `file`; `progress(sent, total)` is called as bytes leave.
-// Returns { done: Promise<file view>, cancel() }.
-export function upload(file, { description, session, progress, space = ownSpace }) {
-  const options = { description, session, progress, space };
+// Starts uploading `file` as `name` (default: its own), replacing a file of
+// that name if `replace`; `progress(sent, total)` is called as bytes leave.
+// Returns { done: Promise<file view>, cancel(): Promise } — `done` rejects
+// with `cancelled` once the server has let go of what it held.
+export function upload(file, { name = file.name, replace = false, description, session, progress, space = ownSpace }) {
+  const options = { name, replace, description, session, progress, space };
   const job = file.size >= LARGE_FILE ? new Resumable(file, options) : new OneRequest(file, options);
   return { done: job.run(), cancel: () => job.cancel() };
 }
+
+const sleep = (seconds) => new Promise((resolve) => { setTimeout(resolve, seconds * 1000); });
 
 class Cancelled extends Error {
   constructor() { super('cancelled'); this.cancelled = true; }
@@ -79,19 +84,20 @@ function apiErrorOf(xhr) {
 }
 
 class OneRequest {
-  constructor(file, { description, session, progress, space }) {
-    Object.assign(this, { file, description, session, progress, space });
+  constructor(file, options) {
+    Object.assign(this, { file, ...options });
   }
 
   async run() {
     const form = new FormData();
     if (this.space.named) {
-      form.append('file_name', this.file.name);
+      form.append('file_name', this.name);
       if (this.session) form.append('session_id', this.session);
       if (this.description) form.append('description', this.description);
     }
     form.append('file', this.file, this.file.name);
-    const xhr = await send('POST', this.space.formUrl, {
+    const url = this.space.named && this.replace ? `${this.space.formUrl}?replace=true` : this.space.formUrl;
+    const xhr = await send('POST', url, {
       headers: this.space.headers(),
       body: form,
       onProgress: (loaded) => this.progress(Math.min(loaded, this.file.size), this.file.size),
@@ -102,19 +108,22 @@ class OneRequest {
     return JSON.parse(xhr.responseText);
   }
 
-  cancel() { this.xhr?.abort(); }
+  cancel() {
+    this.xhr?.abort();
+    return Promise.resolve();
+  }
 }
 
 class Resumable {
-  constructor(file, { description, session, progress, space }) {
-    Object.assign(this, { file, description, session, progress, space, cancelled: false });
+  constructor(file, options) {
+    Object.assign(this, { file, ...options, cancelled: false });
   }
 
   // The same user's (or link's) same file (name, size, modification time)
-  // finds its upload again.
+  // going up under the same name finds its upload again.
   get key() {
-    const { name, size, lastModified } = this.file;
-    return `depot.upload:${this.space.owner()}:${name}:${size}:${lastModified}`;
+    const { size, lastModified } = this.file;
+    return `depot.upload:${this.space.owner()}:${this.name}:${size}:${lastModified}`;
   }
 
   // The headers of every tus request.
@@ -126,6 +135,8 @@ class Resumable {
     try {
       return await this.send();
     } catch (error) {
+      // Cancelled only once the server has ended the upload (or it fails to).
+      if (error.cancelled) await this.ended;
       // Cancelled or refused: a later drop starts afresh. One that gave up on
       // the network stays, for the same file dropped again to go on.
       if (error.cancelled || error.status) localStorage.removeItem(this.key);
@@ -143,7 +154,7 @@ class Resumable {
     this.progress(offset, this.file.size);
     if (offset === this.file.size) {
       localStorage.removeItem(this.key);
-      return this.space.stored(this.file);
+      return this.space.stored(this.name);
     }
     let failures = 0;
     while (true) {
@@ -155,7 +166,7 @@ class Resumable {
           this.progress(offset, this.file.size);
           if (offset === this.file.size) {
             localStorage.removeItem(this.key);
-            return this.space.stored(this.file);
+            return this.space.stored(this.name);
           }
           continue;
         }
@@ -189,7 +200,10 @@ class Resumable {
 
   async create() {
     const fields = this.space.named
-      ? [['filename', this.file.name], ['session_id', this.session], ['description', this.description]]
+      ? [
+        ['file_name', this.name], ['filename', this.file.name], ['session_id', this.session],
+        ['description', this.description], ['replace', this.replace ? 'true' : ''],
+      ]
       : [['filename', this.file.name]];
     const metadata = fields
       .filter(([, value]) => value)
@@ -242,8 +256,20 @@ class Resumable {
   cancel() {
     this.cancelled = true;
     this.xhr?.abort();
-    // Release what the server holds of it; a failure here leaves it to expire.
-    if (this.url) send('DELETE', this.url, { headers: this.headers() }).catch(() => {});
+    this.ended ??= this.url ? this.terminate() : Promise.resolve();
+    return this.ended;
+  }
+
+  // Ends the upload on the server, asking again while it answers 423 (a
+  // chunk still being written), fails or cannot be reached.
+  async terminate() {
+    for (const delay of [0, ...RETRY_DELAYS]) {
+      await sleep(delay);
+      const xhr = await send('DELETE', this.url, { headers: this.headers() }).catch(() => null);
+      if (xhr && [204, 404, 410].includes(xhr.status)) return;
+      if (xhr && xhr.status !== 423 && xhr.status < 500) throw await apiErrorOf(xhr);
+    }
+    throw new Error('the server did not end the upload; its bytes go when it expires');
   }
 }
 

@@ -44,6 +44,10 @@ const ASSETS: &[Asset] = &[
     asset!("link.js", "text/javascript; charset=utf-8"),
     asset!("share.js", "text/javascript; charset=utf-8"),
     asset!("sharing.js", "text/javascript; charset=utf-8"),
+    asset!("filelist.js", "text/javascript; charset=utf-8"),
+    asset!("uploads.js", "text/javascript; charset=utf-8"),
+    asset!("confirm.js", "text/javascript; charset=utf-8"),
+    asset!("toast.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];

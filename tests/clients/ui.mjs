@@ -196,6 +196,81 @@ async function team(page) {
 
 const fileRow = (page, name) => page.locator('#file-rows tr', { has: page.getByRole('button', { name, exact: true }) });
 
+// The size the file list showed for ids.csv, which its history row must show too.
+let idsSize;
+
+const apiGet = (page, path) => page.evaluate(async (path) => {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${sessionStorage.getItem('depot.token')}` } });
+  return response.text();
+}, path);
+
+// A taken name is a choice, not a dead end: keep both, replace, rename. Then
+// several files selected and deleted at once, and finished uploads cleared.
+async function duplicates(page) {
+  const refusedUpload = async (name, text) => {
+    page.expected.push('status of 409');
+    await dropFiles(page, [{ name, type: 'text/csv', text }]);
+    const refused = page.locator('#uploads li.failed', { hasText: name }).first();
+    await refused.waitFor();
+    const message = await refused.locator('.upload-status').textContent();
+    check(message.includes(name) && message.includes('already exists'), `the refusal names the file: ${message}`);
+    return refused;
+  };
+  const stored = (name) => page.locator('#uploads li.done', { hasText: name }).locator('.upload-status', { hasText: 'stored' }).waitFor();
+
+  let refused = await refusedUpload('sales.csv', 'a,b\n1,2\n');
+  await refused.getByRole('button', { name: 'Keep both, the new sales.csv under another name' }).click();
+  await stored('sales (2).csv');
+  await fileRow(page, 'sales (2).csv').waitFor();
+  check(await apiGet(page, '/api/v1/files/sales%20(2).csv/content') === 'a,b\n1,2\n', 'kept under a free name');
+  // Finished uploads go from the list on request.
+  await page.getByRole('button', { name: 'Clear finished' }).click();
+  check(await page.locator('#uploads li').count() === 0, 'the upload list is cleared');
+
+  refused = await refusedUpload('sales (2).csv', 'a,b\n3,4\n');
+  await refused.getByRole('button', { name: 'Replace sales (2).csv' }).click();
+  await stored('sales (2).csv');
+  check(await apiGet(page, '/api/v1/files/sales%20(2).csv/content') === 'a,b\n3,4\n', 'replaced');
+
+  refused = await refusedUpload('sales.csv', 'a,b\n5,6\n');
+  await refused.getByRole('button', { name: 'Upload sales.csv under another name' }).click();
+  await refused.getByLabel('New name for sales.csv').fill('sales-2024.csv');
+  await refused.getByRole('button', { name: 'Upload', exact: true }).click();
+  await stored('sales-2024.csv');
+  check(await apiGet(page, '/api/v1/files/sales.csv/content') === CSV, 'the original sales.csv is untouched');
+
+  // Past 128 distinct values a count is an estimate, and says so; means are rounded.
+  const ids = `id,value\n${Array.from({ length: 5000 }, (_, i) => `${i},${i / 7}`).join('\n')}\n`;
+  await dropFiles(page, [{ name: 'ids.csv', type: 'text/csv', text: ids }]);
+  await stored('ids.csv');
+  await page.getByRole('button', { name: 'ids.csv', exact: true }).click();
+  const idDetails = page.getByRole('dialog', { name: 'ids.csv' });
+  await idDetails.getByText('Dataset: 5,000 rows, 2 columns').waitFor();
+  const idRow = await idDetails.locator('#details-profile tbody tr').nth(1).locator('td').allTextContents();
+  check(idRow[3].startsWith('≈ '), `an estimated distinct count is marked: ${idRow}`);
+  check(idRow[6] === '357.071', `the mean is rounded to six digits: ${idRow[6]}`);
+  await idDetails.getByRole('button', { name: 'Close' }).click();
+  idsSize = await fileRow(page, 'ids.csv').locator('td[data-label="Size"]').textContent();
+
+  // Each row has its own Download.
+  const [saved] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download sales-2024.csv' }).click(),
+  ]);
+  check(readFileSync(await saved.path(), 'utf8') === 'a,b\n5,6\n', 'a row downloads its file');
+
+  // Three at once: selected, then deleted after one confirmation.
+  for (const name of ['sales (2).csv', 'sales-2024.csv', 'ids.csv']) {
+    await page.getByRole('checkbox', { name: `Select ${name}` }).check();
+  }
+  await page.locator('#selection-count', { hasText: '3 selected' }).waitFor();
+  await page.locator('#selection').getByRole('button', { name: 'Delete…' }).click();
+  await page.locator('#confirm-delete').getByText('Delete 3 files?').waitFor();
+  await page.locator('#confirm-delete').getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 3);
+  check(await page.locator('#selection').isHidden(), 'nothing is selected any more');
+}
+
 async function desktop(page) {
   await page.goto(base);
   await page.getByRole('heading', { name: 'Sign in to depot' }).waitFor();
@@ -268,10 +343,10 @@ async function desktop(page) {
   const path = await saved.path();
   check(readFileSync(path, 'utf8') === CSV, 'the download is the file');
 
-  // Make it the active file from the dialog.
-  await details.getByRole('button', { name: 'Make active' }).click();
+  // Make it the current dataset (the session's active file) from the dialog.
+  await details.getByRole('button', { name: 'Use as current dataset' }).click();
   await fileRow(page, 'sales.csv').and(page.locator('.active')).waitFor();
-  await page.getByText('Active file in this session: sales.csv').waitFor();
+  await page.locator('#active-file', { hasText: 'Current dataset: sales.csv' }).waitFor();
 
   // Uploaded HTML-ish text is shown as text, never run.
   await page.getByRole('button', { name: 'notes.txt', exact: true }).click();
@@ -290,13 +365,7 @@ async function desktop(page) {
   await page.waitForFunction(() => document.querySelector('#details-preview img')?.naturalWidth === 2);
   await page.getByRole('dialog', { name: 'dot.png' }).getByRole('button', { name: 'Close' }).click();
 
-  // A second sales.csv is refused, and the message names the file.
-  page.expected.push('status of 409');
-  await dropFiles(page, [{ name: 'sales.csv', type: 'text/csv', text: 'a,b\n1,2\n' }]);
-  const refused = page.locator('#uploads li.failed', { hasText: 'sales.csv' });
-  await refused.waitFor();
-  const message = await refused.locator('.upload-status').textContent();
-  check(/sales\.csv.*already exists/.test(message), `the refusal names the file: ${message}`);
+  await duplicates(page);
 
   // Delete, with confirmation.
   await page.getByRole('button', { name: 'notes.txt', exact: true }).click();
@@ -307,12 +376,14 @@ async function desktop(page) {
   await page.waitForFunction(() => document.querySelectorAll('#file-rows tr').length === 2);
   check(!(await fileRow(page, 'notes.txt').count()), 'notes.txt is gone');
 
-  // This session's history: three stored, one refused with its reason.
+  // The history of all the account's uploads: seven stored, three refused with their reason.
   const history = page.locator('#history-rows tr');
-  await page.waitForFunction(() => document.querySelectorAll('#history-rows tr').length === 4);
-  check((await history.filter({ hasText: 'completed' }).count()) === 3, 'three completed uploads');
-  check((await history.filter({ hasText: 'failed' }).filter({ hasText: 'already exists' }).count()) === 1,
-    'the refused upload and why');
+  await page.waitForFunction(() => document.querySelectorAll('#history-rows tr').length === 10);
+  check((await history.filter({ hasText: 'completed' }).count()) === 7, 'seven completed uploads');
+  check((await history.filter({ hasText: 'failed' }).filter({ hasText: 'already exists' }).count()) === 3,
+    'the refused uploads and why');
+  const idsHistory = await history.filter({ hasText: 'ids.csv' }).locator('td[data-label="Size"]').textContent();
+  check(idsHistory === idsSize, `a size reads the same in both tables: ${idsHistory} and ${idsSize}`);
   await page.locator('#history-rows').scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${shots}/desktop-history.png`, fullPage: true });
 
@@ -472,7 +543,10 @@ async function largeFiles(page) {
   });
   check(stored === await page.evaluate(() => window.expectedSha256), 'big.bin is stored byte for byte');
 
-  // Cancelled while its second chunk is held back.
+  // Cancelled while the server is still writing a chunk of it (a writer of
+  // the test's own holds the upload's lock there): the DELETE gets 423 and is
+  // asked again until the server lets go, and only then does the upload show
+  // as cancelled.
   let release;
   const held = new Promise((resolve) => { release = resolve; });
   let patches = 0;
@@ -488,9 +562,40 @@ async function largeFiles(page) {
   const cancelItem = page.locator('#uploads li', { hasText: 'cancelled.bin' });
   await cancelItem.locator('.upload-status', { hasText: '%' }).waitFor();
   while (patches < 2) await page.waitForTimeout(50);
+  const [uploadUrl, token] = await page.evaluate(() => [
+    Object.entries(localStorage).find(([key]) => key.startsWith('depot.upload:') && key.includes('cancelled.bin'))[1],
+    sessionStorage.getItem('depot.token'),
+  ]);
+  const tus = { Authorization: `Bearer ${token}`, 'Tus-Resumable': '1.0.0' };
+  const offset = (await fetch(`${base}${uploadUrl}`, { method: 'HEAD', headers: tus })).headers.get('Upload-Offset');
+  let finishWriting;
+  const writing = new Promise((resolve) => { finishWriting = resolve; });
+  const slowBody = new ReadableStream({
+    async start(controller) {
+      controller.enqueue(new Uint8Array(1024));
+      await writing;
+      controller.close();
+    },
+  });
+  const writer = fetch(`${base}${uploadUrl}`, {
+    method: 'PATCH',
+    headers: { ...tus, 'Upload-Offset': offset, 'Content-Type': 'application/offset+octet-stream' },
+    body: slowBody,
+    duplex: 'half',
+  });
+  await page.waitForTimeout(500);
+  page.expected.push('status of 423', 'status of 423', 'status of 423', 'status of 423');
   await cancelItem.getByRole('button', { name: 'Cancel the upload of cancelled.bin' }).click();
   release();
-  await cancelItem.locator('.upload-status', { hasText: 'Cancelled' }).waitFor();
+  await cancelItem.locator('.upload-status', { hasText: 'Cancelling…' }).waitFor();
+  await page.waitForTimeout(1500);
+  check(await cancelItem.locator('.upload-status', { hasText: 'Cancelling…' }).isVisible(),
+    'not shown as cancelled while the server still holds the upload');
+  finishWriting();
+  check((await writer).status === 204, 'the other writer finished');
+  await cancelItem.locator('.upload-status', { hasText: 'Cancelled' }).waitFor({ timeout: 30_000 });
+  check((await fetch(`${base}${uploadUrl}`, { method: 'HEAD', headers: tus })).status === 404,
+    'the server let go of the cancelled upload');
   await page.unrouteAll({ behavior: 'ignoreErrors' });
   check(!(await fileRow(page, 'cancelled.bin').count()), 'a cancelled upload is not listed');
   const open = await page.evaluate(async () => {
@@ -499,6 +604,7 @@ async function largeFiles(page) {
     return (await response.json()).length;
   });
   check(open === 0, 'no file was stored for the cancelled upload');
+  await page.locator('#history-rows tr', { hasText: 'cancelled.bin' }).filter({ hasText: 'failed' }).waitFor();
 
   // A reload in the middle of an upload: the same file dropped again goes on
   // from the server's offset instead of starting over.
@@ -564,8 +670,13 @@ async function phone(page) {
   await page.getByRole('button', { name: 'phone.csv', exact: true }).click();
   const details = page.getByRole('dialog', { name: 'phone.csv' });
   await details.locator('#details-preview table').waitFor();
-  await details.getByRole('button', { name: 'Make active' }).click();
-  await page.getByText('Active file in this session: phone.csv').waitFor();
+  await details.getByRole('button', { name: 'Use as current dataset' }).click();
+  await page.locator('#active-file', { hasText: 'Current dataset: phone.csv' }).waitFor();
+  // The toast it shows keeps clear of the search box.
+  await page.locator('#toast.shown').waitFor();
+  const [toastBox, searchBox] = await Promise.all(['#toast', '#filter-name'].map((id) => page.locator(id).boundingBox()));
+  check(toastBox.y + toastBox.height <= searchBox.y || searchBox.y + searchBox.height <= toastBox.y,
+    `the toast does not cover the search box: ${JSON.stringify({ toastBox, searchBox })}`);
   await page.getByRole('button', { name: 'phone.csv', exact: true }).click();
   await details.locator('#details-preview table').waitFor();
   await page.screenshot({ path: `${shots}/phone-preview.png` });

@@ -9,12 +9,14 @@ use crate::config::{Config, Secret};
 use crate::http::NodeState;
 use crate::pipeline::storage_node::{StorageNode, TRANSIENT_DIR};
 use crate::server::{Limits, run_node};
-use crate::storage::contract::{key_of, run_all};
+use crate::storage::contract::run_all;
 use crate::storage::{BlobStore, LocalBlobStore, RemoteBlobStore, StorageError, breaker, remote};
 
 /// A storage node on a local store, served on a loopback port, and a
 /// remote store speaking to it with `key`.
-async fn node_on_loopback(root: &std::path::Path, key: &str) -> (RemoteBlobStore, LocalBlobStore) {
+/// A storage node on a loopback port: a store speaking to it, the node's own
+/// local store, and its URL.
+async fn node_on_loopback(root: &std::path::Path, key: &str) -> (RemoteBlobStore, LocalBlobStore, String) {
     let local = LocalBlobStore::open(&root.join("blobs")).await.unwrap();
     let node = StorageNode::open(Arc::new(local.clone()), root).await.unwrap();
     let secret = Secret::new(key);
@@ -26,13 +28,14 @@ async fn node_on_loopback(root: &std::path::Path, key: &str) -> (RemoteBlobStore
     (
         RemoteBlobStore::new(&url, &secret, breaker::DEFAULT_MIN_RATE).unwrap(),
         local,
+        url,
     )
 }
 
 #[tokio::test]
 async fn remote_store_meets_the_contract_and_leaves_nothing_staged_on_the_node() {
     let dir = tempfile::tempdir().unwrap();
-    let (remote, local) = node_on_loopback(dir.path(), "a-key-of-at-least-thirty-two-bytes!").await;
+    let (remote, local, _) = node_on_loopback(dir.path(), "a-key-of-at-least-thirty-two-bytes!").await;
     run_all(&remote).await;
 
     // A write cut off after some chunks went to the node is discarded there.
@@ -56,15 +59,9 @@ async fn remote_store_meets_the_contract_and_leaves_nothing_staged_on_the_node()
 #[tokio::test]
 async fn a_remote_store_with_the_wrong_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, _) = node_on_loopback(dir.path(), "a-key-of-at-least-thirty-two-bytes!").await;
-    let (right, _) = node_on_loopback(dir.path(), "the-right-key-of-thirty-two-bytes!!").await;
+    node_on_loopback(dir.path(), "a-key-of-at-least-thirty-two-bytes!").await;
+    let (right, _, url) = node_on_loopback(dir.path(), "the-right-key-of-thirty-two-bytes!!").await;
     right.check().await.unwrap();
-    let url = right
-        .uri(&key_of(b""))
-        .split("/internal/")
-        .next()
-        .unwrap()
-        .to_owned();
     let wrong = RemoteBlobStore::new(
         &url,
         &Secret::new("not-the-key-but-also-thirty-two-b"),

@@ -260,7 +260,11 @@ impl ConfigArgs {
             role,
             storage_url,
         };
-        Config::load(self.config.as_deref(), &flags)
+        // `depot` alone serves without clap having read `DEPOT_CONFIG`.
+        let file = self
+            .config
+            .or_else(|| std::env::var_os("DEPOT_CONFIG").map(PathBuf::from));
+        Config::load(file.as_deref(), &flags)
     }
 }
 

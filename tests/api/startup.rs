@@ -164,6 +164,13 @@ fn a_mistyped_setting_in_depot_toml_is_refused_by_name() {
     let serve = serve_until_exit(dir.path(), Path::new("data"), &[]);
     assert_fails_with_one_line(&serve, expected);
     assert!(!dir.path().join("data").join("secret.key").exists());
+    // `depot` alone, with the file named by DEPOT_CONFIG, reads it too.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let named = depot(elsewhere.path())
+        .env("DEPOT_CONFIG", dir.path().join("depot.toml"))
+        .output()
+        .unwrap();
+    assert_fails_with_one_line(&named, expected);
 }
 
 #[test]
@@ -201,7 +208,12 @@ fn an_unreachable_object_store_fails_in_one_short_line_and_leaves_no_secret() {
     );
     assert_fails_with_one_line(&output, "S3 store s3://depot/blobs is unreachable");
     let stderr = stderr_of(&output);
-    assert!(stderr.contains("Connection refused"), "{stderr}");
+    // The cause: refused at once, or (on a loaded machine, once the client's
+    // retries outlast the store's deadline) not answering.
+    assert!(
+        stderr.contains("Connection refused") || stderr.contains("not answering"),
+        "{stderr}"
+    );
     assert!(stderr.len() < 200, "one short line: {stderr}");
     assert!(dir.path().join("data").exists(), "the data dir was checked");
     assert!(!dir.path().join("data").join("secret.key").exists());

@@ -74,7 +74,8 @@ const ACTIVE: &str = "active";
     params(crate::http::upload::ReplaceParam),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, description = "Stored", body = crate::http::files::FileView),
-        (status = 409, description = "The name is taken", body = crate::http::openapi::ErrorBody), (status = 408, description = "The body arrived too slowly and was cut (`body_timeout`); nothing was kept", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody)))]
+        (status = 409, description = "The name is taken", body = crate::http::openapi::ErrorBody), (status = 408, description = "The body arrived too slowly and was cut (`body_timeout`); nothing was kept", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "A bad `replace`, or a dataset pandas would refuse", body = crate::http::openapi::ErrorBody)))]
 pub async fn upload_file_named_active(
     state: State<AppState>,
     user: AuthUser,

@@ -1,5 +1,6 @@
-//! The command-line client's file commands `ls`, `get`, `rm` and `info`
-//! (`upload` is [`super::upload`]) against a depot server over its public API ([`super::remote`]).
+//! The command-line client's file commands `ls`, `get`, `cat`, `rm` and
+//! `info` (`upload` is [`super::upload`]) against a depot server over its
+//! public API ([`super::remote`]).
 //! Every failure exits non-zero with the server's own message.
 
 use std::io::Write;

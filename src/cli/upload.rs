@@ -203,7 +203,9 @@ impl Sending<'_> {
                 Kept::forget(&upload)?;
                 Err(err)
             }
-            Err(Stop::Unreachable(err)) => Err(err.context("run the same command again to go on from there")),
+            Err(Stop::Unreachable(err)) => Err(anyhow::anyhow!(
+                "{err:#}; run the same command again to go on from there"
+            )),
         }
     }
 

@@ -372,18 +372,30 @@ async fn offset_now(remote: &Remote, upload: &str) -> anyhow::Result<Option<u64>
     }
 }
 
-/// Ends an upload on the server, removing its bytes.
+/// Ends an upload on the server, removing its bytes. Asks again while the
+/// server answers 423 (still writing a request of it: a run killed
+/// mid-request leaves one behind for a moment) or fails, or cannot be reached.
 async fn terminate(remote: &Remote, upload: &str) -> anyhow::Result<()> {
-    let response = remote
-        .request(reqwest::Method::DELETE, upload)?
-        .header("Tus-Resumable", "1.0.0")
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", remote.server))?;
-    match response.status() {
-        status if status.is_success() || status == StatusCode::NOT_FOUND => Ok(()),
-        _ => Err(server_error(response).await),
+    let mut last = None;
+    for delay in std::iter::once(0).chain(RETRY_DELAYS) {
+        tokio::time::sleep(Duration::from_secs(delay)).await;
+        let sent = remote
+            .request(reqwest::Method::DELETE, upload)?
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() || response.status() == StatusCode::NOT_FOUND => {
+                return Ok(());
+            }
+            Ok(response) if retryable(response.status()) => last = Some(server_error(response).await),
+            Ok(response) => return Err(server_error(response).await),
+            Err(err) => {
+                last = Some(anyhow::Error::from(err).context(format!("cannot reach {}", remote.server)))
+            }
+        }
     }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("cannot reach {}", remote.server)))
 }
 
 /// `depot upload --abort`: ends the kept unfinished uploads of these files.

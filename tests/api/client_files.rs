@@ -136,8 +136,24 @@ async fn a_resumable_upload_cut_short_goes_on_when_run_again_or_is_aborted() {
     let other = other.to_str().unwrap();
     let proxy = CuttingProxy::start(&app.address, 10 * 1024 * 1024).await;
     cut_short(home.path(), &proxy, other).await;
-    let aborted = run(client(home.path(), &proxy.address, &["upload", "--abort", other])).await;
-    assert!(aborted.contains("ended and its bytes removed"), "{aborted}");
+    // The server may still be writing a request of the killed run (423, as
+    // a writer of the test's own makes sure here): the abort waits for it.
+    let writer = locked_by_a_slow_writer(&app, home.path()).await;
+    let abort = tokio::spawn(output(client(
+        home.path(),
+        &proxy.address,
+        &["upload", "--abort", other],
+    )));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!abort.is_finished(), "the abort did not wait for the server");
+    assert_eq!(writer.finish().await, reqwest::StatusCode::NO_CONTENT);
+    let aborted = abort.await.unwrap();
+    assert!(aborted.status.success(), "{}", text(&aborted.stderr));
+    assert!(
+        text(&aborted.stdout).contains("ended and its bytes removed"),
+        "{}",
+        text(&aborted.stdout)
+    );
     let nothing = run(client(home.path(), &proxy.address, &["upload", "--abort", other])).await;
     assert!(nothing.contains("no unfinished upload"), "{nothing}");
     let fresh = output(client(home.path(), &proxy.address, &["upload", other])).await;
@@ -147,4 +163,52 @@ async fn a_resumable_upload_cut_short_goes_on_when_run_again_or_is_aborted() {
         "{}",
         text(&fresh.stderr)
     );
+}
+
+/// A `PATCH` to the client's one kept upload that sends a little and then
+/// holds the upload's lock on the server until finished.
+struct SlowWriter {
+    more: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    sent: tokio::task::JoinHandle<reqwest::StatusCode>,
+}
+
+impl SlowWriter {
+    async fn finish(self) -> reqwest::StatusCode {
+        drop(self.more);
+        self.sent.await.unwrap()
+    }
+}
+
+async fn locked_by_a_slow_writer(app: &TestApp, home: &std::path::Path) -> SlowWriter {
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("uploads.json")).unwrap()).unwrap();
+    let upload = app.url(kept["uploads"][0]["upload"].as_str().unwrap());
+    let saved = std::fs::read_to_string(home.join("client.toml")).unwrap();
+    let key = saved
+        .split('"')
+        .find(|part| part.starts_with("depot_"))
+        .unwrap()
+        .to_owned();
+    let head = app
+        .client
+        .head(&upload)
+        .bearer_auth(&key)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    let offset = head.headers()["upload-offset"].to_str().unwrap().to_owned();
+    let (more, body) = crate::resumable::fed_body();
+    more.send(Ok(bytes::Bytes::from(vec![1; 1024]))).await.unwrap();
+    let patch = app
+        .client
+        .patch(&upload)
+        .bearer_auth(&key)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", offset)
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(body);
+    let sent = tokio::spawn(async move { patch.send().await.unwrap().status() });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    SlowWriter { more, sent }
 }

@@ -212,7 +212,7 @@ fn cid_of(bytes: &[u8]) -> String {
 }
 
 /// A request body fed by the test, chunk by chunk; an `Err` cuts it off.
-fn fed_body() -> (mpsc::Sender<Result<Bytes, std::io::Error>>, reqwest::Body) {
+pub(crate) fn fed_body() -> (mpsc::Sender<Result<Bytes, std::io::Error>>, reqwest::Body) {
     let (sender, receiver) = mpsc::channel(4);
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|chunk| (chunk, receiver))

@@ -1,5 +1,5 @@
-//! The `depot` binary: configuration layers, startup validation, `token`, `admin`,
-//! and logs.
+//! The `depot` binary's deployment commands: `token`, `admin`, `user`,
+//! `profile`, and its logs (starting and configuration: `startup.rs`).
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -41,27 +41,56 @@ pub async fn delete(
         .await?
         .ok_or(Error::NotFound("file"))?;
     let cleared = sessions::clear_active_file(&mut tx, locked.id).await?;
-    let key = locked.blob_key()?;
     // The event first: if it cannot be written, nothing irreversible has happened.
     audit.note_file(&locked.file_name, &locked.sha256, 0);
     audit.record(&mut tx, "delete").await?;
-    // The blob goes while the row lock is held, so an upload of the same content
-    // waiting on that lock re-creates both the row and the blob after us.
-    if blobs::release(&mut tx, &key).await? {
-        let removal = remove_bytes(state, &mut tx, &key, 0).await?;
-        transfers::schedule_cleanup(&mut tx, locked.id, removal.at()).await?;
-    }
-    let record = files::delete(&mut tx, user, file_name.as_str())
-        .await?
-        .ok_or(Error::NotFound("file"))?;
-    quota::count_deleted(&mut tx, user, record.size).await?;
+    take_out(&mut tx, &locked, Unused::RemoveNow(state)).await?;
     tx.commit().await?;
     audit.committed();
     for change in &cleared {
         active::publish(state, change, None).await;
     }
-    tracing::info!(user = user.get(), file = %record.file_name, sha256 = %key, "file deleted");
-    Ok(record)
+    tracing::info!(user = user.get(), file = %locked.file_name, sha256 = %locked.sha256, "file deleted");
+    Ok(locked)
+}
+
+/// What becomes of content whose last file goes.
+pub(crate) enum Unused<'a> {
+    /// Its bytes are removed now (or, if the store refuses, again later).
+    RemoveNow(&'a AppState),
+    /// Its removal is scheduled for now, for the sweep of scheduled removals:
+    /// in a transaction others share (a group commit) bytes must not go
+    /// before it commits.
+    Schedule,
+}
+
+/// Takes a locked file out of its owner's files in the caller's transaction:
+/// one reference to its content (and, for the last, what `unused` says),
+/// its row and its count in the quota.
+pub(crate) async fn take_out(
+    conn: &mut sqlx::AnyConnection,
+    file: &FileRecord,
+    unused: Unused<'_>,
+) -> Result<(), Error> {
+    let key = file.blob_key()?;
+    // The blob goes while its row's lock is held, so an upload of the same
+    // content waiting on that lock re-creates both the row and the blob after us.
+    if blobs::release(conn, &key).await? {
+        let at = match unused {
+            Unused::RemoveNow(state) => remove_bytes(state, conn, &key, 0).await?.at(),
+            Unused::Schedule => {
+                let now = timestamp::now_micros();
+                blobs::schedule_cleanup(conn, &key, now).await?;
+                now
+            }
+        };
+        // Before the row goes: the transfers lose their file id with it.
+        transfers::schedule_cleanup(conn, file.id, at).await?;
+    }
+    files::delete(conn, file.user_id, &file.file_name)
+        .await?
+        .ok_or(Error::NotFound("file"))?;
+    quota::count_deleted(conn, file.user_id, file.size).await
 }
 
 /// What became of unused content's bytes.

@@ -16,7 +16,6 @@ mod digests;
 mod ingest;
 mod profiling;
 mod record;
-mod replace;
 
 use bytes::Bytes;
 

@@ -15,13 +15,13 @@ use crate::pipeline::Error;
 use crate::pipeline::active;
 use crate::pipeline::attempt::{Attempt, Completing};
 use crate::pipeline::audit::Audit;
+use crate::pipeline::delete::{self, Unused};
 use crate::pipeline::group_commit::Batch;
 use crate::pipeline::quota::{self, Quota};
 use crate::pipeline::state::AppState;
 use crate::storage::{BlobKey, BlobStore, BlobWriter};
 
 use super::ingest::Received;
-use super::replace::{self, Replaced};
 
 /// Who stores what under which name: everything about an upload but its bytes.
 #[derive(Debug, Clone)]
@@ -179,9 +179,10 @@ struct Stored {
 
 impl Stored {
     async fn record(self, batch: &mut Batch<'_>) -> Result<Recorded, Error> {
-        let replaced = match self.replace {
-            true => replace::remove_replaced(batch.conn(), self.file.user_id, &self.file.file_name).await?,
-            false => None,
+        let replaced = if self.replace {
+            remove_replaced(batch.conn(), self.file.user_id, &self.file.file_name).await?
+        } else {
+            None
         };
         if let Some(replaced) = &replaced {
             self.audit
@@ -248,6 +249,33 @@ impl Stored {
 
 /// The new file, its session's new active file, and the file it replaced.
 type Recorded = (FileRecord, Option<ActiveChange>, Option<Replaced>);
+
+/// The file an upload with `replace` took the place of, and the sessions
+/// that had it active.
+struct Replaced {
+    old: FileRecord,
+    cleared: Vec<ActiveChange>,
+}
+
+/// Takes `user`'s file `file_name`, if there is one, out of the way of a new
+/// file of that name, in the transaction that records the new one, as a
+/// deletion would: its sessions' active file cleared, then
+/// [`delete::take_out`]. Its shares and links end with it (they were given
+/// for the old bytes). Content left unused is not removed inside the shared
+/// transaction: its removal is scheduled, and the sweep of scheduled removals
+/// takes it unless an upload uses it again first.
+async fn remove_replaced(
+    conn: &mut sqlx::AnyConnection,
+    user: UserId,
+    file_name: &str,
+) -> Result<Option<Replaced>, Error> {
+    let Some(old) = files::lock_owned(conn, user, file_name).await? else {
+        return Ok(None);
+    };
+    let cleared = sessions::clear_active_file(conn, old.id).await?;
+    delete::take_out(conn, &old, Unused::Schedule).await?;
+    Ok(Some(Replaced { old, cleared }))
+}
 
 /// Fails the upload if its bytes are gone from their content address.
 async fn ensure_placed(blobs: &dyn BlobStore, key: &BlobKey) -> Result<(), Error> {

@@ -125,8 +125,7 @@ async fn rate_limits(config: &Config, db: &Db) -> anyhow::Result<Limits> {
 /// internal API. It will not start without a strong shared key.
 pub async fn build_node(config: &Config) -> anyhow::Result<NodeState> {
     let key = internal_api_key(config)?;
-    ensure_writable(&config.data_dir)
-        .with_context(|| format!("data dir {} is not writable", config.data_dir.display()))?;
+    prepare_data_dir(config)?;
     let (blobs, _) = blob_store(config).await?;
     let node = StorageNode::open(blobs, &config.data_dir)
         .await

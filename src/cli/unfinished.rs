@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::remote::{config_path, write_private};
 
 /// One local file going up to one server under one name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Unfinished {
     pub(super) server: String,
     pub(super) path: PathBuf,
@@ -48,13 +48,8 @@ impl Unfinished {
 
     /// The same file, unchanged, going up under the same name to the same server.
     fn same_upload(&self, other: &Self) -> bool {
-        Self {
-            upload: String::new(),
-            ..other.clone()
-        } == Self {
-            upload: String::new(),
-            ..self.clone()
-        }
+        self.same_file(other)
+            && (self.size, self.modified, &self.name) == (other.size, other.modified, &other.name)
     }
 
     /// The same local file to the same server, whatever became of it since.

@@ -223,9 +223,7 @@ impl Sending<'_> {
         let created = self
             .remote
             .send(
-                self.remote
-                    .request(reqwest::Method::POST, "/api/v1/uploads/")?
-                    .header("Tus-Resumable", "1.0.0")
+                tus(self.remote, reqwest::Method::POST, "/api/v1/uploads/")?
                     .header("Upload-Length", self.size)
                     .header("Upload-Metadata", metadata),
             )
@@ -258,10 +256,8 @@ impl Sending<'_> {
                 .await
                 .map_err(Stop::refused)?;
             file.read_exact(&mut chunk).await.map_err(Stop::refused)?;
-            let sent = remote
-                .request(reqwest::Method::PATCH, upload)
+            let sent = tus(remote, reqwest::Method::PATCH, upload)
                 .map_err(Stop::refused)?
-                .header("Tus-Resumable", "1.0.0")
                 .header("Upload-Offset", *offset)
                 .header(reqwest::header::CONTENT_TYPE, "application/offset+octet-stream")
                 .body(chunk)
@@ -315,6 +311,11 @@ impl Stop {
     }
 }
 
+/// A tus 1.0 request, with the caller's credential.
+fn tus(remote: &Remote, method: reqwest::Method, path: &str) -> anyhow::Result<reqwest::RequestBuilder> {
+    Ok(remote.request(method, path)?.header("Tus-Resumable", "1.0.0"))
+}
+
 fn retryable(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::LOCKED
 }
@@ -332,10 +333,8 @@ fn upload_offset(response: &Response) -> anyhow::Result<u64> {
 async fn durable_offset(remote: &Remote, upload: &str) -> Result<u64, Stop> {
     for delay in std::iter::once(0).chain(RETRY_DELAYS) {
         tokio::time::sleep(Duration::from_secs(delay)).await;
-        let head = remote
-            .request(reqwest::Method::HEAD, upload)
+        let head = tus(remote, reqwest::Method::HEAD, upload)
             .map_err(Stop::refused)?
-            .header("Tus-Resumable", "1.0.0")
             .send()
             .await;
         match head {
@@ -359,9 +358,7 @@ async fn durable_offset(remote: &Remote, upload: &str) -> Result<u64, Stop> {
 
 /// An earlier upload's offset, or `None` if the server no longer has it.
 async fn offset_now(remote: &Remote, upload: &str) -> anyhow::Result<Option<u64>> {
-    let response = remote
-        .request(reqwest::Method::HEAD, upload)?
-        .header("Tus-Resumable", "1.0.0")
+    let response = tus(remote, reqwest::Method::HEAD, upload)?
         .send()
         .await
         .with_context(|| format!("cannot reach {}", remote.server))?;
@@ -379,11 +376,7 @@ async fn terminate(remote: &Remote, upload: &str) -> anyhow::Result<()> {
     let mut last = None;
     for delay in std::iter::once(0).chain(RETRY_DELAYS) {
         tokio::time::sleep(Duration::from_secs(delay)).await;
-        let sent = remote
-            .request(reqwest::Method::DELETE, upload)?
-            .header("Tus-Resumable", "1.0.0")
-            .send()
-            .await;
+        let sent = tus(remote, reqwest::Method::DELETE, upload)?.send().await;
         match sent {
             Ok(response) if response.status().is_success() || response.status() == StatusCode::NOT_FOUND => {
                 return Ok(());

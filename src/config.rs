@@ -653,6 +653,19 @@ impl<'de> Deserialize<'de> for TrustedProxies {
     }
 }
 
+/// The file, inside the data dir, that keeps the generated secret of the embedded default.
+pub const SECRET_FILE: &str = "secret.key";
+
+/// Creates a file only its owner may read (a secret), failing if it exists.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use tracing::instrument::WithSubscriber;
 use crate::auth::Keys;
 use crate::cache::buckets::Buckets;
 use crate::cache::{ActiveFileCache, CacheBackend, LocalCache, RedisCache};
-use crate::config::{Backend, Config, Role, Secret};
+use crate::config::{Backend, Config, Role, SECRET_FILE, Secret, create_private_file};
 use crate::db::Db;
 use crate::db::audit::ChainKey;
 use crate::http::NodeState;
@@ -29,9 +29,6 @@ use crate::storage::{BlobStore, LocalBlobStore, MAX_OBJECT_COPY, RemoteBlobStore
 
 /// HS256 keys shorter than this are refused (RFC 7518 §3.2).
 pub const MIN_SECRET_BYTES: usize = 32;
-
-/// The file, inside the data dir, that keeps the generated secret of the embedded default.
-pub const SECRET_FILE: &str = "secret.key";
 
 /// The state a server serves with: as [`build_state`] gives it, and — on
 /// SQLite, where there is one node — with the upload locks an earlier
@@ -308,7 +305,7 @@ impl SigningSecret {
         let Some(path) = &self.unkept else {
             return Ok(());
         };
-        let mut file = match open_private(path) {
+        let mut file = match create_private_file(path) {
             Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                 bail!(
@@ -353,22 +350,4 @@ fn read_kept_secret(path: &Path) -> anyhow::Result<Option<Secret>> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
     }
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }

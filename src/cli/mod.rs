@@ -1,9 +1,10 @@
 //! The command line: `serve` (the default), `config`, `token`, `user`, `audit`,
-//! `admin` and `profile` for a deployment; `login`, `upload`, `ls`, `get`, `rm`
+//! `admin`, `backup`, `restore` and `profile` for a deployment; `login`, `upload`, `ls`, `get`, `rm`
 //! and `info`, the client of a running server.
 
 mod account;
 mod audit;
+mod backup;
 mod client;
 mod jobs;
 mod remote;
@@ -32,7 +33,7 @@ pub struct Cli {
 }
 
 /// Flags of the commands that work on a deployment (`serve`, `config`,
-/// `token`, `user`, `audit`, `admin`), so each reads the same one as
+/// `token`, `user`, `audit`, `admin`, `backup`, `restore`), so each reads the same one as
 /// `serve`; the client's commands speak to a server and do not take them.
 #[derive(Debug, Default, Args)]
 pub struct ConfigArgs {
@@ -88,6 +89,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Back up the deployment while it serves — a consistent snapshot of its
+    /// metadata and the content its files use, copying only what the
+    /// directory lacks — or check a backup (`verify`), or list its snapshots.
+    Backup(backup::BackupArgs),
+    /// Rebuild a deployment from a backup, into an empty data dir (or an
+    /// empty PostgreSQL database) and the configured store.
+    Restore(backup::RestoreArgs),
     /// Sign in to a server: an API key for this machine is made and kept in
     /// the client config file (the password is asked for without being
     /// shown, or read from stdin's first line when piped).
@@ -228,6 +236,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { deployment, command } => {
             runtime()?.block_on(users::run(deployment.load(None, None)?, command))
         }
+        Command::Backup(args) => runtime()?.block_on(backup::backup(args)),
+        Command::Restore(args) => runtime()?.block_on(backup::restore(args)),
         // The client's commands speak to a server; no deployment's configuration is theirs.
         Command::Login(args) => runtime()?.block_on(account::login(args)),
         Command::Logout(args) => runtime()?.block_on(account::logout(args)),

@@ -92,6 +92,17 @@ pub async fn schedule_cleanup(conn: &mut AnyConnection, key: &BlobKey, at: i64) 
     .await
 }
 
+/// Puts off the removal of unused content's bytes until `at`, without
+/// counting a failed try (a backup holds them).
+pub async fn defer_cleanup(conn: &mut AnyConnection, key: &BlobKey, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE blobs SET cleanup_scheduled_for = $2 WHERE sha256 = $1 AND refcount = 0")
+        .bind(key.as_str())
+        .bind(at)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Unused content whose removal is due at `now`, `limit` at most.
 pub async fn due_cleanups(pool: &AnyPool, now: i64, limit: i64) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(

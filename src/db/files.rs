@@ -181,7 +181,7 @@ pub async fn names_with_content(pool: &AnyPool, sha256: &str) -> Result<Vec<(i64
 
 /// Points every file with this content at `storage_uri` (its blob moved stores).
 pub async fn relocate(pool: &AnyPool, sha256: &str, storage_uri: &str) -> Result<u64, sqlx::Error> {
-    sqlx::query("UPDATE files SET storage_uri = $2 WHERE sha256 = $1")
+    sqlx::query("UPDATE files SET storage_uri = $2 WHERE sha256 = $1 AND storage_uri <> $2")
         .bind(sha256)
         .bind(storage_uri)
         .execute(pool)

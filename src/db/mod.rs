@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod backups;
 pub mod blobs;
 pub mod conditions;
 pub mod dag;
@@ -12,6 +13,7 @@ pub mod history;
 pub mod invites;
 pub mod jobs;
 pub mod links;
+pub mod pg_tools;
 pub mod quotas;
 pub mod sessions;
 pub mod shares;
@@ -161,6 +163,16 @@ async fn leaves_no_transaction(conn: &mut sqlx::AnyConnection) -> Result<bool, s
         tracing::warn!("closed a database connection left in a failed transaction");
     }
     Ok(clean)
+}
+
+/// A SQLite database file opened for reading only, outside any pool (a
+/// backup's snapshot of the metadata).
+pub async fn open_read_only(path: &std::path::Path) -> anyhow::Result<sqlx::AnyConnection> {
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=ro", std::path::absolute(path)?.display());
+    sqlx::AnyConnection::connect(&url)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))
 }
 
 /// `prefix` followed by `VALUES`-style rows of placeholders for a multi-row

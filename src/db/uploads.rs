@@ -250,6 +250,17 @@ pub async fn expired(pool: &AnyPool, now: i64, limit: i64) -> Result<Vec<UploadR
     sqlx::query_as(&sql).bind(now).bind(limit).fetch_all(pool).await
 }
 
+/// Makes every resumable upload expired as of `now`, for the expiry to end
+/// (a restored deployment's, whose staged bytes were not backed up);
+/// returns how many there are.
+pub async fn expire_all(pool: &AnyPool, now: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query("UPDATE uploads SET expires_at = $1, lock_token = NULL, locked_until = NULL")
+        .bind(now - 1)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+}
+
 /// Lets go of every lock: on a single-node backend (SQLite) at startup, when
 /// whoever held them is gone.
 pub async fn unlock_all(pool: &AnyPool) -> Result<u64, sqlx::Error> {

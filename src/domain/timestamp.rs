@@ -15,6 +15,11 @@ pub fn to_rfc3339(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Now, as RFC 3339.
+pub fn rfc3339_now() -> String {
+    to_rfc3339(now_micros())
+}
+
 /// The moment `lifetime` after `micros`, if it is one a timestamp can hold.
 pub fn after(micros: i64, lifetime: std::time::Duration) -> Option<i64> {
     micros.checked_add(i64::try_from(lifetime.as_micros()).ok()?)

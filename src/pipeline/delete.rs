@@ -4,13 +4,14 @@
 //! When the store cannot remove the blob's bytes (a storage node down), the
 //! file is deleted all the same and the removal is scheduled: the blob's row
 //! stays, unused, with `cleanup_scheduled_for`, and [`retry_cleanups`] tries
-//! again with growing pauses until the store takes it.
+//! again with growing pauses until the store takes it. While a backup holds
+//! unused bytes ([`backups::holding`]), their removal waits the same way.
 
 use std::time::Duration;
 
 use crate::db::audit::hold_head;
 use crate::db::files::{self, FileRecord};
-use crate::db::{blobs, sessions, transfers};
+use crate::db::{backups, blobs, sessions, transfers};
 use crate::domain::UserId;
 use crate::domain::{FileName, timestamp};
 use crate::pipeline::Error;
@@ -119,6 +120,12 @@ async fn remove_bytes(
     failures: u32,
 ) -> Result<Removal, Error> {
     let now = timestamp::now_micros();
+    if backups::holding(conn, now).await? {
+        // A backup's snapshot may still have a file with these bytes.
+        let due = now.saturating_add(micros(state.policy.cleanup_retry));
+        blobs::defer_cleanup(conn, key, due).await?;
+        return Ok(Removal::Scheduled(due));
+    }
     match state.blobs.delete(key).await {
         Ok(()) => {
             blobs::forget(conn, key).await?;
@@ -130,12 +137,16 @@ async fn remove_bytes(
                 .cleanup_retry
                 .saturating_mul(2_u32.saturating_pow(failures))
                 .min(LONGEST_PAUSE);
-            let due = now.saturating_add(i64::try_from(pause.as_micros()).unwrap_or(i64::MAX));
+            let due = now.saturating_add(micros(pause));
             let attempts = blobs::schedule_cleanup(conn, key, due).await?;
             tracing::warn!(sha256 = %key, error = %err, attempts, retry_in = ?pause, "could not remove a deleted file's bytes; retrying later");
             Ok(Removal::Scheduled(due))
         }
     }
+}
+
+fn micros(pause: Duration) -> i64 {
+    i64::try_from(pause.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// One round of scheduled removals that are due; returns how many went.

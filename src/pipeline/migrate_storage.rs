@@ -7,11 +7,8 @@
 
 use std::time::Instant;
 
-use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
-
 use crate::db::{Db, blobs, files};
-use crate::storage::{BlobKey, BlobStore, StorageError};
+use crate::storage::{BlobStore, Copied, copy};
 
 /// Blobs read from the database at a time.
 const PAGE: i64 = 500;
@@ -79,33 +76,4 @@ pub async fn migrate(
             progress(&report, started.elapsed());
         }
     }
-}
-
-enum Copied {
-    Whole(u64),
-    Corrupt,
-    Missing,
-}
-
-async fn copy(from: &dyn BlobStore, to: &dyn BlobStore, key: &BlobKey) -> Result<Copied, StorageError> {
-    let mut stream = match from.read(key, None).await {
-        Ok(stream) => stream,
-        Err(StorageError::NotFound) => return Ok(Copied::Missing),
-        Err(err) => return Err(err),
-    };
-    let mut writer = to.stage().await?;
-    let mut hasher = Sha256::new();
-    let mut bytes = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        bytes += chunk.len() as u64;
-        writer.write(chunk).await?;
-    }
-    if BlobKey::from_digest(&hasher.finalize().into()) != *key {
-        tracing::error!(sha256 = %key, "the source's bytes do not match their key; not copied");
-        return Ok(Copied::Corrupt);
-    }
-    writer.commit(key).await?;
-    Ok(Copied::Whole(bytes))
 }

@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod active;
 pub mod attempt;
 pub mod audit;
+pub mod backup;
 pub mod credentials;
 pub mod delete;
 pub mod error;

@@ -9,6 +9,7 @@
 //! it, and the last one commits it like any other write.
 
 pub mod breaker;
+mod copy;
 mod guarded;
 mod local;
 mod memory;
@@ -28,6 +29,7 @@ use futures_util::Stream;
 
 use crate::domain::UploadId;
 
+pub use copy::{Copied, copy, digest};
 pub use local::LocalBlobStore;
 pub use memory::MemoryBlobStore;
 pub use remote::RemoteBlobStore;

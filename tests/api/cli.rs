@@ -34,13 +34,44 @@ async fn depot_token_mints_a_token_the_server_accepts() {
 
 /// `depot ARGS…` on the same deployment (data dir, database, secret) as `app`.
 pub fn depot_for(app: &TestApp, args: &[&str]) -> Command {
-    let mut command = depot(app.data_dir());
-    command.args(args).arg("--data-dir").arg(app.data_dir());
-    if let Some(url) = &app.config.database_url {
+    depot_on(&app.config, args)
+}
+
+/// `depot ARGS…` on the deployment `config` describes: its data dir,
+/// database, secret, and its store (S3, or the storage node of a gateway).
+pub fn depot_on(config: &depot::config::Config, args: &[&str]) -> Command {
+    let mut command = depot(&config.data_dir);
+    command.args(args).arg("--data-dir").arg(&config.data_dir);
+    if let Some(url) = &config.database_url {
         command.env("DATABASE_URL", url.expose());
     }
-    if let Some(secret) = &app.config.secret_key {
+    if let Some(secret) = &config.secret_key {
         command.env("SECRET_KEY", secret.expose());
+    }
+    if let Some(storage) = &config.storage {
+        command.env("DEPOT_STORAGE", storage);
+        command.env("DEPOT_S3_PATH_STYLE", config.s3_path_style.to_string());
+        for (name, value) in [
+            ("DEPOT_S3_ENDPOINT", &config.s3_endpoint),
+            ("DEPOT_S3_ACCESS_KEY_ID", &config.s3_access_key_id),
+        ] {
+            if let Some(value) = value {
+                command.env(name, value);
+            }
+        }
+        if let Some(secret) = &config.s3_secret_access_key {
+            command.env("DEPOT_S3_SECRET_ACCESS_KEY", secret.expose());
+        }
+    }
+    if config.role == depot::config::Role::Gateway {
+        command.env("DEPOT_ROLE", "gateway");
+        command.env(
+            "DEPOT_STORAGE_URL",
+            config.storage_url.as_deref().unwrap_or_default(),
+        );
+        if let Some(key) = &config.internal_api_key {
+            command.env("DEPOT_INTERNAL_API_KEY", key.expose());
+        }
     }
     command
 }

@@ -89,6 +89,14 @@ impl Drop for TestNode {
     }
 }
 
+/// A deployment's parts, made for a test but not served yet.
+pub struct Unstarted {
+    pub config: Config,
+    data_dir: tempfile::TempDir,
+    postgres: Option<PostgresDatabase>,
+    node: Option<TestNode>,
+}
+
 /// A database of its own for one test, dropped with the test.
 pub struct PostgresDatabase {
     admin_url: String,
@@ -102,6 +110,12 @@ impl TestApp {
 
     /// Starts depot with the test defaults, adjusted by `configure`.
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
+        Self::start(Self::prepare(configure).await).await
+    }
+
+    /// A deployment as [`Self::spawn_with`] makes it — a data dir, and a
+    /// database, store prefix or storage node of its own — not started yet.
+    pub async fn prepare(configure: impl FnOnce(&mut Config)) -> Unstarted {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = Config {
             addr: "127.0.0.1:0".into(),
@@ -136,6 +150,22 @@ impl TestApp {
             node.serve_as_gateway(&mut config);
         }
         configure(&mut config);
+        Unstarted {
+            config,
+            data_dir,
+            postgres,
+            node,
+        }
+    }
+
+    /// Serves a prepared deployment.
+    pub async fn start(unstarted: Unstarted) -> Self {
+        let Unstarted {
+            config,
+            data_dir,
+            postgres,
+            node,
+        } = unstarted;
         let blob_root = match (&node, config.s3().unwrap()) {
             (Some(node), _) if config.role == Role::Gateway => node.data_dir.path().join("blobs"),
             (_, Some(settings)) => s3_root().join(&settings.bucket).join(&settings.prefix),

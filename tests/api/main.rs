@@ -11,6 +11,7 @@ mod active;
 mod audit;
 mod audit_chain;
 mod auth;
+mod backup;
 mod cache;
 mod cids;
 mod cli;

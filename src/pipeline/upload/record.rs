@@ -8,7 +8,7 @@ use crate::db::history::Completion;
 use crate::db::is_unique_violation;
 use crate::db::sessions::ActiveChange;
 use crate::db::transfers::{self, Direction, NewTransfer};
-use crate::db::{blobs, dag, sessions, uploads};
+use crate::db::{backups, blobs, dag, sessions, uploads};
 use crate::domain::{FileName, SessionId, UploadId, UserId, content_type, timestamp};
 use crate::ipfs::Dag;
 use crate::pipeline::Error;
@@ -299,8 +299,14 @@ async fn unplace(state: &AppState, key: &BlobKey) {
     let removed = async {
         let mut tx = state.db.begin().await?;
         if blobs::hold_unused(&mut tx, key).await? {
-            state.blobs.delete(key).await?;
-            blobs::forget(&mut tx, key).await?;
+            let now = timestamp::now_micros();
+            if backups::holding(&mut tx, now).await? {
+                // Content a backup's snapshot may have: the sweep takes it later.
+                blobs::defer_cleanup(&mut tx, key, now).await?;
+            } else {
+                state.blobs.delete(key).await?;
+                blobs::forget(&mut tx, key).await?;
+            }
         }
         tx.commit().await?;
         Ok::<_, Error>(())

@@ -1,0 +1,226 @@
+//! `depot backup --to DIR`, `depot backup verify DIR`, `depot backup list DIR`
+//! and `depot restore --from DIR`: a deployment's backups, taken while it
+//! serves.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::ConfigArgs;
+use crate::config::Config;
+use crate::pipeline::audit::{Audit, Who};
+use crate::pipeline::backup::{self, BackupDir, CopyReport, Progress, Restore};
+use crate::pipeline::state::AppState;
+use crate::startup;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub deployment: ConfigArgs,
+    /// The backup directory, made if new. One that holds earlier backups
+    /// gets a new snapshot and only the content they lack.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Check a backup without restoring it: every file of the snapshot
+    /// against its checksum, and every content present and (unless
+    /// `--quick`) hashing to its SHA-256. Exits non-zero if anything is wrong.
+    Verify {
+        /// The backup directory.
+        dir: PathBuf,
+        /// The snapshot to check (default: the newest).
+        #[arg(long)]
+        snapshot: Option<String>,
+        /// Check that each content is there with its size, without reading it.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// The snapshots in a backup directory, oldest first.
+    List {
+        /// The backup directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub deployment: ConfigArgs,
+    /// The backup directory.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The snapshot to restore (default: the newest); `depot backup list` shows them.
+    #[arg(long)]
+    pub snapshot: Option<String>,
+}
+
+pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    match (args.command, args.to) {
+        (Some(BackupCommand::Verify { dir, snapshot, quick }), _) => {
+            verify(&dir, snapshot.as_deref(), !quick).await
+        }
+        (Some(BackupCommand::List { dir }), _) => list(&dir).await,
+        (None, Some(to)) => take(args.deployment.load(None, None)?, &to).await,
+        (None, None) => anyhow::bail!("say where to: depot backup --to DIR (or depot backup verify DIR)"),
+    }
+}
+
+async fn take(config: Config, to: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !to.to_string_lossy().contains("://"),
+        "{}: depot backs up into a directory (a mounted volume); copy that to object storage with \
+         `aws s3 sync` or `rclone sync` — its content files never change once written",
+        to.display()
+    );
+    let state = startup::build_state(&config).await?;
+    let taken = backup::take(&state, &config, to, |progress| {
+        eprintln!("{}", progress_line(&progress))
+    })
+    .await?;
+    let id = &taken.manifest.id;
+    record(&state, "backup", format!("snapshot {id} to {}", to.display())).await?;
+    println!(
+        "snapshot {id} in {}: {}; took {}",
+        to.display(),
+        summary(&taken.copy),
+        seconds(taken.took)
+    );
+    if config.secret_key.is_some() || config.audit_key.is_some() {
+        println!(
+            "SECRET_KEY and DEPOT_AUDIT_KEY are not in the backup: keep them with it, a restore needs them"
+        );
+    }
+    fail_if_incomplete(&taken.copy, "the deployment's store")
+}
+
+async fn verify(dir: &Path, snapshot: Option<&str>, deep: bool) -> anyhow::Result<()> {
+    let verified = backup::verify(dir, snapshot, deep, |progress| {
+        eprintln!("{}", progress_line(&progress))
+    })
+    .await?;
+    for problem in &verified.problems {
+        println!("{problem}");
+    }
+    anyhow::ensure!(
+        verified.problems.is_empty(),
+        "snapshot {} is damaged: {} problem(s)",
+        verified.manifest.id,
+        verified.problems.len()
+    );
+    println!(
+        "snapshot {} is whole: {} content ({}){}",
+        verified.manifest.id,
+        verified.blobs,
+        megabytes(verified.bytes),
+        if deep {
+            ", each read back and hashed"
+        } else {
+            ", each present with its size"
+        }
+    );
+    Ok(())
+}
+
+async fn list(dir: &Path) -> anyhow::Result<()> {
+    for id in BackupDir::open(dir).await?.snapshots()? {
+        println!("{id}");
+    }
+    Ok(())
+}
+
+pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let config = args.deployment.load(None, None)?;
+    let restore = Restore::prepare(&config, &args.from, args.snapshot.as_deref()).await?;
+    eprintln!(
+        "snapshot {}: metadata restored; copying content",
+        restore.manifest.id
+    );
+    let state = startup::build_state(&config).await?;
+    let restored = restore
+        .finish(&state, |progress| eprintln!("{}", progress_line(&progress)))
+        .await?;
+    let id = &restored.manifest.id;
+    record(
+        &state,
+        "restore",
+        format!("snapshot {id} from {}", args.from.display()),
+    )
+    .await?;
+    println!(
+        "restored snapshot {id} (taken {}): {}; {} unfinished upload(s) ended; took {}",
+        restored.manifest.started_at,
+        summary(&restored.copy),
+        restored.uploads_ended,
+        seconds(restored.took)
+    );
+    fail_if_incomplete(&restored.copy, "the backup")
+}
+
+/// The operator's action in the audit trail.
+async fn record(state: &AppState, action: &str, detail: String) -> anyhow::Result<()> {
+    let audit = Audit::new(
+        Who {
+            server_role: "cli",
+            success: 200,
+            ..Who::default()
+        },
+        state.audit.key().clone(),
+    );
+    audit.note_detail(detail);
+    state
+        .audit
+        .write(audit.event(action, 200, None))
+        .await
+        .map_err(|err| anyhow::anyhow!("the {action} is done, but its audit event failed: {err}"))
+}
+
+fn summary(copy: &CopyReport) -> String {
+    format!(
+        "{} content ({}), {} copied ({}), {} already there",
+        copy.blobs,
+        megabytes(copy.blob_bytes),
+        copy.copied,
+        megabytes(copy.copied_bytes),
+        copy.present
+    )
+}
+
+fn fail_if_incomplete(copy: &CopyReport, source: &str) -> anyhow::Result<()> {
+    for sha256 in &copy.missing {
+        println!("missing from {source} (not copied): {sha256}");
+    }
+    for sha256 in &copy.corrupt {
+        println!("corrupt in {source} (its bytes do not match their SHA-256; not copied): {sha256}");
+    }
+    anyhow::ensure!(
+        !copy.incomplete(),
+        "{} content could not be copied; the files that use them are flagged corrupt by the next cleanup",
+        copy.missing.len() + copy.corrupt.len()
+    );
+    Ok(())
+}
+
+fn progress_line(progress: &Progress) -> String {
+    let rate = progress.bytes as f64 / progress.elapsed.as_secs_f64().max(0.001) / 1e6;
+    format!(
+        "{} of {} content done, {} copied ({rate:.0} MB/s)",
+        progress.done,
+        progress.total,
+        megabytes(progress.bytes)
+    )
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn seconds(took: Duration) -> String {
+    format!("{:.1} s", took.as_secs_f64())
+}

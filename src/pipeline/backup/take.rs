@@ -1,0 +1,247 @@
+//! `depot backup --to DIR`: a snapshot of the metadata, the content its
+//! files use (only what the directory lacks is copied), a manifest.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::TryStreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::{
+    BackupDir, CONTENT, Content, CopyReport, FORMAT, MANIFEST, Manifest, Part, Progress, SECRET, copy_listed,
+    database_name, part_of, sync_dir, sync_file,
+};
+use crate::config::{Backend, Config, SECRET_FILE, create_private_file};
+use crate::db::{backups, pg_tools};
+use crate::domain::timestamp;
+use crate::pipeline::state::AppState;
+
+/// How long a hold lasts unless the backup renews it.
+const HOLD_FOR: Duration = Duration::from_secs(600);
+/// How often a running backup renews its hold.
+const RENEW_EVERY: Duration = Duration::from_secs(60);
+
+/// What a backup did.
+#[derive(Debug)]
+pub struct Taken {
+    pub manifest: Manifest,
+    pub dir: PathBuf,
+    pub copy: CopyReport,
+    pub took: Duration,
+}
+
+/// Backs up `state`'s deployment (configured by `config`) into `to`.
+pub async fn take(
+    state: &AppState,
+    config: &Config,
+    to: &Path,
+    mut progress: impl FnMut(Progress),
+) -> anyhow::Result<Taken> {
+    let started = Instant::now();
+    let started_at = timestamp::rfc3339_now();
+    let backup = BackupDir::create(to).await?;
+    let id = snapshot_id();
+    let dir = backup.snapshot_dir(&id);
+    std::fs::create_dir(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
+
+    let pool = state.db.pool().clone();
+    let now = timestamp::now_micros();
+    backups::take_hold(&pool, &id, now, now + micros(HOLD_FOR)).await?;
+    let hold = Hold::renew(pool.clone(), id.clone());
+    let result = async {
+        let metadata = snapshot_metadata(state, config, &dir).await?;
+        let secret = keep_secret(config, &dir).await?;
+        let list = part_of(&dir, CONTENT).await?;
+        let list_path = dir.join(CONTENT);
+        let total = count_lines(&list_path)?;
+        let copy = copy_listed(
+            &list_path,
+            state.blobs.as_ref(),
+            &backup.blobs,
+            total,
+            started,
+            &mut progress,
+        )
+        .await?;
+        anyhow::ensure!(
+            !hold.lost.load(Ordering::SeqCst),
+            "the backup's hold on removals lapsed (the database was unreachable for {} s); run it again",
+            HOLD_FOR.as_secs()
+        );
+        let manifest = Manifest {
+            format: FORMAT.to_owned(),
+            id: id.clone(),
+            started_at,
+            finished_at: timestamp::rfc3339_now(),
+            depot_version: env!("CARGO_PKG_VERSION").to_owned(),
+            database: database_name(config.backend()).to_owned(),
+            metadata,
+            content: Content {
+                list,
+                blobs: copy.blobs,
+                blob_bytes: copy.blob_bytes,
+            },
+            secret,
+        };
+        write_manifest(&dir, &manifest)?;
+        Ok(Taken {
+            manifest,
+            dir: dir.clone(),
+            copy,
+            took: started.elapsed(),
+        })
+    }
+    .await;
+    hold.stop();
+    backups::release_hold(&pool, &id, timestamp::now_micros()).await?;
+    result
+}
+
+/// `20261207T061503.042Z`: sorts as the snapshots were taken.
+fn snapshot_id() -> String {
+    let format =
+        time::macros::format_description!("[year][month][day]T[hour][minute][second].[subsecond digits:3]Z");
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string())
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// A backup's hold, renewed on a task of its own while the backup runs.
+struct Hold {
+    task: tokio::task::JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Hold {
+    fn renew(pool: sqlx::AnyPool, id: String) -> Self {
+        let lost = Arc::new(AtomicBool::new(false));
+        let flag = lost.clone();
+        let task = tokio::spawn(async move {
+            let mut renewed = Instant::now();
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                let until = timestamp::now_micros() + micros(HOLD_FOR);
+                match backups::extend_hold(&pool, &id, until).await {
+                    Ok(true) => renewed = Instant::now(),
+                    Ok(false) => flag.store(true, Ordering::SeqCst),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not renew the backup's hold");
+                        if renewed.elapsed() >= HOLD_FOR {
+                            flag.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
+            }
+        });
+        Self { task, lost }
+    }
+
+    fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+/// The database as one consistent snapshot, and the list of content its
+/// files use, read from that same snapshot.
+async fn snapshot_metadata(state: &AppState, config: &Config, dir: &Path) -> anyhow::Result<Part> {
+    match config.backend() {
+        Backend::Sqlite => {
+            let file = "metadata.sqlite3";
+            let path = dir.join(file);
+            let quoted = path.to_string_lossy().replace('\'', "''");
+            sqlx::query(&format!("VACUUM INTO '{quoted}'"))
+                .execute(state.db.pool())
+                .await
+                .context("cannot snapshot the SQLite database")?;
+            sync_file(&path)?;
+            let mut snapshot = crate::db::open_read_only(&path).await?;
+            write_content_list(&mut snapshot, dir).await?;
+            Ok(part_of(dir, file).await?)
+        }
+        Backend::Postgres => {
+            let file = "metadata.pgdump";
+            let url = config
+                .database_url
+                .as_ref()
+                .context("PostgreSQL without DATABASE_URL")?;
+            let mut tx = state.db.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+                .fetch_one(&mut *tx)
+                .await?;
+            let dump = pg_tools::command("pg_dump", url)?
+                .args(["--format=custom", "--no-owner", "--no-privileges", "--snapshot"])
+                .arg(&snapshot)
+                .arg("--file")
+                .arg(dir.join(file))
+                .output();
+            // pg_dump imports the snapshot at its start; the list is read in it meanwhile.
+            let (dumped, listed) = tokio::join!(dump, write_content_list(&mut tx, dir));
+            listed?;
+            pg_tools::succeeded("pg_dump", dumped)?;
+            tx.rollback().await?;
+            sync_file(&dir.join(file))?;
+            Ok(part_of(dir, file).await?)
+        }
+    }
+}
+
+/// Writes `content.txt`: each content the snapshot's files use, with its size.
+async fn write_content_list(conn: &mut sqlx::AnyConnection, dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join(CONTENT);
+    let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(&path).await?);
+    let mut rows = backups::used_content(conn);
+    while let Some((sha256, size)) = rows.try_next().await? {
+        out.write_all(format!("{sha256} {size}\n").as_bytes()).await?;
+    }
+    out.flush().await?;
+    out.into_inner().sync_all().await?;
+    Ok(())
+}
+
+/// Copies the data dir's signing secret, when the deployment keeps one there.
+async fn keep_secret(config: &Config, dir: &Path) -> anyhow::Result<Option<Part>> {
+    if config.secret_key.is_some() || config.backend() != Backend::Sqlite {
+        return Ok(None);
+    }
+    let kept = config.data_dir.join(SECRET_FILE);
+    if !kept.is_file() {
+        return Ok(None);
+    }
+    let target = dir.join(SECRET);
+    let mut file = create_private_file(&target)?;
+    std::io::copy(&mut std::fs::File::open(&kept)?, &mut file)?;
+    file.sync_all()?;
+    Ok(Some(part_of(dir, SECRET).await?))
+}
+
+fn count_lines(path: &Path) -> std::io::Result<u64> {
+    use std::io::BufRead;
+    let mut lines = 0;
+    for line in std::io::BufReader::new(std::fs::File::open(path)?).split(b'\n') {
+        line?;
+        lines += 1;
+    }
+    Ok(lines)
+}
+
+/// Writes the manifest last, durably: the snapshot is complete once it is there.
+fn write_manifest(dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+    let partial = dir.join(format!("{MANIFEST}.partial"));
+    let mut text = serde_json::to_string_pretty(manifest)?;
+    text.push('\n');
+    std::fs::write(&partial, text)?;
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, dir.join(MANIFEST))?;
+    sync_dir(dir)?;
+    Ok(())
+}

@@ -97,6 +97,13 @@ struct Metrics {
     ready: Family<ComponentLabels, Gauge>,
     rate_limited: Family<LimitLabels, Counter>,
     rate_limit_decisions: Family<StoreLabels, Counter>,
+    audit_write_failures: Counter,
+    job_last_success: Family<JobName, Gauge>,
+    job_last_failure: Family<JobName, Gauge>,
+    job_running: Family<JobName, Gauge>,
+    job_interval: Family<JobName, Gauge>,
+    files_corrupt: Gauge,
+    users_near_quota: Gauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -164,7 +171,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let db_connections = Family::<PoolLabels, Gauge>::default();
     registry.register(
         "db_pool_connections",
-        "Database pool connections, idle or in use",
+        "Database pool connections: idle, in_use, and max (the most it opens)",
         db_connections.clone(),
     );
     let connections_open = Gauge::default();
@@ -198,11 +205,81 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         rate_limited.clone(),
     );
     let rate_limit_decisions = Family::<StoreLabels, Counter>::default();
+    let audit_write_failures = Counter::default();
+    registry.register(
+        "audit_write_failures",
+        "Audit events that could not be written (their requests failed)",
+        audit_write_failures.clone(),
+    );
+    let job_last_success = Family::<JobName, Gauge>::default();
+    registry.register(
+        "job_last_success_timestamp_seconds",
+        "When the newest successful run of each job (and backup) ended, from the database, any node's",
+        job_last_success.clone(),
+    );
+    let job_last_failure = Family::<JobName, Gauge>::default();
+    registry.register(
+        "job_last_failure_timestamp_seconds",
+        "When the newest failed run of each job (and backup) ended, from the database",
+        job_last_failure.clone(),
+    );
+    let job_running = Family::<JobName, Gauge>::default();
+    registry.register(
+        "job_running_seconds",
+        "How long each job's newest run has been running (0 when it has ended)",
+        job_running.clone(),
+    );
+    let job_interval = Family::<JobName, Gauge>::default();
+    registry.register(
+        "job_interval_seconds",
+        "Each scheduled job's configured interval (0: not scheduled)",
+        job_interval.clone(),
+    );
+    let files_corrupt = Gauge::default();
+    registry.register(
+        "files_corrupt",
+        "Files flagged corrupt (their content failed verification or is missing)",
+        files_corrupt.clone(),
+    );
+    let users_near_quota = Gauge::default();
+    registry.register(
+        "users_near_quota",
+        "Users whose files take 90 % or more of their byte or file quota",
+        users_near_quota.clone(),
+    );
     registry.register(
         "rate_limit_decisions",
         "With REDIS_URL set, rate-limit decisions asked of Redis (each may also take tokens ahead for the next requests), and those made in_process while Redis does not answer",
         rate_limit_decisions.clone(),
     );
+    // Counters of known labels start at 0, so that their first event is an
+    // increase (`increase()` over a series that appears at 1 sees none) and
+    // every family is in a scrape before anything happened.
+    for kind in ["not_found", "full", "unavailable", "io"] {
+        drop(blob_store_errors.get_or_create(&ErrorLabels {
+            kind: kind.to_owned(),
+        }));
+    }
+    for reason in ["server_full", "client_full"] {
+        drop(connections_refused.get_or_create(&ReasonLabels {
+            reason: reason.to_owned(),
+        }));
+    }
+    for phase in ["header", "keep_alive", "send"] {
+        drop(connections_timed_out.get_or_create(&PhaseLabels {
+            phase: phase.to_owned(),
+        }));
+    }
+    for limit in ["login", "login_failures", "uploads", "requests", "anonymous"] {
+        drop(rate_limited.get_or_create(&LimitLabels {
+            limit: limit.to_owned(),
+        }));
+    }
+    for result in ["hit", "miss", "unavailable"] {
+        drop(cache_lookups.get_or_create(&CacheLabels {
+            result: result.to_owned(),
+        }));
+    }
     Metrics {
         registry,
         requests,
@@ -221,6 +298,13 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         ready,
         rate_limited,
         rate_limit_decisions,
+        audit_write_failures,
+        job_last_success,
+        job_last_failure,
+        job_running,
+        job_interval,
+        files_corrupt,
+        users_near_quota,
     }
 });
 
@@ -250,9 +334,9 @@ pub fn request_answered(method: &str, route: &str, status: u16, took: Duration) 
         .inc();
 }
 
-/// The database pool's connections, as a scrape finds them.
-pub fn db_connections(idle: i64, in_use: i64) {
-    for (label, value) in [("idle", idle), ("in_use", in_use)] {
+/// The database pool's connections, as a scrape finds them, and its most.
+pub fn db_connections(idle: i64, in_use: i64, max: i64) {
+    for (label, value) in [("idle", idle), ("in_use", in_use), ("max", max)] {
         METRICS
             .db_connections
             .get_or_create(&PoolLabels {
@@ -368,4 +452,26 @@ pub fn rate_limit_backend(store: &'static str) {
             store: store.to_owned(),
         })
         .inc();
+}
+
+/// Audit events that could not be written.
+pub fn audit_write_failed(events: usize) {
+    METRICS.audit_write_failures.inc_by(events as u64);
+}
+
+/// What the database says of a job's (or backups') runs, in seconds since
+/// the epoch (0: never); `running` is how long its newest run has run (0:
+/// ended); `interval` its schedule (0: none).
+pub fn job_health(job: &str, last_success: i64, last_failure: i64, running: i64, interval: i64) {
+    let name = JobName { job: job.to_owned() };
+    METRICS.job_last_success.get_or_create(&name).set(last_success);
+    METRICS.job_last_failure.get_or_create(&name).set(last_failure);
+    METRICS.job_running.get_or_create(&name).set(running);
+    METRICS.job_interval.get_or_create(&name).set(interval);
+}
+
+/// The files flagged corrupt, and the users near their quota, as a scrape finds them.
+pub fn data_health(corrupt_files: i64, users_near_quota: i64) {
+    METRICS.files_corrupt.set(corrupt_files);
+    METRICS.users_near_quota.set(users_near_quota);
 }

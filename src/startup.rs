@@ -90,6 +90,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
             verify_rate: config.verify_rate,
         })),
         readiness: Arc::default(),
+        gauges: Arc::default(),
         limits: Arc::new(limits),
         public_url: config.public_url.clone(),
     });

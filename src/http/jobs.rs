@@ -16,6 +16,7 @@ use crate::domain::timestamp;
 use crate::http::caller::AdminUser;
 use crate::http::error::ApiError;
 use crate::pipeline::Error;
+use crate::pipeline::backup::BACKUP_JOB;
 use crate::pipeline::maintenance::{self, Job, JobError, Progress, Trigger};
 use crate::pipeline::state::AppState;
 
@@ -103,9 +104,10 @@ pub async fn runs(
     let Query(params) = query.map_err(|rejection| Error::Validation(rejection.body_text()))?;
     if let Some(job) = &params.job
         && Job::parse(job).is_none()
+        && job != BACKUP_JOB
     {
         return Err(Error::Validation(format!(
-            "job must be one of {}",
+            "job must be one of {}, {BACKUP_JOB}",
             Job::ALL.map(Job::name).join(", ")
         ))
         .into());

@@ -7,6 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::metrics;
+use crate::pipeline::health;
 use crate::pipeline::state::AppState;
 
 /// The middleware (a route layer, so the route template is known): counts
@@ -49,7 +50,12 @@ fn is_upload(method: &str, route: &str) -> bool {
 pub async fn scrape(State(state): State<AppState>) -> Response {
     let pool = state.db.pool();
     let idle = i64::try_from(pool.num_idle()).unwrap_or_default();
-    metrics::db_connections(idle, i64::from(pool.size()) - idle);
+    let max = i64::from(pool.options().get_max_connections());
+    metrics::db_connections(idle, i64::from(pool.size()) - idle, max);
+    if let Err(err) = health::refresh(&state).await {
+        // The rest is still worth a scrape; `depot_ready` says the database is away.
+        tracing::warn!(error = %err, "could not read the database's gauges for /metrics");
+    }
     match metrics::encode() {
         Ok(text) => (
             [(

@@ -139,6 +139,7 @@ impl Audit {
     pub async fn record(&self, conn: &mut AnyConnection, action: &str) -> Result<(), sqlx::Error> {
         audit::append(conn, &self.0.key, &self.change_event(action))
             .await
+            .inspect_err(|_| crate::metrics::audit_write_failed(1))
             .map(drop)
     }
 
@@ -172,6 +173,9 @@ impl AuditWriter {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let written = append_all(&db, &chain_key, &batch).await.map_err(Arc::new);
+                if written.is_err() {
+                    crate::metrics::audit_write_failed(batch.len());
+                }
                 for (_, done) in batch.drain(..) {
                     let _ = done.send(written.clone());
                 }

@@ -151,7 +151,12 @@ async fn commit_batch(db: &Db, key: &ChainKey, batch: &mut Vec<Queued>) {
         }
         tx.commit().await
     };
-    match committed.await {
+    let committed = committed.await;
+    if committed.is_err() {
+        // The batch's events go with it: counted, as its requests fail.
+        crate::metrics::audit_write_failed(events.len());
+    }
+    match committed {
         Ok(()) => {
             for (outcome, done) in ran {
                 let _ = done.send(outcome);

@@ -22,6 +22,7 @@ pub mod credentials;
 pub mod delete;
 pub mod error;
 pub mod group_commit;
+pub mod health;
 pub mod keys;
 pub mod limits;
 pub mod links;

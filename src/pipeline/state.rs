@@ -9,6 +9,7 @@ use crate::db::Db;
 use crate::pipeline::audit::AuditWriter;
 use crate::pipeline::credentials::Credentials;
 use crate::pipeline::group_commit::GroupCommit;
+use crate::pipeline::health::Gauges;
 use crate::pipeline::limits::Limits;
 use crate::pipeline::maintenance::Maintenance;
 use crate::pipeline::readiness::Readiness;
@@ -62,6 +63,8 @@ pub struct Services {
     pub maintenance: Arc<Maintenance>,
     /// Whether the database and blob store take writes, probed on demand.
     pub readiness: Arc<Readiness>,
+    /// When `/metrics` last read its gauges from the database.
+    pub gauges: Arc<Gauges>,
     /// Rate limits, and who a request's client is.
     pub limits: Arc<Limits>,
     /// Where people reach depot, if configured: the start of link URLs.

@@ -26,6 +26,7 @@ mod history;
 mod jobs;
 mod limits;
 mod listing;
+mod monitoring;
 mod openapi;
 mod ops;
 mod partition;

@@ -39,6 +39,9 @@ pub use restore::{Restore, Restored};
 pub use take::{Taken, take};
 pub use verify::{Verified, verify};
 
+/// The job name backups are recorded under among the maintenance jobs' runs
+/// (`GET /api/v1/admin/jobs`, and the job gauges of `/metrics`).
+pub const BACKUP_JOB: &str = "backup";
 /// What a manifest's `format` says; a reader refuses any other.
 pub const FORMAT: &str = "depot-backup/1";
 const MANIFEST: &str = "manifest.json";

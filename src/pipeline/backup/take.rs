@@ -11,11 +11,11 @@ use futures_util::TryStreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    BackupDir, CONTENT, Content, CopyReport, FORMAT, MANIFEST, Manifest, Part, Progress, SECRET, copy_listed,
-    database_name, part_of, sync_dir, sync_file,
+    BACKUP_JOB, BackupDir, CONTENT, Content, CopyReport, FORMAT, MANIFEST, Manifest, Part, Progress, SECRET,
+    copy_listed, database_name, part_of, sync_dir, sync_file,
 };
 use crate::config::{Backend, Config, SECRET_FILE, create_private_file};
-use crate::db::{backups, pg_tools};
+use crate::db::{backups, jobs, pg_tools};
 use crate::domain::timestamp;
 use crate::pipeline::state::AppState;
 
@@ -49,6 +49,8 @@ pub async fn take(
 
     let pool = state.db.pool().clone();
     let now = timestamp::now_micros();
+    let node = &state.maintenance.node;
+    let run = jobs::start_run(&pool, BACKUP_JOB, "cli", node, now).await?;
     backups::take_hold(&pool, &id, now, now + micros(HOLD_FOR)).await?;
     let hold = Hold::renew(pool.clone(), id.clone());
     let result = async {
@@ -97,6 +99,30 @@ pub async fn take(
     .await;
     hold.stop();
     backups::release_hold(&pool, &id, timestamp::now_micros()).await?;
+    let (outcome, report) = match &result {
+        Ok(taken) => (
+            if taken.copy.incomplete() {
+                "failed"
+            } else {
+                "succeeded"
+            },
+            serde_json::json!({
+                "snapshot": id,
+                "dir": to.display().to_string(),
+                "blobs": taken.copy.blobs,
+                "blob_bytes": taken.copy.blob_bytes,
+                "copied": taken.copy.copied,
+                "copied_bytes": taken.copy.copied_bytes,
+                "missing": taken.copy.missing,
+                "corrupt": taken.copy.corrupt,
+            }),
+        ),
+        Err(err) => (
+            "failed",
+            serde_json::json!({ "snapshot": id, "error": format!("{err:#}") }),
+        ),
+    };
+    jobs::finish_run(&pool, run, outcome, &report.to_string(), timestamp::now_micros()).await?;
     result
 }
 

@@ -1,0 +1,56 @@
+//! What `/metrics` reports from the database, the same on every node: how
+//! each job's runs (and backups) went, the files flagged corrupt, and the
+//! users near their quota.
+
+use sqlx::AnyPool;
+
+/// A job's runs, in microseconds since the epoch.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRuns {
+    pub job: String,
+    pub last_success: Option<i64>,
+    pub last_failure: Option<i64>,
+    /// When its newest run started, if that run has not ended.
+    pub running_since: Option<i64>,
+}
+
+pub async fn job_runs(pool: &AnyPool) -> Result<Vec<JobRuns>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT job, \
+           MAX(CASE WHEN outcome = 'succeeded' THEN finished_at END) AS last_success, \
+           MAX(CASE WHEN outcome = 'failed' THEN finished_at END) AS last_failure, \
+           MAX(CASE WHEN outcome = 'running' AND id = newest THEN started_at END) AS running_since \
+         FROM job_runs JOIN (SELECT job AS newest_of, MAX(id) AS newest FROM job_runs GROUP BY job) n \
+           ON n.newest_of = job \
+         GROUP BY job ORDER BY job",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn corrupt_files(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM files WHERE corrupt_at IS NOT NULL")
+        .fetch_one(pool)
+        .await
+}
+
+/// Users whose files take `percent` % or more of their byte or file quota
+/// (theirs, else the deployment's `bytes` and `files`; 0 is unlimited).
+pub async fn users_near_quota(
+    pool: &AnyPool,
+    bytes: i64,
+    files: i64,
+    percent: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ( \
+           SELECT u.bytes, u.files, COALESCE(a.quota_bytes, $1) AS max_bytes, COALESCE(a.quota_files, $2) AS max_files \
+           FROM user_usage u LEFT JOIN users a ON a.id = u.user_id) q \
+         WHERE (max_bytes > 0 AND bytes * 100 >= max_bytes * $3) OR (max_files > 0 AND files * 100 >= max_files * $3)",
+    )
+    .bind(bytes)
+    .bind(files)
+    .bind(percent)
+    .fetch_one(pool)
+    .await
+}

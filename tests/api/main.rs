@@ -33,6 +33,7 @@ mod partition;
 mod preview;
 mod process;
 mod profile;
+mod proxy;
 mod quotas;
 mod replace;
 mod resumable;

@@ -81,7 +81,7 @@ async fn take(config: Config, to: &Path) -> anyhow::Result<()> {
     );
     let state = startup::build_state(&config).await?;
     let taken = backup::take(&state, &config, to, |progress| {
-        eprintln!("{}", progress_line(&progress))
+        eprintln!("{}", progress_line(&progress, "copied"))
     })
     .await?;
     let id = &taken.manifest.id;
@@ -102,7 +102,7 @@ async fn take(config: Config, to: &Path) -> anyhow::Result<()> {
 
 async fn verify(dir: &Path, snapshot: Option<&str>, deep: bool) -> anyhow::Result<()> {
     let verified = backup::verify(dir, snapshot, deep, |progress| {
-        eprintln!("{}", progress_line(&progress))
+        eprintln!("{}", progress_line(&progress, "checked"))
     })
     .await?;
     for problem in &verified.problems {
@@ -144,7 +144,9 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     );
     let state = startup::build_state(&config).await?;
     let restored = restore
-        .finish(&state, |progress| eprintln!("{}", progress_line(&progress)))
+        .finish(&state, |progress| {
+            eprintln!("{}", progress_line(&progress, "copied"))
+        })
         .await?;
     let id = &restored.manifest.id;
     record(
@@ -207,10 +209,11 @@ fn fail_if_incomplete(copy: &CopyReport, source: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn progress_line(progress: &Progress) -> String {
+/// `progress` of content `done` (copied, checked…) as a line for stderr.
+fn progress_line(progress: &Progress, done: &str) -> String {
     let rate = progress.bytes as f64 / progress.elapsed.as_secs_f64().max(0.001) / 1e6;
     format!(
-        "{} of {} content done, {} copied ({rate:.0} MB/s)",
+        "{} of {} content done, {} {done} ({rate:.0} MB/s)",
         progress.done,
         progress.total,
         megabytes(progress.bytes)

@@ -311,8 +311,16 @@ impl Config {
         let Some(storage) = self.storage.as_deref().filter(|storage| !storage.is_empty()) else {
             return Ok(None);
         };
-        let mut settings = S3Settings::from_url(storage)
+        let settings = self
+            .s3_at(storage)
             .with_context(|| format!("DEPOT_STORAGE must be unset or s3://bucket/prefix, not {storage:?}"))?;
+        Ok(Some(settings))
+    }
+
+    /// `s3://bucket/prefix` (any, not only the store's) reached with the
+    /// configured `s3_*` settings; `None` if `url` is not such a URL.
+    pub fn s3_at(&self, url: &str) -> Option<S3Settings> {
+        let mut settings = S3Settings::from_url(url)?;
         settings.endpoint = self.s3_endpoint.clone();
         settings.region = self.s3_region.clone();
         settings.path_style = self.s3_path_style;
@@ -322,7 +330,7 @@ impl Config {
             .s3_secret_access_key
             .as_ref()
             .map(|secret| secret.expose().to_owned());
-        Ok(Some(settings))
+        Some(settings)
     }
 
     pub fn backend(&self) -> Backend {

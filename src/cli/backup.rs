@@ -2,7 +2,6 @@
 //! and `depot restore --from DIR`: a deployment's backups, taken while it
 //! serves.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -10,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::ConfigArgs;
 use crate::config::Config;
 use crate::pipeline::audit::{Audit, Who};
-use crate::pipeline::backup::{self, BackupDir, CopyReport, Progress, Restore};
+use crate::pipeline::backup::{self, BackupDir, CopyReport, Destination, Progress, Restore};
 use crate::pipeline::state::AppState;
 use crate::startup;
 
@@ -19,10 +18,11 @@ use crate::startup;
 pub struct BackupArgs {
     #[command(flatten)]
     pub deployment: ConfigArgs,
-    /// The backup directory, made if new. One that holds earlier backups
-    /// gets a new snapshot and only the content they lack.
-    #[arg(long, value_name = "DIR")]
-    pub to: Option<PathBuf>,
+    /// The backup directory (made if new) or `s3://bucket/prefix` (reached
+    /// with the `s3_*` settings). One that holds earlier backups gets a new
+    /// snapshot and only the content they lack.
+    #[arg(long, value_name = "DIR|s3://…")]
+    pub to: Option<String>,
     #[command(subcommand)]
     pub command: Option<BackupCommand>,
 }
@@ -33,8 +33,8 @@ pub enum BackupCommand {
     /// against its checksum, and every content present and (unless
     /// `--quick`) hashing to its SHA-256. Exits non-zero if anything is wrong.
     Verify {
-        /// The backup directory.
-        dir: PathBuf,
+        /// The backup directory, or `s3://bucket/prefix`.
+        dir: String,
         /// The snapshot to check (default: the newest).
         #[arg(long)]
         snapshot: Option<String>,
@@ -44,8 +44,8 @@ pub enum BackupCommand {
     },
     /// The snapshots in a backup directory, oldest first.
     List {
-        /// The backup directory.
-        dir: PathBuf,
+        /// The backup directory, or `s3://bucket/prefix`.
+        dir: String,
     },
 }
 
@@ -53,42 +53,39 @@ pub enum BackupCommand {
 pub struct RestoreArgs {
     #[command(flatten)]
     pub deployment: ConfigArgs,
-    /// The backup directory.
-    #[arg(long, value_name = "DIR")]
-    pub from: PathBuf,
+    /// The backup directory, or `s3://bucket/prefix`.
+    #[arg(long, value_name = "DIR|s3://…")]
+    pub from: String,
     /// The snapshot to restore (default: the newest); `depot backup list` shows them.
     #[arg(long)]
     pub snapshot: Option<String>,
 }
 
 pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let config = args.deployment.load(None, None)?;
     match (args.command, args.to) {
         (Some(BackupCommand::Verify { dir, snapshot, quick }), _) => {
-            verify(&dir, snapshot.as_deref(), !quick).await
+            verify(&Destination::parse(&dir, &config)?, snapshot.as_deref(), !quick).await
         }
-        (Some(BackupCommand::List { dir }), _) => list(&dir).await,
-        (None, Some(to)) => take(args.deployment.load(None, None)?, &to).await,
+        (Some(BackupCommand::List { dir }), _) => list(&Destination::parse(&dir, &config)?).await,
+        (None, Some(to)) => {
+            let to = Destination::parse(&to, &config)?;
+            take(config, &to).await
+        }
         (None, None) => anyhow::bail!("say where to: depot backup --to DIR (or depot backup verify DIR)"),
     }
 }
 
-async fn take(config: Config, to: &Path) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !to.to_string_lossy().contains("://"),
-        "{}: depot backs up into a directory (a mounted volume); copy that to object storage with \
-         `aws s3 sync` or `rclone sync` — its content files never change once written",
-        to.display()
-    );
+async fn take(config: Config, to: &Destination) -> anyhow::Result<()> {
     let state = startup::build_state(&config).await?;
     let taken = backup::take(&state, &config, to, |progress| {
         eprintln!("{}", progress_line(&progress, "copied"))
     })
     .await?;
     let id = &taken.manifest.id;
-    record(&state, "backup", format!("snapshot {id} to {}", to.display())).await?;
+    record(&state, "backup", format!("snapshot {id} to {to}")).await?;
     println!(
-        "snapshot {id} in {}: {}; took {}",
-        to.display(),
+        "snapshot {id} in {to}: {}; took {}",
         summary(&taken.copy),
         seconds(taken.took)
     );
@@ -100,7 +97,7 @@ async fn take(config: Config, to: &Path) -> anyhow::Result<()> {
     fail_if_incomplete(&taken.copy, "the deployment's store")
 }
 
-async fn verify(dir: &Path, snapshot: Option<&str>, deep: bool) -> anyhow::Result<()> {
+async fn verify(dir: &Destination, snapshot: Option<&str>, deep: bool) -> anyhow::Result<()> {
     let verified = backup::verify(dir, snapshot, deep, |progress| {
         eprintln!("{}", progress_line(&progress, "checked"))
     })
@@ -128,8 +125,8 @@ async fn verify(dir: &Path, snapshot: Option<&str>, deep: bool) -> anyhow::Resul
     Ok(())
 }
 
-async fn list(dir: &Path) -> anyhow::Result<()> {
-    for id in BackupDir::open(dir).await?.snapshots()? {
+async fn list(dir: &Destination) -> anyhow::Result<()> {
+    for id in BackupDir::open(dir).await?.snapshots().await? {
         println!("{id}");
     }
     Ok(())
@@ -137,7 +134,8 @@ async fn list(dir: &Path) -> anyhow::Result<()> {
 
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let config = args.deployment.load(None, None)?;
-    let restore = Restore::prepare(&config, &args.from, args.snapshot.as_deref()).await?;
+    let from = Destination::parse(&args.from, &config)?;
+    let restore = Restore::prepare(&config, &from, args.snapshot.as_deref()).await?;
     eprintln!(
         "snapshot {}: metadata restored; copying content",
         restore.manifest.id
@@ -149,12 +147,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         })
         .await?;
     let id = &restored.manifest.id;
-    record(
-        &state,
-        "restore",
-        format!("snapshot {id} from {}", args.from.display()),
-    )
-    .await?;
+    record(&state, "restore", format!("snapshot {id} from {from}")).await?;
     println!(
         "restored snapshot {id} (taken {}): {}; {} unfinished upload(s) ended; took {}",
         restored.manifest.started_at,

@@ -34,7 +34,7 @@ pub use local::LocalBlobStore;
 pub use memory::MemoryBlobStore;
 pub use remote::RemoteBlobStore;
 pub use resume::{ResumeState, S3Parts};
-pub use s3::{MAX_OBJECT_COPY, S3BlobStore, S3Settings};
+pub use s3::{MAX_OBJECT_COPY, S3BlobStore, S3Files, S3Settings};
 
 /// Blobs are keyed by the SHA-256 of their content.
 pub use crate::domain::BlobKey;

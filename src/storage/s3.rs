@@ -21,7 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, MultipartId, ObjectStore, ObjectStoreExt, PutPayload};
@@ -62,6 +62,27 @@ pub struct S3Settings {
 }
 
 impl S3Settings {
+    /// A client of the bucket; credentials not given come from the usual
+    /// `AWS_*` environment variables.
+    fn client(&self) -> Result<AmazonS3, StorageError> {
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&self.bucket)
+            .with_region(&self.region)
+            .with_virtual_hosted_style_request(!self.path_style);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(id) = &self.access_key_id {
+            builder = builder.with_access_key_id(id);
+        }
+        if let Some(secret) = &self.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        builder.build().map_err(io_error)
+    }
+
     /// Reads `s3://bucket/prefix`; the other settings start as AWS's defaults.
     pub fn from_url(url: &str) -> Option<Self> {
         let rest = url.strip_prefix("s3://")?;
@@ -88,30 +109,10 @@ pub struct S3BlobStore {
 }
 
 impl S3BlobStore {
-    /// A store over the settings; credentials not given come from the usual
-    /// `AWS_*` environment variables.
+    /// A store over the settings.
     pub fn open(settings: &S3Settings) -> Result<Self, StorageError> {
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(&settings.bucket)
-            .with_region(&settings.region)
-            .with_virtual_hosted_style_request(!settings.path_style);
-        if let Some(endpoint) = &settings.endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"));
-        }
-        if let Some(id) = &settings.access_key_id {
-            builder = builder.with_access_key_id(id);
-        }
-        if let Some(secret) = &settings.secret_access_key {
-            builder = builder.with_secret_access_key(secret);
-        }
         let root = Path::from(settings.prefix.as_str());
-        let store = Guarded::new(
-            builder.build().map_err(io_error)?,
-            root.clone().join(".probe"),
-            settings.min_rate,
-        );
+        let store = Guarded::new(settings.client()?, root.clone().join(".probe"), settings.min_rate);
         let shown = match settings.prefix.as_str() {
             "" => format!("s3://{}", settings.bucket),
             prefix => format!("s3://{}/{prefix}", settings.bucket),
@@ -615,6 +616,88 @@ async fn delete_quietly(store: &Guarded, path: &Path) -> Result<(), StorageError
     match store.delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(err) => Err(io_error(err)),
+    }
+}
+
+/// Files by name under an S3 prefix, beside a store's content-addressed
+/// blobs: what a backup keeps in a bucket (its snapshots' metadata, content
+/// lists and manifests), moved whole between the bucket and local files.
+#[derive(Debug, Clone)]
+pub struct S3Files {
+    store: Arc<AmazonS3>,
+    root: String,
+}
+
+impl S3Files {
+    pub fn open(settings: &S3Settings) -> Result<Self, StorageError> {
+        Ok(Self {
+            store: Arc::new(settings.client()?),
+            root: settings.prefix.clone(),
+        })
+    }
+
+    fn path(&self, name: &str) -> Path {
+        match self.root.as_str() {
+            "" => Path::from(name),
+            root => Path::from(format!("{root}/{name}")),
+        }
+    }
+
+    /// Writes the local file `from` as `name`, in parts as large files need.
+    pub async fn upload(&self, name: &str, from: &std::path::Path) -> Result<(), StorageError> {
+        use tokio::io::AsyncReadExt;
+        let mut file = tokio::fs::File::open(from).await?;
+        let upload = self
+            .store
+            .put_multipart(&self.path(name))
+            .await
+            .map_err(io_error)?;
+        let mut writer = object_store::WriteMultipart::new(upload);
+        let mut buffer = vec![0; 1 << 20];
+        loop {
+            let read = file.read(&mut buffer).await?;
+            if read == 0 {
+                break;
+            }
+            writer.write(&buffer[..read]);
+            writer
+                .wait_for_capacity(PARTS_IN_FLIGHT)
+                .await
+                .map_err(io_error)?;
+        }
+        writer.finish().await.map_err(io_error)?;
+        Ok(())
+    }
+
+    /// Reads `name` into the local file `to`, durably.
+    pub async fn download(&self, name: &str, to: &std::path::Path) -> Result<(), StorageError> {
+        use tokio::io::AsyncWriteExt;
+        let got = self.store.get(&self.path(name)).await.map_err(io_error)?;
+        let mut stream = got.into_stream();
+        let mut file = tokio::fs::File::create(to).await?;
+        while let Some(chunk) = stream.next().await {
+            file.write_all(&chunk.map_err(io_error)?).await?;
+        }
+        file.sync_all().await?;
+        Ok(())
+    }
+
+    /// The names of every object under `under/`, relative to it.
+    pub async fn list(&self, under: &str) -> Result<Vec<String>, StorageError> {
+        let dir = self.path(under);
+        let start = format!("{dir}/");
+        self.store
+            .list(Some(&dir))
+            .map_err(io_error)
+            .map_ok(|meta| {
+                meta.location
+                    .as_ref()
+                    .strip_prefix(&start)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .try_collect()
+            .await
     }
 }
 

@@ -22,19 +22,21 @@
 //!
 //! [`db::backups`]: crate::db::backups
 
+mod dir;
 mod restore;
 mod take;
 mod verify;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Backend;
-use crate::storage::{BlobKey, BlobStore, Copied, LocalBlobStore, copy};
+use crate::storage::{BlobKey, BlobStore, Copied, copy};
 
+pub use dir::{BackupDir, Destination};
 pub use restore::{Restore, Restored};
 pub use take::{Taken, take};
 pub use verify::{Verified, verify};
@@ -148,104 +150,6 @@ pub struct Progress {
     pub total: u64,
     pub bytes: u64,
     pub elapsed: std::time::Duration,
-}
-
-/// A backup directory.
-#[derive(Debug)]
-pub struct BackupDir {
-    root: PathBuf,
-    blobs: LocalBlobStore,
-}
-
-impl BackupDir {
-    /// Opens `root`, making it (readable by its owner only) if it is new.
-    async fn create(root: &Path) -> anyhow::Result<Self> {
-        make_private_dir(root)
-            .with_context(|| format!("cannot make the backup directory {}", root.display()))?;
-        make_private_dir(&root.join("snapshots"))?;
-        Self::open_parts(root).await
-    }
-
-    /// Opens an existing backup directory.
-    pub async fn open(root: &Path) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            root.join("snapshots").is_dir(),
-            "{} is not a depot backup (it has no snapshots/)",
-            root.display()
-        );
-        Self::open_parts(root).await
-    }
-
-    async fn open_parts(root: &Path) -> anyhow::Result<Self> {
-        let blobs = LocalBlobStore::open(&root.join("blobs"))
-            .await
-            .with_context(|| format!("cannot open the content store in {}", root.display()))?;
-        Ok(Self {
-            root: root.to_owned(),
-            blobs,
-        })
-    }
-
-    fn snapshot_dir(&self, id: &str) -> PathBuf {
-        self.root.join("snapshots").join(id)
-    }
-
-    /// The complete snapshots' ids, oldest first.
-    pub fn snapshots(&self) -> anyhow::Result<Vec<String>> {
-        let mut ids = Vec::new();
-        for entry in std::fs::read_dir(self.root.join("snapshots"))? {
-            let entry = entry?;
-            if entry.path().join(MANIFEST).is_file() {
-                ids.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        ids.sort();
-        Ok(ids)
-    }
-
-    /// The manifest of snapshot `id`, or of the newest one.
-    fn manifest(&self, id: Option<&str>) -> anyhow::Result<Manifest> {
-        let id = match id {
-            Some(id) => id.to_owned(),
-            None => self
-                .snapshots()?
-                .pop()
-                .with_context(|| format!("{} holds no complete snapshot", self.root.display()))?,
-        };
-        let path = self.snapshot_dir(&id).join(MANIFEST);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("snapshot {id}: cannot read {}", path.display()))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("snapshot {id}: {} is damaged", path.display()))?;
-        anyhow::ensure!(
-            manifest.format == FORMAT,
-            "snapshot {id} is in format {:?}; this depot reads {FORMAT:?}",
-            manifest.format
-        );
-        Ok(manifest)
-    }
-
-    /// Checks a snapshot's files against their checksums; returns what is wrong.
-    async fn check_parts(&self, manifest: &Manifest) -> Vec<String> {
-        let dir = self.snapshot_dir(&manifest.id);
-        let parts = [
-            Some(&manifest.metadata),
-            Some(&manifest.content.list),
-            manifest.secret.as_ref(),
-        ];
-        let mut problems = Vec::new();
-        for part in parts.into_iter().flatten() {
-            match part_of(&dir, &part.file).await {
-                Ok(found) if found.sha256 == part.sha256 && found.bytes == part.bytes => {}
-                Ok(found) => problems.push(format!(
-                    "{}: {} bytes with SHA-256 {}, the manifest says {} bytes with {}",
-                    part.file, found.bytes, found.sha256, part.bytes, part.sha256
-                )),
-                Err(err) => problems.push(format!("{}: {err:#}", part.file)),
-            }
-        }
-        problems
-    }
 }
 
 /// Copies each content on the list at `list` that `to` lacks from `from`,

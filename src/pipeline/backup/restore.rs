@@ -5,14 +5,15 @@
 //! newer depot), and [`Restore::finish`] copies the content into its store
 //! and lets go of what the snapshot caught half-done.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::TryStreamExt;
 use sqlx::Connection;
 
-use super::{BackupDir, CONTENT, CopyReport, Manifest, Progress, content_lines, copy_listed, sync_file};
+use super::{
+    BackupDir, CONTENT, CopyReport, Destination, Manifest, Progress, content_lines, copy_listed, sync_file,
+};
 use crate::config::{Backend, Config, SECRET_FILE, create_private_file};
 use crate::db::{backups, files, pg_tools, uploads};
 use crate::pipeline::resumable;
@@ -40,10 +41,14 @@ pub struct Restored {
 impl Restore {
     /// Checks snapshot `snapshot` (or the newest) in `from` and the empty
     /// target `config` names, then writes the metadata and the secret there.
-    pub async fn prepare(config: &Config, from: &Path, snapshot: Option<&str>) -> anyhow::Result<Self> {
+    pub async fn prepare(
+        config: &Config,
+        from: &Destination,
+        snapshot: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
         let backup = BackupDir::open(from).await?;
-        let manifest = backup.manifest(snapshot)?;
+        let manifest = backup.manifest(snapshot).await?;
         let problems = backup.check_parts(&manifest).await;
         anyhow::ensure!(
             problems.is_empty(),
@@ -207,7 +212,7 @@ impl Restore {
         let target = state.blobs.as_ref();
         let report = copy_listed(
             &list,
-            &self.backup.blobs,
+            self.backup.blobs.as_ref(),
             target,
             self.manifest.content.blobs,
             self.started,

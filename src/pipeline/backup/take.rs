@@ -1,7 +1,7 @@
 //! `depot backup --to DIR`: a snapshot of the metadata, the content its
 //! files use (only what the directory lacks is copied), a manifest.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,8 +11,8 @@ use futures_util::TryStreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::{
-    BACKUP_JOB, BackupDir, CONTENT, Content, CopyReport, FORMAT, MANIFEST, Manifest, Part, Progress, SECRET,
-    copy_listed, database_name, part_of, sync_dir, sync_file,
+    BACKUP_JOB, BackupDir, CONTENT, Content, CopyReport, Destination, FORMAT, MANIFEST, Manifest, Part,
+    Progress, SECRET, copy_listed, database_name, part_of, sync_dir, sync_file,
 };
 use crate::config::{Backend, Config, SECRET_FILE, create_private_file};
 use crate::db::{backups, jobs, pg_tools};
@@ -28,7 +28,6 @@ const RENEW_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Taken {
     pub manifest: Manifest,
-    pub dir: PathBuf,
     pub copy: CopyReport,
     pub took: Duration,
 }
@@ -37,7 +36,7 @@ pub struct Taken {
 pub async fn take(
     state: &AppState,
     config: &Config,
-    to: &Path,
+    to: &Destination,
     mut progress: impl FnMut(Progress),
 ) -> anyhow::Result<Taken> {
     let started = Instant::now();
@@ -62,7 +61,7 @@ pub async fn take(
         let copy = copy_listed(
             &list_path,
             state.blobs.as_ref(),
-            &backup.blobs,
+            backup.blobs.as_ref(),
             total,
             started,
             &mut progress,
@@ -89,9 +88,9 @@ pub async fn take(
             secret,
         };
         write_manifest(&dir, &manifest)?;
+        backup.publish(&id).await?;
         Ok(Taken {
             manifest,
-            dir: dir.clone(),
             copy,
             took: started.elapsed(),
         })
@@ -108,7 +107,7 @@ pub async fn take(
             },
             serde_json::json!({
                 "snapshot": id,
-                "dir": to.display().to_string(),
+                "to": to.to_string(),
                 "blobs": taken.copy.blobs,
                 "blob_bytes": taken.copy.blob_bytes,
                 "copied": taken.copy.copied,

@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use futures_util::TryStreamExt;
 
-use super::{BackupDir, CONCURRENT_BLOBS, CONTENT, Manifest, PROGRESS_EVERY, Progress, content_lines};
-use crate::storage::{BlobKey, BlobStore, LocalBlobStore, digest};
+use super::{
+    BackupDir, CONCURRENT_BLOBS, CONTENT, Destination, Manifest, PROGRESS_EVERY, Progress, content_lines,
+};
+use crate::storage::{BlobKey, BlobStore, digest};
 
 /// What a verification found.
 #[derive(Debug)]
@@ -24,14 +26,14 @@ pub struct Verified {
 /// Checks snapshot `snapshot` (or the newest) of the backup in `from`;
 /// `deep` reads every content's bytes back.
 pub async fn verify(
-    from: &Path,
+    from: &Destination,
     snapshot: Option<&str>,
     deep: bool,
     mut progress: impl FnMut(Progress),
 ) -> anyhow::Result<Verified> {
     let started = Instant::now();
     let backup = BackupDir::open(from).await?;
-    let manifest = backup.manifest(snapshot)?;
+    let manifest = backup.manifest(snapshot).await?;
     let dir = backup.snapshot_dir(&manifest.id);
     let mut problems = backup.check_parts(&manifest).await;
     let mut verified = Verified {
@@ -44,7 +46,7 @@ pub async fn verify(
         problems.extend(sqlite_integrity(&dir.join(&verified.manifest.metadata.file)).await);
     }
     if !problems.iter().any(|problem| problem.starts_with(CONTENT)) {
-        let store = &backup.blobs;
+        let store = backup.blobs.as_ref();
         let mut checks = content_lines(&dir.join(CONTENT))
             .await?
             .map_ok(|(key, size)| async move { anyhow::Ok((check(store, &key, size, deep).await?, size)) })
@@ -77,7 +79,7 @@ pub async fn verify(
 
 /// What is wrong with one content of the backup, if anything.
 async fn check(
-    store: &LocalBlobStore,
+    store: &dyn BlobStore,
     key: &BlobKey,
     size: u64,
     deep: bool,

@@ -40,64 +40,27 @@ pub async fn take(
     mut progress: impl FnMut(Progress),
 ) -> anyhow::Result<Taken> {
     let started = Instant::now();
-    let started_at = timestamp::rfc3339_now();
     let backup = BackupDir::create(to).await?;
     let id = snapshot_id();
     let dir = backup.snapshot_dir(&id);
     std::fs::create_dir(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
 
-    let pool = state.db.pool().clone();
-    let now = timestamp::now_micros();
+    let pool = state.db.pool();
     let node = &state.maintenance.node;
-    let run = jobs::start_run(&pool, BACKUP_JOB, "cli", node, now).await?;
-    backups::take_hold(&pool, &id, now, now + micros(HOLD_FOR)).await?;
-    let hold = Hold::renew(pool.clone(), id.clone());
+    let run = jobs::start_run(pool, BACKUP_JOB, "cli", node, timestamp::now_micros()).await?;
     let result = async {
-        let metadata = snapshot_metadata(state, config, &dir).await?;
-        let secret = keep_secret(config, &dir).await?;
-        let list = part_of(&dir, CONTENT).await?;
-        let list_path = dir.join(CONTENT);
-        let total = count_lines(&list_path)?;
-        let copy = copy_listed(
-            &list_path,
-            state.blobs.as_ref(),
-            backup.blobs.as_ref(),
-            total,
-            started,
-            &mut progress,
-        )
-        .await?;
-        anyhow::ensure!(
-            !hold.lost.load(Ordering::SeqCst),
-            "the backup's hold on removals lapsed (the database was unreachable for {} s); run it again",
-            HOLD_FOR.as_secs()
-        );
-        let manifest = Manifest {
-            format: FORMAT.to_owned(),
-            id: id.clone(),
-            started_at,
-            finished_at: timestamp::rfc3339_now(),
-            depot_version: env!("CARGO_PKG_VERSION").to_owned(),
-            database: database_name(config.backend()).to_owned(),
-            metadata,
-            content: Content {
-                list,
-                blobs: copy.blobs,
-                blob_bytes: copy.blob_bytes,
-            },
-            secret,
-        };
-        write_manifest(&dir, &manifest)?;
+        let work = snapshot_and_copy(state, config, &backup, &id, started, &mut progress);
+        let taken = held(state, &id, work).await?;
+        // Complete, once its manifest is written (last).
+        write_manifest(&dir, &taken.manifest)?;
         backup.publish(&id).await?;
-        Ok(Taken {
-            manifest,
-            copy,
-            took: started.elapsed(),
-        })
+        Ok(taken)
     }
     .await;
-    hold.stop();
-    backups::release_hold(&pool, &id, timestamp::now_micros()).await?;
+    if result.is_err() {
+        // Without its manifest the snapshot is incomplete and ignored; its files go.
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let (outcome, report) = match &result {
         Ok(taken) => (
             if taken.copy.incomplete() {
@@ -121,8 +84,77 @@ pub async fn take(
             serde_json::json!({ "snapshot": id, "error": format!("{err:#}") }),
         ),
     };
-    jobs::finish_run(&pool, run, outcome, &report.to_string(), timestamp::now_micros()).await?;
+    jobs::finish_run(pool, run, outcome, &report.to_string(), timestamp::now_micros()).await?;
     result
+}
+
+/// Runs `work` holding removals of unused bytes, as long as it runs.
+async fn held<T>(
+    state: &AppState,
+    id: &str,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let pool = state.db.pool();
+    let now = timestamp::now_micros();
+    backups::take_hold(pool, id, now, now + micros(HOLD_FOR)).await?;
+    let hold = Hold::renew(pool.clone(), id.to_owned());
+    let result = work.await;
+    hold.stop();
+    backups::release_hold(pool, id, timestamp::now_micros()).await?;
+    anyhow::ensure!(
+        !hold.lost.load(Ordering::SeqCst),
+        "the backup's hold on removals lapsed (the database was unreachable for {} s); run it again",
+        HOLD_FOR.as_secs()
+    );
+    result
+}
+
+/// The snapshot of the metadata and the content it lists copied; the
+/// manifest that describes them, not yet written.
+async fn snapshot_and_copy(
+    state: &AppState,
+    config: &Config,
+    backup: &BackupDir,
+    id: &str,
+    started: Instant,
+    progress: &mut impl FnMut(Progress),
+) -> anyhow::Result<Taken> {
+    let started_at = timestamp::rfc3339_now();
+    let dir = backup.snapshot_dir(id);
+    let metadata = snapshot_metadata(state, config, &dir).await?;
+    let secret = keep_secret(config, &dir).await?;
+    let list_path = dir.join(CONTENT);
+    let list = part_of(&dir, CONTENT).await?;
+    let total = count_lines(&list_path)?;
+    let copy = copy_listed(
+        &list_path,
+        state.blobs.as_ref(),
+        backup.blobs.as_ref(),
+        total,
+        started,
+        progress,
+    )
+    .await?;
+    let manifest = Manifest {
+        format: FORMAT.to_owned(),
+        id: id.to_owned(),
+        started_at,
+        finished_at: timestamp::rfc3339_now(),
+        depot_version: env!("CARGO_PKG_VERSION").to_owned(),
+        database: database_name(config.backend()).to_owned(),
+        metadata,
+        content: Content {
+            list,
+            blobs: copy.blobs,
+            blob_bytes: copy.blob_bytes,
+        },
+        secret,
+    };
+    Ok(Taken {
+        manifest,
+        copy,
+        took: started.elapsed(),
+    })
 }
 
 /// `20261207T061503.042Z`: sorts as the snapshots were taken.

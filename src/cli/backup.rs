@@ -136,16 +136,19 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let config = args.deployment.load(None, None)?;
     let from = Destination::parse(&args.from, &config)?;
     let restore = Restore::prepare(&config, &from, args.snapshot.as_deref()).await?;
-    eprintln!(
-        "snapshot {}: metadata restored; copying content",
-        restore.manifest.id
-    );
-    let state = startup::build_state(&config).await?;
-    let restored = restore
-        .finish(&state, |progress| {
+    let (store, _) = startup::blob_store(&config).await?;
+    let copy = restore
+        .copy_content(store.as_ref(), |progress| {
             eprintln!("{}", progress_line(&progress, "copied"))
         })
         .await?;
+    restore.place(&config).await?;
+    eprintln!(
+        "snapshot {}: content copied, metadata restored",
+        restore.manifest.id
+    );
+    let state = startup::build_state(&config).await?;
+    let restored = restore.finish(&state, copy).await?;
     let id = &restored.manifest.id;
     record(&state, "restore", format!("snapshot {id} from {from}")).await?;
     println!(

@@ -422,3 +422,89 @@ async fn a_backup_in_s3_restores_every_file_whole() {
     let restored = TestApp::start(fresh).await;
     assert_eq!(every_file_whole(&restored, &ann).await, stored);
 }
+
+/// A restore killed while it copies content leaves no metadata behind, so
+/// running it again is allowed, copies only what is missing, and restores
+/// every file.
+#[tokio::test]
+async fn a_restore_cut_short_goes_on_where_it_stopped() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let mut stored = BTreeMap::new();
+    for i in 0..12 {
+        let name = format!("f{i}.bin");
+        stored.insert(
+            name.clone(),
+            put(&app, &ann, &name, sample_bytes(10_000 + i)).await,
+        );
+    }
+    let backups = tempfile::tempdir().unwrap();
+    let dir = backups.path().to_str().unwrap();
+    run(depot_on(&app.config, &["backup", "--to", dir])).await;
+
+    // Into the local store, whatever the suite's, to see the content arrive.
+    let target = TestApp::prepare(|config| {
+        config.role = depot::config::Role::Standalone;
+        config.storage = None;
+    })
+    .await;
+    let restore = depot_on(&target.config, &["restore", "--from", dir]);
+    let Some(mut slowed) = with_slow_renames(&restore, Duration::from_millis(300)) else {
+        return;
+    };
+    let mut running = slowed
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let copied = target.config.data_dir.join("blobs/sha256");
+    let began = tokio::time::Instant::now();
+    while walk_count(&copied) == 0 {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "the restore never copied anything"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The restore itself, strace's child: killed, strace ends with it.
+    let children = Command::new("pgrep")
+        .args(["-P", &running.id().to_string()])
+        .output()
+        .unwrap();
+    let restore_pid = String::from_utf8_lossy(&children.stdout).trim().to_owned();
+    assert!(!restore_pid.is_empty(), "the restore runs under strace");
+    Command::new("kill")
+        .args(["-KILL", &restore_pid])
+        .status()
+        .unwrap();
+    running.wait().unwrap();
+    assert!(
+        !target.config.data_dir.join("depot.db").exists(),
+        "no metadata yet"
+    );
+
+    let again = run(depot_on(&target.config, &["restore", "--from", dir])).await;
+    let already = stdout_of(&again)
+        .split(" already there")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|count| count.parse::<u64>().ok())
+        .unwrap_or_default();
+    assert!(
+        already >= 1,
+        "content the first run copied is not copied again: {}",
+        stdout_of(&again)
+    );
+    let restored = TestApp::start(target).await;
+    assert_eq!(every_file_whole(&restored, &ann).await, stored);
+}
+
+/// Files under `dir`, at any depth.
+fn walk_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .map(|entry| entry.unwrap().path())
+            .map(|path| if path.is_dir() { walk_count(&path) } else { 1 })
+            .sum()
+    })
+}

@@ -1,9 +1,12 @@
 //! `depot restore --from DIR`: a deployment rebuilt from a snapshot, into an
-//! empty data dir or database, in two steps. [`Restore::prepare`] checks the
-//! snapshot and the target and puts the metadata and the secret in place;
-//! the caller then opens the deployment on them (applying migrations of a
-//! newer depot), and [`Restore::finish`] copies the content into its store
-//! and lets go of what the snapshot caught half-done.
+//! empty data dir or database, in steps the caller takes in turn:
+//! [`Restore::prepare`] checks the snapshot and that the target is empty;
+//! [`Restore::copy_content`] copies the content into the deployment's store
+//! (first, so that a restore cut short goes on where it stopped: content
+//! there already is not copied again); [`Restore::place`] puts the secret and
+//! the metadata in place; the caller opens the deployment on them (applying
+//! the migrations of a newer depot), and [`Restore::finish`] points the
+//! files at their store and lets go of what the snapshot caught half-done.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,7 @@ use crate::config::{Backend, Config, SECRET_FILE, create_private_file};
 use crate::db::{backups, files, pg_tools, uploads};
 use crate::pipeline::resumable;
 use crate::pipeline::state::AppState;
+use crate::storage::BlobStore;
 
 /// A snapshot on its way into a deployment.
 #[derive(Debug)]
@@ -73,9 +77,13 @@ impl Restore {
             started,
         };
         restore.ensure_empty(config).await?;
-        restore.place_secret(config)?;
-        restore.place_metadata(config).await?;
         Ok(restore)
+    }
+
+    /// Puts the secret and the metadata in place.
+    pub async fn place(&self, config: &Config) -> anyhow::Result<()> {
+        self.place_secret(config)?;
+        self.place_metadata(config).await
     }
 
     fn snapshot_file(&self, file: &str) -> std::path::PathBuf {
@@ -131,16 +139,17 @@ impl Restore {
         }
         std::fs::create_dir_all(&config.data_dir)?;
         let target = config.data_dir.join(SECRET_FILE);
+        let kept = std::fs::read(self.snapshot_file(&secret.file))?;
+        if std::fs::read(&target).is_ok_and(|there| there == kept) {
+            return Ok(()); // put there by a restore that was cut short
+        }
         let mut file = create_private_file(&target).with_context(|| {
             format!(
                 "cannot write {} (a restore goes into an empty data dir)",
                 target.display()
             )
         })?;
-        std::io::copy(
-            &mut std::fs::File::open(self.snapshot_file(&secret.file))?,
-            &mut file,
-        )?;
+        std::io::Write::write_all(&mut file, &kept)?;
         file.sync_all()?;
         Ok(())
     }
@@ -179,13 +188,29 @@ impl Restore {
         Ok(())
     }
 
-    /// Copies the snapshot's content into `state`'s store and ends what the
-    /// snapshot caught under way: the backup's own hold and resumable uploads.
-    pub async fn finish(
-        self,
-        state: &AppState,
+    /// Copies the snapshot's content the deployment's `store` lacks into it.
+    pub async fn copy_content(
+        &self,
+        store: &dyn BlobStore,
         mut progress: impl FnMut(Progress),
-    ) -> anyhow::Result<Restored> {
+    ) -> anyhow::Result<CopyReport> {
+        let list = self.snapshot_file(CONTENT);
+        let total = self.manifest.content.blobs;
+        copy_listed(
+            &list,
+            self.backup.blobs.as_ref(),
+            store,
+            total,
+            self.started,
+            &mut progress,
+        )
+        .await
+    }
+
+    /// Points the files at their content in `state`'s store and ends what
+    /// the snapshot caught under way: the backup's own hold and resumable
+    /// uploads.
+    pub async fn finish(self, state: &AppState, copy: CopyReport) -> anyhow::Result<Restored> {
         let pool = state.db.pool();
         backups::release_all(pool).await?;
         let ended = uploads::expire_all(pool, crate::domain::timestamp::now_micros()).await?;
@@ -194,37 +219,16 @@ impl Restore {
         } else {
             0
         };
-        let copy = self.copy_content(state, &mut progress).await?;
+        // A store other than the backed-up deployment's names content otherwise.
+        let mut keys = content_lines(&self.snapshot_file(CONTENT)).await?;
+        while let Some((key, _)) = keys.try_next().await? {
+            files::relocate(pool, key.as_str(), &state.blobs.uri(&key)).await?;
+        }
         Ok(Restored {
             manifest: self.manifest,
             copy,
             uploads_ended,
             took: self.started.elapsed(),
         })
-    }
-
-    async fn copy_content(
-        &self,
-        state: &AppState,
-        progress: &mut impl FnMut(Progress),
-    ) -> anyhow::Result<CopyReport> {
-        let list = self.snapshot_file(CONTENT);
-        let target = state.blobs.as_ref();
-        let report = copy_listed(
-            &list,
-            self.backup.blobs.as_ref(),
-            target,
-            self.manifest.content.blobs,
-            self.started,
-            progress,
-        )
-        .await?;
-        // The files name where their content is; a store other than the
-        // backed-up deployment's names it otherwise.
-        let mut keys = content_lines(&list).await?;
-        while let Some((key, _)) = keys.try_next().await? {
-            files::relocate(state.db.pool(), key.as_str(), &target.uri(&key)).await?;
-        }
-        Ok(report)
     }
 }

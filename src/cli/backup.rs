@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::ConfigArgs;
 use crate::config::Config;
-use crate::pipeline::audit::{Audit, Who};
+use crate::pipeline::audit::Audit;
 use crate::pipeline::backup::{self, BackupDir, CopyReport, Destination, Progress, Restore};
 use crate::pipeline::state::AppState;
 use crate::startup;
@@ -163,14 +163,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
 
 /// The operator's action in the audit trail.
 async fn record(state: &AppState, action: &str, detail: String) -> anyhow::Result<()> {
-    let audit = Audit::new(
-        Who {
-            server_role: "cli",
-            success: 200,
-            ..Who::default()
-        },
-        state.audit.key().clone(),
-    );
+    let audit = Audit::from_cli(state.audit.key().clone());
     audit.note_detail(detail);
     state
         .audit

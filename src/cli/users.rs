@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::db::{quotas, users};
 use crate::domain::{AccountRole, size, timestamp};
 use crate::pipeline::accounts::{self, Admission, Change};
-use crate::pipeline::audit::{Audit, Who};
+use crate::pipeline::audit::Audit;
 use crate::pipeline::quota::Quota;
 use crate::pipeline::state::AppState;
 use crate::startup;
@@ -89,14 +89,7 @@ fn parse_role(text: &str) -> Result<AccountRole, String> {
 
 pub async fn run(config: Config, command: UserCommand) -> anyhow::Result<()> {
     let state = startup::build_state(&config).await?;
-    let audit = Audit::new(
-        Who {
-            server_role: "cli",
-            success: 200,
-            ..Who::default()
-        },
-        state.audit.key().clone(),
-    );
+    let audit = Audit::from_cli(state.audit.key().clone());
     match command {
         UserCommand::Add {
             username,

@@ -1,6 +1,6 @@
 //! What `/metrics` reports from the database, the same on every node: how
-//! each job's runs (and backups) went, the files flagged corrupt, and the
-//! users near their quota.
+//! each job's runs (and backups) went, and the users near their quota (the
+//! files flagged corrupt are counted by `storage_report`).
 
 use sqlx::AnyPool;
 
@@ -26,12 +26,6 @@ pub async fn job_runs(pool: &AnyPool) -> Result<Vec<JobRuns>, sqlx::Error> {
     )
     .fetch_all(pool)
     .await
-}
-
-pub async fn corrupt_files(pool: &AnyPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM files WHERE corrupt_at IS NOT NULL")
-        .fetch_one(pool)
-        .await
 }
 
 /// Users whose files take `percent` % or more of their byte or file quota

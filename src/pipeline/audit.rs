@@ -68,6 +68,19 @@ impl Audit {
         }))
     }
 
+    /// The view of an operator's command (`depot user …`, `depot backup`),
+    /// whose events are keyed with `key`.
+    pub fn from_cli(key: ChainKey) -> Self {
+        Self::new(
+            Who {
+                server_role: "cli",
+                success: 200,
+                ..Who::default()
+            },
+            key,
+        )
+    }
+
     fn note(&self) -> std::sync::MutexGuard<'_, Note> {
         self.0.note.lock().unwrap_or_else(PoisonError::into_inner)
     }

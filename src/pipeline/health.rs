@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::db::health;
+use crate::db::{health, storage_report};
 use crate::domain::timestamp::now_micros;
 use crate::metrics;
 use crate::pipeline::backup::BACKUP_JOB;
@@ -63,6 +63,6 @@ pub async fn refresh(state: &AppState) -> Result<(), sqlx::Error> {
         NEAR_QUOTA_PERCENT,
     )
     .await?;
-    metrics::data_health(health::corrupt_files(pool).await?, near);
+    metrics::data_health(storage_report::corrupt_files(pool).await?, near);
     Ok(())
 }

@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::cli::{depot_on, stderr_of};
-use crate::clients::missing;
+use crate::clients::program;
 use crate::helpers::{TestApp, TestS3, TestUser, hex_sha256, sample_bytes};
 
 /// A file as it was stored: its bytes' SHA-256 and its CID.
@@ -87,12 +87,7 @@ fn stdout_of(output: &Output) -> String {
 /// `command` run under strace, each rename it makes held back `delay`
 /// first; `None` (the test is skipped) without strace, except under `CI=true`.
 fn with_slow_renames(command: &Command, delay: Duration) -> Option<Command> {
-    let found = Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        missing("strace is missing: `apt-get install strace` (.ci/test does)");
+    if !program("strace", "-V", "strace") {
         return None;
     }
     let calls = "rename,renameat,renameat2";

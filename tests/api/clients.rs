@@ -37,6 +37,21 @@ pub fn python_module(module: &str, package: &str) -> bool {
     found
 }
 
+/// Whether `program` runs (`program ARG` succeeds; `apt-get install
+/// {package}` installs it); under `CI=true` its absence fails the test.
+pub fn program(program: &str, arg: &str, package: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg(arg)
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        missing(&format!(
+            "{program} is missing: `apt-get install {package}` (.ci/test does)"
+        ));
+    }
+    found
+}
+
 pub fn missing(what: &str) {
     assert!(std::env::var("CI").as_deref() != Ok("true"), "{what}");
     eprintln!("skipped: {what}");

@@ -10,27 +10,22 @@ use std::process::Command;
 use reqwest::StatusCode;
 
 use crate::cli::{depot_for, stderr_of};
-use crate::clients::missing;
+use crate::clients::program;
 use crate::helpers::TestApp;
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
 
-/// promtool, or `None` (the test is skipped) without it, except under `CI=true`.
-fn promtool() -> Option<Command> {
-    let found = Command::new("promtool")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        missing("promtool is missing: `apt-get install prometheus` (.ci/test does)");
-        return None;
-    }
-    Some(Command::new("promtool"))
+/// Whether promtool is here (the test is skipped without it, except under `CI=true`).
+fn promtool() -> bool {
+    program("promtool", "--version", "prometheus")
 }
 
 fn promtool_passes(args: &[&str], dir: &Path) {
-    let mut command = promtool().expect("checked before");
-    let output = command.args(args).current_dir(dir).output().unwrap();
+    let output = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "promtool {}:\n{}{}",
@@ -57,7 +52,7 @@ fn dashboard_queries() -> Vec<String> {
 /// dashboard's queries are valid PromQL (checked as recording rules).
 #[test]
 fn alert_rules_pass_their_unit_tests_and_the_dashboard_parses() {
-    if promtool().is_none() {
+    if !promtool() {
         return;
     }
     let prometheus = Path::new(DEPLOY).join("prometheus");
@@ -76,18 +71,22 @@ fn alert_rules_pass_their_unit_tests_and_the_dashboard_parses() {
     promtool_passes(&["check", "rules", "dashboard.yml"], scratch.path());
 }
 
-/// The metric families a depot serves, by the names queries use
-/// (`depot_x_total` of a counter, `depot_x_bucket` of a histogram, …).
-async fn served_names(app: &TestApp) -> BTreeSet<String> {
-    let text = app
-        .client
+/// A scrape of `app`'s `/metrics`.
+async fn scrape(app: &TestApp) -> String {
+    app.client
         .get(app.url("/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The metric families a depot serves, by the names queries use
+/// (`depot_x_total` of a counter, `depot_x_bucket` of a histogram, …).
+async fn served_names(app: &TestApp) -> BTreeSet<String> {
+    let text = scrape(app).await;
     let mut names = BTreeSet::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("# TYPE ") else {
@@ -161,15 +160,7 @@ async fn every_metric_the_alerts_and_the_dashboard_read_is_served() {
 /// runs other servers that set them too).
 async fn gauge_becomes(app: &TestApp, series: &str, wanted: impl Fn(f64) -> bool) -> bool {
     for _ in 0..60 {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = scrape(app).await;
         let value = text
             .lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok());

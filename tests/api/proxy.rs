@@ -10,7 +10,7 @@ use depot::config::{PublicUrl, TrustedProxies};
 use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
 
-use crate::clients::missing;
+use crate::clients::program;
 use crate::helpers::{TestApp, hex_sha256, sample_bytes};
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
@@ -24,16 +24,9 @@ struct Nginx {
 }
 
 impl Nginx {
-    /// `None` (the test is skipped) without nginx, except under `CI=true`.
+    /// Whether nginx is here (the test is skipped without it, except under `CI=true`).
     fn available() -> bool {
-        let found = Command::new("nginx")
-            .arg("-v")
-            .output()
-            .is_ok_and(|out| out.status.success());
-        if !found {
-            missing("nginx is missing: `apt-get install nginx` (.ci/test does)");
-        }
-        found
+        program("nginx", "-v", "nginx")
     }
 
     fn start(port: u16, upstream: &str) -> Self {
@@ -418,12 +411,7 @@ fn the_shipped_nginx_site_passes_nginx_t() {
 /// binary's path pointed at this build: verify wants it to exist).
 #[test]
 fn the_systemd_units_pass_systemd_analyze_verify() {
-    let found = Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        missing("systemd-analyze is missing: `apt-get install systemd`");
+    if !program("systemd-analyze", "--version", "systemd") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -23,8 +23,9 @@
 //!   limits and who a request's client is are [`pipeline::limits`]; files
 //!   shared with other users are [`pipeline::sharing`]. Its [`pipeline::Error`] names
 //!   every failure with a stable code. The periodic work runs on one scheduler
-//!   ([`pipeline::maintenance`]); a storage node's side of the internal API is
-//!   here too.
+//!   ([`pipeline::maintenance`]); backups and restores are [`pipeline::backup`],
+//!   and what `/metrics` reads from the database [`pipeline::health`]; a
+//!   storage node's side of the internal API is here too.
 //! - [`storage`], [`db`], [`cache`], [`auth`], [`profile`], [`ipfs`] — blob
 //!   stores behind [`storage::BlobStore`] (local disk, S3, a storage node,
 //!   memory), the metadata store (SQLite or PostgreSQL through one sqlx code

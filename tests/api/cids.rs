@@ -167,6 +167,9 @@ async fn raw_blocks_and_car_exports_hold_the_whole_dag_checked_by_hash() {
 #[tokio::test]
 async fn identical_content_is_stored_once_and_info_and_delete_by_cid_cover_all_its_names() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let first = cid_of_upload(&app, &ann, "a.txt", b"same bytes".to_vec()).await;
     let second = cid_of_upload(&app, &ann, "b.txt", b"same bytes".to_vec()).await;
@@ -229,6 +232,9 @@ async fn identical_content_is_stored_once_and_info_and_delete_by_cid_cover_all_i
 #[tokio::test]
 async fn a_corrupted_chunk_cuts_the_download_short_and_flags_the_file() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let bytes = pattern(MULTI);
     let cid = cid_of_upload(&app, &ann, "pattern.bin", bytes.clone()).await;
@@ -268,6 +274,9 @@ async fn a_corrupted_chunk_cuts_the_download_short_and_flags_the_file() {
 #[tokio::test]
 async fn a_range_over_a_corrupted_chunk_is_cut_and_flags_the_file() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let bytes = pattern(MULTI);
     let cid = cid_of_upload(&app, &ann, "pattern.bin", bytes.clone()).await;

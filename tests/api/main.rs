@@ -21,6 +21,7 @@ mod clients;
 mod connections;
 mod download;
 mod durability;
+mod garage;
 mod helpers;
 mod history;
 mod jobs;

@@ -178,6 +178,9 @@ async fn gauge_becomes(app: &TestApp, series: &str, wanted: impl Fn(f64) -> bool
 #[tokio::test]
 async fn gauges_follow_jobs_backups_corruption_and_quotas() {
     let app = TestApp::spawn_with(|config| config.quota_bytes = 1000).await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     assert_eq!(
         app.put_file(&ann, "big.txt", vec![b'x'; 950]).await.status(),

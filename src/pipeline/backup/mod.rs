@@ -1,5 +1,6 @@
-//! Backups of a deployment into a directory, taken while it serves, restored
-//! into an empty one, and verified without restoring.
+//! Backups of a deployment into a directory (or an S3 prefix laid out the
+//! same way, [`dir`]), taken while it serves, restored into an empty one, and
+//! verified without restoring.
 //!
 //! A backup directory holds any number of snapshots and one content store
 //! they share:

@@ -29,7 +29,8 @@ pub async fn job_runs(pool: &AnyPool) -> Result<Vec<JobRuns>, sqlx::Error> {
 }
 
 /// Users whose files take `percent` % or more of their byte or file quota
-/// (theirs, else the deployment's `bytes` and `files`; 0 is unlimited).
+/// (theirs, else the deployment's `bytes` and `files`; 0 is unlimited),
+/// compared in floating point so that no quota, however large, overflows.
 pub async fn users_near_quota(
     pool: &AnyPool,
     bytes: i64,
@@ -40,7 +41,8 @@ pub async fn users_near_quota(
         "SELECT COUNT(*) FROM ( \
            SELECT u.bytes, u.files, COALESCE(a.quota_bytes, $1) AS max_bytes, COALESCE(a.quota_files, $2) AS max_files \
            FROM user_usage u LEFT JOIN users a ON a.id = u.user_id) q \
-         WHERE (max_bytes > 0 AND bytes * 100 >= max_bytes * $3) OR (max_files > 0 AND files * 100 >= max_files * $3)",
+         WHERE (max_bytes > 0 AND CAST(bytes AS DOUBLE PRECISION) * 100 >= CAST(max_bytes AS DOUBLE PRECISION) * $3) \
+            OR (max_files > 0 AND CAST(files AS DOUBLE PRECISION) * 100 >= CAST(max_files AS DOUBLE PRECISION) * $3)",
     )
     .bind(bytes)
     .bind(files)

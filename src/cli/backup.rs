@@ -1,4 +1,4 @@
-//! `depot backup --to DIR`, `depot backup verify DIR`, `depot backup list DIR`
+//! `depot backup --to DIR|s3://…`, `depot backup verify`, `depot backup list`
 //! and `depot restore --from DIR`: a deployment's backups, taken while it
 //! serves.
 

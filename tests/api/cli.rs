@@ -301,7 +301,9 @@ fn depot_profile_prints_the_summary_an_upload_would_get() {
 /// `depot user …` on the server's machine: a closed deployment's accounts
 /// made, listed, disabled, re-roled, reset, given a quota and deleted
 /// without the API, each taking hold on the running server.
-#[tokio::test]
+// Several threads: the depot commands it runs block this one, and over a
+// gateway they reach the storage node this process serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn depot_user_administers_accounts_on_the_servers_machine() {
     let app = &TestApp::spawn_with(|config| config.signup = depot::config::Signup::Closed).await;
     let root = app.user("root").await;

@@ -703,7 +703,9 @@ async fn a_part_whose_checksum_does_not_match_gets_460_and_is_discarded() {
     );
 }
 
-#[tokio::test]
+// Several threads: the depot commands it runs block this one, and over a
+// gateway they reach the storage node this process serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_writer_gets_423_and_the_bytes_never_interleave() {
     let app = TestApp::spawn().await;
     let ann = app.user("ann").await;

@@ -452,7 +452,7 @@ impl TestApp {
     /// Whether this test's blobs can be looked at as files (not on Garage).
     pub fn blobs_on_disk(&self) -> bool {
         if self.blob_root.is_none() {
-            eprintln!("skipped on Garage: this test looks at the stored blobs as files");
+            eprintln!("on Garage: what looks at the stored blobs as files is skipped");
         }
         self.blob_root.is_some()
     }

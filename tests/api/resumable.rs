@@ -1173,7 +1173,9 @@ async fn a_real_client_resumes_after_the_network_fails_halfway(
         downloaded.as_ref() == content.as_slice(),
         "the stored file is byte-identical"
     );
-    assert!(app.staged_uploads().is_empty());
+    if app.blobs_on_disk() {
+        assert!(app.staged_uploads().is_empty());
+    }
 }
 
 /// tus-js-client under node (`tests/clients/tus-upload.mjs`).

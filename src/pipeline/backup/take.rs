@@ -121,16 +121,15 @@ async fn snapshot_and_copy(
 ) -> anyhow::Result<Taken> {
     let started_at = timestamp::rfc3339_now();
     let dir = backup.snapshot_dir(id);
-    let metadata = snapshot_metadata(state, config, &dir).await?;
+    let (metadata, listed) = snapshot_metadata(state, config, &dir).await?;
     let secret = keep_secret(config, &dir).await?;
     let list_path = dir.join(CONTENT);
     let list = part_of(&dir, CONTENT).await?;
-    let total = count_lines(&list_path)?;
     let copy = copy_listed(
         &list_path,
         state.blobs.as_ref(),
         backup.blobs.as_ref(),
-        total,
+        listed,
         started,
         progress,
     )
@@ -206,8 +205,8 @@ impl Hold {
 }
 
 /// The database as one consistent snapshot, and the list of content its
-/// files use, read from that same snapshot.
-async fn snapshot_metadata(state: &AppState, config: &Config, dir: &Path) -> anyhow::Result<Part> {
+/// files use, read from that same snapshot; how many the list holds.
+async fn snapshot_metadata(state: &AppState, config: &Config, dir: &Path) -> anyhow::Result<(Part, u64)> {
     match config.backend() {
         Backend::Sqlite => {
             let file = "metadata.sqlite3";
@@ -219,8 +218,8 @@ async fn snapshot_metadata(state: &AppState, config: &Config, dir: &Path) -> any
                 .context("cannot snapshot the SQLite database")?;
             sync_file(&path)?;
             let mut snapshot = crate::db::open_read_only(&path).await?;
-            write_content_list(&mut snapshot, dir).await?;
-            Ok(part_of(dir, file).await?)
+            let listed = write_content_list(&mut snapshot, dir).await?;
+            Ok((part_of(dir, file).await?, listed))
         }
         Backend::Postgres => {
             let file = "metadata.pgdump";
@@ -243,26 +242,29 @@ async fn snapshot_metadata(state: &AppState, config: &Config, dir: &Path) -> any
                 .output();
             // pg_dump imports the snapshot at its start; the list is read in it meanwhile.
             let (dumped, listed) = tokio::join!(dump, write_content_list(&mut tx, dir));
-            listed?;
+            let listed = listed?;
             pg_tools::succeeded("pg_dump", dumped)?;
             tx.rollback().await?;
             sync_file(&dir.join(file))?;
-            Ok(part_of(dir, file).await?)
+            Ok((part_of(dir, file).await?, listed))
         }
     }
 }
 
-/// Writes `content.txt`: each content the snapshot's files use, with its size.
-async fn write_content_list(conn: &mut sqlx::AnyConnection, dir: &Path) -> anyhow::Result<()> {
+/// Writes `content.txt`: each content the snapshot's files use, with its
+/// size; returns how many.
+async fn write_content_list(conn: &mut sqlx::AnyConnection, dir: &Path) -> anyhow::Result<u64> {
     let path = dir.join(CONTENT);
     let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(&path).await?);
     let mut rows = backups::used_content(conn);
+    let mut listed = 0;
     while let Some((sha256, size)) = rows.try_next().await? {
         out.write_all(format!("{sha256} {size}\n").as_bytes()).await?;
+        listed += 1;
     }
     out.flush().await?;
     out.into_inner().sync_all().await?;
-    Ok(())
+    Ok(listed)
 }
 
 /// Copies the data dir's signing secret, when the deployment keeps one there.
@@ -279,16 +281,6 @@ async fn keep_secret(config: &Config, dir: &Path) -> anyhow::Result<Option<Part>
     std::io::copy(&mut std::fs::File::open(&kept)?, &mut file)?;
     file.sync_all()?;
     Ok(Some(part_of(dir, SECRET).await?))
-}
-
-fn count_lines(path: &Path) -> std::io::Result<u64> {
-    use std::io::BufRead;
-    let mut lines = 0;
-    for line in std::io::BufReader::new(std::fs::File::open(path)?).split(b'\n') {
-        line?;
-        lines += 1;
-    }
-    Ok(lines)
 }
 
 /// Writes the manifest last, durably: the snapshot is complete once it is there.

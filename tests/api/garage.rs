@@ -154,31 +154,9 @@ async fn depot_keeps_serving_through_a_garage_node_kill() {
     assert_eq!(listed.as_array().unwrap().len(), files.len());
 
     // ann, the first account, is the admin.
-    let started = app
-        .client
-        .post(app.url("/api/v1/admin/jobs/verify"))
-        .bearer_auth(&ann.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(started.status(), StatusCode::ACCEPTED);
-    let run: serde_json::Value = started.json().await.unwrap();
-    let id = run["id"].clone();
-    let mut report = serde_json::Value::Null;
-    for _ in 0..100 {
-        let runs = app.get_json(&ann, "/api/v1/admin/jobs?job=verify").await;
-        let run = runs["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|run| run["id"] == id)
-            .cloned();
-        if let Some(run) = run.filter(|run| run["outcome"] == "succeeded") {
-            report = run["report"].clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let run = crate::jobs::run_job(&app, &ann, "verify").await;
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    let report = &run["report"];
     assert_eq!(report["blobs_checked"], files.len(), "{report}");
     assert_eq!(report["corrupt"], serde_json::json!([]), "{report}");
     assert_eq!(report["missing"], serde_json::json!([]), "{report}");

@@ -211,6 +211,18 @@ impl TestApp {
         .await
     }
 
+    /// A scrape of `/metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `GET path` as `user`, answered 200 with JSON.
     pub async fn get_json(&self, user: &TestUser, path: &str) -> Value {
         let response = self.get(user, path).await;

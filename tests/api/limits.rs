@@ -54,17 +54,6 @@ async fn sign_in(app: &TestApp, username: &str, password: &str, address: &str) -
         .unwrap()
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn requests_past_the_rate_get_429_until_a_token_comes_back() {
     let app = TestApp::spawn_with(|config| config.rate_requests = rate("4/2s")).await;
@@ -100,7 +89,7 @@ async fn requests_past_the_rate_get_429_until_a_token_comes_back() {
     assert_eq!(event["actor"], ann.id);
     // … and counted.
     assert!(
-        metrics(&app)
+        app.metrics()
             .await
             .contains("depot_rate_limited_total{limit=\"requests\"}"),
         "no rate_limited metric"
@@ -193,7 +182,8 @@ async fn nodes_share_their_buckets_through_redis_and_keep_serving_when_it_is_dow
         "six per node while Redis is down: {statuses:?}"
     );
     assert!(
-        metrics(&first)
+        first
+            .metrics()
             .await
             .contains("depot_rate_limit_decisions_total{store=\"in_process\"}"),
         "the fallback is counted"

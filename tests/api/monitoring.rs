@@ -71,22 +71,10 @@ fn alert_rules_pass_their_unit_tests_and_the_dashboard_parses() {
     promtool_passes(&["check", "rules", "dashboard.yml"], scratch.path());
 }
 
-/// A scrape of `app`'s `/metrics`.
-async fn scrape(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The metric families a depot serves, by the names queries use
 /// (`depot_x_total` of a counter, `depot_x_bucket` of a histogram, …).
 async fn served_names(app: &TestApp) -> BTreeSet<String> {
-    let text = scrape(app).await;
+    let text = app.metrics().await;
     let mut names = BTreeSet::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("# TYPE ") else {
@@ -130,18 +118,11 @@ async fn every_metric_the_alerts_and_the_dashboard_read_is_served() {
         app.client.get(app.url("/readyz")).send().await.unwrap().status(),
         StatusCode::OK
     );
-    let report = app
-        .client
-        .post(app.url("/api/v1/admin/jobs/report"))
-        .bearer_auth(&root.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(report.status(), StatusCode::ACCEPTED);
-    let ended = app
-        .eventually_async(|| async { served_names(&app).await.contains("depot_job_runs_total") })
-        .await;
-    assert!(ended, "the report job's run is counted");
+    crate::jobs::run_job(&app, &root, "report").await;
+    assert!(
+        served_names(&app).await.contains("depot_job_runs_total"),
+        "the report job's run is counted"
+    );
     let served = served_names(&app).await;
     let rules = std::fs::read_to_string(Path::new(DEPLOY).join("prometheus/depot-alerts.yml")).unwrap();
     let rule_lines: Vec<&str> = rules
@@ -160,10 +141,8 @@ async fn every_metric_the_alerts_and_the_dashboard_read_is_served() {
 /// runs other servers that set them too).
 async fn gauge_becomes(app: &TestApp, series: &str, wanted: impl Fn(f64) -> bool) -> bool {
     for _ in 0..60 {
-        let text = scrape(app).await;
-        let value = text
-            .lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok());
+        let text = app.metrics().await;
+        let value = crate::ops::sample(&text, series);
         if value.is_some_and(&wanted) {
             return true;
         }

@@ -61,7 +61,7 @@ async fn unknown_routes_return_a_json_404() {
 
 /// The value of the sample named exactly `series` (name and labels) in a
 /// Prometheus text exposition.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())

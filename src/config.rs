@@ -164,6 +164,14 @@ pub struct Config {
     /// (`DEPOT_PUBLIC_URL`): the start of every link's URL. Unset, a link's
     /// URL is built from the request's `Host`, over `http`.
     pub public_url: Option<PublicUrl>,
+    /// The RPC API of an IPFS node (kubo's `/api/v0`, e.g.
+    /// `http://127.0.0.1:5001`) that every stored content is published to
+    /// and pinned on, behind the uploads (`DEPOT_IPFS_API`); unset publishes
+    /// nothing.
+    pub ipfs_api: Option<String>,
+    /// After a failed try of publishing to the IPFS node, how long until the
+    /// next; the pause doubles with each failure, up to an hour (`DEPOT_IPFS_RETRY`).
+    pub ipfs_retry: HumanDuration,
     /// Log filter in `tracing` syntax, e.g. `info` or `depot=debug` (`DEPOT_LOG`).
     pub log: String,
 }
@@ -223,6 +231,8 @@ impl Default for Config {
             rate_anonymous: Rate::new(200, Duration::from_secs(1)),
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
+            ipfs_api: None,
+            ipfs_retry: HumanDuration::from_secs(10),
             log: "info".to_owned(),
         }
     }

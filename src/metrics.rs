@@ -35,6 +35,17 @@ struct JobLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PinLabels {
+    want: String,
+    state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobName {
     job: String,
 }
@@ -104,6 +115,8 @@ struct Metrics {
     job_interval: Family<JobName, Gauge>,
     files_corrupt: Gauge,
     users_near_quota: Gauge,
+    ipfs_publish: Family<OutcomeLabels, Counter>,
+    ipfs_pins: Family<PinLabels, Gauge>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -247,6 +260,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Users whose files take 90 % or more of their byte or file quota",
         users_near_quota.clone(),
     );
+    let ipfs_publish = Family::<OutcomeLabels, Counter>::default();
+    registry.register(
+        "ipfs_publish",
+        "Tries of publishing to the IPFS node by this process: pinned, unpinned or failed",
+        ipfs_publish.clone(),
+    );
+    let ipfs_pins = Family::<PinLabels, Gauge>::default();
+    registry.register(
+        "ipfs_pins",
+        "Contents in the IPFS publishing queue, from the database: want (pin or unpin) and state (pending, pinned, failed)",
+        ipfs_pins.clone(),
+    );
     registry.register(
         "rate_limit_decisions",
         "With REDIS_URL set, rate-limit decisions asked of Redis (each may also take tokens ahead for the next requests), and those made in_process while Redis does not answer",
@@ -255,6 +280,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     // Counters of known labels start at 0, so that their first event is an
     // increase (`increase()` over a series that appears at 1 sees none) and
     // every family is in a scrape before anything happened.
+    for outcome in ["pinned", "unpinned", "failed"] {
+        drop(ipfs_publish.get_or_create(&OutcomeLabels {
+            outcome: outcome.to_owned(),
+        }));
+    }
     for kind in ["not_found", "full", "unavailable", "io"] {
         drop(blob_store_errors.get_or_create(&ErrorLabels {
             kind: kind.to_owned(),
@@ -305,6 +335,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         job_interval,
         files_corrupt,
         users_near_quota,
+        ipfs_publish,
+        ipfs_pins,
     }
 });
 
@@ -474,4 +506,40 @@ pub fn job_health(job: &str, last_success: i64, last_failure: i64, running: i64,
 pub fn data_health(corrupt_files: i64, users_near_quota: i64) {
     METRICS.files_corrupt.set(corrupt_files);
     METRICS.users_near_quota.set(users_near_quota);
+}
+
+/// One try of publishing to the IPFS node ended: `pinned`, `unpinned` or `failed`.
+pub fn ipfs_published(outcome: &str) {
+    METRICS
+        .ipfs_publish
+        .get_or_create(&OutcomeLabels {
+            outcome: outcome.to_owned(),
+        })
+        .inc();
+}
+
+/// The publishing queue as the database has it: (want, state, contents).
+pub fn ipfs_pins(counts: &[(String, String, i64)]) {
+    let shown = [
+        ("pin", "pending"),
+        ("pin", "pinned"),
+        ("pin", "failed"),
+        ("unpin", "pending"),
+        ("unpin", "failed"),
+    ];
+    for (want, state) in shown {
+        {
+            let count = counts
+                .iter()
+                .find(|(w, s, _)| w == want && s == state)
+                .map_or(0, |(_, _, count)| *count);
+            METRICS
+                .ipfs_pins
+                .get_or_create(&PinLabels {
+                    want: want.to_owned(),
+                    state: state.to_owned(),
+                })
+                .set(count);
+        }
+    }
 }

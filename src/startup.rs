@@ -15,11 +15,13 @@ use crate::config::{Backend, Config, Role, SECRET_FILE, Secret, create_private_f
 use crate::db::Db;
 use crate::db::audit::ChainKey;
 use crate::http::NodeState;
+use crate::ipfs::node::IpfsNode;
 use crate::pipeline::audit::AuditWriter;
 use crate::pipeline::credentials::Credentials;
 use crate::pipeline::group_commit::GroupCommit;
 use crate::pipeline::limits::{Limits, Rates};
 use crate::pipeline::maintenance::{self, Maintenance};
+use crate::pipeline::publish::Publishing;
 use crate::pipeline::quota::Quota;
 use crate::pipeline::resumable;
 use crate::pipeline::session::SessionPolicy;
@@ -93,8 +95,21 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         gauges: Arc::default(),
         limits: Arc::new(limits),
         public_url: config.public_url.clone(),
+        ipfs: publishing(config)?,
     });
     Ok(state)
+}
+
+/// Where stored content is published, when `ipfs_api` names an IPFS node.
+fn publishing(config: &Config) -> anyhow::Result<Option<Arc<Publishing>>> {
+    let Some(url) = config.ipfs_api.as_deref().filter(|url| !url.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let node = IpfsNode::new(url).map_err(anyhow::Error::msg)?;
+    Ok(Some(Arc::new(Publishing {
+        node,
+        retry: config.ipfs_retry.0,
+    })))
 }
 
 /// The rate limits, their buckets in Redis when the deployment has one,

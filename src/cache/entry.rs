@@ -42,6 +42,7 @@ impl ActiveEntry {
                 put("corrupt_at", corrupt_at.to_string());
             }
             put("created_at", file.created_at.to_string());
+            put("metadata", file.metadata.clone());
         }
         fields
     }
@@ -66,6 +67,8 @@ impl ActiveEntry {
                 cid: text("cid").unwrap_or_default(),
                 corrupt_at: int("corrupt_at"),
                 created_at: int("created_at")?,
+                // Entries cached before files had metadata: none.
+                metadata: text("metadata").unwrap_or_else(|| "{}".to_owned()),
             }),
         };
         Some(Self {
@@ -100,6 +103,7 @@ mod tests {
             cid: "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am".into(),
             corrupt_at: None,
             created_at: 1_767_225_600_000_000,
+            metadata: r#"{"project":"atlas"}"#.into(),
         }
     }
 

@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Config, FlagOverrides, Role};
 use crate::db::Db;
 use crate::pipeline::maintenance::Job;
-use crate::pipeline::{migrate_storage, session};
+use crate::pipeline::{migrate_storage, publish, session};
 use crate::{auth, profile, server, startup, telemetry};
 
 #[derive(Debug, Parser)]
@@ -184,6 +184,11 @@ pub enum AdminCommand {
         #[arg(long)]
         to: String,
     },
+    /// Publish to the IPFS node (`DEPOT_IPFS_API`) what it should have and
+    /// does not: content stored before publishing was configured, content
+    /// the node no longer pins, and failed tries, one at a time, now. Exits
+    /// non-zero if a try fails (the server keeps retrying it).
+    IpfsSync(JobArgs),
 }
 
 #[derive(Debug, Args)]
@@ -335,7 +340,31 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             let db = Db::connect(&config).await?;
             migrate_storage(&config, &db, &to).await
         }
+        AdminCommand::IpfsSync(args) => ipfs_sync(&config, args.json).await,
     }
+}
+
+async fn ipfs_sync(config: &Config, json: bool) -> anyhow::Result<()> {
+    let state = startup::build_state(config).await?;
+    let publishing = state
+        .ipfs
+        .clone()
+        .context("no IPFS node to publish to: set DEPOT_IPFS_API (ipfs_api) to its RPC API, e.g. http://127.0.0.1:5001")?;
+    let report = publish::sync(&state, &publishing, &|line: &str| eprintln!("{line}")).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} queued (never published), {} missing on the node, {} tried, {} failed",
+            report.queued, report.missing_on_node, report.tried, report.failed
+        );
+    }
+    anyhow::ensure!(
+        report.failed == 0,
+        "{} tries failed; their files show why (`ipfs.error`), and the server retries them",
+        report.failed
+    );
+    Ok(())
 }
 
 async fn migrate_storage(config: &Config, db: &Db, to: &str) -> anyhow::Result<()> {

@@ -46,6 +46,23 @@ impl Conditions {
         self.push(template, Arg::Text(value));
     }
 
+    /// Adds `AND template`, where each `{}` in turn stands for the next value.
+    pub fn push_texts(&mut self, template: &str, values: impl IntoIterator<Item = String>) {
+        let mut test = String::new();
+        let mut rest = template;
+        for value in values {
+            let Some((before, after)) = rest.split_once("{}") else {
+                break;
+            };
+            self.args.push(Arg::Text(value));
+            test.push_str(before);
+            test.push_str(&format!("${}", self.args.len()));
+            rest = after;
+        }
+        test.push_str(rest);
+        self.and(&test);
+    }
+
     /// Adds `AND column IN (…)` over text values.
     pub fn push_text_in(&mut self, column: &str, values: impl IntoIterator<Item = String>) {
         let mut placeholders = Vec::new();
@@ -131,10 +148,11 @@ mod tests {
         conditions.push_text("a = {}", "x".to_owned());
         conditions.push_int("b >= {}", 3);
         conditions.push_text_in("status", ["p".to_owned(), "q".to_owned()]);
+        conditions.push_texts("(k = {} AND v = {})", ["k".to_owned(), "v".to_owned()]);
         assert_eq!(
             conditions.sql(),
-            "user_id = $1 AND a = $2 AND b >= $3 AND status IN ($4, $5)"
+            "user_id = $1 AND a = $2 AND b >= $3 AND status IN ($4, $5) AND (k = $6 AND v = $7)"
         );
-        assert_eq!(conditions.args.len(), 5);
+        assert_eq!(conditions.args.len(), 7);
     }
 }

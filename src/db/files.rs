@@ -3,10 +3,10 @@
 use sqlx::{AnyConnection, AnyPool, FromRow};
 
 use crate::db::conditions::{Conditions, contains_pattern, prefix_pattern};
-use crate::domain::UserId;
+use crate::domain::{FileMetadata, UserId};
 use crate::storage::BlobKey;
 
-const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, corrupt_at, created_at";
+const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, corrupt_at, created_at, metadata";
 
 /// The file columns of a query that names the files table `alias`.
 pub fn columns_of(alias: &str) -> String {
@@ -43,6 +43,8 @@ pub struct FileRecord {
     /// When the stored bytes were found not to match the CID.
     pub corrupt_at: Option<i64>,
     pub created_at: i64,
+    /// The uploader's metadata, a JSON object (`{}` when none was given).
+    pub metadata: String,
 }
 
 impl FileRecord {
@@ -68,6 +70,7 @@ pub struct NewFile {
     /// The IPFS CID (CIDv1, kubo's defaults); empty for files stored before CIDs.
     pub cid: String,
     pub created_at: i64,
+    pub metadata: FileMetadata,
 }
 
 /// Filters of `GET /api/v1/files/`; every one is optional and they combine with AND.
@@ -81,6 +84,9 @@ pub struct FileFilter {
     pub max_size: Option<i64>,
     pub created_after: Option<i64>,
     pub created_before: Option<i64>,
+    /// Top-level metadata keys and the value each must have, as compact JSON
+    /// text ([`crate::domain::metadata::searchable_text`]).
+    pub metadata: Vec<(String, String)>,
 }
 
 /// Which slice of the listing to return.
@@ -131,12 +137,13 @@ impl Order {
     }
 }
 
+/// Inserts the file's row and the index of its metadata.
 pub async fn insert(conn: &mut AnyConnection, file: &NewFile) -> Result<FileRecord, sqlx::Error> {
     let sql = format!(
-        "INSERT INTO files (user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+        "INSERT INTO files (user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, created_at, metadata) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
     );
-    sqlx::query_as(&sql)
+    let record: FileRecord = sqlx::query_as(&sql)
         .bind(file.user_id)
         .bind(&file.file_name)
         .bind(&file.storage_uri)
@@ -148,8 +155,18 @@ pub async fn insert(conn: &mut AnyConnection, file: &NewFile) -> Result<FileReco
         .bind(&file.sha256)
         .bind(&file.cid)
         .bind(file.created_at)
-        .fetch_one(conn)
-        .await
+        .bind(file.metadata.as_json())
+        .fetch_one(&mut *conn)
+        .await?;
+    for (key, value) in file.metadata.searchable() {
+        sqlx::query("INSERT INTO file_metadata (file_id, key, value) VALUES ($1, $2, $3)")
+            .bind(record.id)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(record)
 }
 
 pub async fn find(pool: &AnyPool, user: UserId, file_name: &str) -> Result<Option<FileRecord>, sqlx::Error> {
@@ -298,6 +315,12 @@ pub async fn list(
         if let Some(value) = value {
             conditions.push_int(column_test, value);
         }
+    }
+    for (key, value) in &filter.metadata {
+        conditions.push_texts(
+            "id IN (SELECT m.file_id FROM file_metadata m WHERE m.key = {} AND m.value = {})",
+            [key.clone(), value.clone()],
+        );
     }
 
     let total = match page {

@@ -12,6 +12,7 @@ pub mod files;
 pub mod health;
 pub mod history;
 pub mod invites;
+pub mod ipfs_pins;
 pub mod jobs;
 pub mod links;
 pub mod pg_tools;

@@ -31,12 +31,13 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
         ("POST", "/api/v1/files/" | "/api/v1/files") | ("PUT", "/api/v1/files/{file_name}/content") => {
             "upload"
         }
-        ("PUT", "/api/v1/files/active/content") => "upload",
+        ("PUT", "/api/v1/files/active/content") | ("POST", "/api/files/upload") => "upload",
         (
             "GET",
             "/api/v1/files/{file_name}/content"
             | "/api/v1/files/active/content"
             | "/ipfs/{cid}"
+            | "/api/files/{cid}"
             | "/api/v1/shared/{owner}/{file_name}/content"
             | "/s/{token}",
         )
@@ -62,14 +63,18 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
         ("GET", "/api/v1/files/{file_name}/shared-with") => "share_list",
         ("GET", "/api/v1/shared") => "shared_list",
         ("GET", "/api/v1/shared/{owner}/{file_name}") => "metadata",
-        ("GET", "/api/v1/files/" | "/api/v1/files") => "list",
+        ("GET", "/api/v1/files/" | "/api/v1/files" | "/api/files/" | "/api/files")
+        | ("POST", "/api/v1/files/search" | "/api/files/search") => "list",
         (
             "GET",
-            "/api/v1/files/{file_name}" | "/api/v1/files/{file_name}/transfers" | "/api/v1/cids/{cid}",
+            "/api/v1/files/{file_name}"
+            | "/api/v1/files/{file_name}/transfers"
+            | "/api/v1/cids/{cid}"
+            | "/api/files/{cid}/info",
         ) => "metadata",
         ("GET", "/api/v1/files/active/{session}") => "metadata",
         ("POST", "/api/v1/files/active/{session}") => "activate",
-        ("DELETE", "/api/v1/files/{file_name}" | "/api/v1/cids/{cid}") => "delete",
+        ("DELETE", "/api/v1/files/{file_name}" | "/api/v1/cids/{cid}" | "/api/files/{cid}") => "delete",
         ("POST", "/api/v1/auth/login") => "login",
         ("POST", "/api/v1/auth/register") => "register",
         ("POST", "/api/v1/auth/logout") => "logout",
@@ -102,7 +107,8 @@ fn success_for(method: &Method, route: &str) -> StatusCode {
         ("POST", "/api/v1/auth/logout") | ("DELETE", "/api/v1/keys/{id}" | "/api/v1/admin/invites/{id}") => {
             return StatusCode::NO_CONTENT;
         }
-        ("PATCH", "/api/v1/admin/users/{id}" | "/api/v1/links/{id}") | ("POST", "/api/v1/auth/password") => {
+        ("PATCH", "/api/v1/admin/users/{id}" | "/api/v1/links/{id}")
+        | ("POST", "/api/v1/auth/password" | "/api/v1/files/search" | "/api/files/search") => {
             return StatusCode::OK;
         }
         ("DELETE", "/api/v1/links/{id}" | "/api/v1/files/{file_name}/shared-with/{username}") => {

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::db::dag;
-use crate::db::files::{self, FileRecord};
+use crate::db::files::FileRecord;
 use crate::domain::byte_range::{ByteRange, RangeRequest};
 use crate::domain::content_type;
 use crate::http::caller::AuthUser;
@@ -28,6 +28,7 @@ use crate::http::files::find_owned;
 use crate::ipfs::{CHUNK_BYTES, verify};
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
+use crate::pipeline::content;
 use crate::pipeline::state::AppState;
 use crate::pipeline::transfer;
 use crate::storage::{BlobKey, ByteStream, StorageError};
@@ -215,7 +216,7 @@ fn checked(
             Ok(chunk) => futures_util::stream::iter(chunk.pieces.into_iter().map(Ok)).left_stream(),
             Err(err) => {
                 if let Some(mismatch) = verify::mismatch_of(&err) {
-                    flag_corrupt(&state, &key, mismatch);
+                    content::flag_corrupt(&state, &key, mismatch);
                 }
                 futures_util::stream::once(std::future::ready(Err(err))).right_stream()
             }
@@ -223,30 +224,9 @@ fn checked(
         .flatten()
 }
 
-/// A live file's blob that cannot be read is a server fault, whatever the store
-/// says — unless the store is out of reach (a storage node down): 503.
+/// A live file's blob that cannot be read ([`content::unreadable`]), as an answer.
 pub fn unreadable(key: &BlobKey) -> impl Fn(StorageError) -> ApiError + '_ {
-    move |err| match err {
-        StorageError::Unavailable(_) => err.into(),
-        err => {
-            crate::metrics::blob_store_error(err.kind());
-            ApiError::from(Error::Internal(anyhow::anyhow!(
-                "blob {key} of a live file is unreadable: {err}"
-            )))
-        }
-    }
-}
-
-/// Flags the files of a blob whose bytes no longer match their CID.
-pub fn flag_corrupt(state: &AppState, key: &BlobKey, mismatch: verify::Mismatch) {
-    tracing::error!(sha256 = %key, chunk = mismatch.index, "stored content does not match its CID");
-    let pool = state.db.pool().clone();
-    let sha256 = key.to_string();
-    tokio::spawn(async move {
-        if let Err(err) = files::mark_corrupt(&pool, &sha256).await {
-            tracing::error!(sha256, error = %err, "could not flag corrupt files");
-        }
-    });
+    move |err| ApiError::from(content::unreadable(key)(err))
 }
 
 fn header_text(headers: &HeaderMap, name: axum::http::HeaderName) -> Option<&str> {

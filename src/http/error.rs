@@ -77,6 +77,7 @@ fn status_of(err: &Error) -> StatusCode {
             StatusCode::PAYLOAD_TOO_LARGE
         }
         Error::InvalidFileName(_)
+        | Error::InvalidMetadata(_)
         | Error::InvalidSessionId(_)
         | Error::ExtensionNotAllowed { .. }
         | Error::InvalidDataset(_)

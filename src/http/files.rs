@@ -5,7 +5,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
 
+use std::collections::HashMap;
+
 use crate::db::files::{self, FileRecord};
+use crate::db::ipfs_pins::{self, PinRow};
 use crate::db::transfers::{self, Transfer};
 use crate::domain::{FileName, UserId, timestamp};
 use crate::http::caller::AuthUser;
@@ -35,6 +38,69 @@ pub struct FileView {
     /// True once a download found the stored bytes not matching the CID.
     pub corrupt: bool,
     pub created_at: String,
+    /// The uploader's metadata: a JSON object, `{}` when none was given.
+    #[schema(value_type = Object)]
+    pub metadata: Box<serde_json::value::RawValue>,
+    /// How far publishing the content to the IPFS node got; null when depot
+    /// publishes to none (`DEPOT_IPFS_API` unset) or has not queued it.
+    pub ipfs: Option<PinView>,
+}
+
+/// Publishing a content to the IPFS node: `pending`, `pinned`, or `failed`
+/// (retried with growing pauses; `error` says why the last try failed).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PinView {
+    pub state: String,
+    pub error: Option<String>,
+    /// Failed tries since it was queued.
+    pub attempts: i64,
+    /// When the state last changed.
+    pub changed_at: String,
+}
+
+impl From<PinRow> for PinView {
+    fn from(row: PinRow) -> Self {
+        Self {
+            state: row.state,
+            error: row.error,
+            attempts: row.attempts,
+            changed_at: timestamp::to_rfc3339(row.changed_at),
+        }
+    }
+}
+
+/// The files as the API shows them, with their pin state when depot
+/// publishes to an IPFS node. Pin states that cannot be read now (the
+/// database failing) are left out rather than failing an answer whose files
+/// were read, or stored, already.
+pub async fn views(state: &AppState, records: Vec<FileRecord>) -> Vec<FileView> {
+    let pins = match state.ipfs {
+        None => HashMap::new(),
+        Some(_) => {
+            let sha256s: Vec<&str> = records.iter().map(|record| record.sha256.as_str()).collect();
+            ipfs_pins::of(state.db.pool(), &sha256s)
+                .await
+                .unwrap_or_else(|err| {
+                    tracing::warn!(error = %err, "pin states not read; files shown without them");
+                    HashMap::new()
+                })
+        }
+    };
+    records
+        .into_iter()
+        .map(|record| {
+            let pin = pins.get(&record.sha256).cloned();
+            let mut view = FileView::from(record);
+            view.ipfs = pin.map(PinView::from);
+            view
+        })
+        .collect()
+}
+
+/// One file as the API shows it, with its pin state.
+pub async fn view(state: &AppState, record: FileRecord) -> FileView {
+    let mut views = views(state, vec![record]).await;
+    views.swap_remove(0)
 }
 
 impl From<FileRecord> for FileView {
@@ -51,8 +117,16 @@ impl From<FileRecord> for FileView {
             cid: Some(record.cid).filter(|cid| !cid.is_empty()),
             corrupt: record.corrupt_at.is_some(),
             created_at: timestamp::to_rfc3339(record.created_at),
+            metadata: json_object(record.metadata),
+            ipfs: None,
         }
     }
+}
+
+/// A stored JSON object as it is; `{}` if it is not valid JSON.
+pub fn json_object(text: String) -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string(text)
+        .unwrap_or_else(|_| serde_json::value::RawValue::from_string("{}".to_owned()).expect("`{}` is JSON"))
 }
 
 /// Parses a `{file_name}` path segment (already percent-decoded by the router).
@@ -79,7 +153,7 @@ pub async fn metadata(
 ) -> Result<Json<FileView>, ApiError> {
     let record = find_owned(&state, user.0, &file_name).await?;
     audit.note_file(&record.file_name, &record.sha256, 0);
-    Ok(Json(record.into()))
+    Ok(Json(view(&state, record).await))
 }
 
 /// One transfer of a file's bytes (seed 4's file tracking), times in RFC 3339.

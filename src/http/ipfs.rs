@@ -22,31 +22,28 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
 use ipld_core::cid::Cid;
-use iroh_car::{CarHeader, CarWriter};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::ReaderStream;
 
 use crate::db::dag::{self, BlockSource};
 use crate::db::files::{self, FileRecord};
 use crate::domain::UserId;
-use crate::domain::{FileName, timestamp};
+use crate::domain::timestamp;
 use crate::http::caller::AuthUser;
 use crate::http::download::{self, Caching, unreadable};
 use crate::http::error::ApiError;
-use crate::http::files::FileView;
-use crate::ipfs::car::{self, Step};
+use crate::http::files::{self as files_api, FileView};
 use crate::ipfs::{CHUNK_BYTES, verify};
 use crate::pipeline;
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
+use crate::pipeline::content;
 use crate::pipeline::state::AppState;
 
 /// Content that never changes under its name may be kept by the client forever.
-const IMMUTABLE: &str = "private, max-age=29030400, immutable";
+pub(crate) const IMMUTABLE: &str = "private, max-age=29030400, immutable";
 const CAR_TYPE: &str = "application/vnd.ipld.car";
 const RAW_TYPE: &str = "application/vnd.ipld.raw";
-/// Bytes buffered between the CAR writer and the response.
-const CAR_PIPE_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -127,7 +124,7 @@ pub async fn gateway(
 
 /// The caller's oldest file whose content is `cid`, else the oldest shared
 /// with them.
-async fn readable_root(state: &AppState, user: UserId, cid: &Cid) -> Result<FileRecord, ApiError> {
+pub(crate) async fn readable_root(state: &AppState, user: UserId, cid: &Cid) -> Result<FileRecord, ApiError> {
     files::readable_by_cid(state.db.pool(), user, &cid.to_string())
         .await?
         .into_iter()
@@ -153,7 +150,7 @@ async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response,
             }
             if !verify::matches(&cid, [&data[..]]) {
                 let index = usize::try_from(chunk).unwrap_or_default();
-                download::flag_corrupt(state, &key, verify::Mismatch { index });
+                content::flag_corrupt(state, &key, verify::Mismatch { index });
                 return Err(Error::Internal(anyhow::anyhow!(
                     "chunk {chunk} of {key} does not match its CID"
                 ))
@@ -174,48 +171,11 @@ async fn raw_block(state: &AppState, user: UserId, cid: Cid) -> Result<Response,
         .map_err(ApiError::from)
 }
 
-/// A CARv1 of the whole DAG, written by a task into a pipe the response reads:
-/// inner nodes come from the database, leaves from one sequential read of the
-/// blob, each checked against its CID. A failure mid-way ends the body early.
+/// A CARv1 of the whole DAG ([`content::car`]), streamed as it is written.
 async fn car_stream(state: &AppState, user: UserId, root: Cid) -> Result<Response, ApiError> {
     let record = readable_root(state, user, &root).await?;
     let key = record.blob_key()?;
-    let pool = state.db.pool();
-    let nodes = dag::nodes(pool, &key).await?;
-    let leaves = dag::leaves(pool, &key).await?;
-    let steps = car::depth_first(root, &nodes).map_err(|err| Error::Internal(err.into()))?;
-    let blob = state.blobs.read(&key, None).await.map_err(unreadable(&key))?;
-
-    let (pipe, body) = tokio::io::duplex(CAR_PIPE_BYTES);
-    let state = state.clone();
-    tokio::spawn(async move {
-        let mut writer = CarWriter::new(CarHeader::new_v1(vec![root]), pipe);
-        let mut chunks = std::pin::pin!(verify::verified_chunks(blob, leaves, 0));
-        for step in steps {
-            let written = match step {
-                Step::Node(cid) => writer.write(cid, &nodes[&cid]).await,
-                Step::Leaf(cid) => match chunks.next().await {
-                    Some(Ok(chunk)) if chunk.leaf == cid => writer.write(cid, chunk.to_bytes()).await,
-                    Some(Err(err)) => {
-                        if let Some(mismatch) = verify::mismatch_of(&err) {
-                            download::flag_corrupt(&state, &key, mismatch);
-                        }
-                        return;
-                    }
-                    _ => {
-                        tracing::error!(sha256 = %key, "the DAG's leaves and its links disagree");
-                        return;
-                    }
-                },
-            };
-            if written.is_err() {
-                return; // the client went away
-            }
-        }
-        if let Err(err) = writer.finish().await {
-            tracing::debug!(error = %err, "CAR stream not finished");
-        }
-    });
+    let body = content::car(state, &key, root).await?;
     Response::builder()
         .status(StatusCode::OK)
         .header(CONTENT_TYPE, format!("{CAR_TYPE}; version=1"))
@@ -282,23 +242,9 @@ pub async fn delete(
     Path(cid): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     let cid = parse_cid(&cid)?;
-    let records = files::find_by_cid(state.db.pool(), user, &cid.to_string()).await?;
-    if records.is_empty() {
-        return Err(Error::NotFound("content").into());
-    }
-    let mut deleted = Vec::with_capacity(records.len());
-    for record in records {
-        let name = FileName::parse(&record.file_name)
-            .map_err(|err| Error::Internal(anyhow::anyhow!("stored file name is invalid: {err}")))?;
-        match pipeline::delete::delete(&state, user, &name, &audit).await {
-            Ok(record) => deleted.push(record.into()),
-            // Deleted meanwhile by another request: not ours to report.
-            Err(Error::NotFound(_)) => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
+    let deleted = pipeline::delete::delete_by_cid(&state, user, &cid.to_string(), &audit).await?;
     Ok(Json(Deleted {
         cid: cid.to_string(),
-        deleted,
+        deleted: files_api::views(&state, deleted).await,
     }))
 }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::caller;
 use super::error::ApiError;
+use super::is_upload;
 use crate::pipeline::Error;
 use crate::pipeline::error::retry_seconds;
 use crate::pipeline::limits::{Limit, Standing};
@@ -63,7 +64,7 @@ async fn count(state: &AppState, parts: &mut Parts) -> Option<Standing> {
         let address = caller::client_address(parts, state);
         return state.limits.take(Limit::Anonymous, &address.to_string()).await;
     };
-    let limit = if is_upload(&parts.method, &route) {
+    let limit = if is_upload(parts.method.as_str(), &route) {
         Limit::Uploads
     } else {
         Limit::Requests
@@ -73,19 +74,6 @@ async fn count(state: &AppState, parts: &mut Parts) -> Option<Standing> {
         None => format!("user{}", caller.user),
     };
     state.limits.take(limit, &who).await
-}
-
-/// Whether the request brings an upload's bytes (or begins one).
-fn is_upload(method: &Method, route: &str) -> bool {
-    match *method {
-        Method::PUT => route.ends_with("/content"),
-        Method::POST => matches!(
-            route,
-            "/api/v1/files/" | "/api/v1/files" | "/api/v1/uploads/" | "/api/v1/uploads"
-        ),
-        Method::PATCH => route == "/api/v1/uploads/{id}",
-        _ => false,
-    }
 }
 
 /// Tells the client how the limit it counted against stands; when it was

@@ -21,14 +21,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::files::{self, FileRecord};
 use crate::db::links::{Kind, Link};
-use crate::domain::content_type;
 use crate::domain::timestamp;
+use crate::domain::{FileMetadata, content_type};
 use crate::http::caller::Client;
 use crate::http::download::{self, Caching};
 use crate::http::error::ApiError;
+use crate::http::files::FileView;
 use crate::http::ui;
 use crate::http::upload::{
-    MULTIPART_OVERHEAD, created, declared_length, drain, multipart_error, read_file, refuse_oversized,
+    MULTIPART_OVERHEAD, created_at, declared_length, drain, location_of, multipart_error, read_file,
+    refuse_oversized,
 };
 use crate::pipeline::Error;
 use crate::pipeline::attempt::Announcement;
@@ -357,7 +359,7 @@ pub async fn upload(
     match stored {
         Ok(record) => {
             slot.keep();
-            Ok(created(record))
+            Ok(created_at(&location_of(&record), FileView::from(record)))
         }
         Err(err) => {
             slot.give_back().await;
@@ -394,6 +396,7 @@ async fn store_part(
         file_name: name,
         original_name: client_name,
         description: format!("uploaded through link {}", link.id),
+        metadata: FileMetadata::default(),
         replace: false,
     };
     let received = async {

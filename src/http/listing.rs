@@ -1,28 +1,31 @@
 //! `GET /api/v1/files/`: the caller's files, newest first (or sorted, on
-//! numbered pages), filtered and paginated.
+//! numbered pages), filtered and paginated; `POST /api/v1/files/search` takes
+//! the same filters as a JSON body.
 //!
 //! The body is a JSON array of files (seed 2's contract). Pagination travels in
-//! headers: `Link: <…>; rel="next"` and `X-Next-Cursor` for cursor pages,
-//! `X-Total-Count` for numbered pages.
+//! headers: `X-Next-Cursor` (and, for `GET`, `Link: <…>; rel="next"`) for
+//! cursor pages, `X-Total-Count` for numbered pages.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{OriginalUri, Query, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use serde::Deserialize;
 
-use crate::db::files::{self, FileFilter, Order, Page};
-use crate::domain::timestamp;
-use crate::http::caller::AuthUser;
+use crate::db::files::{self as db_files, FileFilter, FileRecord, Order, Page};
+use crate::domain::metadata::searchable_text;
+use crate::domain::{UserId, timestamp};
+use crate::http::caller::{AuthUser, Reader};
 use crate::http::error::ApiError;
-use crate::http::files::FileView;
+use crate::http::files::{self, FileView};
 use crate::pipeline::Error;
 use crate::pipeline::state::AppState;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 1000;
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+/// The filters and page of a listing, from the query string or a search's body.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
@@ -41,6 +44,48 @@ pub struct ListParams {
     created_after: Option<String>,
     /// RFC 3339, inclusive.
     created_before: Option<String>,
+    /// Metadata the files must have: a JSON object of top-level keys and the
+    /// string, number or boolean each must equal (in a query string, as JSON text).
+    #[param(value_type = Option<String>)]
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<MetadataParam>,
+}
+
+/// A metadata filter: a JSON object in a search's body, its JSON text in a query.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum MetadataParam {
+    Object(serde_json::Map<String, serde_json::Value>),
+    Text(String),
+}
+
+impl MetadataParam {
+    /// Each key and the compact JSON text its value must equal.
+    fn pairs(&self) -> Result<Vec<(String, String)>, Error> {
+        let object = match self {
+            Self::Object(object) => object.clone(),
+            Self::Text(text) => match serde_json::from_str(text) {
+                Ok(serde_json::Value::Object(object)) => object,
+                _ => {
+                    return Err(Error::BadRequest(
+                        "`metadata` must be a JSON object of keys and the values they must have".into(),
+                    ));
+                }
+            },
+        };
+        object
+            .into_iter()
+            .map(|(key, value)| {
+                searchable_text(&value)
+                    .map(|text| (key.clone(), text))
+                    .ok_or_else(|| {
+                        Error::BadRequest(format!(
+                            "metadata `{key}`: only strings, numbers and booleans can be searched for"
+                        ))
+                    })
+            })
+            .collect()
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/files/", tag = "files", params(ListParams),
@@ -53,8 +98,35 @@ pub async fn list(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<(HeaderMap, Json<Vec<FileView>>), ApiError> {
     let Query(params) = params.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
-    let filter = filter_of(&params)?;
-    let page = page_of(&params)?;
+    let (headers, rows) = matching_page(&state, user, &params, Some(&uri)).await?;
+    Ok((headers, Json(files::views(&state, rows).await)))
+}
+
+/// `POST /api/v1/files/search`
+#[utoipa::path(post, path = "/api/v1/files/search", tag = "files", request_body = ListParams,
+    responses((status = 200, description = "Your files that match; `X-Next-Cursor` or `X-Total-Count` page them",
+        body = Vec<crate::http::files::FileView>), (status = 400, description = "A bad filter", body = crate::http::openapi::ErrorBody)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Reader(user): Reader,
+    params: Result<Json<ListParams>, JsonRejection>,
+) -> Result<(HeaderMap, Json<Vec<FileView>>), ApiError> {
+    let Json(params) = params.map_err(crate::http::json_error)?;
+    let (headers, rows) = matching_page(&state, user, &params, None).await?;
+    Ok((headers, Json(files::views(&state, rows).await)))
+}
+
+/// One page of the caller's files that `params` asks for, and the headers
+/// that tell the next page or the total; for a query string at `uri`, the
+/// `Link` to the next page too.
+pub async fn matching_page(
+    state: &AppState,
+    user: UserId,
+    params: &ListParams,
+    uri: Option<&Uri>,
+) -> Result<(HeaderMap, Vec<FileRecord>), ApiError> {
+    let filter = filter_of(params)?;
+    let page = page_of(params)?;
 
     // One row more than asked tells whether a next cursor page exists.
     let probe = match page {
@@ -64,7 +136,7 @@ pub async fn list(
         },
         numbered => numbered,
     };
-    let (mut rows, total) = files::list(state.db.pool(), user, &filter, probe).await?;
+    let (mut rows, total) = db_files::list(state.db.pool(), user, &filter, probe).await?;
 
     let mut headers = HeaderMap::new();
     if let Page::Cursor { limit, .. } = page
@@ -73,15 +145,17 @@ pub async fn list(
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         if let Some(last) = rows.last() {
             let cursor = last.id.to_string();
-            let next = next_page_link(uri.path(), uri.query().unwrap_or_default(), &cursor);
             insert(&mut headers, "x-next-cursor", &cursor);
-            insert(&mut headers, "link", &format!("<{next}>; rel=\"next\""));
+            if let Some(uri) = uri {
+                let next = next_page_link(uri.path(), uri.query().unwrap_or_default(), &cursor);
+                insert(&mut headers, "link", &format!("<{next}>; rel=\"next\""));
+            }
         }
     }
     if let Some(total) = total {
         insert(&mut headers, "x-total-count", &total.to_string());
     }
-    Ok((headers, Json(rows.into_iter().map(FileView::from).collect())))
+    Ok((headers, rows))
 }
 
 fn filter_of(params: &ListParams) -> Result<FileFilter, ApiError> {
@@ -101,6 +175,12 @@ fn filter_of(params: &ListParams) -> Result<FileFilter, ApiError> {
         max_size: params.max_size,
         created_after: time("created_after", &params.created_after)?,
         created_before: time("created_before", &params.created_before)?,
+        metadata: params
+            .metadata
+            .as_ref()
+            .map(MetadataParam::pairs)
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

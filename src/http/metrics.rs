@@ -6,6 +6,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::http::is_upload;
 use crate::metrics;
 use crate::pipeline::health;
 use crate::pipeline::state::AppState;
@@ -29,19 +30,6 @@ pub async fn track(request: Request, next: Next) -> Response {
     }
     metrics::request_answered(&method, &route, response.status().as_u16(), started.elapsed());
     response
-}
-
-fn is_upload(method: &str, route: &str) -> bool {
-    matches!(
-        (method, route),
-        (
-            "POST",
-            "/api/v1/files/" | "/api/v1/files" | "/api/v1/uploads/" | "/api/v1/uploads"
-        ) | (
-            "PUT",
-            "/api/v1/files/{file_name}/content" | "/api/v1/files/active/content"
-        ) | ("PATCH", "/api/v1/uploads/{id}")
-    )
 }
 
 /// `GET /metrics`

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 pub mod body_rate;
 pub mod caller;
+mod cid_files;
 mod download;
 pub mod error;
 mod files;
@@ -68,6 +69,21 @@ pub(crate) fn json_error(rejection: JsonRejection) -> ApiError {
     .into()
 }
 
+/// Whether a request to `route` (its template) brings an upload's bytes, or
+/// begins one: what the upload rate limit and the upload metrics count.
+pub(crate) fn is_upload(method: &str, route: &str) -> bool {
+    matches!(
+        (method, route),
+        (
+            "POST",
+            "/api/v1/files/" | "/api/v1/files" | "/api/v1/uploads/" | "/api/v1/uploads" | "/api/files/upload"
+        ) | (
+            "PUT",
+            "/api/v1/files/{file_name}/content" | "/api/v1/files/active/content"
+        ) | ("PATCH", "/api/v1/uploads/{id}")
+    )
+}
+
 /// A JSON field that may be absent (`None`: left as it is), `null` or a value.
 pub(crate) fn present<'de, D, T>(field: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -81,6 +97,7 @@ pub fn router(state: AppState) -> Router {
     let uploads = Router::new()
         .route("/api/v1/files/", post(upload::multipart).get(listing::list))
         .route("/api/v1/files", post(upload::multipart).get(listing::list))
+        .route("/api/files/upload", post(cid_files::upload))
         .route(
             "/api/v1/files/{file_name}/content",
             put(upload::raw).get(download::content),
@@ -124,6 +141,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/files/{file_name}",
             get(files::metadata).delete(files::delete),
         )
+        .route("/api/v1/files/search", post(listing::search))
         .route("/api/v1/files/{file_name}/transfers", get(files::transfers))
         .route("/api/v1/files/{file_name}/preview", get(preview::preview))
         .route("/api/v1/files/{file_name}/link", post(links::browser_link))
@@ -151,6 +169,14 @@ pub fn router(state: AppState) -> Router {
             get(active::get).post(active::set),
         )
         .route("/ipfs/{cid}", get(ipfs::gateway))
+        .route("/api/files/", get(cid_files::list))
+        .route("/api/files", get(cid_files::list))
+        .route("/api/files/search", post(cid_files::search))
+        .route(
+            "/api/files/{cid}",
+            get(cid_files::content).delete(cid_files::delete),
+        )
+        .route("/api/files/{cid}/info", get(cid_files::info))
         .route("/api/v1/cids/{cid}", get(ipfs::info).delete(ipfs::delete))
         .route("/api/v1/usage", get(usage::usage))
         .route("/api/v1/sessions", post(sessions::create))

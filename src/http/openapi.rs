@@ -10,8 +10,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    active, admin, auth, download, files, history, invites, ipfs, jobs, keys, link_access, link_uploads,
-    links, listing, metrics, ops, preview, sessions, shares, tus, ui, upload, usage, users,
+    active, admin, auth, cid_files, download, files, history, invites, ipfs, jobs, keys, link_access,
+    link_uploads, links, listing, metrics, ops, preview, sessions, shares, tus, ui, upload, usage, users,
 };
 use crate::pipeline::state::AppState;
 
@@ -40,7 +40,7 @@ pub struct ErrorDetail {
     security(("bearer" = [])),
     paths(
         auth::register, auth::login, auth::logout, auth::me, auth::change_password, keys::create, keys::list, keys::revoke,
-        upload::multipart, listing::list, upload::raw, download::content,
+        upload::multipart, listing::list, listing::search, upload::raw, download::content,
         active::upload_file_named_active, active::download_file_named_active,
         files::metadata, files::delete, files::transfers, links::browser_link, preview::preview,
         shares::share, shares::unshare, shares::recipients, shares::list, shares::metadata, shares::content, shares::preview,
@@ -50,6 +50,7 @@ pub struct ErrorDetail {
         tus::options, tus::create, tus::options_upload, tus::head, tus::patch, tus::terminate,
         link_uploads::link_options, link_uploads::link_options_upload, link_uploads::link_create, link_uploads::link_head, link_uploads::link_patch, link_uploads::link_terminate,
         ipfs::gateway, ipfs::info, ipfs::delete,
+        cid_files::upload, cid_files::list, cid_files::search, cid_files::content, cid_files::info, cid_files::delete,
         usage::usage, sessions::create, sessions::read, history::history,
         admin::audit, admin::export, jobs::runs, jobs::start,
         users::list, users::create, users::change, users::delete,
@@ -61,6 +62,7 @@ pub struct ErrorDetail {
         (name = "resumable", description = "tus 1.0 resumable uploads"),
         (name = "sharing", description = "Files shared with other users, download links and upload links"),
         (name = "content", description = "Content addressing: IPFS CIDs, CARs, blocks"),
+        (name = "cid files", description = "Seed 3's API: files uploaded, read, searched and deleted by their CID"),
         (name = "sessions", description = "Sessions, the active file and processing history"),
         (name = "auth", description = "Accounts and tokens"),
         (name = "keys", description = "API keys for scripts: made, listed and revoked by their owner"),

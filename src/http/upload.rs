@@ -20,11 +20,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::db::files::FileRecord;
 use crate::domain::UserId;
-use crate::domain::{SessionId, content_type};
+use crate::domain::{FileMetadata, SessionId, content_type};
 use crate::http::body_rate;
 use crate::http::caller::AuthUser;
 use crate::http::error::ApiError;
-use crate::http::files::{FileView, parse_name};
+use crate::http::files::{self, parse_name};
 use crate::http::session_hint::{SessionHint, announce, parse_session};
 use crate::pipeline::Error;
 use crate::pipeline::attempt::Announcement;
@@ -81,19 +81,13 @@ pub async fn multipart(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    let mut form = FormUpload {
-        state: &state,
-        user,
-        audit,
-        hint,
-        session_field: None,
-        upload: None,
-    };
-    let outcome = match replace_param(replace) {
-        Ok(replace) => form.receive(&headers, multipart, replace).await,
+    let form = FormUpload::new(&state, user, audit, hint, Naming::Field);
+    let (session, stored) = form.store(replace, &headers, multipart).await;
+    let answer = match stored {
+        Ok(record) => Ok(created(&state, record).await),
         Err(err) => Err(err),
     };
-    form.finish(outcome).await
+    in_session(&state, session.as_ref(), answer)
 }
 
 /// `PUT /api/v1/files/{file_name}/content`; `X-Description` optionally sets the description.
@@ -138,8 +132,11 @@ pub async fn raw(
         Ok(replace) => receive_raw(&mut upload, &state, &file_name, replace, &headers, body).await,
         Err(err) => Err(err),
     };
-    let stored = upload.end(received).await;
-    respond(&state, &session, stored)
+    let answer = match upload.end(received).await {
+        Ok(record) => Ok(created(&state, record).await),
+        Err(err) => Err(err),
+    };
+    in_session(&state, Some(&session), answer)
 }
 
 /// Reads a raw body into the upload: what to store it as.
@@ -167,7 +164,14 @@ async fn receive_raw(
             .to_owned(),
         None => String::new(),
     };
-    let meta = meta(upload.user(), file_name, None, description, replace)?;
+    let meta = meta(
+        upload.user(),
+        file_name,
+        None,
+        description,
+        FileMetadata::default(),
+        replace,
+    )?;
     upload.expect_file_bytes(declared_length(headers));
     upload.check(&meta).await?;
 
@@ -183,12 +187,33 @@ async fn receive_raw(
     Ok(meta)
 }
 
+/// Where a form's file gets its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Naming {
+    /// The `file_name` field (seed 2's form).
+    Field,
+    /// The `file_name` field if there is one, else the file part's own
+    /// filename (seed 3's form: only `file`).
+    FieldOrPart,
+}
+
+impl Naming {
+    /// The name to store the file as, once known.
+    fn name<'n>(self, field: Option<&'n str>, part: Option<&'n str>) -> Option<&'n str> {
+        match self {
+            Naming::Field => field,
+            Naming::FieldOrPart => field.or(part).filter(|name| !name.is_empty()),
+        }
+    }
+}
+
 /// One multipart request as its parts arrive.
-struct FormUpload<'a> {
+pub(super) struct FormUpload<'a> {
     state: &'a AppState,
     user: UserId,
     audit: Audit,
     hint: SessionHint,
+    naming: Naming,
     /// The form's `session_id`, once read.
     session_field: Option<SessionId>,
     /// The upload and the session it works in, from the moment that is known.
@@ -196,6 +221,39 @@ struct FormUpload<'a> {
 }
 
 impl<'a> FormUpload<'a> {
+    pub(super) fn new(
+        state: &'a AppState,
+        user: UserId,
+        audit: Audit,
+        hint: SessionHint,
+        naming: Naming,
+    ) -> Self {
+        Self {
+            state,
+            user,
+            audit,
+            hint,
+            naming,
+            session_field: None,
+            upload: None,
+        }
+    }
+
+    /// Reads the form and stores its file: the file, or why not, and the
+    /// session the upload worked in (none when the request named a bad one).
+    pub(super) async fn store(
+        mut self,
+        replace: Result<Query<ReplaceParam>, QueryRejection>,
+        headers: &HeaderMap,
+        multipart: Result<Multipart, MultipartRejection>,
+    ) -> (Option<Session>, Result<FileRecord, Error>) {
+        let outcome = match replace_param(replace) {
+            Ok(replace) => self.receive(headers, multipart, replace).await,
+            Err(err) => Err(err),
+        };
+        self.finish(outcome).await
+    }
+
     /// Reads the form: what to store its file as.
     async fn receive(
         &mut self,
@@ -210,12 +268,14 @@ impl<'a> FormUpload<'a> {
 
         let mut file_name = None;
         let mut description = String::new();
+        let mut metadata = FileMetadata::default();
         let mut original_name = None;
         let mut has_file = false;
         while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
             match field.name().unwrap_or_default() {
                 "file_name" => file_name = Some(read_text(field).await?),
                 "description" => description = read_text(field).await?,
+                "metadata" => metadata = FileMetadata::parse(&read_text(field).await?)?,
                 "session_id" => {
                     // A blank field (a form without a session) names none.
                     let text = read_text(field).await?;
@@ -226,11 +286,19 @@ impl<'a> FormUpload<'a> {
                 "file" => {
                     original_name = field.file_name().map(str::to_owned);
                     self.begin(file_name.as_deref(), original_name.as_deref()).await?;
+                    let known = self.naming.name(file_name.as_deref(), original_name.as_deref());
                     let upload = self.upload_mut()?;
                     // A name given before the file refuses a doomed upload
                     // before its bytes are read.
-                    if let Some(name) = &file_name {
-                        let meta = meta(upload.user(), name, original_name.clone(), String::new(), replace)?;
+                    if let Some(name) = known {
+                        let meta = meta(
+                            upload.user(),
+                            name,
+                            original_name.clone(),
+                            String::new(),
+                            FileMetadata::default(),
+                            replace,
+                        )?;
                         upload.check(&meta).await?;
                     }
                     // The part's own name, else the form's `file_name`, says what it is.
@@ -248,8 +316,11 @@ impl<'a> FormUpload<'a> {
             }
         }
 
-        let file_name =
-            file_name.ok_or_else(|| Error::MissingField("form field `file_name` is required".into()))?;
+        let file_name = self
+            .naming
+            .name(file_name.as_deref(), original_name.as_deref())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::MissingField("form field `file_name` is required".into()))?;
         if !has_file {
             return Err(Error::MissingField("form field `file` is required".into()));
         }
@@ -260,7 +331,14 @@ impl<'a> FormUpload<'a> {
         {
             *session = moved;
         }
-        meta(self.user, &file_name, original_name, description, replace)
+        meta(
+            self.user,
+            &file_name,
+            original_name,
+            description,
+            metadata,
+            replace,
+        )
     }
 
     /// Begins the upload, once, in the session known so far.
@@ -288,19 +366,22 @@ impl<'a> FormUpload<'a> {
     }
 
     /// Stores the file or records why not — beginning the upload now if the
-    /// request failed before its file part — and answers.
-    async fn finish(mut self, outcome: Result<UploadMeta, Error>) -> Response {
+    /// request failed before its file part.
+    async fn finish(
+        mut self,
+        outcome: Result<UploadMeta, Error>,
+    ) -> (Option<Session>, Result<FileRecord, Error>) {
         if self.upload.is_none()
             && let Err(err) = self.begin(None, None).await
         {
             // No session to record the attempt in (a bad or foreign session id).
-            return ApiError::from(outcome.err().unwrap_or(err)).into_response();
+            return (None, Err(outcome.err().unwrap_or(err)));
         }
         let Some((upload, session)) = self.upload else {
-            return ApiError::from(Error::Internal(anyhow::anyhow!("upload not begun"))).into_response();
+            return (None, Err(Error::Internal(anyhow::anyhow!("upload not begun"))));
         };
         let stored = upload.end(outcome).await;
-        respond(self.state, &session, stored)
+        (Some(session), stored)
     }
 }
 
@@ -309,6 +390,7 @@ fn meta(
     file_name: &str,
     original_name: Option<String>,
     description: String,
+    metadata: FileMetadata,
     replace: bool,
 ) -> Result<UploadMeta, Error> {
     Ok(UploadMeta {
@@ -316,28 +398,42 @@ fn meta(
         file_name: parse_name(file_name)?,
         original_name,
         description,
+        metadata,
         replace,
     })
 }
 
-/// 201 with the file's metadata and where to fetch it, or the error; either way
-/// naming the session.
-fn respond(state: &AppState, session: &Session, result: Result<FileRecord, Error>) -> Response {
-    let mut response = match result {
-        Ok(record) => created(record),
-        Err(err) => ApiError::from(err).into_response(),
-    };
-    announce(response.headers_mut(), session, state.sessions.ttl);
+/// The answer, or the error, naming the session the upload worked in.
+pub(super) fn in_session(
+    state: &AppState,
+    session: Option<&Session>,
+    answer: Result<Response, Error>,
+) -> Response {
+    let mut response = answer.unwrap_or_else(|err| ApiError::from(err).into_response());
+    if let Some(session) = session {
+        announce(response.headers_mut(), session, state.sessions.ttl);
+    }
     response
 }
 
-pub(super) fn created(record: FileRecord) -> Response {
-    let location = format!(
+/// 201 with the file's metadata and where to fetch it.
+async fn created(state: &AppState, record: FileRecord) -> Response {
+    let location = location_of(&record);
+    created_at(&location, files::view(state, record).await)
+}
+
+/// Where the file's metadata is: `/api/v1/files/{file_name}`.
+pub(super) fn location_of(record: &FileRecord) -> String {
+    format!(
         "/api/v1/files/{}",
         utf8_percent_encode(&record.file_name, PATH_SEGMENT)
-    );
-    let mut response = (StatusCode::CREATED, Json(FileView::from(record))).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
+    )
+}
+
+/// 201 with `body`, and `Location: location`.
+pub(super) fn created_at(location: &str, body: impl serde::Serialize) -> Response {
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(LOCATION, value);
     }
     response

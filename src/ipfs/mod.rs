@@ -11,6 +11,7 @@
 //! are built at the end.
 
 pub mod car;
+pub mod node;
 pub mod verify;
 
 use ipld_core::cid::multihash::Multihash;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::db::audit::hold_head;
 use crate::db::files::{self, FileRecord};
-use crate::db::{backups, blobs, sessions, transfers};
+use crate::db::{backups, blobs, ipfs_pins, sessions, transfers};
 use crate::domain::UserId;
 use crate::domain::{FileName, timestamp};
 use crate::pipeline::Error;
@@ -55,6 +55,32 @@ pub async fn delete(
     Ok(locked)
 }
 
+/// Deletes every file of `user` with content `cid`, one by one; `NotFound`
+/// when they have none.
+pub async fn delete_by_cid(
+    state: &AppState,
+    user: UserId,
+    cid: &str,
+    audit: &Audit,
+) -> Result<Vec<FileRecord>, Error> {
+    let records = files::find_by_cid(state.db.pool(), user, cid).await?;
+    if records.is_empty() {
+        return Err(Error::NotFound("content"));
+    }
+    let mut deleted = Vec::with_capacity(records.len());
+    for record in records {
+        let name = FileName::parse(&record.file_name)
+            .map_err(|err| Error::Internal(anyhow::anyhow!("stored file name is invalid: {err}")))?;
+        match delete(state, user, &name, audit).await {
+            Ok(record) => deleted.push(record),
+            // Deleted meanwhile by another request: not ours to report.
+            Err(Error::NotFound(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(deleted)
+}
+
 /// What becomes of content whose last file goes.
 pub(crate) enum Unused<'a> {
     /// Its bytes are removed now (or, if the store refuses, again later).
@@ -77,6 +103,8 @@ pub(crate) async fn take_out(
     // The blob goes while its row's lock is held, so an upload of the same
     // content waiting on that lock re-creates both the row and the blob after us.
     if blobs::release(conn, &key).await? {
+        // Published content is unpinned from the IPFS node, behind the deletion.
+        ipfs_pins::want_unpinned(conn, key.as_str()).await?;
         let at = match unused {
             Unused::RemoveNow(state) => remove_bytes(state, conn, &key, 0).await?.at(),
             Unused::Schedule => {

@@ -4,6 +4,7 @@
 //! errors are given their meaning here, once.
 
 use crate::domain::file_name::FileNameError;
+use crate::domain::metadata::MetadataError;
 use crate::profile::DatasetError;
 use crate::storage::StorageError;
 
@@ -25,6 +26,8 @@ pub enum Error {
     QuotaExceeded(crate::pipeline::quota::Exceeded),
     #[error("{0}")]
     InvalidFileName(String),
+    #[error("{0}")]
+    InvalidMetadata(String),
     #[error("extension not allowed; accepted: {allowed}")]
     ExtensionNotAllowed { allowed: String },
     #[error("{0}")]
@@ -96,6 +99,7 @@ impl Error {
             Self::TooLarge { .. } => "payload_too_large",
             Self::QuotaExceeded(_) => "quota_exceeded",
             Self::InvalidFileName(_) => "invalid_file_name",
+            Self::InvalidMetadata(_) => "invalid_metadata",
             Self::ExtensionNotAllowed { .. } => "extension_not_allowed",
             Self::MissingField(_) => "missing_field",
             Self::Validation(_) => "validation_failed",
@@ -177,6 +181,12 @@ impl From<crate::auth::AuthError> for Error {
 impl From<FileNameError> for Error {
     fn from(err: FileNameError) -> Self {
         Self::InvalidFileName(err.to_string())
+    }
+}
+
+impl From<MetadataError> for Error {
+    fn from(err: MetadataError) -> Self {
+        Self::InvalidMetadata(err.to_string())
     }
 }
 

@@ -1,13 +1,13 @@
 //! The gauges `/metrics` takes from the database at a scrape — each job's
 //! (and backup's) last success and failure, a run that goes on, the files
-//! flagged corrupt, the users near their quota — read at most every
+//! flagged corrupt, the users near their quota, the IPFS publishing queue — read at most every
 //! [`REFRESH`], so that scrapes from several Prometheus servers, or a flood
 //! of them, cost the database little.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::db::{health, storage_report};
+use crate::db::{health, ipfs_pins, storage_report};
 use crate::domain::timestamp::now_micros;
 use crate::metrics;
 use crate::pipeline::backup::BACKUP_JOB;
@@ -64,5 +64,8 @@ pub async fn refresh(state: &AppState) -> Result<(), sqlx::Error> {
     )
     .await?;
     metrics::data_health(storage_report::corrupt_files(pool).await?, near);
+    if state.ipfs.is_some() {
+        metrics::ipfs_pins(&ipfs_pins::counts(pool).await?);
+    }
     Ok(())
 }

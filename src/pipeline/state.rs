@@ -69,6 +69,8 @@ pub struct Services {
     pub limits: Arc<Limits>,
     /// Where people reach depot, if configured: the start of link URLs.
     pub public_url: Option<crate::config::PublicUrl>,
+    /// The IPFS node stored content is published to, if configured.
+    pub ipfs: Option<Arc<crate::pipeline::publish::Publishing>>,
 }
 
 /// What an upload must satisfy.

@@ -14,8 +14,8 @@ use tokio::net::TcpListener;
 pub use limits::Limits;
 
 use crate::http;
-use crate::pipeline::maintenance;
 use crate::pipeline::state::AppState;
+use crate::pipeline::{maintenance, publish};
 
 /// Serves until `shutdown` resolves; the background jobs stop with the server,
 /// and maintenance runs under way get [`maintenance::STOP_DEADLINE`] to record
@@ -30,6 +30,7 @@ pub async fn run(
     let open_uploads = state.open_uploads.clone();
     let jobs_shutdown = maintenance.stop.clone();
     maintenance::spawn_schedules(&state);
+    publish::spawn(&state);
     let _stop_jobs = jobs_shutdown.clone().drop_guard();
     let served = listener::serve(listener, http::router(state), limits, async move {
         shutdown.await;

@@ -20,7 +20,7 @@ fn admin_token(app: &TestApp) -> String {
 }
 
 /// Every event so far, oldest first (the query itself is one more event).
-async fn events(app: &TestApp) -> Vec<Value> {
+pub async fn events(app: &TestApp) -> Vec<Value> {
     let page: Value = app
         .client
         .get(app.url("/api/v1/admin/audit?limit=1000"))
@@ -35,7 +35,7 @@ async fn events(app: &TestApp) -> Vec<Value> {
 }
 
 /// (action, outcome, actor, file name) of each event.
-fn summary(events: &[Value]) -> Vec<(String, i64, Option<i64>, String)> {
+pub fn summary(events: &[Value]) -> Vec<(String, i64, Option<i64>, String)> {
     events
         .iter()
         .map(|event| {

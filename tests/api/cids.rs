@@ -361,3 +361,31 @@ async fn a_real_ipfs_client_verifies_the_car_of_a_two_level_file() {
     let stdout = run(node).await;
     assert!(stdout.contains("blocks verified"), "{stdout}");
 }
+
+/// Helia's verified-fetch (`tests/clients/helia-fetch.mjs`) with depot as its
+/// only trustless gateway: it asks for the root and each leaf as raw blocks,
+/// checks every one against its CID and assembles the file.
+#[tokio::test]
+async fn helia_reads_a_multi_block_file_through_depots_trustless_gateway() {
+    let Some(clients) = js_clients() else { return };
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    // Four different leaves (a pattern of period 251 shifts from chunk to chunk).
+    let bytes = pattern(1_000_000);
+    let cid = cid_of_upload(&app, &ann, "four-leaves.bin", bytes.clone()).await;
+
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut node = std::process::Command::new("node");
+    node.arg("helia-fetch.mjs")
+        .args([app.url("").trim_end_matches('/'), &ann.token, &cid])
+        .arg(out.path())
+        .env("NODE_OPTIONS", crate::clients::node_options())
+        .current_dir(clients);
+    let report: Value = serde_json::from_str(run(node).await.trim()).unwrap();
+    assert_eq!(report["status"], 200, "{report}");
+    assert_eq!(
+        report["blocks"], 5,
+        "the root and four leaves, one by one: {report}"
+    );
+    assert_eq!(std::fs::read(out.path()).unwrap(), bytes);
+}

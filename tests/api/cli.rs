@@ -63,6 +63,9 @@ pub fn depot_on(config: &depot::config::Config, args: &[&str]) -> Command {
             command.env("DEPOT_S3_SECRET_ACCESS_KEY", secret.expose());
         }
     }
+    if let Some(node) = &config.ipfs_api {
+        command.env("DEPOT_IPFS_API", node);
+    }
     if config.role == depot::config::Role::Gateway {
         command.env("DEPOT_ROLE", "gateway");
         command.env(

@@ -52,6 +52,13 @@ pub fn program(program: &str, arg: &str, package: &str) -> bool {
     found
 }
 
+/// `NODE_OPTIONS` for js-ipfs and Helia, whose dependencies call
+/// `Promise.withResolvers`: Node.js 20 needs it defined.
+pub fn node_options() -> String {
+    let shim = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/with-resolvers.cjs");
+    format!("--require {}", shim.display())
+}
+
 pub fn missing(what: &str) {
     assert!(std::env::var("CI").as_deref() != Ok("true"), "{what}");
     eprintln!("skipped: {what}");

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
 
 use crate::clients::program;
-use crate::helpers::{TestApp, hex_sha256, sample_bytes};
+use crate::helpers::{TestApp, free_port, hex_sha256, sample_bytes};
 
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
 
@@ -96,14 +96,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
             if path.is_dir() { walk(&path) } else { vec![path] }
         })
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A depot that trusts 127.0.0.1 (where nginx connects from) as its proxy,

@@ -5,7 +5,7 @@
 use super::lock::UploadLock;
 use super::{Status, checkpoint_of, client_name, discard};
 use crate::db::uploads::UploadRow;
-use crate::domain::{FileName, content_type};
+use crate::domain::{FileMetadata, FileName, content_type};
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::state::AppState;
@@ -40,6 +40,7 @@ pub(super) async fn complete(
             file_name: FileName::parse(&row.file_name).map_err(|err| Error::Internal(err.into()))?,
             original_name: Some(row.filename.clone()).filter(|name| !name.is_empty()),
             description: row.description.clone(),
+            metadata: FileMetadata::default(),
             replace: row.replace_existing != 0,
         };
         let (head, profile) = match hashed.profiling {

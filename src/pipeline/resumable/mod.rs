@@ -39,7 +39,7 @@ use crate::db::files::FileRecord;
 use crate::db::uploads::{self, NewUpload, UploadRow};
 use crate::db::{links, quotas};
 use crate::domain::timestamp::now_micros;
-use crate::domain::{FileName, SessionId, UploadId, UserId, content_type};
+use crate::domain::{FileMetadata, FileName, SessionId, UploadId, UserId, content_type};
 use crate::pipeline::Error;
 use crate::pipeline::attempt::{Announcement, Attempt};
 use crate::pipeline::audit::Audit;
@@ -170,6 +170,7 @@ pub async fn create(
             file_name: FileName::parse(&file_name)?,
             original_name,
             description,
+            metadata: FileMetadata::default(),
             replace,
         };
         upload.expect_file_bytes(Some(length));

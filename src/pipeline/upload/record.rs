@@ -8,8 +8,8 @@ use crate::db::history::Completion;
 use crate::db::is_unique_violation;
 use crate::db::sessions::ActiveChange;
 use crate::db::transfers::{self, Direction, NewTransfer};
-use crate::db::{backups, blobs, dag, sessions, uploads};
-use crate::domain::{FileName, SessionId, UploadId, UserId, content_type, timestamp};
+use crate::db::{backups, blobs, dag, ipfs_pins, sessions, uploads};
+use crate::domain::{FileMetadata, FileName, SessionId, UploadId, UserId, content_type, timestamp};
 use crate::ipfs::Dag;
 use crate::pipeline::Error;
 use crate::pipeline::active;
@@ -32,6 +32,8 @@ pub struct UploadMeta {
     /// `file_name` to detect the content type.
     pub original_name: Option<String>,
     pub description: String,
+    /// The uploader's own metadata (seed 3's `metadata`).
+    pub metadata: FileMetadata,
     /// Take the place of a file of the same name, if there is one
     /// (`?replace=true`), rather than be refused with `file_exists`.
     pub replace: bool,
@@ -108,6 +110,7 @@ pub async fn store(
             sha256: key.to_string(),
             cid: tree.root.to_string(),
             created_at: timestamp::now_micros(),
+            metadata: meta.metadata,
         },
         key: key.clone(),
         tree,
@@ -119,6 +122,7 @@ pub async fn store(
         quota,
         held_as,
         replace: meta.replace,
+        publish: state.ipfs.is_some(),
         audit: audit.clone(),
         blobs: state.blobs.clone(),
         writer: None,
@@ -170,6 +174,8 @@ struct Stored {
     held_as: Option<String>,
     /// Whether a file of the same name is replaced.
     replace: bool,
+    /// Whether the content is to be published to an IPFS node.
+    publish: bool,
     audit: Audit,
     blobs: Arc<dyn BlobStore>,
     /// The staged bytes, for content the database knew: committed under its
@@ -205,6 +211,9 @@ impl Stored {
         )
         .await?;
         let count = blobs::add_ref(batch.conn(), &self.key, size).await?;
+        if self.publish {
+            ipfs_pins::want_pinned(batch.conn(), &record.sha256, &record.cid).await?;
+        }
         match self.writer {
             Some(writer) => writer.commit(&self.key).await?,
             // Placed as new content; but if another upload of the same content

@@ -127,7 +127,8 @@ pub async fn list(
 /// `POST /api/files/search`
 #[utoipa::path(post, path = "/api/files/search", tag = "cid files", request_body = ListParams,
     responses((status = 200, description = "Your files that match; `X-Next-Cursor` or `X-Total-Count` page them", body = Vec<CidFile>),
-        (status = 400, description = "A bad filter", body = crate::http::openapi::ErrorBody)))]
+        (status = 400, description = "A bad filter", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "Not JSON, or an unknown field (`validation_failed`)", body = crate::http::openapi::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     Reader(user): Reader,

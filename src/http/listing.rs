@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Uri};
 use serde::Deserialize;
 
 use crate::db::files::{self as db_files, FileFilter, FileRecord, Order, Page};
-use crate::domain::metadata::searchable_text;
+use crate::domain::metadata::{self, searchable_text};
 use crate::domain::{UserId, timestamp};
 use crate::http::caller::{AuthUser, Reader};
 use crate::http::error::ApiError;
@@ -73,6 +73,12 @@ impl MetadataParam {
                 }
             },
         };
+        if object.len() > metadata::MAX_KEYS {
+            return Err(Error::BadRequest(format!(
+                "`metadata` may name at most {} keys",
+                metadata::MAX_KEYS
+            )));
+        }
         object
             .into_iter()
             .map(|(key, value)| {
@@ -105,7 +111,8 @@ pub async fn list(
 /// `POST /api/v1/files/search`
 #[utoipa::path(post, path = "/api/v1/files/search", tag = "files", request_body = ListParams,
     responses((status = 200, description = "Your files that match; `X-Next-Cursor` or `X-Total-Count` page them",
-        body = Vec<crate::http::files::FileView>), (status = 400, description = "A bad filter", body = crate::http::openapi::ErrorBody)))]
+        body = Vec<crate::http::files::FileView>), (status = 400, description = "A bad filter", body = crate::http::openapi::ErrorBody),
+        (status = 422, description = "Not JSON, or an unknown field (`validation_failed`)", body = crate::http::openapi::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     Reader(user): Reader,

@@ -252,6 +252,10 @@ async fn search_filters_by_metadata_name_type_size_and_date_in_both_apis() {
         (json!({ "metadata": "project" }), "bad_request"),
         (json!({ "colour": "red" }), "validation_failed"),
         (json!({ "limit": 0 }), "bad_request"),
+        (
+            json!({ "metadata": (0..65).map(|n| (format!("k{n}"), json!(n))).collect::<serde_json::Map<_, _>>() }),
+            "bad_request",
+        ),
     ] {
         let response = search(&app, &ann, "/api/files/search", body.clone()).await;
         let status = response.status();

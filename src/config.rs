@@ -167,8 +167,9 @@ pub struct Config {
     /// The RPC API of an IPFS node (kubo's `/api/v0`, e.g.
     /// `http://127.0.0.1:5001`) that every stored content is published to
     /// and pinned on, behind the uploads (`DEPOT_IPFS_API`); unset publishes
-    /// nothing.
-    pub ipfs_api: Option<String>,
+    /// nothing. A password in it (a proxy's basic auth) is sent, and redacted
+    /// wherever the URL is shown.
+    pub ipfs_api: Option<ServiceUrl>,
     /// After a failed try of publishing to the IPFS node, how long until the
     /// next; the pause doubles with each failure, up to an hour (`DEPOT_IPFS_RETRY`).
     pub ipfs_retry: HumanDuration,

@@ -50,6 +50,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     prepare_data_dir(config)?;
     let secret = signing_secret(config)?;
     let audit_key = chain_key(config, || Ok(secret.secret.clone()))?;
+    let ipfs = publishing(config)?;
     let (blobs, max_upload_bytes) = blob_store(config).await?;
     let db = Db::connect(config).await?;
     let cache = active_file_cache(config).await?;
@@ -95,17 +96,22 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         gauges: Arc::default(),
         limits: Arc::new(limits),
         public_url: config.public_url.clone(),
-        ipfs: publishing(config)?,
+        ipfs,
     });
     Ok(state)
 }
 
 /// Where stored content is published, when `ipfs_api` names an IPFS node.
 fn publishing(config: &Config) -> anyhow::Result<Option<Arc<Publishing>>> {
-    let Some(url) = config.ipfs_api.as_deref().filter(|url| !url.trim().is_empty()) else {
+    let Some(url) = config
+        .ipfs_api
+        .as_ref()
+        .filter(|url| !url.expose().trim().is_empty())
+    else {
         return Ok(None);
     };
-    let node = IpfsNode::new(url).map_err(anyhow::Error::msg)?;
+    let node = IpfsNode::new(url.expose())
+        .map_err(|err| anyhow::anyhow!("{}", err.replace(url.expose(), &url.redacted())))?;
     Ok(Some(Arc::new(Publishing {
         node,
         retry: config.ipfs_retry.0,

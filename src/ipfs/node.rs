@@ -21,6 +21,8 @@ const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 pub struct IpfsNode {
     /// The RPC API's base URL, without a trailing slash.
     base: String,
+    /// The same with any password replaced by `***`: what logs and errors show.
+    shown: String,
     http: reqwest::Client,
 }
 
@@ -78,14 +80,20 @@ impl IpfsNode {
             .connect_timeout(CONNECT_DEADLINE)
             .build()
             .map_err(|err| format!("ipfs_api: {err}"))?;
+        let mut redacted = parsed.clone();
+        if redacted.password().is_some() {
+            let _ = redacted.set_password(Some("***"));
+        }
         Ok(Self {
             base: parsed.as_str().trim_end_matches('/').to_owned(),
+            shown: redacted.as_str().trim_end_matches('/').to_owned(),
             http,
         })
     }
 
+    /// The node's URL as logs may show it (without a password).
     pub fn url(&self) -> &str {
-        &self.base
+        &self.shown
     }
 
     /// Imports a CARv1 and pins its roots (`dag/import?pin-roots=true`);
@@ -156,9 +164,9 @@ impl IpfsNode {
     }
 
     async fn call(&self, call: &'static str, request: reqwest::RequestBuilder) -> Result<String, NodeError> {
-        let unreachable = |source| NodeError::Unreachable {
-            base: self.base.clone(),
-            source,
+        let unreachable = |source: reqwest::Error| NodeError::Unreachable {
+            base: self.shown.clone(),
+            source: source.without_url(),
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
@@ -196,6 +204,8 @@ mod tests {
         );
         assert!(IpfsNode::new("/ip4/127.0.0.1/tcp/5001").is_err());
         assert!(IpfsNode::new("ftp://node").is_err());
+        let behind_a_proxy = IpfsNode::new("https://depot:s3cret@ipfs.internal/").unwrap();
+        assert_eq!(behind_a_proxy.url(), "https://depot:***@ipfs.internal");
     }
 
     #[test]

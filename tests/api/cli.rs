@@ -64,7 +64,7 @@ pub fn depot_on(config: &depot::config::Config, args: &[&str]) -> Command {
         }
     }
     if let Some(node) = &config.ipfs_api {
-        command.env("DEPOT_IPFS_API", node);
+        command.env("DEPOT_IPFS_API", node.expose());
     }
     if config.role == depot::config::Role::Gateway {
         command.env("DEPOT_ROLE", "gateway");

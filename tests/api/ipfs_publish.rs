@@ -171,7 +171,7 @@ impl IpfsNode {
 fn publishing_to(node: &IpfsNode) -> impl FnOnce(&mut depot::config::Config) + use<> {
     let api = node.api();
     move |config| {
-        config.ipfs_api = Some(api);
+        config.ipfs_api = Some(depot::config::ServiceUrl::new(api));
         config.ipfs_retry = HumanDuration(Duration::from_millis(500));
     }
 }

@@ -243,3 +243,18 @@ async fn the_server_says_where_to_open_it_and_who_becomes_admin() {
         "{said}"
     );
 }
+
+#[test]
+fn a_bad_ipfs_node_url_is_refused_in_one_line_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = serve_until_exit(
+        dir.path(),
+        Path::new("data"),
+        &[("DEPOT_IPFS_API", "ftp://depot:hunter2@node:5001")],
+    );
+    assert_fails_with_one_line(&output, "is not an http or https URL");
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("ftp://depot:***@node:5001"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!dir.path().join("data").join("secret.key").exists());
+}

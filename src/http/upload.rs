@@ -41,7 +41,7 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Longest accepted text form field or `X-Description` header, in bytes.
+/// Longest accepted text form field, `X-Description` or `X-Metadata` header, in bytes.
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// Room for the multipart framing and text fields around the file part.
 pub(super) const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
@@ -90,16 +90,18 @@ pub async fn multipart(
     in_session(&state, session.as_ref(), answer)
 }
 
-/// `PUT /api/v1/files/{file_name}/content`; `X-Description` optionally sets the description.
+/// `PUT /api/v1/files/{file_name}/content`; `X-Description` and `X-Metadata`
+/// optionally set the description and the metadata.
 #[utoipa::path(put, path = "/api/v1/files/{file_name}/content", tag = "files",
     params(("file_name" = String, Path, description = "The name to store it under"),
         ("X-Description" = Option<String>, Header, description = "The file's description"),
+        ("X-Metadata" = Option<String>, Header, description = "The file's metadata: a JSON object (UTF-8)"),
         ("X-Session-Id" = Option<String>, Header, description = "The session the upload works in"),
         ReplaceParam),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
     responses((status = 201, description = "Stored", body = crate::http::files::FileView),
         (status = 409, description = "The name is taken (`file_exists`)", body = crate::http::openapi::ErrorBody), (status = 408, description = "The body arrived too slowly and was cut (`body_timeout`); nothing was kept", body = crate::http::openapi::ErrorBody), (status = 413, description = "Larger than the limit", body = crate::http::openapi::ErrorBody),
-        (status = 422, description = "A bad name, or a dataset pandas would refuse", body = crate::http::openapi::ErrorBody)))]
+        (status = 422, description = "A bad name or metadata (`invalid_metadata`), or a dataset pandas would refuse", body = crate::http::openapi::ErrorBody)))]
 #[allow(
     clippy::too_many_arguments,
     reason = "an axum handler: one argument per extractor"
@@ -139,6 +141,19 @@ pub async fn raw(
     in_session(&state, Some(&session), answer)
 }
 
+/// A text header of a raw upload, empty when absent.
+fn header_text(headers: &HeaderMap, name: &str) -> Result<String, Error> {
+    match headers.get(name.to_ascii_lowercase()) {
+        Some(value) if value.len() > MAX_TEXT_FIELD => Err(Error::Validation(format!(
+            "{name} is longer than {MAX_TEXT_FIELD} bytes"
+        ))),
+        Some(value) => std::str::from_utf8(value.as_bytes())
+            .map(str::to_owned)
+            .map_err(|_| Error::Validation(format!("{name} is not UTF-8"))),
+        None => Ok(String::new()),
+    }
+}
+
 /// Reads a raw body into the upload: what to store it as.
 async fn receive_raw(
     upload: &mut Upload<'_>,
@@ -153,25 +168,9 @@ async fn receive_raw(
         state.policy.max_upload_bytes,
         state.policy.max_upload_bytes,
     )?;
-    let description = match headers.get("x-description") {
-        Some(value) if value.len() > MAX_TEXT_FIELD => {
-            return Err(Error::Validation(format!(
-                "X-Description is longer than {MAX_TEXT_FIELD} bytes"
-            )));
-        }
-        Some(value) => std::str::from_utf8(value.as_bytes())
-            .map_err(|_| Error::Validation("X-Description is not UTF-8".into()))?
-            .to_owned(),
-        None => String::new(),
-    };
-    let meta = meta(
-        upload.user(),
-        file_name,
-        None,
-        description,
-        FileMetadata::default(),
-        replace,
-    )?;
+    let description = header_text(headers, "X-Description")?;
+    let metadata = FileMetadata::parse(&header_text(headers, "X-Metadata")?)?;
+    let meta = meta(upload.user(), file_name, None, description, metadata, replace)?;
     upload.expect_file_bytes(declared_length(headers));
     upload.check(&meta).await?;
 

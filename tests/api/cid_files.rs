@@ -185,14 +185,27 @@ async fn search_filters_by_metadata_name_type_size_and_date_in_both_apis() {
         let response = upload(&app, &ann, name, bytes, Some(metadata)).await;
         assert_eq!(response.status(), StatusCode::CREATED, "{name}");
     }
+    let response = app
+        .client
+        .put(app.url("/api/v1/files/q3.csv/content"))
+        .bearer_auth(&ann.token)
+        .header("x-metadata", r#"{"project": "atlas", "quarter": 3}"#)
+        .body(&b"a,b\n7,8\n"[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let stored: Value = response.json().await.unwrap();
+    assert_eq!(stored["metadata"], json!({ "project": "atlas", "quarter": 3 }));
     let bob = app.user("bob").await;
     upload(&app, &bob, "bob.csv", b"a\n1\n", Some(r#"{"project": "atlas"}"#)).await;
 
     let cases = [
         (
             json!({ "metadata": { "project": "atlas" } }),
-            vec!["q1.csv", "q2.csv"],
+            vec!["q1.csv", "q2.csv", "q3.csv"],
         ),
+        (json!({ "metadata": { "quarter": 3 } }), vec!["q3.csv"]),
         (
             json!({ "metadata": { "project": "atlas", "quarter": 2 } }),
             vec!["q2.csv"],
@@ -200,7 +213,7 @@ async fn search_filters_by_metadata_name_type_size_and_date_in_both_apis() {
         (json!({ "metadata": { "final": true } }), vec!["q1.csv"]),
         (json!({ "metadata": { "quarter": "2" } }), vec![]),
         (json!({ "metadata": { "project": "nowhere" } }), vec![]),
-        (json!({ "name": "Q" }), vec!["q1.csv", "q2.csv"]),
+        (json!({ "name": "Q" }), vec!["q1.csv", "q2.csv", "q3.csv"]),
         (json!({ "content_type": "text/plain" }), vec!["memo.txt"]),
         (
             json!({ "min_size": 9, "metadata": { "project": "atlas" } }),
@@ -210,7 +223,7 @@ async fn search_filters_by_metadata_name_type_size_and_date_in_both_apis() {
             json!({ "created_after": "2000-01-01T00:00:00Z", "created_before": "2001-01-01T00:00:00Z" }),
             vec![],
         ),
-        (json!({}), vec!["memo.txt", "q1.csv", "q2.csv"]),
+        (json!({}), vec!["memo.txt", "q1.csv", "q2.csv", "q3.csv"]),
     ];
     for (body, expected) in &cases {
         let found: Value = search(&app, &ann, "/api/files/search", body.clone())
@@ -240,7 +253,7 @@ async fn search_filters_by_metadata_name_type_size_and_date_in_both_apis() {
         json!({ "page": 1, "page_size": 1, "sort": "name" }),
     )
     .await;
-    assert_eq!(response.headers()["x-total-count"], "3");
+    assert_eq!(response.headers()["x-total-count"], "4");
     assert_eq!(filenames(&response.json().await.unwrap()), ["memo.txt"]);
     let query = "/api/v1/files/?metadata=%7B%22quarter%22%3A1%7D";
     let found: Value = app.get_json(&ann, query).await;
@@ -328,6 +341,18 @@ async fn bad_metadata_or_no_file_is_refused_and_leaves_nothing() {
         .send()
         .await
         .unwrap();
+    assert_eq!(error_code(response).await, "invalid_metadata");
+    // A raw upload carries its metadata in `X-Metadata`.
+    let response = app
+        .client
+        .put(app.url("/api/v1/files/bad.csv/content"))
+        .bearer_auth(&ann.token)
+        .header("x-metadata", "[\"not\", \"an object\"]")
+        .body(vec![b'y'; 300_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(response).await, "invalid_metadata");
     let no_file = app
         .client

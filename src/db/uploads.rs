@@ -10,7 +10,7 @@ use crate::storage::ResumeState;
 
 const COLUMNS: &str = "id, user_id, session_id, record_id, file_name, filename, description, metadata, \
                        length, upload_offset, store_state, hash_state, created_at, expires_at, locked_until, link_id, \
-                       replace_existing";
+                       replace_existing, file_metadata";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UploadRow {
@@ -35,6 +35,8 @@ pub struct UploadRow {
     pub link_id: Option<String>,
     /// 1 if it takes the place of a file of the same name.
     pub replace_existing: i64,
+    /// The file's metadata, a JSON object validated at creation.
+    pub file_metadata: String,
 }
 
 #[derive(Debug)]
@@ -53,13 +55,14 @@ pub struct NewUpload<'a> {
     pub expires_at: i64,
     pub link_id: Option<&'a str>,
     pub replace_existing: bool,
+    pub file_metadata: &'a str,
 }
 
 pub async fn insert(pool: &AnyPool, upload: &NewUpload<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO uploads (id, user_id, session_id, record_id, file_name, filename, description, \
-         metadata, length, hash_state, created_at, expires_at, link_id, replace_existing) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         metadata, length, hash_state, created_at, expires_at, link_id, replace_existing, file_metadata) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(upload.id.to_string())
     .bind(upload.user_id)
@@ -75,6 +78,7 @@ pub async fn insert(pool: &AnyPool, upload: &NewUpload<'_>) -> Result<(), sqlx::
     .bind(upload.expires_at)
     .bind(upload.link_id)
     .bind(i64::from(upload.replace_existing))
+    .bind(upload.file_metadata)
     .execute(pool)
     .await
     .map(drop)

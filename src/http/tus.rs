@@ -162,6 +162,7 @@ pub(super) async fn create_as(
                 metadata: raw_metadata,
                 link: None,
                 replace: metadata.get("replace") == Some("true"),
+                file_metadata: metadata.get("metadata").unwrap_or_default().to_owned(),
             };
             (hint.named(session_field)?, creation)
         }
@@ -181,6 +182,7 @@ pub(super) async fn create_as(
                 metadata: raw_metadata,
                 link: Some(link.id.clone()),
                 replace: false,
+                file_metadata: String::new(),
             };
             (Named::Nothing, creation)
         }

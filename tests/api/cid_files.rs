@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::audit;
 use crate::helpers::{TestApp, TestUser, error_code, file_part};
+use crate::resumable::Tus;
 
 /// `POST /api/files/upload` of `bytes` as `filename`, with `metadata` if given.
 async fn upload(
@@ -365,4 +366,45 @@ async fn bad_metadata_or_no_file_is_refused_and_leaves_nothing() {
     assert_eq!(no_file.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(no_file).await, "missing_field");
     app.assert_nothing_stored(&ann, "bad.csv").await;
+}
+
+/// A resumable upload gives its file metadata as `metadata` in tus'
+/// `Upload-Metadata`: checked at creation, kept until the last byte.
+#[tokio::test]
+async fn a_resumable_upload_carries_metadata_to_its_file() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    let tus = Tus::new(&app, &ann);
+
+    let refused = tus
+        .create(4, &[("filename", "bad.csv"), ("metadata", "[1]")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(refused).await, "invalid_metadata");
+
+    let created = tus
+        .create(8, &[("filename", "q4.csv"), ("metadata", r#"{"quarter": 4}"#)])
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let upload = created.headers()["location"].to_str().unwrap().to_owned();
+    let path = upload.trim_start_matches(&app.address).to_owned();
+    assert_eq!(
+        tus.patch(&path, 0, &b"a,b\n9,9\n"[..]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.metadata(&ann, "q4.csv").await["metadata"],
+        json!({ "quarter": 4 })
+    );
+    let found: Value = search(
+        &app,
+        &ann,
+        "/api/files/search",
+        json!({ "metadata": { "quarter": 4 } }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(filenames(&found), ["q4.csv"]);
 }

@@ -40,7 +40,7 @@ pub(super) async fn complete(
             file_name: FileName::parse(&row.file_name).map_err(|err| Error::Internal(err.into()))?,
             original_name: Some(row.filename.clone()).filter(|name| !name.is_empty()),
             description: row.description.clone(),
-            metadata: FileMetadata::default(),
+            metadata: FileMetadata::parse(&row.file_metadata).map_err(|err| Error::Internal(err.into()))?,
             replace: row.replace_existing != 0,
         };
         let (head, profile) = match hashed.profiling {

@@ -72,6 +72,9 @@ pub struct Creation {
     pub link: Option<String>,
     /// Take the place of a file of the same name (`replace` in `Upload-Metadata`).
     pub replace: bool,
+    /// The file's metadata as JSON text (`metadata` in `Upload-Metadata`);
+    /// empty for none.
+    pub file_metadata: String,
 }
 
 /// Where an upload stands.
@@ -146,6 +149,7 @@ pub async fn create(
         metadata,
         link,
         replace,
+        file_metadata,
     } = creation;
     let client_name = original_name
         .as_deref()
@@ -170,7 +174,7 @@ pub async fn create(
             file_name: FileName::parse(&file_name)?,
             original_name,
             description,
-            metadata: FileMetadata::default(),
+            metadata: FileMetadata::parse(&file_metadata)?,
             replace,
         };
         upload.expect_file_bytes(Some(length));
@@ -198,6 +202,7 @@ pub async fn create(
             expires_at,
             link_id: link.as_deref(),
             replace_existing: meta.replace,
+            file_metadata: meta.metadata.as_json(),
         };
         Ok::<_, Error>(uploads::insert(state.db.pool(), &row).await?)
     }

@@ -68,13 +68,17 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
         (
             "GET",
             "/api/v1/files/{file_name}"
+            | "/api/v1/files/search"
             | "/api/v1/files/{file_name}/transfers"
             | "/api/v1/cids/{cid}"
             | "/api/files/{cid}/info",
         ) => "metadata",
         ("GET", "/api/v1/files/active/{session}") => "metadata",
         ("POST", "/api/v1/files/active/{session}") => "activate",
-        ("DELETE", "/api/v1/files/{file_name}" | "/api/v1/cids/{cid}" | "/api/files/{cid}") => "delete",
+        (
+            "DELETE",
+            "/api/v1/files/{file_name}" | "/api/v1/files/search" | "/api/v1/cids/{cid}" | "/api/files/{cid}",
+        ) => "delete",
         ("POST", "/api/v1/auth/login") => "login",
         ("POST", "/api/v1/auth/register") => "register",
         ("POST", "/api/v1/auth/logout") => "logout",

@@ -215,3 +215,25 @@ pub async fn delete(
             .into(),
     ))
 }
+
+/// A file may be named `search`, although `POST /api/v1/files/search` is the
+/// search: its metadata and its deletion stay at their paths.
+const SEARCH: &str = "search";
+
+/// `GET /api/v1/files/search`: the metadata of the caller's file named `search`.
+pub async fn metadata_of_file_named_search(
+    state: State<AppState>,
+    user: AuthUser,
+    audit: Extension<Audit>,
+) -> Result<Json<FileView>, ApiError> {
+    metadata(state, user, audit, Path(SEARCH.to_owned())).await
+}
+
+/// `DELETE /api/v1/files/search`: deletes the caller's file named `search`.
+pub async fn delete_file_named_search(
+    state: State<AppState>,
+    user: AuthUser,
+    audit: Extension<Audit>,
+) -> Result<Json<FileView>, ApiError> {
+    delete(state, user, audit, Path(SEARCH.to_owned())).await
+}

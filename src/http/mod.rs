@@ -141,7 +141,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/files/{file_name}",
             get(files::metadata).delete(files::delete),
         )
-        .route("/api/v1/files/search", post(listing::search))
+        .route(
+            "/api/v1/files/search",
+            post(listing::search)
+                .get(files::metadata_of_file_named_search)
+                .delete(files::delete_file_named_search),
+        )
         .route("/api/v1/files/{file_name}/transfers", get(files::transfers))
         .route("/api/v1/files/{file_name}/preview", get(preview::preview))
         .route("/api/v1/files/{file_name}/link", post(links::browser_link))

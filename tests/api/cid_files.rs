@@ -408,3 +408,25 @@ async fn a_resumable_upload_carries_metadata_to_its_file() {
     .unwrap();
     assert_eq!(filenames(&found), ["q4.csv"]);
 }
+
+/// `POST /api/v1/files/search` shares its path with a file named `search`,
+/// which stays readable and deletable there.
+#[tokio::test]
+async fn a_file_named_search_is_still_reachable() {
+    let app = TestApp::spawn().await;
+    let ann = app.user("ann").await;
+    assert_eq!(
+        app.put_file(&ann, "search", &b"i am a file"[..]).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(app.metadata(&ann, "search").await["file_name"], "search");
+    let found: Value = search(&app, &ann, "/api/v1/files/search", json!({ "name": "sea" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found[0]["file_name"], "search");
+    assert_eq!(app.delete_file(&ann, "search").await.status(), StatusCode::OK);
+    let gone = app.get(&ann, "/api/v1/files/search").await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}

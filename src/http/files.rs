@@ -221,6 +221,10 @@ pub async fn delete(
 const SEARCH: &str = "search";
 
 /// `GET /api/v1/files/search`: the metadata of the caller's file named `search`.
+#[utoipa::path(get, path = "/api/v1/files/search", tag = "files",
+    description = "The metadata of the file named `search` (`POST` on this path is the search).",
+    responses((status = 200, description = "The file", body = FileView),
+        (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn metadata_of_file_named_search(
     state: State<AppState>,
     user: AuthUser,
@@ -230,6 +234,10 @@ pub async fn metadata_of_file_named_search(
 }
 
 /// `DELETE /api/v1/files/search`: deletes the caller's file named `search`.
+#[utoipa::path(delete, path = "/api/v1/files/search", tag = "files",
+    description = "Deletes the file named `search`.",
+    responses((status = 200, description = "The deleted file", body = FileView),
+        (status = 404, description = "No such file of yours", body = crate::http::openapi::ErrorBody)))]
 pub async fn delete_file_named_search(
     state: State<AppState>,
     user: AuthUser,

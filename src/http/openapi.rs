@@ -42,7 +42,7 @@ pub struct ErrorDetail {
         auth::register, auth::login, auth::logout, auth::me, auth::change_password, keys::create, keys::list, keys::revoke,
         upload::multipart, listing::list, listing::search, upload::raw, download::content,
         active::upload_file_named_active, active::download_file_named_active,
-        files::metadata, files::delete, files::transfers, links::browser_link, preview::preview,
+        files::metadata, files::delete, files::transfers, files::metadata_of_file_named_search, files::delete_file_named_search, links::browser_link, preview::preview,
         shares::share, shares::unshare, shares::recipients, shares::list, shares::metadata, shares::content, shares::preview,
         links::create, links::create_upload, links::list, links::change, links::revoke,
         link_access::download, link_access::download_form, link_access::download_info, link_access::upload_page, link_access::upload_info, link_access::upload,

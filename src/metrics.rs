@@ -528,18 +528,16 @@ pub fn ipfs_pins(counts: &[(String, String, i64)]) {
         ("unpin", "failed"),
     ];
     for (want, state) in shown {
-        {
-            let count = counts
-                .iter()
-                .find(|(w, s, _)| w == want && s == state)
-                .map_or(0, |(_, _, count)| *count);
-            METRICS
-                .ipfs_pins
-                .get_or_create(&PinLabels {
-                    want: want.to_owned(),
-                    state: state.to_owned(),
-                })
-                .set(count);
-        }
+        let count = counts
+            .iter()
+            .find(|(w, s, _)| w == want && s == state)
+            .map_or(0, |(_, _, count)| *count);
+        METRICS
+            .ipfs_pins
+            .get_or_create(&PinLabels {
+                want: want.to_owned(),
+                state: state.to_owned(),
+            })
+            .set(count);
     }
 }

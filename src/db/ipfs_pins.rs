@@ -11,11 +11,8 @@ use sqlx::{AnyConnection, AnyPool, FromRow};
 
 use crate::domain::timestamp::now_micros;
 
-pub const PIN: &str = "pin";
+/// The wish of a row whose content is to leave the node.
 pub const UNPIN: &str = "unpin";
-pub const PENDING: &str = "pending";
-pub const PINNED: &str = "pinned";
-pub const FAILED: &str = "failed";
 
 const COLUMNS: &str = "sha256, cid, want, state, attempts, next_try_at, error, changed_at, version";
 

@@ -26,10 +26,9 @@ use serde::Serialize;
 
 use crate::db::files::FileRecord;
 use crate::http::caller::{AuthUser, Reader};
-use crate::http::download::{self, Caching};
 use crate::http::error::ApiError;
 use crate::http::files::{PinView, views};
-use crate::http::ipfs::{IMMUTABLE, parse_cid, readable_root};
+use crate::http::ipfs::{self, parse_cid, readable_root};
 use crate::http::listing::{ListParams, matching_page};
 use crate::http::session_hint::SessionHint;
 use crate::http::upload::{FormUpload, Naming, ReplaceParam, created_at, in_session};
@@ -152,13 +151,7 @@ pub async fn content(
     Path(cid): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let cid = parse_cid(&cid)?;
-    let record = readable_root(&state, user, &cid).await?;
-    let caching = Caching {
-        etag: format!("\"{cid}\""),
-        cache_control: IMMUTABLE,
-    };
-    download::serve(&state, record, &headers, caching, &audit).await
+    ipfs::bytes(&state, user, &parse_cid(&cid)?, &headers, &audit).await
 }
 
 /// `GET /api/files/{cid}/info`

@@ -41,7 +41,7 @@ use crate::pipeline::content;
 use crate::pipeline::state::AppState;
 
 /// Content that never changes under its name may be kept by the client forever.
-pub(crate) const IMMUTABLE: &str = "private, max-age=29030400, immutable";
+const IMMUTABLE: &str = "private, max-age=29030400, immutable";
 const CAR_TYPE: &str = "application/vnd.ipld.car";
 const RAW_TYPE: &str = "application/vnd.ipld.raw";
 
@@ -109,17 +109,28 @@ pub async fn gateway(
     let Query(params) = params.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
     let cid = parse_cid(&cid)?;
     match Answer::of(params.format.as_deref(), &headers)? {
-        Answer::Bytes => {
-            let record = readable_root(&state, user, &cid).await?;
-            let caching = Caching {
-                etag: format!("\"{cid}\""),
-                cache_control: IMMUTABLE,
-            };
-            download::serve(&state, record, &headers, caching, &audit).await
-        }
+        Answer::Bytes => bytes(&state, user, &cid, &headers, &audit).await,
         Answer::Raw => raw_block(&state, user, cid).await,
         Answer::Car => car_stream(&state, user, cid).await,
     }
+}
+
+/// The bytes of content `cid` the caller may read, as a file's download is
+/// served (its type and name, Range, conditional requests), under the
+/// immutable ETag `"{cid}"`.
+pub(crate) async fn bytes(
+    state: &AppState,
+    user: UserId,
+    cid: &Cid,
+    headers: &HeaderMap,
+    audit: &Audit,
+) -> Result<Response, ApiError> {
+    let record = readable_root(state, user, cid).await?;
+    let caching = Caching {
+        etag: format!("\"{cid}\""),
+        cache_control: IMMUTABLE,
+    };
+    download::serve(state, record, headers, caching, audit).await
 }
 
 /// The caller's oldest file whose content is `cid`, else the oldest shared

@@ -208,8 +208,8 @@ pub async fn sync(
         let page = ipfs_pins::unqueued(pool, &after, SYNC_PAGE).await?;
         let Some((last, _)) = page.last() else { break };
         after.clone_from(last);
+        let mut conn = pool.acquire().await?;
         for (sha256, cid) in &page {
-            let mut conn = pool.acquire().await?;
             ipfs_pins::want_pinned(&mut conn, sha256, cid).await?;
             report.queued += 1;
         }

@@ -6,7 +6,7 @@ use crate::db::conditions::{Conditions, contains_pattern, prefix_pattern};
 use crate::domain::{FileMetadata, UserId};
 use crate::storage::BlobKey;
 
-const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, corrupt_at, created_at, metadata";
+pub const COLUMNS: &str = "id, user_id, file_name, storage_uri, description, summary, profile, size, content_type, sha256, cid, corrupt_at, created_at, metadata";
 
 /// The file columns of a query that names the files table `alias`.
 pub fn columns_of(alias: &str) -> String {
@@ -76,6 +76,9 @@ pub struct NewFile {
 /// Filters of `GET /api/v1/files/`; every one is optional and they combine with AND.
 #[derive(Debug, Clone, Default)]
 pub struct FileFilter {
+    /// Names that start with it (a folder's prefix, `reports/`, takes
+    /// everything under the folder at any depth).
+    pub prefix: Option<String>,
     /// Case-insensitive substring of the file name.
     pub name_contains: Option<String>,
     /// An exact media type, or a top-level type with `/*` (`image/*`).
@@ -289,6 +292,12 @@ pub async fn list(
     page: Page,
 ) -> Result<(Vec<FileRecord>, Option<i64>), sqlx::Error> {
     let mut conditions = Conditions::new("user_id = {}", user.get());
+    if let Some(prefix) = &filter.prefix {
+        conditions.push_text("file_name >= {}", prefix.clone());
+        if let Some(end) = crate::domain::file_name::prefix_end(prefix) {
+            conditions.push_text("file_name < {}", end);
+        }
+    }
     if let Some(name) = &filter.name_contains {
         conditions.push_text("LOWER(file_name) LIKE {} ESCAPE '\\'", contains_pattern(name));
     }

@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod conditions;
 pub mod dag;
 pub mod files;
+pub mod folders;
 pub mod health;
 pub mod history;
 pub mod invites;

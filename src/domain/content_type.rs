@@ -60,6 +60,8 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 /// A `Content-Disposition` value (RFC 6266): `attachment` for active content,
 /// `inline` otherwise, with an ASCII fallback name and the exact UTF-8 `filename*`.
 pub fn disposition(content_type: &str, file_name: &str) -> String {
+    // A file in a folder downloads under its own name, as a browser saves it.
+    let file_name = crate::domain::file_name::base_name(file_name);
     let kind = if is_active_content(content_type) {
         "attachment"
     } else {

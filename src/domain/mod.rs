@@ -17,7 +17,7 @@ pub mod user_id;
 pub use access::{AccountRole, Scope};
 pub use blob_key::BlobKey;
 pub use byte_range::ByteRange;
-pub use file_name::FileName;
+pub use file_name::{FileName, Folder};
 pub use metadata::FileMetadata;
 pub use session_id::SessionId;
 pub use upload_id::UploadId;

@@ -79,6 +79,9 @@ fn action(method: &Method, route: &str, status: StatusCode) -> Option<&'static s
             "DELETE",
             "/api/v1/files/{file_name}" | "/api/v1/files/search" | "/api/v1/cids/{cid}" | "/api/files/{cid}",
         ) => "delete",
+        ("PATCH", "/api/v1/files/{file_name}" | "/api/v1/folders/{*path}") => "move",
+        ("DELETE", "/api/v1/folders/{*path}") => "delete",
+        ("GET", "/api/v1/folders/{*path}") => "metadata",
         ("POST", "/api/v1/auth/login") => "login",
         ("POST", "/api/v1/auth/register") => "register",
         ("POST", "/api/v1/auth/logout") => "logout",
@@ -111,7 +114,13 @@ fn success_for(method: &Method, route: &str) -> StatusCode {
         ("POST", "/api/v1/auth/logout") | ("DELETE", "/api/v1/keys/{id}" | "/api/v1/admin/invites/{id}") => {
             return StatusCode::NO_CONTENT;
         }
-        ("PATCH", "/api/v1/admin/users/{id}" | "/api/v1/links/{id}")
+        (
+            "PATCH",
+            "/api/v1/admin/users/{id}"
+            | "/api/v1/links/{id}"
+            | "/api/v1/files/{file_name}"
+            | "/api/v1/folders/{*path}",
+        )
         | ("POST", "/api/v1/auth/password" | "/api/v1/files/search" | "/api/files/search") => {
             return StatusCode::OK;
         }

@@ -65,9 +65,11 @@ impl ApiError {
 fn status_of(err: &Error) -> StatusCode {
     match err {
         Error::NotFound(_) | Error::SessionExpired => StatusCode::NOT_FOUND,
-        Error::FileExists(_) | Error::OffsetMismatch { .. } | Error::UsernameTaken(_) | Error::LastAdmin => {
-            StatusCode::CONFLICT
-        }
+        Error::FileExists(_)
+        | Error::FolderNotEmpty { .. }
+        | Error::OffsetMismatch { .. }
+        | Error::UsernameTaken(_)
+        | Error::LastAdmin => StatusCode::CONFLICT,
         Error::UploadLocked => StatusCode::LOCKED,
         Error::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         Error::UploadExpired | Error::UploadTerminated | Error::LinkExpired => StatusCode::GONE,

@@ -10,14 +10,16 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{OriginalUri, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Uri};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::db::files::{self as db_files, FileFilter, FileRecord, Order, Page};
+use crate::db::folders::{self, Entry};
 use crate::domain::metadata::{self, searchable_text};
 use crate::domain::{UserId, timestamp};
 use crate::http::caller::{AuthUser, Reader};
 use crate::http::error::ApiError;
 use crate::http::files::{self, FileView};
+use crate::http::folders::FolderView;
 use crate::pipeline::Error;
 use crate::pipeline::state::AppState;
 
@@ -35,6 +37,13 @@ pub struct ListParams {
     page_size: Option<i64>,
     /// `created_at`, `name` or `size`, `-` first for descending; numbered pages only.
     sort: Option<String>,
+    /// Only names that start with it: `reports/` lists the folder's files at
+    /// any depth (or, with `delimiter`, its level).
+    prefix: Option<String>,
+    /// `/`: list one level of the folder `prefix` names (the top without
+    /// one) as `{prefix, folders, files, next_cursor}`; only `prefix`,
+    /// `limit` and `cursor` go with it, and the cursor is the last name.
+    delimiter: Option<String>,
     /// Case-insensitive substring of the file name.
     name: Option<String>,
     content_type: Option<String>,
@@ -95,17 +104,115 @@ impl MetadataParam {
 }
 
 #[utoipa::path(get, path = "/api/v1/files/", tag = "files", params(ListParams),
-    responses((status = 200, description = "Your files; `Link`/`X-Next-Cursor` or `X-Total-Count` page them",
-        body = Vec<crate::http::files::FileView>), (status = 400, description = "A bad parameter", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, description = "Your files (an array; `Link`/`X-Next-Cursor` or `X-Total-Count` page them), \
+        or with `delimiter=/` one level of a folder (an object; `X-Next-Cursor` pages it)",
+        body = Listing), (status = 400, description = "A bad parameter", body = crate::http::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     OriginalUri(uri): OriginalUri,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<(HeaderMap, Json<Vec<FileView>>), ApiError> {
+) -> Result<(HeaderMap, Json<Listing>), ApiError> {
     let Query(params) = params.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
+    if params.delimiter.is_some() {
+        let (headers, level) = folder_level(&state, user, &params).await?;
+        return Ok((headers, Json(Listing::Level(level))));
+    }
     let (headers, rows) = matching_page(&state, user, &params, Some(&uri)).await?;
-    Ok((headers, Json(files::views(&state, rows).await)))
+    Ok((headers, Json(Listing::Files(files::views(&state, rows).await))))
+}
+
+/// A listing's answer: the files, or one level of a folder.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Listing {
+    Files(Vec<FileView>),
+    Level(FolderLevel),
+}
+
+/// One level of a folder: its subfolders and the files directly in it, in
+/// name order (byte order), one page of them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FolderLevel {
+    /// The folder listed (`""` for the top).
+    pub prefix: String,
+    pub folders: Vec<FolderView>,
+    pub files: Vec<FileView>,
+    /// Where the next page starts (`cursor`), if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of the level under `params.prefix`.
+async fn folder_level(
+    state: &AppState,
+    user: UserId,
+    params: &ListParams,
+) -> Result<(HeaderMap, FolderLevel), ApiError> {
+    if params.delimiter.as_deref() != Some("/") {
+        return Err(Error::BadRequest("`delimiter` must be `/`".into()).into());
+    }
+    let others = [
+        params.page.is_some(),
+        params.page_size.is_some(),
+        params.sort.is_some(),
+        params.name.is_some(),
+        params.content_type.is_some(),
+        params.min_size.is_some(),
+        params.max_size.is_some(),
+        params.created_after.is_some(),
+        params.created_before.is_some(),
+        params.metadata.is_some(),
+    ];
+    if others.into_iter().any(|given| given) {
+        return Err(Error::BadRequest(
+            "a listing with `delimiter` takes only `prefix`, `limit` and `cursor`".into(),
+        )
+        .into());
+    }
+    let prefix = params.prefix.clone().unwrap_or_default();
+    let limit = match params.limit {
+        None => MAX_LIMIT,
+        Some(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
+        Some(_) => {
+            return Err(Error::BadRequest(format!("`limit` must be between 1 and {MAX_LIMIT}")).into());
+        }
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut entries = folders::level(
+        state.db.pool(),
+        user,
+        &prefix,
+        params.cursor.as_deref(),
+        limit + 1,
+    )
+    .await?;
+    let mut headers = HeaderMap::new();
+    let next_cursor = if entries.len() > limit {
+        entries.truncate(limit);
+        entries.last().map(|last| last.key().to_owned())
+    } else {
+        None
+    };
+    if let Some(cursor) = &next_cursor {
+        insert(&mut headers, "x-next-cursor", cursor);
+    }
+    let mut folder_views = Vec::new();
+    let mut file_rows = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::Folder(path) => folder_views.push(FolderView::of(state, user, path).await?),
+            Entry::File(row) => file_rows.push(*row),
+        }
+    }
+    Ok((
+        headers,
+        FolderLevel {
+            prefix,
+            folders: folder_views,
+            files: files::views(state, file_rows).await,
+            next_cursor,
+        },
+    ))
 }
 
 /// `POST /api/v1/files/search`
@@ -119,6 +226,12 @@ pub async fn search(
     params: Result<Json<ListParams>, JsonRejection>,
 ) -> Result<(HeaderMap, Json<Vec<FileView>>), ApiError> {
     let Json(params) = params.map_err(crate::http::json_error)?;
+    if params.delimiter.is_some() {
+        return Err(Error::BadRequest(
+            "a search spans folders; list one level with GET /api/v1/files/?delimiter=/".into(),
+        )
+        .into());
+    }
     let (headers, rows) = matching_page(&state, user, &params, None).await?;
     Ok((headers, Json(files::views(&state, rows).await)))
 }
@@ -176,6 +289,7 @@ fn filter_of(params: &ListParams) -> Result<FileFilter, ApiError> {
             .transpose()
     };
     Ok(FileFilter {
+        prefix: params.prefix.clone().filter(|prefix| !prefix.is_empty()),
         name_contains: params.name.clone().filter(|name| !name.is_empty()),
         content_type: params.content_type.clone().filter(|ct| !ct.is_empty()),
         min_size: params.min_size,

@@ -11,6 +11,7 @@ mod cid_files;
 mod download;
 pub mod error;
 mod files;
+mod folders;
 mod history;
 mod internal;
 mod invites;
@@ -139,7 +140,13 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
             "/api/v1/files/{file_name}",
-            get(files::metadata).delete(files::delete),
+            get(files::metadata).patch(folders::rename).delete(files::delete),
+        )
+        .route(
+            "/api/v1/folders/{*path}",
+            get(folders::info)
+                .patch(folders::move_folder)
+                .delete(folders::delete),
         )
         .route(
             "/api/v1/files/search",

@@ -10,8 +10,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::http::{
-    active, admin, auth, cid_files, download, files, history, invites, ipfs, jobs, keys, link_access,
-    link_uploads, links, listing, metrics, ops, preview, sessions, shares, tus, ui, upload, usage, users,
+    active, admin, auth, cid_files, download, files, folders, history, invites, ipfs, jobs, keys,
+    link_access, link_uploads, links, listing, metrics, ops, preview, sessions, shares, tus, ui, upload,
+    usage, users,
 };
 use crate::pipeline::state::AppState;
 
@@ -46,6 +47,7 @@ pub struct ErrorDetail {
         shares::share, shares::unshare, shares::recipients, shares::list, shares::metadata, shares::content, shares::preview,
         links::create, links::create_upload, links::list, links::change, links::revoke,
         link_access::download, link_access::download_form, link_access::download_info, link_access::upload_page, link_access::upload_info, link_access::upload,
+        folders::rename, folders::info, folders::move_folder, folders::delete,
         active::get, active::set,
         tus::options, tus::create, tus::options_upload, tus::head, tus::patch, tus::terminate,
         link_uploads::link_options, link_uploads::link_options_upload, link_uploads::link_create, link_uploads::link_head, link_uploads::link_patch, link_uploads::link_terminate,
@@ -59,6 +61,7 @@ pub struct ErrorDetail {
     ),
     tags(
         (name = "files", description = "Upload, list, read and delete files"),
+        (name = "folders", description = "Names with `/` form folders: rename a file, move or delete a folder"),
         (name = "resumable", description = "tus 1.0 resumable uploads"),
         (name = "sharing", description = "Files shared with other users, download links and upload links"),
         (name = "content", description = "Content addressing: IPFS CIDs, CARs, blocks"),

@@ -20,6 +20,8 @@ pub enum Error {
     UnsupportedMediaType(String),
     #[error("a file named {0:?} already exists")]
     FileExists(String),
+    #[error("{folder} holds {files} files ({bytes} bytes); delete it with recursive=true to delete them all")]
+    FolderNotEmpty { folder: String, files: i64, bytes: i64 },
     #[error("the upload exceeds the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("{0}")]
@@ -96,6 +98,7 @@ impl Error {
             Self::InvalidSessionId(_) => "invalid_session_id",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::FileExists(_) => "file_exists",
+            Self::FolderNotEmpty { .. } => "folder_not_empty",
             Self::TooLarge { .. } => "payload_too_large",
             Self::QuotaExceeded(_) => "quota_exceeded",
             Self::InvalidFileName(_) => "invalid_file_name",

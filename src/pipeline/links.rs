@@ -355,7 +355,7 @@ pub fn stored_name(client_name: Option<&str>, id: &str) -> Result<FileName, Erro
         _ => (base.as_str(), ""),
     };
     let tag = format!(" [{} {}]", &id[..id.len().min(8)], &link::new_id()[..6]);
-    let room = crate::domain::file_name::MAX_LEN.saturating_sub(tag.len() + extension.len());
+    let room = crate::domain::file_name::MAX_SEGMENT.saturating_sub(tag.len() + extension.len());
     let mut cut = stem.len().min(room);
     while !stem.is_char_boundary(cut) {
         cut -= 1;
@@ -398,7 +398,7 @@ mod tests {
         assert!(stored_name(None, id).unwrap().as_str().starts_with("upload ["));
         let long = format!("{}.parquet", "é".repeat(300));
         let name = stored_name(Some(&long), id).unwrap();
-        assert!(name.as_str().len() <= crate::domain::file_name::MAX_LEN);
+        assert!(name.as_str().len() <= crate::domain::file_name::MAX_SEGMENT);
         assert!(name.as_str().ends_with("].parquet"));
         assert!(
             stored_name(Some("a\u{0}b.txt"), id)

@@ -22,6 +22,7 @@ pub mod content;
 pub mod credentials;
 pub mod delete;
 pub mod error;
+pub mod folders;
 pub mod group_commit;
 pub mod health;
 pub mod keys;

@@ -22,6 +22,7 @@ mod clients;
 mod connections;
 mod download;
 mod durability;
+mod folders;
 mod garage;
 mod helpers;
 mod history;

@@ -1,0 +1,3 @@
+-- Folders list names in byte order (PostgreSQL's migration sets the "C"
+-- collation for it); SQLite compares text bytewise already.
+SELECT 1;

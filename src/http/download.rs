@@ -15,18 +15,12 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-
-use crate::db::dag;
 use crate::db::files::FileRecord;
-use crate::domain::byte_range::{ByteRange, RangeRequest};
+use crate::domain::byte_range::RangeRequest;
 use crate::domain::content_type;
 use crate::http::caller::AuthUser;
 use crate::http::error::ApiError;
 use crate::http::files::find_owned;
-use crate::ipfs::{CHUNK_BYTES, verify};
-use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::content;
 use crate::pipeline::state::AppState;
@@ -114,13 +108,13 @@ pub async fn serve(
                 .header(CONTENT_RANGE, range.content_range(size))
                 .header(CONTENT_LENGTH, range.byte_count());
             (
-                verified_range(state, &key, range, size).await?,
+                content::verified_range(state, &key, range, size).await?,
                 range.byte_count(),
             )
         }
         None => {
             builder = builder.status(StatusCode::OK).header(CONTENT_LENGTH, size);
-            (verified_whole(state, &key).await?, size)
+            (content::verified_whole(state, &key).await?, size)
         }
     };
     let tracked = transfer::track_download(state, &record, length, body).await?;
@@ -151,77 +145,6 @@ pub fn reads_from_start(request: &HeaderMap, etag: &str, size: u64) -> bool {
             RangeRequest::Partial(range) => range.start == 0,
             RangeRequest::Unsatisfiable => false,
         }
-}
-
-/// The whole blob, checked chunk by chunk against its DAG's leaves; content
-/// stored before depot kept DAGs streams unchecked.
-async fn verified_whole(state: &AppState, key: &BlobKey) -> Result<ByteStream, ApiError> {
-    let leaves = dag::leaves(state.db.pool(), key).await?;
-    let stream = state.blobs.read(key, None).await.map_err(unreadable(key))?;
-    if leaves.is_empty() {
-        return Ok(stream);
-    }
-    Ok(Box::pin(checked(
-        state,
-        key,
-        verify::verified_chunks(stream, leaves, 0),
-    )))
-}
-
-/// `range` of the blob, read as the whole chunks that cover it so that each
-/// can be checked against its leaf, then cut to the range: a range reader
-/// (a seeking player, a resumed download) never gets damaged bytes either.
-async fn verified_range(
-    state: &AppState,
-    key: &BlobKey,
-    range: &ByteRange,
-    size: u64,
-) -> Result<ByteStream, ApiError> {
-    let chunk = CHUNK_BYTES as u64;
-    let covering = range.aligned_to(chunk, size);
-    let (first, last) = (covering.start / chunk, covering.end / chunk);
-    let leaves = dag::leaves_between(state.db.pool(), key, first, last).await?;
-    if leaves.is_empty() {
-        return state
-            .blobs
-            .read(key, Some(range.as_inclusive()))
-            .await
-            .map_err(unreadable(key));
-    }
-    let stream = state
-        .blobs
-        .read(key, Some(covering.as_inclusive()))
-        .await
-        .map_err(unreadable(key))?;
-    let first = usize::try_from(first).map_err(|err| Error::Internal(err.into()))?;
-    let chunks = checked(state, key, verify::verified_chunks(stream, leaves, first));
-    Ok(Box::pin(verify::slice(
-        chunks,
-        range.start - covering.start,
-        range.byte_count(),
-    )))
-}
-
-/// Verified chunks as the pieces they were read in; a chunk that does not
-/// match its leaf flags the blob's files `corrupt` and ends the stream.
-fn checked(
-    state: &AppState,
-    key: &BlobKey,
-    chunks: impl Stream<Item = std::io::Result<verify::Chunk>> + Send + 'static,
-) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    let state = state.clone();
-    let key = key.clone();
-    chunks
-        .map(move |chunk| match chunk {
-            Ok(chunk) => futures_util::stream::iter(chunk.pieces.into_iter().map(Ok)).left_stream(),
-            Err(err) => {
-                if let Some(mismatch) = verify::mismatch_of(&err) {
-                    content::flag_corrupt(&state, &key, mismatch);
-                }
-                futures_util::stream::once(std::future::ready(Err(err))).right_stream()
-            }
-        })
-        .flatten()
 }
 
 /// A live file's blob that cannot be read ([`content::unreadable`]), as an answer.

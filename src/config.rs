@@ -173,6 +173,14 @@ pub struct Config {
     /// After a failed try of publishing to the IPFS node, how long until the
     /// next; the pause doubles with each failure, up to an hour (`DEPOT_IPFS_RETRY`).
     pub ipfs_retry: HumanDuration,
+    /// Where the S3 API listens, e.g. `127.0.0.1:8004` (`DEPOT_S3_API_ADDR`);
+    /// unset, depot speaks no S3. Its clients sign with an API key's
+    /// `access_key_id` and `secret_access_key`.
+    pub s3_api_addr: Option<String>,
+    /// The domain of virtual-host-style S3 requests, e.g. `s3.example.org`,
+    /// so `ann.s3.example.org` is ann's bucket (`DEPOT_S3_API_DOMAIN`);
+    /// unset, only path-style requests (`/ann/key`) name a bucket.
+    pub s3_api_domain: Option<String>,
     /// Log filter in `tracing` syntax, e.g. `info` or `depot=debug` (`DEPOT_LOG`).
     pub log: String,
 }
@@ -234,6 +242,8 @@ impl Default for Config {
             public_url: None,
             ipfs_api: None,
             ipfs_retry: HumanDuration::from_secs(10),
+            s3_api_addr: None,
+            s3_api_domain: None,
             log: "info".to_owned(),
         }
     }

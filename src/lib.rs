@@ -11,6 +11,9 @@
 //! - [`http`] — the axum router, extractors and handlers: the HTTP contract
 //!   (status codes, headers, JSON shapes, the error type [`http::error::ApiError`]
 //!   with its statuses) lives here and nowhere else.
+//! - [`s3`] — beside [`http`]: the S3 API on a listener of its own (the
+//!   s3s crate speaks the protocol and SigV4), its operations mapped onto
+//!   the same files and the same upload workflow.
 //! - [`pipeline`] — what an upload, a deletion or a maintenance job *does*:
 //!   streams a body once into the blob store while hashing it, building its CID
 //!   ([`ipfs`]) and profiling datasets ([`profile`]), then records it — with its
@@ -50,6 +53,7 @@ pub mod ipfs;
 pub mod metrics;
 pub mod pipeline;
 pub mod profile;
+pub mod s3;
 pub mod server;
 pub mod startup;
 pub mod storage;

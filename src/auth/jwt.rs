@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::AuthError;
 use super::link::LinkTokens;
+use super::s3_keys::S3Secrets;
 use crate::config::Secret;
 use crate::domain::UserId;
 
@@ -22,6 +23,7 @@ pub struct Keys {
     validation: Validation,
     default_ttl: Duration,
     links: LinkTokens,
+    s3: S3Secrets,
 }
 
 impl std::fmt::Debug for Keys {
@@ -72,7 +74,13 @@ impl Keys {
             validation,
             default_ttl: Duration::from_secs(default_ttl_seconds),
             links: LinkTokens::derive(secret.expose().as_bytes()),
+            s3: S3Secrets::derive(secret.expose().as_bytes()),
         }
+    }
+
+    /// The key of API keys' S3 secrets, derived from the same secret.
+    pub fn s3(&self) -> &S3Secrets {
+        &self.s3
     }
 
     /// The key of link tokens, derived from the same secret.

@@ -444,6 +444,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = startup::build_server_state(&config).await?;
     let listener = listen(&config).await?;
     let addr = listener.local_addr()?;
+    let s3 = match &config.s3_api_addr {
+        Some(s3_addr) => {
+            let router = crate::s3::router(state.clone(), config.s3_api_domain.as_deref())?;
+            let s3_listener = tokio::net::TcpListener::bind(s3_addr)
+                .await
+                .with_context(|| format!("cannot listen on {s3_addr} for the S3 API (s3_api_addr)"))?;
+            tracing::info!(addr = %s3_listener.local_addr()?, "the S3 API is serving");
+            Some(tokio::spawn(server::run_s3(
+                s3_listener,
+                router,
+                server::Limits::public(&config),
+                server::shutdown_signal(),
+            )))
+        }
+        None => None,
+    };
     tracing::info!(%addr, role, data_dir = %config.data_dir.display(), "depot is serving");
     greet(&state, addr).await?;
     server::run(
@@ -453,6 +469,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         server::shutdown_signal(),
     )
     .await?;
+    if let Some(s3) = s3 {
+        s3.await??;
+    }
     Ok(())
 }
 

@@ -84,6 +84,22 @@ pub async fn level(
     Ok(entries)
 }
 
+/// Up to `limit` of the user's files whose names start with `prefix`, at any
+/// depth, in byte order, after the name `after`.
+pub async fn under(
+    pool: &AnyPool,
+    user: UserId,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<FileRecord>, sqlx::Error> {
+    let from = match after {
+        Some(after) if after >= prefix => (after.to_owned(), false),
+        _ => (prefix.to_owned(), true),
+    };
+    range(pool, user, &from, prefix_end(prefix).as_deref(), limit).await
+}
+
 /// Up to `limit` of the user's files from `from` (included or not) up to
 /// `end` (excluded), in byte order.
 async fn range(

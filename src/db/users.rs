@@ -100,6 +100,14 @@ pub async fn username(pool: &AnyPool, user: UserId) -> Result<Option<String>, sq
         .await
 }
 
+/// `user`'s username and when the account was made, if depot keeps it.
+pub async fn name_and_created(pool: &AnyPool, user: UserId) -> Result<Option<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT username, created_at FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(pool)
+        .await
+}
+
 /// Revokes every token issued to `user` so far; returns the new generation,
 /// or `None` if the account does not exist.
 pub async fn revoke_tokens(conn: &mut AnyConnection, user: UserId) -> Result<Option<i64>, sqlx::Error> {

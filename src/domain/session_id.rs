@@ -25,6 +25,17 @@ impl SessionId {
     pub fn new_random() -> Self {
         Self(Uuid::new_v4())
     }
+
+    /// The id named by `name`, the same every time: the session that
+    /// everything one client does without naming a session works in (an API
+    /// key's S3 uploads).
+    pub fn derived(name: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
 }
 
 impl fmt::Display for SessionId {

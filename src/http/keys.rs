@@ -42,6 +42,9 @@ pub struct KeyView {
     created_at: String,
     expires_at: Option<String>,
     last_used_at: Option<String>,
+    /// The key's S3 access key id (the S3 API's `aws_access_key_id`); null
+    /// for keys made before depot spoke S3.
+    access_key_id: Option<String>,
 }
 
 impl From<ApiKey> for KeyView {
@@ -53,6 +56,7 @@ impl From<ApiKey> for KeyView {
             created_at: timestamp::to_rfc3339(key.created_at),
             expires_at: key.expires_at.map(timestamp::to_rfc3339),
             last_used_at: key.last_used_at.map(timestamp::to_rfc3339),
+            access_key_id: key.access_key_id,
         }
     }
 }
@@ -62,6 +66,9 @@ impl From<ApiKey> for KeyView {
 pub struct CreatedKey {
     /// The secret, sent as `Authorization: Bearer <key>`.
     key: String,
+    /// The S3 API's `aws_secret_access_key` for `access_key_id`: shown this
+    /// once too. The key's scope holds on the S3 API as well.
+    secret_access_key: String,
     #[serde(flatten)]
     view: KeyView,
 }
@@ -85,6 +92,11 @@ pub async fn create(
         StatusCode::CREATED,
         Json(CreatedKey {
             key: secret,
+            secret_access_key: key
+                .access_key_id
+                .as_deref()
+                .map(|id| state.keys.s3().secret_for(id))
+                .unwrap_or_default(),
             view: key.into(),
         }),
     ))

@@ -104,20 +104,50 @@ impl Credentials {
         let grant = match self.grants.get(&digest) {
             Some(grant) => grant,
             None => {
-                let grant = api_keys::find(self.db.pool(), &digest)
-                    .await
-                    .map_err(internal)?
-                    .ok_or(AuthError::Unauthorized("invalid or revoked API key"))?;
-                if is_stale(grant.last_used_at) {
-                    let (pool, id) = (self.db.pool().clone(), grant.id);
-                    note_in_background(format!("when API key {id} was last used"), async move {
-                        api_keys::used(&pool, id, now_micros()).await
-                    });
-                }
-                self.grants.put(digest, grant.clone());
-                grant
+                let grant = api_keys::find(self.db.pool(), &digest).await.map_err(internal)?;
+                self.remember(digest, grant)?
             }
         };
+        self.caller_of(grant).await
+    }
+
+    /// The caller an API key's S3 access key id speaks for (its S3 request's
+    /// signature is checked against the key's secret before), or 401.
+    pub async fn resolve_access_key(&self, access_key_id: &str) -> Result<Caller, AuthError> {
+        let cached_as = format!("s3:{access_key_id}");
+        let grant = match self.grants.get(&cached_as) {
+            Some(grant) => grant,
+            None => {
+                let grant = api_keys::find_by_access_key(self.db.pool(), access_key_id)
+                    .await
+                    .map_err(internal)?;
+                self.remember(cached_as, grant)?
+            }
+        };
+        self.caller_of(grant).await
+    }
+
+    /// Keeps a grant read from the database (noting its use, when that is
+    /// stale), or 401 when there was none.
+    fn remember(
+        &self,
+        cached_as: String,
+        grant: Option<api_keys::Grant>,
+    ) -> Result<api_keys::Grant, AuthError> {
+        let grant = grant.ok_or(AuthError::Unauthorized("invalid or revoked API key"))?;
+        if is_stale(grant.last_used_at) {
+            let (pool, id) = (self.db.pool().clone(), grant.id);
+            note_in_background(format!("when API key {id} was last used"), async move {
+                api_keys::used(&pool, id, now_micros()).await
+            });
+        }
+        self.grants.put(cached_as, grant.clone());
+        Ok(grant)
+    }
+
+    /// What a key's grant lets its holder do now: nothing once it expired,
+    /// no more than its account's role allows.
+    async fn caller_of(&self, grant: api_keys::Grant) -> Result<Caller, AuthError> {
         if grant.expires_at.is_some_and(|expires| expires <= now_micros()) {
             return Err(AuthError::Unauthorized("the API key has expired"));
         }
@@ -195,8 +225,11 @@ impl Credentials {
     }
 
     /// Forgets a key this node knows, after its revocation.
-    pub fn forget_key(&self, digest: &str) {
-        self.grants.remove(digest);
+    pub fn forget_key(&self, revoked: &api_keys::Revoked) {
+        self.grants.remove(revoked.secret_sha256.as_str());
+        if let Some(access_key_id) = &revoked.access_key_id {
+            self.grants.remove(format!("s3:{access_key_id}").as_str());
+        }
     }
 }
 

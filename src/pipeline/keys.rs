@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::auth::api_key;
+use crate::auth::{api_key, s3_keys};
 use crate::db::api_keys::{self, ApiKey, NewKey};
 use crate::db::audit::hold_head;
 use crate::db::users;
@@ -52,6 +52,7 @@ pub async fn create(
     let user = caller.user;
     let expires_at = lifetime.map(expiry).transpose()?;
     let (secret, digest) = api_key::generate();
+    let access_key_id = s3_keys::new_access_key_id();
     let mut tx = state.db.begin().await?;
     hold_head(&mut tx).await?;
     let new = NewKey {
@@ -59,6 +60,7 @@ pub async fn create(
         name,
         scope: scope.as_str(),
         secret_sha256: &digest,
+        access_key_id: &access_key_id,
         created_at: now_micros(),
         expires_at,
     };
@@ -79,14 +81,14 @@ pub async fn create(
 pub async fn revoke(state: &AppState, audit: &Audit, user: UserId, id: i64) -> Result<(), Error> {
     let mut tx = state.db.begin().await?;
     hold_head(&mut tx).await?;
-    let (name, digest) = api_keys::revoke(&mut tx, user, id)
+    let revoked = api_keys::revoke(&mut tx, user, id)
         .await?
         .ok_or(Error::NotFound("key"))?;
-    audit.note_name(&name);
+    audit.note_name(&revoked.name);
     audit.record(&mut tx, "key_revoke").await?;
     tx.commit().await?;
     audit.committed();
-    state.credentials.forget_key(&digest);
+    state.credentials.forget_key(&revoked);
     tracing::info!(user = user.get(), key = id, "API key revoked");
     Ok(())
 }
@@ -111,7 +113,7 @@ pub async fn sign_out(state: &AppState, audit: &Audit, caller: Caller) -> Result
     tx.commit().await?;
     audit.committed();
     match revoked_key {
-        Some((_, digest)) => state.credentials.forget_key(&digest),
+        Some(revoked) => state.credentials.forget_key(&revoked),
         None => state.credentials.forget_account(caller.user),
     }
     Ok(())

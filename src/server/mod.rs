@@ -41,6 +41,17 @@ pub async fn run(
     served
 }
 
+/// Serves the S3 API (`s3_api_domain` names virtual-host buckets) until
+/// `shutdown` resolves.
+pub async fn run_s3(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener::serve(listener, router, limits, shutdown).await
+}
+
 /// Serves a storage node's internal API until `shutdown` resolves.
 pub async fn run_node(
     listener: TcpListener,

@@ -16,6 +16,7 @@ pub mod invites;
 pub mod ipfs_pins;
 pub mod jobs;
 pub mod links;
+pub mod multipart;
 pub mod pg_tools;
 pub mod quotas;
 pub mod sessions;

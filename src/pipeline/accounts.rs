@@ -14,7 +14,7 @@ use crate::domain::{AccountRole, FileName, UserId};
 use crate::pipeline::Error;
 use crate::pipeline::audit::Audit;
 use crate::pipeline::state::AppState;
-use crate::pipeline::{delete, keys};
+use crate::pipeline::{delete, keys, multipart};
 
 /// Files deleted per round when an account goes.
 const FILES_PER_ROUND: i64 = 100;
@@ -211,6 +211,7 @@ pub async fn delete(state: &AppState, audit: &Audit, user: UserId) -> Result<(St
     }
     tx.commit().await?;
     state.credentials.forget_account(user);
+    multipart::end_all_of(state, user).await?;
     let mut deleted = 0;
     loop {
         let names = files::names_of(state.db.pool(), user, FILES_PER_ROUND).await?;

@@ -100,19 +100,7 @@ pub(crate) async fn take_out(
     unused: Unused<'_>,
 ) -> Result<(), Error> {
     let key = file.blob_key()?;
-    // The blob goes while its row's lock is held, so an upload of the same
-    // content waiting on that lock re-creates both the row and the blob after us.
-    if blobs::release(conn, &key).await? {
-        // Published content is unpinned from the IPFS node, behind the deletion.
-        ipfs_pins::want_unpinned(conn, key.as_str()).await?;
-        let at = match unused {
-            Unused::RemoveNow(state) => remove_bytes(state, conn, &key, 0).await?.at(),
-            Unused::Schedule => {
-                let now = timestamp::now_micros();
-                blobs::schedule_cleanup(conn, &key, now).await?;
-                now
-            }
-        };
+    if let Some(at) = release_content(conn, &key, unused).await? {
         // Before the row goes: the transfers lose their file id with it.
         transfers::schedule_cleanup(conn, file.id, at).await?;
     }
@@ -120,6 +108,33 @@ pub(crate) async fn take_out(
         .await?
         .ok_or(Error::NotFound("file"))?;
     quota::count_deleted(conn, file.user_id, file.size).await
+}
+
+/// Lets go of one reference to content `key` (a file's, or an upload
+/// part's) in the caller's transaction; when it was the last, the content is
+/// unpinned and its bytes go as `unused` says. Returns when they went (or
+/// are due to), if they do.
+pub(crate) async fn release_content(
+    conn: &mut sqlx::AnyConnection,
+    key: &BlobKey,
+    unused: Unused<'_>,
+) -> Result<Option<i64>, Error> {
+    // The blob goes while its row's lock is held, so an upload of the same
+    // content waiting on that lock re-creates both the row and the blob after us.
+    if !blobs::release(conn, key).await? {
+        return Ok(None);
+    }
+    // Published content is unpinned from the IPFS node, behind the deletion.
+    ipfs_pins::want_unpinned(conn, key.as_str()).await?;
+    let at = match unused {
+        Unused::RemoveNow(state) => remove_bytes(state, conn, key, 0).await?.at(),
+        Unused::Schedule => {
+            let now = timestamp::now_micros();
+            blobs::schedule_cleanup(conn, key, now).await?;
+            now
+        }
+    };
+    Ok(Some(at))
 }
 
 /// What became of unused content's bytes.

@@ -30,6 +30,7 @@ pub mod limits;
 pub mod links;
 pub mod maintenance;
 pub mod migrate_storage;
+pub mod multipart;
 pub mod publish;
 pub mod quota;
 pub mod readiness;

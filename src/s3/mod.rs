@@ -13,6 +13,7 @@ mod auth;
 mod buckets;
 mod call;
 mod error;
+mod multipart;
 mod objects;
 
 use std::net::SocketAddr;
@@ -22,11 +23,14 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use s3s::dto::{
-    CopyObjectInput, CopyObjectOutput, DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput,
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
+    CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput, CreateMultipartUploadInput,
+    CreateMultipartUploadOutput, DeleteObjectInput, DeleteObjectOutput, DeleteObjectsInput,
     DeleteObjectsOutput, GetBucketLocationInput, GetBucketLocationOutput, GetObjectInput, GetObjectOutput,
     HeadBucketInput, HeadBucketOutput, HeadObjectInput, HeadObjectOutput, ListBucketsInput,
-    ListBucketsOutput, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output,
-    PutObjectInput, PutObjectOutput,
+    ListBucketsOutput, ListMultipartUploadsInput, ListMultipartUploadsOutput, ListObjectsInput,
+    ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, ListPartsInput, ListPartsOutput,
+    PutObjectInput, PutObjectOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3Request, S3Response, S3Result};
@@ -59,11 +63,43 @@ fn service(state: AppState, domain: Option<&str>) -> anyhow::Result<S3Service> {
     // letters, digits, dots and hyphens) would not all pass.
     builder.set_validation(auth::Usernames);
     if let Some(domain) = domain {
-        let host = s3s::host::SingleDomain::new(domain)
-            .map_err(|err| anyhow::anyhow!("s3_api_domain {domain:?}: {err}"))?;
-        builder.set_host(host);
+        builder.set_host(VirtualHosts::new(domain)?);
     }
     Ok(builder.build())
+}
+
+/// Virtual-host-style buckets: a request to `ann.<domain>` (on any port)
+/// names the bucket `ann`; one to the domain itself, or to any other host
+/// (an address, a proxy's name), names it in the path.
+#[derive(Debug)]
+struct VirtualHosts {
+    domain: String,
+}
+
+impl VirtualHosts {
+    fn new(domain: &str) -> anyhow::Result<Self> {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        anyhow::ensure!(
+            !domain.is_empty() && !domain.contains([':', '/']),
+            "s3_api_domain {domain:?} is not a domain name (e.g. s3.example.org)"
+        );
+        Ok(Self { domain })
+    }
+}
+
+impl s3s::host::S3Host for VirtualHosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<s3s::host::VirtualHost<'a>> {
+        let name = host.rsplit_once(':').map_or(host, |(name, _port)| name);
+        let bucket = name
+            .strip_suffix(self.domain.as_str())
+            .and_then(|rest| rest.strip_suffix('.'))
+            .filter(|bucket| !bucket.is_empty());
+        let virtual_host = s3s::host::VirtualHost::new(name);
+        Ok(match bucket {
+            Some(bucket) => virtual_host.with_bucket(bucket),
+            None => virtual_host,
+        })
+    }
 }
 
 /// One request: its client's address noted for the audit trail and the
@@ -159,5 +195,41 @@ impl S3 for S3Api {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         objects::delete_objects(self, req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        multipart::create_multipart_upload(self, req).await
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        multipart::upload_part(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        multipart::complete_multipart_upload(self, req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        multipart::abort_multipart_upload(self, req).await
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        multipart::list_parts(self, req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        multipart::list_multipart_uploads(self, req).await
     }
 }

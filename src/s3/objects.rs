@@ -66,7 +66,7 @@ fn metadata_of(file: &FileRecord) -> Option<Metadata> {
 }
 
 /// `x-amz-meta-*` as a file's metadata (≤ 64 keys, 16 KiB, as everywhere).
-fn metadata_from(metadata: Option<Metadata>) -> Result<FileMetadata, Error> {
+pub(super) fn metadata_from(metadata: Option<Metadata>) -> Result<FileMetadata, Error> {
     let object: serde_json::Map<String, serde_json::Value> = metadata
         .unwrap_or_default()
         .into_iter()
@@ -234,24 +234,44 @@ where
 }
 
 /// The checksums an upload's client sent, checked as its bytes pass.
-struct Checks {
+pub(super) struct Checks {
     md5: Option<(Md5, String)>,
     hasher: ChecksumHasher,
     declared: s3s::dto::Checksum,
 }
 
+/// The checksums a request declares: `Content-MD5`, the `x-amz-checksum-*`
+/// values, and the algorithm of one that follows in the trailer.
+pub(super) struct Declared<'a> {
+    pub content_md5: Option<&'a String>,
+    pub checksums: s3s::dto::Checksum,
+    pub algorithm: Option<&'a ChecksumAlgorithm>,
+}
+
 impl Checks {
     fn of(input: &PutObjectInput) -> S3Result<Self> {
+        Self::new(Declared {
+            content_md5: input.content_md5.as_ref(),
+            checksums: s3s::dto::Checksum {
+                checksum_crc32: input.checksum_crc32.clone(),
+                checksum_crc32c: input.checksum_crc32c.clone(),
+                checksum_sha1: input.checksum_sha1.clone(),
+                checksum_sha256: input.checksum_sha256.clone(),
+                checksum_crc64nvme: input.checksum_crc64nvme.clone(),
+                checksum_type: None,
+            },
+            algorithm: input.checksum_algorithm.as_ref(),
+        })
+    }
+
+    pub(super) fn new(declared: Declared<'_>) -> S3Result<Self> {
+        let Declared {
+            content_md5,
+            checksums: declared,
+            algorithm,
+        } = declared;
         let mut hasher = ChecksumHasher::default();
-        let declared = s3s::dto::Checksum {
-            checksum_crc32: input.checksum_crc32.clone(),
-            checksum_crc32c: input.checksum_crc32c.clone(),
-            checksum_sha1: input.checksum_sha1.clone(),
-            checksum_sha256: input.checksum_sha256.clone(),
-            checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-            checksum_type: None,
-        };
-        let algorithm = input.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str);
+        let algorithm = algorithm.map(ChecksumAlgorithm::as_str);
         if declared.checksum_crc32.is_some() || algorithm == Some(ChecksumAlgorithm::CRC32) {
             hasher.crc32 = Some(Default::default());
         }
@@ -267,24 +287,21 @@ impl Checks {
         if declared.checksum_crc64nvme.is_some() || algorithm == Some(ChecksumAlgorithm::CRC64NVME) {
             hasher.crc64nvme = Some(Default::default());
         }
-        if let Some(other) = algorithm.filter(|algorithm| {
-            ![
-                ChecksumAlgorithm::CRC32,
-                ChecksumAlgorithm::CRC32C,
-                ChecksumAlgorithm::SHA1,
-                ChecksumAlgorithm::SHA256,
-                ChecksumAlgorithm::CRC64NVME,
-            ]
-            .contains(algorithm)
-        }) {
+        let known = [
+            ChecksumAlgorithm::CRC32,
+            ChecksumAlgorithm::CRC32C,
+            ChecksumAlgorithm::SHA1,
+            ChecksumAlgorithm::SHA256,
+            ChecksumAlgorithm::CRC64NVME,
+        ];
+        if let Some(other) = algorithm.filter(|algorithm| !known.contains(algorithm)) {
             return Err(s3_error!(
                 InvalidArgument,
                 "checksum algorithm {other:?} is not supported"
             ));
         }
-        let md5 = input.content_md5.clone().map(|expected| (Md5::new(), expected));
         Ok(Self {
-            md5,
+            md5: content_md5.map(|expected| (Md5::new(), expected.clone())),
             hasher,
             declared,
         })
@@ -299,7 +316,7 @@ impl Checks {
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    pub(super) fn update(&mut self, bytes: &[u8]) {
         if let Some((md5, _)) = &mut self.md5 {
             md5.update(bytes);
         }
@@ -308,7 +325,7 @@ impl Checks {
 
     /// Compares what was computed with what was declared, in the headers or
     /// (sent after the body) the trailer; returns the checksums to answer with.
-    fn verify(self, trailer: Option<&axum::http::HeaderMap>) -> Result<s3s::dto::Checksum, Error> {
+    pub(super) fn verify(self, trailer: Option<&axum::http::HeaderMap>) -> Result<s3s::dto::Checksum, Error> {
         if let Some((md5, expected)) = self.md5 {
             let computed = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, md5.finalize());
             if computed != expected.trim() {

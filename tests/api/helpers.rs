@@ -29,6 +29,9 @@ pub const INTERNAL_KEY: &str = "test-internal-key-test-internal-key!";
 
 pub struct TestApp {
     pub address: String,
+    /// The S3 API's address (`http://…`), when the test configured
+    /// `s3_api_addr`.
+    pub s3_address: Option<String>,
     pub client: reqwest::Client,
     pub config: Config,
     _data_dir: tempfile::TempDir,
@@ -184,11 +187,28 @@ impl TestApp {
         let address = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stopped) = oneshot::channel::<()>();
         let limits = depot::server::Limits::public(&config);
+        let s3_address = match &config.s3_api_addr {
+            Some(s3_addr) => {
+                let router = depot::s3::router(state.clone(), config.s3_api_domain.as_deref()).unwrap();
+                let s3_listener = tokio::net::TcpListener::bind(s3_addr).await.unwrap();
+                let s3_address = format!("http://{}", s3_listener.local_addr().unwrap());
+                // Served until the test's runtime ends.
+                tokio::spawn(depot::server::run_s3(
+                    s3_listener,
+                    router,
+                    limits.clone(),
+                    std::future::pending(),
+                ));
+                Some(s3_address)
+            }
+            None => None,
+        };
         tokio::spawn(depot::server::run(listener, state, limits, async move {
             let _ = stopped.await;
         }));
         Self {
             address,
+            s3_address,
             client: reqwest::Client::new(),
             config,
             _data_dir: data_dir,

@@ -41,6 +41,7 @@ mod proxy;
 mod quotas;
 mod replace;
 mod resumable;
+mod s3;
 mod sessions;
 mod sharing;
 mod startup;

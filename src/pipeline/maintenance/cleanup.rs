@@ -1,4 +1,4 @@
-//! `cleanup`: expired sessions, resumable uploads and quota reservations
+//! `cleanup`: expired sessions, resumable and multipart uploads and quota reservations
 //! (of uploads a crash cut off) go, and links a week after they expired; staged writes that a
 //! crash left behind go once older than the grace period; stored blobs that no
 //! row names (a crash between the bytes and the commit, a rolled-back
@@ -19,7 +19,7 @@ use crate::db::{blobs, files, jobs, links};
 use crate::domain::timestamp::now_micros;
 use crate::pipeline::maintenance::{JobError, Progress, flag_corrupt, micros, stopping};
 use crate::pipeline::state::AppState;
-use crate::pipeline::{delete, quota, resumable, session};
+use crate::pipeline::{delete, multipart, quota, resumable, session};
 use crate::storage::BlobKey;
 
 const PAGE: usize = 1000;
@@ -30,6 +30,7 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobErro
     let grace = state.maintenance.settings.cleanup_grace;
     let sessions = session::expire(&state.db).await?;
     let uploads = resumable::expire(state).await.map_err(anyhow::Error::from)?;
+    let multipart_uploads = multipart::expire(state).await.map_err(anyhow::Error::from)?;
     let reservations = quota::drop_expired(&state.db)
         .await
         .map_err(anyhow::Error::from)?;
@@ -87,6 +88,7 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<Value, JobErro
     Ok(json!({
         "sessions_expired": sessions,
         "uploads_expired": uploads,
+        "multipart_uploads_expired": multipart_uploads,
         "reservations_expired": reservations,
         "links_expired": links,
         "stale_stages_removed": stale_stages,

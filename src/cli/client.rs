@@ -1,5 +1,5 @@
-//! The command-line client's file commands `ls`, `get`, `cat`, `rm` and
-//! `info` (`upload` is [`super::upload`]) against a depot server over its
+//! The command-line client's file commands `ls`, `get`, `cat`, `rm`, `mv`
+//! and `info` (`upload` is [`super::upload`]) against a depot server over its
 //! public API ([`super::remote`]).
 //! Every failure exits non-zero with the server's own message.
 
@@ -21,6 +21,10 @@ use super::remote::{Remote, RemoteArgs};
 pub struct LsArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
+    /// A folder (`reports/`, or `/` for the top): its subfolders and the
+    /// files directly in it. Without one, every file.
+    #[arg(conflicts_with_all = ["search", "shared"])]
+    pub folder: Option<String>,
     /// Only files whose name contains this (case-insensitive).
     #[arg(long)]
     pub search: Option<String>,
@@ -40,8 +44,8 @@ pub struct GetArgs {
     /// A file this user shared with you, rather than one of yours.
     #[arg(long, value_name = "OWNER")]
     pub from: Option<String>,
-    /// Where to write it (`-` for stdout); default: the name, in the
-    /// current directory.
+    /// Where to write it (`-` for stdout); default: its own name (the last
+    /// part of a name in a folder), in the current directory.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Overwrite a local file of that name.
@@ -57,6 +61,27 @@ pub struct CatArgs {
     /// A file this user shared with you, rather than one of yours.
     #[arg(long, value_name = "OWNER")]
     pub from: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// A file, or with `-r` a folder.
+    pub name: String,
+    /// Delete the folder `name` with every file in it, at every depth.
+    #[arg(short, long)]
+    pub recursive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MvArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// A file, or a folder (ending with `/`).
+    pub from: String,
+    /// The new name; ending with `/`, the folder to move a file into.
+    pub to: String,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +122,9 @@ pub(super) fn progress_bar(total: u64, label: &str) -> ProgressBar {
 
 pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
+    if let Some(folder) = &args.folder {
+        return ls_folder(&remote, folder, args.json).await;
+    }
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("limit", "1000");
     if let Some(search) = &args.search {
@@ -138,6 +166,115 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One level of a folder: its subfolders (with their files and bytes),
+/// then the files directly in it, in name order.
+async fn ls_folder(remote: &Remote, folder: &str, json: bool) -> anyhow::Result<()> {
+    let prefix = match folder.trim_matches('/') {
+        "" => String::new(),
+        path => format!("{path}/"),
+    };
+    let mut folders = Vec::new();
+    let mut files = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("delimiter", "/").append_pair("prefix", &prefix);
+        if let Some(cursor) = &cursor {
+            query.append_pair("cursor", cursor);
+        }
+        let path = format!("/api/v1/files/?{}", query.finish());
+        let page = remote.json(remote.request(reqwest::Method::GET, &path)?).await?;
+        folders.extend(page["folders"].as_array().cloned().unwrap_or_default());
+        files.extend(page["files"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    if json {
+        let level = serde_json::json!({"prefix": prefix, "folders": folders, "files": files});
+        println!("{}", serde_json::to_string_pretty(&level)?);
+        return Ok(());
+    }
+    if folders.is_empty() && files.is_empty() && !prefix.is_empty() {
+        bail!("no file of yours is in {prefix}");
+    }
+    for folder in &folders {
+        println!(
+            "{:>10}  {:<20}  {:<25}  {}",
+            crate::domain::size::human(folder["size"].as_u64().unwrap_or_default()),
+            format!("{} files", folder["files"]),
+            "folder",
+            folder["path"].as_str().unwrap_or_default(),
+        );
+    }
+    for file in &files {
+        println!(
+            "{:>10}  {:<20}  {:<25}  {}",
+            crate::domain::size::human(file["size"].as_u64().unwrap_or_default()),
+            file["created_at"]
+                .as_str()
+                .unwrap_or_default()
+                .get(..19)
+                .unwrap_or_default(),
+            file["content_type"].as_str().unwrap_or_default(),
+            file["file_name"].as_str().unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
+
+/// The path of a folder's route.
+fn folder_path(folder: &str, query: &str) -> String {
+    let encoded =
+        percent_encoding::utf8_percent_encode(folder.trim_matches('/'), percent_encoding::NON_ALPHANUMERIC);
+    format!("/api/v1/folders/{encoded}{query}")
+}
+
+/// `depot mv`: renames a file, moves it into a folder (`TO` ending with
+/// `/`), or moves a folder (`FROM` ending with `/`) with everything in it.
+pub async fn mv(args: MvArgs) -> anyhow::Result<()> {
+    let remote = Remote::new(&args.remote)?;
+    if args.from.ends_with('/') {
+        let moved = remote
+            .json(
+                remote
+                    .request(reqwest::Method::PATCH, &folder_path(&args.from, ""))?
+                    .json(&serde_json::json!({"path": args.to})),
+            )
+            .await
+            .with_context(|| args.from.clone())?;
+        println!(
+            "{} → {} ({} files)",
+            args.from,
+            moved["path"].as_str().unwrap_or_default(),
+            moved["moved"]
+        );
+        return Ok(());
+    }
+    let to = match args.to.strip_suffix('/') {
+        Some(folder) => {
+            let own = args.from.rsplit('/').next().unwrap_or(&args.from);
+            format!("{}/{own}", folder.trim_start_matches('/'))
+        }
+        None => args.to.clone(),
+    };
+    let renamed = remote
+        .json(
+            remote
+                .request(reqwest::Method::PATCH, &file_path(&args.from, ""))?
+                .json(&serde_json::json!({"file_name": to})),
+        )
+        .await
+        .with_context(|| args.from.clone())?;
+    println!(
+        "{} → {}",
+        args.from,
+        renamed["file_name"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}
+
 /// The files shared with the caller, newest share first.
 async fn ls_shared(remote: &Remote, json: bool) -> anyhow::Result<()> {
     let files = remote
@@ -170,7 +307,10 @@ async fn ls_shared(remote: &Remote, json: bool) -> anyhow::Result<()> {
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
     let wanted = Wanted::of(&args.name, args.from.as_deref());
-    let output = args.output.unwrap_or_else(|| PathBuf::from(&args.name));
+    // A file in a folder lands under its own name, as a browser saves it.
+    let output = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(crate::domain::file_name::base_name(&args.name)));
     if output.as_os_str() == "-" {
         return to_stdout(&remote, &wanted).await;
     }
@@ -298,8 +438,23 @@ impl Wanted {
     }
 }
 
-pub async fn rm(args: NameArgs) -> anyhow::Result<()> {
+pub async fn rm(args: RmArgs) -> anyhow::Result<()> {
     let remote = Remote::new(&args.remote)?;
+    if args.recursive {
+        let deleted = remote
+            .json(remote.request(
+                reqwest::Method::DELETE,
+                &folder_path(&args.name, "?recursive=true"),
+            )?)
+            .await
+            .with_context(|| args.name.clone())?;
+        println!(
+            "deleted {} ({} files)",
+            deleted["path"].as_str().unwrap_or_default(),
+            deleted["deleted"]
+        );
+        return Ok(());
+    }
     remote
         .send(remote.request(reqwest::Method::DELETE, &file_path(&args.name, ""))?)
         .await

@@ -113,15 +113,17 @@ pub enum Command {
     /// survive dropped connections, and a run cut short goes on where it
     /// stopped when run again.
     Upload(upload::UploadArgs),
-    /// List your files.
+    /// List your files, or one folder's level (`depot ls reports/`).
     Ls(client::LsArgs),
     /// Download a file, resuming an interrupted download, and check its
     /// SHA-256; a local file of that name is kept unless `--force`.
     Get(client::GetArgs),
     /// Write a file's bytes to stdout (checking its SHA-256 as they pass).
     Cat(client::CatArgs),
-    /// Delete a file.
-    Rm(client::NameArgs),
+    /// Delete a file, or (`-r`) a folder with everything in it.
+    Rm(client::RmArgs),
+    /// Rename or move a file, or move a folder (`depot mv reports/ archive/reports`).
+    Mv(client::MvArgs),
     /// Share one of your files with another user, for reading; or stop; or
     /// list who has it.
     Share(sharing::ShareArgs),
@@ -253,6 +255,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(args) => runtime()?.block_on(client::get(args)),
         Command::Cat(args) => runtime()?.block_on(client::cat(args)),
         Command::Rm(args) => runtime()?.block_on(client::rm(args)),
+        Command::Mv(args) => runtime()?.block_on(client::mv(args)),
         Command::Share(args) => runtime()?.block_on(sharing::share(args)),
         Command::Link { command } => runtime()?.block_on(sharing::link(command)),
         Command::Info(args) => runtime()?.block_on(client::info(args)),
@@ -450,7 +453,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let s3_listener = tokio::net::TcpListener::bind(s3_addr)
                 .await
                 .with_context(|| format!("cannot listen on {s3_addr} for the S3 API (s3_api_addr)"))?;
-            tracing::info!(addr = %s3_listener.local_addr()?, "the S3 API is serving");
+            Some((s3_listener, router))
+        }
+        None => None,
+    };
+    tracing::info!(%addr, role, data_dir = %config.data_dir.display(), "depot is serving");
+    let s3 = match s3 {
+        Some((s3_listener, router)) => {
+            tracing::info!(s3_addr = %s3_listener.local_addr()?, "the S3 API is serving");
             Some(tokio::spawn(server::run_s3(
                 s3_listener,
                 router,
@@ -460,7 +470,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    tracing::info!(%addr, role, data_dir = %config.data_dir.display(), "depot is serving");
     greet(&state, addr).await?;
     server::run(
         listener,

@@ -28,12 +28,20 @@ const RETRY_DELAYS: [u64; 6] = [1, 2, 4, 8, 15, 30];
 pub struct UploadArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
-    /// The files to upload.
+    /// The files to upload (with `-r`, directories too).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// The name to store it under (one file only); default: its file name.
     #[arg(long)]
     pub name: Option<String>,
+    /// Upload directories with everything in them: `depot upload -r
+    /// reports` stores `reports/2024/q1.csv` as the file of that name, in
+    /// the folder `reports/2024/`.
+    #[arg(short, long, conflicts_with = "name")]
+    pub recursive: bool,
+    /// The folder to upload into (`archive/2024`): each name goes under it.
+    #[arg(long, value_name = "FOLDER", conflicts_with = "name")]
+    pub into: Option<String>,
     /// A description kept with each file.
     #[arg(long)]
     pub description: Option<String>,
@@ -64,9 +72,10 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<()> {
     if args.abort {
         return abort(&remote, &args.files).await;
     }
+    let files = to_upload(&args)?;
     let mut failed = 0;
-    for path in &args.files {
-        let stored = upload_one(&remote, &args, path)
+    for (path, name) in &files {
+        let stored = upload_one(&remote, &args, path, name.as_deref())
             .await
             .with_context(|| format!("{}: not uploaded", path.display()));
         match stored {
@@ -76,7 +85,7 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<()> {
                 stored["size"],
                 stored["sha256"].as_str().unwrap_or_default()
             ),
-            Err(err) if args.files.len() == 1 => return Err(err),
+            Err(err) if files.len() == 1 => return Err(err),
             Err(err) => {
                 eprintln!("depot: {err:#}");
                 failed += 1;
@@ -86,24 +95,86 @@ pub async fn upload(args: UploadArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         failed == 0,
         "{failed} of {} files not uploaded (see above)",
-        args.files.len()
+        files.len()
     );
     Ok(())
 }
 
-async fn upload_one(remote: &Remote, args: &UploadArgs, path: &Path) -> anyhow::Result<Value> {
+/// Each file to upload and the name it goes under: a file as its own name
+/// (or `--name`), a directory (with `-r`) as its files at every depth,
+/// named by their path from the directory's parent; all under `--into`.
+fn to_upload(args: &UploadArgs) -> anyhow::Result<Vec<(PathBuf, Option<String>)>> {
+    let into = args
+        .into
+        .as_deref()
+        .map(|folder| folder.trim_matches('/'))
+        .filter(|folder| !folder.is_empty());
+    let under = |name: String| match into {
+        Some(folder) => format!("{folder}/{name}"),
+        None => name,
+    };
+    let mut files = Vec::new();
+    for path in &args.files {
+        if !(args.recursive && path.is_dir()) {
+            let name = match &args.name {
+                Some(name) => Some(name.clone()),
+                None => into.and(base_name(path)).map(&under),
+            };
+            files.push((path.clone(), name));
+            continue;
+        }
+        let top = base_name(path).context("a directory without a usable name")?;
+        let mut found = Vec::new();
+        walk(path, &mut found).with_context(|| format!("cannot read {}", path.display()))?;
+        found.sort();
+        for file in found {
+            let inside = file.strip_prefix(path)?;
+            let segments: Option<Vec<&str>> = inside
+                .components()
+                .map(|part| part.as_os_str().to_str())
+                .collect();
+            let segments = segments.with_context(|| format!("{} is not UTF-8", file.display()))?;
+            files.push((file.clone(), Some(under(format!("{top}/{}", segments.join("/"))))));
+        }
+    }
+    Ok(files)
+}
+
+fn base_name(path: &Path) -> Option<String> {
+    path.file_name().and_then(|name| name.to_str()).map(str::to_owned)
+}
+
+/// Every regular file under `dir`, at any depth (symbolic links are not followed).
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk(&entry.path(), found)?;
+        } else if kind.is_file() {
+            found.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+async fn upload_one(
+    remote: &Remote,
+    args: &UploadArgs,
+    path: &Path,
+    name: Option<&str>,
+) -> anyhow::Result<Value> {
     let meta = tokio::fs::metadata(path)
         .await
         .with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
         bail!(
-            "it is a directory, and depot keeps files by name, without folders: \
-             upload the files in it (e.g. `depot upload {}/*`)",
+            "it is a directory: upload it with everything in it with `depot upload -r {}`",
             path.display()
         );
     }
-    let name = match &args.name {
-        Some(name) => name.clone(),
+    let name = match name {
+        Some(name) => name.to_owned(),
         None => path
             .file_name()
             .and_then(|name| name.to_str())

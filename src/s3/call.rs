@@ -22,11 +22,12 @@ use crate::s3::error::from_pipeline;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ClientAddress(pub IpAddr);
 
-/// What an operation needs its credential to allow.
+/// What an operation needs its credential to allow: to read, or to write
+/// (a refusal is audited as the action named).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Needs {
     Read,
-    Write,
+    Write(&'static str),
 }
 
 /// One operation's caller and its audit view.
@@ -101,9 +102,11 @@ impl S3Api {
             session: SessionId::derived(&format!("s3 {access_key}")),
             success,
         };
-        if needs == Needs::Write && caller.scope < Scope::ReadWrite {
+        if let Needs::Write(action) = needs
+            && caller.scope < Scope::ReadWrite
+        {
             let refused: S3Result<()> = Err(s3_error!(AccessDenied, "this API key may only read"));
-            self.audited(&call, "upload", refused).await?;
+            self.audited(&call, action, refused).await?;
         }
         if let Some(bucket) = bucket {
             let username = users::username(state.db.pool(), caller.user)

@@ -44,7 +44,13 @@ pub(super) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let call = api
-        .begin(&req, Some(&req.input.bucket), Needs::Write, Limit::Uploads, 200)
+        .begin(
+            &req,
+            Some(&req.input.bucket),
+            Needs::Write("upload_start"),
+            Limit::Uploads,
+            200,
+        )
         .await?;
     let input = &req.input;
     call.audit.note_name(&input.key);
@@ -71,7 +77,13 @@ pub(super) async fn upload_part(
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let call = api
-        .begin(&req, Some(&req.input.bucket), Needs::Write, Limit::Uploads, 200)
+        .begin(
+            &req,
+            Some(&req.input.bucket),
+            Needs::Write("upload"),
+            Limit::Uploads,
+            200,
+        )
         .await?;
     let S3Request {
         input,
@@ -137,7 +149,13 @@ pub(super) async fn complete_multipart_upload(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let call = api
-        .begin(&req, Some(&req.input.bucket), Needs::Write, Limit::Uploads, 200)
+        .begin(
+            &req,
+            Some(&req.input.bucket),
+            Needs::Write("upload"),
+            Limit::Uploads,
+            200,
+        )
         .await?;
     let input = &req.input;
     call.audit.note_name(&input.key);
@@ -210,7 +228,13 @@ pub(super) async fn abort_multipart_upload(
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let call = api
-        .begin(&req, Some(&req.input.bucket), Needs::Write, Limit::Requests, 204)
+        .begin(
+            &req,
+            Some(&req.input.bucket),
+            Needs::Write("upload_cancel"),
+            Limit::Requests,
+            204,
+        )
         .await?;
     let input = &req.input;
     call.audit.note_name(&input.key);

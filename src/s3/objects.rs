@@ -162,16 +162,22 @@ pub(super) async fn get_object(
     api: &S3Api,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
+    let (action, success) = if req.input.range.is_some() {
+        ("download_range", 206)
+    } else {
+        ("download", 200)
+    };
     let call = api
-        .begin(&req, Some(&req.input.bucket), Needs::Read, Limit::Requests, 200)
+        .begin(
+            &req,
+            Some(&req.input.bucket),
+            Needs::Read,
+            Limit::Requests,
+            success,
+        )
         .await?;
     let input = &req.input;
     call.audit.note_name(&input.key);
-    let action = if input.range.is_some() {
-        "download_range"
-    } else {
-        "download"
-    };
     let mut sent = 0;
     let got = async {
         let file = find(api, &call, &input.key).await?;
@@ -464,7 +470,13 @@ pub(super) async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let call = api
-        .begin(&req, Some(&req.input.bucket), Needs::Write, Limit::Uploads, 200)
+        .begin(
+            &req,
+            Some(&req.input.bucket),
+            Needs::Write("upload"),
+            Limit::Uploads,
+            200,
+        )
         .await?;
     let S3Request {
         input,
@@ -548,7 +560,13 @@ pub(super) async fn copy_object(
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let call = api
-        .begin(&req, Some(&req.input.bucket), Needs::Write, Limit::Uploads, 200)
+        .begin(
+            &req,
+            Some(&req.input.bucket),
+            Needs::Write("upload"),
+            Limit::Uploads,
+            200,
+        )
         .await?;
     let input = &req.input;
     call.audit.note_name(&input.key);
@@ -620,7 +638,13 @@ pub(super) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let call = api
-        .begin(&req, Some(&req.input.bucket), Needs::Write, Limit::Requests, 204)
+        .begin(
+            &req,
+            Some(&req.input.bucket),
+            Needs::Write("delete"),
+            Limit::Requests,
+            204,
+        )
         .await?;
     call.audit.note_name(&req.input.key);
     let deleted = delete_one(api, &call, &req.input.key)
@@ -646,7 +670,13 @@ pub(super) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let call = api
-        .begin(&req, Some(&req.input.bucket), Needs::Write, Limit::Requests, 200)
+        .begin(
+            &req,
+            Some(&req.input.bucket),
+            Needs::Write("delete"),
+            Limit::Requests,
+            200,
+        )
         .await?;
     let delete = &req.input.delete;
     let quiet = delete.quiet.unwrap_or(false);

@@ -212,3 +212,74 @@ async fn locked_by_a_slow_writer(app: &TestApp, home: &std::path::Path) -> SlowW
     tokio::time::sleep(Duration::from_millis(500)).await;
     SlowWriter { more, sent }
 }
+
+#[tokio::test]
+async fn the_client_uploads_lists_moves_and_deletes_folders() {
+    let app = TestApp::spawn().await;
+    let home = tempfile::tempdir().unwrap();
+    signed_in(&app, home.path(), "ann").await;
+    let server = app.address.clone();
+    let cli = |args: &[&str]| client(home.path(), &server, args);
+    let tree = home.path().join("reports");
+    std::fs::create_dir_all(tree.join("2024")).unwrap();
+    std::fs::write(tree.join("2024/q1.csv"), "q\n1\n").unwrap();
+    std::fs::write(tree.join("2024/q2.csv"), "q\n2\n").unwrap();
+    std::fs::write(tree.join("summary.txt"), "two quarters").unwrap();
+
+    let uploaded = run(cli(&["upload", "-r", tree.to_str().unwrap()])).await;
+    for name in [
+        "reports/2024/q1.csv",
+        "reports/2024/q2.csv",
+        "reports/summary.txt",
+    ] {
+        assert!(uploaded.contains(name), "{uploaded}");
+    }
+    let into = run(cli(&[
+        "upload",
+        "--into",
+        "archive/old",
+        tree.join("summary.txt").to_str().unwrap(),
+    ]))
+    .await;
+    assert!(into.contains("archive/old/summary.txt"), "{into}");
+
+    let top = run(cli(&["ls", "/"])).await;
+    assert!(
+        top.contains("reports/") && top.contains("3 files") && top.contains("archive/"),
+        "{top}"
+    );
+    let level = run(cli(&["ls", "reports/"])).await;
+    let lines: Vec<&str> = level.lines().collect();
+    assert_eq!(lines.len(), 2, "{level}");
+    assert!(
+        lines[0].ends_with("reports/2024/") && lines[1].ends_with("reports/summary.txt"),
+        "{level}"
+    );
+
+    run(cli(&["mv", "reports/summary.txt", "reports/2024/"])).await;
+    run(cli(&["mv", "reports/", "done/reports"])).await;
+    let moved = run(cli(&["ls", "done/reports/2024/"])).await;
+    assert_eq!(moved.lines().count(), 3, "{moved}");
+    assert!(moved.contains("done/reports/2024/summary.txt"), "{moved}");
+    // A file in a folder downloads under its own name.
+    let fetched = run(cli(&[
+        "get",
+        "done/reports/2024/q1.csv",
+        "-o",
+        home.path().join("q1.csv").to_str().unwrap(),
+    ]))
+    .await;
+    assert!(fetched.contains("q1.csv"), "{fetched}");
+    assert_eq!(std::fs::read(home.path().join("q1.csv")).unwrap(), b"q\n1\n");
+
+    let refused = output(cli(&["rm", "done/"])).await;
+    assert!(!refused.status.success());
+    let deleted = run(cli(&["rm", "-r", "done/"])).await;
+    assert!(deleted.contains("3 files"), "{deleted}");
+    let gone = output(cli(&["ls", "done/"])).await;
+    assert!(
+        !gone.status.success() && text(&gone.stderr).contains("no file of yours"),
+        "{}",
+        text(&gone.stderr)
+    );
+}

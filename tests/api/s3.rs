@@ -102,6 +102,7 @@ async fn boto3_reads_and_writes_a_users_files_as_their_bucket() {
         ])
     );
     assert_eq!(seen["level"], json!(["reports/2024/"]));
+    assert_eq!(seen["presigned"], seen["get"]);
     assert_eq!(seen["copied"], seen["get"]);
     assert_eq!(seen["deleted"], json!(["never-there.txt", "top.txt"]));
     assert_eq!(seen["no_such_key"], error("NoSuchKey", 404));

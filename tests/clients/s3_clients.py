@@ -96,6 +96,11 @@ def objects():
         for page in paginator.paginate(Bucket=BUCKET, Prefix="reports/", Delimiter="/")
         for p in page.get("CommonPrefixes", [])
     ]
+    # A presigned URL: anyone with it reads the object until it expires.
+    import urllib.request
+
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "reports/2024/q1.csv"}, ExpiresIn=60)
+    seen["presigned"] = urllib.request.urlopen(url).read().decode()
     s3.copy_object(Bucket=BUCKET, Key="archive/q1.csv", CopySource={"Bucket": BUCKET, "Key": "reports/2024/q1.csv"})
     seen["copied"] = s3.get_object(Bucket=BUCKET, Key="archive/q1.csv")["Body"].read().decode()
     deleted = s3.delete_objects(

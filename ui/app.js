@@ -6,7 +6,7 @@
 import { showAdmin } from './admin.js';
 import { auth, ensureSession, getJson, signIn, signOut, whenSignedOut } from './api.js';
 import { setUpDetails } from './details.js';
-import { activate, deleteFiles, forgetSelection, refreshFiles, setUpFileList, view } from './filelist.js';
+import { activate, currentFolder, deleteFiles, forgetSelection, refreshFiles, setUpFileList, view } from './filelist.js';
 import { showKeys } from './keys.js';
 import { setUpShare } from './share.js';
 import { showSharing } from './sharing.js';
@@ -129,12 +129,16 @@ async function refreshHistory() {
 
 // ── Uploads ────────────────────────────────────────────────────────────────
 
+// Each file goes into the folder shown, under its path inside what was
+// chosen or dropped (a folder's files keep their folders).
 async function uploadAll(files) {
   const description = $('upload-description').value.trim();
+  const folder = currentFolder();
   // Without a session (it could not be made) the uploads go on outside one.
   await sessionReady.catch(() => null);
-  for (const file of files) {
+  for (const { file, path } of files) {
     startUpload(file, {
+      name: `${folder}${path}`,
       description,
       session: auth.session,
       stored: refreshAll,
@@ -157,9 +161,45 @@ function refreshAll() {
 }
 
 $('file-input').addEventListener('change', (event) => {
-  uploadAll([...event.target.files]);
+  uploadAll([...event.target.files].map((file) => ({ file, path: file.name })));
   event.target.value = '';
 });
+
+// A folder chosen: every file in it, named by its path from the folder's parent.
+$('folder-input').addEventListener('change', (event) => {
+  uploadAll([...event.target.files].map((file) => ({ file, path: file.webkitRelativePath || file.name })));
+  event.target.value = '';
+});
+
+// The files of a drop, folders walked to the bottom: each with its path
+// from what was dropped (`reports/2024/q1.csv`).
+async function droppedFiles(items) {
+  const found = [];
+  const walk = async (entry, prefix) => {
+    if (entry.isFile) {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      found.push({ file, path: `${prefix}${file.name}` });
+      return;
+    }
+    const reader = entry.createReader();
+    // A directory reader answers in batches until an empty one.
+    for (;;) {
+      const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+      if (!batch.length) break;
+      for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
+    }
+  };
+  // Read now, while the drop lasts: an item without an entry (made by a
+  // page, not a file system) is a file as it is.
+  const dropped = [...items]
+    .filter((item) => item.kind === 'file')
+    .map((item) => ({ entry: item.webkitGetAsEntry?.(), file: item.getAsFile() }));
+  for (const { entry, file } of dropped) {
+    if (entry) await walk(entry, '');
+    else if (file) found.push({ file, path: file.name });
+  }
+  return found;
+}
 
 // Files may be dropped anywhere on the page once signed in.
 let dragDepth = 0;
@@ -179,7 +219,8 @@ document.addEventListener('drop', (event) => {
   event.preventDefault();
   dragDepth = 0;
   $('drop-overlay').hidden = true;
-  if (dropsAllowed() && event.dataTransfer?.files.length) uploadAll([...event.dataTransfer.files]);
+  if (!dropsAllowed() || !event.dataTransfer) return;
+  droppedFiles(event.dataTransfer.items).then(uploadAll).catch(report);
 });
 
 // ── Start ──────────────────────────────────────────────────────────────────

@@ -1,18 +1,41 @@
-// The list of the user's files: search, filters, sorting and pages; the
-// usage against the quota; the current dataset (the session's active file);
-// each row's Download and Delete; and a selection of several files to
-// download or delete at once.
+// The list of the user's files: one folder at a time (breadcrumbs above,
+// its subfolders first), or — once a search or filter is set — every file
+// that matches, at any depth; sorting and pages; the usage against the
+// quota; the current dataset (the session's active file); each row's
+// Download, Move and Delete; a new folder; and a selection of several files
+// to download or delete at once.
 
 import { auth, download, fileUrl, getJson, request } from './api.js';
-import { confirmDeletion } from './confirm.js';
+import { askName, confirmDeletion } from './confirm.js';
 import { showDetails } from './details.js';
 import { el, humanDate, humanSize, quotaText } from './format.js';
 import { report, toast } from './toast.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGE_SIZE = 20;
+// Entries of a folder's page (subfolders and files).
+const FOLDER_PAGE = 200;
 
-export const view = { page: 1, activeFile: null };
+// `folder`: the folder shown, as its names' prefix (`reports/2024/`, `` for the top);
+// `cursors`: where each page of a folder starts (the first at its beginning).
+export const view = { page: 1, activeFile: null, folder: '', cursors: [null] };
+
+/// Where uploads started now go: the folder shown.
+export function currentFolder() {
+  return view.folder;
+}
+
+/// Shows `folder` (a prefix ending with `/`, or `` for the top), from its first page.
+export function openFolder(folder) {
+  view.folder = folder;
+  view.page = 1;
+  view.cursors = [null];
+  return refreshFiles();
+}
+
+function filtered() {
+  return [...new FormData($('filters')).entries()].some(([name, value]) => name !== 'sort' && value);
+}
 
 // The names ticked in the list; kept across refreshes while they are listed.
 const selected = new Set();
@@ -37,26 +60,80 @@ let latest = 0;
 
 export async function refreshFiles() {
   const asked = ++latest;
-  const [response] = await Promise.all([request(`/api/v1/files/?${listQuery()}`), refreshUsage()]);
-  const files = await response.json();
+  const searching = filtered();
+  const [listing] = await Promise.all([searching ? searchPage() : folderPage(), refreshUsage()]);
   if (asked !== latest) return;
+  if (listing.retry) return refreshFiles();
+  const { folders, files, pages, total } = listing;
+  const listed = new Set(files.map((file) => file.file_name));
+  for (const name of selected) if (!listed.has(name)) selected.delete(name);
+  showBreadcrumbs(searching);
+  $('file-rows').replaceChildren(...folders.map(folderRow), ...files.map((file) => fileRow(file, searching)));
+  $('files-empty').hidden = folders.length + files.length > 0;
+  $('files-empty').textContent = searching
+    ? 'No files match.'
+    : view.folder
+      ? 'This folder is empty: files you upload now go into it.'
+      : 'No files yet: drop some on this page.';
+  $('page-info').textContent = pages > 1 || total ? `Page ${view.page}${pages ? ` of ${pages}` : ''}${total ? ` · ${total} files` : ''}` : '';
+  $('page-previous').disabled = view.page <= 1;
+  $('page-next').disabled = searching ? view.page >= pages : !view.cursors[view.page];
+  showSelection();
+  showActive();
+}
+
+// A page of the files that match the search and filters, anywhere.
+async function searchPage() {
+  const response = await request(`/api/v1/files/?${listQuery()}`);
+  const files = await response.json();
   const total = Number(response.headers.get('X-Total-Count') || files.length);
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
   if (view.page > pages) {
     view.page = pages;
-    return refreshFiles();
+    return { retry: true };
   }
-  const listed = new Set(files.map((file) => file.file_name));
-  for (const name of selected) if (!listed.has(name)) selected.delete(name);
-  $('file-rows').replaceChildren(...files.map(fileRow));
-  const filtered = [...new FormData($('filters')).entries()].some(([name, value]) => name !== 'sort' && value);
-  $('files-empty').hidden = files.length > 0;
-  $('files-empty').textContent = filtered ? 'No files match.' : 'No files yet: drop some on this page.';
-  $('page-info').textContent = total ? `Page ${view.page} of ${pages} · ${total} files` : '';
-  $('page-previous').disabled = view.page <= 1;
-  $('page-next').disabled = view.page >= pages;
-  showSelection();
-  showActive();
+  return { folders: [], files, pages, total };
+}
+
+// A page of the folder shown: its subfolders, then its files, sorted as asked.
+async function folderPage() {
+  const query = new URLSearchParams({ delimiter: '/', prefix: view.folder, limit: FOLDER_PAGE });
+  const cursor = view.cursors[view.page - 1];
+  if (cursor) query.set('cursor', cursor);
+  const level = await getJson(`/api/v1/files/?${query}`);
+  view.cursors[view.page] = level.next_cursor;
+  const sort = new FormData($('filters')).get('sort') || '-created_at';
+  const descending = sort.startsWith('-');
+  const key = sort.replace('-', '');
+  const value = (file) => (key === 'name' ? file.file_name.toLowerCase() : key === 'size' ? file.size : file.created_at);
+  const files = [...level.files].sort((a, b) => {
+    const order = value(a) < value(b) ? -1 : value(a) > value(b) ? 1 : 0;
+    return descending ? -order : order;
+  });
+  return { folders: level.folders, files, pages: 0, total: 0 };
+}
+
+// Where the list is: the top, then each folder on the way, each a link up.
+function showBreadcrumbs(searching) {
+  const crumbs = $('breadcrumbs');
+  if (searching) {
+    crumbs.replaceChildren(el('span', { text: 'Search results in all folders' }));
+    return;
+  }
+  const parts = view.folder.split('/').filter(Boolean);
+  const items = [];
+  const link = (text, folder) => el('button', {
+    type: 'button', class: 'link', text, onclick: () => openFolder(folder).catch(report),
+  });
+  items.push(parts.length ? link('Your files', '') : el('span', { 'aria-current': 'location', text: 'Your files' }));
+  parts.forEach((part, index) => {
+    items.push(el('span', { class: 'separator', text: '/' }));
+    const folder = `${parts.slice(0, index + 1).join('/')}/`;
+    items.push(index === parts.length - 1
+      ? el('span', { 'aria-current': 'location', text: part })
+      : link(part, folder));
+  });
+  crumbs.replaceChildren(...items);
 }
 
 // What the account stores, against its quota when it has one.
@@ -81,7 +158,44 @@ async function refreshUsage() {
   }
 }
 
-function fileRow(file) {
+function folderRow(folder) {
+  return el(
+    'tr',
+    { class: 'folder', 'data-folder': folder.path },
+    el('td', { class: 'pick' }),
+    el(
+      'td',
+      { 'data-label': 'Name' },
+      el('button', {
+        type: 'button', class: 'link', text: `${folder.name}/`, 'aria-label': `Open folder ${folder.name}`,
+        onclick: () => openFolder(folder.path).catch(report),
+      }),
+    ),
+    el('td', { 'data-label': 'Size', text: humanSize(folder.size) }),
+    el('td', { 'data-label': 'Type', text: `Folder · ${folder.files} ${folder.files === 1 ? 'file' : 'files'}` }),
+    el('td', { 'data-label': 'Created' }),
+    el('td', { 'data-label': 'Description' }),
+    el(
+      'td',
+      { class: 'actions' },
+      el('button', {
+        type: 'button', class: 'secondary small writes', text: 'Move…', 'aria-label': `Move folder ${folder.name}`,
+        onclick: () => moveFolder(folder).catch(report),
+      }),
+      el('button', {
+        type: 'button', class: 'danger small writes', text: 'Delete…', 'aria-label': `Delete folder ${folder.name}`,
+        onclick: () => deleteFolder(folder).catch(report),
+      }),
+    ),
+  );
+}
+
+// The name a file is shown by: inside the folder shown, its own part.
+function shownName(name, searching) {
+  return !searching && name.startsWith(view.folder) ? name.slice(view.folder.length) : name;
+}
+
+function fileRow(file, searching) {
   const name = file.file_name;
   const current = name === view.activeFile;
   const tick = el('input', {
@@ -99,7 +213,7 @@ function fileRow(file) {
     el(
       'td',
       { 'data-label': 'Name' },
-      el('button', { type: 'button', class: 'link', text: name, onclick: () => showDetails(name) }),
+      el('button', { type: 'button', class: 'link', text: shownName(name, searching), title: name, onclick: () => showDetails(name) }),
       current ? el('span', { class: 'badge', text: 'Current' }) : null,
       file.corrupt ? el('span', { class: 'badge danger', text: 'Corrupt' }) : null,
     ),
@@ -115,11 +229,48 @@ function fileRow(file) {
         onclick: () => download(name).catch(report),
       }),
       el('button', {
+        type: 'button', class: 'secondary small writes', text: 'Move…', 'aria-label': `Move ${name}`,
+        onclick: () => moveFile(name).catch(report),
+      }),
+      el('button', {
         type: 'button', class: 'danger small writes', text: 'Delete…', 'aria-label': `Delete ${name}`,
         onclick: () => deleteFiles([name]).catch(report),
       }),
     ),
   );
+}
+
+// A file's new name, in any folder; nothing moves but its name.
+async function moveFile(name) {
+  const to = await askName(`Move or rename ${name} to (a name with folders, e.g. archive/2024/${name.split('/').pop()}):`, name);
+  if (!to || to === name) return;
+  const moved = await getJson(fileUrl(name), { method: 'PATCH', json: { file_name: to } });
+  if (view.activeFile === name) view.activeFile = moved.file_name;
+  selected.delete(name);
+  toast(`${name} is now ${moved.file_name}.`);
+  await refreshFiles();
+}
+
+const folderUrl = (path, query = '') => `/api/v1/folders/${encodeURIComponent(path.replace(/\/$/, ''))}${query}`;
+
+// A folder's new path, with everything in it: all of it moves, or none.
+async function moveFolder(folder) {
+  const current = folder.path.replace(/\/$/, '');
+  const to = await askName(`Move folder ${current} and its ${folder.files} files to:`, current);
+  if (!to || to.replace(/\/$/, '') === current) return;
+  const moved = await getJson(folderUrl(folder.path), { method: 'PATCH', json: { path: to } });
+  toast(`${current} is now ${moved.path} (${moved.moved} files).`);
+  await refreshFiles();
+}
+
+// Deletes a folder with every file in it, once confirmed with their count.
+async function deleteFolder(folder) {
+  const current = folder.path.replace(/\/$/, '');
+  const what = `${folder.files} ${folder.files === 1 ? 'file' : 'files'}, ${humanSize(folder.size)}`;
+  if (!(await confirmDeletion(`Delete folder ${current} with everything in it (${what})? This cannot be undone.`))) return;
+  const deleted = await getJson(folderUrl(folder.path, '?recursive=true'), { method: 'DELETE' });
+  toast(`${current} deleted (${deleted.deleted} files).`);
+  await afterDeletion();
 }
 
 function showSelection() {
@@ -181,11 +332,17 @@ export function setUpFileList(after) {
   $('filters').addEventListener('input', (event) => {
     clearTimeout(searchTimer);
     view.page = 1;
+    view.cursors = [null];
     const delay = event.target.name === 'name' ? 250 : 0;
     searchTimer = setTimeout(() => refreshFiles().catch(report), delay);
   });
   $('filters').addEventListener('submit', (event) => event.preventDefault());
   $('page-previous').addEventListener('click', () => { view.page -= 1; refreshFiles().catch(report); });
+  $('new-folder').addEventListener('click', async () => {
+    const name = await askName('New folder name (files you upload next go into it):');
+    const path = name?.split('/').map((part) => part.trim()).filter(Boolean).join('/');
+    if (path) await openFolder(`${view.folder}${path}/`).catch(report);
+  });
   $('page-next').addEventListener('click', () => { view.page += 1; refreshFiles().catch(report); });
   $('select-all').addEventListener('change', (event) => {
     for (const box of document.querySelectorAll('#file-rows input[type=checkbox]')) {

@@ -79,3 +79,24 @@ async fn a_person_manages_files_in_a_real_browser() {
         "{output}"
     );
 }
+
+/// Folders in the browser: a folder chosen and uploaded as a tree, folder
+/// rows and breadcrumbs, a new folder uploaded into, files and folders
+/// moved, a folder deleted after its confirmation.
+#[tokio::test]
+async fn a_person_works_with_folders_in_a_real_browser() {
+    let Some(clients) = js_clients() else { return };
+    if !Path::new(CHROMIUM).exists() {
+        missing(&format!("{CHROMIUM} is missing: run `apt-get install chromium`"));
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
+    let mut node = Command::new("node");
+    node.arg(clients.join("ui-folders.mjs"))
+        .arg(app.url(""))
+        .arg(&screenshots)
+        .env("CHROMIUM", CHROMIUM);
+    let output = run(node).await;
+    assert!(output.contains("folders: ok"), "{output}");
+}

@@ -91,11 +91,14 @@ impl std::fmt::Debug for StagedPart {
 /// at once (or as soon as it passes) when it is larger than an upload may
 /// be, or when it does not fit in the user's quota beside their files and
 /// the parts they hold already. Each chunk is shown to `observe` (the
-/// client's checksums) on the way.
+/// client's checksums) on the way. `verified` is the body's SHA-256 when
+/// the stream itself proves it (it fails rather than end with other
+/// bytes), so that it need not be computed again.
 pub async fn stage_part<S, E>(
     state: &AppState,
     upload: &MultipartUpload,
     declared: Option<u64>,
+    verified: Option<BlobKey>,
     body: S,
     mut observe: impl FnMut(&Bytes),
 ) -> Result<StagedPart, Error>
@@ -114,7 +117,7 @@ where
         quota::precheck(state, upload.user_id, quota, needed).await?;
     }
     let mut writer = state.blobs.stage().await?;
-    let mut sha256 = Sha256::new();
+    let mut sha256 = verified.is_none().then(Sha256::new);
     let mut size: u64 = 0;
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
@@ -127,12 +130,19 @@ where
             return Err(Error::TooLarge { limit });
         }
         observe(&chunk);
-        sha256.update(&chunk);
+        if let Some(sha256) = &mut sha256 {
+            sha256.update(&chunk);
+        }
         writer.write(chunk).await?;
     }
+    let key = match (verified, sha256) {
+        (Some(key), _) => key,
+        (None, Some(sha256)) => BlobKey::from_digest(&sha256.finalize().into()),
+        (None, None) => unreachable!("a hasher is made when no digest is given"),
+    };
     Ok(StagedPart {
         writer,
-        key: BlobKey::from_digest(&sha256.finalize().into()),
+        key,
         size: i64::try_from(size).unwrap_or(i64::MAX),
     })
 }

@@ -13,7 +13,7 @@ use s3s::dto::{
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::db::multipart as db_multipart;
-use crate::domain::{FileName, UserId};
+use crate::domain::{BlobKey, FileName, UserId};
 use crate::pipeline::limits::Limit;
 use crate::pipeline::multipart::{self, MAX_PART_NUMBER};
 use crate::pipeline::session::Named;
@@ -85,6 +85,13 @@ pub(super) async fn upload_part(
             200,
         )
         .await?;
+    // A signed payload's SHA-256 (not `UNSIGNED-PAYLOAD` nor a streaming
+    // one): s3s checks the body against it, failing the stream otherwise.
+    let verified = req
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| BlobKey::parse(&value.to_ascii_lowercase()));
     let S3Request {
         input,
         trailing_headers,
@@ -113,9 +120,11 @@ pub(super) async fn upload_part(
         })?;
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
         let declared = input.content_length.and_then(|length| u64::try_from(length).ok());
-        let staged = multipart::stage_part(&api.state, &upload, declared, body, |chunk| checks.update(chunk))
-            .await
-            .map_err(from_pipeline)?;
+        let staged = multipart::stage_part(&api.state, &upload, declared, verified, body, |chunk| {
+            checks.update(chunk)
+        })
+        .await
+        .map_err(from_pipeline)?;
         let trailer = trailing_headers.as_ref().and_then(s3s::TrailingHeaders::take);
         // A part whose checksum fails is dropped unstored.
         let checksum = checks.verify(trailer.as_ref()).map_err(from_pipeline)?;

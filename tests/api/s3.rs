@@ -220,6 +220,7 @@ async fn multipart_uploads_become_one_file_and_leave_no_parts() {
     let key = s3_key(&app, &ann, "read-write").await;
     let seen = scenario(&app, &key, "ann", "multipart", None).await;
     assert_eq!(seen["parts"], json!([[1, 5 * 1024 * 1024], [2, 1000]]));
+    assert_eq!(seen["part_etags_are_sha256"], json!([true, true]));
     assert_eq!(seen["uploads"], json!(["parts/whole.bin"]));
     assert_eq!(seen["wrong_etag"], error("InvalidPart", 400));
     assert_eq!(seen["out_of_order"], error("InvalidPartOrder", 400));

@@ -143,6 +143,10 @@ def multipart():
     first, second = b"a" * (5 * 1024 * 1024), b"b" * 1000
     etag2 = s3.upload_part(Bucket=BUCKET, Key="parts/whole.bin", UploadId=uid, PartNumber=2, Body=second)["ETag"]
     etag1 = s3.upload_part(Bucket=BUCKET, Key="parts/whole.bin", UploadId=uid, PartNumber=1, Body=first)["ETag"]
+    seen["part_etags_are_sha256"] = [
+        etag1.strip('"') == hashlib.sha256(first).hexdigest(),
+        etag2.strip('"') == hashlib.sha256(second).hexdigest(),
+    ]
     listed = s3.list_parts(Bucket=BUCKET, Key="parts/whole.bin", UploadId=uid)
     seen["parts"] = [(p["PartNumber"], p["Size"]) for p in listed["Parts"]]
     seen["uploads"] = [u["Key"] for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]

@@ -151,9 +151,8 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for file in &files {
-        println!(
-            "{:>10}  {:<20}  {:<25}  {}",
-            crate::domain::size::human(file["size"].as_u64().unwrap_or_default()),
+        print_line(
+            file["size"].as_u64(),
             file["created_at"]
                 .as_str()
                 .unwrap_or_default()
@@ -200,18 +199,16 @@ async fn ls_folder(remote: &Remote, folder: &str, json: bool) -> anyhow::Result<
         bail!("no file of yours is in {prefix}");
     }
     for folder in &folders {
-        println!(
-            "{:>10}  {:<20}  {:<25}  {}",
-            crate::domain::size::human(folder["size"].as_u64().unwrap_or_default()),
-            format!("{} files", folder["files"]),
+        print_line(
+            folder["size"].as_u64(),
+            &format!("{} files", folder["files"]),
             "folder",
             folder["path"].as_str().unwrap_or_default(),
         );
     }
     for file in &files {
-        println!(
-            "{:>10}  {:<20}  {:<25}  {}",
-            crate::domain::size::human(file["size"].as_u64().unwrap_or_default()),
+        print_line(
+            file["size"].as_u64(),
             file["created_at"]
                 .as_str()
                 .unwrap_or_default()
@@ -222,6 +219,12 @@ async fn ls_folder(remote: &Remote, folder: &str, json: bool) -> anyhow::Result<
         );
     }
     Ok(())
+}
+
+/// One line of a listing: size, when (or how many files), type, name.
+fn print_line(size: Option<u64>, when: &str, kind: &str, name: &str) {
+    let size = crate::domain::size::human(size.unwrap_or_default());
+    println!("{size:>10}  {when:<20}  {kind:<25}  {name}");
 }
 
 /// The path of a folder's route.

@@ -14,6 +14,7 @@ use crate::domain::{Scope, SessionId, UserId};
 use crate::pipeline::audit::{Audit, Who};
 use crate::pipeline::credentials::Caller;
 use crate::pipeline::limits::Limit;
+use crate::pipeline::session::Named;
 use crate::s3::S3Api;
 use crate::s3::error::from_pipeline;
 
@@ -36,9 +37,18 @@ pub(super) struct Call {
     pub user: UserId,
     pub audit: Audit,
     /// The session an API key's S3 uploads work in.
-    pub session: SessionId,
+    session: SessionId,
     /// The status the operation answers when it succeeds.
     success: u16,
+}
+
+impl Call {
+    /// The session the key's uploads work in: one per key, made on its first
+    /// upload and, once it expired unused, replaced by a new one (as depot
+    /// treats the sessions it chose itself, a cookie's).
+    pub(super) fn named(&self) -> Named {
+        Named::Cookie(self.session)
+    }
 }
 
 impl S3Api {

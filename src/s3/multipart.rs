@@ -16,9 +16,8 @@ use crate::db::multipart as db_multipart;
 use crate::domain::{BlobKey, FileName, UserId};
 use crate::pipeline::limits::Limit;
 use crate::pipeline::multipart::{self, MAX_PART_NUMBER};
-use crate::pipeline::session::Named;
 use crate::s3::S3Api;
-use crate::s3::call::{Call, Needs};
+use crate::s3::call::Needs;
 use crate::s3::error::{from_db, from_pipeline};
 use crate::s3::objects::{Checks, Declared, etag_of, metadata_from, modified_at};
 
@@ -171,7 +170,7 @@ pub(super) async fn complete_multipart_upload(
     let completed = async {
         let upload = upload_of(api, call.user, &input.upload_id, &input.key).await?;
         let chosen = chosen_parts(api, &upload, input).await?;
-        let file = multipart::complete(&api.state, &upload, &chosen, named(&call), &call.audit)
+        let file = multipart::complete(&api.state, &upload, &chosen, call.named(), &call.audit)
             .await
             .map_err(from_pipeline)?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
@@ -183,11 +182,6 @@ pub(super) async fn complete_multipart_upload(
     }
     .await;
     api.audited(&call, "upload", completed).await
-}
-
-/// The session a key's uploads work in.
-fn named(call: &Call) -> Named {
-    Named::Explicit(call.session)
 }
 
 /// The stored parts the client lists, in its (ascending) order, each

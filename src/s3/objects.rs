@@ -23,7 +23,6 @@ use crate::domain::{FileMetadata, FileName, content_type};
 use crate::pipeline::Error;
 use crate::pipeline::attempt::Announcement;
 use crate::pipeline::limits::Limit;
-use crate::pipeline::session::Named;
 use crate::pipeline::upload::{Upload, UploadMeta};
 use crate::pipeline::{content, delete, transfer};
 use crate::profile::Format;
@@ -408,21 +407,7 @@ where
         declared_size: put.declared_size.unwrap_or(0),
         content_type: content_type::detect(&[], put.key),
     };
-    let begun = match Upload::begin(
-        state,
-        call.user,
-        Named::Explicit(call.session),
-        announced.clone(),
-        call.audit.clone(),
-    )
-    .await
-    {
-        // The key's session ended unused: this upload starts a new one.
-        Err(Error::SessionExpired) => {
-            Upload::begin(state, call.user, Named::Nothing, announced, call.audit.clone()).await
-        }
-        begun => begun,
-    };
+    let begun = Upload::begin(state, call.user, call.named(), announced, call.audit.clone()).await;
     let (mut upload, _session) = begun?;
     let mut answered = None;
     let received = async {

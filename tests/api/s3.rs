@@ -157,6 +157,13 @@ async fn boto3_reads_and_writes_a_users_files_as_their_bucket() {
         uploads.contains(&("corrupt.csv".into(), 400, "BadDigest".into())),
         "{uploads:?}"
     );
+    // The key's uploads all work in one session, and show in its history.
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE user_id = $1")
+        .bind(ann.id)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1);
     let via: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE detail = 'via the S3 API'")
         .fetch_one(db.pool())
         .await

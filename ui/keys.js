@@ -1,5 +1,6 @@
 // The Keys page: the signed-in user's API keys for scripts — made with a
-// scope and an expiry (the secret shown once), listed, and revoked.
+// scope and an expiry (the secret, and its S3 credentials, shown once),
+// listed, and revoked.
 
 import { getJson, request } from './api.js';
 import { el, humanDate } from './format.js';
@@ -46,6 +47,8 @@ $('key-form').addEventListener('submit', async (event) => {
   try {
     const created = await getJson('/api/v1/keys', { method: 'POST', json });
     $('key-secret-value').value = created.key;
+    $('key-access-key-id').value = created.access_key_id;
+    $('key-secret-access-key').value = created.secret_access_key;
     $('key-secret').hidden = false;
     event.target.reset();
     await refreshKeys();

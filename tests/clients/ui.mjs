@@ -102,6 +102,9 @@ async function team(page) {
   await secret.waitFor();
   const key = await secret.inputValue();
   check(key.startsWith('depot_'), `the key is shown once: ${key}`);
+  const accessKeyId = await page.getByLabel('Access key id').inputValue();
+  const secretAccessKey = await page.getByLabel('Secret access key').inputValue();
+  check(accessKeyId.startsWith('DPT') && secretAccessKey.length === 40, `its S3 credentials are shown: ${accessKeyId}`);
   const row = page.locator('#key-rows tr', { hasText: 'nightly-sync' });
   await row.waitFor();
   check((await row.textContent()).includes('read'), 'the key is listed with its scope');

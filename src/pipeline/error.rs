@@ -53,7 +53,7 @@ pub enum Error {
     #[error("the upload was terminated by its owner")]
     UploadTerminated,
     #[error(
-        "the {algorithm} checksum of the request body does not match Upload-Checksum; its bytes were discarded"
+        "the {algorithm} checksum of the request body does not match the one sent with it (Upload-Checksum, Content-MD5 or x-amz-checksum-*); its bytes were discarded"
     )]
     ChecksumMismatch { algorithm: &'static str },
     #[error("not a dataset pandas would read: {0}")]

@@ -12,6 +12,7 @@
 mod auth;
 mod buckets;
 mod call;
+mod checks;
 mod error;
 mod multipart;
 mod objects;

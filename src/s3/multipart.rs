@@ -18,8 +18,9 @@ use crate::pipeline::limits::Limit;
 use crate::pipeline::multipart::{self, MAX_PART_NUMBER};
 use crate::s3::S3Api;
 use crate::s3::call::Needs;
+use crate::s3::checks::{Checks, Declared};
 use crate::s3::error::{from_db, from_pipeline};
-use crate::s3::objects::{Checks, Declared, etag_of, metadata_from, modified_at};
+use crate::s3::objects::{etag_of, metadata_from, modified_at};
 
 /// The most parts or uploads one listing returns, as S3's.
 const MAX_LISTED: i32 = 1000;

@@ -113,15 +113,12 @@ pub fn client_address(parts: &mut Parts, state: &AppState) -> IpAddr {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(peer)| peer.ip());
-    // Proxies may each add a header line of their own: they read as one list.
-    let forwarded: Vec<&str> = parts
+    let forwarded = parts
         .headers
         .get_all(X_FORWARDED_FOR)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect();
-    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
-    let address = state.limits.client_address(peer, forwarded.as_deref());
+        .filter_map(|value| value.to_str().ok());
+    let address = state.limits.client_behind(peer, forwarded);
     parts.extensions.insert(Client(address));
     address
 }

@@ -155,6 +155,19 @@ impl Limits {
         }
         client
     }
+
+    /// [`client_address`](Self::client_address) with every `X-Forwarded-For`
+    /// line a request carries: proxies may each add a line of their own, and
+    /// they read as one list.
+    pub fn client_behind<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_lines: impl IntoIterator<Item = &'a str>,
+    ) -> IpAddr {
+        let lines: Vec<&str> = forwarded_lines.into_iter().collect();
+        let forwarded = (!lines.is_empty()).then(|| lines.join(","));
+        self.client_address(peer, forwarded.as_deref())
+    }
 }
 
 fn bucket(limit: Limit, who: &str) -> String {
@@ -217,6 +230,12 @@ mod tests {
             limits.client_address(proxy, Some("192.0.2.1, 203.0.113.7")),
             ip("203.0.113.7")
         );
+        // Each proxy's own header line: read as one list, the last line last.
+        assert_eq!(
+            limits.client_behind(proxy, ["[2001:db8::1]:4711", "10.1.2.3"]),
+            ip("2001:db8::1")
+        );
+        assert_eq!(limits.client_behind(proxy, []), proxy);
         // Through two trusted proxies; ports and brackets as proxies write them.
         assert_eq!(
             limits.client_address(proxy, Some("[2001:db8::1]:4711, 10.1.2.3")),

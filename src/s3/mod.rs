@@ -114,9 +114,10 @@ async fn handle(service: S3Service, state: AppState, request: Request) -> Respon
     if let Some(peer) = peer {
         let forwarded = parts
             .headers
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok());
-        let client = state.limits.client_address(peer, forwarded);
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        let client = state.limits.client_behind(peer, forwarded);
         parts.extensions.insert(call::ClientAddress(client));
     }
     let request = Request::from_parts(parts, s3s::Body::http_body_unsync(body));

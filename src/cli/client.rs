@@ -150,18 +150,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&files)?);
         return Ok(());
     }
-    for file in &files {
-        print_line(
-            file["size"].as_u64(),
-            file["created_at"]
-                .as_str()
-                .unwrap_or_default()
-                .get(..19)
-                .unwrap_or_default(),
-            file["content_type"].as_str().unwrap_or_default(),
-            file["file_name"].as_str().unwrap_or_default(),
-        );
-    }
+    print_files(&files);
     Ok(())
 }
 
@@ -206,7 +195,13 @@ async fn ls_folder(remote: &Remote, folder: &str, json: bool) -> anyhow::Result<
             folder["path"].as_str().unwrap_or_default(),
         );
     }
-    for file in &files {
+    print_files(&files);
+    Ok(())
+}
+
+/// A listing's files, a line each.
+fn print_files(files: &[Value]) {
+    for file in files {
         print_line(
             file["size"].as_u64(),
             file["created_at"]
@@ -218,7 +213,6 @@ async fn ls_folder(remote: &Remote, folder: &str, json: bool) -> anyhow::Result<
             file["file_name"].as_str().unwrap_or_default(),
         );
     }
-    Ok(())
 }
 
 /// One line of a listing: size, when (or how many files), type, name.

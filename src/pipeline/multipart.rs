@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::db::files::FileRecord;
 use crate::db::multipart::{self, MultipartUpload, Part};
 use crate::domain::timestamp::{self, now_micros};
-use crate::domain::{BlobKey, FileMetadata, FileName, UserId, content_type};
+use crate::domain::{BlobKey, FileMetadata, FileName, UploadId, UserId, content_type};
 use crate::pipeline::Error;
 use crate::pipeline::attempt::Announcement;
 use crate::pipeline::audit::Audit;
@@ -42,13 +42,9 @@ pub async fn create(
     content_type: &str,
 ) -> Result<MultipartUpload, Error> {
     let now = now_micros();
-    let mut random = [0u8; 16];
-    argon2::password_hash::rand_core::RngCore::fill_bytes(
-        &mut argon2::password_hash::rand_core::OsRng,
-        &mut random,
-    );
     let upload = MultipartUpload {
-        id: hex::encode(random),
+        // Random, as a resumable upload's id.
+        id: UploadId::new_random().to_string(),
         user_id: user,
         file_name: name.to_string(),
         metadata: metadata.as_json().to_owned(),

@@ -6,7 +6,7 @@
 use md5::{Digest, Md5};
 use s3s::S3Result;
 use s3s::checksum::ChecksumHasher;
-use s3s::dto::{ChecksumAlgorithm, PutObjectInput};
+use s3s::dto::{ChecksumAlgorithm, PutObjectInput, UploadPartInput};
 use s3s::s3_error;
 
 use crate::pipeline::Error;
@@ -20,29 +20,41 @@ pub(super) struct Checks {
 
 /// The checksums a request declares: `Content-MD5`, the `x-amz-checksum-*`
 /// values, and the algorithm of one that follows in the trailer.
-pub(super) struct Declared<'a> {
-    pub content_md5: Option<&'a String>,
-    pub checksums: s3s::dto::Checksum,
-    pub algorithm: Option<&'a ChecksumAlgorithm>,
+struct Declared<'a> {
+    content_md5: Option<&'a String>,
+    checksums: s3s::dto::Checksum,
+    algorithm: Option<&'a ChecksumAlgorithm>,
+}
+
+/// What a PutObject's or an UploadPart's input declares: the same fields,
+/// in two types.
+macro_rules! declared_by {
+    ($input:expr) => {
+        Declared {
+            content_md5: $input.content_md5.as_ref(),
+            checksums: s3s::dto::Checksum {
+                checksum_crc32: $input.checksum_crc32.clone(),
+                checksum_crc32c: $input.checksum_crc32c.clone(),
+                checksum_sha1: $input.checksum_sha1.clone(),
+                checksum_sha256: $input.checksum_sha256.clone(),
+                checksum_crc64nvme: $input.checksum_crc64nvme.clone(),
+                checksum_type: None,
+            },
+            algorithm: $input.checksum_algorithm.as_ref(),
+        }
+    };
 }
 
 impl Checks {
-    pub(super) fn of(input: &PutObjectInput) -> S3Result<Self> {
-        Self::new(Declared {
-            content_md5: input.content_md5.as_ref(),
-            checksums: s3s::dto::Checksum {
-                checksum_crc32: input.checksum_crc32.clone(),
-                checksum_crc32c: input.checksum_crc32c.clone(),
-                checksum_sha1: input.checksum_sha1.clone(),
-                checksum_sha256: input.checksum_sha256.clone(),
-                checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-                checksum_type: None,
-            },
-            algorithm: input.checksum_algorithm.as_ref(),
-        })
+    pub(super) fn of_object(input: &PutObjectInput) -> S3Result<Self> {
+        Self::new(declared_by!(input))
     }
 
-    pub(super) fn new(declared: Declared<'_>) -> S3Result<Self> {
+    pub(super) fn of_part(input: &UploadPartInput) -> S3Result<Self> {
+        Self::new(declared_by!(input))
+    }
+
+    fn new(declared: Declared<'_>) -> S3Result<Self> {
         let Declared {
             content_md5,
             checksums: declared,

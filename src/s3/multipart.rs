@@ -18,7 +18,7 @@ use crate::pipeline::limits::Limit;
 use crate::pipeline::multipart::{self, MAX_PART_NUMBER};
 use crate::s3::S3Api;
 use crate::s3::call::Needs;
-use crate::s3::checks::{Checks, Declared};
+use crate::s3::checks::Checks;
 use crate::s3::error::{from_db, from_pipeline};
 use crate::s3::objects::{etag_of, metadata_from, modified_at};
 
@@ -106,18 +106,7 @@ pub(super) async fn upload_part(
             ));
         }
         let upload = upload_of(api, call.user, &input.upload_id, &input.key).await?;
-        let mut checks = Checks::new(Declared {
-            content_md5: input.content_md5.as_ref(),
-            checksums: s3s::dto::Checksum {
-                checksum_crc32: input.checksum_crc32.clone(),
-                checksum_crc32c: input.checksum_crc32c.clone(),
-                checksum_sha1: input.checksum_sha1.clone(),
-                checksum_sha256: input.checksum_sha256.clone(),
-                checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-                checksum_type: None,
-            },
-            algorithm: input.checksum_algorithm.as_ref(),
-        })?;
+        let mut checks = Checks::of_part(&input)?;
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
         let declared = input.content_length.and_then(|length| u64::try_from(length).ok());
         let staged = multipart::stage_part(&api.state, &upload, declared, verified, body, |chunk| {

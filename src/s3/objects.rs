@@ -339,7 +339,7 @@ pub(super) async fn put_object(
             ));
         }
         if_absent_or_matching(api, &call, &input).await?;
-        let checks = Checks::of(&input)?;
+        let checks = Checks::of_object(&input)?;
         let metadata = metadata_from(input.metadata.clone()).map_err(from_pipeline)?;
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
         let put = Put {

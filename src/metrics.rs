@@ -116,6 +116,7 @@ struct Metrics {
     files_corrupt: Gauge,
     users_near_quota: Gauge,
     ipfs_publish: Family<OutcomeLabels, Counter>,
+    multipart_completions: Family<OutcomeLabels, Counter>,
     ipfs_pins: Family<PinLabels, Gauge>,
 }
 
@@ -266,6 +267,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Tries of publishing to the IPFS node by this process: pinned, unpinned or failed",
         ipfs_publish.clone(),
     );
+    let multipart_completions = Family::<OutcomeLabels, Counter>::default();
+    registry.register(
+        "multipart_completions",
+        "S3 multipart uploads completed by this process: streamed (their parts went through the upload workflow as they arrived) or read_back (completing read every part again)",
+        multipart_completions.clone(),
+    );
     let ipfs_pins = Family::<PinLabels, Gauge>::default();
     registry.register(
         "ipfs_pins",
@@ -282,6 +289,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     // every family is in a scrape before anything happened.
     for outcome in ["pinned", "unpinned", "failed"] {
         drop(ipfs_publish.get_or_create(&OutcomeLabels {
+            outcome: outcome.to_owned(),
+        }));
+    }
+    for outcome in ["streamed", "read_back"] {
+        drop(multipart_completions.get_or_create(&OutcomeLabels {
             outcome: outcome.to_owned(),
         }));
     }
@@ -336,6 +348,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         files_corrupt,
         users_near_quota,
         ipfs_publish,
+        multipart_completions,
         ipfs_pins,
     }
 });
@@ -506,6 +519,17 @@ pub fn job_health(job: &str, last_success: i64, last_failure: i64, running: i64,
 pub fn data_health(corrupt_files: i64, users_near_quota: i64) {
     METRICS.files_corrupt.set(corrupt_files);
     METRICS.users_near_quota.set(users_near_quota);
+}
+
+/// A multipart upload was completed, its parts `streamed` through the
+/// upload workflow as they arrived or read back when it completed.
+pub fn multipart_completed(streamed: bool) {
+    METRICS
+        .multipart_completions
+        .get_or_create(&OutcomeLabels {
+            outcome: (if streamed { "streamed" } else { "read_back" }).to_owned(),
+        })
+        .inc();
 }
 
 /// One try of publishing to the IPFS node ended: `pinned`, `unpinned` or `failed`.

@@ -83,6 +83,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         cache,
         warm_profiles: Arc::default(),
         open_uploads: Arc::default(),
+        assemblies: Arc::default(),
         audit,
         commits: GroupCommit::start(db.clone(), audit_key),
         maintenance: Arc::new(Maintenance::new(maintenance::Settings {

@@ -90,6 +90,17 @@ pub async fn parts(pool: &AnyPool, id: &str) -> Result<Vec<Part>, sqlx::Error> {
     .await
 }
 
+/// Part `number` of upload `id`, if it is stored.
+pub async fn part(pool: &AnyPool, id: &str, number: i32) -> Result<Option<Part>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT part_number, sha256, size, created_at FROM multipart_parts WHERE upload_id = $1 AND part_number = $2",
+    )
+    .bind(id)
+    .bind(number)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Records part `number` of upload `id`; returns the content of the part it
 /// replaces, if the number was uploaded before.
 pub async fn put_part(

@@ -12,6 +12,7 @@ use crate::pipeline::group_commit::GroupCommit;
 use crate::pipeline::health::Gauges;
 use crate::pipeline::limits::Limits;
 use crate::pipeline::maintenance::Maintenance;
+use crate::pipeline::multipart::Assemblies;
 use crate::pipeline::readiness::Readiness;
 use crate::pipeline::resumable::{OpenUploads, WarmProfiles};
 use crate::pipeline::session::SessionPolicy;
@@ -55,6 +56,8 @@ pub struct Services {
     pub warm_profiles: Arc<WarmProfiles>,
     /// Resumable uploads this node is in the middle of.
     pub open_uploads: Arc<OpenUploads>,
+    /// Multipart uploads whose parts this node streams as they arrive.
+    pub assemblies: Arc<Assemblies>,
     /// Commits the audit events of reads and refusals, many at a time.
     pub audit: AuditWriter,
     /// Commits stored uploads, many at a time.

@@ -4,12 +4,14 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::clients::{program, python_module, run};
 use crate::helpers::{TestApp, TestUser, encode, hex_sha256, sample_bytes};
+use crate::process::ServerProcess;
 
 /// An API key's S3 credentials.
 struct S3Key {
@@ -270,6 +272,79 @@ async fn multipart_uploads_become_one_file_and_leave_no_parts() {
             app.blob_files()
         );
     }
+}
+
+/// A server process of its own, so that its `/metrics` count only this
+/// test's uploads.
+#[tokio::test]
+async fn parts_sent_in_order_go_through_the_workflow_before_completion() {
+    if !python_module("boto3", "boto3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with(dir.path(), &[("DEPOT_S3_API_ADDR", "127.0.0.1:0")]);
+    let s3_address = server
+        .lines_within(Duration::from_secs(5))
+        .iter()
+        .find_map(|line| {
+            line.split("s3_addr=")
+                .nth(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        })
+        .expect("the S3 API's address is logged");
+    let client = reqwest::Client::new();
+    let token = server.register(&client, "ann", "correct horse battery").await;
+    let key: Value = client
+        .post(format!("{}/api/v1/keys", server.address))
+        .bearer_auth(&token)
+        .json(&json!({"name": "s3", "scope": "read-write"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/s3_clients.py");
+    let mut python = Command::new("python3");
+    python.arg(script).args([
+        "streaming",
+        &format!("http://{s3_address}"),
+        key["access_key_id"].as_str().unwrap(),
+        key["secret_access_key"].as_str().unwrap(),
+        "ann",
+    ]);
+    let printed = run(python).await;
+    let seen: Value = serde_json::from_str(printed.trim()).unwrap();
+    // Whichever way each completed, the file is the parts chosen.
+    let right = json!({"etag": true, "bytes": true});
+    assert_eq!(seen["in_order"], right);
+    assert_eq!(seen["sent_again"], right);
+    assert_eq!(seen["left_out"], right);
+
+    let metrics = client
+        .get(format!("{}/metrics", server.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let completed = |outcome: &str| -> u64 {
+        let series = format!("depot_multipart_completions_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series}in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    // All parts in order: streamed. A part left out: read back. A part
+    // sent again after it streamed: read back, unless it was sent before
+    // its first bytes streamed.
+    assert_eq!(completed("streamed") + completed("read_back"), 3, "{metrics}");
+    assert!(completed("streamed") >= 1, "{metrics}");
+    assert!(completed("read_back") >= 1, "{metrics}");
+    server.stop();
 }
 
 #[tokio::test]

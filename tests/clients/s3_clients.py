@@ -192,6 +192,39 @@ def multipart():
     print(json.dumps(seen))
 
 
+def streaming():
+    """boto3: uploads in parts whose completion may use the parts streamed
+    as they arrived — all of them, parts sent again after they streamed,
+    and a part left out — each checked against the bytes sent."""
+    import time
+
+    s3 = client()
+    mib = 1024 * 1024
+    seen = {}
+
+    def send(key, parts, complete_with=None, pause=0.0):
+        uid = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+        etags = {}
+        for number, body in parts:
+            etags[number] = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=number, Body=body)["ETag"]
+            time.sleep(pause)
+        chosen = complete_with or sorted(etags)
+        done = s3.complete_multipart_upload(
+            Bucket=BUCKET, Key=key, UploadId=uid,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in chosen]},
+        )
+        whole = b"".join(dict(parts)[n] for n in chosen)
+        got = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        return {"etag": done["ETag"].strip('"') == hashlib.sha256(whole).hexdigest(), "bytes": got == whole}
+
+    a, b, c, d = (bytes([n]) * (5 * mib) for n in b"abcd")
+    seen["in_order"] = send("streamed/in-order.bin", [(1, a), (2, b), (3, b"tail")])
+    # Part 1 again, other bytes, after parts 1 and 2 had time to stream.
+    seen["sent_again"] = send("streamed/sent-again.bin", [(1, a), (2, b), (1, c)], pause=0.5)
+    seen["left_out"] = send("streamed/left-out.bin", [(1, a), (2, b), (3, d)], complete_with=[1, 3])
+    print(json.dumps(seen))
+
+
 def read_only():
     """boto3 with a read-only key: reads work, writes are refused."""
     s3 = client()
@@ -275,6 +308,7 @@ def polars():
 {
     "objects": objects,
     "multipart": multipart,
+    "streaming": streaming,
     "read_only": read_only,
     "refused": refused,
     "too_large": too_large,

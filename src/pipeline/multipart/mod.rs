@@ -2,11 +2,16 @@
 //! in any order, in parallel, each in a request of its own; each is staged,
 //! hashed and stored as content — a reference in `blobs`, as a file's, so
 //! its bytes are shared with identical content and removed with its last
-//! reference. Completing the upload streams the chosen parts, in order,
-//! through the one upload workflow ([`Upload`]): the file gets its SHA-256,
-//! CID and profile, its quota check and audit event, as any upload. Then,
-//! or when the upload is aborted or expires (`upload_expiry` after it
-//! began, by the cleanup job), the parts let go of their content.
+//! reference. The chosen parts, in order, become the file through the one
+//! upload workflow ([`Upload`]): the file gets its SHA-256, CID and
+//! profile, its quota check and audit event, as any upload. Their bytes go
+//! through it while the parts arrive, as far as they arrive in order
+//! ([`assembly`]); completing streams the rest, or all of them again when
+//! that head start does not fit the parts chosen. Then, or when the upload
+//! is aborted or expires (`upload_expiry` after it began, by the cleanup
+//! job), the parts let go of their content.
+
+mod assembly;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -26,6 +31,8 @@ use crate::pipeline::state::AppState;
 use crate::pipeline::upload::{Upload, UploadMeta};
 use crate::profile::Format;
 use crate::storage::BlobWriter;
+
+pub use self::assembly::Assemblies;
 
 /// The highest part number, as S3's.
 pub const MAX_PART_NUMBER: i32 = 10_000;
@@ -167,6 +174,9 @@ pub async fn commit_part(
         release_content(&mut tx, &replaced, Unused::RemoveNow(state)).await?;
     }
     tx.commit().await?;
+    // Beside the client's next parts, not before this one's answer.
+    let (state, upload) = (state.clone(), upload.clone());
+    tokio::spawn(async move { state.assemblies.advance(&state, &upload, number).await });
     Ok(Part {
         part_number: number,
         sha256: key.to_string(),
@@ -193,6 +203,8 @@ pub async fn complete(
         declared_size: u64::try_from(total).unwrap_or(0),
         content_type: content_type::detect(&[], &upload.file_name),
     };
+    let streamed = state.assemblies.take(state, upload, parts).await;
+    let assembled_early = streamed.is_some();
     let (mut file_upload, _session) =
         Upload::begin(state, upload.user_id, named, announced, audit.clone()).await?;
     let received = async {
@@ -206,6 +218,10 @@ pub async fn complete(
         };
         file_upload.expect_file_bytes(u64::try_from(total).ok());
         file_upload.check(&meta).await?;
+        if let Some(ingest) = streamed {
+            file_upload.processing().await?;
+            return Ok((meta, Some(ingest.finish().await?)));
+        }
         file_upload
             .open_body(Format::detect(&upload.file_name, &upload.content_type))
             .await?;
@@ -218,10 +234,15 @@ pub async fn complete(
                     .await?;
             }
         }
-        Ok(meta)
+        Ok((meta, None))
     }
     .await;
-    let file = file_upload.end(received).await?;
+    let file = match received {
+        Ok((meta, Some(body))) => file_upload.finish_received(meta, body).await?,
+        Ok((meta, None)) => file_upload.finish(meta).await?,
+        Err(err) => return Err(file_upload.abort(err).await),
+    };
+    crate::metrics::multipart_completed(assembled_early);
     end(state, &upload.id).await?;
     tracing::info!(user = upload.user_id.get(), upload = %upload.id, file = %file.file_name, parts = parts.len(), "multipart upload completed");
     Ok(file)
@@ -236,6 +257,7 @@ pub async fn abort(state: &AppState, user: UserId, id: &str) -> Result<(), Error
 /// Removes upload `id` and lets go of its parts' contents; nothing when it
 /// ended already.
 async fn end(state: &AppState, id: &str) -> Result<(), Error> {
+    state.assemblies.forget(id);
     let mut tx = state.db.begin().await?;
     if multipart::lock(&mut tx, id).await?.is_none() {
         return Ok(());
@@ -248,8 +270,10 @@ async fn end(state: &AppState, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Ends the uploads whose time ran out; returns how many.
+/// Ends the uploads whose time ran out, and drops this node's idle
+/// assemblies; returns how many uploads ended.
 pub async fn expire(state: &AppState) -> Result<u64, Error> {
+    state.assemblies.sweep();
     let mut ended = 0;
     loop {
         let expired = multipart::expired(state.db.pool(), now_micros(), EXPIRED_PER_ROUND).await?;

@@ -30,11 +30,17 @@ async fn s3_key(app: &TestApp, user: &TestUser, scope: &str) -> S3Key {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let key: Value = response.json().await.unwrap();
-    S3Key {
-        id: key["id"].as_i64().unwrap(),
-        access_key_id: key["access_key_id"].as_str().unwrap().to_owned(),
-        secret_access_key: key["secret_access_key"].as_str().unwrap().to_owned(),
+    S3Key::created(&response.json().await.unwrap())
+}
+
+impl S3Key {
+    /// The credentials in `POST /api/v1/keys`'s answer.
+    fn created(key: &Value) -> Self {
+        Self {
+            id: key["id"].as_i64().unwrap(),
+            access_key_id: key["access_key_id"].as_str().unwrap().to_owned(),
+            secret_access_key: key["secret_access_key"].as_str().unwrap().to_owned(),
+        }
     }
 }
 
@@ -48,15 +54,16 @@ async fn spawn() -> TestApp {
 
 /// Runs a scenario of `tests/clients/s3_clients.py` and returns what it saw.
 async fn scenario(app: &TestApp, key: &S3Key, bucket: &str, name: &str, arg: Option<&str>) -> Value {
+    scenario_at(app.s3_address.as_deref().unwrap(), key, bucket, name, arg).await
+}
+
+/// [`scenario`] against the S3 API at `endpoint`.
+async fn scenario_at(endpoint: &str, key: &S3Key, bucket: &str, name: &str, arg: Option<&str>) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/s3_clients.py");
     let mut python = Command::new("python3");
-    python.arg(script).args([
-        name,
-        app.s3_address.as_deref().unwrap(),
-        &key.access_key_id,
-        &key.secret_access_key,
-        bucket,
-    ]);
+    python
+        .arg(script)
+        .args([name, endpoint, &key.access_key_id, &key.secret_access_key, bucket]);
     python.args(arg);
     let printed = run(python).await;
     serde_json::from_str(printed.trim()).unwrap_or_else(|err| panic!("{err}: {printed}"))
@@ -304,17 +311,8 @@ async fn parts_sent_in_order_go_through_the_workflow_before_completion() {
         .json()
         .await
         .unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/s3_clients.py");
-    let mut python = Command::new("python3");
-    python.arg(script).args([
-        "streaming",
-        &format!("http://{s3_address}"),
-        key["access_key_id"].as_str().unwrap(),
-        key["secret_access_key"].as_str().unwrap(),
-        "ann",
-    ]);
-    let printed = run(python).await;
-    let seen: Value = serde_json::from_str(printed.trim()).unwrap();
+    let endpoint = format!("http://{s3_address}");
+    let seen = scenario_at(&endpoint, &S3Key::created(&key), "ann", "streaming", None).await;
     // Whichever way each completed, the file is the parts chosen.
     let right = json!({"etag": true, "bytes": true});
     assert_eq!(seen["in_order"], right);

@@ -34,7 +34,10 @@ use crate::profile::Format;
 /// its bytes flow, the threads that hash and profile them.
 const MOST_OPEN: usize = 32;
 
-/// An assembly no part reached for this long gives its place to a new one.
+/// An assembly no part reached for this long is dropped — looked for at
+/// every part stored and by the cleanup job — well before the cleanup of
+/// staged files (`cleanup_grace`: 48 h by default, by modification time)
+/// could take its bytes.
 const IDLE: Duration = Duration::from_secs(10 * 60);
 
 /// This node's assemblies, by upload id.

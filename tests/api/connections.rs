@@ -117,14 +117,7 @@ async fn slow_and_silent_connections_under_a_low_fd_limit_leave_room_and_are_clo
         assert!(ended.answer.starts_with("HTTP/1.1 429"), "{}", ended.answer);
         assert!(ended.answer.contains("too_many_connections"), "{}", ended.answer);
     }
-    let metrics = client
-        .get(format!("{}/metrics", server.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics(&client).await;
     assert!(
         metrics.contains(r#"depot_connections_refused_total{reason="client_full"}"#),
         "{metrics}"

@@ -147,6 +147,18 @@ impl ServerProcess {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// A scrape of its `/metrics`, as text.
+    pub async fn metrics(&self, client: &reqwest::Client) -> String {
+        client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Asks the server to stop (SIGTERM), as a service manager would, waits up
     /// to 20 s for it to exit, and returns whether it exited by itself.
     pub fn terminate(&mut self) -> bool {

@@ -319,14 +319,7 @@ async fn parts_sent_in_order_go_through_the_workflow_before_completion() {
     assert_eq!(seen["sent_again"], right);
     assert_eq!(seen["left_out"], right);
 
-    let metrics = client
-        .get(format!("{}/metrics", server.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics(&client).await;
     let completed = |outcome: &str| -> u64 {
         let series = format!("depot_multipart_completions_total{{outcome=\"{outcome}\"}} ");
         metrics

@@ -61,19 +61,9 @@ async fn the_page_links_versioned_assets_that_are_cached_for_good() {
 /// at desktop width and at 375 px. Screenshots go to `target/ui-screenshots/`.
 #[tokio::test]
 async fn a_person_manages_files_in_a_real_browser() {
-    let Some(clients) = js_clients() else { return };
-    if !Path::new(CHROMIUM).exists() {
-        missing(&format!("{CHROMIUM} is missing: run `apt-get install chromium`"));
+    let Some(output) = in_the_browser("ui.mjs").await else {
         return;
-    }
-    let app = TestApp::spawn().await;
-    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
-    let mut node = Command::new("node");
-    node.arg(clients.join("ui.mjs"))
-        .arg(app.url(""))
-        .arg(&screenshots)
-        .env("CHROMIUM", CHROMIUM);
-    let output = run(node).await;
+    };
     assert!(
         output.contains("desktop: ok") && output.contains("phone: ok"),
         "{output}"
@@ -85,18 +75,27 @@ async fn a_person_manages_files_in_a_real_browser() {
 /// moved, a folder deleted after its confirmation.
 #[tokio::test]
 async fn a_person_works_with_folders_in_a_real_browser() {
-    let Some(clients) = js_clients() else { return };
+    let Some(output) = in_the_browser("ui-folders.mjs").await else {
+        return;
+    };
+    assert!(output.contains("folders: ok"), "{output}");
+}
+
+/// Runs the browser script `script` of tests/clients against a new app, in
+/// Chromium; what it printed, or `None` (outside CI) when Chromium or the
+/// js clients are missing.
+async fn in_the_browser(script: &str) -> Option<String> {
+    let clients = js_clients()?;
     if !Path::new(CHROMIUM).exists() {
         missing(&format!("{CHROMIUM} is missing: run `apt-get install chromium`"));
-        return;
+        return None;
     }
     let app = TestApp::spawn().await;
     let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
     let mut node = Command::new("node");
-    node.arg(clients.join("ui-folders.mjs"))
+    node.arg(clients.join(script))
         .arg(app.url(""))
         .arg(&screenshots)
         .env("CHROMIUM", CHROMIUM);
-    let output = run(node).await;
-    assert!(output.contains("folders: ok"), "{output}");
+    Some(run(node).await)
 }

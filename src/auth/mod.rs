@@ -4,6 +4,7 @@
 //! extractors that apply it to a request are the HTTP layer's (`http::caller`).
 
 pub mod api_key;
+mod derived;
 mod error;
 mod jwt;
 pub mod link;

@@ -8,8 +8,9 @@
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use hmac::Mac;
+
+use super::derived::DerivedKey;
 
 /// Keeps the key derived for S3 secrets apart from every other use of the secret.
 const DERIVATION_LABEL: &[u8] = b"depot s3 secret key v1";
@@ -23,28 +24,23 @@ const SECRET_BYTES: usize = 30;
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// Computes the secret access key of an access key id.
-#[derive(Clone)]
-pub struct S3Secrets([u8; 32]);
-
-impl std::fmt::Debug for S3Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("S3Secrets([redacted])")
-    }
-}
+#[derive(Debug, Clone)]
+pub struct S3Secrets(DerivedKey);
 
 impl S3Secrets {
     /// The key derived from the token signing `secret`.
     pub fn derive(secret: &[u8]) -> Self {
-        let mut mac = keyed(secret);
-        mac.update(DERIVATION_LABEL);
-        Self(mac.finalize().into_bytes().into())
+        Self(DerivedKey::derive(secret, DERIVATION_LABEL))
     }
 
     /// The secret access key that goes with `access_key_id`.
     pub fn secret_for(&self, access_key_id: &str) -> String {
-        let mut mac = keyed(&self.0);
-        mac.update(access_key_id.as_bytes());
-        let tag: [u8; 32] = mac.finalize().into_bytes().into();
+        let tag: [u8; 32] = self
+            .0
+            .mac(access_key_id.as_bytes())
+            .finalize()
+            .into_bytes()
+            .into();
         URL_SAFE_NO_PAD.encode(&tag[..SECRET_BYTES])
     }
 }
@@ -69,10 +65,6 @@ pub fn is_access_key_id(text: &str) -> bool {
         && text.bytes().all(|byte| BASE32.contains(&byte))
 }
 
-fn keyed(key: &[u8]) -> Hmac<Sha256> {
-    <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +81,16 @@ mod tests {
         let other = S3Secrets::derive(b"another secret, 32 bytes or more");
         assert_ne!(secret, other.secret_for(&first));
         assert!(!is_access_key_id("AKIAIOSFODNN7EXAMPLE") && !is_access_key_id("DPTabc"));
+    }
+
+    /// Secrets handed out before an upgrade stay valid after it: the value
+    /// computed outside depot (Python's hmac) for one id and signing secret.
+    #[test]
+    fn a_secret_is_what_it_was() {
+        let secrets = S3Secrets::derive(b"0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            secrets.secret_for("DPTAAAAAAAAAAAAAAAAA"),
+            "rjCJcPQGY6d0uxgaoIX7FVokybPiLPJGio_fCmrC"
+        );
     }
 }
